@@ -1,0 +1,221 @@
+"""Use-cases of the ledger checklist (资料台账) and the collection's deadline (限时整改)."""
+
+from __future__ import annotations
+
+from datetime import date
+from importlib import resources
+from pathlib import Path
+
+from pydantic import BaseModel
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.errors import ItemNotFound
+from bot.importing import ChecklistRow, parse_checklist
+from bot.roster import ImportResult, find_unit
+from bot.services import Services
+from storage import repositories as repo
+from storage.models import ChecklistItem, Deadline, Exemption, Unit
+
+
+class ChecklistItemOut(BaseModel):
+    id: int
+    kind: str | None
+    unit: str | None
+    title: str
+    description: str
+
+
+class DeadlineOut(BaseModel):
+    scope: str  # all | member | county
+    due: date
+
+
+def default_checklist_path() -> Path:
+    return Path(str(resources.files("bot") / "data" / "default_checklist.csv"))
+
+
+async def import_checklist(
+    *, services: Services, path: Path, actor_id: int | None = None
+) -> ImportResult:
+    """Replace the per-kind checklist with a file's; items left out are retired, not deleted."""
+    rows = parse_checklist(path)
+    async with services.db.uow() as tx:
+        result = await _apply_checklist(tx, rows)
+        repo.audit(
+            tx,
+            at=services.now(),
+            actor_id=actor_id,
+            action="checklist_import",
+            file=path.name,
+            added=result.added,
+            updated=result.updated,
+        )
+    return result
+
+
+async def _apply_checklist(tx: AsyncSession, rows: list[ChecklistRow]) -> ImportResult:
+    query = select(ChecklistItem).where(ChecklistItem.unit_id.is_(None))
+    existing = {(i.kind, i.title): i for i in (await tx.scalars(query)).all()}
+    added = updated = 0
+    seen: set[tuple[str | None, str]] = set()
+    for position, row in enumerate(rows):
+        key: tuple[str | None, str] = (row.kind, row.title)
+        seen.add(key)
+        item = existing.get(key)
+        if item is None:
+            tx.add(
+                ChecklistItem(
+                    kind=row.kind,
+                    unit_id=None,
+                    title=row.title,
+                    description=row.description,
+                    position=position,
+                    active=True,
+                )
+            )
+            added += 1
+        elif (item.description, item.position, item.active) != (row.description, position, True):
+            item.description, item.position, item.active = row.description, position, True
+            updated += 1
+    for key, item in existing.items():
+        if key not in seen and item.active:
+            item.active = False
+            updated += 1
+    return ImportResult(count=len(rows), added=added, updated=updated)
+
+
+async def ensure_default_checklist(*, services: Services) -> bool:
+    """Load the shipped checklist on first start (when there is none); tell if it did."""
+    async with services.db.uow() as tx:
+        if await tx.scalar(select(func.count()).select_from(ChecklistItem)):
+            return False
+        await _apply_checklist(tx, parse_checklist(default_checklist_path()))
+        repo.audit(tx, at=services.now(), actor_id=None, action="checklist_default")
+        return True
+
+
+async def list_checklist(*, services: Services) -> list[ChecklistItemOut]:
+    async with services.db.uow() as tx:
+        names = {u.id: u.name for u in await repo.units(tx)}
+        return [
+            ChecklistItemOut(
+                id=i.id,
+                kind=i.kind,
+                unit=names.get(i.unit_id) if i.unit_id else None,
+                title=i.title,
+                description=i.description,
+            )
+            for i in await repo.checklist(tx)
+        ]
+
+
+async def _item_for_unit(tx: AsyncSession, unit: Unit, title: str) -> ChecklistItem:
+    for item in await repo.checklist(tx):
+        if item.title == title.strip() and (item.kind == unit.kind or item.unit_id == unit.id):
+            return item
+    raise ItemNotFound(title=title)
+
+
+async def exempt(
+    *, services: Services, unit_name: str, title: str, reason: str, actor_id: int | None = None
+) -> tuple[str, str]:
+    """Excuse one unit from one item; return (unit, item) as named on the roster."""
+    async with services.db.uow() as tx:
+        unit = await find_unit(tx, unit_name)
+        item = await _item_for_unit(tx, unit, title)
+        found = await tx.scalar(
+            select(Exemption).where(Exemption.unit_id == unit.id, Exemption.item_id == item.id)
+        )
+        if found is None:
+            tx.add(
+                Exemption(
+                    unit_id=unit.id,
+                    item_id=item.id,
+                    reason=reason,
+                    created_at=services.now(),
+                    created_by=actor_id,
+                )
+            )
+        else:
+            found.reason = reason
+        repo.audit(
+            tx,
+            at=services.now(),
+            actor_id=actor_id,
+            action="exempt",
+            unit_id=unit.id,
+            item=item.title,
+            reason=reason,
+        )
+        return unit.name, item.title
+
+
+async def add_item(
+    *,
+    services: Services,
+    unit_name: str,
+    title: str,
+    description: str = "",
+    actor_id: int | None = None,
+) -> tuple[str, str]:
+    """Make one unit owe one more item."""
+    async with services.db.uow() as tx:
+        unit = await find_unit(tx, unit_name)
+        tx.add(
+            ChecklistItem(
+                kind=None,
+                unit_id=unit.id,
+                title=title.strip(),
+                description=description,
+                position=0,
+                active=True,
+            )
+        )
+        repo.audit(
+            tx,
+            at=services.now(),
+            actor_id=actor_id,
+            action="item_add",
+            unit_id=unit.id,
+            item=title.strip(),
+        )
+        return unit.name, title.strip()
+
+
+async def set_deadline(
+    *, services: Services, due: date, kind: str | None = None, actor_id: int | None = None
+) -> DeadlineOut:
+    """Set the deadline for every unit, or for one kind of unit."""
+    scope = kind or "all"
+    async with services.db.uow() as tx:
+        found = await tx.get(Deadline, scope)
+        if found is None:
+            tx.add(Deadline(scope=scope, due=due, set_at=services.now(), set_by=actor_id))
+        else:
+            found.due, found.set_at, found.set_by = due, services.now(), actor_id
+        repo.audit(
+            tx,
+            at=services.now(),
+            actor_id=actor_id,
+            action="deadline_set",
+            scope=scope,
+            due=due.isoformat(),
+        )
+    return DeadlineOut(scope=scope, due=due)
+
+
+async def show_deadlines(*, services: Services) -> list[DeadlineOut]:
+    async with services.db.uow() as tx:
+        found = await repo.deadlines(tx)
+    order = {"all": 0, "member": 1, "county": 2}
+    return sorted(
+        (DeadlineOut(scope=d.scope, due=d.due) for d in found.values()),
+        key=lambda d: order[d.scope],
+    )
+
+
+def deadline_for(kind: str, deadlines: dict[str, Deadline]) -> date | None:
+    """A unit's deadline: the one for its kind, else the one for all units."""
+    chosen = deadlines.get(kind) or deadlines.get("all")
+    return chosen.due if chosen else None

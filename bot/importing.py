@@ -1,0 +1,454 @@
+"""Read the roster of units (单位名单) and the ledger checklist (资料台账清单) from files.
+
+Pure parsing, no database: a file is read whole, every row is validated, and either the
+complete list comes back or :class:`ImportRejected` names the first bad row (as Excel
+numbers it) with a machine ``code``; nothing is half-imported.
+
+Files are ``.xlsx`` (first sheet) or ``.csv`` (UTF-8 with or without BOM, or GB18030 as
+Excel saves it on Chinese Windows). The header row is the first non-empty row; headers may
+be English or Chinese, with full-width or half-width brackets and stray spaces.
+
+Two files ship with the package in ``bot/data``:
+
+- ``default_checklist.csv``: the office's default ledger checklist (6 items for member
+  units, 11 for counties and districts), read with :func:`parse_checklist`;
+- ``sample_roster.csv``: a SAMPLE roster (the five counties and districts of the notice and
+  45 member units) for the offline demo and for trying ``units import``. It is not the
+  office's real roster; CSV has no comment line to say so, hence this note and the name.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import unicodedata
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar, get_args
+
+import openpyxl
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic_core import PydanticCustomError
+
+__all__ = [
+    "DATA_DIR",
+    "DEFAULT_CHECKLIST_PATH",
+    "REJECT_CODES",
+    "SAMPLE_ROSTER_PATH",
+    "ChecklistRow",
+    "Column",
+    "ImportRejected",
+    "RejectCode",
+    "Table",
+    "UnitKind",
+    "UnitRow",
+    "normalize_key",
+    "parse_checklist",
+    "parse_kind",
+    "parse_units",
+    "read_sheet",
+    "read_table",
+    "resolve_columns",
+]
+
+DATA_DIR = Path(__file__).with_name("data")
+DEFAULT_CHECKLIST_PATH = DATA_DIR / "default_checklist.csv"
+SAMPLE_ROSTER_PATH = DATA_DIR / "sample_roster.csv"
+
+UnitKind = Literal["member", "county"]
+
+RejectCode = Literal[
+    "unsupported_format",  # details: extension
+    "unreadable",  # details: error
+    "empty_file",  # no header, or a header and no data rows
+    "missing_column",  # details: column (canonical name), accepted (headers accepted)
+    "duplicate_column",  # details: column (two header cells mean the same column)
+    "empty_value",  # details: column, field
+    "too_long",  # details: column, field, value (shortened), max_length
+    "bad_kind",  # details: column, field, value
+    "bad_value",  # details: column, field, value (any other invalid cell)
+    "duplicate",  # details: column, value, first_row
+    # holiday files (bot/workdays.py)
+    "bad_date",  # details: column, value
+    "bad_type",  # details: column, value
+    "year_mismatch",  # details: value (the date), year
+    "conflict",  # details: value (a date both off and a working day)
+]
+"""Why a file was rejected; the lead engineer maps each code to a sentence per language."""
+
+REJECT_CODES: tuple[str, ...] = get_args(RejectCode)
+
+_SUPPORTED_SUFFIXES = (".xlsx", ".csv")
+_DETAIL_VALUE_LIMIT = 50
+
+
+class ImportRejected(Exception):
+    """A file that cannot be imported: ``row`` (Excel's numbering, or None), ``code``, ``details``.
+
+    ``reason`` and ``str()`` give a plain English fallback; what users read comes from
+    ``code`` and ``details`` through the message catalogue.
+    """
+
+    def __init__(
+        self, row: int | None, code: RejectCode, details: Mapping[str, str] | None = None
+    ) -> None:
+        self.row = row
+        self.code: RejectCode = code
+        self.details: dict[str, str] = dict(details or {})
+        super().__init__(row, code, self.details)
+
+    @property
+    def reason(self) -> str:
+        """Return a plain English sentence (a fallback; users get the localised message)."""
+        d = self.details
+        column = d.get("column", "?")
+        value = d.get("value", "")
+        match self.code:
+            case "unsupported_format":
+                extension = d.get("extension", "")
+                return f"files of type '{extension}' are not supported; use .xlsx or .csv"
+            case "unreadable":
+                return f"the file could not be read ({d.get('error', 'unknown error')})"
+            case "empty_file":
+                return "the file has no data rows"
+            case "missing_column":
+                accepted = d.get("accepted", column)
+                return f"the required column '{column}' is missing (accepted headers: {accepted})"
+            case "duplicate_column":
+                return f"the column '{column}' appears more than once in the header"
+            case "empty_value":
+                return f"column '{column}' is empty"
+            case "too_long":
+                limit = d.get("max_length", "?")
+                return f"column '{column}' is longer than {limit} characters"
+            case "bad_kind":
+                expected = "member (成员单位) or county (县（区）)"
+                return f"column '{column}' has '{value}'; expected {expected}"
+            case "bad_value":
+                return f"column '{column}' has an invalid value '{value}'"
+            case "duplicate":
+                first = d.get("first_row")
+                where = f" (first in row {first})" if first else ""
+                return f"'{value}' appears more than once{where}"
+            case "bad_date":
+                return f"'{value}' is not a date; write it as 2027-01-01"
+            case "bad_type":
+                return f"'{value}' is neither a day off (休/off) nor a working day (班/work)"
+            case "year_mismatch":
+                return f"{value} is not in the year {d.get('year', '?')}"
+            case "conflict":
+                return f"{value} is listed both as a day off and as a working day"
+        return self.code  # pragma: no cover - every code is handled above
+
+    def __str__(self) -> str:
+        return self.reason if self.row is None else f"row {self.row}: {self.reason}"
+
+
+# --- reading a table --------------------------------------------------------------------
+
+
+def normalize_key(text: str) -> str:
+    """Return ``text`` folded for comparison: NFKC (full-width → half-width), no spaces, lower."""
+    folded = unicodedata.normalize("NFKC", text)
+    return "".join(folded.split()).casefold()
+
+
+@dataclass(frozen=True)
+class Table:
+    """A sheet as read: where its header is, its columns, and its non-empty data rows."""
+
+    header_row: int
+    columns: tuple[str, ...]  # normalised, non-empty header keys in file order
+    rows: list[tuple[int, dict[str, str]]]
+
+
+def read_table(path: Path) -> list[tuple[int, dict[str, str]]]:
+    """Return the data rows of an .xlsx or .csv file as (Excel row number, {header: value}).
+
+    Keys are the header cells folded by :func:`normalize_key`; cells are stripped text.
+    """
+    return read_sheet(path).rows
+
+
+def read_sheet(path: Path) -> Table:
+    """Return the header row number, the columns and the data rows of an .xlsx or .csv file."""
+    suffix = path.suffix.lower()
+    if suffix not in _SUPPORTED_SUFFIXES:
+        raise ImportRejected(None, "unsupported_format", {"extension": suffix or path.name})
+    raw = _read_xlsx(path) if suffix == ".xlsx" else _read_csv(path)
+    return _to_table(raw)
+
+
+def _read_xlsx(path: Path) -> list[tuple[int, list[str]]]:
+    try:
+        with warnings.catch_warnings():
+            # Files written by WPS and other tools make openpyxl warn about styles.
+            warnings.simplefilter("ignore")
+            workbook = openpyxl.load_workbook(
+                path, read_only=True, data_only=True, keep_links=False
+            )
+            try:
+                if not workbook.worksheets:
+                    return []
+                sheet = workbook.worksheets[0]
+                sheet.reset_dimensions()  # some writers store a wrong sheet size
+                return [
+                    (number, [_cell_text(value) for value in values])
+                    for number, values in enumerate(sheet.iter_rows(values_only=True), start=1)
+                ]
+            finally:
+                workbook.close()
+    except Exception as exc:  # a damaged or foreign file fails in many ways inside openpyxl
+        raise ImportRejected(None, "unreadable", {"error": _describe(exc)}) from exc
+
+
+def _read_csv(path: Path) -> list[tuple[int, list[str]]]:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImportRejected(None, "unreadable", {"error": _describe(exc)}) from exc
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        break
+    else:
+        raise ImportRejected(None, "unreadable", {"error": "not UTF-8 or GB18030 text"})
+    try:
+        # Rows counted as records, not lines: a quoted cell may span lines, as in Excel.
+        return [
+            (number, [cell.strip() for cell in record])
+            for number, record in enumerate(csv.reader(io.StringIO(text, newline="")), start=1)
+        ]
+    except csv.Error as exc:
+        raise ImportRejected(None, "unreadable", {"error": _describe(exc)}) from exc
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time() else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _to_table(raw: Iterable[tuple[int, list[str]]]) -> Table:
+    header_row: int | None = None
+    keys: list[str] = []
+    rows: list[tuple[int, dict[str, str]]] = []
+    for number, cells in raw:
+        if not any(cells):
+            continue
+        if header_row is None:
+            header_row = number
+            keys = [normalize_key(cell) for cell in cells]
+            seen: set[str] = set()
+            for key in keys:
+                if key and key in seen:
+                    raise ImportRejected(number, "duplicate_column", {"column": key})
+                seen.add(key)
+            continue
+        row = {key: "" for key in keys if key}
+        for key, cell in zip(keys, cells, strict=False):
+            if key:
+                row[key] = cell
+        if any(row.values()):  # a row with text only under headerless columns is empty too
+            rows.append((number, row))
+    if header_row is None:
+        raise ImportRejected(None, "empty_file")
+    return Table(header_row, tuple(key for key in keys if key), rows)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# --- validating rows ---------------------------------------------------------------------
+
+_KIND_ALIASES: dict[UnitKind, tuple[str, ...]] = {
+    "member": ("member", "成员单位", "成员"),
+    "county": ("county", "县（区）", "县(区)", "县区", "县", "区"),
+}
+_KINDS: dict[str, UnitKind] = {
+    normalize_key(alias): kind for kind, aliases in _KIND_ALIASES.items() for alias in aliases
+}
+
+
+def parse_kind(value: str) -> UnitKind | None:
+    """Return ``member`` or ``county`` for any accepted spelling of a unit kind, else None."""
+    return _KINDS.get(normalize_key(value))
+
+
+def _kind_before(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    if not value.strip():
+        raise PydanticCustomError("empty_value", "value is empty")
+    kind = parse_kind(value)
+    if kind is None:
+        raise PydanticCustomError("bad_kind", "unknown kind {value}", {"value": value})
+    return kind
+
+
+def _text(max_length: int, *, required: bool) -> AfterValidator:
+    def check(value: str) -> str:
+        value = value.strip()
+        if required and not value:
+            raise PydanticCustomError("empty_value", "value is empty")
+        if len(value) > max_length:
+            raise PydanticCustomError(
+                "too_long", "longer than {max_length} characters", {"max_length": max_length}
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+_KindField = Annotated[UnitKind, BeforeValidator(_kind_before)]
+
+
+class UnitRow(BaseModel):
+    """One unit of the roster: a member unit (成员单位) or a county/district (县（区）)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: Annotated[str, _text(100, required=True)]
+    kind: _KindField
+
+
+class ChecklistRow(BaseModel):
+    """One required ledger item (资料台账) for every unit of a kind."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: _KindField
+    title: Annotated[str, _text(200, required=True)]
+    description: Annotated[str, _text(1000, required=False)] = ""
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column a file must (or may) have: its field name and the headers accepted for it."""
+
+    field: str
+    aliases: tuple[str, ...]
+    required: bool = True
+
+
+_UNIT_COLUMNS = (
+    Column("name", ("name", "单位名称", "单位")),
+    Column("kind", ("kind", "类型")),
+)
+_CHECKLIST_COLUMNS = (
+    Column("kind", ("kind", "类型")),
+    Column("title", ("title", "资料名称")),
+    Column("description", ("description", "说明"), required=False),
+)
+
+_Row = TypeVar("_Row", UnitRow, ChecklistRow)
+
+
+def parse_units(path: Path) -> list[UnitRow]:
+    """Return every unit of a roster file, or raise ImportRejected for the first bad row."""
+    return _parse(path, _UNIT_COLUMNS, UnitRow, lambda unit: (unit.name,), "name")
+
+
+def parse_checklist(path: Path) -> list[ChecklistRow]:
+    """Return every item of a checklist file, or raise ImportRejected for the first bad row."""
+    return _parse(
+        path, _CHECKLIST_COLUMNS, ChecklistRow, lambda item: (item.kind, item.title), "title"
+    )
+
+
+def _parse(
+    path: Path,
+    columns: tuple[Column, ...],
+    model: type[_Row],
+    identity: Callable[[_Row], tuple[str, ...]],
+    identity_field: str,
+) -> list[_Row]:
+    table = read_sheet(path)
+    keys = resolve_columns(table, columns)
+    if not table.rows:
+        raise ImportRejected(None, "empty_file")
+    result: list[_Row] = []
+    first_seen: dict[tuple[str, ...], int] = {}
+    for number, cells in table.rows:
+        values = {field: cells[key] for field, key in keys.items()}
+        try:
+            item = model.model_validate(values)
+        except ValidationError as exc:
+            raise _row_error(number, exc, keys, values) from exc
+        # Duplicates are compared as normalize_key folds them: "（" and "(" are the same.
+        seen_key = tuple(normalize_key(part) for part in identity(item))
+        if seen_key in first_seen:
+            raise ImportRejected(
+                number,
+                "duplicate",
+                {
+                    "column": keys[identity_field],
+                    "field": identity_field,
+                    "value": _shorten(values[identity_field]),
+                    "first_row": str(first_seen[seen_key]),
+                },
+            )
+        first_seen[seen_key] = number
+        result.append(item)
+    return result
+
+
+def resolve_columns(table: Table, columns: Iterable[Column]) -> dict[str, str]:
+    """Return {field: header key} for the columns found, or reject a missing or doubled one."""
+    keys: dict[str, str] = {}
+    for column in columns:
+        found = [key for key in table.columns if key in {normalize_key(a) for a in column.aliases}]
+        if len(found) > 1:
+            raise ImportRejected(table.header_row, "duplicate_column", {"column": found[1]})
+        if found:
+            keys[column.field] = found[0]
+        elif column.required:
+            raise ImportRejected(
+                table.header_row,
+                "missing_column",
+                {"column": column.field, "accepted": " / ".join(column.aliases)},
+            )
+    return keys
+
+
+_CUSTOM_CODES: dict[str, RejectCode] = {
+    "empty_value": "empty_value",
+    "too_long": "too_long",
+    "bad_kind": "bad_kind",
+    "literal_error": "bad_kind",  # only the kind is a Literal
+}
+
+
+def _row_error(
+    number: int, exc: ValidationError, keys: Mapping[str, str], values: Mapping[str, str]
+) -> ImportRejected:
+    error = exc.errors()[0]
+    field = str(error["loc"][0]) if error["loc"] else ""
+    code = _CUSTOM_CODES.get(error["type"], "bad_value")
+    details = {"column": keys.get(field, field), "field": field}
+    if field in values:
+        details["value"] = _shorten(values[field])
+    context: dict[str, Any] = error.get("ctx") or {}
+    if "max_length" in context:
+        details["max_length"] = str(context["max_length"])
+    return ImportRejected(number, code, details)
+
+
+def _shorten(value: str) -> str:
+    value = value.strip()
+    if len(value) <= _DETAIL_VALUE_LIMIT:
+        return value
+    return value[: _DETAIL_VALUE_LIMIT - 1] + "…"

@@ -1,0 +1,147 @@
+"""The database: engine and sessions, the unit of work, and applying migrations."""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql.dml import Insert
+
+from storage.models import Base, HandledUpdate
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+# The update being handled, so that the first write transaction also records it as handled.
+current_update: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "current_update", default=None
+)
+
+
+class UpdateAlreadyHandled(Exception):
+    """Another transaction has already applied this update (a redelivery)."""
+
+
+def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    """Create the async engine; SQLite gets WAL, a busy timeout and immediate transactions."""
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        _tune_sqlite(engine)
+        return engine
+    return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10)
+
+
+def _tune_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: DBAPIConnection, _: ConnectionPoolEntry) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        # Take the write lock at the start, so two writers never deadlock on an upgrade.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """Owns the engine and hands out units of work (one transaction each)."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.engine = make_engine(url, echo=echo)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def uow(self) -> AsyncIterator[AsyncSession]:
+        """Open one transaction; commit on success, roll back on error.
+
+        Inside an update's handling, the transaction also records the update as handled,
+        so a redelivered update is never applied twice.
+        """
+        async with self.sessions() as session, session.begin():
+            update_id = current_update.get()
+            if update_id is not None:
+                if await session.get(HandledUpdate, update_id) is not None:
+                    raise UpdateAlreadyHandled(update_id)
+                session.add(HandledUpdate(update_id=update_id, handled_at=_utcnow()))
+                current_update.set(None)
+            yield session
+
+    async def is_handled(self, update_id: int) -> bool:
+        async with self.sessions() as session:
+            found = await session.scalar(
+                select(HandledUpdate.update_id).where(HandledUpdate.update_id == update_id)
+            )
+            return found is not None
+
+    async def mark_handled(self, update_id: int, at: datetime) -> None:
+        """Record an update whose handling wrote nothing (a /help, say) as handled."""
+        async with self.sessions() as session, session.begin():
+            await session.execute(
+                insert_ignore(self.dialect, HandledUpdate).values(
+                    update_id=update_id, handled_at=at
+                )
+            )
+
+    async def upgrade(self) -> None:
+        """Apply every pending migration."""
+        async with self.engine.begin() as connection:
+            await connection.run_sync(_upgrade)
+
+    async def create_all_for_tests(self) -> None:
+        async with self.engine.begin() as connection:
+            await connection.run_sync(Base.metadata.create_all)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic configuration pointing at the packaged migrations."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade(connection: Connection) -> None:
+    command.upgrade(alembic_config(connection), "head")
+
+
+def insert_ignore(dialect: str, model: Any) -> Insert:
+    """An INSERT that does nothing when a unique key already exists."""
+    if dialect == "postgresql":
+        return postgresql.insert(model).on_conflict_do_nothing()
+    return sqlite.insert(model).on_conflict_do_nothing()
+
+
+def _utcnow() -> datetime:
+    from datetime import UTC
+
+    return datetime.now(UTC)

@@ -1,0 +1,109 @@
+"""Queries the use-cases share. Repositories read and add; they never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    Account,
+    AuditEvent,
+    ChecklistItem,
+    Deadline,
+    Exemption,
+    OutboxMessage,
+    Person,
+    StaffMember,
+    Submission,
+    Unit,
+)
+
+
+async def units(session: AsyncSession) -> Sequence[Unit]:
+    """All units, counties first, then by name."""
+    result = await session.scalars(select(Unit).order_by(Unit.kind.desc(), Unit.name))
+    return result.all()
+
+
+async def unit_by_name(session: AsyncSession, name: str) -> Unit | None:
+    return await session.scalar(select(Unit).where(Unit.name == name))
+
+
+async def current_people(session: AsyncSession) -> Sequence[Person]:
+    """Everyone holding a role now."""
+    return (await session.scalars(select(Person).where(Person.until.is_(None)))).all()
+
+
+async def current_holder(session: AsyncSession, *, unit_id: int, role: str) -> Person | None:
+    return await session.scalar(
+        select(Person).where(
+            Person.unit_id == unit_id, Person.role == role, Person.until.is_(None)
+        )
+    )
+
+
+async def roles_of_user(session: AsyncSession, user_id: int) -> Sequence[Person]:
+    """The roles a Telegram user holds now."""
+    query = select(Person).where(Person.telegram_user_id == user_id, Person.until.is_(None))
+    return (await session.scalars(query)).all()
+
+
+async def checklist(session: AsyncSession) -> Sequence[ChecklistItem]:
+    """Active items: per kind first, then each unit's additions, in file order."""
+    query = (
+        select(ChecklistItem)
+        .where(ChecklistItem.active.is_(True))
+        .order_by(ChecklistItem.unit_id.is_not(None), ChecklistItem.position, ChecklistItem.id)
+    )
+    return (await session.scalars(query)).all()
+
+
+async def exemptions(session: AsyncSession) -> Sequence[Exemption]:
+    return (await session.scalars(select(Exemption))).all()
+
+
+async def deadlines(session: AsyncSession) -> dict[str, Deadline]:
+    return {d.scope: d for d in (await session.scalars(select(Deadline))).all()}
+
+
+async def open_submissions(session: AsyncSession) -> Sequence[Submission]:
+    """Submissions that count: awaiting review or accepted."""
+    query = select(Submission).where(Submission.state.in_(("pending", "accepted")))
+    return (await session.scalars(query)).all()
+
+
+async def reminders_sent_by_unit(session: AsyncSession) -> dict[int, int]:
+    query = (
+        select(OutboxMessage.unit_id, func.count())
+        .where(OutboxMessage.purpose == "reminder", OutboxMessage.state == "sent")
+        .group_by(OutboxMessage.unit_id)
+    )
+    return {unit_id: count for unit_id, count in (await session.execute(query)).all() if unit_id}
+
+
+async def unreachable_users(session: AsyncSession) -> set[int]:
+    query = select(Account.user_id).where(Account.unreachable_since.is_not(None))
+    return set((await session.scalars(query)).all())
+
+
+async def staff_members(session: AsyncSession) -> Sequence[StaffMember]:
+    return (await session.scalars(select(StaffMember).order_by(StaffMember.user_id))).all()
+
+
+def audit(
+    session: AsyncSession,
+    *,
+    at: datetime,
+    actor_id: int | None,
+    action: str,
+    unit_id: int | None = None,
+    **details: Any,
+) -> None:
+    """Add one entry to the audit log (in the caller's transaction)."""
+    session.add(
+        AuditEvent(at=at, actor_id=actor_id, action=action, unit_id=unit_id, details=details)
+    )

@@ -1,0 +1,98 @@
+"""Shared fixtures: a migrated database on SQLite (always) and PostgreSQL (when given)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from bot.clock import FrozenClock
+from bot.services import Services
+from bot.settings import Settings
+from storage.db import Database
+
+PG_URL = os.environ.get("TEST_POSTGRES_URL", "")
+# 2026-11-30 is a Monday; 09:00 in Shanghai.
+START = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
+
+
+def _require_postgres() -> str:
+    if not PG_URL:
+        if os.environ.get("CI"):
+            pytest.fail("CI must set TEST_POSTGRES_URL (.ci/run starts PostgreSQL)")
+        pytest.skip("no TEST_POSTGRES_URL given")
+    return PG_URL
+
+
+async def _fresh_pg_database() -> tuple[str, str]:
+    base = _require_postgres()
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    admin = await asyncpg.connect(base.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return base.rsplit("/", 1)[0] + f"/{name}", name
+
+
+async def _drop_pg_database(name: str) -> None:
+    admin = await asyncpg.connect(PG_URL.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database's URL, on each engine."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+        return
+    url, name = await _fresh_pg_database()
+    yield url
+    await _drop_pg_database(name)
+
+
+@pytest.fixture
+async def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    url, name = await _fresh_pg_database()
+    yield url
+    await _drop_pg_database(name)
+
+
+def make_settings(database_url: str, **values: object) -> Settings:
+    """Settings for a test: no .env, a fake token, the given values."""
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        database_url=database_url,
+        bot_token="123456:TEST-TOKEN-abcdefghijklmnopqrstuvwxyz",
+        **values,
+    )
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(START)
+
+
+@pytest.fixture
+async def services(db_url: str, clock: FrozenClock, tmp_path: Path) -> AsyncIterator[Services]:
+    """Services on a migrated database (SQLite and PostgreSQL) with a frozen clock."""
+    settings = make_settings(db_url, data_dir=tmp_path / "data", staff_ids="900")
+    svc = Services(settings=settings, db=Database(db_url), clock=clock)
+    from bot.app import prepare_database
+
+    await prepare_database(svc)
+    yield svc
+    await svc.close()

@@ -1,0 +1,83 @@
+"""Migrations from empty on SQLite and PostgreSQL, and the SQLite connection's set-up."""
+
+from __future__ import annotations
+
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from storage.db import Database
+from storage.models import Base
+
+
+async def test_upgrade_from_empty_creates_every_table(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        await db.upgrade()
+        async with db.engine.connect() as connection:
+            tables = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
+        assert set(Base.metadata.tables) <= tables
+        assert "alembic_version" in tables
+    finally:
+        await db.dispose()
+
+
+async def test_upgrade_twice_is_harmless_and_models_match_migrations(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        await db.upgrade()
+        await db.upgrade()
+
+        def diff(connection: Connection) -> list[object]:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            return list(compare_metadata(context, Base.metadata))
+
+        async with db.engine.connect() as connection:
+            differences = await connection.run_sync(diff)
+        assert differences == []
+    finally:
+        await db.dispose()
+
+
+async def test_sqlite_uses_wal_and_a_busy_timeout(sqlite_url: str) -> None:
+    db = Database(sqlite_url)
+    try:
+        await db.upgrade()
+        async with db.engine.connect() as connection:
+            mode = (await connection.execute(text("PRAGMA journal_mode"))).scalar()
+            timeout = (await connection.execute(text("PRAGMA busy_timeout"))).scalar()
+            keys = (await connection.execute(text("PRAGMA foreign_keys"))).scalar()
+        assert mode == "wal"
+        assert timeout == 30000
+        assert keys == 1
+    finally:
+        await db.dispose()
+
+
+async def test_one_current_holder_per_unit_and_role(db_url: str) -> None:
+    """The partial unique index keeps history but allows only one current liaison."""
+    from datetime import UTC, datetime
+
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    from storage.models import Person, Unit
+
+    db = Database(db_url)
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    try:
+        await db.upgrade()
+        async with db.uow() as tx:
+            unit = Unit(name="市民政局", kind="member", created_at=now)
+            tx.add(unit)
+            await tx.flush()
+            unit_id = unit.id
+            old = dict(unit_id=unit_id, role="liaison", post="科员", phone="13800000000", since=now)
+            tx.add(Person(name="甲", until=now, **old))
+            tx.add(Person(name="乙", until=None, **old))
+        with pytest.raises(IntegrityError):
+            async with db.uow() as tx:
+                tx.add(Person(name="丙", until=None, **old))
+    finally:
+        await db.dispose()

@@ -1,0 +1,174 @@
+"""`units`, `checklist` and `deadline` on the command line: good files in, bad files refused whole."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from bot.importing import SAMPLE_ROSTER_PATH
+from tests.cli_helpers import run_cli
+
+
+@pytest.fixture(autouse=True)
+def env(monkeypatch: pytest.MonkeyPatch, db_url: str, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("LANGUAGE", "zh")
+    monkeypatch.delenv("STAFF_IDS", raising=False)
+
+
+def write_xlsx(path: Path, rows: list[list[object]]) -> Path:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in rows:
+        sheet.append(row)
+    book.save(path)
+    return path
+
+
+async def unit_names() -> list[str]:
+    done = await run_cli("units", "list", "--json")
+    assert done.code == 0, done.err
+    return sorted(u["name"] for u in json.loads(done.out))
+
+
+async def test_units_import_xlsx_with_chinese_headers(tmp_path: Path) -> None:
+    book = write_xlsx(
+        tmp_path / "名单.xlsx",
+        [["单位名称", "类型"], ["市民政局", "成员单位"], ["西吉县", "县（区）"]],
+    )
+    done = await run_cli("units", "import", str(book))
+    assert done.code == 0, done.err
+    assert "2" in done.out
+    listed = json.loads((await run_cli("units", "list", "--json")).out)
+    assert {(u["name"], u["kind"]) for u in listed} == {("市民政局", "member"), ("西吉县", "county")}
+
+
+async def test_units_import_csv_with_english_headers_then_update(tmp_path: Path) -> None:
+    first = tmp_path / "units.csv"
+    first.write_text("name,kind\n市税务局,member\n原州区,county\n", encoding="utf-8")
+    assert (await run_cli("units", "import", str(first))).code == 0
+    second = tmp_path / "units2.csv"
+    second.write_text("name,kind\n市税务局,county\n团市委,member\n", encoding="utf-8")
+    done = await run_cli("units", "import", str(second))
+    assert done.code == 0
+    assert "新增1" in done.out and "更新1" in done.out
+    listed = {u["name"]: u["kind"] for u in json.loads((await run_cli("units", "list", "--json")).out)}
+    assert listed == {"市税务局": "county", "原州区": "county", "团市委": "member"}
+
+
+@pytest.mark.parametrize(
+    ("content", "row", "words"),
+    [
+        ("name,kind\n市民政局,member\n,member\n", 3, "为空"),
+        ("name,kind\n市民政局,member\n市科技局,部门\n", 3, "部门"),
+        ("name,kind\n市民政局,member\n市民政局,member\n", 3, "重复"),
+        ("name\n市民政局\n", None, "kind"),
+        ("name,kind\n" + "长" * 101 + ",member\n", 2, "过长"),
+        ("name,kind\n", None, "没有数据"),
+    ],
+)
+async def test_bad_units_file_is_refused_whole(
+    tmp_path: Path, content: str, row: int | None, words: str
+) -> None:
+    good = tmp_path / "good.csv"
+    good.write_text("name,kind\n市司法局,member\n", encoding="utf-8")
+    assert (await run_cli("units", "import", str(good))).code == 0
+    bad = tmp_path / "bad.csv"
+    bad.write_text(content, encoding="utf-8")
+    done = await run_cli("units", "import", str(bad))
+    assert done.code == 2
+    lines = done.err.strip().splitlines()
+    assert len(lines) == 1
+    if row is not None:
+        assert f"第{row}行" in lines[0]
+    assert words in lines[0]
+    assert "未导入任何内容" in lines[0]
+    assert await unit_names() == ["市司法局"]
+
+
+async def test_unsupported_format_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "units.txt"
+    bad.write_text("市民政局", encoding="utf-8")
+    done = await run_cli("units", "import", str(bad))
+    assert done.code == 2
+    assert ".xlsx" in done.err
+
+
+async def test_sample_roster_imports_fifty_units() -> None:
+    done = await run_cli("units", "import", str(SAMPLE_ROSTER_PATH))
+    assert done.code == 0, done.err
+    names = await unit_names()
+    assert len(names) == 50
+    assert {"原州区", "西吉县", "隆德县", "彭阳县", "泾源县", "市民政局", "团市委"} <= set(names)
+
+
+async def test_default_checklist_is_loaded_on_first_start() -> None:
+    done = await run_cli("checklist", "list", "--json")
+    items = json.loads(done.out)
+    assert sum(1 for i in items if i["kind"] == "member") == 6
+    assert sum(1 for i in items if i["kind"] == "county") == 11
+    assert "与驻地部队签订的结对共建协议" in {i["title"] for i in items}
+
+
+async def test_checklist_import_in_both_formats_and_languages(tmp_path: Path) -> None:
+    book = write_xlsx(
+        tmp_path / "清单.xlsx",
+        [["类型", "资料名称", "说明"], ["成员单位", "年度工作计划", "请上传计划"], ["县（区）", "预案", ""]],
+    )
+    assert (await run_cli("checklist", "import", str(book))).code == 0
+    items = json.loads((await run_cli("checklist", "list", "--json")).out)
+    assert [(i["kind"], i["title"]) for i in items] == [("member", "年度工作计划"), ("county", "预案")]
+    csv_file = tmp_path / "checklist.csv"
+    csv_file.write_text("kind,title,description\nmember,共建协议,签字页\n", encoding="utf-8")
+    assert (await run_cli("checklist", "import", str(csv_file))).code == 0
+    items = json.loads((await run_cli("checklist", "list", "--json")).out)
+    assert [(i["title"], i["description"]) for i in items] == [("共建协议", "签字页")]
+
+
+async def test_bad_checklist_file_changes_nothing(tmp_path: Path) -> None:
+    before = (await run_cli("checklist", "list", "--json")).out
+    bad = tmp_path / "bad.csv"
+    bad.write_text("kind,title\nmember,计划\nmember,\n", encoding="utf-8")
+    done = await run_cli("checklist", "import", str(bad))
+    assert done.code == 2
+    assert "第3行" in done.err
+    assert (await run_cli("checklist", "list", "--json")).out == before
+
+
+async def test_exempt_add_and_deadline(tmp_path: Path) -> None:
+    roster = tmp_path / "units.csv"
+    roster.write_text("name,kind\n市民政局,member\n市科技局,member\n", encoding="utf-8")
+    assert (await run_cli("units", "import", str(roster))).code == 0
+    done = await run_cli("checklist", "exempt", "科技局", "拥军优属政策落实台账", "--reason", "无相关职能")
+    assert done.code == 0, done.err
+    assert "市科技局" in done.out
+    done = await run_cli("checklist", "add", "市民政局", "退役军人服务站台账", "--description", "照片")
+    assert done.code == 0, done.err
+    assert (await run_cli("checklist", "exempt", "市农业局", "计划", "--reason", "x")).code == 2
+    done = await run_cli("deadline", "set", "2026-12-31")
+    assert done.code == 0 and "2026年12月31日" in done.out
+    assert (await run_cli("deadline", "set", "31/12/2026")).code == 2
+    assert (await run_cli("deadline", "set", "2027-01-15", "--kind", "county")).code == 0
+    shown = (await run_cli("deadline", "show")).out
+    assert "全部单位：2026年12月31日" in shown and "县（区）：2027年1月15日" in shown
+    report = json.loads((await run_cli("report", "--json")).out)
+    by_name = {u["name"]: u for u in report["units"]}
+    assert "拥军优属政策落实台账" not in by_name["市科技局"]["missing_items"]
+    assert "退役军人服务站台账" in by_name["市民政局"]["missing_items"]
+    assert len(by_name["市民政局"]["missing_items"]) == 7
+    assert report["deadline"] == "2026-12-31"
+
+
+async def test_staff_add_list_remove(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STAFF_IDS", "7")
+    assert (await run_cli("staff", "add", "42")).code == 0
+    listed = (await run_cli("staff", "list")).out
+    assert "7" in listed and "42" in listed
+    assert (await run_cli("staff", "remove", "42")).code == 0
+    assert "42" not in (await run_cli("staff", "list")).out
+    assert (await run_cli("staff", "remove", "42")).code == 2

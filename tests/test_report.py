@@ -1,0 +1,71 @@
+"""`report --json`: the counts the office quotes, computed from the database."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from bot.importing import SAMPLE_ROSTER_PATH
+from bot.reports import build_report, render_report
+from bot.sample import UNREPORTED, seed_notice_situation
+from bot.services import Services
+from tests.cli_helpers import run_cli
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, db_url: str, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("LANGUAGE", "zh")
+
+
+@pytest.mark.usefixtures("cli_env")
+async def test_after_importing_the_roster_every_unit_owes_everything() -> None:
+    assert (await run_cli("units", "import", str(SAMPLE_ROSTER_PATH))).code == 0
+    done = await run_cli("report", "--json")
+    assert done.code == 0, done.err
+    report = json.loads(done.out)
+    assert set(report) >= {"generated_at", "deadline", "totals", "units"}
+    assert report["totals"] == {
+        "units": 50, "missing_contacts": 50, "missing_items": 50, "pending_review": 0,
+    }  # fmt: skip
+    unit = next(u for u in report["units"] if u["name"] == "市民政局")
+    assert unit["kind"] == "member"
+    assert unit["liaison_registered"] is False
+    assert unit["lead_registered"] is False
+    assert unit["lead_linked"] is False
+    assert unit["missing_items"][0] == "年度工作计划（含双拥工作内容）"
+    assert len(unit["missing_items"]) == 6
+    assert unit["reminders_sent"] == 0
+    assert unit["unreachable"] is False
+    county = next(u for u in report["units"] if u["name"] == "西吉县")
+    assert len(county["missing_items"]) == 11
+    assert report["generated_at"].endswith("+08:00")
+
+
+async def test_notice_situation_counts_13_and_25(services: Services) -> None:
+    await seed_notice_situation(services=services, deadline=date(2026, 12, 31))
+    report = await build_report(services=services)
+    assert report.totals.units == 50
+    assert report.totals.missing_contacts == 13
+    assert report.totals.missing_items == 25
+    assert {u.name for u in report.units if u.missing_contacts} == set(UNREPORTED)
+    assert report.deadline == date(2026, 12, 31)
+    text = render_report(report, "zh")
+    assert "13家单位未报送分管领导和联络员" in text
+    assert "25家单位资料台账未报齐" in text
+    assert "· 泾源县（缺联络员、分管领导）" in text
+    english = render_report(report, "en")
+    assert "13 units have not reported their lead and liaison" in english
+
+
+@pytest.mark.usefixtures("cli_env")
+async def test_report_text_on_the_command_line_has_no_html() -> None:
+    assert (await run_cli("units", "import", str(SAMPLE_ROSTER_PATH))).code == 0
+    done = await run_cli("report")
+    assert done.code == 0
+    assert "50家单位未报送分管领导和联络员" in done.out
+    assert "<" not in done.out

@@ -1,0 +1,131 @@
+"""Settings: each variable of CONTRACT.md read, and each kind of bad value named in one line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import time
+from pathlib import Path
+
+import pytest
+
+from bot.settings import SettingsError, load_settings
+
+ALL_VARIABLES = (
+    "BOT_TOKEN", "TELEGRAM_API_URL", "BOT_USERNAME", "DATABASE_URL", "STAFF_IDS", "TIMEZONE",
+    "LANGUAGE", "DATA_DIR", "TELEGRAM_PROXY", "LOG_LEVEL",
+)  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ALL_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's
+
+
+def test_defaults_are_those_of_the_contract() -> None:
+    s = load_settings()
+    assert s.bot_token is None
+    assert s.telegram_api_url == "https://api.telegram.org"
+    assert s.database_url == "sqlite+aiosqlite:///liaison-bot.db"
+    assert s.staff_ids == ()
+    assert s.timezone == "Asia/Shanghai"
+    assert s.language == "zh"
+    assert s.data_dir == Path("./data")
+    assert s.telegram_proxy is None
+    assert s.log_level == "INFO"
+    assert s.reminder_time == time(9, 30)
+
+
+def test_good_values_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOT_TOKEN", "123:abc")
+    monkeypatch.setenv("STAFF_IDS", "11, 22,33")
+    monkeypatch.setenv("TELEGRAM_API_URL", "http://127.0.0.1:8081/")
+    monkeypatch.setenv("BOT_USERNAME", "@office_bot")
+    monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://u@127.0.0.1/db")
+    monkeypatch.setenv("LANGUAGE", "en")
+    monkeypatch.setenv("TELEGRAM_PROXY", "socks5://127.0.0.1:1080")
+    s = load_settings()
+    assert s.token == "123:abc"
+    assert "123:abc" not in repr(s)
+    assert s.staff_ids == (11, 22, 33)
+    assert s.telegram_api_url == "http://127.0.0.1:8081"
+    assert s.bot_username == "office_bot"
+    assert s.language == "en"
+    assert s.telegram_proxy == "socks5://127.0.0.1:1080"
+
+
+def test_dotenv_file_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("STAFF_IDS=5,6\nLANGUAGE=en\n", encoding="utf-8")
+    s = load_settings()
+    assert s.staff_ids == (5, 6)
+    assert s.language == "en"
+
+
+def test_gettext_style_language_is_understood(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LANGUAGE", "en_US:en")
+    assert load_settings().language == "en"
+    monkeypatch.setenv("LANGUAGE", "zh_CN.UTF-8")
+    assert load_settings().language == "zh"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("STAFF_IDS", "12,abc"),
+        ("STAFF_IDS", "[1, 2]"),
+        ("STAFF_IDS", "-5"),
+        ("TIMEZONE", "Mars/Olympus"),
+        ("LANGUAGE", "fr"),
+        ("DATABASE_URL", "sqlite:///sync.db"),
+        ("TELEGRAM_API_URL", "api.telegram.org"),
+        ("TELEGRAM_PROXY", "ftp://proxy"),
+        ("LOG_LEVEL", "LOUD"),
+        ("REMINDER_TIME", "25:00"),
+        ("REMINDER_TIME", "22:00"),  # inside the default quiet hours
+        ("QUIET_HOURS", "eight to nine"),
+        ("SEND_RATE_GLOBAL", "0"),
+        ("INVITE_TTL_DAYS", "zero"),
+    ],
+)
+def test_bad_value_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert caught.value.variable == variable
+    assert "\n" not in str(caught.value)
+
+
+def test_bad_value_stops_the_program_with_one_line(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "STAFF_IDS": "abc", "HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "report"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "STAFF_IDS" in lines[0]
+    assert not (tmp_path / "liaison-bot.db").exists()
+
+
+def test_run_without_token_says_how_to_get_one(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "run"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "BOT_TOKEN" in done.stderr
+    assert "@BotFather" in done.stderr
