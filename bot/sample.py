@@ -98,9 +98,11 @@ async def seed_notice_situation(
                         )
                     )
             complete = unit.name not in owing
-            if complete:
-                for item in required_items(unit, items, set()):
-                    tx.add(_accepted(unit, item.id, now))
+            owed = required_items(unit, items, set())
+            # Those that reported their contacts have sent part of their ledger already.
+            done = len(owed) if complete else 0 if liaison_id is None else index % (len(owed) - 1)
+            for item in owed[:done]:
+                tx.add(_accepted(unit, item.id, now))
             result.append(SampleUnit(unit.name, unit.kind, liaison_id, complete))
         repo.audit(tx, at=now, actor_id=None, action="sample_seed", units=len(units))
     if deadline is not None:

@@ -25,9 +25,16 @@ class Markup(str):
 
 @cache
 def catalogue(lang: str) -> dict[str, str]:
-    """The flat key → sentence map of one language."""
-    with (_HERE / f"{lang}.toml").open("rb") as file:
-        return _flatten(tomllib.load(file))
+    """The flat key → sentence map of one language (every `messages/{lang}/*.toml`)."""
+    merged: dict[str, str] = {}
+    for path in sorted((_HERE / lang).glob("*.toml")):
+        with path.open("rb") as file:
+            flat = _flatten(tomllib.load(file))
+        clash = merged.keys() & flat.keys()
+        if clash:
+            raise ValueError(f"{path.name} repeats keys {sorted(clash)}")
+        merged.update(flat)
+    return merged
 
 
 def _flatten(tree: dict[str, object], prefix: str = "") -> dict[str, str]:

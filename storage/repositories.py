@@ -25,7 +25,7 @@ from storage.models import (
 
 async def units(session: AsyncSession) -> Sequence[Unit]:
     """All units, counties first, then by name."""
-    result = await session.scalars(select(Unit).order_by(Unit.kind.desc(), Unit.name))
+    result = await session.scalars(select(Unit).order_by(Unit.kind, Unit.name))
     return result.all()
 
 

@@ -1,0 +1,147 @@
+"""`liaison-bot demo`: the notice's situation played out offline, over HTTP, in one terminal.
+
+A local Bot API emulator stands in for Telegram; the bot runs against it exactly as against
+Telegram; simulated people talk to it; the narration says what happens; the outstanding
+report closes the show. The database is a temporary file, removed at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from bot.app import prepare_database, serve
+from bot.reports import build_report, render_report
+from bot.sample import FIRST_USER_ID, STAFF_USER_ID, seed_notice_situation
+from bot.sandbox.client import SandboxClient
+from bot.sandbox.server import Emulator
+from bot.services import Services
+from bot.settings import Settings
+from bot.simulation import Person
+from messages import plain, strip_html
+from storage.db import Database
+
+DEMO_TOKEN = "5550001:DEMO-TOKEN-not-a-real-one-000000"
+DEMO_DEADLINE = date(2026, 12, 31)
+
+
+@dataclass
+class Stage:
+    """What every scene of the demo works with."""
+
+    services: Services
+    sandbox: SandboxClient
+    lang: str
+
+    def say(self, key: str, /, **values: object) -> None:
+        print(plain(self.lang, key, **values), flush=True)
+
+    def narrate(self, who: str, kind: str, text: str) -> None:
+        shown = strip_html(text).strip().replace("\n", "\n    ")
+        if kind == "says":
+            print(plain(self.lang, "demo.person_says", who=who, text=shown), flush=True)
+        else:
+            print(plain(self.lang, "demo.bot_says", who=who, text=shown), flush=True)
+
+    async def person(self, user_id: int, name: str, *, language: str | None = None) -> Person:
+        code = {"zh": "zh-hans", "en": "en"}[language or self.lang]
+        await self.sandbox.add_user(user_id=user_id, first_name=name, language_code=code)
+        return Person(self.sandbox, user_id, name, narrate=self.narrate)
+
+
+Scene = Callable[[Stage], Awaitable[None]]
+
+
+async def scene_first_contact(stage: Stage) -> None:
+    """A new person and a member of staff open the bot and ask for help."""
+    visitor = await stage.person(FIRST_USER_ID - 1, plain(stage.lang, "demo.visitor_name"))
+    await visitor.start()
+    await visitor.say("/help")
+    other = "en" if stage.lang == "zh" else "zh"
+    await visitor.say(f"/language {other}")
+    await visitor.say("/help")
+    staff = await stage.person(STAFF_USER_ID, plain(stage.lang, "demo.staff_name"))
+    await staff.start()
+    await staff.say("/help")
+
+
+SCENES: list[Scene] = [scene_first_contact]
+
+
+async def run_demo(*, lang: str, keep: Path | None = None) -> int:
+    """Play every scene and print the outstanding report; 0 when all went as expected."""
+    logging.getLogger().setLevel(logging.WARNING)
+    workdir = Path(tempfile.mkdtemp(prefix="liaison-demo-"))
+    database = keep or workdir / "demo.db"
+    print(plain(lang, "demo.title"), flush=True)
+    print(plain(lang, "demo.starting"), flush=True)
+    emulator = Emulator(token=DEMO_TOKEN, username="liaison_demo_bot")
+    url = await emulator.start()
+    settings = Settings(
+        _env_file=None,
+        bot_token=DEMO_TOKEN,
+        telegram_api_url=url,
+        database_url=f"sqlite+aiosqlite:///{database}",
+        staff_ids=str(STAFF_USER_ID),
+        language=lang,
+        data_dir=workdir / "data",
+    )
+    services = Services(settings=settings, db=Database(settings.database_url))
+    stop = asyncio.Event()
+    bot_task: asyncio.Task[None] | None = None
+    try:
+        await prepare_database(services)
+        sample = await seed_notice_situation(services=services, deadline=DEMO_DEADLINE)
+        print(
+            plain(
+                lang,
+                "demo.setup",
+                units=len(sample),
+                no_contacts=sum(1 for u in sample if u.liaison_user_id is None),
+                missing=sum(1 for u in sample if not u.complete),
+            ),
+            flush=True,
+        )
+        bot_task = asyncio.create_task(serve(services, stop=stop))
+        async with SandboxClient(url) as sandbox:
+            await _wait_until_serving(sandbox, bot_task)
+            print(plain(lang, "demo.ready", url=url, username="liaison_demo_bot"), flush=True)
+            stage = Stage(services=services, sandbox=sandbox, lang=lang)
+            for scene in SCENES:
+                await scene(stage)
+            warnings = await sandbox.warnings()
+        report = await build_report(services=services)
+        print()
+        print(plain(lang, "demo.report_heading"), flush=True)
+        print(strip_html(render_report(report, lang)), flush=True)
+        if warnings:
+            print(f"emulator warnings: {warnings}", flush=True)
+            return 1
+        return 0
+    finally:
+        stop.set()
+        if bot_task is not None:
+            await asyncio.gather(bot_task, return_exceptions=True)
+        await services.close()
+        await emulator.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+        if keep is None:
+            print(plain(lang, "demo.done"), flush=True)
+
+
+async def _wait_until_serving(sandbox: SandboxClient, bot_task: asyncio.Task[None]) -> None:
+    """Wait until the bot polls for updates (or fail if it stopped)."""
+    for _ in range(200):
+        if bot_task.done():
+            bot_task.result()
+            raise RuntimeError("the bot stopped before it was ready")
+        if await sandbox.calls("getUpdates"):
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError("the bot did not start polling")

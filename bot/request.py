@@ -1,0 +1,157 @@
+"""HTTP to the Bot API: an aiohttp `BaseRequest`, and a limiter that waits out a 429."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import aiohttp
+from telegram._utils.defaultvalue import DefaultValue
+from telegram._utils.types import ODVInput
+from telegram.error import NetworkError, RetryAfter, TimedOut
+from telegram.ext import BaseRateLimiter
+from telegram.request import BaseRequest, RequestData
+
+log = logging.getLogger(__name__)
+
+
+class NotSent(NetworkError):
+    """The request never reached the server (no connection): sending again is safe."""
+
+
+class AiohttpRequest(BaseRequest):
+    """One keep-alive aiohttp session; form-encoded parameters, multipart for files."""
+
+    def __init__(
+        self,
+        *,
+        connection_pool_size: int = 32,
+        read_timeout: float = 15.0,
+        connect_timeout: float = 10.0,
+        proxy: str | None = None,
+    ) -> None:
+        self._pool_size = connection_pool_size
+        self._read_timeout = read_timeout
+        self._connect_timeout = connect_timeout
+        self._proxy = proxy
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def read_timeout(self) -> float:
+        return self._read_timeout
+
+    async def initialize(self) -> None:
+        if self._session is not None and not self._session.closed:
+            return
+        connector: aiohttp.BaseConnector
+        if self._proxy and self._proxy.startswith("socks"):
+            from aiohttp_socks import ProxyConnector
+
+            connector = ProxyConnector.from_url(self._proxy, limit=self._pool_size)
+        else:
+            connector = aiohttp.TCPConnector(limit=self._pool_size)
+        self._session = aiohttp.ClientSession(connector=connector)
+
+    async def shutdown(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        write_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        connect_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+        pool_timeout: ODVInput[float] = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        if self._session is None or self._session.closed:
+            raise RuntimeError("AiohttpRequest is not initialized")
+        read = self._read_timeout if isinstance(read_timeout, DefaultValue) else read_timeout
+        connect = (
+            self._connect_timeout if isinstance(connect_timeout, DefaultValue) else connect_timeout
+        )
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
+        data: aiohttp.FormData | dict[str, str] | None = None
+        if request_data is not None:
+            if request_data.contains_files:
+                data = _multipart(request_data)
+            else:
+                data = request_data.json_parameters
+        proxy = self._proxy if self._proxy and self._proxy.startswith("http") else None
+        try:
+            async with self._session.request(
+                method, url, data=data, timeout=timeout, proxy=proxy
+            ) as response:
+                return response.status, await response.read()
+        except TimeoutError as err:
+            raise TimedOut from err
+        except aiohttp.ClientConnectorError as err:
+            raise NotSent(f"aiohttp.{err.__class__.__name__}: {err}") from err
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as err:
+            # The server may have acted on the request before the answer was lost.
+            raise TimedOut(f"aiohttp.{err.__class__.__name__}: {err}") from err
+        except aiohttp.ClientError as err:
+            raise NetworkError(f"aiohttp.{err.__class__.__name__}: {err}") from err
+
+
+def _multipart(request_data: RequestData) -> aiohttp.FormData:
+    form = aiohttp.FormData(quote_fields=False)
+    for name, value in request_data.json_parameters.items():
+        form.add_field(name, value)
+    for name, part in request_data.multipart_data.items():
+        if isinstance(part, tuple):
+            file_name, content, mime_type = (*part, None)[:3]
+            form.add_field(name, content, filename=file_name, content_type=mime_type)
+        else:
+            form.add_field(name, part)
+    return form
+
+
+class PatientRateLimiter(BaseRateLimiter[dict[str, Any]]):
+    """Wait `retry_after` and send again on a 429, so a conversation reply is never dropped.
+
+    Callers that pace themselves (the outbox dispatcher) pass `rate_limit_args={"retry": False}`
+    and handle the 429 on their own.
+    """
+
+    def __init__(self, *, max_retries: int = 5) -> None:
+        self._max_retries = max_retries
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: dict[str, Any] | None,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        retry = rate_limit_args is None or rate_limit_args.get("retry", True)
+        attempt = 0
+        while True:
+            try:
+                return await callback(*args, **kwargs)
+            except RetryAfter as exc:
+                attempt += 1
+                if not retry or attempt > self._max_retries:
+                    raise
+                seconds = seconds_of(exc.retry_after)
+                log.warning("429 on %s; waiting %ss before sending again", endpoint, seconds)
+                await asyncio.sleep(seconds)
+
+
+def seconds_of(value: object) -> float:
+    """`RetryAfter.retry_after` in seconds (PTB gives an int or a timedelta)."""
+    total = getattr(value, "total_seconds", None)
+    return float(total()) if callable(total) else float(value)  # type: ignore[arg-type]

@@ -1,0 +1,61 @@
+"""Routing into conversations: a person in a flow has their updates sent to that flow.
+
+A flow is a module that registers `async def handle(update, context, step)`; the router
+(a TypeHandler in group -1) looks up the person's saved step and hands the update over,
+so nothing a flow expects is ever answered by a general handler instead. `/cancel`,
+`/help` and `/language` always work; `/start` with a token starts over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from telegram import Update
+from telegram.constants import ChatType
+from telegram.ext import ApplicationHandlerStop
+
+from bot import conversations
+from bot.context import Context
+from bot.conversations import StepOut
+from handlers.common import language_for, services_of
+from messages import t
+
+FlowHandler = Callable[[Update, Context, StepOut], Awaitable[None]]
+FLOWS: dict[str, FlowHandler] = {}
+ALWAYS = {"cancel", "help", "language", "start"}
+
+
+def register_flow(name: str, handler: FlowHandler) -> None:
+    FLOWS[name] = handler
+
+
+def command_of(update: Update) -> str | None:
+    """The command a message carries (`/start@bot x` → `start`), if any."""
+    message = update.effective_message
+    if message is None or not message.text or not message.text.startswith("/"):
+        return None
+    return message.text[1:].split(maxsplit=1)[0].split("@", 1)[0].lower()
+
+
+async def route(update: Update, context: Context) -> None:
+    """Send an update of a person in a flow to that flow; otherwise let the others answer."""
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None or chat.type != ChatType.PRIVATE:
+        return
+    if command_of(update) in ALWAYS:
+        return
+    step = await conversations.current_step(services=services_of(context), user_id=user.id)
+    if step is None or step.flow not in FLOWS:
+        return
+    await FLOWS[step.flow](update, context, step)
+    raise ApplicationHandlerStop
+
+
+async def cancel(update: Update, context: Context) -> None:
+    """`/cancel`: leave any step; nothing saved so far is lost."""
+    user, message = update.effective_user, update.effective_message
+    if user is None or message is None:
+        return
+    left = await conversations.cancel(services=services_of(context), user_id=user.id)
+    lang = await language_for(update, context)
+    await message.reply_text(t(lang, "common.cancelled" if left else "common.nothing_to_cancel"))
