@@ -96,10 +96,13 @@ def register_handlers(app: App) -> None:
     app.add_handler(TypeHandler(Update, flows.route), group=-1)
     # group 0: commands and buttons; the first that matches answers.
     app.add_handler(CommandHandler("start", common.start))
-    app.add_handler(CommandHandler("cancel", flows.cancel))
     app.add_handler(CommandHandler("help", common.help_command))
+    app.add_handler(CommandHandler("cancel", flows.cancel))
     app.add_handler(CommandHandler("language", common.language))
     app.add_handler(CallbackQueryHandler(common.language_chosen, pattern=r"^lang:(zh|en)$"))
+    # Feature handlers: each feature module adds its own in group 0 through register(app).
+    # (one line per feature, in this order)
+    # Catch-alls last: whatever no feature took.
     app.add_handler(MessageHandler(filters.COMMAND, common.unknown_command))
     app.add_handler(CallbackQueryHandler(common.stale_button))
     app.add_handler(

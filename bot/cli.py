@@ -10,6 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
 from pathlib import Path
+from typing import Protocol
 
 from bot.errors import BadInput, DomainError
 from bot.importing import ImportRejected
@@ -73,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="who is outstanding")
     report.add_argument("--json", action="store_true")
+
+    for feature in FEATURES:
+        feature.add_parsers(sub)
     return parser
 
 
@@ -211,6 +215,17 @@ async def cmd_demo(services: Services, args: argparse.Namespace) -> int:
     return await run_demo(lang=args.lang or services.settings.language, keep=args.keep)
 
 
+class Feature(Protocol):
+    """A feature module's commands: `add_parsers(sub)` and `COMMANDS` (name → function)."""
+
+    COMMANDS: dict[str, Command]
+
+    def add_parsers(self, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None: ...
+
+
+# Feature modules that bring their own commands (one line each).
+FEATURES: list[Feature] = []
+
 COMMANDS: dict[str, Command] = {
     "db": cmd_db,
     "units": cmd_units,
@@ -232,7 +247,11 @@ def rejection(settings: Settings, exc: ImportRejected) -> str:
     """One line saying which row of a file is wrong and why."""
     lang = settings.language
     details = {
-        "column": "", "value": "", "max_length": "", "first_row": "", "year": "",
+        "column": "",
+        "value": "",
+        "max_length": "",
+        "first_row": "",
+        "year": "",
         **{k: str(v) for k, v in exc.details.items()},
     }
     try:
@@ -251,7 +270,10 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
             from bot.app import prepare_database
 
             await prepare_database(services)
-        return await COMMANDS[args.command](services, args)
+        commands = dict(COMMANDS)
+        for feature in FEATURES:
+            commands.update(feature.COMMANDS)
+        return await commands[args.command](services, args)
     finally:
         await services.close()
 

@@ -141,7 +141,7 @@ async def _wait_until_serving(sandbox: SandboxClient, bot_task: asyncio.Task[Non
         if bot_task.done():
             bot_task.result()
             raise RuntimeError("the bot stopped before it was ready")
-        if await sandbox.calls("getUpdates"):
+        if (await sandbox.state()).polling:
             return
         await asyncio.sleep(0.05)
     raise RuntimeError("the bot did not start polling")

@@ -26,7 +26,11 @@ class Settings(BaseSettings):
     """Everything the bot reads from its environment (see CONTRACT.md)."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_ignore_empty=True,
+        extra="ignore",
+        case_sensitive=False,
     )
 
     bot_token: SecretStr | None = None
@@ -49,6 +53,8 @@ class Settings(BaseSettings):
 
     # Invites.
     invite_ttl_days: int = Field(default=14, ge=1, le=365)
+    # How staff hear of each completed registration: a notice at once, or one daily digest.
+    staff_notifications: Literal["immediate", "digest"] = "immediate"
 
     # Reminder policy (used by the reminders issue; validated here so a bad value stops early).
     reminder_time: time = time(9, 30)

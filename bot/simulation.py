@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -56,6 +57,16 @@ class Person:
     async def wait(self, expect: int = 1) -> list[SentMessage]:
         """Wait for messages the bot sends on its own (a reminder, a notice)."""
         return await self._collect(expect)
+
+    async def edited(self, message_id: int, *, edits: int = 1) -> SentMessage:
+        """Wait until the bot has edited one of its messages `edits` times; return it."""
+        for _ in range(int(self.timeout * 20)):
+            for message in await self.sandbox.messages(self.user_id):
+                if message.message_id == message_id and message.edits >= edits:
+                    self.narrate(self.name, "bot", message.text or message.caption or "")
+                    return message
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"message {message_id} was not edited")
 
     async def latest(self) -> SentMessage:
         """The bot's latest message in this chat, as it is now (after any edits)."""

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -21,11 +22,20 @@ PG_URL = os.environ.get("TEST_POSTGRES_URL", "")
 START = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without a PostgreSQL server, its tests are reported as skipped (never in CI)."""
+    if PG_URL:
+        return
+    if os.environ.get("CI"):
+        raise pytest.UsageError("CI must set TEST_POSTGRES_URL (.ci/run starts PostgreSQL)")
+    marker = pytest.mark.skipif(True, reason="no TEST_POSTGRES_URL given (make test starts one)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(marker)
+
+
 def _require_postgres() -> str:
-    if not PG_URL:
-        if os.environ.get("CI"):
-            pytest.fail("CI must set TEST_POSTGRES_URL (.ci/run starts PostgreSQL)")
-        pytest.skip("no TEST_POSTGRES_URL given")
+    assert PG_URL, "postgres tests carry the postgres mark"
     return PG_URL
 
 
@@ -65,20 +75,18 @@ async def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
+async def pg_url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """A fresh PostgreSQL database (tests using it must carry @pytest.mark.postgres)."""
+    assert request.node.get_closest_marker("postgres"), "mark the test @pytest.mark.postgres"
     url, name = await _fresh_pg_database()
     yield url
     await _drop_pg_database(name)
 
 
-def make_settings(database_url: str, **values: object) -> Settings:
+def make_settings(database_url: str, **values: Any) -> Settings:
     """Settings for a test: no .env, a fake token, the given values."""
-    return Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        database_url=database_url,
-        bot_token="123456:TEST-TOKEN-abcdefghijklmnopqrstuvwxyz",
-        **values,
-    )
+    values.setdefault("bot_token", "123456:TEST-TOKEN-abcdefghijklmnopqrstuvwxyz")
+    return Settings(_env_file=None, database_url=database_url, **values)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""`units`, `checklist` and `deadline` on the command line: good files in, bad files refused whole."""
+"""`units`, `checklist`, `deadline`, `staff` on the command line; bad files refused whole."""
 
 from __future__ import annotations
 
@@ -45,7 +45,10 @@ async def test_units_import_xlsx_with_chinese_headers(tmp_path: Path) -> None:
     assert done.code == 0, done.err
     assert "2" in done.out
     listed = json.loads((await run_cli("units", "list", "--json")).out)
-    assert {(u["name"], u["kind"]) for u in listed} == {("市民政局", "member"), ("西吉县", "county")}
+    assert {(u["name"], u["kind"]) for u in listed} == {
+        ("市民政局", "member"),
+        ("西吉县", "county"),
+    }
 
 
 async def test_units_import_csv_with_english_headers_then_update(tmp_path: Path) -> None:
@@ -56,8 +59,11 @@ async def test_units_import_csv_with_english_headers_then_update(tmp_path: Path)
     second.write_text("name,kind\n市税务局,county\n团市委,member\n", encoding="utf-8")
     done = await run_cli("units", "import", str(second))
     assert done.code == 0
-    assert "新增1" in done.out and "更新1" in done.out
-    listed = {u["name"]: u["kind"] for u in json.loads((await run_cli("units", "list", "--json")).out)}
+    assert "新增1" in done.out
+    assert "更新1" in done.out
+    listed = {
+        u["name"]: u["kind"] for u in json.loads((await run_cli("units", "list", "--json")).out)
+    }
     assert listed == {"市税务局": "county", "原州区": "county", "团市委": "member"}
 
 
@@ -118,11 +124,18 @@ async def test_default_checklist_is_loaded_on_first_start() -> None:
 async def test_checklist_import_in_both_formats_and_languages(tmp_path: Path) -> None:
     book = write_xlsx(
         tmp_path / "清单.xlsx",
-        [["类型", "资料名称", "说明"], ["成员单位", "年度工作计划", "请上传计划"], ["县（区）", "预案", ""]],
+        [
+            ["类型", "资料名称", "说明"],
+            ["成员单位", "年度工作计划", "请上传计划"],
+            ["县（区）", "预案", ""],
+        ],
     )
     assert (await run_cli("checklist", "import", str(book))).code == 0
     items = json.loads((await run_cli("checklist", "list", "--json")).out)
-    assert [(i["kind"], i["title"]) for i in items] == [("member", "年度工作计划"), ("county", "预案")]
+    assert [(i["kind"], i["title"]) for i in items] == [
+        ("member", "年度工作计划"),
+        ("county", "预案"),
+    ]
     csv_file = tmp_path / "checklist.csv"
     csv_file.write_text("kind,title,description\nmember,共建协议,签字页\n", encoding="utf-8")
     assert (await run_cli("checklist", "import", str(csv_file))).code == 0
@@ -144,18 +157,24 @@ async def test_exempt_add_and_deadline(tmp_path: Path) -> None:
     roster = tmp_path / "units.csv"
     roster.write_text("name,kind\n市民政局,member\n市科技局,member\n", encoding="utf-8")
     assert (await run_cli("units", "import", str(roster))).code == 0
-    done = await run_cli("checklist", "exempt", "科技局", "拥军优属政策落实台账", "--reason", "无相关职能")
+    done = await run_cli(
+        "checklist", "exempt", "科技局", "拥军优属政策落实台账", "--reason", "无相关职能"
+    )
     assert done.code == 0, done.err
     assert "市科技局" in done.out
-    done = await run_cli("checklist", "add", "市民政局", "退役军人服务站台账", "--description", "照片")
+    done = await run_cli(
+        "checklist", "add", "市民政局", "退役军人服务站台账", "--description", "照片"
+    )
     assert done.code == 0, done.err
     assert (await run_cli("checklist", "exempt", "市农业局", "计划", "--reason", "x")).code == 2
     done = await run_cli("deadline", "set", "2026-12-31")
-    assert done.code == 0 and "2026年12月31日" in done.out
+    assert done.code == 0
+    assert "2026年12月31日" in done.out
     assert (await run_cli("deadline", "set", "31/12/2026")).code == 2
     assert (await run_cli("deadline", "set", "2027-01-15", "--kind", "county")).code == 0
     shown = (await run_cli("deadline", "show")).out
-    assert "全部单位：2026年12月31日" in shown and "县（区）：2027年1月15日" in shown
+    assert "全部单位：2026年12月31日" in shown
+    assert "县（区）：2027年1月15日" in shown
     report = json.loads((await run_cli("report", "--json")).out)
     by_name = {u["name"]: u for u in report["units"]}
     assert "拥军优属政策落实台账" not in by_name["市科技局"]["missing_items"]
@@ -168,7 +187,8 @@ async def test_staff_add_list_remove(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STAFF_IDS", "7")
     assert (await run_cli("staff", "add", "42")).code == 0
     listed = (await run_cli("staff", "list")).out
-    assert "7" in listed and "42" in listed
+    assert "7" in listed
+    assert "42" in listed
     assert (await run_cli("staff", "remove", "42")).code == 0
     assert "42" not in (await run_cli("staff", "list")).out
     assert (await run_cli("staff", "remove", "42")).code == 2

@@ -129,3 +129,19 @@ def test_run_without_token_says_how_to_get_one(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "BOT_TOKEN" in done.stderr
     assert "@BotFather" in done.stderr
+
+
+def test_env_example_lists_every_variable_and_loads(tmp_path: Path) -> None:
+    """.env.example is complete, and a copy of it is a working configuration."""
+    from bot.settings import Settings
+
+    example = (Path(__file__).parents[1] / ".env.example").read_text(encoding="utf-8")
+    names = {
+        line.split("=", 1)[0] for line in example.splitlines() if line and not line.startswith("#")
+    }
+    assert names == {name.upper() for name in Settings.model_fields}
+    (tmp_path / ".env").write_text(example, encoding="utf-8")
+    s = load_settings()
+    assert s.bot_token is None
+    assert s.holiday_file is None
+    assert s.staff_ids == ()

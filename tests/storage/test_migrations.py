@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
 from storage.db import Database
 from storage.models import Base
 
@@ -73,7 +73,13 @@ async def test_one_current_holder_per_unit_and_role(db_url: str) -> None:
             tx.add(unit)
             await tx.flush()
             unit_id = unit.id
-            old = dict(unit_id=unit_id, role="liaison", post="科员", phone="13800000000", since=now)
+            old = {
+                "unit_id": unit_id,
+                "role": "liaison",
+                "post": "科员",
+                "phone": "13800000000",
+                "since": now,
+            }
             tx.add(Person(name="甲", until=now, **old))
             tx.add(Person(name="乙", until=None, **old))
         with pytest.raises(IntegrityError):

@@ -1,0 +1,1 @@
+"""Scenes of the offline demo, one module per feature."""

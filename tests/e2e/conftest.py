@@ -1,0 +1,61 @@
+"""Fixtures for end-to-end tests: the emulator in-process, the bot as a separate process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from bot.sandbox.client import SandboxClient
+from bot.sandbox.server import Emulator
+from tests.e2e.harness import TOKEN, BotProcess
+
+STAFF_ID = 900_001
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[Emulator]:
+    emu = Emulator(token=TOKEN, username="liaison_test_bot")
+    await emu.start()
+    yield emu
+    await emu.stop()
+
+
+@pytest.fixture
+async def sandbox(emulator: Emulator) -> AsyncIterator[SandboxClient]:
+    async with SandboxClient(emulator.base_url) as client:
+        yield client
+
+
+@pytest.fixture
+async def make_bot(
+    emulator: Emulator, sandbox: SandboxClient, tmp_path: Path
+) -> AsyncIterator[Callable[..., BotProcess]]:
+    """Make bot processes on a SQLite database in tmp_path (or the URL given)."""
+    made: list[BotProcess] = []
+
+    def make(database_url: str | None = None, **extra_env: str) -> BotProcess:
+        bot = BotProcess(
+            api_url=emulator.base_url,
+            database_url=database_url or f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+            workdir=tmp_path,
+            sandbox=sandbox,
+            staff_ids=str(STAFF_ID),
+            extra_env=extra_env,
+        )
+        made.append(bot)
+        return bot
+
+    yield make
+    for bot in made:
+        await bot.stop()
+
+
+@pytest.fixture
+async def bot(make_bot: Callable[..., BotProcess]) -> AsyncIterator[BotProcess]:
+    """One running bot process on SQLite."""
+    process = make_bot()
+    await process.start()
+    yield process
+    await process.stop()

@@ -1,0 +1,63 @@
+"""The bot as a separate process answers /start, /help and /language in Chinese and English."""
+
+from __future__ import annotations
+
+from bot.sandbox.client import SandboxClient
+from bot.simulation import Person
+from tests.e2e.conftest import STAFF_ID
+from tests.e2e.harness import BotProcess
+
+
+async def test_start_and_help_in_chinese(bot: BotProcess, sandbox: SandboxClient) -> None:
+    await sandbox.add_user(user_id=1001, first_name="张伟", language_code="zh-hans")
+    person = Person(sandbox, 1001, "张伟")
+    [welcome] = await person.start()
+    assert "市双拥办联络机器人" in (welcome.text or "")
+    [help_text] = await person.say("/help")
+    assert "/language 切换界面语言" in (help_text.text or "")
+    assert "/outstanding" not in (help_text.text or "")
+    assert await sandbox.warnings() == []
+
+
+async def test_start_and_help_in_english(bot: BotProcess, sandbox: SandboxClient) -> None:
+    await sandbox.add_user(user_id=1002, first_name="Ann", language_code="en")
+    person = Person(sandbox, 1002, "Ann")
+    [welcome] = await person.start()
+    assert "liaison bot of the city's double-support office" in (welcome.text or "")
+    [help_text] = await person.say("/help")
+    assert "/language switch language" in (help_text.text or "")
+
+
+async def test_language_switch_is_remembered(bot: BotProcess, sandbox: SandboxClient) -> None:
+    await sandbox.add_user(user_id=1003, first_name="李娜", language_code="zh-hans")
+    person = Person(sandbox, 1003, "李娜")
+    await person.start()
+    [choose] = await person.say("/language")
+    assert choose.button_texts() == ["中文", "English"]
+    await sandbox.press(1003, button_text="English")
+    assert await sandbox.wait_callback_answers(1)
+    edited = await person.edited(choose.message_id)
+    assert edited.text == "The interface is now in English."
+    assert edited.reply_markup is None
+    [help_text] = await person.say("/help")
+    assert (help_text.text or "").startswith("Commands")
+
+
+async def test_staff_see_their_commands(bot: BotProcess, sandbox: SandboxClient) -> None:
+    await sandbox.add_user(user_id=STAFF_ID, first_name="Office", language_code="zh-hans")
+    person = Person(sandbox, STAFF_ID, "Office")
+    [welcome] = await person.start()
+    assert "工作人员" in (welcome.text or "")
+    [help_text] = await person.say("/help")
+    assert "/outstanding" in (help_text.text or "")
+
+
+async def test_unknown_command_and_plain_text(bot: BotProcess, sandbox: SandboxClient) -> None:
+    await sandbox.add_user(user_id=1004, first_name="王芳", language_code="zh-hans")
+    person = Person(sandbox, 1004, "王芳")
+    [reply] = await person.say("/frobnicate")
+    assert "暂不支持该命令" in (reply.text or "")
+    [reply] = await person.say("你好")
+    assert "/help" in (reply.text or "")
+    [reply] = await person.say("/cancel")
+    assert reply.text == "当前没有进行中的操作。"
