@@ -1,4 +1,4 @@
-"""`make bench`: run every benchmark and print its ratios (each against a baseline of the same run)."""
+"""`make bench`: every benchmark, each printing ratios measured in the same run."""
 
 from __future__ import annotations
 
