@@ -45,9 +45,7 @@ async def run() -> None:
     await emulator.start()
     try:
         for user in range(USERS):
-            emulator.state.add_user(
-                NewUser(id=1000 + user, first_name=f"u{user}", started=True)
-            )
+            emulator.state.add_user(NewUser(id=1000 + user, first_name=f"u{user}", started=True))
         print(f"HTTP client: {CALLS} sendMessage calls to the local emulator")
         for concurrency in (1, 32):
             httpx_rate = await calls_per_second(
