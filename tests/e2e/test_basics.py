@@ -61,3 +61,17 @@ async def test_unknown_command_and_plain_text(bot: BotProcess, sandbox: SandboxC
     assert "/help" in (reply.text or "")
     [reply] = await person.say("/cancel")
     assert reply.text == "当前没有进行中的操作。"
+
+
+async def test_a_reply_throttled_by_telegram_is_sent_after_the_wait(
+    bot: BotProcess, sandbox: SandboxClient
+) -> None:
+    """A 429 on a conversation reply: the bot waits retry_after and sends it, never drops it."""
+    await sandbox.add_user(user_id=1005, first_name="赵敏", language_code="zh-hans")
+    person = Person(sandbox, 1005, "赵敏")
+    await person.start()
+    await sandbox.inject_fault("sendMessage", 429, chat_id=1005, retry_after=1, times=2)
+    [help_text] = await person.say("/help")
+    assert "/language" in (help_text.text or "")
+    refused = [c for c in await sandbox.calls("sendMessage") if c.status == 429]
+    assert len(refused) == 2
