@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import InlineKeyboardMarkup, Message
+from telegram import InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.ext import ExtBot
 
@@ -122,17 +122,16 @@ class Dispatcher:
     batch_size: int = 25
     checks: dict[str, StillWanted] = field(default_factory=dict)
     on_unreachable: list[OnUnreachable] = field(default_factory=list)
-    pacer: Pacer | None = None
+    pacer: Pacer = field(init=False)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
-        if self.pacer is None:
-            s = self.services.settings
-            self.pacer = Pacer(
-                per_second=s.send_rate_global,
-                private_per_second=s.send_rate_private,
-                group_per_minute=s.send_rate_group_per_minute,
-            )
+        s = self.services.settings
+        self.pacer = Pacer(
+            per_second=s.send_rate_global,
+            private_per_second=s.send_rate_private,
+            group_per_minute=s.send_rate_group_per_minute,
+        )
 
     def wake(self) -> None:
         """Look at the outbox now rather than at the next tick."""
@@ -159,8 +158,7 @@ class Dispatcher:
     async def run_once(self) -> int:
         """Claim one batch and deliver it; return how many rows were handled."""
         rows = await self.claim()
-        assert self.pacer is not None
-        rows.sort(key=lambda r: self.pacer.ready_at(r.chat_id) if self.pacer else 0.0)
+        rows.sort(key=lambda r: self.pacer.ready_at(r.chat_id))
         for index, row in enumerate(rows):
             outcome = await self.deliver(row)
             if outcome == "retry":
@@ -226,12 +224,11 @@ class Dispatcher:
 
     async def deliver(self, row: OutboxMessage) -> str:
         """Send one claimed row and record what happened; return the new state."""
-        assert self.pacer is not None
         await self.pacer.wait(row.chat_id)
         if not await self._mark_sending(row):
             return "lost_lease"
         try:
-            message = await self._send(row)
+            message_id = await self._send(row)
         except RetryAfter as exc:
             seconds = seconds_of(exc.retry_after)
             self.pacer.pause(seconds)
@@ -255,7 +252,7 @@ class Dispatcher:
             return await self._finish(
                 row, "pending", error=exc.message, retry_in=backoff, state_name="retry"
             )
-        return await self._finish(row, "sent", message_id=message.message_id)
+        return await self._finish(row, "sent", message_id=message_id)
 
     async def _mark_sending(self, row: OutboxMessage) -> bool:
         async with self.services.db.uow() as tx:
@@ -270,7 +267,8 @@ class Dispatcher:
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def _send(self, row: OutboxMessage) -> Message:
+    async def _send(self, row: OutboxMessage) -> int:
+        """Make the Bot API call a row describes; return the id of the message sent."""
         payload = row.payload
         method = payload.get("method", "sendMessage")
         markup = (
@@ -279,17 +277,19 @@ class Dispatcher:
             else None
         )
         if method == "sendMessage":
-            return await self.bot.send_message(
+            sent = await self.bot.send_message(
                 row.chat_id, payload["text"], reply_markup=markup, rate_limit_args=NO_RETRY
             )
+            return sent.message_id
         if method == "sendDocument":
-            return await self.bot.send_document(
+            sent = await self.bot.send_document(
                 row.chat_id,
                 payload["document"],
                 caption=payload.get("caption"),
                 reply_markup=markup,
                 rate_limit_args=NO_RETRY,
             )
+            return sent.message_id
         if method == "copyMessage":
             copied = await self.bot.copy_message(
                 row.chat_id,
@@ -298,9 +298,7 @@ class Dispatcher:
                 reply_markup=markup,
                 rate_limit_args=NO_RETRY,
             )
-            return Message(
-                message_id=copied.message_id, date=self.services.now(), chat=_chat(row.chat_id)
-            )
+            return copied.message_id
         raise ValueError(f"unknown outbox method {method}")
 
     async def _finish(
@@ -342,9 +340,3 @@ async def _mark_unreachable(tx: AsyncSession, chat_id: int, now: datetime, reaso
     if account.unreachable_since is None:
         account.unreachable_since = now
     account.unreachable_reason = reason[:200]
-
-
-def _chat(chat_id: int) -> Any:
-    from telegram import Chat
-
-    return Chat(id=chat_id, type=Chat.GROUP if chat_id < 0 else Chat.PRIVATE)
