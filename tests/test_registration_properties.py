@@ -1,0 +1,370 @@
+"""Property: random updates in every registration state never raise, and none goes unanswered.
+
+The real handlers (bot.app.register_handlers) run through `Application.process_update`
+with a recording request in place of Telegram. A fresh person is driven with valid input
+to a chosen step of a chosen conversation (the liaison's, the lead's, `/contacts`), then
+gets a random sequence of texts, commands, contacts, stickers, locations, voice notes,
+edits and button presses (current, old and forged). After each update: no handler raised,
+a person who was in the flow got an answer, and the registrations stay consistent.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+from telegram import Update
+from telegram._utils.defaultvalue import DEFAULT_NONE
+from telegram._utils.types import ODVInput
+from telegram.constants import ParseMode
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
+from telegram.request import BaseRequest, RequestData
+
+from bot import invites, registration
+from bot.app import register_handlers
+from bot.context import BotData
+from bot.conversations import current_step
+from bot.registration import (
+    CONFIRM_UNIT,
+    LEAD_NAME,
+    LEAD_OFFER,
+    LEAD_PHONE,
+    LEAD_POST,
+    LEAD_SUMMARY,
+    NAME,
+    PHONE,
+    POST,
+    SUMMARY,
+)
+from bot.sample import UNREPORTED, seed_notice_situation
+from bot.services import Services
+from storage.db import UpdateAlreadyHandled
+from storage.models import Person, Setting
+
+TOKEN = "123456:PROPERTY-TEST-TOKEN-abcdefghijklmnop"
+BOT_ID = 123456
+_ids = itertools.count(10_000)
+_update_ids = itertools.count(1)
+
+# Where a person can be put before the random part: (conversation, step).
+STATES = [
+    ("liaison", CONFIRM_UNIT), ("liaison", NAME), ("liaison", POST), ("liaison", PHONE),
+    ("liaison", SUMMARY), ("liaison", LEAD_OFFER), ("liaison", LEAD_NAME),
+    ("liaison", LEAD_POST), ("liaison", LEAD_PHONE), ("liaison", LEAD_SUMMARY),
+    ("lead", CONFIRM_UNIT), ("lead", SUMMARY), ("lead", NAME),
+    ("self", SUMMARY), ("relead", LEAD_NAME), ("relead", LEAD_SUMMARY),
+    ("done", ""),
+]  # fmt: skip
+ACTIONS = [
+    "yes", "no", "ok", "e-name", "e-post", "e-phone", "keep", "redo", "skip",
+    "e-lname", "e-lpost", "e-lphone", "zzz",
+]  # fmt: skip
+TEXTS = [
+    "张伟", "王强", "科员", "副局长", "13912345678", "+86 138 1234 5678", "12345", "张伟2",
+    "<b>x</b>", "&amp;", "😀", "张" * 40, "是", "/cancel", "/help", "/contacts",
+    "/contacts 市民政局", "/status", "/submit", "/invite 市文旅局", "/start", "/start garbage",
+    "/start " + "A" * 64, "/language en", "/language zh", "/frobnicate",
+]  # fmt: skip
+FORGED = ["c:me", "c:lead", "c:link", "i:rv:1", "i:lead:2", "i:liaison:3", "lang:en", "junk", ""]
+
+# What a person may send that is not text.
+CONTENT: dict[str, dict[str, Any]] = {
+    "sticker": {"sticker": {
+        "file_id": "s", "file_unique_id": "s", "type": "regular", "width": 1, "height": 1,
+        "is_animated": False, "is_video": False,
+    }},
+    "location": {"location": {"latitude": 36.0, "longitude": 106.2}},
+    "voice": {"voice": {"file_id": "v", "file_unique_id": "v", "duration": 1}},
+    "photo": {"photo": [{"file_id": "p", "file_unique_id": "p", "width": 1, "height": 1}]},
+    "document": {"document": {"file_id": "d", "file_unique_id": "d"}},
+}  # fmt: skip
+
+Event = tuple[str, Any]
+events = st.lists(
+    st.one_of(
+        st.tuples(st.just("text"), st.sampled_from(TEXTS) | st.text(min_size=1, max_size=40)),
+        st.tuples(
+            st.just("contact"),
+            st.tuples(
+                st.sampled_from(["8613912345678", "12025550123", "+8613812345678", "123"]),
+                st.booleans(),
+            ),
+        ),
+        st.tuples(st.just("press"), st.tuples(st.integers(-2, 1), st.sampled_from(ACTIONS))),
+        st.tuples(st.just("forged"), st.sampled_from(FORGED)),
+        st.tuples(
+            st.sampled_from(["sticker", "location", "voice", "photo", "document", "edited"]),
+            st.none(),
+        ),
+    ),
+    max_size=8,
+)
+
+
+class RecordingRequest(BaseRequest):
+    """Stands in for Telegram: answers every call plausibly and remembers it."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self._message_ids = itertools.count(50_000)
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+    @property
+    def read_timeout(self) -> float:
+        return 1.0
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: ODVInput[float] = DEFAULT_NONE,
+        write_timeout: ODVInput[float] = DEFAULT_NONE,
+        connect_timeout: ODVInput[float] = DEFAULT_NONE,
+        pool_timeout: ODVInput[float] = DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        name = url.rsplit("/", 1)[-1]
+        params = dict(request_data.parameters) if request_data else {}
+        self.calls.append((name, params))
+        result: Any = True
+        if name == "getMe":
+            result = {
+                "id": BOT_ID, "is_bot": True, "first_name": "Bot", "username": "liaison_test_bot",
+            }  # fmt: skip
+        elif name in ("sendMessage", "editMessageText"):
+            chat_id = int(str(params.get("chat_id", 0)))
+            message_id = params.get("message_id")
+            result = {
+                "message_id": int(str(message_id)) if message_id else next(self._message_ids),
+                "date": 0,
+                "chat": {"id": chat_id, "type": "private"},
+                "text": str(params.get("text", "")),
+            }
+        return 200, json.dumps({"ok": True, "result": result}).encode()
+
+    def answered(self, user_id: int, since: int) -> bool:
+        """Whether the bot answered this person (a message or a button answer) since a call."""
+        for name, params in self.calls[since:]:
+            if name == "answerCallbackQuery":
+                return True
+            if name == "sendMessage" and int(params.get("chat_id", 0)) == user_id:
+                return True
+        return False
+
+
+@dataclass
+class Harness:
+    services: Services
+    app: Application[Any, Any, Any, Any, Any, Any]
+    request: RecordingRequest
+    errors: list[BaseException]
+
+    def user(self, user_id: int) -> dict[str, Any]:
+        return {"id": user_id, "is_bot": False, "first_name": "测试", "language_code": "zh-hans"}
+
+    def _message(self, user_id: int, **content: Any) -> dict[str, Any]:
+        return {
+            "message_id": next(_update_ids),
+            "date": 0,
+            "chat": {"id": user_id, "type": "private"},
+            "from": self.user(user_id),
+            **content,
+        }
+
+    async def send(self, user_id: int, payload: dict[str, Any]) -> None:
+        update = Update.de_json({"update_id": next(_update_ids), **payload}, self.app.bot)
+        await self.app.process_update(update)
+
+    async def text(self, user_id: int, text: str) -> None:
+        content: dict[str, Any] = {"text": text}
+        if text.startswith("/"):
+            length = len(text.split(maxsplit=1)[0])
+            content["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        await self.send(user_id, {"message": self._message(user_id, **content)})
+
+    async def press(self, user_id: int, data: str, *, with_buttons: bool = True) -> None:
+        message = self._message(user_id, text="…")
+        message["from"] = {"id": BOT_ID, "is_bot": True, "first_name": "Bot"}
+        if with_buttons:
+            button = {"text": "x", "callback_data": data or "x"}
+            message["reply_markup"] = {"inline_keyboard": [[button]]}
+        query = {
+            "id": str(next(_update_ids)),
+            "from": self.user(user_id),
+            "chat_instance": "1",
+            "message": message,
+            "data": data,
+        }
+        await self.send(user_id, {"callback_query": query})
+
+    async def version(self, user_id: int) -> int:
+        step = await current_step(services=self.services, user_id=user_id)
+        return int(step.data["v"]) if step and step.flow == registration.FLOW else 0
+
+    async def act(self, user_id: int, event: Event) -> None:
+        kind, value = event
+        if kind == "text":
+            await self.text(user_id, value)
+        elif kind == "contact":
+            phone, own = value
+            contact: dict[str, Any] = {"phone_number": phone, "first_name": "测试"}
+            if own:
+                contact["user_id"] = user_id
+            await self.send(user_id, {"message": self._message(user_id, contact=contact)})
+        elif kind == "press":
+            offset, action = value
+            await self.press(user_id, f"r:{max(await self.version(user_id) + offset, 0)}:{action}")
+        elif kind == "forged":
+            await self.press(user_id, value, with_buttons=bool(value))
+        elif kind == "edited":
+            edited = self._message(user_id, text="张伟", edit_date=1)
+            await self.send(user_id, {"edited_message": edited})
+        else:
+            await self.send(user_id, {"message": self._message(user_id, **CONTENT[kind])})
+
+
+@pytest.fixture
+async def harness(services: Services) -> AsyncIterator[Harness]:
+    await seed_notice_situation(services=services)
+    async with services.db.uow() as tx:
+        tx.add(Setting(key="bot_username", value="liaison_test_bot"))
+    request = RecordingRequest()
+    app: Application[Any, Any, Any, Any, Any, Any] = (
+        ApplicationBuilder()
+        .token(TOKEN)
+        .request(request)
+        .get_updates_request(RecordingRequest())
+        .defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=services.settings.tz))
+        .context_types(ContextTypes(bot_data=BotData))
+        .updater(None)
+        .build()
+    )
+    app.bot_data.services = services
+    register_handlers(app)
+    errors: list[BaseException] = []
+
+    async def record(update: object, context: Any) -> None:
+        if context.error is not None and not isinstance(context.error, UpdateAlreadyHandled):
+            errors.append(context.error)
+
+    app.add_error_handler(record)
+    await app.initialize()
+    app.bot_data.username = "liaison_test_bot"
+    yield Harness(services=services, app=app, request=request, errors=errors)
+    await app.shutdown()
+
+
+VALID: dict[str, Event] = {
+    CONFIRM_UNIT: ("press", (0, "yes")),
+    NAME: ("text", "张伟"),
+    POST: ("text", "科员"),
+    PHONE: ("text", "13912345678"),
+    SUMMARY: ("press", (0, "ok")),
+    LEAD_OFFER: ("press", (0, "redo")),
+    LEAD_NAME: ("text", "王强"),
+    LEAD_POST: ("text", "副局长"),
+    LEAD_PHONE: ("text", "13812345678"),
+    LEAD_SUMMARY: ("press", (0, "ok")),
+}
+
+
+async def token_for(h: Harness, unit: str, role: invites.Role) -> str:
+    [made] = await invites.create_invites(services=h.services, units=[unit], role=role)
+    return made.token
+
+
+async def step_of(h: Harness, user_id: int) -> str | None:
+    step = await current_step(services=h.services, user_id=user_id)
+    return step.step if step is not None and step.flow == registration.FLOW else None
+
+
+async def drive(h: Harness, user_id: int, target: str) -> None:
+    """Valid input until the person is at `target` (or the conversation ends)."""
+    for _ in range(14):
+        now = await step_of(h, user_id)
+        if now is None or now == target:
+            return
+        await h.act(user_id, VALID[now])
+
+
+async def put(h: Harness, user_id: int, conversation: str, target: str, unit_index: int) -> None:
+    """Bring a fresh person to a state."""
+    # Units without anyone on record, and units whose (unlinked) lead is on record.
+    bare = UNREPORTED[unit_index % len(UNREPORTED)]
+    staffed = ["市民政局", "市卫健委", "市交通运输局", "市税务局"][unit_index % 4]
+    if conversation == "liaison":
+        unit = staffed if target == LEAD_OFFER else bare
+        await h.text(user_id, f"/start {await token_for(h, unit, 'liaison')}")
+        await drive(h, user_id, target)
+    elif conversation == "lead":
+        unit = bare if target == NAME else staffed
+        await h.text(user_id, f"/start {await token_for(h, unit, 'lead')}")
+        await drive(h, user_id, target)
+    else:
+        await h.text(user_id, f"/start {await token_for(h, bare, 'liaison')}")
+        await drive(h, user_id, LEAD_NAME)
+        if await step_of(h, user_id) == LEAD_OFFER:
+            await h.act(user_id, ("press", (0, "keep")))
+        else:
+            await h.act(user_id, ("press", (0, "skip")))
+        if conversation == "self":
+            await h.press(user_id, "c:me")
+        elif conversation == "relead":
+            await h.press(user_id, "c:lead")
+            await drive(h, user_id, target)
+
+
+async def consistent(h: Harness, user_id: int) -> None:
+    """A person holds at most one role; a unit has at most one current holder per role."""
+    async with h.services.db.sessions() as session:
+        roles = await session.scalar(
+            select(func.count())
+            .select_from(Person)
+            .where(Person.telegram_user_id == user_id, Person.until.is_(None))
+        )
+        doubled = (
+            await session.execute(
+                select(Person.unit_id, Person.role)
+                .where(Person.until.is_(None))
+                .group_by(Person.unit_id, Person.role)
+                .having(func.count() > 1)
+            )
+        ).all()
+    assert (roles or 0) <= 1
+    assert doubled == []
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(state=st.sampled_from(STATES), unit_index=st.integers(0, 50), sequence=events)
+async def test_random_updates_in_every_state_never_raise(
+    harness: Harness, state: tuple[str, str], unit_index: int, sequence: list[Event]
+) -> None:
+    h = harness
+    user_id = next(_ids)
+    conversation, target = state
+    await put(h, user_id, conversation, target, unit_index)
+    assert h.errors == []
+    for event in sequence:
+        in_flow = await step_of(h, user_id) is not None
+        before = len(h.request.calls)
+        await h.act(user_id, event)
+        assert h.errors == [], (state, event)
+        if in_flow:
+            assert h.request.answered(user_id, before), (state, event)
+        await consistent(h, user_id)
