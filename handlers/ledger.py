@@ -1,0 +1,575 @@
+"""`/status`, `/submit` and files sent outside `/submit`: thin handlers over bot.ledger.
+
+The submission is a durable flow (`submit`): the step names the unit and the item asked for;
+files and text go into the item's draft as they arrive, so a restart loses nothing. A file
+sent outside any flow is held (flow `stray`) until the person confirms the item it belongs to.
+
+Buttons (callback_data, short ids only):
+    sub:start:<unit>         start /submit for a unit (the /status button; reminders use it)
+    sub:go:<unit>:<item>     start /submit at one item (the "resubmit" button of a send-back)
+    sub:done|skip|na:<item>  this item is complete / skip for now / not applicable
+    sf:<unit>:<item>         file the held files under this item;  sf:x  do not keep them
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
+
+from bot import conversations, ledger
+from bot.context import Context
+from bot.conversations import StepOut
+from bot.errors import DomainError
+from bot.files import DownloadTooLarge, Fetch, IncomingFile
+from bot.ledger import ItemState, LedgerItem, StrayOut, SubmitStep, UnitLedger
+from bot.reports import format_date
+from handlers import flows
+from handlers.common import language_for, services_of
+from messages import Markup, t
+
+PRIVATE = filters.ChatType.PRIVATE
+FILES = filters.Document.ALL | filters.PHOTO
+
+
+def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """/status, /submit, their buttons, and documents or photos sent outside any flow."""
+    flows.register_flow(ledger.FLOW_SUBMIT, submit_flow)
+    flows.register_flow(ledger.FLOW_STRAY, stray_flow)
+    app.add_handler(CommandHandler("status", status, filters=PRIVATE))
+    app.add_handler(CommandHandler("submit", submit, filters=PRIVATE))
+    app.add_handler(CallbackQueryHandler(submit_button, pattern=r"^sub:(start|go):"))
+    app.add_handler(MessageHandler(PRIVATE & FILES, stray_file))
+
+
+def submit_keyboard(lang: str, unit_id: int) -> InlineKeyboardMarkup:
+    """The one button that starts /submit for a unit (also for reminders)."""
+    button = InlineKeyboardButton(
+        t(lang, "ledger.button_submit"), callback_data=f"sub:start:{unit_id}"
+    )
+    return InlineKeyboardMarkup([[button]])
+
+
+def item_keyboard(lang: str, item_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    t(lang, "ledger.button_done"), callback_data=f"sub:done:{item_id}"
+                )
+            ],
+            [
+                InlineKeyboardButton(
+                    t(lang, "ledger.button_skip"), callback_data=f"sub:skip:{item_id}"
+                ),
+                InlineKeyboardButton(
+                    t(lang, "ledger.button_not_applicable"), callback_data=f"sub:na:{item_id}"
+                ),
+            ],
+        ]
+    )
+
+
+# ---- rendering -----------------------------------------------------------------------------
+
+
+def state_text(item: LedgerItem, lang: str) -> str:
+    """An item's state as the person reads it (HTML)."""
+    if item.state == ItemState.RETURNED:
+        return t(lang, "ledger.state_returned", reason=item.reason or "")
+    if item.state == ItemState.MISSING and item.draft_files:
+        return t(lang, "ledger.state_draft_files", files=item.draft_files)
+    if item.state == ItemState.MISSING and item.draft_chars:
+        return t(lang, "ledger.state_draft_text")
+    return t(lang, f"ledger.state_{item.state.value}")
+
+
+def render_status(unit: UnitLedger, lang: str) -> str:
+    lines = [
+        t(lang, "ledger.status_title", unit=unit.unit_name),
+        t(lang, "ledger.status_deadline", date=format_date(unit.deadline, lang))
+        if unit.deadline
+        else t(lang, "ledger.status_no_deadline"),
+        "",
+    ]
+    lines += [
+        t(lang, "ledger.status_line", title=i.title, state=Markup(state_text(i, lang)))
+        for i in unit.items
+    ]
+    lines.append("")
+    if unit.missing_items:
+        lines.append(
+            t(
+                lang,
+                "ledger.status_summary",
+                total=len(unit.items),
+                accepted=unit.accepted,
+                pending=unit.pending_review,
+                open=len(unit.open_items),
+            )
+        )
+    else:
+        lines.append(t(lang, "ledger.status_complete"))
+    if unit.open_items:
+        lines.append(t(lang, "ledger.status_hint"))
+    return "\n".join(lines)
+
+
+def render_prompt(step: SubmitStep, lang: str) -> str:
+    assert step.item is not None
+    item = step.item
+    lines = [
+        t(
+            lang,
+            "ledger.prompt",
+            unit=step.unit_name,
+            open=step.open_count,
+            title=item.title,
+            description=item.description,
+        )
+    ]
+    if item.state == ItemState.RETURNED and item.reason:
+        lines.append(t(lang, "ledger.prompt_returned", reason=item.reason))
+    if item.draft_files:
+        lines.append(t(lang, "ledger.prompt_draft", files=item.draft_files))
+    elif item.draft_chars:
+        lines.append(t(lang, "ledger.prompt_draft_text", chars=item.draft_chars))
+    lines.append(t(lang, "ledger.prompt_how"))
+    return "\n".join(lines)
+
+
+def render_step(
+    step: SubmitStep, lang: str, *before: str
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The message after a move: what just happened, then the next item or the end."""
+    lines = list(before)
+    if step.submitted:
+        lines.append(t(lang, "ledger.submitted", title=step.submitted))
+    if step.item is not None:
+        lines.append(render_prompt(step, lang))
+        return "\n\n".join(lines), item_keyboard(lang, step.item.item_id)
+    if step.skipped:
+        titles = t(lang, "ledger.join").join(step.skipped)
+        lines.append(t(lang, "ledger.walk_skipped", titles=titles))
+        return "\n\n".join(lines), submit_keyboard(lang, step.unit_id)
+    if step.open_count == 0:
+        key = "ledger.walk_done" if step.pending_review else "ledger.status_complete"
+        lines.append(t(lang, key))
+    return "\n\n".join(lines), None
+
+
+def error_text(error: DomainError, lang: str) -> str:
+    return t(lang, error.key, **error.values)
+
+
+# ---- helpers -------------------------------------------------------------------------------
+
+
+async def send(
+    update: Update, context: Context, text: str, markup: InlineKeyboardMarkup | None = None
+) -> Message | None:
+    """Answer in the chat the update came from."""
+    chat = update.effective_chat
+    if chat is None:
+        return None
+    return await context.bot.send_message(chat.id, text, reply_markup=markup)
+
+
+async def drop_keyboard(update: Update) -> None:
+    """Take the buttons off the message whose button was pressed (it has been answered).
+
+    The text is set again rather than only the markup: PTB adds the default parse_mode to
+    editMessageReplyMarkup, a parameter that method does not have.
+    """
+    query = update.callback_query
+    message = query.message if query is not None else None
+    if query is None or not isinstance(message, Message) or not message.text:
+        return
+    with contextlib.suppress(BadRequest):  # too old to edit, or edited already
+        await query.edit_message_text(message.text_html, reply_markup=None)
+
+
+def incoming_of(message: Message) -> IncomingFile | None:
+    """The document or (largest) photo of a message, as Telegram describes it."""
+    if message.document is not None:
+        document = message.document
+        return IncomingFile(
+            kind="document",
+            file_id=document.file_id,
+            file_unique_id=document.file_unique_id,
+            file_name=document.file_name,
+            mime_type=document.mime_type,
+            size=document.file_size,
+        )
+    if message.photo:
+        photo = message.photo[-1]
+        return IncomingFile(
+            kind="photo",
+            file_id=photo.file_id,
+            file_unique_id=photo.file_unique_id,
+            size=photo.file_size,
+        )
+    return None
+
+
+def fetcher(context: Context) -> Fetch:
+    """Download through the bot's own getFile and file URL (TELEGRAM_API_URL)."""
+
+    async def fetch(file_id: str) -> bytes:
+        try:
+            found = await context.bot.get_file(file_id)
+        except BadRequest as exc:
+            if "too big" in exc.message.lower():
+                raise DownloadTooLarge(file_id) from exc
+            raise
+        return bytes(await found.download_as_bytearray())
+
+    return fetch
+
+
+def ids_of(data: str | None, count: int) -> list[int] | None:
+    """The `count` numbers at the end of callback data (`sub:go:3:17` → [3, 17])."""
+    parts = (data or "").split(":")
+    tail = parts[-count:]
+    if len(parts) <= count or not all(p.isdigit() for p in tail):
+        return None
+    return [int(p) for p in tail]
+
+
+# ---- /status ---------------------------------------------------------------------------------
+
+
+async def status(update: Update, context: Context) -> None:
+    """Each of the person's units: every item and its state, the deadline, a button."""
+    user = update.effective_user
+    if user is None:
+        return
+    lang = await language_for(update, context)
+    try:
+        ledgers = await ledger.my_ledgers(services=services_of(context), actor_id=user.id)
+    except DomainError as error:
+        await send(update, context, error_text(error, lang))
+        return
+    for unit in ledgers:
+        markup = submit_keyboard(lang, unit.unit_id) if unit.open_items else None
+        await send(update, context, render_status(unit, lang), markup)
+
+
+# ---- /submit ---------------------------------------------------------------------------------
+
+
+async def submit(update: Update, context: Context) -> None:
+    """Start walking through the unit's open items (choose the unit first if several)."""
+    user = update.effective_user
+    if user is None:
+        return
+    lang = await language_for(update, context)
+    services = services_of(context)
+    units = await ledger.my_units(services=services, actor_id=user.id)
+    if not units:
+        await send(update, context, t(lang, "ledger.not_member"))
+        return
+    if len(units) > 1:
+        rows = [
+            [InlineKeyboardButton(u.name, callback_data=f"sub:start:{u.unit_id}")] for u in units
+        ]
+        await send(update, context, t(lang, "ledger.choose_unit"), InlineKeyboardMarkup(rows))
+        return
+    await start(update, context, lang, units[0].unit_id, None)
+
+
+async def start(
+    update: Update, context: Context, lang: str, unit_id: int, item_id: int | None
+) -> None:
+    user = update.effective_user
+    assert user is not None
+    try:
+        step = await ledger.start_submission(
+            services=services_of(context), actor_id=user.id, unit_id=unit_id, item_id=item_id
+        )
+    except DomainError as error:
+        await send(update, context, error_text(error, lang))
+        return
+    await send(update, context, *render_step(step, lang))
+
+
+async def submit_button(update: Update, context: Context) -> None:
+    """`sub:start:<unit>` and `sub:go:<unit>:<item>` pressed outside the flow."""
+    query = update.callback_query
+    if query is None:
+        return
+    lang = await language_for(update, context)
+    data = query.data or ""
+    ids = ids_of(data, 2) if data.startswith("sub:go:") else ids_of(data, 1)
+    if ids is None:
+        await query.answer(t(lang, "common.stale_button"))
+        return
+    await query.answer()
+    await start(update, context, lang, ids[0], ids[1] if len(ids) == 2 else None)
+
+
+async def submit_flow(update: Update, context: Context, step: StepOut) -> None:
+    """Everything a person sends while submitting: files, text, buttons, commands."""
+    user, message = update.effective_user, update.effective_message
+    if user is None:
+        return
+    lang = await language_for(update, context)
+    unit_id, item_id = int(step.data["unit_id"]), int(step.data["item_id"])
+    try:
+        if update.callback_query is not None:
+            await submit_press(update, context, step, lang)
+            return
+        if message is None:
+            return
+        command = flows.command_of(update)
+        if command == "status":
+            await status(update, context)
+        elif command == "submit":
+            await start(update, context, lang, unit_id, item_id)
+        elif command is not None:
+            await send(update, context, t(lang, "ledger.in_flow_command"))
+        elif step.step == ledger.STEP_NOT_APPLICABLE:
+            await not_applicable_reason(update, context, lang, unit_id, item_id, message)
+        else:
+            await item_content(update, context, lang, unit_id, item_id, message)
+    except ledger.NotYourUnit as error:
+        # The person no longer acts for the unit (a handover): leave the flow.
+        await conversations.cancel(services=services_of(context), user_id=user.id)
+        await send(update, context, error_text(error, lang))
+    except ledger.ItemNotOpen as error:
+        # Someone else settled the item meanwhile: go on with what is still open.
+        await send(update, context, error_text(error, lang))
+        await start(update, context, lang, unit_id, None)
+    except DomainError as error:
+        await send(update, context, error_text(error, lang), item_keyboard(lang, item_id))
+
+
+async def item_content(
+    update: Update, context: Context, lang: str, unit_id: int, item_id: int, message: Message
+) -> None:
+    """A file or a text answer for the item asked for."""
+    user = update.effective_user
+    assert user is not None
+    services = services_of(context)
+    incoming = incoming_of(message)
+    if incoming is not None:
+        draft = await ledger.receive_file(
+            services=services,
+            actor_id=user.id,
+            unit_id=unit_id,
+            item_id=item_id,
+            incoming=incoming,
+            fetch=fetcher(context),
+        )
+        if draft.added:
+            text = t(lang, "ledger.file_received", name=incoming.display_name, files=draft.files)
+        else:
+            text = t(lang, "ledger.file_duplicate", name=incoming.display_name, files=draft.files)
+    elif message.text:
+        draft = await ledger.add_text(
+            services=services,
+            actor_id=user.id,
+            unit_id=unit_id,
+            item_id=item_id,
+            text=message.text,
+        )
+        text = t(lang, "ledger.text_received", chars=draft.text_chars)
+    else:
+        text = t(lang, "ledger.unexpected")
+    await send(update, context, text, item_keyboard(lang, item_id))
+
+
+async def not_applicable_reason(
+    update: Update, context: Context, lang: str, unit_id: int, item_id: int, message: Message
+) -> None:
+    user = update.effective_user
+    assert user is not None
+    if not message.text:
+        await send(update, context, t(lang, "ledger.not_applicable_reask"))
+        return
+    try:
+        step = await ledger.declare_not_applicable(
+            services=services_of(context),
+            actor_id=user.id,
+            unit_id=unit_id,
+            item_id=item_id,
+            reason=message.text,
+        )
+    except ledger.BadReason as error:
+        await send(update, context, error_text(error, lang))
+        return
+    await send(update, context, *render_step(step, lang))
+
+
+async def submit_press(update: Update, context: Context, step: StepOut, lang: str) -> None:
+    """A button pressed during the flow; rights are checked again by each use-case."""
+    query, user = update.callback_query, update.effective_user
+    assert query is not None
+    assert user is not None
+    data = query.data or ""
+    if data.startswith(("sub:start:", "sub:go:")):
+        await submit_button(update, context)
+        return
+    verb = data.split(":")[1] if data.startswith("sub:") and data.count(":") == 2 else ""
+    ids = ids_of(data, 1)
+    unit_id, item_id = int(step.data["unit_id"]), int(step.data["item_id"])
+    if verb not in ("done", "skip", "na") or ids is None or ids[0] != item_id:
+        await query.answer(t(lang, "common.stale_button"))
+        return
+    await query.answer()
+    services = services_of(context)
+    if verb == "na":
+        item = await ledger.ask_not_applicable(
+            services=services, actor_id=user.id, unit_id=unit_id, item_id=item_id
+        )
+        await drop_keyboard(update)
+        await send(update, context, t(lang, "ledger.not_applicable_ask", title=item.title))
+        return
+    if verb == "done":
+        moved = await ledger.finish_item(
+            services=services, actor_id=user.id, unit_id=unit_id, item_id=item_id
+        )
+    else:
+        moved = await ledger.skip_item(
+            services=services, actor_id=user.id, unit_id=unit_id, item_id=item_id
+        )
+    await drop_keyboard(update)
+    await send(update, context, *render_step(moved, lang))
+
+
+# ---- files outside /submit -------------------------------------------------------------------
+
+
+def stray_keyboard(lang: str, out: StrayOut) -> InlineKeyboardMarkup:
+    units = {c.unit_id for c in out.candidates}
+    rows = []
+    if out.guess is not None:
+        label = t(lang, "ledger.stray_button_confirm", title=out.guess.title)
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    label, callback_data=f"sf:{out.guess.unit_id}:{out.guess.item_id}"
+                )
+            ]
+        )
+    for c in out.candidates:
+        if out.guess is not None and c.item_id == out.guess.item_id:
+            continue
+        label = (
+            t(lang, "ledger.stray_button_other_unit", unit=c.unit_name, title=c.title)
+            if len(units) > 1
+            else c.title
+        )
+        rows.append([InlineKeyboardButton(label, callback_data=f"sf:{c.unit_id}:{c.item_id}")])
+    rows.append([InlineKeyboardButton(t(lang, "ledger.stray_button_drop"), callback_data="sf:x")])
+    return InlineKeyboardMarkup(rows)
+
+
+async def hold(update: Update, context: Context, lang: str, message: Message) -> None:
+    """Keep a file in hand and ask which item it belongs to."""
+    user = update.effective_user
+    incoming = incoming_of(message)
+    if user is None or incoming is None:
+        return
+    try:
+        out = await ledger.hold_stray_file(
+            services=services_of(context),
+            actor_id=user.id,
+            incoming=incoming,
+            caption=message.caption,
+        )
+    except DomainError as error:
+        await send(update, context, error_text(error, lang))
+        return
+    if out.known is not None:
+        state = (
+            t(lang, "ledger.state_draft")
+            if out.known.state == "draft"
+            else t(lang, f"ledger.state_{out.known.state}")
+        )
+        text = t(
+            lang,
+            "ledger.stray_known",
+            name=incoming.display_name,
+            title=out.known.title,
+            state=state,
+        )
+        await send(update, context, text)
+        return
+    names = t(lang, "ledger.join").join(out.files)
+    text = (
+        t(lang, "ledger.stray_ask_guess", names=names, title=out.guess.title)
+        if out.guess is not None
+        else t(lang, "ledger.stray_ask", names=names)
+    )
+    await send(update, context, text, stray_keyboard(lang, out))
+
+
+async def stray_file(update: Update, context: Context) -> None:
+    """A document or photo sent outside /submit: suggest its item, keep it until confirmed."""
+    message = update.effective_message
+    if message is None:
+        return
+    await hold(update, context, await language_for(update, context), message)
+
+
+async def stray_flow(update: Update, context: Context, step: StepOut) -> None:
+    """While files are held: more files, the choice of item, or a reminder to choose."""
+    user, message, query = update.effective_user, update.effective_message, update.callback_query
+    if user is None:
+        return
+    lang = await language_for(update, context)
+    services = services_of(context)
+    if query is not None:
+        data = query.data or ""
+        if data == "sf:x":
+            await query.answer()
+            await ledger.drop_held_files(services=services, actor_id=user.id)
+            await drop_keyboard(update)
+            await send(update, context, t(lang, "ledger.stray_dropped"))
+            return
+        if data.startswith("sub:"):  # /submit (a reminder's button) waits for the choice
+            await query.answer()
+            await send(update, context, t(lang, "ledger.stray_reask"))
+            return
+        ids = ids_of(data, 2) if data.startswith("sf:") else None
+        if ids is None:
+            await query.answer(t(lang, "common.stale_button"))
+            return
+        await query.answer()
+        try:
+            placed = await ledger.place_held_files(
+                services=services,
+                actor_id=user.id,
+                unit_id=ids[0],
+                item_id=ids[1],
+                fetch=fetcher(context),
+            )
+        except DomainError as error:
+            await send(update, context, error_text(error, lang))
+            return
+        await drop_keyboard(update)
+        before = [t(lang, r.key, **r.values) for r in placed.refused]
+        before.append(
+            t(
+                lang,
+                "ledger.stray_placed",
+                count=placed.added,
+                title=placed.draft.title,
+                files=placed.draft.files,
+            )
+        )
+        await send(update, context, *render_step(placed.step, lang, *before))
+        return
+    if message is None:
+        return
+    command = flows.command_of(update)
+    if command == "status":
+        await status(update, context)
+    elif command is None and incoming_of(message) is not None:
+        await hold(update, context, lang, message)
+    else:
+        await send(update, context, t(lang, "ledger.stray_reask"))

@@ -1,0 +1,267 @@
+"""`/review` for office staff: submissions awaiting review, oldest first; accept or send back.
+
+The files are sent again by their Telegram file_id, then a card with the text and the
+buttons. The unit learns the decision through the outbox (bot.ledger does that in the same
+transaction as the decision). Sending back asks for the reason in a durable step (`review`).
+
+Buttons: rv:ok:<submission>  accept · rv:back:<submission>  send back · rv:later:<submission>
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
+
+from bot import conversations, ledger, roster
+from bot.context import Context
+from bot.conversations import StepOut
+from bot.errors import DomainError, NotStaff, UnitAmbiguous, UnitNotFound
+from bot.ledger import ReviewCard
+from bot.reports import format_date
+from handlers import flows
+from handlers.common import language_for, services_of
+from handlers.ledger import drop_keyboard, error_text, ids_of, send
+from messages import Markup, t
+
+
+def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """/review and its buttons."""
+    flows.register_flow(ledger.FLOW_REVIEW, review_flow)
+    app.add_handler(CommandHandler("review", review, filters=filters.ChatType.PRIVATE))
+    app.add_handler(CallbackQueryHandler(review_button, pattern=r"^rv:"))
+
+
+def card_keyboard(lang: str, submission_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    t(lang, "review.button_accept"), callback_data=f"rv:ok:{submission_id}"
+                ),
+                InlineKeyboardButton(
+                    t(lang, "review.button_return"), callback_data=f"rv:back:{submission_id}"
+                ),
+            ],
+            [
+                InlineKeyboardButton(
+                    t(lang, "review.button_later"), callback_data=f"rv:later:{submission_id}"
+                )
+            ],
+        ]
+    )
+
+
+def render_card(card: ReviewCard, lang: str, context: Context) -> str:
+    tz = services_of(context).settings.tz
+    moment = card.submitted_at.astimezone(tz)
+    submitter = (
+        t(
+            lang,
+            "review.card_submitter_role",
+            name=card.submitter,
+            role=t(lang, f"common.role_{card.submitter_role}"),
+        )
+        if card.submitter_role
+        else html.escape(card.submitter, quote=False)
+    )
+    lines = [
+        t(
+            lang,
+            "review.card",
+            waiting=card.waiting,
+            unit=card.unit_name,
+            title=card.item_title,
+            submitter=Markup(submitter),
+            time=f"{format_date(moment.date(), lang)} {moment:%H:%M}",
+        )
+    ]
+    if card.answer_kind == "not_applicable":
+        lines.append(t(lang, "review.card_not_applicable", text=card.text or ""))
+    elif card.files:
+        lines.append(t(lang, "review.card_files", count=len(card.files)))
+        if card.text:
+            lines.append(t(lang, "review.card_note", text=card.text))
+    else:
+        lines.append(t(lang, "review.card_text", text=card.text or ""))
+    if card.returned_before:
+        lines.append(t(lang, "review.card_returned_before", count=card.returned_before))
+    return "\n".join(lines)
+
+
+async def show(update: Update, context: Context, lang: str, card: ReviewCard | None) -> None:
+    """The files of a submission (by file_id), then its card with the decision buttons."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    if card is None:
+        await send(update, context, t(lang, "review.nothing"))
+        return
+    for index, file in enumerate(card.files, start=1):
+        caption = t(
+            lang,
+            "review.file_caption",
+            unit=card.unit_name,
+            title=card.item_title,
+            index=index,
+            count=len(card.files),
+        )
+        if file.photo:
+            await context.bot.send_photo(chat.id, file.file_id, caption=caption)
+        else:
+            await context.bot.send_document(chat.id, file.file_id, caption=caption)
+    await send(
+        update, context, render_card(card, lang, context), card_keyboard(lang, card.submission_id)
+    )
+
+
+async def review(update: Update, context: Context) -> None:
+    """`/review [unit]`: the oldest submission awaiting review, of one unit if named (staff)."""
+    user = update.effective_user
+    if user is None:
+        return
+    lang = await language_for(update, context)
+    services = services_of(context)
+    if not await roster.is_staff(services=services, user_id=user.id):
+        await send(update, context, t(lang, "common.staff_only"))
+        return
+    unit_id = None
+    # The words after the command (also when the flow router, not CommandHandler, hands it over).
+    message = update.effective_message
+    words = (message.text or "").split()[1:] if message is not None else []
+    try:
+        if words:
+            name = " ".join(words)
+            unit_id = (
+                await ledger.unit_to_review(services=services, actor_id=user.id, name=name)
+            ).unit_id
+        card = await ledger.next_review(services=services, actor_id=user.id, unit_id=unit_id)
+    except UnitNotFound as error:
+        await send(update, context, t(lang, "review.unit_not_found", **error.values))
+        return
+    except UnitAmbiguous as error:
+        await send(update, context, t(lang, "cli.unit_ambiguous", **error.values))
+        return
+    except DomainError as error:
+        await send(update, context, error_text(error, lang))
+        return
+    if card is None and unit_id is not None:
+        await send(update, context, t(lang, "review.nothing_of_unit"))
+        return
+    await show(update, context, lang, card)
+
+
+async def show_next(update: Update, context: Context, lang: str, unit_id: int) -> None:
+    """After a decision: the unit's next submission, else the oldest of any unit."""
+    user = update.effective_user
+    assert user is not None
+    card = await ledger.next_review(
+        services=services_of(context), actor_id=user.id, prefer_unit=unit_id
+    )
+    await show(update, context, lang, card)
+
+
+def wake_outbox(context: Context) -> None:
+    """Deliver the unit's notice now rather than at the dispatcher's next tick."""
+    dispatcher = context.bot_data.dispatcher
+    if dispatcher is not None:
+        dispatcher.wake()
+
+
+async def review_button(update: Update, context: Context) -> None:
+    """Accept, send back (ask the reason) or look at the next one; staff re-checked."""
+    query, user = update.callback_query, update.effective_user
+    if query is None or user is None:
+        return
+    lang = await language_for(update, context)
+    services = services_of(context)
+    data = query.data or ""
+    verb = data.split(":")[1] if data.count(":") == 2 else ""
+    ids = ids_of(data, 1)
+    if verb not in ("ok", "back", "later") or ids is None:
+        await query.answer(t(lang, "common.stale_button"))
+        return
+    submission_id = ids[0]
+    if not await roster.is_staff(services=services, user_id=user.id):
+        await query.answer(t(lang, "common.staff_only"), show_alert=True)
+        return
+    await query.answer()
+    try:
+        if verb == "ok":
+            decision = await ledger.accept_submission(
+                services=services, actor_id=user.id, submission_id=submission_id
+            )
+            wake_outbox(context)
+            await drop_keyboard(update)
+            text = t(lang, "review.accepted", unit=decision.unit_name, title=decision.item_title)
+            await send(update, context, text)
+            await show_next(update, context, lang, decision.unit_id)
+        elif verb == "back":
+            card = await ledger.ask_return_reason(
+                services=services, actor_id=user.id, submission_id=submission_id
+            )
+            await drop_keyboard(update)
+            text = t(lang, "review.ask_reason", unit=card.unit_name, title=card.item_title)
+            await send(update, context, text)
+        else:
+            following = await ledger.next_review(
+                services=services, actor_id=user.id, after=submission_id
+            )
+            await drop_keyboard(update)
+            if following is None:
+                await send(update, context, t(lang, "review.none_after"))
+            else:
+                await show(update, context, lang, following)
+    except (ledger.AlreadyReviewed, ledger.SubmissionGone) as error:
+        await drop_keyboard(update)
+        await send(update, context, error_text(error, lang))
+    except DomainError as error:
+        await send(update, context, error_text(error, lang))
+
+
+async def review_flow(update: Update, context: Context, step: StepOut) -> None:
+    """Waiting for the reason of a send-back."""
+    user, message = update.effective_user, update.effective_message
+    if user is None:
+        return
+    lang = await language_for(update, context)
+    services = services_of(context)
+    if update.callback_query is not None:
+        # Another decision button: the reason asked for is no longer awaited.
+        await conversations.cancel(services=services, user_id=user.id)
+        await review_button(update, context)
+        return
+    if message is None:
+        return
+    command = flows.command_of(update)
+    if command == "review":
+        await conversations.cancel(services=services, user_id=user.id)
+        await review(update, context)
+        return
+    if command is not None or not message.text:
+        await send(update, context, t(lang, "review.reason_reask"))
+        return
+    submission_id = int(step.data["submission_id"])
+    try:
+        decision = await ledger.return_submission(
+            services=services, actor_id=user.id, submission_id=submission_id, reason=message.text
+        )
+    except ledger.BadReason as error:
+        await send(update, context, error_text(error, lang))
+        return
+    except (NotStaff, ledger.AlreadyReviewed, ledger.SubmissionGone) as error:
+        await conversations.cancel(services=services, user_id=user.id)
+        await send(update, context, error_text(error, lang))
+        return
+    wake_outbox(context)
+    text = t(
+        lang,
+        "review.returned",
+        unit=decision.unit_name,
+        title=decision.item_title,
+        reason=decision.reason or "",
+    )
+    await send(update, context, text)
+    await show_next(update, context, lang, decision.unit_id)

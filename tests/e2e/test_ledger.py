@@ -1,0 +1,485 @@
+"""Ledger materials end to end: the bot as a separate process, over HTTP, against the emulator.
+
+Liaisons and staff are written straight into the database (registration is another
+feature); everything else happens in the chat.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.app import prepare_database
+from bot.checklist import set_deadline
+from bot.reports import build_report
+from bot.sandbox.client import SandboxClient
+from bot.sandbox.models import SentMessage
+from bot.sandbox.server import Emulator
+from bot.services import Services
+from bot.simulation import Person
+from storage.db import Database
+from storage.models import ChecklistItem, OutboxMessage, Submission, SubmissionFile, Unit
+from storage.models import Person as Holder
+from tests.conftest import make_settings
+from tests.e2e.conftest import STAFF_ID
+from tests.e2e.harness import BotProcess
+
+pytestmark = pytest.mark.e2e
+
+LIAISON, OTHER_LIAISON, STRANGER = 1001, 2001, 3001
+PLAN = "年度工作计划（含双拥工作内容）"
+MINUTES = "党组（党委）会议研究部署双拥工作的记录"
+EDUCATION = "国防教育和双拥宣传教育活动记录"
+AGREEMENT = "与驻地部队签订的结对共建协议"
+POLICY = "拥军优属政策落实台账"
+PDF = b"%PDF-1.4\n% liaison-bot e2e\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01" + bytes(64)
+
+
+@dataclass
+class Office:
+    """The database as the test sees it, and the people in the chat."""
+
+    services: Services
+    bot: BotProcess
+    sandbox: SandboxClient
+    data_dir: Path
+    unit: int  # 市民政局, liaison LIAISON
+    other: int  # 市卫健委, liaison OTHER_LIAISON
+    items: dict[str, int]
+    liaison: Person
+    staff: Person
+
+    async def submissions(self) -> list[Submission]:
+        async with self.services.db.sessions() as session:
+            query = select(Submission).order_by(Submission.id)
+            return list((await session.scalars(query)).all())
+
+    async def files(self) -> list[SubmissionFile]:
+        async with self.services.db.sessions() as session:
+            query = select(SubmissionFile).order_by(SubmissionFile.id)
+            return list((await session.scalars(query)).all())
+
+
+@pytest.fixture
+async def office(
+    make_bot: Callable[..., BotProcess], sandbox: SandboxClient, tmp_path: Path
+) -> AsyncIterator[Office]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    services = Services(settings=make_settings(url), db=Database(url))
+    await prepare_database(services)
+    now = services.now()
+    async with services.db.uow() as tx:
+        unit = Unit(name="市民政局", kind="member", created_at=now)
+        other = Unit(name="市卫健委", kind="member", created_at=now)
+        tx.add_all([unit, other])
+        await tx.flush()
+        for unit_id, user_id, name in (
+            (unit.id, LIAISON, "张伟"),
+            (other.id, OTHER_LIAISON, "李娜"),
+        ):
+            tx.add(
+                Holder(
+                    unit_id=unit_id,
+                    role="liaison",
+                    name=name,
+                    post="科员",
+                    phone="13900000000",
+                    telegram_user_id=user_id,
+                    since=now,
+                    until=None,
+                )
+            )
+        query = select(ChecklistItem).where(ChecklistItem.kind == "member")
+        items = {i.title: i.id for i in (await tx.scalars(query)).all()}
+        unit_id, other_id = unit.id, other.id
+    await set_deadline(services=services, due=date(2026, 12, 31))
+    for user_id, name in (
+        (LIAISON, "张伟"),
+        (OTHER_LIAISON, "李娜"),
+        (STRANGER, "路人"),
+        (STAFF_ID, "市双拥办"),
+    ):
+        await sandbox.add_user(user_id=user_id, first_name=name, language_code="zh-hans")
+    bot = make_bot(url)
+    await bot.start()
+    yield Office(
+        services=services,
+        bot=bot,
+        sandbox=sandbox,
+        data_dir=tmp_path / "data",
+        unit=unit_id,
+        other=other_id,
+        items=items,
+        liaison=Person(sandbox, LIAISON, "张伟"),
+        staff=Person(sandbox, STAFF_ID, "市双拥办"),
+    )
+    await bot.stop()
+    await services.close()
+
+
+def text_of(message: SentMessage) -> str:
+    return message.text or message.caption or ""
+
+
+async def send_document(
+    office: Office,
+    person: Person,
+    file_name: str,
+    data: bytes | None = PDF,
+    *,
+    size: int | None = None,
+    caption: str | None = None,
+    expect: int = 1,
+) -> list[SentMessage]:
+    await office.sandbox.send_document(
+        person.user_id, file_name=file_name, data=data, size=size, caption=caption
+    )
+    return await person.wait(expect)
+
+
+async def send_photo(office: Office, person: Person, data: bytes = JPEG) -> list[SentMessage]:
+    await office.sandbox.send_photo(person.user_id, data=data)
+    return await person.wait(1)
+
+
+async def test_documents_photos_and_text_answers(office: Office) -> None:
+    liaison = office.liaison
+    [status] = await liaison.say("/status")
+    assert "市民政局资料台账" in text_of(status)
+    assert "报送截止日期：2026年12月31日" in text_of(status)
+    assert f"· {PLAN}：未报送" in text_of(status)
+    assert "共6项：已通过0项，待审核0项，尚需报送6项。" in text_of(status)
+    assert status.button_texts() == ["报送资料"]
+
+    [prompt] = await liaison.press("报送资料")
+    assert PLAN in text_of(prompt)
+    assert "请上传本单位本年度工作计划" in text_of(prompt)  # what is wanted
+    assert prompt.button_texts() == ["本项已报齐", "暂时跳过", "不适用"]
+    [ack] = await send_document(office, liaison, "2026年度工作计划.pdf")
+    assert "已收到“2026年度工作计划.pdf”，本项共1份文件" in text_of(ack)
+    [moved] = await liaison.press("本项已报齐")
+    assert f"“{PLAN}”已提交市双拥办审核。" in text_of(moved)
+    assert MINUTES in text_of(moved)
+
+    [ack] = await send_photo(office, liaison)
+    assert "已收到“photo.jpg”，本项共1份文件" in text_of(ack)
+    [moved] = await liaison.press("本项已报齐")
+    assert EDUCATION in text_of(moved)
+
+    [ack] = await liaison.say("2026年开展国防教育活动4次，参加人员120人次。")
+    assert "已记录文字说明" in text_of(ack)
+    [moved] = await liaison.press("本项已报齐")
+    assert f"“{EDUCATION}”已提交市双拥办审核。" in text_of(moved)
+    [cancelled] = await liaison.say("/cancel")
+    assert text_of(cancelled) == "已取消当前操作。"
+
+    [status] = await liaison.say("/status")
+    for title in (PLAN, MINUTES, EDUCATION):
+        assert f"· {title}：待审核" in text_of(status)
+    assert "共6项：已通过0项，待审核3项，尚需报送3项。" in text_of(status)
+
+    submissions = await office.submissions()
+    assert [(s.item_id, s.state, s.answer_kind) for s in submissions] == [
+        (office.items[PLAN], "pending", "files"),
+        (office.items[MINUTES], "pending", "files"),
+        (office.items[EDUCATION], "pending", "text"),
+    ]
+    assert submissions[2].text == "2026年开展国防教育活动4次，参加人员120人次。"
+    files = await office.files()
+    assert [(f.file_name, f.mime_type) for f in files] == [
+        ("2026年度工作计划.pdf", "application/pdf"),
+        ("photo.jpg", None),
+    ]
+    for file, data in zip(files, (PDF, JPEG), strict=True):
+        assert file.path is not None
+        assert file.path.startswith(f"{office.unit}/{file.item_id}/")
+        assert (office.data_dir / file.path).read_bytes() == data
+        assert file.sha256 == hashlib.sha256(data).hexdigest()
+        assert file.size == len(data)
+    # /status and the report agree at this moment.
+    report = await build_report(services=office.services)
+    mine = next(u for u in report.units if u.name == "市民政局")
+    assert mine.pending_review == 3
+    assert len(mine.missing_items) == 6
+    assert await office.sandbox.warnings() == []
+
+
+async def test_several_files_for_one_item(office: Office) -> None:
+    liaison = office.liaison
+    await liaison.say("/submit")
+    await send_document(office, liaison, "计划正文.docx", b"PK\x03\x04 docx body")
+    await send_document(office, liaison, "计划附件.xlsx", b"PK\x03\x04 xlsx body")
+    [ack] = await send_photo(office, liaison)
+    assert "本项共3份文件" in text_of(ack)
+    await liaison.press("本项已报齐")
+    [submission] = await office.submissions()
+    files = await office.files()
+    assert [f.submission_id for f in files] == [submission.id] * 3
+    assert [f.file_name for f in files] == ["计划正文.docx", "计划附件.xlsx", "photo.jpg"]
+    assert await office.sandbox.warnings() == []
+
+
+async def test_too_large_and_wrong_type_are_refused_with_the_reason(office: Office) -> None:
+    liaison = office.liaison
+    await liaison.say("/submit")
+    [big] = await send_document(office, liaison, "全年台账扫描.pdf", None, size=25 * 1024 * 1024)
+    assert text_of(big).startswith("文件“全年台账扫描.pdf”大小为25.0 MB，超过20 MB上限，未予接收")
+    assert big.button_texts() == ["本项已报齐", "暂时跳过", "不适用"]
+    [exe] = await send_document(office, liaison, "setup.exe", b"MZ\x90\x00program")
+    assert "类型不在接收范围内" in text_of(exe)
+    assert "PDF、Word、Excel文件或图片" in text_of(exe)
+    [archive] = await send_document(office, liaison, "全部材料.zip", b"PK\x03\x04zip")
+    assert "压缩包“全部材料.zip”不予接收" in text_of(archive)
+    [fake] = await send_document(office, liaison, "看似文档.pdf", b"MZ\x90\x00program")
+    assert "内容与其类型不符" in text_of(fake)
+    await liaison.say("/cancel")
+    # Outside /submit, too.
+    [outside] = await send_document(office, liaison, "tool.exe", b"MZ")
+    assert "类型不在接收范围内" in text_of(outside)
+
+    assert await office.files() == []
+    assert await office.submissions() == []
+    # Only the disguised program was downloaded (its name looked right), and then deleted.
+    assert len(await office.sandbox.calls("getFile")) == 1
+    assert not (office.data_dir / str(office.unit)).exists()
+    assert await office.sandbox.warnings() == []
+
+
+async def test_the_same_file_twice_is_recorded_once(office: Office, emulator: Emulator) -> None:
+    liaison = office.liaison
+    await liaison.say("/submit")
+    ref = await office.sandbox.send_document(LIAISON, file_name="计划.pdf", data=PDF)
+    await liaison.wait(1)
+    assert ref.file_id is not None
+    stored = emulator.state.files[ref.file_id]
+
+    # The client cannot send a file again with its file_unique_id (as Telegram does when a
+    # person forwards or re-sends a file), so the test puts that message in the emulator itself.
+    emulator.state.user_message(LIAISON, None, "document", files=[stored])
+    [again] = await liaison.wait(1)
+    assert text_of(again) == "“计划.pdf”此前已收到，不重复记录。本项共1份文件。"
+    # The same bytes uploaded anew (another file_unique_id): recognised by SHA-256.
+    [same] = await send_document(office, liaison, "计划（副本）.pdf")
+    assert "此前已收到，不重复记录。本项共1份文件" in text_of(same)
+    assert len(await office.files()) == 1
+    await liaison.press("本项已报齐")
+
+    # Sent back: the same file again is a new submission.
+    [first] = await office.submissions()
+    await office.staff.say("/review", expect=2)
+    await office.staff.press("退回")
+    await office.staff.say("请补充盖章页", expect=2)
+    await liaison.wait(1)  # the notice of the send-back
+    await liaison.press("补报此项")
+    emulator.state.user_message(LIAISON, None, "document", files=[stored])
+    [ack] = await liaison.wait(1)
+    assert "已收到“计划.pdf”，本项共1份文件" in text_of(ack)
+    await liaison.press("本项已报齐")
+    files = await office.files()
+    assert [f.file_unique_id for f in files] == [stored.file_unique_id] * 2
+    second = [s for s in await office.submissions() if s.id != first.id]
+    assert [(s.state, s.id) for s in second] == [("pending", files[1].submission_id)]
+    assert await office.sandbox.warnings() == []
+
+
+async def test_sent_back_and_resubmitted(office: Office) -> None:
+    liaison, staff = office.liaison, office.staff
+    await liaison.say("/submit")
+    await send_document(office, liaison, "计划.pdf")
+    await liaison.press("本项已报齐")
+    await liaison.say("/cancel")
+
+    [resent, card] = await staff.say("/review", expect=2)
+    assert resent.kind == "document"
+    assert resent.files[0].file_name == "计划.pdf"
+    assert "市民政局｜年度工作计划" in text_of(resent)
+    assert "单位：市民政局" in text_of(card)
+    assert f"资料：{PLAN}" in text_of(card)
+    assert "报送人：张伟（联络员）" in text_of(card)
+    assert "报送时间：2026年" in text_of(card)
+    assert card.button_texts() == ["通过", "退回", "稍后审核"]
+    [ask] = await staff.press("退回")
+    assert "请输入退回市民政局“年度工作计划" in text_of(ask)
+    [done, nothing] = await staff.say("计划中缺少双拥工作内容，请补充后重新报送。", expect=2)
+    assert "已退回：市民政局" in text_of(done)
+    assert text_of(nothing) == "目前没有待审核的资料。"
+
+    [notice] = await liaison.wait(1)  # through the outbox
+    assert "市双拥办退回了市民政局报送的“年度工作计划" in text_of(notice)
+    assert "退回原因：计划中缺少双拥工作内容，请补充后重新报送。" in text_of(notice)
+    assert notice.button_texts() == ["补报此项"]
+    [status] = await liaison.say("/status")
+    assert f"· {PLAN}：已退回，原因：计划中缺少双拥工作内容" in text_of(status)
+
+    [prompt] = await liaison.press("补报此项")
+    assert PLAN in text_of(prompt)
+    assert "该项曾被退回，原因：计划中缺少双拥工作内容，请补充后重新报送。" in text_of(prompt)
+    await send_document(office, liaison, "计划（修改稿）.pdf", PDF + b"% revised\n")
+    await liaison.press("本项已报齐")
+
+    [unknown] = await staff.say("/review 不存在的单位")
+    assert text_of(unknown) == "未找到单位“不存在的单位”，请写出花名册中的单位全称。"
+    [resent, card] = await staff.say("/review 民政", expect=2)  # one unit, by part of its name
+    assert resent.files[0].file_name == "计划（修改稿）.pdf"
+    assert "该项此前已退回1次。" in text_of(card)
+    [accepted, nothing] = await staff.press("通过", expect=2)
+    assert "已通过：市民政局" in text_of(accepted)
+    [notice] = await liaison.wait(1)
+    assert "市双拥办已审核通过市民政局报送的“年度工作计划" in text_of(notice)
+    [status] = await liaison.say("/status")
+    assert f"· {PLAN}：已通过" in text_of(status)
+
+    report = await build_report(services=office.services)
+    mine = next(u for u in report.units if u.name == "市民政局")
+    assert PLAN not in mine.missing_items
+    assert len(mine.missing_items) == 5
+    assert [(s.state, s.review_note) for s in await office.submissions()] == [
+        ("returned", "计划中缺少双拥工作内容，请补充后重新报送。"),
+        ("accepted", None),
+    ]
+    async with office.services.db.sessions() as session:
+        keys = (await session.scalars(select(OutboxMessage.dedupe_key))).all()
+    assert len(keys) == 2
+    assert all(k.startswith("review:") and k.endswith(f":{LIAISON}") for k in keys)
+    assert await office.sandbox.warnings() == []
+
+
+async def test_a_file_outside_submit_is_matched_to_its_item(office: Office) -> None:
+    liaison = office.liaison
+    [ask] = await send_document(office, liaison, "协议.pdf", caption="已盖章")
+    assert f"看起来属于“{AGREEMENT}”" in text_of(ask)
+    buttons = ask.button_texts()
+    assert buttons[0] == f"归入：{AGREEMENT}"
+    assert PLAN in buttons
+    assert buttons[-1] == "不保存"
+    assert await office.sandbox.calls("getFile") == []  # nothing downloaded before the choice
+    [placed] = await liaison.press(f"归入：{AGREEMENT}")
+    assert f"已将1份文件归入“{AGREEMENT}”，本项共1份文件。" in text_of(placed)
+    assert placed.button_texts() == ["本项已报齐", "暂时跳过", "不适用"]
+    [moved] = await liaison.press("本项已报齐")
+    assert f"“{AGREEMENT}”已提交市双拥办审核。" in text_of(moved)
+    [file] = await office.files()
+    assert file.item_id == office.items[AGREEMENT]
+
+    # Another file, filed under another item by choice.
+    await liaison.say("/cancel")
+    [ask] = await send_document(office, liaison, "IMG_0001.pdf")
+    assert "请选择它属于哪一项资料" in text_of(ask)
+    await liaison.press(MINUTES)
+    files = await office.files()
+    assert files[-1].item_id == office.items[MINUTES]
+    # Not kept when the person says so.
+    await liaison.say("/cancel")
+    await send_document(office, liaison, "随手拍.pdf")
+    [dropped] = await liaison.press("不保存")
+    assert text_of(dropped) == "已取消，文件未保存。"
+    assert len(await office.files()) == 2
+    assert await office.sandbox.warnings() == []
+
+
+async def test_not_applicable_with_a_reason(office: Office) -> None:
+    liaison = office.liaison
+    await liaison.say("/submit")
+    for _ in range(5):  # on to the last item, the policy ledger
+        await liaison.press("暂时跳过")
+    [ask] = await liaison.press("不适用")
+    assert f"请简要说明“{POLICY}”不适用于本单位的理由" in text_of(ask)
+    [short] = await liaison.say("无")
+    assert "理由应为2至500字" in text_of(short)
+    [moved] = await liaison.say("本单位无拥军优属政策职能，经市双拥办同意不设台账。")
+    assert f"“{POLICY}”已提交市双拥办审核。" in text_of(moved)
+    assert "已跳过：" in text_of(moved)
+    [status] = await liaison.say("/status")
+    assert f"· {POLICY}：申报不适用，待审核" in text_of(status)
+    [submission] = await office.submissions()
+    assert (submission.answer_kind, submission.state) == ("not_applicable", "pending")
+    assert submission.text == "本单位无拥军优属政策职能，经市双拥办同意不设台账。"
+    [card] = await office.staff.say("/review")
+    assert "申报不适用，理由：本单位无拥军优属政策职能" in text_of(card)
+    assert await office.sandbox.warnings() == []
+
+
+async def test_a_submission_in_progress_survives_kill_9(office: Office) -> None:
+    liaison = office.liaison
+    await liaison.say("/submit")
+    await liaison.press("暂时跳过")
+    [ack] = await send_document(office, liaison, "会议记录第一页.pdf")
+    assert "本项共1份文件" in text_of(ack)
+
+    await office.bot.kill()
+    await office.bot.start()
+
+    [ack] = await send_document(office, liaison, "会议记录第二页.pdf", PDF + b"% p2\n")
+    assert "已收到“会议记录第二页.pdf”，本项共2份文件" in text_of(ack)
+    [moved] = await liaison.press("本项已报齐")
+    assert f"“{MINUTES}”已提交市双拥办审核。" in text_of(moved)
+    [submission] = await office.submissions()
+    assert submission.item_id == office.items[MINUTES]
+    files = await office.files()
+    assert [f.file_name for f in files] == ["会议记录第一页.pdf", "会议记录第二页.pdf"]
+    assert all(f.path and (office.data_dir / f.path).exists() for f in files)
+    assert await office.sandbox.warnings() == []
+
+
+async def test_a_liaison_cannot_see_or_submit_another_units_items(office: Office) -> None:
+    other = Person(office.sandbox, OTHER_LIAISON, "李娜")
+    [status] = await other.say("/status")
+    assert "市卫健委资料台账" in text_of(status)
+    assert "市民政局" not in text_of(status)
+    for data in (f"sub:start:{office.unit}", f"sub:go:{office.unit}:{office.items[PLAN]}"):
+        await office.sandbox.press(
+            OTHER_LIAISON, message_id=status.message_id, data=data, force=True
+        )
+        [refused] = await other.wait(1)
+        assert text_of(refused) == "您不是该单位的联络员或分管领导，无法查看或报送该单位的资料。"
+    # A file held outside /submit cannot be filed under the other unit's item either.
+    [ask] = await send_document(office, other, "计划.pdf")
+    await office.sandbox.press(
+        OTHER_LIAISON,
+        message_id=ask.message_id,
+        data=f"sf:{office.unit}:{office.items[PLAN]}",
+        force=True,
+    )
+    [refused] = await other.wait(1)
+    assert "无法查看或报送该单位的资料" in text_of(refused)
+    # Someone with no role at all.
+    stranger = Person(office.sandbox, STRANGER, "路人")
+    [status] = await stranger.say("/status")
+    assert "尚未登记为任何单位的联络员或分管领导" in text_of(status)
+    await office.sandbox.press(
+        STRANGER, message_id=status.message_id, data="sub:start:1", force=True
+    )
+    [refused] = await stranger.wait(1)
+    assert "无法查看或报送该单位的资料" in text_of(refused)
+
+    assert await office.submissions() == []
+    assert await office.sandbox.calls("getFile") == []
+    assert await office.sandbox.warnings() == []
+
+
+async def test_a_non_staff_user_is_refused_review(office: Office) -> None:
+    liaison = office.liaison
+    await liaison.say("/submit")
+    await send_document(office, liaison, "计划.pdf")
+    [moved] = await liaison.press("本项已报齐")
+    await liaison.say("/cancel")
+    [refused] = await liaison.say("/review")
+    assert text_of(refused) == "该命令仅限市双拥办工作人员使用。"
+    [submission] = await office.submissions()
+    # A forged decision button changes nothing and tells nothing.
+    await office.sandbox.press(
+        LIAISON, message_id=moved.message_id, data=f"rv:ok:{submission.id}", force=True
+    )
+    answers = await office.sandbox.wait_callback_answers(2)
+    assert answers[-1].text == "该命令仅限市双拥办工作人员使用。"
+    [after] = await office.submissions()
+    assert after.state == "pending"
+    assert len(await office.sandbox.messages(LIAISON)) == liaison.seen
+    assert await office.sandbox.warnings() == []

@@ -1,0 +1,666 @@
+"""Ledger use-cases on a real database: states, submitting, files once, review, rights."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from bot import ledger
+from bot.checklist import default_checklist_path
+from bot.clock import FrozenClock
+from bot.conversations import current_step
+from bot.errors import NotStaff
+from bot.files import FileRefused, IncomingFile
+from bot.importing import parse_checklist
+from bot.ledger import ItemState, UnitLedger
+from bot.reports import build_report
+from bot.services import Services
+from storage.models import (
+    AuditEvent,
+    ChecklistItem,
+    OutboxMessage,
+    Person,
+    Submission,
+    SubmissionFile,
+    Unit,
+)
+
+LIAISON, LEAD, OTHER_LIAISON, STRANGER, STAFF = 1001, 1002, 2001, 3001, 900
+AGREEMENT = "与驻地部队签订的结对共建协议"
+PLAN = "年度工作计划（含双拥工作内容）"
+MINUTES = "党组（党委）会议研究部署双拥工作的记录"
+
+
+@dataclass
+class World:
+    services: Services
+    unit: int  # 市民政局: liaison LIAISON, lead LEAD (linked)
+    other: int  # 市卫健委: liaison OTHER_LIAISON
+    items: dict[str, int]  # member items by title
+    fetched: list[str]
+
+    async def fetch(self, file_id: str) -> bytes:
+        self.fetched.append(file_id)
+        return content_of(file_id)
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def content_of(file_id: str) -> bytes:
+    if file_id.startswith("SAME"):
+        return b"%PDF-1.4 the same bytes"
+    return b"%PDF-1.4 " + file_id.encode()
+
+
+def doc(n: int, name: str = "材料.pdf", *, unique: str | None = None) -> IncomingFile:
+    return IncomingFile(
+        kind="document",
+        file_id=f"BQAC{n}",
+        file_unique_id=unique or f"AQAD{n}",
+        file_name=name,
+        mime_type="application/pdf",
+        size=1000,
+    )
+
+
+def pic(n: int) -> IncomingFile:
+    return IncomingFile(kind="photo", file_id=f"AgAC{n}", file_unique_id=f"AQADp{n}", size=5000)
+
+
+@pytest.fixture
+async def world(services: Services) -> World:
+    now = services.now()
+    async with services.db.uow() as tx:
+        unit = Unit(name="市民政局", kind="member", created_at=now)
+        other = Unit(name="市卫健委", kind="member", created_at=now)
+        tx.add_all([unit, other])
+        await tx.flush()
+        for unit_id, role, user_id in (
+            (unit.id, "liaison", LIAISON),
+            (unit.id, "lead", LEAD),
+            (other.id, "liaison", OTHER_LIAISON),
+        ):
+            tx.add(
+                Person(
+                    unit_id=unit_id,
+                    role=role,
+                    name="张伟" if user_id == LIAISON else "李强",
+                    post="科员",
+                    phone="13800000000",
+                    telegram_user_id=user_id,
+                    since=now,
+                    until=None,
+                )
+            )
+        items = {
+            i.title: i.id
+            for i in (
+                await tx.scalars(select(ChecklistItem).where(ChecklistItem.kind == "member"))
+            ).all()
+        }
+        unit_id, other_id = unit.id, other.id
+    return World(services, unit_id, other_id, items, [])
+
+
+async def status_of(w: World, unit_id: int | None = None) -> UnitLedger:
+    return await ledger.unit_ledger(services=w.services, actor_id=STAFF, unit_id=unit_id or w.unit)
+
+
+async def assert_agrees_with_report(w: World) -> None:
+    """/status and report --json show the same state at the same moment."""
+    report = await build_report(services=w.services)
+    for unit_id in (w.unit, w.other):
+        mine = await status_of(w, unit_id)
+        theirs = next(u for u in report.units if u.name == mine.unit_name)
+        assert mine.missing_items == theirs.missing_items
+        assert mine.pending_review == theirs.pending_review
+        assert mine.deadline == theirs.deadline
+
+
+async def submit_file(w: World, title: str, *incoming: IncomingFile, actor: int = LIAISON) -> int:
+    for file in incoming:
+        await ledger.receive_file(
+            services=w.services,
+            actor_id=actor,
+            unit_id=w.unit,
+            item_id=w.items[title],
+            incoming=file,
+            fetch=w.fetch,
+        )
+    await ledger.finish_item(
+        services=w.services, actor_id=actor, unit_id=w.unit, item_id=w.items[title]
+    )
+    state = await status_of(w)
+    found = next(i for i in state.items if i.title == title)
+    assert found.submission_id is not None
+    return found.submission_id
+
+
+async def count(w: World, model: type[SubmissionFile] | type[OutboxMessage]) -> int:
+    async with w.services.db.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_a_new_unit_owes_every_item_and_agrees_with_the_report(world: World) -> None:
+    state = await status_of(world)
+    assert [i.state for i in state.items] == [ItemState.MISSING] * 6
+    assert state.items[0].title == PLAN
+    assert state.items[0].description.startswith("请上传本单位本年度工作计划")
+    assert len(state.open_items) == 6
+    await assert_agrees_with_report(world)
+
+
+async def test_walk_through_the_open_items_one_at_a_time(world: World) -> None:
+    step = await ledger.start_submission(
+        services=world.services, actor_id=LIAISON, unit_id=world.unit
+    )
+    assert step.item is not None
+    assert step.item.title == PLAN
+    assert step.open_count == 6
+    saved = await current_step(services=world.services, user_id=LIAISON)
+    assert saved is not None
+    assert (saved.flow, saved.step) == ("submit", "item")
+    assert saved.data["item_id"] == world.items[PLAN]
+    step = await ledger.skip_item(
+        services=world.services, actor_id=LIAISON, unit_id=world.unit, item_id=world.items[PLAN]
+    )
+    assert step.item is not None
+    assert step.item.title == MINUTES
+    assert step.skipped == [PLAN]
+    for _ in range(5):
+        assert step.item is not None
+        step = await ledger.skip_item(
+            services=world.services,
+            actor_id=LIAISON,
+            unit_id=world.unit,
+            item_id=step.item.item_id,
+        )
+    assert step.item is None
+    assert len(step.skipped) == 6
+    assert await current_step(services=world.services, user_id=LIAISON) is None
+
+
+async def test_files_then_complete_sends_the_item_to_review(world: World) -> None:
+    await ledger.start_submission(services=world.services, actor_id=LIAISON, unit_id=world.unit)
+    first = await ledger.receive_file(
+        services=world.services,
+        actor_id=LIAISON,
+        unit_id=world.unit,
+        item_id=world.items[PLAN],
+        incoming=doc(1, "计划.pdf"),
+        fetch=world.fetch,
+    )
+    second = await ledger.receive_file(
+        services=world.services,
+        actor_id=LIAISON,
+        unit_id=world.unit,
+        item_id=world.items[PLAN],
+        incoming=pic(2),
+        fetch=world.fetch,
+    )
+    assert (first.files, second.files) == (1, 2)
+    draft = await status_of(world)
+    assert draft.items[0].state == ItemState.MISSING
+    assert draft.items[0].draft_files == 2
+    step = await ledger.finish_item(
+        services=world.services, actor_id=LIAISON, unit_id=world.unit, item_id=world.items[PLAN]
+    )
+    assert step.submitted == PLAN
+    assert step.item is not None
+    assert step.item.title == MINUTES
+    state = await status_of(world)
+    assert state.items[0].state == ItemState.PENDING
+    assert state.pending_review == 1
+    assert PLAN in state.missing_items
+    await assert_agrees_with_report(world)
+    async with world.services.db.sessions() as session:
+        rows = (await session.scalars(select(SubmissionFile).order_by(SubmissionFile.id))).all()
+        submission = await session.get(Submission, rows[0].submission_id)
+    assert submission is not None
+    assert (submission.state, submission.answer_kind) == ("pending", "files")
+    assert [r.file_name for r in rows] == ["计划.pdf", "photo.jpg"]
+    assert [r.mime_type for r in rows] == ["application/pdf", None]
+    data_dir = world.services.settings.data_dir
+    for row in rows:
+        assert row.path is not None
+        assert row.path.startswith(f"{world.unit}/{world.items[PLAN]}/")
+        assert (data_dir / row.path).read_bytes() == content_of(row.file_id)
+        assert row.sha256 is not None
+        assert len(row.sha256) == 64
+
+
+async def test_complete_with_nothing_received_is_refused(world: World) -> None:
+    await ledger.start_submission(services=world.services, actor_id=LIAISON, unit_id=world.unit)
+    with pytest.raises(ledger.NothingReceived):
+        await ledger.finish_item(
+            services=world.services,
+            actor_id=LIAISON,
+            unit_id=world.unit,
+            item_id=world.items[PLAN],
+        )
+    assert (await status_of(world)).items[0].state == ItemState.MISSING
+
+
+async def test_a_text_answer_in_several_messages(world: World) -> None:
+    for part in ("2026年开展活动3次。", "参加人员42人次。"):
+        out = await ledger.add_text(
+            services=world.services,
+            actor_id=LIAISON,
+            unit_id=world.unit,
+            item_id=world.items[MINUTES],
+            text=part,
+        )
+    assert out.text_chars == len("2026年开展活动3次。\n参加人员42人次。")
+    await ledger.finish_item(
+        services=world.services, actor_id=LIAISON, unit_id=world.unit, item_id=world.items[MINUTES]
+    )
+    async with world.services.db.sessions() as session:
+        submission = await session.scalar(select(Submission))
+    assert submission is not None
+    assert submission.answer_kind == "text"
+    assert submission.text == "2026年开展活动3次。\n参加人员42人次。"
+    with pytest.raises(ledger.AnswerTooLong):
+        await ledger.add_text(
+            services=world.services,
+            actor_id=LIAISON,
+            unit_id=world.unit,
+            item_id=world.items[PLAN],
+            text="字" * 3001,
+        )
+
+
+async def test_the_same_file_twice_is_recorded_once(world: World) -> None:
+    item = world.items[PLAN]
+    once = await ledger.receive_file(
+        services=world.services,
+        actor_id=LIAISON,
+        unit_id=world.unit,
+        item_id=item,
+        incoming=doc(1, unique="AQADsame"),
+        fetch=world.fetch,
+    )
+    again = await ledger.receive_file(
+        services=world.services,
+        actor_id=LIAISON,
+        unit_id=world.unit,
+        item_id=item,
+        incoming=doc(2, "另存.pdf", unique="AQADsame"),
+        fetch=world.fetch,
+    )
+    assert once.added
+    assert not again.added
+    assert again.duplicate_of == "材料.pdf"
+    assert world.fetched == ["BQAC1"]  # the duplicate was not even downloaded
+    # The same bytes under another file_unique_id: downloaded, found by SHA-256, dropped.
+    same_bytes = [doc(10, unique="AQADx"), doc(11, unique="AQADy")]
+    same_bytes[0].file_id, same_bytes[1].file_id = "SAME1", "SAME2"
+    outcomes = [
+        await ledger.receive_file(
+            services=world.services,
+            actor_id=LIAISON,
+            unit_id=world.unit,
+            item_id=item,
+            incoming=f,
+            fetch=world.fetch,
+        )
+        for f in same_bytes
+    ]
+    assert [o.added for o in outcomes] == [True, False]
+    assert await count(world, SubmissionFile) == 2
+    assert len(listing(world.services.settings.data_dir / str(world.unit) / str(item))) == 2
+
+
+async def test_sent_back_then_the_same_file_is_a_new_submission(world: World) -> None:
+    first = await submit_file(world, AGREEMENT, doc(1, "协议.pdf"))
+    decision = await ledger.return_submission(
+        services=world.services, actor_id=STAFF, submission_id=first, reason="缺少盖章页"
+    )
+    assert not decision.accepted
+    state = await status_of(world)
+    returned = next(i for i in state.items if i.title == AGREEMENT)
+    assert returned.state == ItemState.RETURNED
+    assert returned.reason == "缺少盖章页"
+    assert AGREEMENT in state.missing_items
+    owed = await ledger.units_owing(services=world.services, unit_ids=[world.unit])
+    assert [(o.title, o.state, o.reason) for o in owed[0].items if o.title == AGREEMENT] == [
+        (AGREEMENT, "returned", "缺少盖章页")
+    ]
+    await assert_agrees_with_report(world)
+    second = await submit_file(world, AGREEMENT, doc(1, "协议.pdf"))
+    assert second != first
+    async with world.services.db.sessions() as session:
+        files = (await session.scalars(select(SubmissionFile))).all()
+    assert sorted(f.submission_id for f in files) == sorted([first, second])
+    assert {f.file_unique_id for f in files} == {"AQAD1"}
+    state = await status_of(world)
+    assert next(i for i in state.items if i.title == AGREEMENT).state == ItemState.PENDING
+    await ledger.accept_submission(services=world.services, actor_id=STAFF, submission_id=second)
+    state = await status_of(world)
+    assert next(i for i in state.items if i.title == AGREEMENT).state == ItemState.ACCEPTED
+    assert AGREEMENT not in state.missing_items
+    await assert_agrees_with_report(world)
+
+
+async def test_the_unit_is_told_through_the_outbox_and_the_decision_audited(
+    world: World,
+) -> None:
+    sid = await submit_file(world, PLAN, doc(1), actor=LEAD)
+    decision = await ledger.accept_submission(
+        services=world.services, actor_id=STAFF, submission_id=sid
+    )
+    assert decision.notified == 2  # the lead who submitted, and the liaison
+    again = await ledger.return_submission(
+        services=world.services, actor_id=STAFF, submission_id=await submit_file(
+            world, MINUTES, doc(2)
+        ), reason="请补充会议纪要",
+    )  # fmt: skip
+    assert again.notified == 1  # the liaison submitted it
+    async with world.services.db.sessions() as session:
+        rows = (await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()
+        audit = (
+            await session.scalars(
+                select(AuditEvent.action).where(AuditEvent.action.like("review_%"))
+            )
+        ).all()
+    assert [(r.dedupe_key, r.chat_id, r.purpose) for r in rows] == [
+        (f"review:{sid}:{LEAD}", LEAD, "review"),
+        (f"review:{sid}:{LIAISON}", LIAISON, "review"),
+        (f"review:{again.submission_id}:{LIAISON}", LIAISON, "review"),
+    ]
+    assert "已审核通过市民政局报送的“年度工作计划（含双拥工作内容）”" in rows[0].payload["text"]
+    returned = rows[2].payload
+    assert "退回原因：请补充会议纪要" in returned["text"]
+    button = returned["reply_markup"]["inline_keyboard"][0][0]
+    assert button == {
+        "text": "补报此项",
+        "callback_data": f"sub:go:{world.unit}:{world.items[MINUTES]}",
+    }
+    assert audit == ["review_accept", "review_return"]
+
+
+async def test_a_decision_is_taken_once(world: World) -> None:
+    sid = await submit_file(world, PLAN, doc(1))
+    await ledger.accept_submission(services=world.services, actor_id=STAFF, submission_id=sid)
+    with pytest.raises(ledger.AlreadyReviewed):
+        await ledger.return_submission(
+            services=world.services, actor_id=STAFF, submission_id=sid, reason="重复操作"
+        )
+    with pytest.raises(ledger.SubmissionGone):
+        await ledger.accept_submission(services=world.services, actor_id=STAFF, submission_id=999)
+    assert await count(world, OutboxMessage) == 1  # the liaison, told once
+
+
+async def test_not_applicable_asks_a_reason_and_goes_to_review(world: World) -> None:
+    policy = "拥军优属政策落实台账"
+    await ledger.start_submission(
+        services=world.services, actor_id=LIAISON, unit_id=world.unit, item_id=world.items[policy]
+    )
+    await ledger.ask_not_applicable(
+        services=world.services, actor_id=LIAISON, unit_id=world.unit, item_id=world.items[policy]
+    )
+    saved = await current_step(services=world.services, user_id=LIAISON)
+    assert saved is not None
+    assert saved.step == "na_reason"
+    with pytest.raises(ledger.BadReason):
+        await ledger.declare_not_applicable(
+            services=world.services,
+            actor_id=LIAISON,
+            unit_id=world.unit,
+            item_id=world.items[policy],
+            reason=" ",
+        )
+    await ledger.declare_not_applicable(
+        services=world.services,
+        actor_id=LIAISON,
+        unit_id=world.unit,
+        item_id=world.items[policy],
+        reason="本单位无优抚政策职能",
+    )
+    state = await status_of(world)
+    item = next(i for i in state.items if i.title == policy)
+    assert item.state == ItemState.NOT_APPLICABLE_PENDING
+    assert item.reason == "本单位无优抚政策职能"
+    await assert_agrees_with_report(world)
+    card = await ledger.next_review(services=world.services, actor_id=STAFF)
+    assert card is not None
+    assert (card.answer_kind, card.text) == ("not_applicable", "本单位无优抚政策职能")
+    await ledger.accept_submission(
+        services=world.services, actor_id=STAFF, submission_id=card.submission_id
+    )
+    assert policy not in (await status_of(world)).missing_items
+    await assert_agrees_with_report(world)
+
+
+async def test_review_queue_oldest_first_with_files(world: World, clock: FrozenClock) -> None:
+    first = await submit_file(world, PLAN, doc(1, "计划.pdf"), pic(2))
+    clock.advance(timedelta(minutes=5))
+    second = await submit_file(world, MINUTES, doc(3))
+    card = await ledger.next_review(services=world.services, actor_id=STAFF)
+    assert card is not None
+    assert card.submission_id == first
+    assert card.waiting == 2
+    assert (card.submitter, card.submitter_role) == ("张伟", "liaison")
+    assert [(f.file_id, f.photo) for f in card.files] == [("BQAC1", False), ("AgAC2", True)]
+    later = await ledger.next_review(services=world.services, actor_id=STAFF, after=first)
+    assert later is not None
+    assert later.submission_id == second
+    assert await ledger.next_review(services=world.services, actor_id=STAFF, after=second) is None
+
+
+async def test_only_staff_review(world: World) -> None:
+    sid = await submit_file(world, PLAN, doc(1))
+    for call in (
+        ledger.next_review(services=world.services, actor_id=LIAISON),
+        ledger.accept_submission(services=world.services, actor_id=LIAISON, submission_id=sid),
+        ledger.ask_return_reason(services=world.services, actor_id=LIAISON, submission_id=sid),
+    ):
+        with pytest.raises(NotStaff):
+            await call
+    assert (await status_of(world)).items[0].state == ItemState.PENDING
+
+
+async def test_nobody_acts_for_a_unit_they_do_not_hold(world: World) -> None:
+    with pytest.raises(ledger.NotYourUnit):
+        await ledger.start_submission(
+            services=world.services, actor_id=OTHER_LIAISON, unit_id=world.unit
+        )
+    with pytest.raises(ledger.NotYourUnit):
+        await ledger.unit_ledger(
+            services=world.services, actor_id=OTHER_LIAISON, unit_id=world.unit
+        )
+    with pytest.raises(ledger.NotYourUnit):
+        await ledger.receive_file(
+            services=world.services,
+            actor_id=OTHER_LIAISON,
+            unit_id=world.unit,
+            item_id=world.items[PLAN],
+            incoming=doc(1),
+            fetch=world.fetch,
+        )
+    with pytest.raises(ledger.NotAMember):
+        await ledger.my_ledgers(services=world.services, actor_id=STRANGER)
+    assert world.fetched == []
+    mine = await ledger.my_ledgers(services=world.services, actor_id=OTHER_LIAISON)
+    assert [m.unit_name for m in mine] == ["市卫健委"]
+
+
+async def test_a_refused_file_stores_nothing(world: World) -> None:
+    exe = IncomingFile(
+        kind="document",
+        file_id="BQACexe",
+        file_unique_id="AQADexe",
+        file_name="setup.exe",
+        mime_type="application/x-msdownload",
+        size=1000,
+    )
+    with pytest.raises(FileRefused):
+        await ledger.receive_file(
+            services=world.services,
+            actor_id=LIAISON,
+            unit_id=world.unit,
+            item_id=world.items[PLAN],
+            incoming=exe,
+            fetch=world.fetch,
+        )
+    assert world.fetched == []
+    assert await count(world, SubmissionFile) == 0
+
+
+async def test_a_file_outside_submit_is_matched_and_placed(world: World) -> None:
+    held = await ledger.hold_stray_file(
+        services=world.services, actor_id=LIAISON, incoming=doc(1, "协议.pdf"), caption=None
+    )
+    assert held.guess is not None
+    assert held.guess.title == AGREEMENT
+    assert len(held.candidates) == 6
+    assert world.fetched == []
+    saved = await current_step(services=world.services, user_id=LIAISON)
+    assert saved is not None
+    assert saved.flow == "stray"
+    placed = await ledger.place_held_files(
+        services=world.services,
+        actor_id=LIAISON,
+        unit_id=world.unit,
+        item_id=world.items[AGREEMENT],
+        fetch=world.fetch,
+    )
+    assert placed.added == 1
+    assert placed.draft.files == 1
+    assert placed.step.item is not None
+    assert placed.step.item.title == AGREEMENT
+    saved = await current_step(services=world.services, user_id=LIAISON)
+    assert saved is not None
+    assert (saved.flow, saved.data["item_id"]) == ("submit", world.items[AGREEMENT])
+    # The same file again, now that it is kept for the item: recognised, not held.
+    again = await ledger.hold_stray_file(
+        services=world.services, actor_id=LIAISON, incoming=doc(1, "协议.pdf"), caption=None
+    )
+    assert again.known is not None
+    assert again.known.title == AGREEMENT
+
+
+async def test_a_file_outside_submit_for_another_units_item_is_refused(world: World) -> None:
+    await ledger.hold_stray_file(
+        services=world.services, actor_id=OTHER_LIAISON, incoming=doc(1), caption="计划"
+    )
+    with pytest.raises(ledger.NotYourUnit):
+        await ledger.place_held_files(
+            services=world.services,
+            actor_id=OTHER_LIAISON,
+            unit_id=world.unit,
+            item_id=world.items[PLAN],
+            fetch=world.fetch,
+        )
+    assert world.fetched == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("协议.pdf", AGREEMENT),
+        ("共建协议扫描件.pdf", AGREEMENT),
+        ("党组会议纪要.docx", MINUTES),
+        ("2026年度工作计划.doc", PLAN),
+        ("拥军优属台账.xlsx", "拥军优属政策落实台账"),
+        ("八一慰问活动 照片", '拥军共建活动开展记录（不限于"八一"前后）'),
+        ("IMG_2031.jpg", None),
+        ("", None),
+    ],
+)
+def test_guess_the_item_from_the_name_and_caption(text: str, expected: str | None) -> None:
+    rows = [r for r in parse_checklist(default_checklist_path()) if r.kind == "member"]
+    index = ledger.guess_item([(r.title, r.description) for r in rows], text)
+    assert (rows[index].title if index is not None else None) == expected
+
+
+def test_a_tie_is_no_guess() -> None:
+    assert ledger.guess_item([("工作记录甲", ""), ("工作记录乙", "")], "记录.pdf") is None
+
+
+async def test_owed_items_leave_out_what_awaits_review(world: World) -> None:
+    await submit_file(world, PLAN, doc(1))
+    owed = await ledger.units_owing(services=world.services)
+    mine = next(o for o in owed if o.unit_id == world.unit)
+    assert PLAN not in [i.title for i in mine.items]
+    assert len(mine.items) == 5
+    assert {o.unit_name for o in owed} == {"市民政局", "市卫健委"}
+
+
+async def test_a_handover_ends_the_old_liaisons_rights(world: World) -> None:
+    await ledger.start_submission(services=world.services, actor_id=LIAISON, unit_id=world.unit)
+    async with world.services.db.uow() as tx:
+        old = await tx.scalar(select(Person).where(Person.telegram_user_id == LIAISON))
+        assert old is not None
+        old.until = world.services.now()
+    with pytest.raises(ledger.NotYourUnit):
+        await ledger.add_text(
+            services=world.services,
+            actor_id=LIAISON,
+            unit_id=world.unit,
+            item_id=world.items[PLAN],
+            text="已离任",
+        )
+
+
+async def test_data_dir_holds_nothing_outside_units(world: World) -> None:
+    await submit_file(world, PLAN, doc(1, "../../逃逸.pdf"))
+    assert listing(world.services.settings.data_dir) == [str(world.unit)]
+
+
+def test_file_format_words_are_no_hint() -> None:
+    candidates = [("工作计划", "请上传PDF或Word文件"), ("活动记录", "请上传照片")]
+    assert ledger.guess_item(candidates, "IMG_0001.pdf  ") is None
+    assert ledger.guess_item(candidates, "scan copy.PDF") is None
+    assert ledger.guess_item([("Annual work plan", ""), ("Meeting minutes", "")], "plan.pdf") == 0
+
+
+async def test_review_one_unit_and_stay_on_it(world: World, clock: FrozenClock) -> None:
+    await ledger.add_text(
+        services=world.services,
+        actor_id=OTHER_LIAISON,
+        unit_id=world.other,
+        item_id=world.items[PLAN],
+        text="计划已印发",
+    )
+    await ledger.finish_item(
+        services=world.services,
+        actor_id=OTHER_LIAISON,
+        unit_id=world.other,
+        item_id=world.items[PLAN],
+    )
+    clock.advance(timedelta(minutes=1))
+    first = await submit_file(world, PLAN, doc(1))
+    second = await submit_file(world, MINUTES, doc(2))
+    oldest = await ledger.next_review(services=world.services, actor_id=STAFF)
+    assert oldest is not None
+    assert oldest.unit_name == "市卫健委"
+    named = await ledger.unit_to_review(services=world.services, actor_id=STAFF, name="民政")
+    assert named.unit_id == world.unit
+    card = await ledger.next_review(services=world.services, actor_id=STAFF, unit_id=world.unit)
+    assert card is not None
+    assert card.submission_id == first
+    await ledger.accept_submission(services=world.services, actor_id=STAFF, submission_id=first)
+    # After a decision the reviewer stays on the unit while it has anything waiting.
+    card = await ledger.next_review(
+        services=world.services, actor_id=STAFF, prefer_unit=world.unit
+    )
+    assert card is not None
+    assert card.submission_id == second
+    await ledger.accept_submission(services=world.services, actor_id=STAFF, submission_id=second)
+    card = await ledger.next_review(
+        services=world.services, actor_id=STAFF, prefer_unit=world.unit
+    )
+    assert card is not None
+    assert card.unit_name == "市卫健委"
+    assert (
+        await ledger.next_review(services=world.services, actor_id=STAFF, unit_id=world.unit)
+        is None
+    )
+    with pytest.raises(NotStaff):
+        await ledger.unit_to_review(services=world.services, actor_id=LIAISON, name="民政")

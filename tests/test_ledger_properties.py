@@ -1,0 +1,262 @@
+"""Property: any sequence of submit / accept / send back / resubmit keeps the ledger's invariants.
+
+A reference model says what each item's state must be; after every step the database must
+agree with it, an accepted item never counts as missing, a sent-back item does, nothing
+awaiting review is owed, a file is kept once per live submission, and /status == report.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from bot import ledger
+from bot.errors import DomainError
+from bot.files import IncomingFile
+from bot.ledger import ItemState
+from bot.reports import build_report
+from bot.services import Services
+from storage.models import ChecklistItem, Person, Submission, SubmissionFile, Unit
+
+STAFF = 900  # in the services fixture's STAFF_IDS
+ITEMS = 3  # the items the steps act on (the unit owes 6)
+_units = itertools.count(1)
+
+Step = tuple[str, int, int]
+steps = st.lists(
+    st.tuples(
+        st.sampled_from(["file", "text", "finish", "na", "accept", "return"]),
+        st.integers(0, ITEMS - 1),
+        st.integers(0, 2),  # which of three files (file_unique_id) is sent
+    ),
+    max_size=14,
+)
+
+
+@dataclass
+class ItemModel:
+    """What an item's state must be."""
+
+    accepted: bool = False
+    pending: bool = False
+    not_applicable: bool = False
+    returned: bool = False
+    draft_files: set[int] = field(default_factory=set)
+    draft_text: bool = False
+    live_files: list[int] = field(default_factory=list)  # in pending/accepted submissions
+
+    @property
+    def is_open(self) -> bool:
+        return not (self.accepted or self.pending)
+
+    def expected(self) -> ItemState:
+        if self.accepted:
+            return ItemState.ACCEPTED
+        if self.pending:
+            return ItemState.NOT_APPLICABLE_PENDING if self.not_applicable else ItemState.PENDING
+        return ItemState.RETURNED if self.returned else ItemState.MISSING
+
+
+async def new_unit(services: Services) -> tuple[int, int, list[int]]:
+    """A fresh member unit with a liaison: (unit id, liaison's user id, item ids)."""
+    n = next(_units)
+    now = services.now()
+    async with services.db.uow() as tx:
+        unit = Unit(name=f"测试单位{n}", kind="member", created_at=now)
+        tx.add(unit)
+        await tx.flush()
+        user_id = 500_000 + n
+        tx.add(
+            Person(
+                unit_id=unit.id,
+                role="liaison",
+                name="张伟",
+                post="科员",
+                phone="13800000000",
+                telegram_user_id=user_id,
+                since=now,
+                until=None,
+            )
+        )
+        query = (
+            select(ChecklistItem.id)
+            .where(ChecklistItem.kind == "member", ChecklistItem.active.is_(True))
+            .order_by(ChecklistItem.position)
+        )
+        items = list((await tx.scalars(query)).all())
+        return unit.id, user_id, items
+
+
+async def pending_submission(services: Services, unit_id: int, item_id: int) -> int | None:
+    async with services.db.sessions() as session:
+        return await session.scalar(
+            select(Submission.id).where(
+                Submission.unit_id == unit_id,
+                Submission.item_id == item_id,
+                Submission.state == "pending",
+            )
+        )
+
+
+async def apply(
+    services: Services, step: Step, *, unit_id: int, user_id: int, item_id: int, model: ItemModel
+) -> None:
+    """Do one step through the use-cases and move the model the same way."""
+    action, _, which = step
+
+    async def fetch(file_id: str) -> bytes:
+        return f"%PDF-1.4 file {which}".encode()
+
+    async def act(name: str) -> ledger.DraftOut | ledger.SubmitStep:
+        if name == "file":
+            return await ledger.receive_file(
+                services=services,
+                actor_id=user_id,
+                unit_id=unit_id,
+                item_id=item_id,
+                incoming=incoming(which),
+                fetch=fetch,
+            )
+        if name == "text":
+            return await ledger.add_text(
+                services=services, actor_id=user_id, unit_id=unit_id, item_id=item_id, text="说明"
+            )
+        if name == "finish":
+            return await ledger.finish_item(
+                services=services, actor_id=user_id, unit_id=unit_id, item_id=item_id
+            )
+        return await ledger.declare_not_applicable(
+            services=services,
+            actor_id=user_id,
+            unit_id=unit_id,
+            item_id=item_id,
+            reason="不适用本单位",
+        )
+
+    if action in ("file", "text", "finish", "na") and not model.is_open:
+        with pytest.raises(ledger.ItemNotOpen):
+            await act(action)
+        return
+    if action == "file":
+        out = await act("file")
+        assert isinstance(out, ledger.DraftOut)
+        assert out.added == (which not in model.draft_files)
+        model.draft_files.add(which)
+        assert out.files == len(model.draft_files)
+    elif action == "text":
+        await act("text")
+        model.draft_text = True
+    elif action == "finish":
+        if not (model.draft_files or model.draft_text):
+            with pytest.raises(ledger.NothingReceived):
+                await act("finish")
+            return
+        await act("finish")
+        model.pending, model.not_applicable = True, False
+        model.live_files = sorted(model.draft_files)
+        model.draft_files, model.draft_text = set(), False
+    elif action == "na":
+        await act("na")
+        model.pending, model.not_applicable = True, True
+        model.live_files = sorted(model.draft_files)
+        model.draft_files, model.draft_text = set(), False
+    else:
+        submission = await pending_submission(services, unit_id, item_id)
+        assert (submission is not None) == model.pending
+        if submission is None:
+            return
+        if action == "accept":
+            await ledger.accept_submission(
+                services=services, actor_id=STAFF, submission_id=submission
+            )
+            model.accepted, model.pending = True, False
+        else:
+            await ledger.return_submission(
+                services=services, actor_id=STAFF, submission_id=submission, reason="请补充"
+            )
+            model.returned, model.pending, model.live_files = True, False, []
+        with pytest.raises(DomainError):  # a decision is taken once
+            await ledger.accept_submission(
+                services=services, actor_id=STAFF, submission_id=submission
+            )
+
+
+def incoming(which: int) -> IncomingFile:
+    return IncomingFile(
+        kind="document",
+        file_id=f"BQAC{which}",
+        file_unique_id=f"AQAD{which}",
+        file_name=f"材料{which}.pdf",
+        mime_type="application/pdf",
+        size=100,
+    )
+
+
+async def check_invariants(
+    services: Services, *, unit_id: int, item_ids: list[int], models: list[ItemModel]
+) -> None:
+    status = await ledger.unit_ledger(services=services, actor_id=STAFF, unit_id=unit_id)
+    states = {i.item_id: i for i in status.items}
+    report = await build_report(services=services)
+    reported = next(u for u in report.units if u.name == status.unit_name)
+    owed = await ledger.units_owing(services=services, unit_ids=[unit_id])
+    owed_ids = {i.item_id for u in owed for i in u.items}
+    # /status == report --json, at the same moment.
+    assert status.missing_items == reported.missing_items
+    assert status.pending_review == reported.pending_review
+    for item_id, model in zip(item_ids, models, strict=True):
+        item = states[item_id]
+        assert item.state == model.expected()
+        missing = item.title in reported.missing_items
+        if model.accepted:
+            assert not missing  # an accepted item never counts as missing
+            assert item_id not in owed_ids
+        else:
+            assert missing
+        if item.state == ItemState.RETURNED:
+            assert item_id in owed_ids  # a sent-back item is owed again, with its reason
+            assert item.reason == "请补充"
+        if model.pending:
+            assert item_id not in owed_ids  # never remind of what awaits review
+        assert item.draft_files == (len(model.draft_files) if item.is_open else 0)
+    async with services.db.sessions() as session:
+        rows = (
+            await session.execute(
+                select(SubmissionFile.item_id, SubmissionFile.file_unique_id, Submission.state)
+                .join(Submission, Submission.id == SubmissionFile.submission_id)
+                .where(Submission.unit_id == unit_id)
+            )
+        ).all()
+    for item_id, model in zip(item_ids, models, strict=True):
+        live = [u for i, u, s in rows if i == item_id and s in ("pending", "accepted")]
+        draft = [u for i, u, s in rows if i == item_id and s == "draft"]
+        assert sorted(live) == [f"AQAD{w}" for w in model.live_files]
+        assert sorted(draft) == sorted(f"AQAD{w}" for w in model.draft_files)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(sequence=steps)
+async def test_any_sequence_keeps_the_invariants(services: Services, sequence: list[Step]) -> None:
+    unit_id, user_id, all_items = await new_unit(services)
+    item_ids = all_items[:ITEMS]
+    models = [ItemModel() for _ in item_ids]
+    for step in sequence:
+        index = step[1]
+        await apply(
+            services,
+            step,
+            unit_id=unit_id,
+            user_id=user_id,
+            item_id=item_ids[index],
+            model=models[index],
+        )
+        await check_invariants(services, unit_id=unit_id, item_ids=item_ids, models=models)
