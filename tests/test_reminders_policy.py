@@ -1,0 +1,790 @@
+"""Reminder policy, in-process with an injected clock: who is reminded of what, and when.
+
+The planner and the real outbox dispatcher run against the database (SQLite and PostgreSQL);
+a recording bot stands in for Telegram. Simulated days are driven by the FrozenClock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+from telegram import Chat, InlineKeyboardMarkup, Message
+from telegram.error import Forbidden
+from telegram.ext import ExtBot
+
+from bot import reminders
+from bot.checklist import set_deadline
+from bot.clock import FrozenClock
+from bot.delivery import Dispatcher, Pacer
+from bot.errors import BadInput, NotStaff
+from bot.reports import build_report
+from bot.services import Services
+from bot.workdays import WorkCalendar
+from storage import repositories as repo
+from storage.db import Database
+from storage.models import GroupChat, OutboxMessage, Person, Submission, Unit
+from tests.cli_helpers import run_cli
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+STAFF = 900  # the `services` fixture's STAFF_IDS
+
+
+@dataclass
+class Sent:
+    day: date
+    chat_id: int
+    text: str
+    markup: dict[str, Any] | None
+
+
+@dataclass
+class RecordingBot:
+    """Stands in for Telegram: records each message; chats in `blocked` answer 403."""
+
+    clock: FrozenClock
+    sent: list[Sent] = field(default_factory=list)
+    blocked: set[int] = field(default_factory=set)
+
+    async def send_message(
+        self,
+        chat_id: int,
+        text: str,
+        reply_markup: InlineKeyboardMarkup | None = None,
+        **_: Any,
+    ) -> Message:
+        if chat_id in self.blocked:
+            raise Forbidden("Forbidden: bot was blocked by the user")
+        day = self.clock.now().astimezone(SHANGHAI).date()
+        markup = reply_markup.to_dict() if reply_markup else None
+        self.sent.append(Sent(day, chat_id, text, markup))
+        chat = Chat(id=chat_id, type=Chat.GROUP if chat_id < 0 else Chat.PRIVATE)
+        return Message(message_id=len(self.sent), date=self.clock.now(), chat=chat)
+
+
+class World:
+    """Services, a recording bot and the real dispatcher, moved through simulated days."""
+
+    def __init__(self, services: Services) -> None:
+        assert isinstance(services.clock, FrozenClock)
+        self.services = services
+        self.clock: FrozenClock = services.clock
+        self.bot = RecordingBot(self.clock)
+        delivery = reminders.ReminderDelivery(services)
+        self.dispatcher = Dispatcher(
+            services=services,
+            bot=cast(ExtBot[Any], self.bot),
+            worker_id="test",
+            checks=delivery.checks(),
+            on_unreachable=[delivery.on_unreachable],
+        )
+        self.dispatcher.pacer = Pacer(
+            per_second=10_000, private_per_second=1_000, group_per_minute=60_000
+        )
+
+    def at(self, day: date, moment: time = time(9, 30)) -> None:
+        self.clock.set(datetime.combine(day, moment, tzinfo=SHANGHAI))
+
+    async def drain(self) -> list[Sent]:
+        """Deliver everything due now; return what was sent."""
+        before = len(self.bot.sent)
+        while await self.dispatcher.run_once():
+            pass
+        return self.bot.sent[before:]
+
+    async def day(self, day: date, moment: time = time(9, 30)) -> list[Sent]:
+        """One planner tick at `moment` of `day`, then delivery."""
+        self.at(day, moment)
+        await reminders.plan_tick(services=self.services)
+        return await self.drain()
+
+    # -- the database, written directly (as registration and the ledger would leave it) --
+
+    async def unit(self, name: str, kind: str = "member") -> int:
+        async with self.services.db.uow() as tx:
+            unit = Unit(name=name, kind=kind, created_at=self.clock.now())
+            tx.add(unit)
+            await tx.flush()
+            return unit.id
+
+    async def person(
+        self,
+        unit_id: int,
+        role: str,
+        name: str,
+        *,
+        user_id: int | None,
+        since: datetime | None = None,
+    ) -> int:
+        async with self.services.db.uow() as tx:
+            person = Person(
+                unit_id=unit_id,
+                role=role,
+                name=name,
+                post="科员" if role == "liaison" else "副局长",
+                phone=f"1390954{unit_id:04d}" if role == "liaison" else f"1380954{unit_id:04d}",
+                telegram_user_id=user_id,
+                since=since or datetime(2026, 9, 1, tzinfo=UTC),
+                until=None,
+                entered_by=user_id,
+            )
+            tx.add(person)
+            await tx.flush()
+            return person.id
+
+    async def items(self, kind: str = "member") -> list[tuple[int, str]]:
+        async with self.services.db.uow() as tx:
+            return [(i.id, i.title) for i in await repo.checklist(tx) if i.kind == kind]
+
+    async def submit(
+        self,
+        unit_id: int,
+        item_ids: list[int],
+        state: str,
+        *,
+        note: str | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        at = at or self.clock.now()
+        async with self.services.db.uow() as tx:
+            for item_id in item_ids:
+                tx.add(
+                    Submission(
+                        unit_id=unit_id,
+                        item_id=item_id,
+                        state=state,
+                        answer_kind="text",
+                        text="材料",
+                        submitted_by=1,
+                        created_at=at,
+                        submitted_at=at,
+                        reviewed_by=STAFF if state in ("accepted", "returned") else None,
+                        reviewed_at=at if state in ("accepted", "returned") else None,
+                        review_note=note,
+                    )
+                )
+
+    async def set_state(self, unit_id: int, item_id: int, state: str, note: str | None) -> None:
+        """Staff review a pending submission (accept or send back)."""
+        async with self.services.db.uow() as tx:
+            found = await tx.scalar(
+                select(Submission).where(
+                    Submission.unit_id == unit_id,
+                    Submission.item_id == item_id,
+                    Submission.state == "pending",
+                )
+            )
+            assert found is not None
+            found.state, found.review_note = state, note
+            found.reviewed_at, found.reviewed_by = self.clock.now(), STAFF
+
+    async def rows(self, purpose: str | None = None) -> list[OutboxMessage]:
+        async with self.services.db.uow() as tx:
+            query = select(OutboxMessage).order_by(OutboxMessage.id)
+            if purpose:
+                query = query.where(OutboxMessage.purpose == purpose)
+            return list((await tx.scalars(query)).all())
+
+
+def working_days(start: date, end: date) -> list[date]:
+    days = []
+    cal = WorkCalendar()
+    day = start
+    while day <= end:
+        if cal.is_workday(day):
+            days.append(day)
+        day += timedelta(days=1)
+    return days
+
+
+def digest_sections(text: str) -> dict[str, set[str]]:
+    """The units a digest names, per section (unregistered / call / supervise)."""
+    sections: dict[str, set[str]] = defaultdict(set)
+    current = ""
+    for line in text.splitlines():
+        if "尚未登记" in line:
+            current = "unregistered"
+        elif "请电话督促" in line:
+            current = "call"
+        elif "督办" in line:
+            current = "supervise"
+        elif line.startswith("· "):
+            sections[current].add(line[2:].split("：")[0].split("（")[0])
+    return dict(sections)
+
+
+def d(month: int, day: int, year: int = 2026) -> date:
+    return date(year, month, day)
+
+
+# ---- six weeks across National Day 2026 ----------------------------------------------------
+
+# Every second working day after the last reminder; daily in the last three working days up to
+# the deadline (Friday 16 October) and after it. Mid-Autumn (25 September) and National Day
+# (1–7 October) are skipped; the make-up working days (Sunday 20 September, Saturday
+# 10 October) count: without the 10th, 12 October would be one working day after the 9th.
+CADENCE = [
+    d(9, 14), d(9, 16), d(9, 18), d(9, 21), d(9, 23), d(9, 28), d(9, 30), d(10, 9),
+    d(10, 12), d(10, 14), d(10, 15), d(10, 16), d(10, 19), d(10, 20), d(10, 21),
+    d(10, 22), d(10, 23),
+]  # fmt: skip
+DEADLINE = d(10, 16)
+
+
+async def test_six_weeks_across_national_day(services: Services) -> None:
+    world = World(services)
+    world.at(d(9, 1))
+    await set_deadline(services=services, due=DEADLINE)
+    items = await world.items()
+    item_ids = [i for i, _ in items]
+
+    # A: a liaison who never answers; the lead is on record but has not linked the bot.
+    a = await world.unit("市民政局")
+    await world.person(a, "liaison", "王伟", user_id=1001)
+    await world.person(a, "lead", "李强", user_id=None)
+    await world.submit(a, item_ids[:4], "accepted", at=datetime(2026, 9, 1, tzinfo=UTC))
+    # B: the same, but the lead has linked the bot: escalation reaches the lead's chat.
+    b = await world.unit("市卫健委")
+    await world.person(b, "liaison", "张敏", user_id=1002)
+    await world.person(b, "lead", "刘军", user_id=2002)
+    # C: completes its ledger on 23 September, after that day's reminder was queued.
+    c = await world.unit("市交通运输局")
+    await world.person(c, "liaison", "陈静", user_id=1003)
+    await world.person(c, "lead", "杨涛", user_id=None)
+    # D: nobody registered (one of the notice's 13): staff get it in the daily digest.
+    await world.unit("市税务局")
+    # E: everything open awaits review; on 9 October one item is sent back.
+    e = await world.unit("团市委")
+    await world.person(e, "liaison", "黄霞", user_id=1005)
+    await world.person(e, "lead", "赵明", user_id=None)
+    await world.submit(e, item_ids[:4], "accepted", at=datetime(2026, 9, 1, tzinfo=UTC))
+    await world.submit(e, item_ids[4:], "pending", at=datetime(2026, 9, 1, tzinfo=UTC))
+
+    sent: list[Sent] = []
+    digests: dict[date, dict[str, set[str]]] = {}
+    day = d(9, 14)
+    while day <= d(10, 25):
+        world.at(day)
+        await reminders.plan_tick(services=services)
+        if day == d(9, 23):
+            # C's reminder was planned at 09:30 and waits in the outbox; C finishes first.
+            await world.submit(c, item_ids, "accepted")
+        today = await world.drain()
+        sent += today
+        for s in today:
+            if s.chat_id == STAFF:
+                digests[day] = digest_sections(s.text)
+        if day == d(9, 23):
+            [row] = [
+                r
+                for r in await world.rows("reminder")
+                if r.dedupe_key.endswith(":2026-09-23") and r.chat_id == 1003
+            ]
+            assert (row.state, row.error) == ("cancelled", "no longer wanted")
+        if day == d(10, 9):
+            world.at(day, time(15, 0))
+            await world.set_state(e, item_ids[4], "returned", "缺少盖章页")
+        # A second tick the same day (another process, a restart) plans nothing new.
+        world.at(day, time(16, 0))
+        assert not (await reminders.plan_tick(services=services)).planned
+        assert await world.drain() == []
+        day += timedelta(days=1)
+
+    by_chat: dict[int, list[date]] = defaultdict(list)
+    for s in sent:
+        by_chat[s.chat_id].append(s.day)
+
+    assert by_chat[1001] == CADENCE
+    assert by_chat[1002] == CADENCE
+    assert by_chat[2002] == CADENCE[CADENCE.index(d(9, 21)) :]  # after 3 silent reminders
+    assert by_chat[1003] == [d(9, 14), d(9, 16), d(9, 18), d(9, 21)]
+    assert by_chat[1005] == [
+        d(10, 10), d(10, 13), d(10, 14), d(10, 15), d(10, 16),
+        d(10, 19), d(10, 20), d(10, 21), d(10, 22), d(10, 23),
+    ]  # fmt: skip
+    # Staff: one digest a working day, nothing on holidays and weekends.
+    workdays = working_days(d(9, 14), d(10, 25))
+    assert d(9, 20) in workdays
+    assert d(10, 10) in workdays
+    assert d(10, 1) not in workdays
+    assert by_chat[STAFF] == workdays
+    assert set(by_chat) == {1001, 1002, 2002, 1003, 1005, STAFF}
+
+    for day, sections in digests.items():
+        assert sections.get("unregistered") == {"市税务局"}, day
+        call = {"市民政局"} if d(9, 20) <= day <= d(10, 20) else set()
+        if d(9, 20) <= day <= d(9, 23):  # the 23rd's digest was written at 09:30
+            call.add("市交通运输局")
+        if d(10, 15) <= day <= d(10, 20):
+            call.add("团市委")
+        assert sections.get("call", set()) == call, day
+        supervise = {"市民政局", "市卫健委", "团市委"} if day >= d(10, 21) else set()
+        assert sections.get("supervise", set()) == supervise, day
+
+    first = next(s for s in sent if s.chat_id == 1001)
+    assert "市民政局" in first.text
+    assert "10月16日前" in first.text
+    assert first.markup == {
+        "inline_keyboard": [[{"text": "报送资料", "callback_data": f"sub:start:{a}"}]]
+    }
+    assert "！" not in first.text
+    assert "!" not in first.text
+    lead = next(s for s in sent if s.chat_id == 2002)
+    assert "刘军" in lead.text
+    assert "已提醒3次" in lead.text
+    returned = next(s for s in sent if s.chat_id == 1005)
+    assert items[4][1] in returned.text
+    assert "缺少盖章页" in returned.text
+    assert items[5][1] not in returned.text  # awaiting review: not named
+    assert "另有1项已报送、正在审核" in returned.text
+    overdue = [s for s in sent if s.chat_id == 1001][-1]
+    assert "报送截止日期10月16日已过" in overdue.text
+
+    report = {u.name: u for u in (await build_report(services=services)).units}
+    assert report["市民政局"].reminders_sent == len(CADENCE)
+    assert report["市卫健委"].reminders_sent == len(CADENCE) * 2 - 3
+    assert report["市交通运输局"].reminders_sent == 4
+    assert report["市税务局"].reminders_sent == 0
+
+
+# ---- the calendar ----------------------------------------------------------------------------
+
+
+async def _one_unit(world: World, *, liaison: int = 1001) -> int:
+    unit = await world.unit("市民政局")
+    await world.person(unit, "liaison", "王伟", user_id=liaison)
+    await world.person(unit, "lead", "李强", user_id=None)
+    return unit
+
+
+def _with(services: Services, **values: object) -> Services:
+    """The same database and clock, other reminder settings."""
+    settings = services.settings.model_copy(update=values)
+    return Services(settings=settings, db=services.db, clock=services.clock)
+
+
+async def test_a_holiday_file_overrides_the_package(services: Services, tmp_path: Path) -> None:
+    holidays = tmp_path / "holidays.json"
+    # The office declares Thursday 8 October off and works Sunday 11 October instead.
+    holidays.write_text(
+        json.dumps({"year": 2026, "holidays": ["2026-10-08"], "workdays": ["2026-10-11"]})
+    )
+    services = _with(services, holiday_file=holidays, reminder_every_workdays=1)
+    world = World(services)
+    world.at(d(9, 28))
+    await _one_unit(world)
+    days = []
+    for n in range(16):
+        day = d(9, 28) + timedelta(days=n)
+        if [s for s in await world.day(day) if s.chat_id == 1001]:
+            days.append(day)
+    assert days == [
+        d(9, 28), d(9, 29), d(9, 30), d(10, 9), d(10, 10), d(10, 11), d(10, 12), d(10, 13)
+    ]  # fmt: skip
+
+
+async def test_a_year_nobody_knows_is_monday_to_friday_with_one_warning_a_day(
+    services: Services,
+) -> None:
+    services = _with(services, reminder_every_workdays=1)
+    world = World(services)
+    world.at(d(12, 30))
+    await set_deadline(services=services, due=date(2027, 1, 8))
+    await _one_unit(world)
+
+    def warnings(sent: list[Sent]) -> list[Sent]:
+        return [s for s in sent if s.chat_id == STAFF and "2027年的节假日安排尚未载入" in s.text]
+
+    # 30 December 2026: counting to the deadline crosses into 2027, which nobody knows yet.
+    sent = await world.day(d(12, 30))
+    assert len(warnings(sent)) == 1
+    # Friday 1 January 2027: Monday–Friday says it is a working day (a file would say not).
+    sent = await world.day(date(2027, 1, 1))
+    assert len(warnings(sent)) == 1
+    assert [s.chat_id for s in sent if s.chat_id != STAFF] == [1001]
+    # Later that day, and on the weekend: no second warning, no reminder.
+    assert await world.day(date(2027, 1, 1), time(15)) == []
+    assert await world.day(date(2027, 1, 2)) == []
+
+
+# ---- until, and never after ------------------------------------------------------------------
+
+
+async def test_awaiting_review_is_never_named_and_sent_back_is(services: Services) -> None:
+    world = World(services)
+    world.at(d(11, 30))
+    await set_deadline(services=services, due=d(12, 31))
+    unit = await _one_unit(world)
+    items = await world.items()
+    ids = [i for i, _ in items]
+    await world.submit(unit, ids[:3], "accepted")
+    await world.submit(unit, [ids[3]], "pending")
+    await world.submit(unit, [ids[4]], "returned", note="请加盖公章 <b>")
+    [reminder] = await world.day(d(11, 30))
+    assert reminder.chat_id == 1001
+    text = reminder.text
+    assert items[3][1] not in text  # awaiting review
+    assert f"· {items[4][1]}（已退回：请加盖公章 &lt;b&gt;）" in text  # escaped
+    assert f"· {items[5][1]}" in text
+    assert "另有1项已报送、正在审核，无需重复报送。" in text
+    assert "请于12月31日前报送。" in text
+    assert "特此提醒" in text
+
+    # All open items submitted: nothing owed but review, so no reminder on its next day.
+    await world.submit(unit, [ids[4], ids[5]], "pending")
+    assert await world.day(d(12, 2)) == []
+    # Review sends one back: reminders come back, naming it.
+    await world.set_state(unit, ids[5], "returned", None)
+    [back] = await world.day(d(12, 3))
+    assert f"· {items[5][1]}（已退回，请修改后重新报送）" in back.text
+    assert items[4][1] not in back.text
+
+
+async def test_a_queued_round_reminder_that_became_moot_is_not_sent(services: Services) -> None:
+    world = World(services)
+    world.at(d(11, 30), time(22, 0))  # a round asked for is not held for quiet hours
+    unit = await _one_unit(world)
+    ids = [i for i, _ in await world.items()]
+    out = await reminders.queue_round(services=services)
+    assert out.queued == 1
+    await world.submit(unit, ids, "accepted")
+    assert await world.drain() == []
+    [row] = await world.rows("reminder")
+    assert (row.state, row.error) == ("cancelled", "no longer wanted")
+
+
+async def test_a_reminder_names_what_is_owed_when_it_is_sent(services: Services) -> None:
+    world = World(services)
+    world.at(d(11, 30))
+    unit = await _one_unit(world)
+    items = await world.items()
+    await reminders.plan_tick(services=services)
+    await world.submit(unit, [items[0][0]], "pending")  # submitted between planning and sending
+    [reminder] = await world.drain()
+    assert items[0][1] not in reminder.text
+    assert items[1][1] in reminder.text
+
+
+async def test_scheduled_reminders_keep_to_hours_and_their_day(services: Services) -> None:
+    world = World(services)
+    world.at(d(11, 30), time(9, 0))
+    await _one_unit(world)
+    assert (await reminders.plan_tick(services=services)).reason == "not_yet"
+    world.at(d(11, 30), time(21, 0))
+    assert (await reminders.plan_tick(services=services)).reason == "quiet"
+    world.at(d(12, 5))  # a Saturday
+    assert (await reminders.plan_tick(services=services)).reason == "not_workday"
+    # Planned at 19:59, still waiting at 20:00: quiet hours make it moot, not late.
+    world.at(d(11, 30), time(19, 59))
+    assert (await reminders.plan_tick(services=services)).planned
+    world.at(d(11, 30), time(20, 0))
+    assert await world.drain() == []
+    # Tomorrow's reminder is a new one; yesterday's is never sent a day late.
+    [row] = await world.rows("reminder")
+    assert row.state == "cancelled"
+    assert [s.chat_id for s in await world.day(d(12, 1), time(10, 0))] == [1001]
+
+
+# ---- the ladder ------------------------------------------------------------------------------
+
+
+async def test_at_the_deadline_the_lead_hears_too(services: Services) -> None:
+    world = World(services)
+    world.at(d(12, 31))
+    await set_deadline(services=services, due=d(12, 31))
+    unit = await world.unit("市民政局")
+    await world.person(unit, "liaison", "王伟", user_id=1001)
+    await world.person(unit, "lead", "李强", user_id=2001)
+    sent = await world.day(d(12, 31))
+    assert sorted(s.chat_id for s in sent) == [1001, 2001]
+    lead = next(s for s in sent if s.chat_id == 2001)
+    assert "李强 副局长" in lead.text
+    assert "报送已到截止日期" in lead.text
+
+
+async def test_unreachable_falls_to_the_lead_then_to_staff(services: Services) -> None:
+    world = World(services)
+    world.at(d(11, 30))
+    a = await world.unit("市民政局")
+    await world.person(a, "liaison", "王伟", user_id=1001)
+    await world.person(a, "lead", "李强", user_id=2001)
+    b = await world.unit("市卫健委")
+    await world.person(b, "liaison", "张敏", user_id=1002)
+    await world.person(b, "lead", "刘军", user_id=None)
+    world.bot.blocked = {1001, 1002}
+    sent = await world.day(d(11, 30))
+    to_lead = [s for s in sent if s.chat_id == 2001]
+    assert len(to_lead) == 1
+    assert "联络员王伟目前无法接收机器人消息" in to_lead[0].text
+    [task] = [s for s in sent if s.chat_id == STAFF and "督促任务" in s.text]
+    assert "市卫健委：联络员张敏无法接收机器人消息" in task.text
+    assert "分管领导刘军（副局长，13809540002）" in task.text
+    # The next round skips the unreachable liaisons and goes to the next rung at once.
+    sent = await world.day(d(12, 2))
+    assert [s.chat_id for s in sent if s.chat_id != STAFF] == [2001]
+    digest = next(s for s in sent if s.chat_id == STAFF)
+    assert digest_sections(digest.text)["call"] == {"市卫健委"}
+    report = {u.name: u for u in (await build_report(services=services)).units}
+    assert report["市民政局"].unreachable
+    assert report["市卫健委"].unreachable
+    assert report["市民政局"].reminders_sent == 2  # the lead's two
+
+
+async def test_activity_resets_the_escalation(services: Services) -> None:
+    services = _with(services, reminder_every_workdays=1, escalate_lead_after=2)
+    world = World(services)
+    world.at(d(11, 30))
+    unit = await world.unit("市民政局")
+    await world.person(unit, "liaison", "王伟", user_id=1001)
+    await world.person(unit, "lead", "李强", user_id=2001)
+    ids = [i for i, _ in await world.items()]
+    assert [s.chat_id for s in await world.day(d(11, 30))] == [1001]
+    assert [s.chat_id for s in await world.day(d(12, 1))] == [1001]
+    assert sorted(s.chat_id for s in await world.day(d(12, 2))) == [1001, 2001]
+    await world.submit(unit, [ids[0]], "pending")  # the unit moves
+    assert [s.chat_id for s in await world.day(d(12, 3))] == [1001]
+
+
+async def test_the_cap_hands_a_unit_to_the_office(services: Services) -> None:
+    services = _with(services, reminder_every_workdays=1, reminder_cap=2, escalate_lead_after=5)
+    world = World(services)
+    world.at(d(11, 30))
+    await _one_unit(world)
+    got = [[s.chat_id for s in await world.day(day)] for day in (d(11, 30), d(12, 1), d(12, 2))]
+    assert got == [[1001], [1001], [STAFF]]
+    sections = digest_sections(world.bot.sent[-1].text)
+    assert sections["call"] == {"市民政局"}
+    assert "达到提醒上限" in world.bot.sent[-1].text
+
+
+# ---- pause and resume ------------------------------------------------------------------------
+
+
+async def test_pause_holds_and_resume_restores(services: Services) -> None:
+    world = World(services)
+    world.at(d(11, 30))
+    await _one_unit(world)
+    assert [s.chat_id for s in await world.day(d(11, 30))] == [1001]
+    paused = await reminders.pause_unit(
+        services=services, unit_name="民政", until=d(12, 8), reason="联络员休假"
+    )
+    assert (paused.unit, paused.paused_until) == ("市民政局", d(12, 8))
+    for day in (d(12, 2), d(12, 4), d(12, 7), d(12, 8)):
+        assert await world.day(day) == [], day
+    assert (await reminders.queue_round(services=services)).paused == ["市民政局"]
+    resumed = await reminders.resume_unit(services=services, unit_name="市民政局")
+    assert resumed.changed
+    # Due at once: its last reminder was long enough ago.
+    world.at(d(12, 8), time(11))
+    assert [s.chat_id for s in await world.day(d(12, 9))] == [1001]
+
+
+async def test_a_pause_lapses_by_itself(services: Services) -> None:
+    world = World(services)
+    world.at(d(11, 30))
+    await _one_unit(world)
+    await reminders.pause_unit(services=services, unit_name="市民政局", until=d(12, 1))
+    assert await world.day(d(11, 30)) == []
+    assert await world.day(d(12, 1)) == []
+    assert [s.chat_id for s in await world.day(d(12, 2))] == [1001]
+
+
+async def test_pause_cannot_end_in_the_past(services: Services) -> None:
+    world = World(services)
+    world.at(d(11, 30))
+    await _one_unit(world)
+    with pytest.raises(BadInput):
+        await reminders.pause_unit(services=services, unit_name="市民政局", until=d(11, 29))
+
+
+# ---- rounds and roll calls ---------------------------------------------------------------------
+
+
+async def test_a_round_asked_for_goes_out_at_once_even_on_a_holiday_night(
+    services: Services,
+) -> None:
+    world = World(services)
+    world.at(d(10, 3), time(23, 0))  # National Day, in the quiet hours
+    await _one_unit(world)
+    await world.unit("市税务局")
+    preview = await reminders.preview_round(services=services, actor_id=STAFF)
+    assert [(r.unit, r.role, r.chat_id) for r in preview.reminders] == [
+        ("市民政局", "liaison", 1001)
+    ]
+    assert preview.no_chat == ["市税务局"]
+    assert preview.round_id is not None
+    done = await reminders.confirm_round(
+        services=services, actor_id=STAFF, preview_id=preview.round_id
+    )
+    assert done.queued == 1
+    [sent] = await world.drain()
+    assert sent.chat_id == 1001
+    again = await reminders.confirm_round(
+        services=services, actor_id=STAFF, preview_id=preview.round_id
+    )
+    assert again.queued == 0
+    assert again.already
+    assert await world.drain() == []
+    with pytest.raises(NotStaff):
+        await reminders.preview_round(services=services, actor_id=1001)
+
+
+async def test_group_roll_call_on_the_reminder_schedule(services: Services) -> None:
+    world = World(services)
+    world.at(d(11, 30))
+    await set_deadline(services=services, due=d(12, 31))
+    unit = await _one_unit(world)
+    await world.unit("市税务局")
+    assert await reminders.set_rollcall(
+        services=services, actor_id=STAFF, chat_id=-100, title="联络员群", enabled=True
+    )
+    posts = []
+    for day in (d(11, 30), d(12, 1), d(12, 2)):
+        posts += [s for s in await world.day(day) if s.chat_id == -100]
+    assert [p.day for p in posts] == [d(11, 30), d(12, 2)]
+    text = posts[0].text
+    assert "以下1家单位尚未报送分管领导和联络员：市税务局。" in text
+    assert "以下2家单位资料台账未报齐：市民政局（缺6项）、市税务局（缺6项）。" in text
+    assert "请上述单位于12月31日前报送。特此通报。" in text
+    # Asked for in the group: posted now, with the units outstanding at posting time.
+    world.at(d(12, 2), time(15))
+    ids = [i for i, _ in await world.items()]
+    await world.submit(unit, ids, "accepted")
+    await reminders.rollcall_now(
+        services=services, actor_id=STAFF, chat_id=-100, title="联络员群", request_id=7
+    )
+    [now] = await world.drain()
+    assert "市民政局" not in now.text
+    assert "市税务局" in now.text
+    await reminders.set_rollcall(
+        services=services, actor_id=STAFF, chat_id=-100, title="联络员群", enabled=False
+    )
+    async with services.db.uow() as tx:
+        group = await tx.get(GroupChat, -100)
+        assert group is not None
+        assert not group.rollcall_enabled
+
+
+# ---- several planners --------------------------------------------------------------------------
+
+
+async def test_two_planners_at_once_plan_each_message_once(
+    services: Services, db_url: str
+) -> None:
+    world = World(services)
+    world.at(d(11, 30))
+    for n in range(20):
+        unit = await world.unit(f"单位{n:02d}")
+        await world.person(unit, "liaison", f"联络员{n}", user_id=3000 + n)
+    await world.unit("市税务局")
+    other = Services(settings=services.settings, db=Database(db_url), clock=services.clock)
+    try:
+        results = await asyncio.gather(
+            *(reminders.plan_tick(services=s) for s in (services, other, services, other))
+        )
+    finally:
+        await other.close()
+    assert sum(r.planned for r in results) == 1
+    rows = await world.rows()
+    assert sorted(r.chat_id for r in rows if r.purpose == "reminder") == list(range(3000, 3020))
+    assert len([r for r in rows if r.purpose == "reminder_digest"]) == 1
+    async with services.db.uow() as tx:
+        marks = await tx.scalar(
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.chat_id == STAFF)
+        )
+    assert marks == 1
+
+
+def test_long_digests_and_roll_calls_fit_in_telegram_messages() -> None:
+    dues = [
+        reminders.UnitDues(
+            unit_id=n,
+            name=f"测试单位{n:04d}",
+            kind="member",
+            liaison=None,
+            lead=None,
+            items=[reminders.OwedItem("年度工作计划", returned=False)],
+            pending=0,
+            deadline=None,
+            paused_until=None,
+            pause_reason=None,
+        )
+        for n in range(2000)
+    ]
+    decisions = [reminders.Decision(dues=unit, unregistered=True) for unit in dues]
+    [digest] = reminders.render_digest(today=d(11, 30), decisions=decisions, links={}, lang="zh")
+    assert "尚未登记的单位（2000家）" in digest
+    assert "测试单位0049" in digest
+    assert "测试单位0050" not in digest
+    assert "……另有1950家" in digest
+    parts = reminders.render_rollcall(dues, today=d(11, 30), deadline=None, lang="zh")
+    assert len(parts) > 2
+    assert all(len(part) <= 4096 for part in parts)
+    # Every unit named twice (contacts, items), none cut in half between two messages.
+    named = re.findall(r"测试单位\d{4}(?=[、。（])", "\n".join(parts))
+    assert len(named) == 4000
+    assert len(set(named)) == 2000
+
+
+# ---- the command line ------------------------------------------------------------------------
+
+
+async def test_remind_pause_and_resume_on_the_command_line(
+    services: Services, db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("LANGUAGE", "zh")
+    world = World(services)
+    await _one_unit(world)
+    await world.unit("市税务局")
+
+    dry = await run_cli("remind", "--dry-run", "--json")
+    assert dry.code == 0, dry.err
+    listed = json.loads(dry.out)
+    assert (listed["round_id"], listed["dry_run"], listed["queued"]) == (None, True, 0)
+    [line] = listed["reminders"]
+    assert (line["unit"], line["role"], line["chat_id"]) == ("市民政局", "liaison", 1001)
+    assert len(line["items"]) == 6
+    assert listed["no_chat"] == ["市税务局"]
+    text = await run_cli("remind", "--dry-run")
+    assert "将发送1条提醒，涉及1家单位" in text.out
+    assert "（仅预览，未发送）" in text.out
+    assert "<b>" not in text.out
+    assert await world.rows() == []
+
+    until = (datetime.now(SHANGHAI).date() + timedelta(days=30)).isoformat()
+    paused = await run_cli("pause", "民政", "--until", until, "--reason", "联络员休假")
+    assert paused.code == 0, paused.err
+    assert paused.out.startswith("已暂停市民政局的提醒，至")
+    assert "（含）。原因：联络员休假。" in paused.out
+    past = await run_cli("pause", "市民政局", "--until", "2020-01-01")
+    assert past.code == 2
+    assert "暂停截止日期不能早于今天" in past.err
+    garbled = await run_cli("pause", "市民政局", "--until", "下周一")
+    assert garbled.code == 2
+    assert "日期格式应为 YYYY-MM-DD" in garbled.err
+    nowhere = await run_cli("pause", "市不存在局", "--until", until)
+    assert nowhere.code == 2
+    assert "未找到单位" in nowhere.err
+    assert json.loads((await run_cli("remind", "--dry-run", "--json")).out)["paused"] == [
+        "市民政局"
+    ]
+
+    assert (await run_cli("resume", "市民政局")).out.strip() == "已恢复市民政局的提醒。"
+    assert (await run_cli("resume", "市民政局")).out.strip() == "市民政局的提醒未处于暂停状态。"
+    sent = await run_cli("remind")
+    assert sent.code == 0, sent.err
+    assert "已加入发送队列：1条提醒（1家单位）" in sent.out
+    [row] = await world.rows("reminder")
+    assert row.dedupe_key.startswith("round:")
+    assert row.dedupe_key.endswith(":1001:1")
