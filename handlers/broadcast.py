@@ -1,0 +1,466 @@
+"""`/broadcast`: compose (or forward) a notice, choose the audience, preview, confirm.
+
+The draft is a durable conversation (flow "broadcast"): every step is saved with its data,
+so a restart in the middle loses nothing. Once confirmed, the outbox delivers; one progress
+message ("已发送 120/300") is edited by a throttled tick, and the final report comes as a
+message of its own. Recipients acknowledge with the "收到" button.
+
+Buttons (`callback_data`):
+    bc:aud:{audience}   choose the audience (in the flow)
+    bc:send | bc:ackt | bc:back | bc:drop   send, "收到" on/off, audience again, discard
+    bc:acks:{id}        who has (not) acknowledged, who was not reached
+    bc:nudge:{id}:{n}   remind those who have not acknowledged (round n, once)
+    bc:stop:{id}        hold back what has not been sent yet
+    ack:{id}            a recipient's "收到"
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+)
+
+from bot import broadcasts, conversations
+from bot.broadcasts import AUDIENCES, AckStatus, Preview, Progress, audience_name
+from bot.context import Context
+from bot.conversations import StepOut
+from bot.errors import DomainError
+from handlers.common import language_for, services_of
+from handlers.flows import command_of, register_flow
+from handlers.staff import edit, in_group, set_buttons, staff_language, staff_only, tell
+from messages import t
+
+log = logging.getLogger(__name__)
+
+PROGRESS_SECONDS = 2.0
+LIST_LIMIT = 40
+_SPLIT = re.compile(r"[\s,，、;；]+")
+
+
+# ---- keyboards and texts ----------------------------------------------------------------------
+
+
+def audience_markup(lang: str) -> InlineKeyboardMarkup:
+    buttons = [
+        InlineKeyboardButton(t(lang, f"broadcast.audience_{a}"), callback_data=f"bc:aud:{a}")
+        for a in AUDIENCES
+    ]
+    rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    rows.append([InlineKeyboardButton(t(lang, "broadcast.button_drop"), callback_data="bc:drop")])
+    return InlineKeyboardMarkup(rows)
+
+
+def preview_text(p: Preview, lang: str) -> str:
+    draft = p.draft
+    content = (
+        t(lang, "broadcast.content_text", summary=draft.summary)
+        if draft.text is not None
+        else t(lang, "broadcast.content_copy", summary=draft.summary)
+    )
+    audience = draft.audience or "registered"
+    if audience == "units":
+        name = t(lang, "broadcast.audience_units_n", count=len(draft.unit_ids))
+    else:
+        name = audience_name(audience, lang)
+    lines = [
+        t(lang, "broadcast.preview_title"),
+        content,
+        t(lang, "broadcast.preview_audience", audience=name, units=p.units),
+        t(lang, "broadcast.preview_recipients", count=p.recipients),
+    ]
+    if p.known_unreachable:
+        lines.append(t(lang, "broadcast.preview_known_unreachable", count=p.known_unreachable))
+    if p.units_without_contact:
+        shown = t(lang, "report.and").join(p.units_without_contact[:LIST_LIMIT])
+        lines.append(
+            t(
+                lang,
+                "broadcast.preview_without_contact",
+                count=len(p.units_without_contact),
+                units=shown,
+            )
+        )
+    lines.append(t(lang, "broadcast.preview_ack_on" if draft.ack else "broadcast.preview_ack_off"))
+    if not p.recipients:
+        lines.append(t(lang, "broadcast.no_recipients"))
+    return "\n".join(lines)
+
+
+def preview_markup(p: Preview, lang: str) -> InlineKeyboardMarkup:
+    rows = []
+    if p.recipients:
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    t(lang, "broadcast.button_send", count=p.recipients), callback_data="bc:send"
+                )
+            ]
+        )
+    toggle = "broadcast.button_ack_off" if p.draft.ack else "broadcast.button_ack_on"
+    rows.append([InlineKeyboardButton(t(lang, toggle), callback_data="bc:ackt")])
+    rows.append(
+        [
+            InlineKeyboardButton(t(lang, "broadcast.button_back"), callback_data="bc:back"),
+            InlineKeyboardButton(t(lang, "broadcast.button_drop"), callback_data="bc:drop"),
+        ]
+    )
+    return InlineKeyboardMarkup(rows)
+
+
+def progress_text(p: Progress, lang: str) -> str:
+    key = "broadcast.progress_done" if p.finished else "broadcast.progress"
+    return t(
+        lang,
+        key,
+        id=p.id,
+        processed=p.processed,
+        total=p.total,
+        delivered=p.delivered,
+        unreachable=p.unreachable,
+        failed=p.failed + p.unknown,
+    )
+
+
+def progress_markup(p: Progress, lang: str) -> InlineKeyboardMarkup | None:
+    if p.finished or p.pending == 0:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(t(lang, "broadcast.button_stop"), callback_data=f"bc:stop:{p.id}")]]
+    )
+
+
+def _listing(lines: list[broadcasts.AckLine], lang: str) -> list[str]:
+    shown = [
+        t(
+            lang,
+            "broadcast.person_line",
+            unit=line.unit,
+            name=line.name,
+            role=t(lang, f"common.role_{line.role}") if line.role else "",
+        )
+        for line in lines[:LIST_LIMIT]
+    ]
+    if len(lines) > LIST_LIMIT:
+        shown.append(t(lang, "broadcast.and_more", count=len(lines) - LIST_LIMIT))
+    return shown
+
+
+def acks_text(status: AckStatus, lang: str) -> str:
+    p = status.progress
+    if p.ack_enabled:
+        lines = [
+            t(
+                lang,
+                "broadcast.acks_title",
+                id=p.id,
+                delivered=p.delivered,
+                acked=p.acknowledged,
+                waiting=len(status.not_acknowledged),
+            )
+        ]
+        if status.not_acknowledged:
+            lines.append(t(lang, "broadcast.acks_waiting"))
+            lines += _listing(status.not_acknowledged, lang)
+    else:
+        lines = [t(lang, "broadcast.acks_disabled", id=p.id, delivered=p.delivered)]
+    if not p.finished and p.pending:
+        lines.append(t(lang, "broadcast.acks_still_sending", pending=p.pending))
+    if status.undelivered:
+        lines += ["", t(lang, "broadcast.acks_undelivered", count=len(status.undelivered))]
+        lines += _listing(status.undelivered, lang)
+    return "\n".join(lines)
+
+
+def acks_markup(status: AckStatus, lang: str) -> InlineKeyboardMarkup:
+    p = status.progress
+    rows = []
+    if p.ack_enabled and status.not_acknowledged:
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    t(lang, "broadcast.button_nudge", count=len(status.not_acknowledged)),
+                    callback_data=f"bc:nudge:{p.id}:{status.next_round}",
+                )
+            ]
+        )
+    rows.append(list(refresh_markup(p.id, lang).inline_keyboard[0]))
+    return InlineKeyboardMarkup(rows)
+
+
+def refresh_markup(broadcast_id: int, lang: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    t(lang, "broadcast.button_refresh"), callback_data=f"bc:acks:{broadcast_id}"
+                )
+            ]
+        ]
+    )
+
+
+def recent_markup(recent: list[Progress], lang: str) -> InlineKeyboardMarkup | None:
+    if not recent:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    t(lang, "broadcast.button_recent", id=p.id, summary=p.summary[:20]),
+                    callback_data=f"bc:acks:{p.id}",
+                )
+            ]
+            for p in recent
+        ]
+    )
+
+
+# ---- /broadcast and its flow -----------------------------------------------------------------
+
+
+@staff_only
+async def broadcast_command(update: Update, context: Context, lang: str) -> None:
+    """`/broadcast`: start a new notice (in the private chat with the bot)."""
+    user, message = update.effective_user, update.effective_message
+    assert user is not None
+    assert message is not None
+    if in_group(update):
+        await message.reply_text(t(lang, "common.private_only"))
+        return
+    recent = await broadcasts.begin(services=services_of(context), actor_id=user.id)
+    await message.reply_text(
+        t(lang, "broadcast.compose"), reply_markup=recent_markup(recent, lang)
+    )
+
+
+def describe(message: Message, lang: str) -> str:
+    """What a message to copy is, for the preview and the record."""
+    if message.document is not None:
+        what = t(lang, "broadcast.kind_document", name=message.document.file_name or "")
+    elif message.photo:
+        what = t(lang, "broadcast.kind_photo")
+    elif message.video is not None:
+        what = t(lang, "broadcast.kind_video")
+    elif message.text:
+        what = ""
+    else:
+        what = t(lang, "broadcast.kind_other")
+    words = message.text or message.caption or ""
+    return f"{what} {words}".strip()
+
+
+async def compose(update: Update, context: Context, step: StepOut) -> None:
+    """The flow "broadcast": every update of a staff member who is composing a notice."""
+    lang = await staff_language(update, context)
+    if lang is None:
+        return
+    try:
+        await _compose(update, context, step, lang)
+    except DomainError as exc:
+        await tell(update, t(lang, exc.key, **exc.values))
+
+
+async def _compose(update: Update, context: Context, step: StepOut, lang: str) -> None:
+    user, message, query = update.effective_user, update.effective_message, update.callback_query
+    assert user is not None
+    services = services_of(context)
+    if query is not None:
+        await _flow_button(update, context, step, lang)
+        return
+    if message is None:
+        return
+    command = command_of(update)
+    if command == "broadcast":
+        await broadcast_command(update, context)
+        return
+    if command is not None:
+        await message.reply_text(t(lang, "broadcast.busy"))
+        return
+    if step.step == "content":
+        if message.text and message.forward_origin is None:
+            await broadcasts.set_content(
+                services=services, actor_id=user.id, summary=message.text, text=message.text_html
+            )
+        else:
+            await broadcasts.set_content(
+                services=services,
+                actor_id=user.id,
+                summary=describe(message, lang),
+                from_chat_id=message.chat.id,
+                message_id=message.message_id,
+            )
+        await message.reply_text(
+            t(lang, "broadcast.choose_audience"), reply_markup=audience_markup(lang)
+        )
+    elif step.step == "units":
+        names = [n for n in _SPLIT.split(message.text or "") if n]
+        if not names:
+            await message.reply_text(t(lang, "broadcast.ask_units"))
+            return
+        p = await broadcasts.set_units(services=services, actor_id=user.id, names=names)
+        await message.reply_text(preview_text(p, lang), reply_markup=preview_markup(p, lang))
+    else:
+        await message.reply_text(t(lang, "broadcast.use_buttons"))
+
+
+async def _flow_button(update: Update, context: Context, step: StepOut, lang: str) -> None:
+    user, query = update.effective_user, update.callback_query
+    assert user is not None
+    assert query is not None
+    services = services_of(context)
+    data = query.data or ""
+    if data.startswith(("bc:acks:", "bc:nudge:", "bc:stop:")):
+        await on_button(update, context)
+        return
+    if data.startswith("bc:aud:") and step.step in ("audience", "preview", "units"):
+        audience = data.split(":", 2)[2]
+        if audience not in AUDIENCES:
+            await query.answer(t(lang, "common.stale_button"))
+            return
+        p = await broadcasts.set_audience(
+            services=services,
+            actor_id=user.id,
+            audience=audience,
+        )
+        await query.answer()
+        if p is None:
+            await edit(query.message, t(lang, "broadcast.ask_units"), None)
+        else:
+            await edit(query.message, preview_text(p, lang), preview_markup(p, lang))
+    elif data == "bc:ackt" and step.step == "preview":
+        p = await broadcasts.toggle_ack(services=services, actor_id=user.id)
+        await query.answer()
+        await edit(query.message, preview_text(p, lang), preview_markup(p, lang))
+    elif data == "bc:back" and step.step == "preview":
+        await broadcasts.back_to_audience(services=services, actor_id=user.id)
+        await query.answer()
+        await edit(query.message, t(lang, "broadcast.choose_audience"), audience_markup(lang))
+    elif data == "bc:send" and step.step == "preview" and isinstance(query.message, Message):
+        sent = await broadcasts.confirm(
+            services=services,
+            actor_id=user.id,
+            progress_chat_id=query.message.chat.id,
+            progress_message_id=query.message.message_id,
+        )
+        await query.answer(t(lang, "broadcast.confirmed", count=sent.total))
+        dispatcher = context.bot_data.dispatcher
+        if dispatcher is not None:
+            dispatcher.wake()
+        await edit(query.message, progress_text(sent, lang), progress_markup(sent, lang))
+    elif data == "bc:drop":
+        await conversations.cancel(services=services, user_id=user.id)
+        await query.answer()
+        await edit(query.message, t(lang, "broadcast.dropped"), None)
+    else:
+        await query.answer(t(lang, "broadcast.use_current"))
+
+
+# ---- buttons outside the flow ----------------------------------------------------------------
+
+
+@staff_only
+async def on_button(update: Update, context: Context, lang: str) -> None:
+    """`bc:acks`, `bc:nudge`, `bc:stop` (any time), after the staff check."""
+    user, query = update.effective_user, update.callback_query
+    assert user is not None
+    assert query is not None
+    services = services_of(context)
+    parts = (query.data or "").split(":")
+    numbers = [int(p) for p in parts[2:] if p.isdigit()]
+    action = parts[1] if len(parts) > 1 else ""
+    if action == "acks" and len(numbers) == 1:
+        status = await broadcasts.ack_status(
+            services=services, actor_id=user.id, broadcast_id=numbers[0]
+        )
+        await query.answer()
+        if query.message is not None:
+            await context.bot.send_message(
+                query.message.chat.id,
+                acks_text(status, lang),
+                reply_markup=acks_markup(status, lang),
+            )
+    elif action == "nudge" and len(numbers) == 2:
+        done = await broadcasts.nudge(
+            services=services, actor_id=user.id, broadcast_id=numbers[0], round_number=numbers[1]
+        )
+        await query.answer(t(lang, "broadcast.nudged", count=done.queued), show_alert=True)
+        dispatcher = context.bot_data.dispatcher
+        if dispatcher is not None:
+            dispatcher.wake()
+        # The reminder button goes (each round once); refresh stays.
+        await set_buttons(query.message, refresh_markup(numbers[0], lang))
+    elif action == "stop" and len(numbers) == 1:
+        held = await broadcasts.stop_sending(
+            services=services, actor_id=user.id, broadcast_id=numbers[0]
+        )
+        await query.answer(t(lang, "broadcast.stopped", count=held), show_alert=True)
+    else:
+        await query.answer(t(lang, "common.stale_button"))
+
+
+async def acknowledge(update: Update, context: Context) -> None:
+    """A recipient pressed "收到" (before any conversation can take the press)."""
+    user, query = update.effective_user, update.callback_query
+    if user is None or query is None or not query.data:
+        return
+    lang = await language_for(update, context)
+    broadcast_id = int(query.data.split(":", 1)[1])
+    outcome = await broadcasts.acknowledge(
+        services=services_of(context), broadcast_id=broadcast_id, user_id=user.id
+    )
+    if outcome == "not_recipient":
+        await query.answer(t(lang, "common.stale_button"))
+    else:
+        await query.answer(t(lang, "ack.thanks" if outcome == "recorded" else "ack.already"))
+        try:
+            await set_buttons(query.message, None)
+        except TelegramError as exc:
+            log.info("could not take the ack button off: %s", exc)
+    raise ApplicationHandlerStop
+
+
+# ---- the progress tick ----------------------------------------------------------------------
+
+
+async def progress_tick(context: Context) -> None:
+    """Bring progress messages up to date (only when their numbers changed); finish broadcasts."""
+    services = context.bot_data.services
+    for note in await broadcasts.progress_due(services=services):
+        p = note.progress
+        try:
+            await context.bot.edit_message_text(
+                progress_text(p, note.lang),
+                chat_id=note.chat_id,
+                message_id=note.message_id,
+                reply_markup=progress_markup(p, note.lang),
+            )
+        except BadRequest as exc:
+            if "not modified" not in exc.message.lower():
+                log.warning("progress of broadcast %s not shown: %s", p.id, exc.message)
+        except TelegramError as exc:
+            log.info("progress of broadcast %s: %s; next tick tries again", p.id, exc)
+            continue
+        await broadcasts.mark_progress_shown(
+            services=services, broadcast_id=p.id, signature=p.signature
+        )
+
+
+def register(app: Application) -> None:  # type: ignore[type-arg]
+    """`/broadcast`, its flow, its buttons, the "收到" button and the progress tick."""
+    # group -2: "收到" is answered even while the recipient is in a conversation (group -1).
+    app.add_handler(CallbackQueryHandler(acknowledge, pattern=r"^ack:\d+$"), group=-2)
+    app.add_handler(CommandHandler("broadcast", broadcast_command))
+    app.add_handler(CallbackQueryHandler(on_button, pattern=r"^bc:"))
+    register_flow(broadcasts.FLOW, compose)
+    if app.job_queue is not None:
+        app.job_queue.run_repeating(
+            progress_tick, interval=PROGRESS_SECONDS, first=PROGRESS_SECONDS, name="bc-progress"
+        )

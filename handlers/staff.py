@@ -1,0 +1,819 @@
+"""The staff console: /outstanding, /unit, /audit, /export, /stats and their buttons.
+
+Every command and button re-checks that the person is office staff and otherwise says so
+and nothing else. Used by staff in a group, an answer that names people or units is sent
+to the staff member privately, with a short note in the group.
+
+Buttons (`callback_data`, short ids only):
+    st:o:{list}:{kind}:{page}   a page of /outstanding (list a|c|i|r|u, kind a|m|c)
+    st:u:{unit}                 a unit's file again
+    st:x:{unit}                 choose the item to excuse the unit from
+    st:xi:{unit}:{item}         excuse it (asks for the reason)
+    st:i:{unit}:{l|d}           a new invite link for the liaison (l) or the lead (d)
+    st:p:{unit}:{days}          pause the unit's reminders; st:r:{unit} resumes them
+    st:a:{before}               older audit entries
+    exp:files                   the archive of collected materials
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import Callable, Coroutine
+from datetime import date, datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, Update
+from telegram.constants import ChatAction, ChatType
+from telegram.error import BadRequest, Forbidden
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+
+from bot import roster, staff_views
+from bot.charts import stats_chart
+from bot.context import Context
+from bot.conversations import StepOut
+from bot.errors import DomainError
+from bot.export import build_archive, export_workbook
+from bot.reports import format_date
+from bot.staff_views import (
+    KINDS,
+    LISTS,
+    AuditPage,
+    KindFilter,
+    ListName,
+    OutstandingView,
+    UnitCard,
+)
+from handlers.common import language_for, services_of
+from handlers.flows import command_of, register_flow
+from messages import Markup, catalogue, t
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
+StaffHandler = Callable[[Update, Context, str], Coroutine[Any, Any, None]]
+
+EXEMPT_FLOW = staff_views.EXEMPT_FLOW
+LIST_CODES: dict[str, ListName] = {name[0]: name for name in LISTS}
+KIND_CODES: dict[str, KindFilter] = {"a": "any", "m": "member", "c": "county"}
+UPLOAD_TIMEOUT = 300.0
+
+
+# ---- who may: shared by every staff handler -----------------------------------------------------
+
+
+async def refuse(update: Update, lang: str) -> None:
+    """Say that this is for the office staff, and nothing else."""
+    text = t(lang, "common.staff_only")
+    query = update.callback_query
+    if query is not None:
+        await query.answer(text, show_alert=True)
+        return
+    if update.effective_message is not None:
+        await update.effective_message.reply_text(text)
+
+
+async def staff_language(update: Update, context: Context) -> str | None:
+    """The language of a staff member; None (after refusing) for anyone else."""
+    lang = await language_for(update, context)
+    user = update.effective_user
+    if user is not None and await roster.is_staff(services=services_of(context), user_id=user.id):
+        return lang
+    await refuse(update, lang)
+    return None
+
+
+def staff_only(handler: StaffHandler) -> Handler:
+    """Run a handler for staff only; turn a domain refusal into its sentence."""
+
+    @wraps(handler)
+    async def run(update: Update, context: Context) -> None:
+        lang = await staff_language(update, context)
+        if lang is None:
+            return
+        try:
+            await handler(update, context, lang)
+        except DomainError as exc:
+            await tell(update, t(lang, exc.key, **exc.values))
+
+    return run
+
+
+async def tell(update: Update, text: str) -> None:
+    """A short answer to a command or a button, where the person is."""
+    query = update.callback_query
+    if query is not None:
+        await query.answer(text, show_alert=True)
+    elif update.effective_message is not None:
+        await update.effective_message.reply_text(text)
+
+
+def in_group(update: Update) -> bool:
+    chat = update.effective_chat
+    return chat is not None and chat.type != ChatType.PRIVATE
+
+
+async def private_chat(update: Update, context: Context, lang: str) -> int | None:
+    """Where personal data may go: this private chat, or the staff member's own from a group."""
+    user, message = update.effective_user, update.effective_message
+    if user is None:
+        return None
+    if not in_group(update):
+        return user.id
+    try:
+        await context.bot.send_chat_action(user.id, ChatAction.TYPING)
+    except Forbidden:
+        if message is not None:
+            await message.reply_text(t(lang, "console.open_private_first"))
+        return None
+    if message is not None:
+        await message.reply_text(t(lang, "console.sent_privately"))
+    return user.id
+
+
+# ---- /outstanding ---------------------------------------------------------------------------
+
+
+def outstanding_line(line: staff_views.OutstandingLine, lang: str) -> str:
+    parts = []
+    if line.missing_roles:
+        roles = t(lang, "report.and").join(t(lang, f"common.role_{r}") for r in line.missing_roles)
+        parts.append(t(lang, "outstanding.missing_roles", roles=roles))
+    if line.missing_items:
+        parts.append(t(lang, "outstanding.missing_items", count=line.missing_items))
+        if line.pending_review:
+            parts[-1] += t(lang, "outstanding.pending", count=line.pending_review)
+    if line.unreachable:
+        parts.append(t(lang, "outstanding.unreachable_flag"))
+    joined = t(lang, "outstanding.separator").join(parts) or t(lang, "outstanding.complete")
+    return t(lang, "outstanding.line", name=line.name, what=Markup(joined))
+
+
+def outstanding_text(view: OutstandingView, lang: str) -> str:
+    lines = [
+        t(lang, "outstanding.title", time=view.generated_at.strftime("%Y-%m-%d %H:%M")),
+        t(lang, "report.deadline", date=format_date(view.deadline, lang))
+        if view.deadline
+        else t(lang, "report.no_deadline"),
+        t(lang, "outstanding.totals", **view.totals.model_dump()),
+    ]
+    if view.kind != "any":
+        lines.append(
+            t(
+                lang,
+                "outstanding.scope_totals",
+                kind=t(lang, f"common.kind_{view.kind}"),
+                **view.scope.model_dump(),
+            )
+        )
+    lines.append(t(lang, "outstanding.unreachable_units", count=view.unreachable_units))
+    lines.append("")
+    lines.append(
+        t(
+            lang,
+            "outstanding.list_heading",
+            list=t(lang, f"outstanding.list_{view.list_name}"),
+            count=view.count,
+            page=view.page + 1,
+            pages=view.pages,
+        )
+    )
+    lines += [outstanding_line(line, lang) for line in view.lines]
+    if not view.lines:
+        lines.append(t(lang, "report.none"))
+    return "\n".join(lines)
+
+
+def outstanding_markup(view: OutstandingView, lang: str) -> InlineKeyboardMarkup:
+    kind = view.kind[0]
+
+    def button(label: str, list_name: str, kind_code: str, page: int, current: bool) -> object:
+        text = t(lang, "outstanding.current", label=label) if current else label
+        return InlineKeyboardButton(text, callback_data=f"st:o:{list_name[0]}:{kind_code}:{page}")
+
+    lists = [
+        button(t(lang, f"outstanding.button_{n}"), n, kind, 0, n == view.list_name) for n in LISTS
+    ]
+    kinds = [
+        button(t(lang, f"outstanding.kind_{k}"), view.list_name, k[0], 0, k == view.kind)
+        for k in KINDS
+    ]
+    rows: list[list[object]] = [lists[:3], lists[3:], kinds]
+    pages = []
+    if view.page > 0:
+        pages.append(
+            button(t(lang, "console.previous"), view.list_name, kind, view.page - 1, False)
+        )
+    if view.page + 1 < view.pages:
+        pages.append(button(t(lang, "console.next"), view.list_name, kind, view.page + 1, False))
+    if pages:
+        rows.append(pages)
+    return InlineKeyboardMarkup(rows)  # type: ignore[arg-type]
+
+
+@staff_only
+async def outstanding(update: Update, context: Context, lang: str) -> None:
+    """`/outstanding [contacts|items|review|unreachable] [member|county]`."""
+    user = update.effective_user
+    assert user is not None
+    list_name: ListName = "all"
+    kind: KindFilter = "any"
+    for arg in context.args or []:
+        word = arg.lower()
+        list_name = next((n for n in LISTS if n.startswith(word)), list_name)
+        kind = next((k for k in KINDS if k.startswith(word)), kind)
+    view = await staff_views.outstanding(
+        services=services_of(context), actor_id=user.id, list_name=list_name, kind=kind
+    )
+    chat_id = await private_chat(update, context, lang)
+    if chat_id is None:
+        return
+    text, markup = outstanding_text(view, lang), outstanding_markup(view, lang)
+    if in_group(update):
+        await context.bot.send_message(chat_id, text, reply_markup=markup)
+    else:
+        assert update.effective_message is not None
+        await update.effective_message.reply_text(text, reply_markup=markup)
+
+
+async def show_page(update: Update, context: Context, lang: str, parts: list[str]) -> None:
+    """A button of /outstanding: another list, kind or page, in the same message."""
+    user, query = update.effective_user, update.callback_query
+    assert user is not None
+    assert query is not None
+    if len(parts) != 3 or parts[0] not in LIST_CODES or parts[1] not in KIND_CODES:
+        await query.answer(t(lang, "common.stale_button"))
+        return
+    view = await staff_views.outstanding(
+        services=services_of(context),
+        actor_id=user.id,
+        list_name=LIST_CODES[parts[0]],
+        kind=KIND_CODES[parts[1]],
+        page=int(parts[2]) if parts[2].isdigit() else 0,
+    )
+    await query.answer()
+    await edit(query.message, outstanding_text(view, lang), outstanding_markup(view, lang))
+
+
+async def edit(message: object, text: str, markup: InlineKeyboardMarkup | None) -> None:
+    """Edit a message of the bot in place; an edit that changes nothing is fine."""
+    if not isinstance(message, Message):
+        return
+    try:
+        await message.edit_text(text, reply_markup=markup)
+    except BadRequest as exc:
+        if "not modified" not in exc.message.lower():
+            raise
+
+
+async def set_buttons(message: object, markup: InlineKeyboardMarkup | None) -> None:
+    """Change only the buttons of a bot message, re-sending its text or caption as it is.
+
+    (PTB's edit_reply_markup adds the default parse mode, which editMessageReplyMarkup lacks.)
+    """
+    if not isinstance(message, Message):
+        return
+    try:
+        if message.text is not None:
+            await message.edit_text(message.text_html, reply_markup=markup)
+        else:
+            caption = message.caption_html if message.caption else None
+            await message.edit_caption(caption, reply_markup=markup)
+    except BadRequest as exc:
+        if "not modified" not in exc.message.lower():
+            raise
+
+
+# ---- /unit NAME -------------------------------------------------------------------------------
+
+
+def _day(moment: datetime | None, lang: str, tz: object) -> str:
+    if moment is None:
+        return ""
+    local = moment.astimezone(tz)  # type: ignore[arg-type]
+    return format_date(local.date(), lang)
+
+
+def _reason(reason: str | None, lang: str) -> str:
+    text = (reason or "").lower()
+    if "blocked" in text:
+        return t(lang, "unitcard.reason_blocked")
+    if "initiate" in text:
+        return t(lang, "unitcard.reason_never_started")
+    return t(lang, "unitcard.reason_other")
+
+
+def unit_text(card: UnitCard, lang: str, tz: object) -> str:
+    s = card.status
+    lines = [
+        t(lang, "unitcard.title", name=card.name, kind=t(lang, f"common.kind_{card.kind}")),
+        t(lang, "report.deadline", date=format_date(card.deadline, lang))
+        if card.deadline
+        else t(lang, "report.no_deadline"),
+    ]
+    current = {c.role: c for c in card.contacts}
+    for role in ("liaison", "lead"):
+        c = current.get(role)
+        label = t(lang, f"common.role_{role}")
+        if c is None:
+            lines.append(t(lang, "unitcard.contact_missing", role=label))
+            continue
+        linked = (
+            ""
+            if c.telegram_user_id
+            else t(lang, "unitcard.not_linked" if role == "lead" else "unitcard.no_account")
+        )
+        lines.append(
+            t(
+                lang,
+                "unitcard.contact",
+                role=label,
+                name=c.name,
+                post=c.post,
+                phone=c.phone,
+                linked=linked,
+            )
+        )
+        if c.unreachable_since is not None:
+            lines.append(
+                t(
+                    lang,
+                    "unitcard.unreachable",
+                    name=c.name,
+                    since=_day(c.unreachable_since, lang, tz),
+                    reason=_reason(c.unreachable_reason, lang),
+                )
+            )
+    if card.paused_until is not None:
+        lines.append(
+            t(
+                lang,
+                "unitcard.paused",
+                until=format_date(card.paused_until, lang),
+                reason=card.pause_reason or "",
+            )
+        )
+    owed = [i for i in card.items if i.state != "exempt"]
+    lines += [
+        "",
+        t(
+            lang,
+            "unitcard.items_heading",
+            required=len(owed),
+            accepted=sum(1 for i in owed if i.state == "accepted"),
+            missing=len(s.missing_items),
+            pending=s.pending_review,
+        ),
+    ]
+    for item in card.items:
+        when = item.reviewed_at if item.state in ("accepted", "returned") else item.submitted_at
+        lines.append(
+            t(
+                lang,
+                "unitcard.item",
+                title=item.title,
+                state=t(lang, f"unitcard.state_{item.state}"),
+                when=t(lang, "unitcard.item_when", date=_day(when, lang, tz)) if when else "",
+                note=t(lang, "unitcard.item_note", note=item.note) if item.note else "",
+            )
+        )
+    lines += ["", t(lang, "unitcard.reminders", count=card.reminders_total)]
+    for r in card.reminders:
+        lines.append(
+            t(
+                lang,
+                "unitcard.reminder",
+                date=_day(r.at, lang, tz),
+                time=r.at.astimezone(tz).strftime("%H:%M"),  # type: ignore[arg-type]
+                recipient=r.recipient or "",
+                state=state_label(r.state, lang),
+            )
+        )
+    if card.history:
+        lines += ["", t(lang, "unitcard.history")]
+        for c in card.history:
+            lines.append(
+                t(
+                    lang,
+                    "unitcard.history_line",
+                    role=t(lang, f"common.role_{c.role}"),
+                    name=c.name,
+                    post=c.post,
+                    since=_day(c.since, lang, tz),
+                    until=_day(c.until, lang, tz),
+                )
+            )
+    return "\n".join(lines)
+
+
+def state_label(state: str, lang: str) -> str:
+    key = f"export.state_{state}"
+    return t(lang, key) if key in catalogue(lang) else state
+
+
+def unit_markup(card: UnitCard, lang: str, today: date) -> InlineKeyboardMarkup:
+    """The usual actions: excuse from an item, new invite links, pause or resume reminders."""
+
+    def button(key: str, data: str) -> InlineKeyboardButton:
+        return InlineKeyboardButton(t(lang, f"unitcard.button_{key}"), callback_data=data)
+
+    rows = []
+    if any(i.state not in ("accepted", "exempt") for i in card.items):
+        rows.append([button("exempt", f"st:x:{card.id}")])
+    rows.append(
+        [button("invite_liaison", f"st:i:{card.id}:l"), button("invite_lead", f"st:i:{card.id}:d")]
+    )
+    if card.paused_until is not None and card.paused_until >= today:
+        rows.append([button("resume", f"st:r:{card.id}")])
+    else:
+        rows.append(
+            [button("pause_week", f"st:p:{card.id}:7"), button("pause_two", f"st:p:{card.id}:14")]
+        )
+    rows.append([button("refresh", f"st:u:{card.id}")])
+    return InlineKeyboardMarkup(rows)
+
+
+async def send_private(
+    update: Update, context: Context, lang: str, text: str, markup: InlineKeyboardMarkup | None
+) -> None:
+    """Answer with personal data: here in a private chat, or privately from a group."""
+    chat_id = await private_chat(update, context, lang)
+    if chat_id is None:
+        return
+    if in_group(update) or update.effective_message is None:
+        await context.bot.send_message(chat_id, text, reply_markup=markup)
+    else:
+        await update.effective_message.reply_text(text, reply_markup=markup)
+
+
+@staff_only
+async def unit(update: Update, context: Context, lang: str) -> None:
+    """`/unit NAME`: a unit's file (a part of the name, or pinyin initials, will do)."""
+    user = update.effective_user
+    assert user is not None
+    name = " ".join(context.args or []).strip()
+    if not name:
+        await tell(update, t(lang, "unitcard.usage"))
+        return
+    services = services_of(context)
+    card = await staff_views.unit_card(services=services, actor_id=user.id, name=name)
+    text = unit_text(card, lang, services.settings.tz)
+    await send_private(update, context, lang, text, unit_markup(card, lang, services.today()))
+
+
+async def show_unit(update: Update, context: Context, lang: str, unit_id: int) -> None:
+    user, query = update.effective_user, update.callback_query
+    assert user is not None
+    assert query is not None
+    services = services_of(context)
+    card = await staff_views.unit_card(services=services, actor_id=user.id, unit_id=unit_id)
+    await query.answer()
+    text = unit_text(card, lang, services.settings.tz)
+    await edit(query.message, text, unit_markup(card, lang, services.today()))
+
+
+async def choose_exempt(update: Update, context: Context, lang: str, unit_id: int) -> None:
+    user, query = update.effective_user, update.callback_query
+    assert user is not None
+    assert query is not None
+    choices = await staff_views.exempt_choices(
+        services=services_of(context), actor_id=user.id, unit_id=unit_id
+    )
+    rows = [
+        [InlineKeyboardButton(i.title, callback_data=f"st:xi:{unit_id}:{i.item_id}")]
+        for i in choices.items
+    ]
+    rows.append([InlineKeyboardButton(t(lang, "console.back"), callback_data=f"st:u:{unit_id}")])
+    await query.answer()
+    await edit(
+        query.message,
+        t(lang, "unitcard.exempt_choose", unit=choices.unit),
+        InlineKeyboardMarkup(rows),
+    )
+
+
+async def ask_reason(
+    update: Update, context: Context, lang: str, unit_id: int, item_id: int
+) -> None:
+    user, query = update.effective_user, update.callback_query
+    assert user is not None
+    assert query is not None
+    asked = await staff_views.ask_exempt_reason(
+        services=services_of(context), actor_id=user.id, unit_id=unit_id, item_id=item_id
+    )
+    await query.answer()
+    if query.message is not None:
+        await context.bot.send_message(
+            query.message.chat.id,
+            t(lang, "unitcard.exempt_reason", unit=asked.unit, title=asked.title),
+        )
+
+
+async def invite(update: Update, context: Context, lang: str, unit_id: int, code: str) -> None:
+    """A new invite link for the unit's liaison (l) or lead (d), sent as a message of its own."""
+    user, query = update.effective_user, update.callback_query
+    assert user is not None
+    assert query is not None
+    role = "lead" if code == "d" else "liaison"
+    made = await staff_views.new_invite(
+        services=services_of(context),
+        actor_id=user.id,
+        unit_id=unit_id,
+        role=role,
+        username=context.bot_data.username,
+    )
+    await query.answer()
+    tz = services_of(context).settings.tz
+    if query.message is not None:
+        await context.bot.send_message(
+            query.message.chat.id,
+            t(
+                lang,
+                "unitcard.invite",
+                unit=made.unit,
+                role=t(lang, f"common.role_{role}"),
+                link=made.link,
+                date=_day(made.expires_at, lang, tz),
+            ),
+        )
+
+
+async def pause(update: Update, context: Context, lang: str, unit_id: int, days: int) -> None:
+    user, query = update.effective_user, update.callback_query
+    assert user is not None
+    assert query is not None
+    services = services_of(context)
+    if days > 0:
+        done = await staff_views.pause_reminders(
+            services=services, actor_id=user.id, unit_id=unit_id, days=min(days, 60)
+        )
+        assert done.until is not None
+        answer = t(
+            lang, "unitcard.paused_now", unit=done.unit, until=format_date(done.until, lang)
+        )
+    else:
+        done = await staff_views.resume_reminders(
+            services=services, actor_id=user.id, unit_id=unit_id
+        )
+        answer = t(lang, "unitcard.resumed_now", unit=done.unit)
+    await query.answer(answer, show_alert=True)
+    card = await staff_views.unit_card(services=services, actor_id=user.id, unit_id=unit_id)
+    text = unit_text(card, lang, services.settings.tz)
+    await edit(query.message, text, unit_markup(card, lang, services.today()))
+
+
+async def exempt_reason(update: Update, context: Context, step: StepOut) -> None:
+    """The flow "staff_exempt": the next text is the reason for the exemption."""
+    lang = await language_for(update, context)
+    user, message = update.effective_user, update.effective_message
+    if user is None:
+        return
+    if update.callback_query is not None:
+        await update.callback_query.answer(t(lang, "unitcard.exempt_waiting"))
+        return
+    if message is None:
+        return
+    if not message.text or command_of(update) is not None:
+        await message.reply_text(t(lang, "unitcard.exempt_waiting"))
+        return
+    reason = message.text.strip()
+    if not reason:
+        await message.reply_text(t(lang, "unitcard.exempt_waiting"))
+        return
+    try:
+        done = await staff_views.excuse(
+            services=services_of(context),
+            actor_id=user.id,
+            unit_id=int(step.data["unit_id"]),
+            item_id=int(step.data["item_id"]),
+            reason=reason,
+        )
+    except DomainError as exc:
+        await message.reply_text(t(lang, exc.key, **exc.values))
+        return
+    await message.reply_text(
+        t(lang, "unitcard.exempted", unit=done.unit, title=done.title, reason=done.reason),
+        reply_markup=InlineKeyboardMarkup(
+            [
+                [
+                    InlineKeyboardButton(
+                        t(lang, "unitcard.button_back_to_unit", unit=done.unit),
+                        callback_data=f"st:u:{step.data['unit_id']}",
+                    )
+                ]
+            ]
+        ),
+    )
+
+
+# ---- /audit -----------------------------------------------------------------------------------
+
+
+def audit_text(page: AuditPage, lang: str, tz: object) -> str:
+    lines = [t(lang, "audit.title", count=len(page.entries))]
+    known = catalogue(lang)
+    for e in page.entries:
+        if e.actor_id is None:
+            actor = t(lang, "audit.actor_system")
+        elif e.actor_staff:
+            actor = t(lang, "audit.actor_staff", id=e.actor_id)
+        elif e.actor_name:
+            actor = t(lang, "audit.actor_person", name=e.actor_name)
+        else:
+            actor = t(lang, "audit.actor_user", id=e.actor_id)
+        key = f"audit.action_{e.action}"
+        action = t(lang, key) if key in known else e.action
+        details = "，" if lang == "zh" else ", "
+        shown = details.join(f"{k}={_short(v)}" for k, v in list(e.details.items())[:5])
+        lines.append(
+            t(
+                lang,
+                "audit.line",
+                time=e.at.astimezone(tz).strftime("%m-%d %H:%M"),  # type: ignore[arg-type]
+                actor=actor,
+                action=action,
+                unit=t(lang, "audit.unit", unit=e.unit) if e.unit else "",
+                details=shown,
+            )
+        )
+    if not page.entries:
+        lines.append(t(lang, "report.none"))
+    return "\n".join(lines)
+
+
+def _short(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= 30 else text[:29] + "…"
+
+
+def audit_markup(page: AuditPage, lang: str) -> InlineKeyboardMarkup | None:
+    if page.older is None:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(t(lang, "audit.older"), callback_data=f"st:a:{page.older}")]]
+    )
+
+
+@staff_only
+async def audit(update: Update, context: Context, lang: str) -> None:
+    """`/audit`: the latest entries of the audit log."""
+    user = update.effective_user
+    assert user is not None
+    services = services_of(context)
+    page = await staff_views.audit_log(services=services, actor_id=user.id)
+    text = audit_text(page, lang, services.settings.tz)
+    await send_private(update, context, lang, text, audit_markup(page, lang))
+
+
+async def older_audit(update: Update, context: Context, lang: str, before: int) -> None:
+    user, query = update.effective_user, update.callback_query
+    assert user is not None
+    assert query is not None
+    services = services_of(context)
+    page = await staff_views.audit_log(services=services, actor_id=user.id, before=before)
+    await query.answer()
+    await edit(
+        query.message, audit_text(page, lang, services.settings.tz), audit_markup(page, lang)
+    )
+
+
+# ---- /export and /stats -------------------------------------------------------------------------
+
+
+async def _working(context: Context, chat_id: int, action: str) -> None:
+    with contextlib.suppress(Exception):
+        await context.bot.send_chat_action(chat_id, action)
+
+
+@staff_only
+async def export(update: Update, context: Context, lang: str) -> None:
+    """`/export`: the status workbook; `/export files`: also the archive of materials."""
+    user = update.effective_user
+    assert user is not None
+    chat_id = await private_chat(update, context, lang)
+    if chat_id is None:
+        return
+    if context.args and context.args[0].lower() in ("files", "archive", "资料", "附件"):
+        await send_archive(context, lang, chat_id, user.id)
+        return
+    services = services_of(context)
+    note = await context.bot.send_message(chat_id, t(lang, "export.working"))
+    await _working(context, chat_id, ChatAction.UPLOAD_DOCUMENT)
+    done = await export_workbook(services=services, actor_id=user.id, via="chat")
+    with done.path.open("rb") as file:
+        await context.bot.send_document(
+            chat_id,
+            InputFile(file, filename=done.path.name),
+            caption=t(lang, "export.caption", **done.totals.model_dump()),
+            reply_markup=InlineKeyboardMarkup(
+                [[InlineKeyboardButton(t(lang, "export.button_files"), callback_data="exp:files")]]
+            ),
+            read_timeout=UPLOAD_TIMEOUT,
+            write_timeout=UPLOAD_TIMEOUT,
+        )
+    await edit(note, t(lang, "export.done"), None)
+
+
+async def send_archive(context: Context, lang: str, chat_id: int, actor_id: int) -> None:
+    """Zip the collected materials and send them in parts under the 50 MB upload limit."""
+    services = services_of(context)
+    note = await context.bot.send_message(chat_id, t(lang, "export.archive_working"))
+    await _working(context, chat_id, ChatAction.UPLOAD_DOCUMENT)
+    archive = await build_archive(services=services, actor_id=actor_id, via="chat")
+    if archive.files == 0 and not archive.missing:
+        await edit(note, t(lang, "export.archive_empty"), None)
+        return
+    for number, part in enumerate(archive.parts, start=1):
+        await _working(context, chat_id, ChatAction.UPLOAD_DOCUMENT)
+        await _send_part(context, lang, chat_id, part.path, number, len(archive.parts))
+    text = t(lang, "export.archive_done", files=archive.files, parts=len(archive.parts))
+    if archive.missing:
+        text += t(lang, "export.archive_missing", count=len(archive.missing))
+    await edit(note, text, None)
+
+
+async def _send_part(
+    context: Context, lang: str, chat_id: int, path: Path, number: int, parts: int
+) -> None:
+    with path.open("rb") as file:
+        await context.bot.send_document(
+            chat_id,
+            InputFile(file, filename=path.name),
+            caption=t(lang, "export.archive_part", number=number, parts=parts),
+            read_timeout=UPLOAD_TIMEOUT,
+            write_timeout=UPLOAD_TIMEOUT,
+        )
+
+
+@staff_only
+async def stats(update: Update, context: Context, lang: str) -> None:
+    """`/stats`: the progress chart, as a picture."""
+    user = update.effective_user
+    assert user is not None
+    chat_id = await private_chat(update, context, lang)
+    if chat_id is None:
+        return
+    services = services_of(context)
+    await _working(context, chat_id, ChatAction.UPLOAD_PHOTO)
+    chart = await stats_chart(services=services, actor_id=user.id, lang=lang)
+    await context.bot.send_photo(
+        chat_id,
+        InputFile(chart.png, filename="stats.png"),
+        caption=t(lang, "stats.caption", **chart.totals.model_dump()),
+        read_timeout=UPLOAD_TIMEOUT,
+        write_timeout=UPLOAD_TIMEOUT,
+    )
+
+
+# ---- buttons ----------------------------------------------------------------------------------
+
+_NUMBERS = re.compile(r"^\d+$")
+
+
+@staff_only
+async def on_button(update: Update, context: Context, lang: str) -> None:
+    """Every `st:` and `exp:` button, after the staff check."""
+    query = update.callback_query
+    assert query is not None
+    assert query.data is not None
+    parts = query.data.split(":")
+    numbers = [int(p) for p in parts[2:] if _NUMBERS.match(p)]
+    kind = parts[1] if len(parts) > 1 else ""
+    if parts[0] == "exp" and kind == "files":
+        await query.answer()
+        user = update.effective_user
+        assert user is not None
+        chat = query.message.chat.id if query.message else user.id
+        await send_archive(context, lang, chat, user.id)
+    elif kind == "o":
+        await show_page(update, context, lang, parts[2:])
+    elif kind == "u" and len(numbers) == 1:
+        await show_unit(update, context, lang, numbers[0])
+    elif kind == "x" and len(numbers) == 1:
+        await choose_exempt(update, context, lang, numbers[0])
+    elif kind == "xi" and len(numbers) == 2:
+        await ask_reason(update, context, lang, numbers[0], numbers[1])
+    elif kind == "i" and len(numbers) == 1 and len(parts) == 4 and parts[3] in ("l", "d"):
+        await invite(update, context, lang, numbers[0], parts[3])
+    elif kind == "p" and len(numbers) == 2:
+        await pause(update, context, lang, numbers[0], numbers[1])
+    elif kind == "r" and len(numbers) == 1:
+        await pause(update, context, lang, numbers[0], 0)
+    elif kind == "a" and len(numbers) == 1:
+        await older_audit(update, context, lang, numbers[0])
+    else:
+        await query.answer(t(lang, "common.stale_button"))
+
+
+def register(app: Application) -> None:  # type: ignore[type-arg]
+    """The staff console's commands and buttons (group 0)."""
+    app.add_handler(CommandHandler("outstanding", outstanding))
+    app.add_handler(CommandHandler("unit", unit))
+    app.add_handler(CommandHandler("audit", audit))
+    app.add_handler(CommandHandler("export", export))
+    app.add_handler(CommandHandler("stats", stats))
+    app.add_handler(CallbackQueryHandler(on_button, pattern=r"^(st|exp):"))
+    register_flow(EXEMPT_FLOW, exempt_reason)
