@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import socket
+from dataclasses import dataclass
 from typing import Any
 
 from telegram import (
@@ -36,9 +37,11 @@ from bot.checklist import ensure_default_checklist
 from bot.context import BotData, Context
 from bot.delivery import Dispatcher
 from bot.polling import poll_forever
+from bot.reminders import ReminderDelivery, planner_job
 from bot.request import AiohttpRequest, PatientRateLimiter
 from bot.services import Services
-from handlers import common, flows
+from handlers import broadcast, common, contacts, flows, ledger, registration, reminders, review
+from handlers import staff as staff_console
 from messages import LANGUAGES, t
 from storage.models import Setting
 
@@ -52,6 +55,15 @@ STAFF_COMMANDS = (
     "outstanding", "unit", "invite", "remind", "broadcast", "review", "export", "stats", "audit",
 )  # fmt: skip
 GROUP_COMMANDS = ("rollcall",)
+
+
+@dataclass(frozen=True)
+class WebhookOptions:
+    """Where Telegram posts updates (`run --webhook URL`) and where the bot listens."""
+
+    url: str
+    listen: str = "127.0.0.1"
+    port: int = 8080
 
 
 def build_application(services: Services) -> App:
@@ -102,6 +114,13 @@ def register_handlers(app: App) -> None:
     app.add_handler(CallbackQueryHandler(common.language_chosen, pattern=r"^lang:(zh|en)$"))
     # Feature handlers: each feature module adds its own in group 0 through register(app).
     # (one line per feature, in this order)
+    ledger.register(app)
+    review.register(app)
+    registration.register(app)
+    contacts.register(app)
+    staff_console.register(app)
+    broadcast.register(app)
+    reminders.register(app)
     # Catch-alls last: whatever no feature took.
     app.add_handler(MessageHandler(filters.COMMAND, common.unknown_command))
     app.add_handler(CallbackQueryHandler(common.stale_button))
@@ -185,7 +204,11 @@ async def prepare_database(services: Services) -> None:
 
 
 async def serve(
-    services: Services, *, take_updates: bool = True, stop: asyncio.Event | None = None
+    services: Services,
+    *,
+    take_updates: bool = True,
+    stop: asyncio.Event | None = None,
+    webhook: WebhookOptions | None = None,
 ) -> None:
     """Run until SIGINT/SIGTERM (or `stop`): take updates, deliver the outbox, run the ticks."""
     stop = stop or asyncio.Event()
@@ -200,13 +223,32 @@ async def serve(
         await remember_username(app)
         if take_updates:
             await setup_commands(app)
-            await app.bot.delete_webhook(drop_pending_updates=False)
+            if webhook is None:
+                await app.bot.delete_webhook(drop_pending_updates=False)
+        delivery = ReminderDelivery(services)
         dispatcher = Dispatcher(
-            services=services, bot=app.bot, worker_id=f"{socket.gethostname()}:{os.getpid()}"
+            services=services,
+            bot=app.bot,
+            worker_id=f"{socket.gethostname()}:{os.getpid()}",
+            checks=delivery.checks(),
+            on_unreachable=[delivery.on_unreachable],
         )
         app.bot_data.dispatcher = dispatcher
+        if app.job_queue is not None:  # the reminder planner: a stateless tick
+            app.job_queue.run_repeating(planner_job, interval=60, first=0, name="reminders")
         tasks = [asyncio.create_task(dispatcher.run_forever(stop), name="outbox")]
-        if take_updates:
+        if take_updates and webhook is not None:
+            from bot.webhook import serve_webhook
+
+            tasks.append(
+                asyncio.create_task(
+                    serve_webhook(
+                        app, stop, url=webhook.url, listen=webhook.listen, port=webhook.port
+                    ),
+                    name="webhook",
+                )
+            )
+        elif take_updates:
             tasks.append(asyncio.create_task(poll_forever(app, stop), name="updates"))
         log.info("serving (updates: %s)", take_updates)
         try:

@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Protocol
 
+from bot import cli_invites, cli_reminders, cli_staff_console
 from bot.errors import BadInput, DomainError
 from bot.importing import ImportRejected
 from bot.services import Services
@@ -31,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="serve Telegram: updates, reminders, the outbox")
     run.add_argument("--no-updates", action="store_true", help="plan and deliver only")
+    run.add_argument("--webhook", metavar="URL", help="take updates by webhook at this URL")
+    run.add_argument("--listen", default="127.0.0.1", help="address the webhook listens on")
+    run.add_argument("--port", type=int, default=8080, help="port the webhook listens on")
 
     demo = sub.add_parser("demo", help="the offline demonstration (no token, no network)")
     demo.add_argument("--lang", choices=("zh", "en"), default=None)
@@ -198,13 +202,14 @@ async def cmd_report(services: Services, args: argparse.Namespace) -> int:
 
 
 async def cmd_run(services: Services, args: argparse.Namespace) -> int:
-    from bot.app import serve
+    from bot.app import WebhookOptions, serve
 
     if not services.settings.token:
         print(say(services, "cli.no_token"), file=sys.stderr)
         return 2
     print(say(services, "cli.running"), file=sys.stderr)
-    await serve(services, take_updates=not args.no_updates)
+    webhook = WebhookOptions(args.webhook, args.listen, args.port) if args.webhook else None
+    await serve(services, take_updates=not args.no_updates, webhook=webhook)
     print(say(services, "cli.stopped"), file=sys.stderr)
     return 0
 
@@ -224,7 +229,7 @@ class Feature(Protocol):
 
 
 # Feature modules that bring their own commands (one line each).
-FEATURES: list[Feature] = []
+FEATURES: list[Feature] = [cli_invites, cli_staff_console, cli_reminders]
 
 COMMANDS: dict[str, Command] = {
     "db": cmd_db,

@@ -13,14 +13,20 @@ import shutil
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from bot.app import prepare_database, serve
+from bot.clock import FrozenClock
 from bot.reports import build_report, render_report
 from bot.sample import FIRST_USER_ID, STAFF_USER_ID, seed_notice_situation
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.server import Emulator
+from bot.scenes.ledger import scene_ledger
+from bot.scenes.registration import scene_registration
+from bot.scenes.reminders import scene_reminders
+from bot.scenes.staff import scene_staff
 from bot.services import Services
 from bot.settings import Settings
 from bot.simulation import Person
@@ -29,6 +35,9 @@ from storage.db import Database
 
 DEMO_TOKEN = "5550001:DEMO-TOKEN-not-a-real-one-000000"
 DEMO_DEADLINE = date(2026, 12, 31)
+# The demo's simulated time starts on a Monday, 09:00 office time, before the National Day
+# holiday; the reminders scene moves it on day by day.
+DEMO_START = datetime(2026, 9, 28, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
 @dataclass
@@ -71,7 +80,10 @@ async def scene_first_contact(stage: Stage) -> None:
     await staff.say("/help")
 
 
-SCENES: list[Scene] = [scene_first_contact]
+# Registration and the ledger first; the reminders' simulated days; the staff's console last.
+SCENES: list[Scene] = [
+    scene_first_contact, scene_registration, scene_ledger, scene_reminders, scene_staff,
+]  # fmt: skip
 
 
 async def run_demo(*, lang: str, keep: Path | None = None) -> int:
@@ -92,7 +104,9 @@ async def run_demo(*, lang: str, keep: Path | None = None) -> int:
         language=lang,
         data_dir=workdir / "data",
     )
-    services = Services(settings=settings, db=Database(settings.database_url))
+    services = Services(
+        settings=settings, db=Database(settings.database_url), clock=FrozenClock(DEMO_START)
+    )
     stop = asyncio.Event()
     bot_task: asyncio.Task[None] | None = None
     try:

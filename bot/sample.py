@@ -102,7 +102,7 @@ async def seed_notice_situation(
             # Those that reported their contacts have sent part of their ledger already.
             done = len(owed) if complete else 0 if liaison_id is None else index % (len(owed) - 1)
             for item in owed[:done]:
-                tx.add(_accepted(unit, item.id, now))
+                tx.add(accepted_before_inspection(unit.id, item.id, now))
             result.append(SampleUnit(unit.name, unit.kind, liaison_id, complete))
         repo.audit(tx, at=now, actor_id=None, action="sample_seed", units=len(units))
     if deadline is not None:
@@ -112,9 +112,10 @@ async def seed_notice_situation(
     return result
 
 
-def _accepted(unit: Unit, item_id: int, now: datetime) -> Submission:
+def accepted_before_inspection(unit_id: int, item_id: int, now: datetime) -> Submission:
+    """A sample submission recorded as sent and accepted before the inspection."""
     return Submission(
-        unit_id=unit.id,
+        unit_id=unit_id,
         item_id=item_id,
         state="accepted",
         answer_kind="text",

@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     escalate_lead_after: int = Field(default=3, ge=1, le=50)
     escalate_office_after_workdays: int = Field(default=2, ge=0, le=60)
     holiday_file: Path | None = None
+    # Off: only rounds asked for (/remind, `liaison-bot remind`); no scheduled rounds or digests.
+    scheduled_reminders: bool = True
 
     @field_validator("staff_ids", mode="before")
     @classmethod

@@ -30,6 +30,11 @@ async def start(update: Update, context: Context) -> None:
     user, message = update.effective_user, update.effective_message
     if user is None or message is None:
         return
+    if context.args:  # an invite link: /start <token>
+        from handlers.registration import start_with_token
+
+        await start_with_token(update, context)
+        return
     services = services_of(context)
     lang = await roster.greet(services=services, user_id=user.id, language_code=user.language_code)
     staff = await roster.is_staff(services=services, user_id=user.id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from telegram import Update
+from telegram import ReplyKeyboardRemove, Update
 from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop
 
@@ -44,6 +44,9 @@ async def route(update: Update, context: Context) -> None:
         return
     if command_of(update) in ALWAYS:
         return
+    query = update.callback_query
+    if query is not None and (query.data or "").startswith("lang:"):
+        return  # the language buttons work in any step
     step = await conversations.current_step(services=services_of(context), user_id=user.id)
     if step is None or step.flow not in FLOWS:
         return
@@ -58,4 +61,8 @@ async def cancel(update: Update, context: Context) -> None:
         return
     left = await conversations.cancel(services=services_of(context), user_id=user.id)
     lang = await language_for(update, context)
-    await message.reply_text(t(lang, "common.cancelled" if left else "common.nothing_to_cancel"))
+    # Take away any one-time keyboard a step showed (the "share my number" button).
+    await message.reply_text(
+        t(lang, "common.cancelled" if left else "common.nothing_to_cancel"),
+        reply_markup=ReplyKeyboardRemove(),
+    )

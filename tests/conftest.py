@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -13,25 +14,34 @@ import asyncpg
 import pytest
 
 from bot.clock import FrozenClock
+from bot.sandbox.client import SandboxClient
+from bot.sandbox.server import Emulator
 from bot.services import Services
 from bot.settings import Settings
 from storage.db import Database
 
 PG_URL = os.environ.get("TEST_POSTGRES_URL", "")
+# The bot token the emulator accepts in tests.
+TEST_TOKEN = "4242424:E2E-TEST-TOKEN-abcdefghijklmnop"
 # 2026-11-30 is a Monday; 09:00 in Shanghai.
 START = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Without a PostgreSQL server, its tests are reported as skipped (never in CI)."""
-    if PG_URL:
-        return
-    if os.environ.get("CI"):
-        raise pytest.UsageError("CI must set TEST_POSTGRES_URL (.ci/run starts PostgreSQL)")
-    marker = pytest.mark.skipif(True, reason="no TEST_POSTGRES_URL given (make test starts one)")
-    for item in items:
-        if "postgres" in item.keywords:
-            item.add_marker(marker)
+    """Tests that need PostgreSQL or LibreOffice are reported as skipped where neither is
+    installed; in CI both must be there (.ci/run installs and starts them)."""
+    missing = {
+        "postgres": None if PG_URL else "no TEST_POSTGRES_URL given (make test starts one)",
+        "libreoffice": None if shutil.which("soffice") else "LibreOffice (soffice) not installed",
+    }
+    for mark, reason in missing.items():
+        if reason is None:
+            continue
+        if os.environ.get("CI"):
+            raise pytest.UsageError(f"CI must provide what {mark} tests need: {reason}")
+        for item in items:
+            if mark in item.keywords:
+                item.add_marker(pytest.mark.skipif(True, reason=reason))
 
 
 def _require_postgres() -> str:
@@ -81,6 +91,22 @@ async def pg_url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
     url, name = await _fresh_pg_database()
     yield url
     await _drop_pg_database(name)
+
+
+@pytest.fixture
+async def emulator() -> AsyncIterator[Emulator]:
+    """The Bot API emulator, in this process, on a free port of 127.0.0.1."""
+    emu = Emulator(token=TEST_TOKEN, username="liaison_test_bot")
+    await emu.start()
+    yield emu
+    await emu.stop()
+
+
+@pytest.fixture
+async def sandbox(emulator: Emulator) -> AsyncIterator[SandboxClient]:
+    """The emulator's control client."""
+    async with SandboxClient(emulator.base_url) as client:
+        yield client
 
 
 def make_settings(database_url: str, **values: Any) -> Settings:

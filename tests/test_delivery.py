@@ -26,20 +26,6 @@ from tests.e2e.harness import TOKEN
 
 
 @pytest.fixture
-async def emulator() -> AsyncIterator[Emulator]:
-    emu = Emulator(token=TOKEN)
-    await emu.start()
-    yield emu
-    await emu.stop()
-
-
-@pytest.fixture
-async def sandbox(emulator: Emulator) -> AsyncIterator[SandboxClient]:
-    async with SandboxClient(emulator.base_url) as client:
-        yield client
-
-
-@pytest.fixture
 async def app_services(
     db_url: str, emulator: Emulator, clock: FrozenClock, tmp_path: Path
 ) -> AsyncIterator[tuple[App, Services]]:

@@ -9,23 +9,9 @@ import pytest
 
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.server import Emulator
-from tests.e2e.harness import TOKEN, BotProcess
+from tests.e2e.harness import BotProcess
 
 STAFF_ID = 900_001
-
-
-@pytest.fixture
-async def emulator() -> AsyncIterator[Emulator]:
-    emu = Emulator(token=TOKEN, username="liaison_test_bot")
-    await emu.start()
-    yield emu
-    await emu.stop()
-
-
-@pytest.fixture
-async def sandbox(emulator: Emulator) -> AsyncIterator[SandboxClient]:
-    async with SandboxClient(emulator.base_url) as client:
-        yield client
 
 
 @pytest.fixture

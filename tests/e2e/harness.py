@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.sandbox.client import SandboxClient
+from tests.conftest import TEST_TOKEN
 
-TOKEN = "4242424:E2E-TEST-TOKEN-abcdefghijklmnop"
+TOKEN = TEST_TOKEN
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -41,6 +42,8 @@ class BotProcess:
             "DATA_DIR": str(self.workdir / "data"),
             "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
+            # Scheduled rounds follow the real clock; tests that want them turn them on.
+            "SCHEDULED_REMINDERS": "false",
         }
         env.update(self.extra_env)
         return env

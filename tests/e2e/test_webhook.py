@@ -1,0 +1,59 @@
+"""`run --webhook URL`: Telegram's POST is answered only once handled; a repeat is skipped."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+
+import aiohttp
+
+from bot.sandbox.client import SandboxClient
+from bot.webhook import SECRET_HEADER, webhook_secret
+from tests.e2e.harness import TOKEN, BotProcess
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def help_update(update_id: int, user_id: int) -> dict[str, object]:
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id,
+            "date": 1_780_000_000,
+            "chat": {"id": user_id, "type": "private", "first_name": "李"},
+            "from": {"id": user_id, "is_bot": False, "first_name": "李", "language_code": "zh"},
+            "text": "/start",
+            "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
+        },
+    }
+
+
+async def test_webhook_updates_are_handled_once(
+    make_bot: Callable[..., BotProcess], sandbox: SandboxClient
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/telegram"
+    bot = make_bot()
+    await bot.start("--webhook", url, "--port", str(port))
+    for _ in range(100):
+        if (await sandbox.state()).webhook_url == url:
+            break
+        await asyncio.sleep(0.05)
+    assert (await sandbox.state()).webhook_url == url
+    await sandbox.add_user(user_id=3001, first_name="李", language_code="zh-hans", started=True)
+    headers = {SECRET_HEADER: webhook_secret(TOKEN)}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, json=help_update(77, 3001)) as refused:
+            assert refused.status == 403
+        for _ in range(2):  # Telegram sends again when it is unsure
+            async with http.post(url, json=help_update(77, 3001), headers=headers) as answer:
+                assert answer.status == 200
+    messages = await sandbox.messages(3001)
+    assert len(messages) == 1
+    assert "市双拥办联络机器人" in (messages[0].text or "")
