@@ -515,6 +515,7 @@ async def _confirm_unit(tx: AsyncSession, services: Services, step: StepOut) -> 
             post=holder.post,
             phone=holder.phone,
             prefilled=True,
+            prefilled_person=holder.id,
         )
         return Outcome(kind="step", step=moved)
     return Outcome(kind="step", step=await _move(tx, services, step, NAME))
@@ -534,9 +535,14 @@ async def _complete(tx: AsyncSession, services: Services, step: StepOut) -> Outc
     name, post, phone = str(data[NAME]), str(data[POST]), str(data[PHONE])
     holder = await repo.current_holder(tx, unit_id=unit.id, role=role)
     replaced: Person | None = None
+    # The same person: their own record, or the lead's record as the liaison entered it and
+    # this lead confirmed or corrected (a corrected name is not a handover).
     if holder is not None and (
         holder.telegram_user_id == user_id
-        or (holder.telegram_user_id is None and holder.name == name)
+        or (
+            holder.telegram_user_id is None
+            and (holder.name == name or data.get("prefilled_person") == holder.id)
+        )
     ):
         newly_linked = holder.telegram_user_id is None
         message = "registration.staff_linked" if newly_linked else "registration.staff_registered"

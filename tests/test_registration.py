@@ -285,6 +285,33 @@ async def test_the_liaison_registers_then_enters_the_lead(services: Services) ->
     )
 
 
+async def test_the_lead_correcting_the_prefilled_name_is_no_handover(
+    services: Services,
+) -> None:
+    """The liaison wrote 王强; the lead corrects it to 王 强: the same record, now linked."""
+    await seeded(services)
+    talk = await liaison_registered(services, 1001)
+    await talk.say("王强")
+    await talk.say("副局长")
+    await talk.say("13812345678")
+    saved = await talk.press("ok")
+    assert saved.lead_invite is not None
+    entered = (await holders(services))["lead"]
+    lead_talk = Talk(services, 2002)
+    await lead_talk.start(saved.lead_invite.token)
+    await lead_talk.press("yes")
+    await lead_talk.press("e-name")
+    await lead_talk.say("王刚")
+    linked = await lead_talk.press("ok")
+    assert linked.kind == "registered"
+    assert linked.registered is not None
+    assert linked.registered.replaced is None
+    after = (await holders(services))["lead"]
+    assert (after.id, after.name, after.telegram_user_id) == (entered.id, "王刚", 2002)
+    texts = [m.payload["text"] for m in await outbox(services)]
+    assert not [t for t in texts if "变更" in t]
+
+
 async def test_a_correction_from_the_summary_returns_to_the_summary(services: Services) -> None:
     await seeded(services)
     talk = Talk(services, 1001)
