@@ -162,7 +162,9 @@ async def setup_commands(app: App) -> None:
             language_code=code,
         )
         await bot.set_my_commands(
-            _commands(lang, ("help",)), scope=BotCommandScopeAllGroupChats(), language_code=code
+            _commands(lang, ("help", *GROUP_COMMANDS)),
+            scope=BotCommandScopeAllGroupChats(),
+            language_code=code,
         )
     for staff in await roster.list_staff(services=services):
         await set_person_menu(app, staff.user_id, staff=True)

@@ -132,6 +132,22 @@ class Settings(BaseSettings):
     def _strip_at(cls, value: str | None) -> str | None:
         return value.lstrip("@") or None if value else None
 
+    @field_validator("holiday_file")
+    @classmethod
+    def _readable_holiday_file(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        from bot.importing import ImportRejected
+        from bot.workdays import load_holiday_file
+
+        if not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        try:
+            load_holiday_file(value)
+        except ImportRejected as exc:
+            raise ValueError(f"{value.name}: {exc}") from None
+        return value
+
     @field_validator("quiet_hours")
     @classmethod
     def _quiet_hours(cls, value: str) -> str:

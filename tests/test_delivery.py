@@ -179,3 +179,25 @@ async def test_a_message_no_longer_wanted_is_cancelled(
     await dispatcher.run_once()
     assert (await rows(services))["notice:401"].state == "cancelled"
     assert await sandbox.messages(401) == []
+
+
+async def test_a_429_pauses_the_whole_dispatcher(
+    app_services: tuple[App, Services], sandbox: SandboxClient
+) -> None:
+    """After Telegram's 429 for one chat, no other chat is sent to until retry_after passed."""
+    from tests.test_pacing import FakeTime, pacer
+
+    app, services = app_services
+    for user in (501, 502):
+        await sandbox.add_user(user_id=user, first_name="u", started=True)
+        await put(services, f"notice:{user}", user)
+    await sandbox.inject_fault("sendMessage", 429, chat_id=501, retry_after=3)
+    dispatcher = Dispatcher(services=services, bot=app.bot, worker_id="w")
+    fake = FakeTime()
+    dispatcher.pacer = pacer(fake)
+    await dispatcher.run_once()  # 501 is refused; 502 goes back to the outbox
+    assert await sandbox.messages(502) == []
+    await dispatcher.run_once()  # 502 waits out the pause first
+    assert sum(fake.slept) == pytest.approx(3.0)
+    assert len(await sandbox.messages(502)) == 1
+    assert (await rows(services))["notice:501"].state == "pending"

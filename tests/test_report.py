@@ -69,3 +69,12 @@ async def test_report_text_on_the_command_line_has_no_html() -> None:
     assert done.code == 0
     assert "50家单位未报送分管领导和联络员" in done.out
     assert "<" not in done.out
+
+
+@pytest.mark.usefixtures("cli_env")
+async def test_report_json_after_the_demo_setup_shows_13_and_25(services: Services) -> None:
+    await seed_notice_situation(services=services, deadline=date(2026, 12, 31))
+    done = await run_cli("report", "--json")
+    assert done.code == 0, done.err
+    totals = json.loads(done.out)["totals"]
+    assert (totals["missing_contacts"], totals["missing_items"]) == (13, 25)

@@ -75,3 +75,14 @@ async def test_a_reply_throttled_by_telegram_is_sent_after_the_wait(
     assert "/language" in (help_text.text or "")
     refused = [c for c in await sandbox.calls("sendMessage") if c.status == 429]
     assert len(refused) == 2
+
+
+async def test_each_scope_gets_its_own_menu(bot: BotProcess, sandbox: SandboxClient) -> None:
+    """setMyCommands per scope: private chats, groups (with the roll call), both languages."""
+    sets = {(c.scope.get("type"), c.language_code or ""): c for c in await sandbox.commands()}
+    private = [cmd["command"] for cmd in sets[("all_private_chats", "")].commands]
+    assert private == ["start", "help", "language", "cancel"]
+    group = [cmd["command"] for cmd in sets[("all_group_chats", "")].commands]
+    assert group == ["help", "rollcall"]
+    english = sets[("all_private_chats", "en")].commands
+    assert english[0]["description"] == "Start"
