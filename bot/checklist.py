@@ -7,7 +7,7 @@ from importlib import resources
 from pathlib import Path
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import ItemNotFound
@@ -15,7 +15,7 @@ from bot.importing import ChecklistRow, parse_checklist
 from bot.roster import ImportResult, find_unit
 from bot.services import Services
 from storage import repositories as repo
-from storage.models import ChecklistItem, Deadline, Exemption, Unit
+from storage.models import ChecklistItem, Deadline, Exemption, Submission, Unit
 
 
 class ChecklistItemOut(BaseModel):
@@ -24,6 +24,19 @@ class ChecklistItemOut(BaseModel):
     unit: str | None
     title: str
     description: str
+
+
+# The state of a submission closed because its unit was excused from the item while it was
+# still a draft or awaiting review: no longer reviewed, counted or kept (like "returned", it
+# is history). Everything that reads Submission.state looks for draft/pending/accepted/
+# returned, so a withdrawn submission is closed everywhere without further checks.
+WITHDRAWN = "withdrawn"
+
+
+class ItemAddedOut(BaseModel):
+    unit: str
+    title: str
+    added: bool  # False: the unit already had an item of that title; nothing changed
 
 
 class DeadlineOut(BaseModel):
@@ -120,10 +133,24 @@ async def _item_for_unit(tx: AsyncSession, unit: Unit, title: str) -> ChecklistI
 async def exempt(
     *, services: Services, unit_name: str, title: str, reason: str, actor_id: int | None = None
 ) -> tuple[str, str]:
-    """Excuse one unit from one item; return (unit, item) as named on the roster."""
+    """Excuse one unit from one item; return (unit, item) as named on the roster.
+
+    The unit's drafts and submissions of the item awaiting review are withdrawn in the same
+    transaction, so /review, /status and the report agree that nothing of it is open.
+    """
     async with services.db.uow() as tx:
         unit = await find_unit(tx, unit_name)
         item = await _item_for_unit(tx, unit, title)
+        closed = await tx.execute(
+            update(Submission)
+            .where(
+                Submission.unit_id == unit.id,
+                Submission.item_id == item.id,
+                Submission.state.in_(("draft", "pending")),
+            )
+            .values(state=WITHDRAWN)
+            .execution_options(synchronize_session=False)
+        )
         found = await tx.scalar(
             select(Exemption).where(Exemption.unit_id == unit.id, Exemption.item_id == item.id)
         )
@@ -147,6 +174,7 @@ async def exempt(
             unit_id=unit.id,
             item=item.title,
             reason=reason,
+            withdrawn=int(closed.rowcount),  # type: ignore[attr-defined]
         )
         return unit.name, item.title
 
@@ -158,15 +186,23 @@ async def add_item(
     title: str,
     description: str = "",
     actor_id: int | None = None,
-) -> tuple[str, str]:
-    """Make one unit owe one more item."""
+) -> ItemAddedOut:
+    """Make one unit owe one more item, unless it already owes an item of that title (its
+    own, or one of its kind's checklist): then nothing changes and `added` is False."""
     async with services.db.uow() as tx:
         unit = await find_unit(tx, unit_name)
+        title = title.strip()
+        try:
+            existing = await _item_for_unit(tx, unit, title)
+        except ItemNotFound:
+            existing = None
+        if existing is not None:
+            return ItemAddedOut(unit=unit.name, title=existing.title, added=False)
         tx.add(
             ChecklistItem(
                 kind=None,
                 unit_id=unit.id,
-                title=title.strip(),
+                title=title,
                 description=description,
                 position=0,
                 active=True,
@@ -178,9 +214,9 @@ async def add_item(
             actor_id=actor_id,
             action="item_add",
             unit_id=unit.id,
-            item=title.strip(),
+            item=title,
         )
-        return unit.name, title.strip()
+        return ItemAddedOut(unit=unit.name, title=title, added=True)
 
 
 async def set_deadline(

@@ -127,10 +127,11 @@ async def cmd_checklist(services: Services, args: argparse.Namespace) -> int:
         )
         print(say(services, "cli.exempted", unit=unit, title=title, reason=args.reason))
     else:
-        unit, title = await checklist.add_item(
+        added = await checklist.add_item(
             services=services, unit_name=args.unit, title=args.title, description=args.description
         )
-        print(say(services, "cli.item_added", unit=unit, title=title))
+        key = "cli.item_added" if added.added else "checklist_cli.item_exists"
+        print(say(services, key, unit=added.unit, title=added.title))
     return 0
 
 

@@ -3,7 +3,9 @@
 A token is 192 random bits written URL-safe (32 characters; Telegram allows 64 in a deep
 link). Only its SHA-256 is stored, so a copy of the database cannot register anybody.
 Several open invites of one unit and role may exist at once (one posted in the office's
-group, one forwarded by the liaison); redeeming one revokes the others.
+group, one forwarded by the liaison). An invite is redeemed when a registration through it is
+completed (the summary confirmed), not when it is opened or the unit confirmed: someone who
+opens a link and gives up leaves it valid. Redeeming one revokes the others.
 """
 
 from __future__ import annotations
@@ -154,11 +156,25 @@ def problem_of(invite: Invite | None, *, now: datetime, user_id: int) -> Problem
     return None
 
 
-async def redeem(tx: AsyncSession, invite: Invite, *, user_id: int, now: datetime) -> int:
-    """Mark the invite used by this person; revoke the other open ones of its unit and role."""
+async def redeem(tx: AsyncSession, invite: Invite, *, user_id: int, now: datetime) -> bool:
+    """Mark the invite used by this person; revoke the other open ones of its unit and role.
+
+    Called when the registration is completed, not when the link is opened. False if someone
+    else got there first: the row is claimed with one conditional UPDATE, so of two people
+    finishing at once on one link exactly one wins (PostgreSQL re-checks the condition after
+    the other's commit; SQLite runs writers one at a time).
+    """
     if invite.used_at is not None:
-        return 0
-    invite.used_at, invite.used_by = now, user_id
+        return invite.used_by == user_id
+    claimed = await tx.execute(
+        update(Invite)
+        .where(Invite.id == invite.id, Invite.used_at.is_(None), Invite.revoked_at.is_(None))
+        .values(used_at=now, used_by=user_id)
+        .execution_options(synchronize_session=False)
+    )
+    await tx.refresh(invite)
+    if int(claimed.rowcount) != 1:  # type: ignore[attr-defined]
+        return False
     revoked = await revoke_open(
         tx,
         unit_id=invite.unit_id,
@@ -178,7 +194,7 @@ async def redeem(tx: AsyncSession, invite: Invite, *, user_id: int, now: datetim
         invite_id=invite.id,
         revoked_others=revoked,
     )
-    return revoked
+    return True
 
 
 async def revoke_open(

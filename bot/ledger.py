@@ -12,7 +12,8 @@ the export agree at every moment:
 
 A submission is put together as a `draft` (files and text arrive one message at a time and
 are saved as they come, so a restart loses nothing), becomes `pending` when the person says
-the item is complete, and `accepted` or `returned` when staff review it.
+the item is complete, and `accepted` or `returned` when staff review it. A draft or pending
+submission becomes `withdrawn` (closed, history only) when the unit is excused from the item.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot import files
-from bot.checklist import deadline_for
+from bot.checklist import WITHDRAWN, deadline_for
 from bot.conversations import end_step, load_step, save_step
 from bot.delivery import enqueue, text_payload
 from bot.errors import DomainError, NotStaff
@@ -121,6 +122,12 @@ class SubmissionGone(DomainError):
 
 class AlreadyReviewed(DomainError):
     key = "review.already_reviewed"
+
+
+class SubmissionWithdrawn(SubmissionGone):
+    """The unit was excused from the item while this awaited review (bot.checklist.exempt)."""
+
+    key = "review.withdrawn"
 
 
 # ---- what a unit owes -----------------------------------------------------------------------
@@ -1187,6 +1194,8 @@ async def _pending_submission(tx: AsyncSession, submission_id: int) -> Submissio
     submission = await tx.get(Submission, submission_id)
     if submission is None or submission.state == "draft":
         raise SubmissionGone()
+    if submission.state == WITHDRAWN:
+        raise SubmissionWithdrawn()
     if submission.state != "pending":
         raise AlreadyReviewed(state=submission.state)
     return submission

@@ -495,11 +495,14 @@ async def _usable_invite(
 
 
 async def _confirm_unit(tx: AsyncSession, services: Services, step: StepOut) -> Outcome:
-    """ "Yes, this is my unit": redeem the invite; ask for the details (prefilled if known)."""
+    """ "Yes, this is my unit": the invite must still be usable; ask for the details.
+
+    The invite is not redeemed here but when the summary is confirmed (`_complete`): someone
+    who presses and then goes away must not use up the link meant for the real liaison.
+    """
     invite, refusal = await _usable_invite(tx, services, step)
     if refusal is not None or invite is None:
         return refusal or Outcome(kind="refused", reason="registration.token_unknown")
-    await invites.redeem(tx, invite, user_id=step.user_id, now=services.now())
     holder = await repo.current_holder(tx, unit_id=invite.unit_id, role=invite.role)
     # The lead as the liaison entered them (or one's own earlier entry): confirm or correct.
     if holder is not None and (
@@ -531,6 +534,11 @@ async def _complete(tx: AsyncSession, services: Services, step: StepOut) -> Outc
     if unit is None:
         await conversations.end_step(tx, user_id)
         return Outcome(kind="refused", reason="registration.token_unknown")
+    # Redeemed now, before anything is saved: of two people on one link the first to
+    # complete wins; the other is told the link was used and nothing of theirs is kept.
+    if not await invites.redeem(tx, invite, user_id=user_id, now=now):
+        await conversations.end_step(tx, user_id)
+        return Outcome(kind="refused", reason="registration.token_used")
     role: Role = invite.role  # type: ignore[assignment]
     name, post, phone = str(data[NAME]), str(data[POST]), str(data[PHONE])
     holder = await repo.current_holder(tx, unit_id=unit.id, role=role)

@@ -21,8 +21,8 @@ from telegram import (
     ReplyKeyboardRemove,
     Update,
 )
-from telegram.constants import ChatType
-from telegram.error import BadRequest
+from telegram.constants import ChatAction, ChatType
+from telegram.error import BadRequest, Forbidden
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot import invites, registration, roster
@@ -417,10 +417,24 @@ def invite_text(invite: invites.InviteOut, lang: str, context: Context) -> str:
     )
 
 
+async def reachable_privately(context: Context, user_id: int) -> bool:
+    """Whether the bot may write to the person's private chat (they started it, not blocked)."""
+    try:
+        await context.bot.send_chat_action(user_id, ChatAction.TYPING)
+    except Forbidden:
+        return False
+    return True
+
+
 async def invite_command(update: Update, context: Context) -> None:
-    """`/invite NAME [lead]`: a registration link for one unit (staff only)."""
-    user, message = update.effective_user, update.effective_message
-    if user is None or message is None:
+    """`/invite NAME [lead]`: a registration link for one unit (staff only).
+
+    A link works once and registers whoever opens it first, so it is only ever shown in the
+    staff member's private chat: asked for in a group, it is sent there and the group is told
+    only that (or, if the private chat was never opened, that it must be first).
+    """
+    user, message, chat = update.effective_user, update.effective_message, update.effective_chat
+    if user is None or message is None or chat is None:
         return
     services = services_of(context)
     lang = await language_for(update, context)
@@ -430,6 +444,10 @@ async def invite_command(update: Update, context: Context) -> None:
     name, role = parse_invite_args(list(context.args or []))
     if not name:
         await message.reply_text(t(lang, "invite.usage"))
+        return
+    in_group = chat.type != ChatType.PRIVATE
+    if in_group and not await reachable_privately(context, user.id):
+        await message.reply_text(t(lang, "invite.open_private_first"))
         return
     try:
         [invite] = await invites.create_invites(
@@ -448,9 +466,16 @@ async def invite_command(update: Update, context: Context) -> None:
     except invites.NoBotUsername:
         await message.reply_text(t(lang, "invite.no_username"))
         return
-    await message.reply_text(
-        invite_text(invite, lang, context), reply_markup=invite_markup(invite, lang)
-    )
+    text, markup = invite_text(invite, lang, context), invite_markup(invite, lang)
+    if not in_group:
+        await message.reply_text(text, reply_markup=markup)
+        return
+    try:
+        await context.bot.send_message(user.id, text, reply_markup=markup)
+    except Forbidden:  # blocked in the moment since the check: the link is not shown anywhere
+        await message.reply_text(t(lang, "invite.open_private_first"))
+        return
+    await message.reply_text(t(lang, "invite.sent_privately"))
 
 
 async def invite_pressed(update: Update, context: Context) -> None:

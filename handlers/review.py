@@ -13,7 +13,9 @@ import html
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
+from telegram.constants import ChatAction, ChatType
+from telegram.error import Forbidden
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot import conversations, ledger, roster
 from bot.context import Context
@@ -30,7 +32,7 @@ from messages import Markup, t
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """/review and its buttons."""
     flows.register_flow(ledger.FLOW_REVIEW, review_flow)
-    app.add_handler(CommandHandler("review", review, filters=filters.ChatType.PRIVATE))
+    app.add_handler(CommandHandler("review", review))
     app.add_handler(CallbackQueryHandler(review_button, pattern=r"^rv:"))
 
 
@@ -91,13 +93,23 @@ def render_card(card: ReviewCard, lang: str, context: Context) -> str:
     return "\n".join(lines)
 
 
-async def show(update: Update, context: Context, lang: str, card: ReviewCard | None) -> None:
-    """The files of a submission (by file_id), then its card with the decision buttons."""
+async def show(
+    update: Update,
+    context: Context,
+    lang: str,
+    card: ReviewCard | None,
+    chat_id: int | None = None,
+) -> None:
+    """The files of a submission (by file_id), then its card with the decision buttons.
+
+    In the chat of the update, or in `chat_id` (the staff member's own, asked in a group).
+    """
     chat = update.effective_chat
     if chat is None:
         return
+    target = chat.id if chat_id is None else chat_id
     if card is None:
-        await send(update, context, t(lang, "review.nothing"))
+        await context.bot.send_message(target, t(lang, "review.nothing"))
         return
     for index, file in enumerate(card.files, start=1):
         caption = t(
@@ -109,24 +121,43 @@ async def show(update: Update, context: Context, lang: str, card: ReviewCard | N
             count=len(card.files),
         )
         if file.photo:
-            await context.bot.send_photo(chat.id, file.file_id, caption=caption)
+            await context.bot.send_photo(target, file.file_id, caption=caption)
         else:
-            await context.bot.send_document(chat.id, file.file_id, caption=caption)
-    await send(
-        update, context, render_card(card, lang, context), card_keyboard(lang, card.submission_id)
+            await context.bot.send_document(target, file.file_id, caption=caption)
+    await context.bot.send_message(
+        target,
+        render_card(card, lang, context),
+        reply_markup=card_keyboard(lang, card.submission_id),
     )
 
 
 async def review(update: Update, context: Context) -> None:
-    """`/review [unit]`: the oldest submission awaiting review, of one unit if named (staff)."""
-    user = update.effective_user
-    if user is None:
+    """`/review [unit]`: the oldest submission awaiting review, of one unit if named (staff).
+
+    Asked in a group, the submissions (units' materials) are sent to the staff member's private
+    chat and the group is told so; if that chat was never opened, the group is told to open it.
+    """
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None:
         return
     lang = await language_for(update, context)
     services = services_of(context)
     if not await roster.is_staff(services=services, user_id=user.id):
         await send(update, context, t(lang, "common.staff_only"))
         return
+    target = chat.id
+    if chat.type != ChatType.PRIVATE:
+        try:
+            await context.bot.send_chat_action(user.id, ChatAction.TYPING)
+        except Forbidden:
+            await send(update, context, t(lang, "review.open_private_first"))
+            return
+        await send(update, context, t(lang, "review.sent_privately"))
+        target = user.id
+
+    async def say(text: str) -> None:
+        await context.bot.send_message(target, text)
+
     unit_id = None
     # The words after the command (also when the flow router, not CommandHandler, hands it over).
     message = update.effective_message
@@ -139,18 +170,18 @@ async def review(update: Update, context: Context) -> None:
             ).unit_id
         card = await ledger.next_review(services=services, actor_id=user.id, unit_id=unit_id)
     except UnitNotFound as error:
-        await send(update, context, t(lang, "review.unit_not_found", **error.values))
+        await say(t(lang, "review.unit_not_found", **error.values))
         return
     except UnitAmbiguous as error:
-        await send(update, context, t(lang, "cli.unit_ambiguous", **error.values))
+        await say(t(lang, "cli.unit_ambiguous", **error.values))
         return
     except DomainError as error:
-        await send(update, context, error_text(error, lang))
+        await say(error_text(error, lang))
         return
     if card is None and unit_id is not None:
-        await send(update, context, t(lang, "review.nothing_of_unit"))
+        await say(t(lang, "review.nothing_of_unit"))
         return
-    await show(update, context, lang, card)
+    await show(update, context, lang, card, target)
 
 
 async def show_next(update: Update, context: Context, lang: str, unit_id: int) -> None:

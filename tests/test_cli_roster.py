@@ -183,6 +183,24 @@ async def test_exempt_add_and_deadline(tmp_path: Path) -> None:
     assert report["deadline"] == "2026-12-31"
 
 
+async def test_checklist_add_twice_adds_the_item_once(tmp_path: Path) -> None:
+    roster = tmp_path / "units.csv"
+    roster.write_text("name,kind\n市民政局,member\n", encoding="utf-8")
+    assert (await run_cli("units", "import", str(roster))).code == 0
+    first = await run_cli("checklist", "add", "市民政局", "退役军人服务站台账")
+    assert first.code == 0, first.err
+    assert "已为市民政局增加资料项" in first.out
+    again = await run_cli("checklist", "add", "市民政局", "退役军人服务站台账")
+    assert again.code == 0, again.err
+    assert "已有资料项" in again.out
+    listed = json.loads((await run_cli("checklist", "list", "--json")).out)
+    assert [i["title"] for i in listed].count("退役军人服务站台账") == 1
+    report = json.loads((await run_cli("report", "--json")).out)
+    [unit] = report["units"]
+    assert unit["missing_items"].count("退役军人服务站台账") == 1
+    assert len(unit["missing_items"]) == 7
+
+
 async def test_staff_add_list_remove(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STAFF_IDS", "7")
     assert (await run_cli("staff", "add", "42")).code == 0

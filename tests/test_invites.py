@@ -75,22 +75,32 @@ async def test_the_lifetime_is_a_setting(services: Services) -> None:
     assert made.role == "lead"
 
 
+async def complete(services: Services, user_id: int, token: str) -> registration.Outcome:
+    """Open the link and go through the liaison's registration up to the confirmed summary."""
+    outcome = await registration.start(services=services, user_id=user_id, token=token)
+    for event in ("yes", "张伟", "办公室主任", "13912345678", "ok"):
+        if outcome.step is None:
+            return outcome
+        if event in ("yes", "ok"):
+            version = outcome.step.data["v"]
+            sent = Event(kind="button", version=version, action=event)
+        else:
+            sent = Event(kind="text", text=event)
+        outcome = await registration.advance(services=services, user_id=user_id, event=sent)
+    return outcome
+
+
 async def test_an_invite_is_used_once(services: Services) -> None:
     await roster_with_username(services)
     [made] = await invites.create_invites(services=services, units=["市文旅局"])
-    opened = await registration.start(services=services, user_id=1, token=made.token)
-    assert opened.step is not None
-    version = opened.step.data["v"]
-    confirmed = await registration.advance(
-        services=services, user_id=1, event=Event(kind="button", version=version, action="yes")
-    )
-    assert confirmed.kind == "step"
+    done = await complete(services, 1, made.token)
+    assert done.kind == "registered", done
     [row] = await invite_rows(services)
     assert row.used_by == 1
     assert row.used_at == services.now()
     other = await registration.start(services=services, user_id=2, token=made.token)
     assert (other.kind, other.reason) == ("refused", "registration.token_used")
-    # The person who redeemed it may open it again to finish.
+    # The person who redeemed it may open it again (to correct what they entered).
     again = await registration.start(services=services, user_id=1, token=made.token)
     assert again.kind == "step"
 
@@ -125,13 +135,8 @@ async def test_redeeming_one_invite_revokes_the_other_open_ones(services: Servic
     await roster_with_username(services)
     first, second = await invites.create_invites(services=services, units=["市文旅局"] * 2)
     [lead] = await invites.create_invites(services=services, units=["市文旅局"], role="lead")
-    opened = await registration.start(services=services, user_id=1, token=second.token)
-    assert opened.step is not None
-    await registration.advance(
-        services=services,
-        user_id=1,
-        event=Event(kind="button", version=opened.step.data["v"], action="yes"),
-    )
+    done = await complete(services, 1, second.token)
+    assert done.kind == "registered", done
     rows = {r.id: r for r in await invite_rows(services)}
     assert rows[first.id].revoked_at == services.now()
     assert rows[second.id].used_by == 1

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot import ledger
+from bot import checklist, ledger
 from bot.checklist import default_checklist_path
 from bot.clock import FrozenClock
 from bot.conversations import current_step
@@ -664,3 +664,107 @@ async def test_review_one_unit_and_stay_on_it(world: World, clock: FrozenClock) 
     )
     with pytest.raises(NotStaff):
         await ledger.unit_to_review(services=world.services, actor_id=LIAISON, name="民政")
+
+
+async def submission_states(w: World) -> dict[int, str]:
+    async with w.services.db.sessions() as session:
+        rows = (await session.scalars(select(Submission).order_by(Submission.id))).all()
+        return {s.id: s.state for s in rows}
+
+
+async def test_exempting_an_item_withdraws_what_of_it_awaits_review(
+    world: World, clock: FrozenClock
+) -> None:
+    plan = await submit_file(world, PLAN, doc(1, "计划.pdf"))
+    clock.advance(timedelta(minutes=5))
+    minutes = await submit_file(world, MINUTES, doc(2))
+    draft = await ledger.receive_file(
+        services=world.services,
+        actor_id=LIAISON,
+        unit_id=world.unit,
+        item_id=world.items[AGREEMENT],
+        incoming=doc(3),
+        fetch=world.fetch,
+    )
+    assert draft.files == 1
+    # The other unit's submission of the same item is not touched.
+    await ledger.receive_file(
+        services=world.services,
+        actor_id=OTHER_LIAISON,
+        unit_id=world.other,
+        item_id=world.items[PLAN],
+        incoming=doc(4),
+        fetch=world.fetch,
+    )
+    await ledger.finish_item(
+        services=world.services,
+        actor_id=OTHER_LIAISON,
+        unit_id=world.other,
+        item_id=world.items[PLAN],
+    )
+    card = await ledger.next_review(services=world.services, actor_id=STAFF)
+    assert card is not None
+    assert (card.submission_id, card.waiting) == (plan, 3)
+
+    for title in (PLAN, AGREEMENT):
+        await checklist.exempt(
+            services=world.services, unit_name="市民政局", title=title, reason="职能调整"
+        )
+
+    # /review: the exempted item is gone from the queue and from its count.
+    card = await ledger.next_review(services=world.services, actor_id=STAFF)
+    assert card is not None
+    assert (card.submission_id, card.waiting) == (minutes, 2)
+    mine = await ledger.next_review(
+        services=world.services, actor_id=STAFF, prefer_unit=world.unit
+    )
+    assert mine is not None
+    assert mine.submission_id == minutes
+    # /status and the report: one item of the unit awaits review, the exempted ones are not owed.
+    state = await status_of(world)
+    assert state.pending_review == 1
+    assert PLAN not in state.missing_items
+    assert AGREEMENT not in state.missing_items
+    report = await build_report(services=world.services)
+    assert next(u for u in report.units if u.name == "市民政局").pending_review == 1
+    await assert_agrees_with_report(world)
+    states = await submission_states(world)
+    assert states[plan] == "withdrawn"
+    assert sorted(states.values()) == ["pending", "pending", "withdrawn", "withdrawn"]
+    # A card of the withdrawn submission still on a reviewer's screen decides nothing.
+    with pytest.raises(ledger.SubmissionWithdrawn):
+        await ledger.accept_submission(services=world.services, actor_id=STAFF, submission_id=plan)
+    assert (await submission_states(world))[plan] == "withdrawn"
+
+
+async def test_exempting_an_accepted_item_keeps_the_acceptance(world: World) -> None:
+    plan = await submit_file(world, PLAN, doc(1))
+    await ledger.accept_submission(services=world.services, actor_id=STAFF, submission_id=plan)
+    await checklist.exempt(
+        services=world.services, unit_name="市民政局", title=PLAN, reason="职能调整"
+    )
+    assert (await submission_states(world))[plan] == "accepted"
+    await assert_agrees_with_report(world)
+
+
+async def test_adding_the_same_item_twice_adds_it_once(world: World) -> None:
+    first = await checklist.add_item(
+        services=world.services, unit_name="市民政局", title="退役军人服务站建设台账"
+    )
+    again = await checklist.add_item(
+        services=world.services, unit_name="民政局", title=" 退役军人服务站建设台账 "
+    )
+    assert (first.added, again.added) == (True, False)
+    assert (again.unit, again.title) == ("市民政局", "退役军人服务站建设台账")
+    # An item of the unit's kind already owed counts as existing too.
+    kind_item = await checklist.add_item(services=world.services, unit_name="市民政局", title=PLAN)
+    assert kind_item.added is False
+    async with world.services.db.sessions() as session:
+        titles = (
+            await session.scalars(
+                select(ChecklistItem.title).where(ChecklistItem.unit_id == world.unit)
+            )
+        ).all()
+    assert titles == ["退役军人服务站建设台账"]
+    state = await status_of(world)
+    assert [i.title for i in state.items].count("退役军人服务站建设台账") == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,7 +30,7 @@ from bot.reports import build_report
 from bot.sample import FIRST_USER_ID, seed_notice_situation, unit_id_by_name
 from bot.services import Services
 from storage import repositories as repo
-from storage.models import AuditEvent, InviteAttempt, OutboxMessage, Person, Setting
+from storage.models import AuditEvent, Invite, InviteAttempt, OutboxMessage, Person, Setting
 
 STAFF = 900
 UNIT = "市文旅局"  # one of the 13 without contacts
@@ -526,6 +527,94 @@ async def test_the_invite_is_checked_again_at_every_step(services: Services) -> 
     refused = await talk.press("yes")
     assert (refused.kind, refused.reason) == ("refused", "registration.token_revoked")
     assert await talk.saved_step() is None
+
+
+async def invite_states(services: Services) -> list[tuple[object, ...]]:
+    async with services.db.sessions() as session:
+        rows = (await session.scalars(select(Invite).order_by(Invite.id))).all()
+        return [(r.used_by, r.used_at is not None, r.revoked_at is not None) for r in rows]
+
+
+async def people_of(services: Services, user_id: int) -> list[Person]:
+    async with services.db.sessions() as session:
+        query = select(Person).where(Person.telegram_user_id == user_id)
+        return list((await session.scalars(query)).all())
+
+
+async def to_summary(talk: Talk, token: str, name: str) -> None:
+    await talk.start(token)
+    await talk.press("yes")
+    await talk.say(name)
+    await talk.say("办公室主任")
+    summary = await talk.say("13912345678")
+    assert summary.step is not None
+    assert summary.step.step == SUMMARY
+
+
+async def test_confirming_the_unit_and_leaving_keeps_the_link_for_the_liaison(
+    services: Services,
+) -> None:
+    await seeded(services)
+    token = await invite(services)  # posted in the office's group
+    forwarded = await invite(services)  # another open link of the unit
+    stranger = Talk(services, 4004)
+    await stranger.start(token)
+    asked = await stranger.press("yes")
+    assert asked.step is not None
+    assert asked.step.step == NAME
+    # Pressing "是本人" uses nothing up and revokes nothing.
+    assert await invite_states(services) == [(None, False, False), (None, False, False)]
+    # ... and the stranger goes away. The real liaison opens the same link and registers.
+    liaison = Talk(services, 1001)
+    await to_summary(liaison, token, "张伟")
+    done = await liaison.press("ok")
+    assert done.kind == "registered", done
+    assert (await holders(services))["liaison"].telegram_user_id == 1001
+    # Now the link is used, and the unit's other open link revoked.
+    assert await invite_states(services) == [(1001, True, False), (None, False, True)]
+    assert (await Talk(services, 4005).start(forwarded)).reason == "registration.token_revoked"
+    # The stranger coming back finds the link used; nothing of theirs is saved.
+    await stranger.say("李四")
+    await stranger.say("科员")
+    await stranger.say("13800001111")
+    late = await stranger.press("ok")
+    assert (late.kind, late.reason) == ("refused", "registration.token_used")
+    assert await stranger.saved_step() is None
+    assert await people_of(services, 4004) == []
+    assert (await holders(services))["liaison"].name == "张伟"
+
+
+async def test_two_people_on_one_link_the_first_to_complete_wins(services: Services) -> None:
+    await seeded(services)
+    token = await invite(services)
+    first, second = Talk(services, 1001), Talk(services, 1002)
+    await to_summary(first, token, "张伟")
+    await to_summary(second, token, "李四")  # both pressed "是本人": both may go on
+    done = await second.press("ok")
+    assert done.kind == "registered"
+    late = await first.press("ok")
+    assert (late.kind, late.reason) == ("refused", "registration.token_used")
+    assert await first.saved_step() is None
+    assert await people_of(services, 1001) == []
+    assert (await holders(services))["liaison"].telegram_user_id == 1002
+    assert await invite_states(services) == [(1002, True, False)]
+
+
+async def test_two_people_completing_on_one_link_at_the_same_moment(services: Services) -> None:
+    await seeded(services)
+    token = await invite(services)
+    talks = [Talk(services, 1001), Talk(services, 1002)]
+    for talk, name in zip(talks, ("张伟", "李四"), strict=True):
+        await to_summary(talk, token, name)
+    outcomes = await asyncio.gather(*(talk.press("ok") for talk in talks))
+    kinds = sorted((o.kind, o.reason) for o in outcomes)
+    assert kinds == [("refused", "registration.token_used"), ("registered", None)]
+    winner = talks[[o.kind for o in outcomes].index("registered")].user_id
+    loser = ({1001, 1002} - {winner}).pop()
+    assert (await holders(services))["liaison"].telegram_user_id == winner
+    assert await people_of(services, loser) == []
+    assert await invite_states(services) == [(winner, True, False)]
+    assert (await actions(services)).count("registered") == 1
 
 
 async def test_invalid_and_unexpected_input_keeps_the_step_and_the_data(

@@ -483,3 +483,36 @@ async def test_a_non_staff_user_is_refused_review(office: Office) -> None:
     assert after.state == "pending"
     assert len(await office.sandbox.messages(LIAISON)) == liaison.seen
     assert await office.sandbox.warnings() == []
+
+
+async def test_review_asked_in_a_group_is_answered_privately(office: Office) -> None:
+    liaison, staff, sandbox = office.liaison, office.staff, office.sandbox
+    await liaison.say("/submit")
+    await send_document(office, liaison, "计划.pdf")
+    await liaison.press("本项已报齐")
+    await liaison.say("/cancel")
+    group = await sandbox.add_group("联络员工作群", [STAFF_ID, LIAISON])
+
+    # The staff member has never opened the private chat: told so in the group, nothing else.
+    await sandbox.send_text(STAFF_ID, "/review", chat_id=group.id)
+    [first] = await sandbox.wait_messages(group.id, 1)
+    assert text_of(first) == (
+        "待审核资料涉及单位报送内容，只能在私聊中审核。"
+        "请先私聊机器人并发送 /start，再在私聊中发送 /review。"
+    )
+    assert await sandbox.messages(STAFF_ID) == []
+
+    await staff.say("/start")
+    await sandbox.send_text(STAFF_ID, "/review 民政", chat_id=group.id)
+    [resent, card] = await staff.wait(2)
+    assert resent.files[0].file_name == "计划.pdf"
+    assert "单位：市民政局" in text_of(card)
+    assert card.button_texts() == ["通过", "退回", "稍后审核"]
+    messages = await sandbox.wait_messages(group.id, 2)
+    assert text_of(messages[-1]) == "待审核资料涉及单位报送内容，已私信发送给您，请在私聊中审核。"
+    assert len(messages) == 2  # the materials are not in the group
+    [accepted, nothing] = await staff.press("通过", expect=2)
+    assert "已通过：市民政局" in text_of(accepted)
+    assert text_of(nothing) == "目前没有待审核的资料。"
+    assert [s.state for s in await office.submissions()] == ["accepted"]
+    assert await sandbox.warnings() == []

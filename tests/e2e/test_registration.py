@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot import invites
+from bot import invites, roster
 from bot.app import prepare_database
 from bot.clock import FrozenClock
 from bot.reports import build_report
@@ -550,7 +550,10 @@ async def test_a_liaison_cannot_see_or_change_another_unit(office: Office) -> No
 async def test_contacts_corrects_my_details_and_gives_a_lead_link(office: Office) -> None:
     liaison = await office.person(LIAISON, "张伟")
     await register_liaison(office, liaison, await office.invite())
-    await liaison.press("暂不登记")
+    [skipped] = await liaison.press("暂不登记")
+    assert skipped.text == (
+        "已跳过分管领导登记，可稍后通过 /contacts 补充。分管领导登记前，本单位仍计入未报送。"
+    )
     [contacts] = await liaison.say("/contacts")
     assert text_of(contacts) == (
         "市文旅局联络员和分管领导：\n联络员：张伟（办公室主任），手机号 139 1234 5678\n"
@@ -603,3 +606,37 @@ async def test_staff_make_and_revoke_links_in_the_chat(office: Office) -> None:
     [refused] = await liaison.start(first[1])
     assert text_of(refused).startswith("该登记链接已被市双拥办撤销。")
     assert await office.sandbox.warnings() == []
+
+
+async def test_invite_asked_in_a_group_goes_to_the_staff_members_private_chat(
+    office: Office,
+) -> None:
+    sandbox = office.sandbox
+    staff = await office.person(STAFF_ID, "市双拥办")
+    await office.person(LIAISON, "张伟")
+    group = await sandbox.add_group("联络员工作群", [STAFF_ID, LIAISON])
+    await sandbox.send_text(STAFF_ID, "/invite 文旅", chat_id=group.id)
+    [link] = await staff.wait(1)
+    assert text_of(link).startswith("市文旅局联络员登记链接（")
+    assert LINK.search(text_of(link)) is not None
+    assert link.button_texts() == ["生成分管领导登记链接", "撤销该单位未使用的链接"]
+    [note] = await sandbox.wait_messages(group.id, 1)
+    assert note.text == "登记链接仅可使用一次，不宜在群内发送，已私信发送给您。"
+    made = await office.invite_rows()
+    assert len(made) == 1
+
+    # A staff member who never opened the private chat: told so in the group, no link anywhere.
+    newcomer = 900002
+    await roster.add_staff(services=office.services, user_id=newcomer)
+    await sandbox.add_user(user_id=newcomer, first_name="新同事", language_code="zh-hans")
+    other_group = await sandbox.add_group("另一工作群", [newcomer, LIAISON])
+    await sandbox.send_text(newcomer, "/invite 文旅", chat_id=other_group.id)
+    [refused] = await sandbox.wait_messages(other_group.id, 1)
+    assert refused.text == (
+        "登记链接仅可使用一次，只能私信发送。请先私聊机器人并发送 /start，再重新发送该命令。"
+    )
+    assert await sandbox.messages(newcomer) == []
+    assert await office.invite_rows() == made  # no link was made that nobody can see
+    for chat_id in (group.id, other_group.id):
+        assert not [m for m in await sandbox.messages(chat_id) if LINK.search(text_of(m))]
+    assert await sandbox.warnings() == []
