@@ -23,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.broadcasts import PURPOSE as BROADCAST_PURPOSE
 from bot.broadcasts import Progress, audience_name, progress_of
 from bot.checklist import deadline_for
-from bot.reports import Report, Totals, UnitStatus, build_report
+from bot.ledger import load_ledgers
+from bot.reports import Report, Totals, UnitStatus, unit_statuses
 from bot.services import Services
 from bot.staff_views import REMINDER_PURPOSES, ItemOut, item_states, require_staff, totals_of
 from messages import plain
@@ -122,10 +123,23 @@ class ArchiveOut(BaseModel):
 
 
 async def collect(*, services: Services) -> ExportData:
-    """Everything the workbook shows, read from the database now."""
-    report = await build_report(services=services)
-    statuses = {s.name: s for s in report.units}
-    async with services.db.sessions() as tx:
+    """Everything the workbook shows, read from the database in ONE transaction, so the
+    report's numbers and the item matrix come from the same moment (on PostgreSQL the
+    transaction is REPEATABLE READ: every query sees the same snapshot)."""
+    async with services.db.sessions() as tx, tx.begin():
+        if services.db.dialect == "postgresql":
+            await tx.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        statuses = await unit_statuses(tx)
+        deadlines = await repo.deadlines(tx)
+        overall = deadlines.get("all")
+        dates = [d.due for d in deadlines.values()]
+        report = Report(
+            generated_at=services.now().astimezone(services.settings.tz),
+            deadline=overall.due if overall else (max(dates) if dates else None),
+            totals=totals_of(statuses),
+            units=statuses,
+        )
+        by_name = {s.name: s for s in statuses}
         units = list(await repo.units(tx))
         items = list(await repo.checklist(tx))
         unit_names = {u.id: u.name for u in units}
@@ -135,13 +149,11 @@ async def collect(*, services: Services) -> ExportData:
         exemptions: dict[int, dict[int, Exemption]] = defaultdict(dict)
         for e in await repo.exemptions(tx):
             exemptions[e.unit_id][e.item_id] = e
-        submissions: dict[int, list[Submission]] = defaultdict(list)
-        for s in (await tx.scalars(select(Submission))).all():
-            submissions[s.unit_id].append(s)
-        deadlines = await repo.deadlines(tx)
+        ledgers = {ledger.unit_id: ledger for ledger in await load_ledgers(tx)}
+        submissions = {s.id: s for s in (await tx.scalars(select(Submission))).all()}
         rows = []
         for unit in units:
-            cells = item_states(unit, items, exemptions[unit.id], submissions[unit.id])
+            cells = item_states(unit, items, exemptions[unit.id], ledgers[unit.id], submissions)
             rows.append(
                 UnitRow(
                     id=unit.id,
@@ -151,7 +163,7 @@ async def collect(*, services: Services) -> ExportData:
                     paused_until=unit.paused_until,
                     liaison=_person(people.get((unit.id, "liaison"))),
                     lead=_person(people.get((unit.id, "lead"))),
-                    status=statuses[unit.name],
+                    status=by_name[unit.name],
                     cells={c.item_id: c for c in cells},
                 )
             )
@@ -282,7 +294,7 @@ class _Writer:
         "accepted": "C6EFCE",
         "pending": "FFEB9C",
         "returned": "FFC7CE",
-        "draft": "FFEB9C",
+        "not_applicable_pending": "FFEB9C",
         "missing": "FFC7CE",
         "exempt": "D9D9D9",
     }
@@ -482,6 +494,8 @@ class _Writer:
             return self.h("not_applicable")
         label = plain(self.lang, f"unitcard.state_{cell.state}")
         moment = cell.reviewed_at if cell.state in ("accepted", "returned") else cell.submitted_at
+        if cell.draft:
+            label += plain(self.lang, "unitcard.item_draft")
         local = self.local(moment)
         return f"{label}\n{local:%Y-%m-%d}" if local else label
 

@@ -724,10 +724,14 @@ def render_digest(
 def render_rollcall(
     dues: Sequence[UnitDues], *, today: date, deadline: date | None, lang: str
 ) -> list[str]:
-    """点名通报 for the liaisons' group: the units still outstanding now, by name."""
-    live = [d for d in dues if not d.paused_on(today)]
-    contacts = [d for d in live if d.liaison_missing or d.lead_missing]
-    items = [d for d in live if d.items]
+    """点名通报 for the liaisons' group: the units still outstanding now, by name.
+
+    Counted exactly as `bot.reports` counts (paused units and units whose remaining items
+    all await review included), so the group, /outstanding, the export and `report --json`
+    quote the same numbers.
+    """
+    contacts = [d for d in dues if d.liaison_missing or d.lead_missing]
+    items = [d for d in dues if d.items or d.pending]
     when = short_date(today, today, lang)
     if not contacts and not items:
         return [t(lang, "reminders.rollcall.all_done", date=when)]
@@ -738,9 +742,21 @@ def render_rollcall(
         lines.append(t(lang, "reminders.rollcall.contacts", count=len(contacts), units=names))
     if items:
         names = joiner.join(
-            t(lang, "reminders.rollcall.item_unit", unit=d.name, count=len(d.items)) for d in items
+            t(lang, "reminders.rollcall.item_unit", unit=d.name, count=len(d.items) + d.pending)
+            if not d.pending
+            else t(
+                lang,
+                "reminders.rollcall.item_unit_pending",
+                unit=d.name,
+                count=len(d.items) + d.pending,
+                pending=d.pending,
+            )
+            for d in items
         )
         lines.append(t(lang, "reminders.rollcall.items", count=len(items), units=Markup(names)))
+        waiting = sum(1 for d in items if d.pending)
+        if waiting:
+            lines.append(t(lang, "reminders.rollcall.items_pending", count=waiting))
     if deadline is None:
         lines.append(t(lang, "reminders.rollcall.closing_plain"))
     elif today > deadline:
@@ -1067,11 +1083,18 @@ class _Round:
     messages: list[tuple[Decision, Recipient]]
 
 
-async def _compose_round(tx: AsyncSession, services: Services, *, dry_run: bool) -> _Round:
+async def _compose_round(
+    tx: AsyncSession,
+    services: Services,
+    *,
+    dry_run: bool,
+    unit_ids: Collection[int] | None = None,
+) -> _Round:
+    """The round now for every outstanding unit, or only for the units given."""
     today = services.today()
     policy = Policy.of(services.settings)
     cal = work_calendar(services.settings)
-    dues = await load_dues(tx, with_activity=True)
+    dues = await load_dues(tx, unit_ids, with_activity=True)
     history = await load_history(tx, services.settings, dues)
     lines: list[RoundLine] = []
     messages: list[tuple[Decision, Recipient]] = []
@@ -1155,18 +1178,31 @@ async def _enqueue_round(
     return queued
 
 
-async def preview_round(*, services: Services, actor_id: int | None) -> RoundOut:
-    """Who a round asked for now would reach, with what; recorded so it can be confirmed."""
+async def preview_round(
+    *, services: Services, actor_id: int | None, unit_ids: Collection[int] | None = None
+) -> RoundOut:
+    """Who a round asked for now would reach, with what; recorded so it can be confirmed.
+
+    With `unit_ids`, the round is for those units only (the "remind now" button of a unit's
+    file); the confirmation sends to exactly the units the preview was for.
+    """
     await _require_staff(services, actor_id)
     now = services.now()
+    ids = sorted(set(unit_ids)) if unit_ids is not None else None
     async with services.db.uow() as tx:
-        plan = await _compose_round(tx, services, dry_run=True)
+        plan = await _compose_round(tx, services, dry_run=True, unit_ids=ids)
+        details: dict[str, Any] = {
+            "reminders": len(plan.out.reminders),
+            "no_chat": len(plan.out.no_chat),
+        }
+        if ids is not None:
+            details["unit_ids"] = ids
         event = AuditEvent(
             at=now,
             actor_id=actor_id,
             action="remind_preview",
-            unit_id=None,
-            details={"reminders": len(plan.out.reminders), "no_chat": len(plan.out.no_chat)},
+            unit_id=ids[0] if ids is not None and len(ids) == 1 else None,
+            details=details,
         )
         tx.add(event)
         await tx.flush()
@@ -1189,7 +1225,9 @@ async def confirm_round(*, services: Services, actor_id: int, preview_id: int) -
             or now - preview.at > PREVIEW_VALID
         ):
             raise StaleRound()
-        plan = await _compose_round(tx, services, dry_run=False)
+        chosen = (preview.details or {}).get("unit_ids")
+        ids = [int(i) for i in chosen] if isinstance(chosen, list) else None
+        plan = await _compose_round(tx, services, dry_run=False, unit_ids=ids)
         plan.out.round_id = preview_id
         plan.out.queued = await _enqueue_round(tx, services, plan, preview_id, now)
         plan.out.already = bool(plan.messages) and plan.out.queued == 0
@@ -1198,6 +1236,7 @@ async def confirm_round(*, services: Services, actor_id: int, preview_id: int) -
             at=now,
             actor_id=actor_id,
             action="remind_round",
+            unit_id=preview.unit_id,
             round=preview_id,
             queued=plan.out.queued,
         )
@@ -1513,6 +1552,14 @@ class ReminderDelivery:
             and lead.chat
             and lead.chat != row.chat_id
         ):
+            day = self.services.today().isoformat()
+            own = await tx.scalar(
+                select(OutboxMessage.id).where(
+                    OutboxMessage.dedupe_key == f"reminder:{dues.unit_id}:{lead.person_id}:{day}"
+                )
+            )
+            if own is not None:
+                return  # the lead has their own reminder today: one message a day, not two
             why: Why = "liaison_unreachable"
             text, markup = render_reminder(
                 dues, role="lead", lang=_lang(lead, settings), today=self.services.today(), why=why

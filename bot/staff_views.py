@@ -8,7 +8,7 @@ pydantic models. The counting is `bot.reports`' — the same numbers as the expo
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
@@ -21,7 +21,9 @@ from bot.checklist import deadline_for, exempt
 from bot.conversations import end_step, save_step
 from bot.errors import ItemNotFound, NotStaff, UnitNotFound
 from bot.invites import InviteOut
-from bot.reports import Report, Totals, UnitStatus, build_report, required_items, unit_statuses
+from bot.ledger import OPEN as LEDGER_OPEN
+from bot.ledger import UnitLedger, load_ledgers
+from bot.reports import Report, Totals, UnitStatus, build_report, unit_statuses
 from bot.services import Services
 from storage import repositories as repo
 from storage.models import (
@@ -29,6 +31,7 @@ from storage.models import (
     AuditEvent,
     ChecklistItem,
     Exemption,
+    GroupChat,
     OutboxMessage,
     Person,
     Submission,
@@ -37,7 +40,9 @@ from storage.models import (
 
 ListName = Literal["all", "contacts", "items", "review", "unreachable"]
 KindFilter = Literal["any", "member", "county"]
-ItemState = Literal["accepted", "pending", "returned", "draft", "missing", "exempt"]
+ItemState = Literal[
+    "accepted", "pending", "not_applicable_pending", "returned", "missing", "exempt"
+]
 
 LISTS: tuple[ListName, ...] = ("all", "contacts", "items", "review", "unreachable")
 KINDS: tuple[KindFilter, ...] = ("any", "member", "county")
@@ -172,7 +177,10 @@ class ItemOut(BaseModel):
     state: ItemState
     submitted_at: datetime | None = None
     reviewed_at: datetime | None = None
-    note: str | None = None  # the exemption's reason, or the review note
+    # The exemption's reason, the reviewer's reason (returned) or the unit's reason
+    # (not applicable, awaiting review).
+    note: str | None = None
+    draft: bool = False  # still owed, and a draft is in progress (a note, never the state)
 
 
 class ReminderOut(BaseModel):
@@ -205,50 +213,40 @@ async def _unit_for(session: AsyncSession, *, name: str | None, unit_id: int | N
     return await roster.find_unit(session, name or "")
 
 
-_STATES: dict[str, ItemState] = {
-    "accepted": "accepted",
-    "pending": "pending",
-    "returned": "returned",
-    "draft": "draft",
-}
-
-
 def item_states(
     unit: Unit,
     items: list[ChecklistItem],
     exemptions: dict[int, Exemption],
-    submissions: list[Submission],
+    ledger: UnitLedger,
+    submissions: Mapping[int, Submission],
 ) -> list[ItemOut]:
-    """Each item of a unit's ledger with its state; accepted wins, as in `bot.reports`."""
-    by_item: dict[int, list[Submission]] = {}
-    for s in submissions:
-        by_item.setdefault(s.item_id, []).append(s)
+    """Each item of a unit's ledger with its state, as `bot.ledger` computes it (the state
+    `/status`, the reminders and `bot.reports` use), plus the items the unit is excused from.
+
+    `ledger` is the unit's `bot.ledger.load_ledgers` entry; `submissions` maps ids to the
+    unit's submissions (for the dates). A draft in progress is only a note on the item.
+    """
+    owed = {i.item_id: i for i in ledger.items}
     result: list[ItemOut] = []
-    owed = {i.id for i in required_items(unit, items, set(exemptions))}
     for item in items:
         if not (item.kind == unit.kind or item.unit_id == unit.id):
             continue
-        if item.id not in owed:
+        entry = owed.get(item.id)
+        if entry is None:
             reason = exemptions[item.id].reason if item.id in exemptions else None
             result.append(ItemOut(item_id=item.id, title=item.title, state="exempt", note=reason))
             continue
-        mine = sorted(by_item.get(item.id, []), key=lambda s: (s.created_at, s.id))
-        chosen = (
-            next((s for s in reversed(mine) if s.state == "accepted"), None)
-            or next((s for s in reversed(mine) if s.state == "pending"), None)
-            or (mine[-1] if mine else None)
-        )
-        if chosen is None:
-            result.append(ItemOut(item_id=item.id, title=item.title, state="missing"))
-            continue
+        deciding = submissions.get(entry.submission_id) if entry.submission_id else None
         result.append(
             ItemOut(
                 item_id=item.id,
                 title=item.title,
-                state=_STATES.get(chosen.state, "missing"),
-                submitted_at=chosen.submitted_at,
-                reviewed_at=chosen.reviewed_at,
-                note=chosen.review_note,
+                state=entry.state.value,
+                submitted_at=deciding.submitted_at if deciding else None,
+                reviewed_at=deciding.reviewed_at if deciding else None,
+                note=entry.reason,
+                draft=entry.state in LEDGER_OPEN
+                and (entry.draft_files > 0 or entry.draft_chars > 0),
             )
         )
     return result
@@ -290,9 +288,11 @@ async def _card(session: AsyncSession, unit: Unit) -> UnitCard:
         e.item_id: e
         for e in (await session.scalars(select(Exemption).where(Exemption.unit_id == unit.id)))
     }
-    submissions = list(
-        (await session.scalars(select(Submission).where(Submission.unit_id == unit.id))).all()
-    )
+    ledger = (await load_ledgers(session, [unit.id]))[0]
+    submissions = {
+        s.id: s
+        for s in (await session.scalars(select(Submission).where(Submission.unit_id == unit.id)))
+    }
     reminder_filter = (
         OutboxMessage.unit_id == unit.id,
         OutboxMessage.purpose.in_(REMINDER_PURPOSES),
@@ -317,7 +317,7 @@ async def _card(session: AsyncSession, unit: Unit) -> UnitCard:
         status=status,
         contacts=current,
         history=[contact(p) for p in people if p.until is not None],
-        items=item_states(unit, items, exemptions, submissions),
+        items=item_states(unit, items, exemptions, ledger, submissions),
         reminders_total=status.reminders_sent,
         reminders=[
             ReminderOut(
@@ -432,6 +432,37 @@ class AuditEntry(BaseModel):
     details: dict[str, Any]
 
 
+# Details that name a person on the roster by id: shown as the person's name.
+_PERSON_KEYS = {
+    "person_id": "person",
+    "old_person_id": "old_person",
+    "new_person_id": "new_person",
+    "replaced_person_id": "replaced_person",
+}
+# Details that are internal references, never shown to a person.
+_HIDDEN_KEYS = {"submission_id", "invite_id", "before", "size"}
+
+
+def readable_details(
+    details: dict[str, Any], people: dict[int, str], groups: dict[int, str]
+) -> dict[str, Any]:
+    """An audit entry's details with ids replaced by what they name (a person, a group) and
+    internal references left out; the words for each key are the handler's."""
+    result: dict[str, Any] = {}
+    for key, value in details.items():
+        if value is None or value == "" or key in _HIDDEN_KEYS:
+            continue
+        if key in _PERSON_KEYS:
+            if isinstance(value, int) and value in people:
+                result[_PERSON_KEYS[key]] = people[value]
+            continue
+        if key == "chat_id":
+            result["group"] = groups.get(int(value), "") if isinstance(value, int) else ""
+            continue
+        result[key] = value
+    return result
+
+
 class AuditPage(BaseModel):
     entries: list[AuditEntry]  # latest first
     older: int | None  # pass as `before` for the next page
@@ -460,6 +491,25 @@ async def audit_log(
                 select(Person).where(Person.telegram_user_id.in_(actor_ids)).order_by(Person.since)
             )
         ).all()
+        person_ids = {
+            int(v)
+            for e in shown
+            for k, v in (e.details or {}).items()
+            if k in _PERSON_KEYS and isinstance(v, int)
+        }
+        chat_ids = {
+            int(v) for e in shown for k, v in (e.details or {}).items() if k == "chat_id" and v
+        }
+        people_by_id = {
+            p.id: p.name
+            for p in (await session.scalars(select(Person).where(Person.id.in_(person_ids)))).all()
+        }
+        groups = {
+            g.chat_id: g.title
+            for g in (
+                await session.scalars(select(GroupChat).where(GroupChat.chat_id.in_(chat_ids)))
+            ).all()
+        }
     names = {p.telegram_user_id: p.name for p in people}
     return AuditPage(
         entries=[
@@ -471,7 +521,7 @@ async def audit_log(
                 actor_staff=e.actor_id in staff,
                 action=e.action,
                 unit=units.get(e.unit_id) if e.unit_id else None,
-                details=dict(e.details or {}),
+                details=readable_details(dict(e.details or {}), people_by_id, groups),
             )
             for e in shown
         ],

@@ -12,6 +12,7 @@ Buttons (`callback_data`, short ids only):
     st:i:{unit}:{l|d}           a new invite link for the liaison (l) or the lead (d)
     st:p:{unit}:{days}          pause the unit's reminders; st:r:{unit} resumes them
     st:a:{before}               older audit entries
+    st:m:{unit}                 remind the unit now: a preview; its confirm button is /remind's
     exp:files                   the archive of collected materials
 """
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import date, datetime
 from functools import wraps
 from pathlib import Path
@@ -31,7 +32,8 @@ from telegram.constants import ChatAction, ChatType
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
-from bot import roster, staff_views
+from bot import reminders, roster, staff_views
+from bot.broadcasts import audience_name
 from bot.charts import stats_chart
 from bot.context import Context
 from bot.conversations import StepOut
@@ -49,6 +51,7 @@ from bot.staff_views import (
 )
 from handlers.common import language_for, services_of
 from handlers.flows import command_of, register_flow
+from handlers.reminders import confirm_keyboard
 from messages import Markup, catalogue, t
 
 log = logging.getLogger(__name__)
@@ -306,7 +309,7 @@ def _reason(reason: str | None, lang: str) -> str:
     return t(lang, "unitcard.reason_other")
 
 
-def unit_text(card: UnitCard, lang: str, tz: object) -> str:
+def unit_text(card: UnitCard, lang: str, tz: object, today: date) -> str:
     s = card.status
     lines = [
         t(lang, "unitcard.title", name=card.name, kind=t(lang, f"common.kind_{card.kind}")),
@@ -347,7 +350,7 @@ def unit_text(card: UnitCard, lang: str, tz: object) -> str:
                     reason=_reason(c.unreachable_reason, lang),
                 )
             )
-    if card.paused_until is not None:
+    if card.paused_until is not None and card.paused_until >= today:
         lines.append(
             t(
                 lang,
@@ -378,6 +381,7 @@ def unit_text(card: UnitCard, lang: str, tz: object) -> str:
                 state=t(lang, f"unitcard.state_{item.state}"),
                 when=t(lang, "unitcard.item_when", date=_day(when, lang, tz)) if when else "",
                 note=t(lang, "unitcard.item_note", note=item.note) if item.note else "",
+                draft=t(lang, "unitcard.item_draft") if item.draft else "",
             )
         )
     lines += ["", t(lang, "unitcard.reminders", count=card.reminders_total)]
@@ -426,7 +430,12 @@ def unit_markup(card: UnitCard, lang: str, today: date) -> InlineKeyboardMarkup:
     rows.append(
         [button("invite_liaison", f"st:i:{card.id}:l"), button("invite_lead", f"st:i:{card.id}:d")]
     )
-    if card.paused_until is not None and card.paused_until >= today:
+    paused = card.paused_until is not None and card.paused_until >= today
+    if not paused and (
+        card.status.missing_contacts or any(i.state in ("missing", "returned") for i in card.items)
+    ):
+        rows.append([button("remind", f"st:m:{card.id}")])
+    if paused:
         rows.append([button("resume", f"st:r:{card.id}")])
     else:
         rows.append(
@@ -460,7 +469,7 @@ async def unit(update: Update, context: Context, lang: str) -> None:
         return
     services = services_of(context)
     card = await staff_views.unit_card(services=services, actor_id=user.id, name=name)
-    text = unit_text(card, lang, services.settings.tz)
+    text = unit_text(card, lang, services.settings.tz, services.today())
     await send_private(update, context, lang, text, unit_markup(card, lang, services.today()))
 
 
@@ -471,7 +480,7 @@ async def show_unit(update: Update, context: Context, lang: str, unit_id: int) -
     services = services_of(context)
     card = await staff_views.unit_card(services=services, actor_id=user.id, unit_id=unit_id)
     await query.answer()
-    text = unit_text(card, lang, services.settings.tz)
+    text = unit_text(card, lang, services.settings.tz, services.today())
     await edit(query.message, text, unit_markup(card, lang, services.today()))
 
 
@@ -561,8 +570,33 @@ async def pause(update: Update, context: Context, lang: str, unit_id: int, days:
         answer = t(lang, "unitcard.resumed_now", unit=done.unit)
     await query.answer(answer, show_alert=True)
     card = await staff_views.unit_card(services=services, actor_id=user.id, unit_id=unit_id)
-    text = unit_text(card, lang, services.settings.tz)
+    text = unit_text(card, lang, services.settings.tz, services.today())
     await edit(query.message, text, unit_markup(card, lang, services.today()))
+
+
+async def remind_unit(update: Update, context: Context, lang: str, unit_id: int) -> None:
+    """ "Remind now" on a unit's file: the preview of a round for this unit only, with /remind's
+    confirm button (bot.reminders: the same round, audited as /remind's)."""
+    user, query = update.effective_user, update.callback_query
+    assert user is not None
+    assert query is not None
+    services = services_of(context)
+    preview = await reminders.preview_round(
+        services=services, actor_id=user.id, unit_ids=[unit_id]
+    )
+    await query.answer()
+    text = reminders.render_round(preview, lang)
+    if not preview.reminders or preview.round_id is None:
+        back = InlineKeyboardMarkup(
+            [[InlineKeyboardButton(t(lang, "console.back"), callback_data=f"st:u:{unit_id}")]]
+        )
+        await edit(query.message, text, back)
+        return
+    await edit(
+        query.message,
+        f"{text}\n\n{t(lang, 'reminders.round.confirm')}",
+        confirm_keyboard(preview.round_id, lang),
+    )
 
 
 async def exempt_reason(update: Update, context: Context, step: StepOut) -> None:
@@ -625,9 +659,9 @@ def audit_text(page: AuditPage, lang: str, tz: object) -> str:
         else:
             actor = t(lang, "audit.actor_user", id=e.actor_id)
         key = f"audit.action_{e.action}"
-        action = t(lang, key) if key in known else e.action
-        details = "，" if lang == "zh" else ", "
-        shown = details.join(f"{k}={_short(v)}" for k, v in list(e.details.items())[:5])
+        action = t(lang, key) if key in known else t(lang, "audit.action_other")
+        joiner = "，" if lang == "zh" else ", "
+        shown = joiner.join(audit_details(e.details, lang)[:5])
         lines.append(
             t(
                 lang,
@@ -642,6 +676,40 @@ def audit_text(page: AuditPage, lang: str, tz: object) -> str:
     if not page.entries:
         lines.append(t(lang, "report.none"))
     return "\n".join(lines)
+
+
+_DATE_KEYS = ("due", "until", "day")
+
+
+def audit_details(details: dict[str, Any], lang: str) -> list[str]:
+    """An entry's details as words: "资料：年度工作计划", never `key=value`. Keys without a
+    sentence in the catalogue are left out."""
+    known = catalogue(lang)
+    shown = []
+    for name, value in details.items():
+        label = f"audit.detail_{name}"
+        if label not in known:
+            continue
+        shown.append(t(lang, label, value=_audit_value(name, value, lang, known)))
+    return shown
+
+
+def _audit_value(name: str, value: object, lang: str, known: Mapping[str, str]) -> str:
+    if isinstance(value, bool):
+        return t(lang, "audit.yes" if value else "audit.no")
+    text = str(value)
+    if name == "role" and f"common.role_{text}" in known:
+        return t(lang, f"common.role_{text}")
+    if name == "audience":
+        return audience_name(text, lang)
+    if name in ("kind", "via", "what", "scope") and f"audit.{name}_{text}" in known:
+        return t(lang, f"audit.{name}_{text}")
+    if name in _DATE_KEYS:
+        try:
+            return format_date(date.fromisoformat(text), lang)
+        except ValueError:
+            pass
+    return _short(text)
 
 
 def _short(value: object) -> str:
@@ -802,6 +870,8 @@ async def on_button(update: Update, context: Context, lang: str) -> None:
         await pause(update, context, lang, numbers[0], numbers[1])
     elif kind == "r" and len(numbers) == 1:
         await pause(update, context, lang, numbers[0], 0)
+    elif kind == "m" and len(numbers) == 1:
+        await remind_unit(update, context, lang, numbers[0])
     elif kind == "a" and len(numbers) == 1:
         await older_audit(update, context, lang, numbers[0])
     else:

@@ -13,13 +13,13 @@ import pytest
 from openpyxl import load_workbook
 from openpyxl.cell.cell import Cell, MergedCell
 from openpyxl.utils import get_column_letter
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from bot import broadcasts
 from bot.checklist import exempt
 from bot.delivery import enqueue, text_payload
 from bot.errors import NotStaff
-from bot.export import build_archive, display_width, export_workbook
+from bot.export import build_archive, collect, display_width, export_workbook
 from bot.importing import SAMPLE_ROSTER_PATH
 from bot.reports import build_report
 from bot.roster import import_units
@@ -73,6 +73,10 @@ async def make_scene(services: Services) -> Scene:
         pending, returned = chosen.missing_items[0], chosen.missing_items[1]
         tx.add(_submission(unit.id, items[pending].id, "pending", services))
         tx.add(_submission(unit.id, items[returned].id, "returned", services))
+        # Sent back, then a new draft started: still 已退回 (as /status says), with a note.
+        draft = _submission(unit.id, items[returned].id, "draft", services)
+        draft.created_at, draft.submitted_at, draft.text = services.now(), None, "草稿"
+        tx.add(draft)
         liaison = await repo.current_holder(tx, unit_id=unit.id, role="liaison")
         assert liaison is not None
         assert liaison.telegram_user_id is not None
@@ -174,8 +178,10 @@ async def test_workbook_matches_the_database(services: Services, tmp_path: Path)
         assert (row[column["联络员电话"]] or None) == (liaison.phone if liaison else None)
         assert row[column["缺报资料（项）"]] == len(statuses[name].missing_items)
         assert row[column["待审核（项）"]] == statuses[name].pending_review
-        assert row[column["联络人已报齐"]] == ("否" if statuses[name].missing_contacts else "是")
-    assert sum(1 for r in body if r[column["联络人已报齐"]] == "否") == 13
+        assert row[column["分管领导和联络员已报齐"]] == (
+            "否" if statuses[name].missing_contacts else "是"
+        )
+    assert sum(1 for r in body if r[column["分管领导和联络员已报齐"]] == "否") == 13
     assert sum(1 for r in body if r[column["缺报资料（项）"]]) == report.totals.missing_items
 
     matrix = _rows(book["资料报送情况"])
@@ -183,7 +189,7 @@ async def test_workbook_matches_the_database(services: Services, tmp_path: Path)
     cells = {str(r[0]): dict(zip(titles, r[3:], strict=True)) for r in matrix[1:]}
     mine = cells[scene.unit]
     assert str(mine[scene.pending]).startswith("待审核\n2026-11-28")
-    assert str(mine[scene.returned]).startswith("已退回\n2026-11-29")
+    assert str(mine[scene.returned]).startswith("已退回（已开始填报，尚未提交审核）\n2026-11-29")
     assert mine[scene.exempted] == "免报"
     for name, status in statuses.items():
         states = [str(v) for v in cells[name].values() if v != "—"]
@@ -225,6 +231,29 @@ async def test_workbook_matches_the_database(services: Services, tmp_path: Path)
             wanted = max(display_width(_shown(c)) for c in cells if c.value is not None)
             width = sheet.column_dimensions[get_column_letter(index)].width
             assert width >= min(wanted + 2, 60), (sheet.title, index)
+
+
+async def test_export_reads_one_moment(services: Services, tmp_path: Path) -> None:
+    """The report's numbers and the item matrix are read in one transaction."""
+    await make_scene(services)
+    begun: list[object] = []
+
+    def on_begin(connection: object) -> None:
+        begun.append(connection)
+
+    event.listen(services.db.engine.sync_engine, "begin", on_begin)
+    try:
+        data = await collect(services=services)
+    finally:
+        event.remove(services.db.engine.sync_engine, "begin", on_begin)
+    assert len(begun) == 1
+    for unit in data.units:
+        owed = [c for c in unit.cells.values() if c.state != "exempt"]
+        assert sum(1 for c in owed if c.state != "accepted") == len(unit.status.missing_items)
+        assert (
+            sum(1 for c in owed if c.state in ("pending", "not_applicable_pending"))
+            == unit.status.pending_review
+        )
 
 
 def _shown(cell: Cell | MergedCell) -> str:

@@ -15,11 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from bot import ledger
+from bot import checklist, ledger, reminders, staff_views
 from bot.errors import DomainError
 from bot.files import IncomingFile
 from bot.ledger import ItemState
-from bot.reports import build_report
+from bot.reports import build_report, unit_statuses
 from bot.services import Services
 from storage.models import ChecklistItem, Person, Submission, SubmissionFile, Unit
 
@@ -30,7 +30,7 @@ _units = itertools.count(1)
 Step = tuple[str, int, int]
 steps = st.lists(
     st.tuples(
-        st.sampled_from(["file", "text", "finish", "na", "accept", "return"]),
+        st.sampled_from(["file", "text", "finish", "na", "accept", "return", "exempt", "add"]),
         st.integers(0, ITEMS - 1),
         st.integers(0, 2),  # which of three files (file_unique_id) is sent
     ),
@@ -108,6 +108,9 @@ async def apply(
 ) -> None:
     """Do one step through the use-cases and move the model the same way."""
     action, _, which = step
+    if action in ("exempt", "add"):
+        await change_what_is_owed(services, action, which, unit_id=unit_id)
+        return
 
     async def fetch(file_id: str) -> bytes:
         return f"%PDF-1.4 file {which}".encode()
@@ -186,6 +189,73 @@ async def apply(
             )
 
 
+_additions = itertools.count(1)
+
+
+async def change_what_is_owed(
+    services: Services, action: str, which: int, *, unit_id: int
+) -> None:
+    """Excuse the unit from one of the items the steps leave alone, or add an item of its own."""
+    async with services.db.sessions() as session:
+        unit = await session.get(Unit, unit_id)
+        assert unit is not None
+        name = unit.name
+        others = (await ledger.load_ledgers(session, [unit_id]))[0].items[ITEMS:]
+    if action == "add":
+        await checklist.add_item(
+            services=services, unit_name=name, title=f"补充材料{next(_additions)}", actor_id=STAFF
+        )
+    elif others:
+        title = others[which % len(others)].title
+        await checklist.exempt(
+            services=services, unit_name=name, title=title, reason="无此职能", actor_id=STAFF
+        )
+
+
+async def check_one_computation(services: Services, unit_id: int) -> None:
+    """`load_ledgers`, the reminders' `load_dues`, the staff card's `item_states` and
+    `bot.reports.unit_statuses` say the same of every item, read at the same moment."""
+    card = await staff_views.unit_card(services=services, actor_id=STAFF, unit_id=unit_id)
+    async with services.db.sessions() as session:
+        (unit_ledger,) = await ledger.load_ledgers(session, [unit_id])
+        (dues,) = await reminders.load_dues(session, [unit_id])
+        status = next(s for s in await unit_statuses(session) if s.name == unit_ledger.unit_name)
+        everything = list(
+            await session.scalars(
+                select(ChecklistItem).where(
+                    ChecklistItem.active.is_(True),
+                    (ChecklistItem.kind == unit_ledger.kind) | (ChecklistItem.unit_id == unit_id),
+                )
+            )
+        )
+    owed = {i.item_id: i for i in unit_ledger.items}
+    shown = {i.item_id: i for i in card.items}
+    # The card shows every item of the unit: the owed ones in the ledger's state, the rest excused.
+    assert set(shown) == {i.id for i in everything}
+    for item_id, item in shown.items():
+        if item_id not in owed:
+            assert item.state == "exempt"
+            continue
+        expected = owed[item_id]
+        assert item.state == expected.state.value
+        assert item.note == expected.reason
+        assert item.draft == (
+            expected.is_open and (expected.draft_files + expected.draft_chars) > 0
+        )
+    # The reminders owe exactly the open items, sent back with the same reason.
+    assert [(o.title, o.returned, o.note) for o in dues.items] == [
+        (
+            i.title,
+            i.state == ItemState.RETURNED,
+            i.reason if i.state == ItemState.RETURNED else None,
+        )
+        for i in unit_ledger.open_items
+    ]
+    assert dues.pending == unit_ledger.pending_review == status.pending_review
+    assert status.missing_items == unit_ledger.missing_items
+    assert card.status == status
+
+
 def incoming(which: int) -> IncomingFile:
     return IncomingFile(
         kind="document",
@@ -260,3 +330,4 @@ async def test_any_sequence_keeps_the_invariants(services: Services, sequence: l
             model=models[index],
         )
         await check_invariants(services, unit_id=unit_id, item_ids=item_ids, models=models)
+        await check_one_computation(services, unit_id)

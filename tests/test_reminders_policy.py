@@ -17,7 +17,7 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from telegram import Chat, InlineKeyboardMarkup, Message
 from telegram.error import Forbidden
 from telegram.ext import ExtBot
@@ -788,3 +788,63 @@ async def test_remind_pause_and_resume_on_the_command_line(
     [row] = await world.rows("reminder")
     assert row.dedupe_key.startswith("round:")
     assert row.dedupe_key.endswith(":1001:1")
+
+
+async def test_roll_call_counts_as_the_report(services: Services) -> None:
+    """A paused unit, and a unit whose remaining items all await review, still count as
+    未报齐 in the report: the roll call quotes the same numbers."""
+    from bot.sample import seed_notice_situation
+
+    await seed_notice_situation(services=services, deadline=date(2026, 12, 31))
+    report = await build_report(services=services)
+    owing = [s for s in report.units if s.missing_items and not s.missing_contacts]
+    paused, waiting = owing[0].name, owing[1].name
+    async with services.db.uow() as tx:
+        await tx.execute(update(Unit).where(Unit.name == paused).values(paused_until=d(12, 31)))
+        unit = await repo.unit_by_name(tx, waiting)
+        assert unit is not None
+        titles = set(owing[1].missing_items)
+        for item in await repo.checklist(tx):
+            if item.title in titles and (item.kind == unit.kind or item.unit_id == unit.id):
+                tx.add(
+                    Submission(
+                        unit_id=unit.id,
+                        item_id=item.id,
+                        state="pending",
+                        answer_kind="files",
+                        submitted_by=1,
+                        created_at=services.now(),
+                        submitted_at=services.now(),
+                    )
+                )
+    report = await build_report(services=services)
+    async with services.db.sessions() as session:
+        dues = await reminders.load_dues(session)
+    text = "\n".join(
+        reminders.render_rollcall(dues, today=d(11, 30), deadline=d(12, 31), lang="zh")
+    )
+    totals = report.totals
+    assert f"以下{totals.missing_contacts}家单位尚未报送分管领导和联络员" in text
+    assert f"以下{totals.missing_items}家单位资料台账未报齐" in text
+    count = len(owing[1].missing_items)
+    assert f"{waiting}（缺{count}项，其中{count}项待审核）" in text
+    assert paused in text
+    assert "其中1家单位有资料已报送、待审核。" in text
+
+
+async def test_a_lead_escalated_to_gets_one_reminder_a_day(services: Services) -> None:
+    """Escalation has started and the liaison blocks the bot: the lead's own reminder of the
+    day is enough, no second message "on behalf of" the unreachable liaison."""
+    services = _with(services, reminder_every_workdays=1, escalate_lead_after=2)
+    world = World(services)
+    world.at(d(11, 30))
+    unit = await world.unit("市民政局")
+    await world.person(unit, "liaison", "王伟", user_id=1001)
+    await world.person(unit, "lead", "李强", user_id=2001)
+    assert [s.chat_id for s in await world.day(d(11, 30))] == [1001]
+    assert [s.chat_id for s in await world.day(d(12, 1))] == [1001]
+    world.bot.blocked.add(1001)
+    sent = await world.day(d(12, 2))
+    assert [s.chat_id for s in sent] == [2001]
+    fallbacks = [r for r in await world.rows() if r.dedupe_key.startswith("fallback:")]
+    assert fallbacks == []

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date
+import re
+from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -12,7 +14,18 @@ from bot.errors import NotStaff, UnitAmbiguous
 from bot.reports import build_report
 from bot.sample import UNREPORTED, seed_notice_situation
 from bot.services import Services
-from storage.models import AuditEvent, Broadcast, ConversationStep, OutboxMessage
+from handlers.staff import audit_text, unit_text
+from messages import catalogue
+from storage import repositories as repo
+from storage.models import (
+    AuditEvent,
+    Broadcast,
+    ConversationStep,
+    OutboxMessage,
+    Person,
+    Submission,
+    Unit,
+)
 
 STAFF = 900
 
@@ -237,3 +250,168 @@ async def test_stop_sending_holds_back_the_rest(seeded: Services) -> None:
     ) == (sent.total)
     [note] = await broadcasts.progress_due(services=seeded)
     assert (note.progress.cancelled, note.progress.finished) == (sent.total, True)
+
+
+async def test_unit_card_shows_the_ledgers_states(seeded: Services) -> None:
+    """Sent back then a draft started: still 已退回 with the reason (the draft is a note);
+    "not applicable" awaiting review: its own state with the unit's reason — as /status."""
+    card = await staff_views.unit_card(services=seeded, actor_id=STAFF, name="西吉县")
+    first, second = [i.item_id for i in card.items if i.state == "missing"][:2]
+    now = seeded.now()
+
+    def submission(item_id: int, state: str, kind: str, **values: object) -> Submission:
+        return Submission(
+            unit_id=card.id,
+            item_id=item_id,
+            state=state,
+            answer_kind=kind,
+            submitted_by=1,
+            created_at=values.pop("created_at", now),
+            **values,
+        )
+
+    async with seeded.db.uow() as tx:
+        tx.add(
+            submission(
+                first,
+                "returned",
+                "files",
+                created_at=now - timedelta(days=2),
+                submitted_at=now - timedelta(days=2),
+                reviewed_at=now - timedelta(days=1),
+                reviewed_by=STAFF,
+                review_note="盖章页不清晰",
+            )
+        )
+        tx.add(submission(first, "draft", "text", text="草稿"))
+        tx.add(
+            submission(
+                second, "pending", "not_applicable", text="本单位无此职能", submitted_at=now
+            )
+        )
+    after = await staff_views.unit_card(services=seeded, actor_id=STAFF, unit_id=card.id)
+    items = {i.item_id: i for i in after.items}
+    assert (items[first].state, items[first].note, items[first].draft) == (
+        "returned",
+        "盖章页不清晰",
+        True,
+    )
+    assert (items[second].state, items[second].note) == (
+        "not_applicable_pending",
+        "本单位无此职能",
+    )
+    text = unit_text(after, "zh", seeded.settings.tz, seeded.today())
+    assert f"· {items[first].title}：已退回（2026年11月29日），盖章页不清晰（已开始填报" in text
+    assert f"· {items[second].title}：申报不适用，待审核" in text
+    assert "正在填报" not in text
+
+
+async def test_unit_card_mentions_a_pause_only_while_it_lasts(seeded: Services) -> None:
+    async with seeded.db.uow() as tx:
+        await tx.execute(
+            update(Unit)
+            .where(Unit.name == "西吉县")
+            .values(paused_until=date(2026, 11, 29), pause_reason="换届")
+        )
+    card = await staff_views.unit_card(services=seeded, actor_id=STAFF, name="西吉县")
+    assert "提醒已暂停至" not in unit_text(card, "zh", seeded.settings.tz, date(2026, 11, 30))
+    assert "提醒已暂停至2026年11月29日" in unit_text(
+        card, "zh", seeded.settings.tz, date(2026, 11, 29)
+    )
+
+
+def test_every_audited_action_has_a_sentence() -> None:
+    """Every action the code audits is named in words in both languages."""
+    root = Path(__file__).resolve().parents[1]
+    source = "\n".join(
+        p.read_text(encoding="utf-8")
+        for folder in ("bot", "handlers", "storage")
+        for p in (root / folder).rglob("*.py")
+    )
+    actions = set(re.findall(r'action="([a-z_]+)"', source))
+    actions |= {
+        a
+        for pair in re.findall(r'action="([a-z_]+)" if \w+ else "([a-z_]+)"', source)
+        for a in pair
+    }
+    actions.discard("store_true")  # argparse, not the audit log
+    assert {"rollcall_off", "review_return", "submission"} <= actions
+    for lang in ("zh", "en"):
+        missing = sorted(a for a in actions if f"audit.action_{a}" not in catalogue(lang))
+        assert missing == [], lang
+
+
+async def test_audit_shows_words_not_code(seeded: Services) -> None:
+    async with seeded.db.uow() as tx:
+        unit = (await tx.scalars(select(Unit).where(Unit.name == "西吉县"))).one()
+        holder = (
+            await tx.scalars(
+                select(Person).where(Person.unit_id == unit.id, Person.role == "lead")
+            )
+        ).first()
+        assert holder is not None
+        repo.audit(
+            tx,
+            at=seeded.now(),
+            actor_id=STAFF,
+            action="submission",
+            unit_id=unit.id,
+            submission_id=17,
+            item="年度工作计划",
+            kind="files",
+            files=2,
+        )
+        repo.audit(
+            tx,
+            at=seeded.now(),
+            actor_id=STAFF,
+            action="lead_updated",
+            unit_id=unit.id,
+            person_id=holder.id,
+        )
+        repo.audit(tx, at=seeded.now(), actor_id=STAFF, action="rollcall_off", chat_id=-100)
+    page = await staff_views.audit_log(services=seeded, actor_id=STAFF)
+    text = audit_text(page, "zh", seeded.settings.tz)
+    assert "关闭定时点名通报" in text
+    assert "rollcall_off" not in text
+    assert "（西吉县） 资料：年度工作计划，报送方式：上传文件，文件2份" in text
+    assert f"人员：{holder.name}" in text
+    for code in ("=", "submission_id", "files", "person_id", "chat_id"):
+        assert code not in text, code
+
+
+async def test_remind_now_for_one_unit(seeded: Services) -> None:
+    """ "Remind now" on a unit's file: a round through bot.reminders for that unit only,
+    previewed, confirmed once, audited like /remind; staff only."""
+    from bot import reminders
+    from handlers.staff import unit_markup
+
+    card = await staff_views.unit_card(services=seeded, actor_id=STAFF, name="西吉县")
+    buttons = [b for row in unit_markup(card, "zh", seeded.today()).inline_keyboard for b in row]
+    assert ("立即提醒", f"st:m:{card.id}") in [(b.text, b.callback_data) for b in buttons]
+    with pytest.raises(NotStaff):
+        await reminders.preview_round(services=seeded, actor_id=1, unit_ids=[card.id])
+    preview = await reminders.preview_round(services=seeded, actor_id=STAFF, unit_ids=[card.id])
+    assert preview.round_id is not None
+    assert {line.unit for line in preview.reminders} == {"西吉县"}
+    everyone = await reminders.preview_round(services=seeded, actor_id=STAFF)
+    assert len({line.unit for line in everyone.reminders}) > 1
+    done = await reminders.confirm_round(
+        services=seeded, actor_id=STAFF, preview_id=preview.round_id
+    )
+    assert done.queued == len(preview.reminders) > 0
+    again = await reminders.confirm_round(
+        services=seeded, actor_id=STAFF, preview_id=preview.round_id
+    )
+    assert (again.queued, again.already) == (0, True)
+    async with seeded.db.sessions() as session:
+        rows = (
+            await session.scalars(select(OutboxMessage).where(OutboxMessage.purpose == "reminder"))
+        ).all()
+        assert {r.unit_id for r in rows} == {card.id}
+        logged = (
+            await session.scalars(select(AuditEvent).where(AuditEvent.action == "remind_round"))
+        ).all()
+    assert [e.unit_id for e in logged] == [card.id, card.id]
+    page = await staff_views.audit_log(services=seeded, actor_id=STAFF)
+    assert "发送一轮提醒（西吉县）" in audit_text(page, "zh", seeded.settings.tz)

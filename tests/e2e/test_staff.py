@@ -239,7 +239,7 @@ async def test_outstanding_unit_audit_stats_and_export(office: Office) -> None:
     await staff.press("下一页 ›", expect=0)
     second = await staff.edited(summary.message_id)
     assert "第2/2页" in text(second)
-    await staff.press("缺联络人", expect=0)
+    await staff.press("缺联络员或分管领导", expect=0)
     contacts = await staff.edited(summary.message_id, edits=2)
     assert "未报送分管领导和联络员的单位（13家，第1/1页）" in text(contacts)
     await staff.press("县（区）", expect=0)
@@ -263,7 +263,8 @@ async def test_outstanding_unit_audit_stats_and_export(office: Office) -> None:
     assert await office.count(Exemption) == 1
 
     [log] = await staff.say("/audit")
-    assert "免报资料（西吉县）" in text(log)
+    assert f"免报资料（西吉县） 资料：{item}，原因：该单位无优抚对象管理职能" in text(log)
+    assert "=" not in text(log)
 
     [chart] = await staff.say("/stats")
     assert chart.kind == "photo"
