@@ -210,3 +210,39 @@ async def test_staff_add_list_remove(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (await run_cli("staff", "remove", "42")).code == 0
     assert "42" not in (await run_cli("staff", "list")).out
     assert (await run_cli("staff", "remove", "42")).code == 2
+
+
+async def test_command_line_changes_are_in_the_audit_log(db_url: str, tmp_path: Path) -> None:
+    """Deadline, staff, exemption, additions, pause and resume leave an audit entry each."""
+    from sqlalchemy import select
+
+    from storage.db import Database
+    from storage.models import AuditEvent
+
+    roster = tmp_path / "units.csv"
+    roster.write_text("name,kind\n市民政局,member\n", encoding="utf-8")
+    steps = [
+        ("units", "import", str(roster)),
+        ("deadline", "set", "2026-12-31"),
+        ("staff", "add", "42"),
+        ("staff", "remove", "42"),
+        ("checklist", "exempt", "市民政局", "拥军优属政策落实台账", "--reason", "无此职能"),
+        ("checklist", "add", "市民政局", "退役军人服务站台账"),
+        ("pause", "市民政局", "--until", "2026-12-10", "--reason", "联络员休假"),
+        ("resume", "市民政局"),
+    ]
+    for step in steps:
+        done = await run_cli(*step)
+        assert done.code == 0, (step, done.err)
+    db = Database(db_url)
+    try:
+        async with db.sessions() as session:
+            actions = list(
+                (await session.scalars(select(AuditEvent.action).order_by(AuditEvent.id))).all()
+            )
+    finally:
+        await db.dispose()
+    assert actions[-8:] == [
+        "units_import", "deadline_set", "staff_add", "staff_remove", "exempt", "item_add",
+        "reminders_paused", "reminders_resumed",
+    ]  # fmt: skip
