@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import roster
-from bot.checklist import deadline_for, exempt
+from bot.checklist import add_item, deadline_for, exempt
 from bot.conversations import end_step, save_step
 from bot.errors import ItemNotFound, NotStaff, UnitNotFound
 from bot.invites import InviteOut
@@ -48,6 +48,7 @@ LISTS: tuple[ListName, ...] = ("all", "contacts", "items", "review", "unreachabl
 KINDS: tuple[KindFilter, ...] = ("any", "member", "county")
 PAGE_SIZE = 15
 EXEMPT_FLOW = "staff_exempt"
+ADD_ITEM_FLOW = "staff_add_item"
 AUDIT_PAGE = 15
 # Outbox purposes that are reminders to a unit (催报), for the unit's file and the export.
 REMINDER_PURPOSES = ("reminder",)
@@ -416,6 +417,65 @@ async def excuse(
     async with services.db.uow() as tx:
         await end_step(tx, actor_id)
     return ExemptDone(unit=unit_name, title=title, reason=reason)
+
+
+class AddItemAsk(BaseModel):
+    unit: str
+
+
+class AddItemDone(BaseModel):
+    unit: str
+    title: str
+    added: bool  # False: the unit already owed an item of that title; nothing changed
+
+
+async def ask_item_title(*, services: Services, actor_id: int, unit_id: int) -> AddItemAsk:
+    """Remember which unit staff are adding an item for; the title comes next."""
+    await require_staff(services=services, actor_id=actor_id)
+    async with services.db.uow() as tx:
+        unit = await tx.get(Unit, unit_id)
+        if unit is None:
+            raise UnitNotFound(name=str(unit_id))
+        await save_step(
+            tx,
+            user_id=actor_id,
+            flow=ADD_ITEM_FLOW,
+            step="title",
+            data={"unit_id": unit_id},
+            now=services.now(),
+        )
+        return AddItemAsk(unit=unit.name)
+
+
+def split_item_text(text: str) -> tuple[str, str]:
+    """The first line (or what comes before "：") is the title, the rest the description."""
+    first, _, rest = text.strip().partition("\n")
+    if not rest and "：" in first:
+        first, _, rest = first.partition("：")
+    return first.strip()[:200], rest.strip()[:2000]
+
+
+async def add_unit_item(
+    *, services: Services, actor_id: int, unit_id: int, text: str
+) -> AddItemDone:
+    """Make one unit owe one more item (bot.checklist.add_item, which writes the audit entry)."""
+    await require_staff(services=services, actor_id=actor_id)
+    title, description = split_item_text(text)
+    async with services.db.sessions() as session:
+        unit = await session.get(Unit, unit_id)
+        if unit is None:
+            raise UnitNotFound(name=str(unit_id))
+        unit_name = unit.name
+    added = await add_item(
+        services=services,
+        unit_name=unit_name,
+        title=title,
+        description=description,
+        actor_id=actor_id,
+    )
+    async with services.db.uow() as tx:
+        await end_step(tx, actor_id)
+    return AddItemDone(unit=added.unit, title=added.title, added=added.added)
 
 
 # ---- /audit -----------------------------------------------------------------------------------

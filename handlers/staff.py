@@ -12,6 +12,7 @@ Buttons (`callback_data`, short ids only):
     st:i:{unit}:{l|d}           a new invite link for the liaison (l) or the lead (d)
     st:p:{unit}:{days}          pause the unit's reminders; st:r:{unit} resumes them
     st:a:{before}               older audit entries
+    st:n:{unit}                 add an item for the unit only (asks for its title)
     st:m:{unit}                 remind the unit now: a preview; its confirm button is /remind's
     exp:files                   the archive of collected materials
 """
@@ -60,6 +61,7 @@ Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
 StaffHandler = Callable[[Update, Context, str], Coroutine[Any, Any, None]]
 
 EXEMPT_FLOW = staff_views.EXEMPT_FLOW
+ADD_ITEM_FLOW = staff_views.ADD_ITEM_FLOW
 LIST_CODES: dict[str, ListName] = {name[0]: name for name in LISTS}
 KIND_CODES: dict[str, KindFilter] = {"a": "any", "m": "member", "c": "county"}
 UPLOAD_TIMEOUT = 300.0
@@ -427,6 +429,7 @@ def unit_markup(card: UnitCard, lang: str, today: date) -> InlineKeyboardMarkup:
     rows = []
     if any(i.state not in ("accepted", "exempt") for i in card.items):
         rows.append([button("exempt", f"st:x:{card.id}")])
+    rows.append([button("add_item", f"st:n:{card.id}")])
     rows.append(
         [button("invite_liaison", f"st:i:{card.id}:l"), button("invite_lead", f"st:i:{card.id}:d")]
     )
@@ -518,6 +521,20 @@ async def ask_reason(
         await context.bot.send_message(
             query.message.chat.id,
             t(lang, "unitcard.exempt_reason", unit=asked.unit, title=asked.title),
+        )
+
+
+async def ask_item(update: Update, context: Context, lang: str, unit_id: int) -> None:
+    user, query = update.effective_user, update.callback_query
+    assert user is not None
+    assert query is not None
+    asked = await staff_views.ask_item_title(
+        services=services_of(context), actor_id=user.id, unit_id=unit_id
+    )
+    await query.answer()
+    if query.message is not None:
+        await context.bot.send_message(
+            query.message.chat.id, t(lang, "unitcard.add_item_title", unit=asked.unit)
         )
 
 
@@ -630,6 +647,50 @@ async def exempt_reason(update: Update, context: Context, step: StepOut) -> None
         return
     await message.reply_text(
         t(lang, "unitcard.exempted", unit=done.unit, title=done.title, reason=done.reason),
+        reply_markup=InlineKeyboardMarkup(
+            [
+                [
+                    InlineKeyboardButton(
+                        t(lang, "unitcard.button_back_to_unit", unit=done.unit),
+                        callback_data=f"st:u:{step.data['unit_id']}",
+                    )
+                ]
+            ]
+        ),
+    )
+
+
+async def item_title(update: Update, context: Context, step: StepOut) -> None:
+    """The flow "staff_add_item": the next text is the new item's title (and description)."""
+    lang = await language_for(update, context)
+    user, message = update.effective_user, update.effective_message
+    if user is None:
+        return
+    if update.callback_query is not None:
+        await update.callback_query.answer(t(lang, "unitcard.add_item_waiting"))
+        return
+    if message is None:
+        return
+    if not message.text or command_of(update) is not None:
+        await message.reply_text(t(lang, "unitcard.add_item_waiting"))
+        return
+    title, _ = staff_views.split_item_text(message.text)
+    if not title:
+        await message.reply_text(t(lang, "unitcard.add_item_waiting"))
+        return
+    try:
+        done = await staff_views.add_unit_item(
+            services=services_of(context),
+            actor_id=user.id,
+            unit_id=int(step.data["unit_id"]),
+            text=message.text,
+        )
+    except DomainError as exc:
+        await message.reply_text(t(lang, exc.key, **exc.values))
+        return
+    key = "unitcard.item_added" if done.added else "unitcard.item_exists"
+    await message.reply_text(
+        t(lang, key, unit=done.unit, title=done.title),
         reply_markup=InlineKeyboardMarkup(
             [
                 [
@@ -870,6 +931,8 @@ async def on_button(update: Update, context: Context, lang: str) -> None:
         await pause(update, context, lang, numbers[0], numbers[1])
     elif kind == "r" and len(numbers) == 1:
         await pause(update, context, lang, numbers[0], 0)
+    elif kind == "n" and len(numbers) == 1:
+        await ask_item(update, context, lang, numbers[0])
     elif kind == "m" and len(numbers) == 1:
         await remind_unit(update, context, lang, numbers[0])
     elif kind == "a" and len(numbers) == 1:
@@ -887,3 +950,4 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
     app.add_handler(CommandHandler("stats", stats))
     app.add_handler(CallbackQueryHandler(on_button, pattern=r"^(st|exp):"))
     register_flow(EXEMPT_FLOW, exempt_reason)
+    register_flow(ADD_ITEM_FLOW, item_title)

@@ -22,7 +22,7 @@ from telegram import Chat, InlineKeyboardMarkup, Message
 from telegram.error import Forbidden
 from telegram.ext import ExtBot
 
-from bot import reminders
+from bot import invites, reminders
 from bot.checklist import set_deadline
 from bot.clock import FrozenClock
 from bot.delivery import Dispatcher, Pacer
@@ -32,7 +32,7 @@ from bot.services import Services
 from bot.workdays import WorkCalendar
 from storage import repositories as repo
 from storage.db import Database
-from storage.models import GroupChat, OutboxMessage, Person, Submission, Unit
+from storage.models import GroupChat, OutboxMessage, Person, Setting, Submission, Unit
 from tests.cli_helpers import run_cli
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -537,6 +537,41 @@ async def test_unreachable_falls_to_the_lead_then_to_staff(services: Services) -
     assert report["市民政局"].unreachable
     assert report["市卫健委"].unreachable
     assert report["市民政局"].reminders_sent == 2  # the lead's two
+
+
+async def test_the_digest_brings_fresh_invite_links_and_old_ones_stay_valid(
+    services: Services,
+) -> None:
+    world = World(services)
+    world.at(d(11, 30), time(8, 0))
+    registered = await world.unit("市民政局")
+    await world.person(registered, "liaison", "王伟", user_id=1001)
+    nobody = {name: await world.unit(name) for name in ("市税务局", "市气象局")}
+    async with services.db.uow() as tx:
+        tx.add(Setting(key="bot_username", value="liaison_test_bot"))
+        unit = await tx.get(Unit, nobody["市税务局"])
+        assert unit is not None
+        earlier = await invites.issue(
+            tx, services=services, unit=unit, role="liaison", actor_id=STAFF
+        )
+    await world.day(d(11, 30))  # Monday, a working day, at the reminder hour
+    [row] = await world.rows("reminder_digest")
+    digest = str(row.payload["text"])
+    links = dict(re.findall(r"· (\S+)：https://t\.me/liaison_test_bot\?start=(\S+)", digest))
+    assert set(links) == set(nobody)  # one link per unit with nobody registered, no other
+    assert "市民政局" not in digest_sections(digest).get("unregistered", set())
+    assert links["市税务局"] != earlier.token  # fresh, not the one sent before
+    async with services.db.uow() as tx:
+        now = services.now()
+        old = await invites.find(tx, earlier.token)
+        assert invites.problem_of(old, now=now, user_id=5001) is None  # still usable
+        for name, token in links.items():
+            invite = await invites.find(tx, token)
+            assert invite is not None
+            assert invite.unit_id == nobody[name]
+            assert invites.problem_of(invite, now=now, user_id=5001) is None
+        assert old is not None
+        assert await invites.redeem(tx, old, user_id=5001, now=now)
 
 
 async def test_activity_resets_the_escalation(services: Services) -> None:

@@ -20,6 +20,7 @@ from storage import repositories as repo
 from storage.models import (
     AuditEvent,
     Broadcast,
+    ChecklistItem,
     ConversationStep,
     OutboxMessage,
     Person,
@@ -93,6 +94,43 @@ async def test_unit_card_and_exemption(seeded: Services) -> None:
     assert page.entries[0].action == "exempt"
     assert page.entries[0].unit == "西吉县"
     assert page.entries[0].actor_staff
+
+
+async def test_add_item_for_one_unit(seeded: Services) -> None:
+    card = await staff_views.unit_card(services=seeded, actor_id=STAFF, name="xjx")
+    other = await staff_views.unit_card(services=seeded, actor_id=STAFF, name="民政局")
+    with pytest.raises(NotStaff):
+        await staff_views.ask_item_title(services=seeded, actor_id=1, unit_id=card.id)
+    asked = await staff_views.ask_item_title(services=seeded, actor_id=STAFF, unit_id=card.id)
+    assert asked.unit == "西吉县"
+    async with seeded.db.sessions() as session:
+        step = await session.get(ConversationStep, STAFF)
+        assert step is not None
+        assert (step.flow, step.data["unit_id"]) == (staff_views.ADD_ITEM_FLOW, card.id)
+    done = await staff_views.add_unit_item(
+        services=seeded, actor_id=STAFF, unit_id=card.id, text=" 防汛预案 \n 2026年度版本 "
+    )
+    assert (done.unit, done.title, done.added) == ("西吉县", "防汛预案", True)
+    after = await staff_views.unit_card(services=seeded, actor_id=STAFF, unit_id=card.id)
+    assert len(after.status.missing_items) == len(card.status.missing_items) + 1
+    assert "防汛预案" in after.status.missing_items
+    unchanged = await staff_views.unit_card(services=seeded, actor_id=STAFF, unit_id=other.id)
+    assert "防汛预案" not in unchanged.status.missing_items
+    async with seeded.db.sessions() as session:
+        assert await session.get(ConversationStep, STAFF) is None
+        description = await session.scalar(
+            select(ChecklistItem.description).where(ChecklistItem.title == "防汛预案")
+        )
+    assert description == "2026年度版本"
+    page = await staff_views.audit_log(services=seeded, actor_id=STAFF)
+    assert (page.entries[0].action, page.entries[0].unit) == ("item_add", "西吉县")
+    again = await staff_views.add_unit_item(
+        services=seeded, actor_id=STAFF, unit_id=card.id, text="防汛预案：另一份"
+    )
+    assert (again.title, again.added) == ("防汛预案", False)
+    final = await staff_views.unit_card(services=seeded, actor_id=STAFF, unit_id=card.id)
+    assert final.status.missing_items.count("防汛预案") == 1
+    assert staff_views.split_item_text("应急预案：含联系人") == ("应急预案", "含联系人")
 
 
 async def test_audit_log_pages_back(seeded: Services) -> None:

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from bot.app import prepare_database
+from bot.reports import build_report
 from bot.sample import seed_notice_situation, unit_id_by_name
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.models import SentMessage
@@ -49,7 +50,7 @@ STAFF_COMMANDS = (
 )  # fmt: skip
 # Staff-only buttons, pressed by someone who is not staff (unit and broadcast id 1 exist).
 STAFF_BUTTONS = (
-    "st:o:a:a:0", "st:o:c:m:1", "st:u:1", "st:x:1", "st:xi:1:1", "st:i:1:l", "st:i:1:d",
+    "st:o:a:a:0", "st:o:c:m:1", "st:u:1", "st:x:1", "st:xi:1:1", "st:n:1", "st:i:1:l", "st:i:1:d",
     "st:p:1:7", "st:r:1", "st:a:1000", "exp:files", "bc:acks:1", "bc:nudge:1:1",
     "bc:stop:1", "bc:send", "bc:ackt", "bc:aud:registered", "bc:drop",
     # other features' staff buttons: review, invite links, a round of reminders
@@ -290,6 +291,24 @@ async def test_outstanding_unit_audit_stats_and_export(office: Office) -> None:
     finished = await staff.edited(packing.message_id)
     assert text(finished).startswith("已收资料共")
     assert await sandbox.warnings() == []
+
+
+async def test_staff_add_an_item_for_one_unit(office: Office) -> None:
+    staff = await office.person(STAFF_ID, "市双拥办")
+    [card] = await staff.say("/unit 西吉县")
+    assert "资料台账：应报11项，已通过3项，缺8项" in text(card)
+    [ask] = await staff.press("增加资料项")
+    assert "请输入需为西吉县增加的资料项名称" in text(ask)
+    [done] = await staff.say("防汛预案\n2026年度版本")
+    assert text(done) == "已为西吉县增加资料项：防汛预案。"
+    [again] = await staff.say("/unit 西吉县")
+    assert "资料台账：应报12项，已通过3项，缺9项" in text(again)
+    report = await build_report(services=office.services)
+    [xjx] = [s for s in report.units if s.name == "西吉县"]
+    assert "防汛预案" in xjx.missing_items
+    assert not [s for s in report.units if s.name != "西吉县" and "防汛预案" in s.missing_items]
+    assert await office.count(AuditEvent, AuditEvent.action == "item_add") == 1
+    assert await office.count(ConversationStep) == 0
 
 
 async def sandbox_actions(sandbox: SandboxClient) -> list[tuple[int, str]]:
