@@ -17,6 +17,8 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import ColumnElement, select
+
 from bot.app import prepare_database, serve
 from bot.clock import FrozenClock
 from bot.reports import build_report, render_report
@@ -32,7 +34,9 @@ from bot.settings import Settings
 from bot.simulation import Person
 from messages import plain, strip_html
 from storage.db import Database
+from storage.models import OutboxMessage
 
+OUTBOX_OPEN = ("pending", "claimed", "sending")
 DEMO_TOKEN = "5550001:DEMO-TOKEN-not-a-real-one-000000"
 DEMO_DEADLINE = date(2026, 12, 31)
 # The demo's simulated time starts on a Monday, 09:00 office time, before the National Day
@@ -57,6 +61,22 @@ class Stage:
             print(plain(self.lang, "demo.person_says", who=who, text=shown), flush=True)
         else:
             print(plain(self.lang, "demo.bot_says", who=who, text=shown), flush=True)
+
+    async def delivered(self, *where: ColumnElement[bool]) -> None:
+        """Wait until the outbox has delivered the matching messages, moving the simulated
+        time past a retry that Telegram's 429 put off (the demo's clock does not move alone)."""
+        clock = self.services.clock
+        for _ in range(1200):  # two minutes
+            async with self.services.db.sessions() as session:
+                query = select(OutboxMessage).where(OutboxMessage.state.in_(OUTBOX_OPEN), *where)
+                rows = (await session.scalars(query)).all()
+            if not rows:
+                return
+            later = [r.due_at for r in rows if r.state == "pending" and r.due_at > clock.now()]
+            if later and len(later) == len(rows) and isinstance(clock, FrozenClock):
+                clock.set(min(later))
+            await asyncio.sleep(0.1)
+        raise RuntimeError("the bot did not deliver its messages in time")
 
     async def person(self, user_id: int, name: str, *, language: str | None = None) -> Person:
         code = {"zh": "zh-hans", "en": "en"}[language or self.lang]

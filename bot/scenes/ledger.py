@@ -10,13 +10,11 @@ resubmits it; staff accept it; the report counts one unit fewer with materials m
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from bot.clock import FrozenClock
 from bot.ledger import load_ledgers
 from bot.reports import build_report
 from bot.sample import STAFF_USER_ID, accepted_before_inspection
@@ -121,28 +119,6 @@ async def _person(stage: Stage, user_id: int, name: str) -> Person:
     return person
 
 
-async def _delivered(stage: Stage, chat_id: int) -> None:
-    """Wait until the outbox has delivered the unit's notices, moving the demo's simulated
-    time past a retry that Telegram's 429 put off (the clock does not move by itself)."""
-    clock = stage.services.clock
-    for _ in range(600):
-        async with stage.services.db.sessions() as session:
-            rows = (
-                await session.scalars(
-                    select(OutboxMessage).where(
-                        OutboxMessage.chat_id == chat_id, OutboxMessage.state.in_(OPEN)
-                    )
-                )
-            ).all()
-        if not rows:
-            return
-        later = [r.due_at for r in rows if r.state == "pending" and r.due_at > clock.now()]
-        if later and len(later) == len(rows) and isinstance(clock, FrozenClock):
-            clock.set(min(later))
-        await asyncio.sleep(0.1)
-    raise RuntimeError("the unit's notices were not delivered")
-
-
 async def _read(person: Person, *wanted: str) -> None:
     """Read the new messages until each wanted phrase has been seen."""
     missing = list(wanted)
@@ -208,7 +184,7 @@ async def scene_ledger(stage: Stage) -> None:
     await _answered(stage, staff, await staff.press(label("review.button_accept")))
 
     # The unit is told of each decision through the outbox; the liaison resubmits the photo.
-    await _delivered(stage, chosen.liaison_id)
+    await stage.delivered(OutboxMessage.chat_id == chosen.liaison_id)
     await _read(liaison, label("demo_ledger.return_reason"), chosen.titles[1], chosen.titles[2])
     await liaison.press(label("review.button_resubmit"))
     await stage.sandbox.send_photo(
@@ -218,7 +194,7 @@ async def scene_ledger(stage: Stage) -> None:
     await liaison.press(done)
     await _answered(stage, staff, await staff.say(f"/review {chosen.unit}"))
     await _answered(stage, staff, await staff.press(label("review.button_accept")))
-    await _delivered(stage, chosen.liaison_id)
+    await stage.delivered(OutboxMessage.chat_id == chosen.liaison_id)
     await _read(liaison, chosen.titles[0])
     await liaison.say("/status")
 

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from bot.broadcasts import NUDGE_PURPOSE, PURPOSE, REPORT_PURPOSE
-from bot.clock import FrozenClock
 from bot.sample import STAFF_USER_ID
 from bot.simulation import Person
 from messages import plain
@@ -22,29 +21,7 @@ if TYPE_CHECKING:
     from bot.demo import Stage
 
 OUTPUT = Path("demo-output")
-OPEN = ("pending", "claimed", "sending")
 ACKNOWLEDGING = 6  # recipients who press "收到" before staff look
-
-
-async def _settle(stage: Stage, purposes: tuple[str, ...]) -> None:
-    """Wait until the bot has delivered these messages (moving simulated time past a 429)."""
-    clock = stage.services.clock
-    for _ in range(1200):
-        async with stage.services.db.sessions() as session:
-            rows = (
-                await session.scalars(
-                    select(OutboxMessage).where(
-                        OutboxMessage.state.in_(OPEN), OutboxMessage.purpose.in_(purposes)
-                    )
-                )
-            ).all()
-        if not rows:
-            return
-        later = [r.due_at for r in rows if r.state == "pending" and r.due_at > clock.now()]
-        if later and len(later) == len(rows) and isinstance(clock, FrozenClock):
-            clock.set(min(later))
-        await asyncio.sleep(0.1)
-    raise RuntimeError("the notice was not delivered")
 
 
 async def _liaisons(stage: Stage) -> list[tuple[int, str]]:
@@ -88,8 +65,8 @@ async def scene_staff(stage: Stage) -> None:
     preview = await staff.edited(choose.message_id)
     send = next(b["text"] for b in preview.buttons() if b.get("callback_data") == "bc:send")
     await staff.press(send, expect=0)
-    await _settle(stage, (PURPOSE,))
-    await _settle(stage, (REPORT_PURPOSE,))
+    await stage.delivered(OutboxMessage.purpose == PURPOSE)
+    await stage.delivered(OutboxMessage.purpose == REPORT_PURPOSE)
     await staff.wait(1)  # the delivery report
     # The one progress message, edited as the notice went out, shows the final count.
     for _ in range(600):
@@ -115,7 +92,7 @@ async def scene_staff(stage: Stage) -> None:
     nudge = next((b for b in status.button_texts() if b != label("broadcast.button_refresh")), "")
     if nudge:
         await staff.press(nudge, expect=0)
-        await _settle(stage, (NUDGE_PURPOSE,))
+        await stage.delivered(OutboxMessage.purpose == NUDGE_PURPOSE)
         stage.say("demo_staff.nudged")
 
     # The chart and the workbook, as staff receive them, written to files.
