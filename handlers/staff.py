@@ -616,21 +616,30 @@ async def remind_unit(update: Update, context: Context, lang: str, unit_id: int)
     )
 
 
+async def awaited_text(update: Update, lang: str, waiting_key: str) -> str | None:
+    """The text a staff flow waits for; anything else (a button, a command) re-asks."""
+    if update.effective_user is None:
+        return None
+    if update.callback_query is not None:
+        await update.callback_query.answer(t(lang, waiting_key))
+        return None
+    message = update.effective_message
+    if message is None:
+        return None
+    if not message.text or command_of(update) is not None:
+        await message.reply_text(t(lang, waiting_key))
+        return None
+    return message.text
+
+
 async def exempt_reason(update: Update, context: Context, step: StepOut) -> None:
     """The flow "staff_exempt": the next text is the reason for the exemption."""
     lang = await language_for(update, context)
     user, message = update.effective_user, update.effective_message
-    if user is None:
+    text = await awaited_text(update, lang, "unitcard.exempt_waiting")
+    if user is None or message is None or text is None:
         return
-    if update.callback_query is not None:
-        await update.callback_query.answer(t(lang, "unitcard.exempt_waiting"))
-        return
-    if message is None:
-        return
-    if not message.text or command_of(update) is not None:
-        await message.reply_text(t(lang, "unitcard.exempt_waiting"))
-        return
-    reason = message.text.strip()
+    reason = text.strip()
     if not reason:
         await message.reply_text(t(lang, "unitcard.exempt_waiting"))
         return
@@ -664,17 +673,10 @@ async def item_title(update: Update, context: Context, step: StepOut) -> None:
     """The flow "staff_add_item": the next text is the new item's title (and description)."""
     lang = await language_for(update, context)
     user, message = update.effective_user, update.effective_message
-    if user is None:
+    text = await awaited_text(update, lang, "unitcard.add_item_waiting")
+    if user is None or message is None or text is None:
         return
-    if update.callback_query is not None:
-        await update.callback_query.answer(t(lang, "unitcard.add_item_waiting"))
-        return
-    if message is None:
-        return
-    if not message.text or command_of(update) is not None:
-        await message.reply_text(t(lang, "unitcard.add_item_waiting"))
-        return
-    title, _ = staff_views.split_item_text(message.text)
+    title, _ = staff_views.split_item_text(text)
     if not title:
         await message.reply_text(t(lang, "unitcard.add_item_waiting"))
         return
@@ -683,7 +685,7 @@ async def item_title(update: Update, context: Context, step: StepOut) -> None:
             services=services_of(context),
             actor_id=user.id,
             unit_id=int(step.data["unit_id"]),
-            text=message.text,
+            text=text,
         )
     except DomainError as exc:
         await message.reply_text(t(lang, exc.key, **exc.values))
