@@ -12,9 +12,9 @@ import time
 from telegram import Bot
 from telegram.request import BaseRequest, HTTPXRequest
 
-from bot.request import AiohttpRequest
 from bot.sandbox.models import NewUser
 from bot.sandbox.server import Emulator
+from bot.transport.request import AiohttpRequest
 
 TOKEN = "777000:BENCH-TOKEN-abcdefghijklmnopqrst"
 CALLS = 600

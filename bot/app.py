@@ -33,13 +33,14 @@ from telegram.ext import (
 )
 
 from bot import roster
-from bot.checklist import ensure_default_checklist
 from bot.context import BotData, Context
-from bot.delivery import Dispatcher
-from bot.polling import poll_forever
-from bot.reminders import ReminderDelivery, planner_job
-from bot.request import AiohttpRequest, PatientRateLimiter
+from bot.ledger.checklist import ensure_default_checklist
+from bot.reminders.delivery import ReminderDelivery
+from bot.reminders.planner import planner_job
 from bot.services import Services
+from bot.transport.outbox import Dispatcher
+from bot.transport.polling import poll_forever
+from bot.transport.request import AiohttpRequest, PatientRateLimiter
 from handlers import broadcast, common, contacts, flows, ledger, registration, reminders, review
 from handlers import staff as staff_console
 from messages import LANGUAGES, t
@@ -240,7 +241,7 @@ async def serve(
             app.job_queue.run_repeating(planner_job, interval=60, first=0, name="reminders")
         tasks = [asyncio.create_task(dispatcher.run_forever(stop), name="outbox")]
         if take_updates and webhook is not None:
-            from bot.webhook import serve_webhook
+            from bot.transport.webhook import serve_webhook
 
             tasks.append(
                 asyncio.create_task(

@@ -6,8 +6,8 @@ from typing import Any
 
 from telegram.ext import CallbackContext, ExtBot
 
-from bot.delivery import Dispatcher
 from bot.services import Services
+from bot.transport.outbox import Dispatcher
 
 
 class BotData:

@@ -28,11 +28,12 @@ from telegram.ext import (
     CommandHandler,
 )
 
-from bot import broadcasts, conversations
-from bot.broadcasts import AUDIENCES, AckStatus, Preview, Progress, audience_name
+from bot import conversations
 from bot.context import Context
 from bot.conversations import StepOut
 from bot.errors import DomainError
+from bot.staff import broadcasts
+from bot.staff.broadcasts import AUDIENCES, AckStatus, Preview, Progress, audience_name
 from handlers.common import language_for, services_of
 from handlers.flows import command_of, register_flow
 from handlers.staff import edit, in_group, set_buttons, staff_language, staff_only, tell

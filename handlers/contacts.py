@@ -14,11 +14,13 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
-from bot import registration, roster
+from bot import roster
 from bot.context import Context
 from bot.errors import DomainError, UnitAmbiguous, UnitNotFound
-from bot.registration import ContactsOut, PersonOut, format_phone
-from bot.reports import format_date
+from bot.ledger.report import format_date
+from bot.registration import contacts, flow
+from bot.registration.flow import ContactsOut, PersonOut
+from bot.registration.validation import format_phone
 from handlers.common import language_for, services_of
 from handlers.registration import ask, drop_buttons, link_text, role_name
 from messages import t
@@ -96,7 +98,7 @@ async def contacts_command(update: Update, context: Context) -> None:
     staff = await roster.is_staff(services=services, user_id=user.id)
     if staff and context.args:
         try:
-            found = await registration.unit_contacts(
+            found = await contacts.unit_contacts(
                 services=services, actor_id=user.id, unit_name=" ".join(context.args)
             )
         except (UnitNotFound, UnitAmbiguous) as exc:
@@ -110,8 +112,8 @@ async def contacts_command(update: Update, context: Context) -> None:
         await message.reply_text(render(found, lang, context))
         return
     try:
-        found = await registration.my_contacts(services=services, user_id=user.id)
-    except registration.NotRegistered:
+        found = await contacts.my_contacts(services=services, user_id=user.id)
+    except flow.NotRegistered:
         key = "contacts.staff_usage" if staff else "contacts.not_registered"
         await message.reply_text(t(lang, key))
         return
@@ -132,16 +134,16 @@ async def contacts_pressed(update: Update, context: Context) -> None:
     services = services_of(context)
     try:
         if found[1] == "link":
-            invite = await registration.lead_invite(
+            invite = await contacts.lead_invite(
                 services=services, user_id=user.id, username=context.bot_data.username or None
             )
-            mine = await registration.my_contacts(services=services, user_id=user.id)
+            mine = await contacts.my_contacts(services=services, user_id=user.id)
             name = mine.lead.name if mine.lead else role_name(lang, "lead")
             await query.answer()
             await message.chat.send_message(link_text(invite, name, lang, context))
             return
         what = cast(Literal["me", "lead"], found[1])
-        step = await registration.begin_edit(services=services, user_id=user.id, what=what)
+        step = await contacts.begin_edit(services=services, user_id=user.id, what=what)
     except DomainError as exc:
         await query.answer(t(lang, exc.key, **exc.values), show_alert=True)
         return

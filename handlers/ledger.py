@@ -20,13 +20,16 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot import conversations, ledger
+from bot import conversations
 from bot.context import Context
 from bot.conversations import StepOut
 from bot.errors import DomainError
-from bot.files import DownloadTooLarge, Fetch, IncomingFile
-from bot.ledger import ItemState, LedgerItem, StrayOut, SubmitStep, UnitLedger
-from bot.reports import format_date
+from bot.ledger import errors, permissions, stray, submitting
+from bot.ledger.files import DownloadTooLarge, Fetch, IncomingFile
+from bot.ledger.report import format_date
+from bot.ledger.status import ItemState, LedgerItem, UnitLedger
+from bot.ledger.stray import StrayOut
+from bot.ledger.submitting import SubmitStep
 from handlers import flows
 from handlers.common import language_for, services_of
 from messages import Markup, t
@@ -37,8 +40,8 @@ FILES = filters.Document.ALL | filters.PHOTO
 
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """/status, /submit, their buttons, and documents or photos sent outside any flow."""
-    flows.register_flow(ledger.FLOW_SUBMIT, submit_flow)
-    flows.register_flow(ledger.FLOW_STRAY, stray_flow)
+    flows.register_flow(submitting.FLOW_SUBMIT, submit_flow)
+    flows.register_flow(submitting.FLOW_STRAY, stray_flow)
     app.add_handler(CommandHandler("status", status, filters=PRIVATE))
     app.add_handler(CommandHandler("submit", submit, filters=PRIVATE))
     app.add_handler(CallbackQueryHandler(submit_button, pattern=r"^sub:(start|go):"))
@@ -249,7 +252,7 @@ async def status(update: Update, context: Context) -> None:
         return
     lang = await language_for(update, context)
     try:
-        ledgers = await ledger.my_ledgers(services=services_of(context), actor_id=user.id)
+        ledgers = await permissions.my_ledgers(services=services_of(context), actor_id=user.id)
     except DomainError as error:
         await send(update, context, error_text(error, lang))
         return
@@ -268,7 +271,7 @@ async def submit(update: Update, context: Context) -> None:
         return
     lang = await language_for(update, context)
     services = services_of(context)
-    units = await ledger.my_units(services=services, actor_id=user.id)
+    units = await permissions.my_units(services=services, actor_id=user.id)
     if not units:
         await send(update, context, t(lang, "ledger.not_member"))
         return
@@ -287,7 +290,7 @@ async def start(
     user = update.effective_user
     assert user is not None
     try:
-        step = await ledger.start_submission(
+        step = await submitting.start_submission(
             services=services_of(context), actor_id=user.id, unit_id=unit_id, item_id=item_id
         )
     except DomainError as error:
@@ -331,15 +334,15 @@ async def submit_flow(update: Update, context: Context, step: StepOut) -> None:
             await start(update, context, lang, unit_id, item_id)
         elif command is not None:
             await send(update, context, t(lang, "ledger.in_flow_command"))
-        elif step.step == ledger.STEP_NOT_APPLICABLE:
+        elif step.step == submitting.STEP_NOT_APPLICABLE:
             await not_applicable_reason(update, context, lang, unit_id, item_id, message)
         else:
             await item_content(update, context, lang, unit_id, item_id, message)
-    except ledger.NotYourUnit as error:
+    except errors.NotYourUnit as error:
         # The person no longer acts for the unit (a handover): leave the flow.
         await conversations.cancel(services=services_of(context), user_id=user.id)
         await send(update, context, error_text(error, lang))
-    except ledger.ItemNotOpen as error:
+    except errors.ItemNotOpen as error:
         # Someone else settled the item meanwhile: go on with what is still open.
         await send(update, context, error_text(error, lang))
         await start(update, context, lang, unit_id, None)
@@ -356,7 +359,7 @@ async def item_content(
     services = services_of(context)
     incoming = incoming_of(message)
     if incoming is not None:
-        draft = await ledger.receive_file(
+        draft = await submitting.receive_file(
             services=services,
             actor_id=user.id,
             unit_id=unit_id,
@@ -369,7 +372,7 @@ async def item_content(
         else:
             text = t(lang, "ledger.file_duplicate", name=incoming.display_name, files=draft.files)
     elif message.text:
-        draft = await ledger.add_text(
+        draft = await submitting.add_text(
             services=services,
             actor_id=user.id,
             unit_id=unit_id,
@@ -391,14 +394,14 @@ async def not_applicable_reason(
         await send(update, context, t(lang, "ledger.not_applicable_reask"))
         return
     try:
-        step = await ledger.declare_not_applicable(
+        step = await submitting.declare_not_applicable(
             services=services_of(context),
             actor_id=user.id,
             unit_id=unit_id,
             item_id=item_id,
             reason=message.text,
         )
-    except ledger.BadReason as error:
+    except errors.BadReason as error:
         await send(update, context, error_text(error, lang))
         return
     await send(update, context, *render_step(step, lang))
@@ -422,18 +425,18 @@ async def submit_press(update: Update, context: Context, step: StepOut, lang: st
     await query.answer()
     services = services_of(context)
     if verb == "na":
-        item = await ledger.ask_not_applicable(
+        item = await submitting.ask_not_applicable(
             services=services, actor_id=user.id, unit_id=unit_id, item_id=item_id
         )
         await drop_keyboard(update)
         await send(update, context, t(lang, "ledger.not_applicable_ask", title=item.title))
         return
     if verb == "done":
-        moved = await ledger.finish_item(
+        moved = await submitting.finish_item(
             services=services, actor_id=user.id, unit_id=unit_id, item_id=item_id
         )
     else:
-        moved = await ledger.skip_item(
+        moved = await submitting.skip_item(
             services=services, actor_id=user.id, unit_id=unit_id, item_id=item_id
         )
     await drop_keyboard(update)
@@ -475,7 +478,7 @@ async def hold(update: Update, context: Context, lang: str, message: Message) ->
     if user is None or incoming is None:
         return
     try:
-        out = await ledger.hold_stray_file(
+        out = await stray.hold_stray_file(
             services=services_of(context),
             actor_id=user.id,
             incoming=incoming,
@@ -527,7 +530,7 @@ async def stray_flow(update: Update, context: Context, step: StepOut) -> None:
         data = query.data or ""
         if data == "sf:x":
             await query.answer()
-            await ledger.drop_held_files(services=services, actor_id=user.id)
+            await stray.drop_held_files(services=services, actor_id=user.id)
             await drop_keyboard(update)
             await send(update, context, t(lang, "ledger.stray_dropped"))
             return
@@ -541,7 +544,7 @@ async def stray_flow(update: Update, context: Context, step: StepOut) -> None:
             return
         await query.answer()
         try:
-            placed = await ledger.place_held_files(
+            placed = await stray.place_held_files(
                 services=services,
                 actor_id=user.id,
                 unit_id=ids[0],

@@ -25,11 +25,13 @@ from telegram.constants import ChatAction, ChatType
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
-from bot import invites, registration, roster
+from bot import roster
 from bot.context import Context
 from bot.conversations import StepOut
 from bot.errors import NotStaff, UnitAmbiguous, UnitNotFound
-from bot.registration import (
+from bot.ledger.report import format_date
+from bot.registration import flow, invites
+from bot.registration.flow import (
     CONFIRM_UNIT,
     LEAD_NAME,
     LEAD_OFFER,
@@ -41,9 +43,8 @@ from bot.registration import (
     SUMMARY,
     Event,
     Outcome,
-    format_phone,
 )
-from bot.reports import format_date
+from bot.registration.validation import format_phone
 from handlers.common import language_for, services_of
 from handlers.flows import command_of, register_flow
 from messages import t
@@ -151,7 +152,7 @@ def question(step: StepOut, lang: str) -> tuple[str, Markups]:
         rows = [[("registration.button_keep", "keep"), ("registration.button_redo", "redo")]]
         return text, _buttons(step, lang, rows)
     if name == LEAD_NAME:
-        if "skip" in registration.buttons_of(step):
+        if "skip" in flow.buttons_of(step):
             rows = [[("registration.button_skip", "skip")]]
             return t(lang, "registration.ask_lead_name"), _buttons(step, lang, rows)
         return t(lang, "registration.ask_lead_name_again"), None
@@ -196,7 +197,7 @@ async def start_with_token(update: Update, context: Context) -> None:
         await message.reply_text(t(await language_for(update, context), "common.private_only"))
         return
     token = context.args[0] if context.args else ""
-    outcome = await registration.start(services=services_of(context), user_id=user.id, token=token)
+    outcome = await flow.start(services=services_of(context), user_id=user.id, token=token)
     lang = await language_for(update, context)
     await show(update, context, outcome, lang)
 
@@ -236,7 +237,7 @@ async def handle(update: Update, context: Context, step: StepOut) -> None:
     else:
         await ask(message, step, lang, t(lang, "registration.reask"))
         return
-    outcome = await registration.advance(
+    outcome = await flow.advance(
         services=services_of(context),
         user_id=user.id,
         event=event,
@@ -257,7 +258,7 @@ async def _pressed(update: Update, context: Context, step: StepOut, lang: str) -
     outcome: Outcome | None = None
     if found is not None:
         event = Event(kind="button", version=int(found[1]), action=found[2])
-        outcome = await registration.advance(
+        outcome = await flow.advance(
             services=services_of(context),
             user_id=user.id,
             event=event,
@@ -301,7 +302,7 @@ async def show(update: Update, context: Context, outcome: Outcome, lang: str) ->
     elif kind == "throttled":
         before.append(t(lang, "registration.throttled", **values))
     elif kind == "reask" and outcome.step is not None:
-        typed = outcome.step.step in registration.TEXT_STEPS
+        typed = outcome.step.step in flow.TEXT_STEPS
         before.append(t(lang, "registration.reask" if typed else "registration.reask_buttons"))
     elif kind == "declined":
         before.append(t(lang, "registration.declined"))
@@ -523,6 +524,6 @@ async def invite_pressed(update: Update, context: Context) -> None:
 
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """The registration flow, `/invite` and its buttons."""
-    register_flow(registration.FLOW, handle)
+    register_flow(flow.FLOW, handle)
     app.add_handler(CommandHandler("invite", invite_command))
     app.add_handler(CallbackQueryHandler(invite_pressed, pattern=r"^i:"))

@@ -8,9 +8,11 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
-from bot import reminders, roster
+from bot import roster
 from bot.context import Context
 from bot.errors import DomainError
+from bot.reminders import rollcall as rollcalls
+from bot.reminders import rounds
 from handlers.common import language_for, services_of
 from messages import t
 
@@ -54,8 +56,8 @@ async def remind(update: Update, context: Context) -> None:
     if chat.type != ChatType.PRIVATE:
         await message.reply_text(t(lang, "reminders.round.private_only"))
         return
-    preview = await reminders.preview_round(services=services, actor_id=user.id)
-    text = reminders.render_round(preview, lang)
+    preview = await rounds.preview_round(services=services, actor_id=user.id)
+    text = rounds.render_round(preview, lang)
     if not preview.reminders or preview.round_id is None:
         await message.reply_text(text)
         return
@@ -81,7 +83,7 @@ async def remind_pressed(update: Update, context: Context) -> None:
         await query.edit_message_text(t(lang, "reminders.round.cancelled"))
         return
     try:
-        done = await reminders.confirm_round(
+        done = await rounds.confirm_round(
             services=services, actor_id=user.id, preview_id=int(preview_id)
         )
     except DomainError as exc:
@@ -112,7 +114,7 @@ async def rollcall(update: Update, context: Context) -> None:
     args = [a.lower() for a in context.args or []]
     if args in (["on"], ["off"]):
         enabled = args == ["on"]
-        await reminders.set_rollcall(
+        await rollcalls.set_rollcall(
             services=services, actor_id=user.id, chat_id=chat.id, title=title, enabled=enabled
         )
         await message.reply_text(t(lang, f"reminders.rollcall.{args[0]}"))
@@ -120,7 +122,7 @@ async def rollcall(update: Update, context: Context) -> None:
     if args:
         await message.reply_text(t(lang, "reminders.rollcall.usage"))
         return
-    await reminders.rollcall_now(
+    await rollcalls.rollcall_now(
         services=services,
         actor_id=user.id,
         chat_id=chat.id,

@@ -17,12 +17,14 @@ from telegram.constants import ChatAction, ChatType
 from telegram.error import Forbidden
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
-from bot import conversations, ledger, roster
+from bot import conversations, roster
 from bot.context import Context
 from bot.conversations import StepOut
 from bot.errors import DomainError, NotStaff, UnitAmbiguous, UnitNotFound
-from bot.ledger import ReviewCard
-from bot.reports import format_date
+from bot.ledger import errors, submitting
+from bot.ledger import review as reviewing
+from bot.ledger.report import format_date
+from bot.ledger.review import ReviewCard
 from handlers import flows
 from handlers.common import language_for, services_of
 from handlers.ledger import drop_keyboard, error_text, ids_of, send
@@ -31,7 +33,7 @@ from messages import Markup, t
 
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """/review and its buttons."""
-    flows.register_flow(ledger.FLOW_REVIEW, review_flow)
+    flows.register_flow(submitting.FLOW_REVIEW, review_flow)
     app.add_handler(CommandHandler("review", review))
     app.add_handler(CallbackQueryHandler(review_button, pattern=r"^rv:"))
 
@@ -166,9 +168,9 @@ async def review(update: Update, context: Context) -> None:
         if words:
             name = " ".join(words)
             unit_id = (
-                await ledger.unit_to_review(services=services, actor_id=user.id, name=name)
+                await reviewing.unit_to_review(services=services, actor_id=user.id, name=name)
             ).unit_id
-        card = await ledger.next_review(services=services, actor_id=user.id, unit_id=unit_id)
+        card = await reviewing.next_review(services=services, actor_id=user.id, unit_id=unit_id)
     except UnitNotFound as error:
         await say(t(lang, "review.unit_not_found", **error.values))
         return
@@ -188,7 +190,7 @@ async def show_next(update: Update, context: Context, lang: str, unit_id: int) -
     """After a decision: the unit's next submission, else the oldest of any unit."""
     user = update.effective_user
     assert user is not None
-    card = await ledger.next_review(
+    card = await reviewing.next_review(
         services=services_of(context), actor_id=user.id, prefer_unit=unit_id
     )
     await show(update, context, lang, card)
@@ -221,7 +223,7 @@ async def review_button(update: Update, context: Context) -> None:
     await query.answer()
     try:
         if verb == "ok":
-            decision = await ledger.accept_submission(
+            decision = await reviewing.accept_submission(
                 services=services, actor_id=user.id, submission_id=submission_id
             )
             wake_outbox(context)
@@ -230,14 +232,14 @@ async def review_button(update: Update, context: Context) -> None:
             await send(update, context, text)
             await show_next(update, context, lang, decision.unit_id)
         elif verb == "back":
-            card = await ledger.ask_return_reason(
+            card = await reviewing.ask_return_reason(
                 services=services, actor_id=user.id, submission_id=submission_id
             )
             await drop_keyboard(update)
             text = t(lang, "review.ask_reason", unit=card.unit_name, title=card.item_title)
             await send(update, context, text)
         else:
-            following = await ledger.next_review(
+            following = await reviewing.next_review(
                 services=services, actor_id=user.id, after=submission_id
             )
             await drop_keyboard(update)
@@ -245,7 +247,7 @@ async def review_button(update: Update, context: Context) -> None:
                 await send(update, context, t(lang, "review.none_after"))
             else:
                 await show(update, context, lang, following)
-    except (ledger.AlreadyReviewed, ledger.SubmissionGone) as error:
+    except (errors.AlreadyReviewed, errors.SubmissionGone) as error:
         await drop_keyboard(update)
         await send(update, context, error_text(error, lang))
     except DomainError as error:
@@ -276,13 +278,13 @@ async def review_flow(update: Update, context: Context, step: StepOut) -> None:
         return
     submission_id = int(step.data["submission_id"])
     try:
-        decision = await ledger.return_submission(
+        decision = await reviewing.return_submission(
             services=services, actor_id=user.id, submission_id=submission_id, reason=message.text
         )
-    except ledger.BadReason as error:
+    except errors.BadReason as error:
         await send(update, context, error_text(error, lang))
         return
-    except (NotStaff, ledger.AlreadyReviewed, ledger.SubmissionGone) as error:
+    except (NotStaff, errors.AlreadyReviewed, errors.SubmissionGone) as error:
         await conversations.cancel(services=services, user_id=user.id)
         await send(update, context, error_text(error, lang))
         return

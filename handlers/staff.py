@@ -33,15 +33,16 @@ from telegram.constants import ChatAction, ChatType
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
-from bot import reminders, roster, staff_views
-from bot.broadcasts import audience_name
-from bot.charts import stats_chart
+from bot import roster
 from bot.context import Context
 from bot.conversations import StepOut
 from bot.errors import DomainError
-from bot.export import build_archive, export_workbook
-from bot.reports import format_date
-from bot.staff_views import (
+from bot.ledger.report import format_date
+from bot.reminders import rounds
+from bot.staff import console
+from bot.staff.broadcasts import audience_name
+from bot.staff.charts import stats_chart
+from bot.staff.console import (
     KINDS,
     LISTS,
     AuditPage,
@@ -50,6 +51,7 @@ from bot.staff_views import (
     OutstandingView,
     UnitCard,
 )
+from bot.staff.export import build_archive, export_workbook
 from handlers.common import language_for, services_of
 from handlers.flows import command_of, register_flow
 from handlers.reminders import confirm_keyboard
@@ -60,8 +62,8 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
 StaffHandler = Callable[[Update, Context, str], Coroutine[Any, Any, None]]
 
-EXEMPT_FLOW = staff_views.EXEMPT_FLOW
-ADD_ITEM_FLOW = staff_views.ADD_ITEM_FLOW
+EXEMPT_FLOW = console.EXEMPT_FLOW
+ADD_ITEM_FLOW = console.ADD_ITEM_FLOW
 LIST_CODES: dict[str, ListName] = {name[0]: name for name in LISTS}
 KIND_CODES: dict[str, KindFilter] = {"a": "any", "m": "member", "c": "county"}
 UPLOAD_TIMEOUT = 300.0
@@ -142,7 +144,7 @@ async def private_chat(update: Update, context: Context, lang: str) -> int | Non
 # ---- /outstanding ---------------------------------------------------------------------------
 
 
-def outstanding_line(line: staff_views.OutstandingLine, lang: str) -> str:
+def outstanding_line(line: console.OutstandingLine, lang: str) -> str:
     parts = []
     if line.missing_roles:
         roles = t(lang, "report.and").join(t(lang, f"common.role_{r}") for r in line.missing_roles)
@@ -230,7 +232,7 @@ async def outstanding(update: Update, context: Context, lang: str) -> None:
         word = arg.lower()
         list_name = next((n for n in LISTS if n.startswith(word)), list_name)
         kind = next((k for k in KINDS if k.startswith(word)), kind)
-    view = await staff_views.outstanding(
+    view = await console.outstanding(
         services=services_of(context), actor_id=user.id, list_name=list_name, kind=kind
     )
     chat_id = await private_chat(update, context, lang)
@@ -252,7 +254,7 @@ async def show_page(update: Update, context: Context, lang: str, parts: list[str
     if len(parts) != 3 or parts[0] not in LIST_CODES or parts[1] not in KIND_CODES:
         await query.answer(t(lang, "common.stale_button"))
         return
-    view = await staff_views.outstanding(
+    view = await console.outstanding(
         services=services_of(context),
         actor_id=user.id,
         list_name=LIST_CODES[parts[0]],
@@ -471,7 +473,7 @@ async def unit(update: Update, context: Context, lang: str) -> None:
         await tell(update, t(lang, "unitcard.usage"))
         return
     services = services_of(context)
-    card = await staff_views.unit_card(services=services, actor_id=user.id, name=name)
+    card = await console.unit_card(services=services, actor_id=user.id, name=name)
     text = unit_text(card, lang, services.settings.tz, services.today())
     await send_private(update, context, lang, text, unit_markup(card, lang, services.today()))
 
@@ -481,7 +483,7 @@ async def show_unit(update: Update, context: Context, lang: str, unit_id: int) -
     assert user is not None
     assert query is not None
     services = services_of(context)
-    card = await staff_views.unit_card(services=services, actor_id=user.id, unit_id=unit_id)
+    card = await console.unit_card(services=services, actor_id=user.id, unit_id=unit_id)
     await query.answer()
     text = unit_text(card, lang, services.settings.tz, services.today())
     await edit(query.message, text, unit_markup(card, lang, services.today()))
@@ -491,7 +493,7 @@ async def choose_exempt(update: Update, context: Context, lang: str, unit_id: in
     user, query = update.effective_user, update.callback_query
     assert user is not None
     assert query is not None
-    choices = await staff_views.exempt_choices(
+    choices = await console.exempt_choices(
         services=services_of(context), actor_id=user.id, unit_id=unit_id
     )
     rows = [
@@ -513,7 +515,7 @@ async def ask_reason(
     user, query = update.effective_user, update.callback_query
     assert user is not None
     assert query is not None
-    asked = await staff_views.ask_exempt_reason(
+    asked = await console.ask_exempt_reason(
         services=services_of(context), actor_id=user.id, unit_id=unit_id, item_id=item_id
     )
     await query.answer()
@@ -528,7 +530,7 @@ async def ask_item(update: Update, context: Context, lang: str, unit_id: int) ->
     user, query = update.effective_user, update.callback_query
     assert user is not None
     assert query is not None
-    asked = await staff_views.ask_item_title(
+    asked = await console.ask_item_title(
         services=services_of(context), actor_id=user.id, unit_id=unit_id
     )
     await query.answer()
@@ -544,7 +546,7 @@ async def invite(update: Update, context: Context, lang: str, unit_id: int, code
     assert user is not None
     assert query is not None
     role = "lead" if code == "d" else "liaison"
-    made = await staff_views.new_invite(
+    made = await console.new_invite(
         services=services_of(context),
         actor_id=user.id,
         unit_id=unit_id,
@@ -573,7 +575,7 @@ async def pause(update: Update, context: Context, lang: str, unit_id: int, days:
     assert query is not None
     services = services_of(context)
     if days > 0:
-        done = await staff_views.pause_reminders(
+        done = await console.pause_reminders(
             services=services, actor_id=user.id, unit_id=unit_id, days=min(days, 60)
         )
         assert done.until is not None
@@ -581,12 +583,10 @@ async def pause(update: Update, context: Context, lang: str, unit_id: int, days:
             lang, "unitcard.paused_now", unit=done.unit, until=format_date(done.until, lang)
         )
     else:
-        done = await staff_views.resume_reminders(
-            services=services, actor_id=user.id, unit_id=unit_id
-        )
+        done = await console.resume_reminders(services=services, actor_id=user.id, unit_id=unit_id)
         answer = t(lang, "unitcard.resumed_now", unit=done.unit)
     await query.answer(answer, show_alert=True)
-    card = await staff_views.unit_card(services=services, actor_id=user.id, unit_id=unit_id)
+    card = await console.unit_card(services=services, actor_id=user.id, unit_id=unit_id)
     text = unit_text(card, lang, services.settings.tz, services.today())
     await edit(query.message, text, unit_markup(card, lang, services.today()))
 
@@ -598,11 +598,9 @@ async def remind_unit(update: Update, context: Context, lang: str, unit_id: int)
     assert user is not None
     assert query is not None
     services = services_of(context)
-    preview = await reminders.preview_round(
-        services=services, actor_id=user.id, unit_ids=[unit_id]
-    )
+    preview = await rounds.preview_round(services=services, actor_id=user.id, unit_ids=[unit_id])
     await query.answer()
-    text = reminders.render_round(preview, lang)
+    text = rounds.render_round(preview, lang)
     if not preview.reminders or preview.round_id is None:
         back = InlineKeyboardMarkup(
             [[InlineKeyboardButton(t(lang, "console.back"), callback_data=f"st:u:{unit_id}")]]
@@ -644,7 +642,7 @@ async def exempt_reason(update: Update, context: Context, step: StepOut) -> None
         await message.reply_text(t(lang, "unitcard.exempt_waiting"))
         return
     try:
-        done = await staff_views.excuse(
+        done = await console.excuse(
             services=services_of(context),
             actor_id=user.id,
             unit_id=int(step.data["unit_id"]),
@@ -676,12 +674,12 @@ async def item_title(update: Update, context: Context, step: StepOut) -> None:
     text = await awaited_text(update, lang, "unitcard.add_item_waiting")
     if user is None or message is None or text is None:
         return
-    title, _ = staff_views.split_item_text(text)
+    title, _ = console.split_item_text(text)
     if not title:
         await message.reply_text(t(lang, "unitcard.add_item_waiting"))
         return
     try:
-        done = await staff_views.add_unit_item(
+        done = await console.add_unit_item(
             services=services_of(context),
             actor_id=user.id,
             unit_id=int(step.data["unit_id"]),
@@ -794,7 +792,7 @@ async def audit(update: Update, context: Context, lang: str) -> None:
     user = update.effective_user
     assert user is not None
     services = services_of(context)
-    page = await staff_views.audit_log(services=services, actor_id=user.id)
+    page = await console.audit_log(services=services, actor_id=user.id)
     text = audit_text(page, lang, services.settings.tz)
     await send_private(update, context, lang, text, audit_markup(page, lang))
 
@@ -804,7 +802,7 @@ async def older_audit(update: Update, context: Context, lang: str, before: int) 
     assert user is not None
     assert query is not None
     services = services_of(context)
-    page = await staff_views.audit_log(services=services, actor_id=user.id, before=before)
+    page = await console.audit_log(services=services, actor_id=user.id, before=before)
     await query.answer()
     await edit(
         query.message, audit_text(page, lang, services.settings.tz), audit_markup(page, lang)

@@ -7,7 +7,7 @@ import contextlib
 import io
 from dataclasses import dataclass
 
-from bot.cli import main
+from bot.cli.main import main
 
 
 @dataclass

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot import broadcasts
-from bot.sample import seed_notice_situation
+from bot.demo.sample import seed_notice_situation
 from bot.services import Services
+from bot.staff import broadcasts
 from storage.models import AuditEvent
 
 STAFF = 900  # STAFF_IDS of the services fixture

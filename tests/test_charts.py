@@ -11,7 +11,11 @@ import pytest
 from matplotlib import font_manager
 from matplotlib.text import Text
 
-from bot.charts import (
+from bot.demo.sample import UNREPORTED, seed_notice_situation
+from bot.errors import NotStaff
+from bot.ledger.report import build_report
+from bot.services import Services
+from bot.staff.charts import (
     build_figure,
     chart_data,
     cjk_font_name,
@@ -19,10 +23,6 @@ from bot.charts import (
     figure_png,
     stats_chart,
 )
-from bot.errors import NotStaff
-from bot.reports import build_report
-from bot.sample import UNREPORTED, seed_notice_situation
-from bot.services import Services
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 

@@ -15,10 +15,10 @@ from sqlalchemy import select
 
 from bot.app import App, build_application
 from bot.clock import FrozenClock
-from bot.delivery import Dispatcher, enqueue, text_payload
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.server import Emulator
 from bot.services import Services
+from bot.transport.outbox import Dispatcher, enqueue, text_payload
 from storage.db import Database
 from storage.models import Account, OutboxMessage
 from tests.conftest import make_settings

@@ -15,16 +15,16 @@ from openpyxl.cell.cell import Cell, MergedCell
 from openpyxl.utils import get_column_letter
 from sqlalchemy import event, select, update
 
-from bot import broadcasts
-from bot.checklist import exempt
-from bot.delivery import enqueue, text_payload
+from bot.demo.sample import seed_notice_situation
 from bot.errors import NotStaff
-from bot.export import build_archive, collect, display_width, export_workbook
 from bot.importing import SAMPLE_ROSTER_PATH
-from bot.reports import build_report
+from bot.ledger.checklist import exempt
+from bot.ledger.report import build_report
 from bot.roster import import_units
-from bot.sample import seed_notice_situation
 from bot.services import Services
+from bot.staff import broadcasts
+from bot.staff.export import build_archive, collect, display_width, export_workbook
+from bot.transport.outbox import enqueue, text_payload
 from storage import repositories as repo
 from storage.models import OutboxMessage, Person, Submission, SubmissionFile, Unit
 from tests.cli_helpers import run_cli

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.files import (
+from bot.ledger.files import (
     MAX_FILE_SIZE,
     DownloadTooLarge,
     FileRefused,

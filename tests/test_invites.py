@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot import invites, registration
 from bot.clock import FrozenClock
+from bot.demo.sample import UNREPORTED, seed_notice_situation
 from bot.importing import SAMPLE_ROSTER_PATH
-from bot.registration import Event
+from bot.registration import flow, invites
+from bot.registration.flow import Event
 from bot.roster import import_units
-from bot.sample import UNREPORTED, seed_notice_situation
 from bot.services import Services
 from storage.models import AuditEvent, Invite, InviteAttempt, Setting
 from tests.cli_helpers import run_cli
@@ -75,9 +75,9 @@ async def test_the_lifetime_is_a_setting(services: Services) -> None:
     assert made.role == "lead"
 
 
-async def complete(services: Services, user_id: int, token: str) -> registration.Outcome:
+async def complete(services: Services, user_id: int, token: str) -> flow.Outcome:
     """Open the link and go through the liaison's registration up to the confirmed summary."""
-    outcome = await registration.start(services=services, user_id=user_id, token=token)
+    outcome = await flow.start(services=services, user_id=user_id, token=token)
     for event in ("yes", "张伟", "办公室主任", "13912345678", "ok"):
         if outcome.step is None:
             return outcome
@@ -86,7 +86,7 @@ async def complete(services: Services, user_id: int, token: str) -> registration
             sent = Event(kind="button", version=version, action=event)
         else:
             sent = Event(kind="text", text=event)
-        outcome = await registration.advance(services=services, user_id=user_id, event=sent)
+        outcome = await flow.advance(services=services, user_id=user_id, event=sent)
     return outcome
 
 
@@ -98,10 +98,10 @@ async def test_an_invite_is_used_once(services: Services) -> None:
     [row] = await invite_rows(services)
     assert row.used_by == 1
     assert row.used_at == services.now()
-    other = await registration.start(services=services, user_id=2, token=made.token)
+    other = await flow.start(services=services, user_id=2, token=made.token)
     assert (other.kind, other.reason) == ("refused", "registration.token_used")
     # The person who redeemed it may open it again (to correct what they entered).
-    again = await registration.start(services=services, user_id=1, token=made.token)
+    again = await flow.start(services=services, user_id=1, token=made.token)
     assert again.kind == "step"
 
 
@@ -109,7 +109,7 @@ async def test_an_invite_expires(services: Services, clock: FrozenClock) -> None
     await roster_with_username(services)
     [made] = await invites.create_invites(services=services, units=["市文旅局"])
     clock.advance(timedelta(days=14))
-    refused = await registration.start(services=services, user_id=1, token=made.token)
+    refused = await flow.start(services=services, user_id=1, token=made.token)
     assert (refused.kind, refused.reason) == ("refused", "registration.token_expired")
     [row] = await invite_rows(services)
     assert row.used_at is None
@@ -122,7 +122,7 @@ async def test_staff_revoke_a_units_invites(services: Services) -> None:
     [revoked] = await invites.revoke_invites(services=services, units=["市文旅局"])
     assert (revoked.unit, revoked.count) == ("市文旅局", 2)
     for invite in made:
-        refused = await registration.start(services=services, user_id=1, token=invite.token)
+        refused = await flow.start(services=services, user_id=1, token=invite.token)
         assert refused.reason == "registration.token_revoked"
     rows = await invite_rows(services)
     assert [r.revoked_at is not None for r in rows] == [True, True, False]
@@ -142,7 +142,7 @@ async def test_redeeming_one_invite_revokes_the_other_open_ones(services: Servic
     assert rows[second.id].used_by == 1
     assert rows[second.id].revoked_at is None
     assert rows[lead.id].revoked_at is None  # another role: untouched
-    refused = await registration.start(services=services, user_id=2, token=first.token)
+    refused = await flow.start(services=services, user_id=2, token=first.token)
     assert refused.reason == "registration.token_revoked"
 
 
@@ -151,7 +151,7 @@ async def test_a_bad_token_changes_nothing_but_the_attempt_count(services: Servi
     await invites.create_invites(services=services, units=["市文旅局"])
     before = [(r.used_at, r.revoked_at) for r in await invite_rows(services)]
     for token in ("nonsense", "x" * 65, "有中文", ""):
-        refused = await registration.start(services=services, user_id=5, token=token)
+        refused = await flow.start(services=services, user_id=5, token=token)
         assert (refused.kind, refused.reason) == ("refused", "registration.token_unknown")
     assert [(r.used_at, r.revoked_at) for r in await invite_rows(services)] == before
     async with services.db.sessions() as session:
@@ -242,7 +242,7 @@ async def test_cli_all_missing_asks_for_the_lead_once_the_liaison_is_in(
 
 async def register_liaison(services: Services, token: str, *, user_id: int) -> None:
     """Through the whole liaison conversation, skipping the lead."""
-    outcome = await registration.start(services=services, user_id=user_id, token=token)
+    outcome = await flow.start(services=services, user_id=user_id, token=token)
     steps = [
         ("button", "yes"),
         ("text", "张伟"),
@@ -258,7 +258,7 @@ async def register_liaison(services: Services, token: str, *, user_id: int) -> N
             if kind == "button"
             else Event(kind="text", text=value)
         )
-        outcome = await registration.advance(services=services, user_id=user_id, event=event)
+        outcome = await flow.advance(services=services, user_id=user_id, event=event)
     assert outcome.kind == "lead_skipped", outcome
 
 

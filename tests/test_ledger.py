@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot import checklist, ledger
-from bot.checklist import default_checklist_path
 from bot.clock import FrozenClock
 from bot.conversations import current_step
 from bot.errors import NotStaff
-from bot.files import FileRefused, IncomingFile
 from bot.importing import parse_checklist
-from bot.ledger import ItemState, UnitLedger
-from bot.reports import build_report
+from bot.ledger import checklist, errors, permissions, review, status, stray, submitting
+from bot.ledger.checklist import default_checklist_path
+from bot.ledger.files import FileRefused, IncomingFile
+from bot.ledger.report import build_report
+from bot.ledger.status import ItemState, UnitLedger
 from bot.services import Services
 from storage.models import (
     AuditEvent,
@@ -109,7 +109,9 @@ async def world(services: Services) -> World:
 
 
 async def status_of(w: World, unit_id: int | None = None) -> UnitLedger:
-    return await ledger.unit_ledger(services=w.services, actor_id=STAFF, unit_id=unit_id or w.unit)
+    return await permissions.unit_ledger(
+        services=w.services, actor_id=STAFF, unit_id=unit_id or w.unit
+    )
 
 
 async def assert_agrees_with_report(w: World) -> None:
@@ -125,7 +127,7 @@ async def assert_agrees_with_report(w: World) -> None:
 
 async def submit_file(w: World, title: str, *incoming: IncomingFile, actor: int = LIAISON) -> int:
     for file in incoming:
-        await ledger.receive_file(
+        await submitting.receive_file(
             services=w.services,
             actor_id=actor,
             unit_id=w.unit,
@@ -133,7 +135,7 @@ async def submit_file(w: World, title: str, *incoming: IncomingFile, actor: int 
             incoming=file,
             fetch=w.fetch,
         )
-    await ledger.finish_item(
+    await submitting.finish_item(
         services=w.services, actor_id=actor, unit_id=w.unit, item_id=w.items[title]
     )
     state = await status_of(w)
@@ -157,7 +159,7 @@ async def test_a_new_unit_owes_every_item_and_agrees_with_the_report(world: Worl
 
 
 async def test_walk_through_the_open_items_one_at_a_time(world: World) -> None:
-    step = await ledger.start_submission(
+    step = await submitting.start_submission(
         services=world.services, actor_id=LIAISON, unit_id=world.unit
     )
     assert step.item is not None
@@ -167,7 +169,7 @@ async def test_walk_through_the_open_items_one_at_a_time(world: World) -> None:
     assert saved is not None
     assert (saved.flow, saved.step) == ("submit", "item")
     assert saved.data["item_id"] == world.items[PLAN]
-    step = await ledger.skip_item(
+    step = await submitting.skip_item(
         services=world.services, actor_id=LIAISON, unit_id=world.unit, item_id=world.items[PLAN]
     )
     assert step.item is not None
@@ -175,7 +177,7 @@ async def test_walk_through_the_open_items_one_at_a_time(world: World) -> None:
     assert step.skipped == [PLAN]
     for _ in range(5):
         assert step.item is not None
-        step = await ledger.skip_item(
+        step = await submitting.skip_item(
             services=world.services,
             actor_id=LIAISON,
             unit_id=world.unit,
@@ -187,8 +189,10 @@ async def test_walk_through_the_open_items_one_at_a_time(world: World) -> None:
 
 
 async def test_files_then_complete_sends_the_item_to_review(world: World) -> None:
-    await ledger.start_submission(services=world.services, actor_id=LIAISON, unit_id=world.unit)
-    first = await ledger.receive_file(
+    await submitting.start_submission(
+        services=world.services, actor_id=LIAISON, unit_id=world.unit
+    )
+    first = await submitting.receive_file(
         services=world.services,
         actor_id=LIAISON,
         unit_id=world.unit,
@@ -196,7 +200,7 @@ async def test_files_then_complete_sends_the_item_to_review(world: World) -> Non
         incoming=doc(1, "计划.pdf"),
         fetch=world.fetch,
     )
-    second = await ledger.receive_file(
+    second = await submitting.receive_file(
         services=world.services,
         actor_id=LIAISON,
         unit_id=world.unit,
@@ -208,7 +212,7 @@ async def test_files_then_complete_sends_the_item_to_review(world: World) -> Non
     draft = await status_of(world)
     assert draft.items[0].state == ItemState.MISSING
     assert draft.items[0].draft_files == 2
-    step = await ledger.finish_item(
+    step = await submitting.finish_item(
         services=world.services, actor_id=LIAISON, unit_id=world.unit, item_id=world.items[PLAN]
     )
     assert step.submitted == PLAN
@@ -236,9 +240,11 @@ async def test_files_then_complete_sends_the_item_to_review(world: World) -> Non
 
 
 async def test_complete_with_nothing_received_is_refused(world: World) -> None:
-    await ledger.start_submission(services=world.services, actor_id=LIAISON, unit_id=world.unit)
-    with pytest.raises(ledger.NothingReceived):
-        await ledger.finish_item(
+    await submitting.start_submission(
+        services=world.services, actor_id=LIAISON, unit_id=world.unit
+    )
+    with pytest.raises(errors.NothingReceived):
+        await submitting.finish_item(
             services=world.services,
             actor_id=LIAISON,
             unit_id=world.unit,
@@ -249,7 +255,7 @@ async def test_complete_with_nothing_received_is_refused(world: World) -> None:
 
 async def test_a_text_answer_in_several_messages(world: World) -> None:
     for part in ("2026年开展活动3次。", "参加人员42人次。"):
-        out = await ledger.add_text(
+        out = await submitting.add_text(
             services=world.services,
             actor_id=LIAISON,
             unit_id=world.unit,
@@ -257,7 +263,7 @@ async def test_a_text_answer_in_several_messages(world: World) -> None:
             text=part,
         )
     assert out.text_chars == len("2026年开展活动3次。\n参加人员42人次。")
-    await ledger.finish_item(
+    await submitting.finish_item(
         services=world.services, actor_id=LIAISON, unit_id=world.unit, item_id=world.items[MINUTES]
     )
     async with world.services.db.sessions() as session:
@@ -265,8 +271,8 @@ async def test_a_text_answer_in_several_messages(world: World) -> None:
     assert submission is not None
     assert submission.answer_kind == "text"
     assert submission.text == "2026年开展活动3次。\n参加人员42人次。"
-    with pytest.raises(ledger.AnswerTooLong):
-        await ledger.add_text(
+    with pytest.raises(errors.AnswerTooLong):
+        await submitting.add_text(
             services=world.services,
             actor_id=LIAISON,
             unit_id=world.unit,
@@ -277,7 +283,7 @@ async def test_a_text_answer_in_several_messages(world: World) -> None:
 
 async def test_the_same_file_twice_is_recorded_once(world: World) -> None:
     item = world.items[PLAN]
-    once = await ledger.receive_file(
+    once = await submitting.receive_file(
         services=world.services,
         actor_id=LIAISON,
         unit_id=world.unit,
@@ -285,7 +291,7 @@ async def test_the_same_file_twice_is_recorded_once(world: World) -> None:
         incoming=doc(1, unique="AQADsame"),
         fetch=world.fetch,
     )
-    again = await ledger.receive_file(
+    again = await submitting.receive_file(
         services=world.services,
         actor_id=LIAISON,
         unit_id=world.unit,
@@ -301,7 +307,7 @@ async def test_the_same_file_twice_is_recorded_once(world: World) -> None:
     same_bytes = [doc(10, unique="AQADx"), doc(11, unique="AQADy")]
     same_bytes[0].file_id, same_bytes[1].file_id = "SAME1", "SAME2"
     outcomes = [
-        await ledger.receive_file(
+        await submitting.receive_file(
             services=world.services,
             actor_id=LIAISON,
             unit_id=world.unit,
@@ -318,7 +324,7 @@ async def test_the_same_file_twice_is_recorded_once(world: World) -> None:
 
 async def test_sent_back_then_the_same_file_is_a_new_submission(world: World) -> None:
     first = await submit_file(world, AGREEMENT, doc(1, "协议.pdf"))
-    decision = await ledger.return_submission(
+    decision = await review.return_submission(
         services=world.services, actor_id=STAFF, submission_id=first, reason="缺少盖章页"
     )
     assert not decision.accepted
@@ -327,7 +333,7 @@ async def test_sent_back_then_the_same_file_is_a_new_submission(world: World) ->
     assert returned.state == ItemState.RETURNED
     assert returned.reason == "缺少盖章页"
     assert AGREEMENT in state.missing_items
-    owed = await ledger.units_owing(services=world.services, unit_ids=[world.unit])
+    owed = await status.units_owing(services=world.services, unit_ids=[world.unit])
     assert [(o.title, o.state, o.reason) for o in owed[0].items if o.title == AGREEMENT] == [
         (AGREEMENT, "returned", "缺少盖章页")
     ]
@@ -340,7 +346,7 @@ async def test_sent_back_then_the_same_file_is_a_new_submission(world: World) ->
     assert {f.file_unique_id for f in files} == {"AQAD1"}
     state = await status_of(world)
     assert next(i for i in state.items if i.title == AGREEMENT).state == ItemState.PENDING
-    await ledger.accept_submission(services=world.services, actor_id=STAFF, submission_id=second)
+    await review.accept_submission(services=world.services, actor_id=STAFF, submission_id=second)
     state = await status_of(world)
     assert next(i for i in state.items if i.title == AGREEMENT).state == ItemState.ACCEPTED
     assert AGREEMENT not in state.missing_items
@@ -351,11 +357,11 @@ async def test_the_unit_is_told_through_the_outbox_and_the_decision_audited(
     world: World,
 ) -> None:
     sid = await submit_file(world, PLAN, doc(1), actor=LEAD)
-    decision = await ledger.accept_submission(
+    decision = await review.accept_submission(
         services=world.services, actor_id=STAFF, submission_id=sid
     )
     assert decision.notified == 2  # the lead who submitted, and the liaison
-    again = await ledger.return_submission(
+    again = await review.return_submission(
         services=world.services, actor_id=STAFF, submission_id=await submit_file(
             world, MINUTES, doc(2)
         ), reason="请补充会议纪要",
@@ -386,36 +392,36 @@ async def test_the_unit_is_told_through_the_outbox_and_the_decision_audited(
 
 async def test_a_decision_is_taken_once(world: World) -> None:
     sid = await submit_file(world, PLAN, doc(1))
-    await ledger.accept_submission(services=world.services, actor_id=STAFF, submission_id=sid)
-    with pytest.raises(ledger.AlreadyReviewed):
-        await ledger.return_submission(
+    await review.accept_submission(services=world.services, actor_id=STAFF, submission_id=sid)
+    with pytest.raises(errors.AlreadyReviewed):
+        await review.return_submission(
             services=world.services, actor_id=STAFF, submission_id=sid, reason="重复操作"
         )
-    with pytest.raises(ledger.SubmissionGone):
-        await ledger.accept_submission(services=world.services, actor_id=STAFF, submission_id=999)
+    with pytest.raises(errors.SubmissionGone):
+        await review.accept_submission(services=world.services, actor_id=STAFF, submission_id=999)
     assert await count(world, OutboxMessage) == 1  # the liaison, told once
 
 
 async def test_not_applicable_asks_a_reason_and_goes_to_review(world: World) -> None:
     policy = "拥军优属政策落实台账"
-    await ledger.start_submission(
+    await submitting.start_submission(
         services=world.services, actor_id=LIAISON, unit_id=world.unit, item_id=world.items[policy]
     )
-    await ledger.ask_not_applicable(
+    await submitting.ask_not_applicable(
         services=world.services, actor_id=LIAISON, unit_id=world.unit, item_id=world.items[policy]
     )
     saved = await current_step(services=world.services, user_id=LIAISON)
     assert saved is not None
     assert saved.step == "na_reason"
-    with pytest.raises(ledger.BadReason):
-        await ledger.declare_not_applicable(
+    with pytest.raises(errors.BadReason):
+        await submitting.declare_not_applicable(
             services=world.services,
             actor_id=LIAISON,
             unit_id=world.unit,
             item_id=world.items[policy],
             reason=" ",
         )
-    await ledger.declare_not_applicable(
+    await submitting.declare_not_applicable(
         services=world.services,
         actor_id=LIAISON,
         unit_id=world.unit,
@@ -427,10 +433,10 @@ async def test_not_applicable_asks_a_reason_and_goes_to_review(world: World) -> 
     assert item.state == ItemState.NOT_APPLICABLE_PENDING
     assert item.reason == "本单位无优抚政策职能"
     await assert_agrees_with_report(world)
-    card = await ledger.next_review(services=world.services, actor_id=STAFF)
+    card = await review.next_review(services=world.services, actor_id=STAFF)
     assert card is not None
     assert (card.answer_kind, card.text) == ("not_applicable", "本单位无优抚政策职能")
-    await ledger.accept_submission(
+    await review.accept_submission(
         services=world.services, actor_id=STAFF, submission_id=card.submission_id
     )
     assert policy not in (await status_of(world)).missing_items
@@ -441,24 +447,24 @@ async def test_review_queue_oldest_first_with_files(world: World, clock: FrozenC
     first = await submit_file(world, PLAN, doc(1, "计划.pdf"), pic(2))
     clock.advance(timedelta(minutes=5))
     second = await submit_file(world, MINUTES, doc(3))
-    card = await ledger.next_review(services=world.services, actor_id=STAFF)
+    card = await review.next_review(services=world.services, actor_id=STAFF)
     assert card is not None
     assert card.submission_id == first
     assert card.waiting == 2
     assert (card.submitter, card.submitter_role) == ("张伟", "liaison")
     assert [(f.file_id, f.photo) for f in card.files] == [("BQAC1", False), ("AgAC2", True)]
-    later = await ledger.next_review(services=world.services, actor_id=STAFF, after=first)
+    later = await review.next_review(services=world.services, actor_id=STAFF, after=first)
     assert later is not None
     assert later.submission_id == second
-    assert await ledger.next_review(services=world.services, actor_id=STAFF, after=second) is None
+    assert await review.next_review(services=world.services, actor_id=STAFF, after=second) is None
 
 
 async def test_only_staff_review(world: World) -> None:
     sid = await submit_file(world, PLAN, doc(1))
     for call in (
-        ledger.next_review(services=world.services, actor_id=LIAISON),
-        ledger.accept_submission(services=world.services, actor_id=LIAISON, submission_id=sid),
-        ledger.ask_return_reason(services=world.services, actor_id=LIAISON, submission_id=sid),
+        review.next_review(services=world.services, actor_id=LIAISON),
+        review.accept_submission(services=world.services, actor_id=LIAISON, submission_id=sid),
+        review.ask_return_reason(services=world.services, actor_id=LIAISON, submission_id=sid),
     ):
         with pytest.raises(NotStaff):
             await call
@@ -466,16 +472,16 @@ async def test_only_staff_review(world: World) -> None:
 
 
 async def test_nobody_acts_for_a_unit_they_do_not_hold(world: World) -> None:
-    with pytest.raises(ledger.NotYourUnit):
-        await ledger.start_submission(
+    with pytest.raises(errors.NotYourUnit):
+        await submitting.start_submission(
             services=world.services, actor_id=OTHER_LIAISON, unit_id=world.unit
         )
-    with pytest.raises(ledger.NotYourUnit):
-        await ledger.unit_ledger(
+    with pytest.raises(errors.NotYourUnit):
+        await permissions.unit_ledger(
             services=world.services, actor_id=OTHER_LIAISON, unit_id=world.unit
         )
-    with pytest.raises(ledger.NotYourUnit):
-        await ledger.receive_file(
+    with pytest.raises(errors.NotYourUnit):
+        await submitting.receive_file(
             services=world.services,
             actor_id=OTHER_LIAISON,
             unit_id=world.unit,
@@ -483,10 +489,10 @@ async def test_nobody_acts_for_a_unit_they_do_not_hold(world: World) -> None:
             incoming=doc(1),
             fetch=world.fetch,
         )
-    with pytest.raises(ledger.NotAMember):
-        await ledger.my_ledgers(services=world.services, actor_id=STRANGER)
+    with pytest.raises(errors.NotAMember):
+        await permissions.my_ledgers(services=world.services, actor_id=STRANGER)
     assert world.fetched == []
-    mine = await ledger.my_ledgers(services=world.services, actor_id=OTHER_LIAISON)
+    mine = await permissions.my_ledgers(services=world.services, actor_id=OTHER_LIAISON)
     assert [m.unit_name for m in mine] == ["市卫健委"]
 
 
@@ -500,7 +506,7 @@ async def test_a_refused_file_stores_nothing(world: World) -> None:
         size=1000,
     )
     with pytest.raises(FileRefused):
-        await ledger.receive_file(
+        await submitting.receive_file(
             services=world.services,
             actor_id=LIAISON,
             unit_id=world.unit,
@@ -513,7 +519,7 @@ async def test_a_refused_file_stores_nothing(world: World) -> None:
 
 
 async def test_a_file_outside_submit_is_matched_and_placed(world: World) -> None:
-    held = await ledger.hold_stray_file(
+    held = await stray.hold_stray_file(
         services=world.services, actor_id=LIAISON, incoming=doc(1, "协议.pdf"), caption=None
     )
     assert held.guess is not None
@@ -523,7 +529,7 @@ async def test_a_file_outside_submit_is_matched_and_placed(world: World) -> None
     saved = await current_step(services=world.services, user_id=LIAISON)
     assert saved is not None
     assert saved.flow == "stray"
-    placed = await ledger.place_held_files(
+    placed = await stray.place_held_files(
         services=world.services,
         actor_id=LIAISON,
         unit_id=world.unit,
@@ -538,7 +544,7 @@ async def test_a_file_outside_submit_is_matched_and_placed(world: World) -> None
     assert saved is not None
     assert (saved.flow, saved.data["item_id"]) == ("submit", world.items[AGREEMENT])
     # The same file again, now that it is kept for the item: recognised, not held.
-    again = await ledger.hold_stray_file(
+    again = await stray.hold_stray_file(
         services=world.services, actor_id=LIAISON, incoming=doc(1, "协议.pdf"), caption=None
     )
     assert again.known is not None
@@ -546,11 +552,11 @@ async def test_a_file_outside_submit_is_matched_and_placed(world: World) -> None
 
 
 async def test_a_file_outside_submit_for_another_units_item_is_refused(world: World) -> None:
-    await ledger.hold_stray_file(
+    await stray.hold_stray_file(
         services=world.services, actor_id=OTHER_LIAISON, incoming=doc(1), caption="计划"
     )
-    with pytest.raises(ledger.NotYourUnit):
-        await ledger.place_held_files(
+    with pytest.raises(errors.NotYourUnit):
+        await stray.place_held_files(
             services=world.services,
             actor_id=OTHER_LIAISON,
             unit_id=world.unit,
@@ -575,17 +581,17 @@ async def test_a_file_outside_submit_for_another_units_item_is_refused(world: Wo
 )
 def test_guess_the_item_from_the_name_and_caption(text: str, expected: str | None) -> None:
     rows = [r for r in parse_checklist(default_checklist_path()) if r.kind == "member"]
-    index = ledger.guess_item([(r.title, r.description) for r in rows], text)
+    index = stray.guess_item([(r.title, r.description) for r in rows], text)
     assert (rows[index].title if index is not None else None) == expected
 
 
 def test_a_tie_is_no_guess() -> None:
-    assert ledger.guess_item([("工作记录甲", ""), ("工作记录乙", "")], "记录.pdf") is None
+    assert stray.guess_item([("工作记录甲", ""), ("工作记录乙", "")], "记录.pdf") is None
 
 
 async def test_owed_items_leave_out_what_awaits_review(world: World) -> None:
     await submit_file(world, PLAN, doc(1))
-    owed = await ledger.units_owing(services=world.services)
+    owed = await status.units_owing(services=world.services)
     mine = next(o for o in owed if o.unit_id == world.unit)
     assert PLAN not in [i.title for i in mine.items]
     assert len(mine.items) == 5
@@ -593,13 +599,15 @@ async def test_owed_items_leave_out_what_awaits_review(world: World) -> None:
 
 
 async def test_a_handover_ends_the_old_liaisons_rights(world: World) -> None:
-    await ledger.start_submission(services=world.services, actor_id=LIAISON, unit_id=world.unit)
+    await submitting.start_submission(
+        services=world.services, actor_id=LIAISON, unit_id=world.unit
+    )
     async with world.services.db.uow() as tx:
         old = await tx.scalar(select(Person).where(Person.telegram_user_id == LIAISON))
         assert old is not None
         old.until = world.services.now()
-    with pytest.raises(ledger.NotYourUnit):
-        await ledger.add_text(
+    with pytest.raises(errors.NotYourUnit):
+        await submitting.add_text(
             services=world.services,
             actor_id=LIAISON,
             unit_id=world.unit,
@@ -615,20 +623,20 @@ async def test_data_dir_holds_nothing_outside_units(world: World) -> None:
 
 def test_file_format_words_are_no_hint() -> None:
     candidates = [("工作计划", "请上传PDF或Word文件"), ("活动记录", "请上传照片")]
-    assert ledger.guess_item(candidates, "IMG_0001.pdf  ") is None
-    assert ledger.guess_item(candidates, "scan copy.PDF") is None
-    assert ledger.guess_item([("Annual work plan", ""), ("Meeting minutes", "")], "plan.pdf") == 0
+    assert stray.guess_item(candidates, "IMG_0001.pdf  ") is None
+    assert stray.guess_item(candidates, "scan copy.PDF") is None
+    assert stray.guess_item([("Annual work plan", ""), ("Meeting minutes", "")], "plan.pdf") == 0
 
 
 async def test_review_one_unit_and_stay_on_it(world: World, clock: FrozenClock) -> None:
-    await ledger.add_text(
+    await submitting.add_text(
         services=world.services,
         actor_id=OTHER_LIAISON,
         unit_id=world.other,
         item_id=world.items[PLAN],
         text="计划已印发",
     )
-    await ledger.finish_item(
+    await submitting.finish_item(
         services=world.services,
         actor_id=OTHER_LIAISON,
         unit_id=world.other,
@@ -637,33 +645,33 @@ async def test_review_one_unit_and_stay_on_it(world: World, clock: FrozenClock) 
     clock.advance(timedelta(minutes=1))
     first = await submit_file(world, PLAN, doc(1))
     second = await submit_file(world, MINUTES, doc(2))
-    oldest = await ledger.next_review(services=world.services, actor_id=STAFF)
+    oldest = await review.next_review(services=world.services, actor_id=STAFF)
     assert oldest is not None
     assert oldest.unit_name == "市卫健委"
-    named = await ledger.unit_to_review(services=world.services, actor_id=STAFF, name="民政")
+    named = await review.unit_to_review(services=world.services, actor_id=STAFF, name="民政")
     assert named.unit_id == world.unit
-    card = await ledger.next_review(services=world.services, actor_id=STAFF, unit_id=world.unit)
+    card = await review.next_review(services=world.services, actor_id=STAFF, unit_id=world.unit)
     assert card is not None
     assert card.submission_id == first
-    await ledger.accept_submission(services=world.services, actor_id=STAFF, submission_id=first)
+    await review.accept_submission(services=world.services, actor_id=STAFF, submission_id=first)
     # After a decision the reviewer stays on the unit while it has anything waiting.
-    card = await ledger.next_review(
+    card = await review.next_review(
         services=world.services, actor_id=STAFF, prefer_unit=world.unit
     )
     assert card is not None
     assert card.submission_id == second
-    await ledger.accept_submission(services=world.services, actor_id=STAFF, submission_id=second)
-    card = await ledger.next_review(
+    await review.accept_submission(services=world.services, actor_id=STAFF, submission_id=second)
+    card = await review.next_review(
         services=world.services, actor_id=STAFF, prefer_unit=world.unit
     )
     assert card is not None
     assert card.unit_name == "市卫健委"
     assert (
-        await ledger.next_review(services=world.services, actor_id=STAFF, unit_id=world.unit)
+        await review.next_review(services=world.services, actor_id=STAFF, unit_id=world.unit)
         is None
     )
     with pytest.raises(NotStaff):
-        await ledger.unit_to_review(services=world.services, actor_id=LIAISON, name="民政")
+        await review.unit_to_review(services=world.services, actor_id=LIAISON, name="民政")
 
 
 async def submission_states(w: World) -> dict[int, str]:
@@ -678,7 +686,7 @@ async def test_exempting_an_item_withdraws_what_of_it_awaits_review(
     plan = await submit_file(world, PLAN, doc(1, "计划.pdf"))
     clock.advance(timedelta(minutes=5))
     minutes = await submit_file(world, MINUTES, doc(2))
-    draft = await ledger.receive_file(
+    draft = await submitting.receive_file(
         services=world.services,
         actor_id=LIAISON,
         unit_id=world.unit,
@@ -688,7 +696,7 @@ async def test_exempting_an_item_withdraws_what_of_it_awaits_review(
     )
     assert draft.files == 1
     # The other unit's submission of the same item is not touched.
-    await ledger.receive_file(
+    await submitting.receive_file(
         services=world.services,
         actor_id=OTHER_LIAISON,
         unit_id=world.other,
@@ -696,13 +704,13 @@ async def test_exempting_an_item_withdraws_what_of_it_awaits_review(
         incoming=doc(4),
         fetch=world.fetch,
     )
-    await ledger.finish_item(
+    await submitting.finish_item(
         services=world.services,
         actor_id=OTHER_LIAISON,
         unit_id=world.other,
         item_id=world.items[PLAN],
     )
-    card = await ledger.next_review(services=world.services, actor_id=STAFF)
+    card = await review.next_review(services=world.services, actor_id=STAFF)
     assert card is not None
     assert (card.submission_id, card.waiting) == (plan, 3)
 
@@ -712,10 +720,10 @@ async def test_exempting_an_item_withdraws_what_of_it_awaits_review(
         )
 
     # /review: the exempted item is gone from the queue and from its count.
-    card = await ledger.next_review(services=world.services, actor_id=STAFF)
+    card = await review.next_review(services=world.services, actor_id=STAFF)
     assert card is not None
     assert (card.submission_id, card.waiting) == (minutes, 2)
-    mine = await ledger.next_review(
+    mine = await review.next_review(
         services=world.services, actor_id=STAFF, prefer_unit=world.unit
     )
     assert mine is not None
@@ -732,14 +740,14 @@ async def test_exempting_an_item_withdraws_what_of_it_awaits_review(
     assert states[plan] == "withdrawn"
     assert sorted(states.values()) == ["pending", "pending", "withdrawn", "withdrawn"]
     # A card of the withdrawn submission still on a reviewer's screen decides nothing.
-    with pytest.raises(ledger.SubmissionWithdrawn):
-        await ledger.accept_submission(services=world.services, actor_id=STAFF, submission_id=plan)
+    with pytest.raises(errors.SubmissionWithdrawn):
+        await review.accept_submission(services=world.services, actor_id=STAFF, submission_id=plan)
     assert (await submission_states(world))[plan] == "withdrawn"
 
 
 async def test_exempting_an_accepted_item_keeps_the_acceptance(world: World) -> None:
     plan = await submit_file(world, PLAN, doc(1))
-    await ledger.accept_submission(services=world.services, actor_id=STAFF, submission_id=plan)
+    await review.accept_submission(services=world.services, actor_id=STAFF, submission_id=plan)
     await checklist.exempt(
         services=world.services, unit_name="市民政局", title=PLAN, reason="职能调整"
     )

@@ -15,12 +15,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from bot import checklist, ledger, reminders, staff_views
 from bot.errors import DomainError
-from bot.files import IncomingFile
-from bot.ledger import ItemState
-from bot.reports import build_report, unit_statuses
+from bot.ledger import checklist, errors, permissions, review, submitting
+from bot.ledger import status as ledger_status
+from bot.ledger.files import IncomingFile
+from bot.ledger.report import build_report, unit_statuses
+from bot.ledger.status import ItemState
+from bot.reminders import dues as reminder_dues
 from bot.services import Services
+from bot.staff import console
 from storage.models import ChecklistItem, Person, Submission, SubmissionFile, Unit
 
 STAFF = 900  # in the services fixture's STAFF_IDS
@@ -115,9 +118,9 @@ async def apply(
     async def fetch(file_id: str) -> bytes:
         return f"%PDF-1.4 file {which}".encode()
 
-    async def act(name: str) -> ledger.DraftOut | ledger.SubmitStep:
+    async def act(name: str) -> submitting.DraftOut | submitting.SubmitStep:
         if name == "file":
-            return await ledger.receive_file(
+            return await submitting.receive_file(
                 services=services,
                 actor_id=user_id,
                 unit_id=unit_id,
@@ -126,14 +129,14 @@ async def apply(
                 fetch=fetch,
             )
         if name == "text":
-            return await ledger.add_text(
+            return await submitting.add_text(
                 services=services, actor_id=user_id, unit_id=unit_id, item_id=item_id, text="说明"
             )
         if name == "finish":
-            return await ledger.finish_item(
+            return await submitting.finish_item(
                 services=services, actor_id=user_id, unit_id=unit_id, item_id=item_id
             )
-        return await ledger.declare_not_applicable(
+        return await submitting.declare_not_applicable(
             services=services,
             actor_id=user_id,
             unit_id=unit_id,
@@ -142,12 +145,12 @@ async def apply(
         )
 
     if action in ("file", "text", "finish", "na") and not model.is_open:
-        with pytest.raises(ledger.ItemNotOpen):
+        with pytest.raises(errors.ItemNotOpen):
             await act(action)
         return
     if action == "file":
         out = await act("file")
-        assert isinstance(out, ledger.DraftOut)
+        assert isinstance(out, submitting.DraftOut)
         assert out.added == (which not in model.draft_files)
         model.draft_files.add(which)
         assert out.files == len(model.draft_files)
@@ -156,7 +159,7 @@ async def apply(
         model.draft_text = True
     elif action == "finish":
         if not (model.draft_files or model.draft_text):
-            with pytest.raises(ledger.NothingReceived):
+            with pytest.raises(errors.NothingReceived):
                 await act("finish")
             return
         await act("finish")
@@ -174,17 +177,17 @@ async def apply(
         if submission is None:
             return
         if action == "accept":
-            await ledger.accept_submission(
+            await review.accept_submission(
                 services=services, actor_id=STAFF, submission_id=submission
             )
             model.accepted, model.pending = True, False
         else:
-            await ledger.return_submission(
+            await review.return_submission(
                 services=services, actor_id=STAFF, submission_id=submission, reason="请补充"
             )
             model.returned, model.pending, model.live_files = True, False, []
         with pytest.raises(DomainError):  # a decision is taken once
-            await ledger.accept_submission(
+            await review.accept_submission(
                 services=services, actor_id=STAFF, submission_id=submission
             )
 
@@ -200,7 +203,7 @@ async def change_what_is_owed(
         unit = await session.get(Unit, unit_id)
         assert unit is not None
         name = unit.name
-        others = (await ledger.load_ledgers(session, [unit_id]))[0].items[ITEMS:]
+        others = (await ledger_status.load_ledgers(session, [unit_id]))[0].items[ITEMS:]
     if action == "add":
         await checklist.add_item(
             services=services, unit_name=name, title=f"补充材料{next(_additions)}", actor_id=STAFF
@@ -215,10 +218,10 @@ async def change_what_is_owed(
 async def check_one_computation(services: Services, unit_id: int) -> None:
     """`load_ledgers`, the reminders' `load_dues`, the staff card's `item_states` and
     `bot.reports.unit_statuses` say the same of every item, read at the same moment."""
-    card = await staff_views.unit_card(services=services, actor_id=STAFF, unit_id=unit_id)
+    card = await console.unit_card(services=services, actor_id=STAFF, unit_id=unit_id)
     async with services.db.sessions() as session:
-        (unit_ledger,) = await ledger.load_ledgers(session, [unit_id])
-        (dues,) = await reminders.load_dues(session, [unit_id])
+        (unit_ledger,) = await ledger_status.load_ledgers(session, [unit_id])
+        (dues,) = await reminder_dues.load_dues(session, [unit_id])
         status = next(s for s in await unit_statuses(session) if s.name == unit_ledger.unit_name)
         everything = list(
             await session.scalars(
@@ -270,11 +273,11 @@ def incoming(which: int) -> IncomingFile:
 async def check_invariants(
     services: Services, *, unit_id: int, item_ids: list[int], models: list[ItemModel]
 ) -> None:
-    status = await ledger.unit_ledger(services=services, actor_id=STAFF, unit_id=unit_id)
+    status = await permissions.unit_ledger(services=services, actor_id=STAFF, unit_id=unit_id)
     states = {i.item_id: i for i in status.items}
     report = await build_report(services=services)
     reported = next(u for u in report.units if u.name == status.unit_name)
-    owed = await ledger.units_owing(services=services, unit_ids=[unit_id])
+    owed = await ledger_status.units_owing(services=services, unit_ids=[unit_id])
     owed_ids = {i.item_id for u in owed for i in u.items}
     # /status == report --json, at the same moment.
     assert status.missing_items == reported.missing_items

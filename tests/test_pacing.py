@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from bot.delivery import Pacer
+from bot.transport.pacing import Pacer
 
 
 class FakeTime:

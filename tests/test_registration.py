@@ -10,11 +10,14 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot import invites, registration
 from bot.clock import FrozenClock
 from bot.conversations import StepOut, current_step
+from bot.demo.sample import FIRST_USER_ID, seed_notice_situation, unit_id_by_name
 from bot.errors import NotStaff
-from bot.registration import (
+from bot.ledger.report import build_report
+from bot.registration import contacts as unit_contacts
+from bot.registration import flow, invites, validation
+from bot.registration.flow import (
     LEAD_NAME,
     LEAD_OFFER,
     LEAD_SUMMARY,
@@ -23,11 +26,9 @@ from bot.registration import (
     POST,
     SUMMARY,
     Event,
-    InvalidInput,
     Outcome,
 )
-from bot.reports import build_report
-from bot.sample import FIRST_USER_ID, seed_notice_situation, unit_id_by_name
+from bot.registration.validation import InvalidInput
 from bot.services import Services
 from storage import repositories as repo
 from storage.models import AuditEvent, Invite, InviteAttempt, OutboxMessage, Person, Setting
@@ -68,15 +69,11 @@ class Talk:
         return self.last.step if self.last else None
 
     async def start(self, token: str) -> Outcome:
-        self.last = await registration.start(
-            services=self.services, user_id=self.user_id, token=token
-        )
+        self.last = await flow.start(services=self.services, user_id=self.user_id, token=token)
         return self.last
 
     async def send(self, event: Event) -> Outcome:
-        outcome = await registration.advance(
-            services=self.services, user_id=self.user_id, event=event
-        )
+        outcome = await flow.advance(services=self.services, user_id=self.user_id, event=event)
         if outcome.kind not in ("invalid", "reask", "stale"):
             self.last = outcome
         return outcome
@@ -140,7 +137,7 @@ async def unit_status(services: Services, unit: str = UNIT) -> Any:
      ("阿依古丽•买买提", "阿依古丽·买买提"), ("Zhang Wei", "Zhang Wei"), ("ＺＨＡＮＧ", "ZHANG")],
 )  # fmt: skip
 def test_names_accepted(typed: str, kept: str) -> None:
-    assert registration.clean_name(typed) == kept
+    assert validation.clean_name(typed) == kept
 
 
 @pytest.mark.parametrize(
@@ -151,16 +148,16 @@ def test_names_accepted(typed: str, kept: str) -> None:
 )  # fmt: skip
 def test_names_refused_with_a_reason(typed: str, why: str) -> None:
     with pytest.raises(InvalidInput) as refused:
-        registration.clean_name(typed)
+        validation.clean_name(typed)
     assert refused.value.key == f"registration.{why}"
 
 
 def test_posts() -> None:
-    assert registration.clean_post("办公室主任") == "办公室主任"
-    assert registration.clean_post("二级调研员（主持工作）") == "二级调研员(主持工作)"
+    assert validation.clean_post("办公室主任") == "办公室主任"
+    assert validation.clean_post("二级调研员（主持工作）") == "二级调研员(主持工作)"
     for typed, why in (("", "post_empty"), ("1234", "post_chars"), ("主任" * 16, "post_too_long")):
         with pytest.raises(InvalidInput) as refused:
-            registration.clean_post(typed)
+            validation.clean_post(typed)
         assert refused.value.key == f"registration.{why}"
 
 
@@ -172,8 +169,8 @@ def test_posts() -> None:
      ("１３９１２３４５６７８", "13912345678"), ("19912345678", "19912345678")],
 )  # fmt: skip
 def test_mainland_mobile_numbers(typed: str, kept: str) -> None:
-    assert registration.clean_phone(typed) == kept
-    assert registration.format_phone(kept) == f"{kept[:3]} {kept[3:7]} {kept[7:]}"
+    assert validation.clean_phone(typed) == kept
+    assert validation.format_phone(kept) == f"{kept[:3]} {kept[3:7]} {kept[7:]}"
 
 
 @pytest.mark.parametrize(
@@ -185,16 +182,16 @@ def test_mainland_mobile_numbers(typed: str, kept: str) -> None:
 )  # fmt: skip
 def test_numbers_refused(typed: str, why: str) -> None:
     with pytest.raises(InvalidInput) as refused:
-        registration.clean_phone(typed)
+        validation.clean_phone(typed)
     assert refused.value.key == f"registration.{why}"
 
 
 def test_shared_contacts_carry_the_country_code() -> None:
-    assert registration.clean_phone("8613912345678", shared=True) == "13912345678"
-    assert registration.clean_phone("+86 139 1234 5678", shared=True) == "13912345678"
+    assert validation.clean_phone("8613912345678", shared=True) == "13912345678"
+    assert validation.clean_phone("+86 139 1234 5678", shared=True) == "13912345678"
     for number in ("12025550123", "85291234567", "+447911123456", "13912345678"):
         with pytest.raises(InvalidInput) as refused:
-            registration.clean_phone(number, shared=True)
+            validation.clean_phone(number, shared=True)
         assert refused.value.key == "registration.phone_not_cn"
 
 
@@ -383,7 +380,7 @@ async def test_handover_keeps_the_history_and_tells_the_old_liaison(services: Se
     after = await holders(services, unit)
     assert after["liaison"].telegram_user_id == 5005
     assert after["liaison"].id != old.id
-    contacts = await registration.unit_contacts(services=services, actor_id=STAFF, unit_name=unit)
+    contacts = await unit_contacts.unit_contacts(services=services, actor_id=STAFF, unit_name=unit)
     history = [(p.name, p.role, p.until) for p in contacts.history]
     assert (old.name, "liaison", services.now()) in history
     assert ("李娜", "liaison", None) in history
@@ -415,7 +412,7 @@ async def test_the_liaison_replaces_a_linked_lead(services: Services) -> None:
     await lead_talk.press("yes")
     await lead_talk.press("ok")
     # The lead changes: the liaison enters the new one from /contacts.
-    step = await registration.begin_edit(services=services, user_id=1001, what="lead")
+    step = await unit_contacts.begin_edit(services=services, user_id=1001, what="lead")
     assert step.step == LEAD_NAME
     talk.last = Outcome(kind="step", step=step)
     await talk.say("赵军")
@@ -509,7 +506,7 @@ async def test_a_person_of_another_unit_is_refused(services: Services) -> None:
     )  # fmt: skip
     # Staff end the old registration: now it works.
     unit = next(iter(await registration_unit_of(services, sitting)))
-    await registration.unregister(services=services, unit_name=unit, role="liaison")
+    await unit_contacts.unregister(services=services, unit_name=unit, role="liaison")
     assert (await Talk(services, sitting).start(await invite(services, "市科技局"))).kind == "step"
 
 
@@ -662,7 +659,7 @@ async def test_a_failure_while_saving_leaves_everything_as_it_was(
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("outbox unavailable")
 
-    monkeypatch.setattr(registration, "_tell_staff", broken)
+    monkeypatch.setattr(flow, "_tell_staff", broken)
     with pytest.raises(RuntimeError):
         await talk.press("ok")
     assert await talk.saved_step() == before
@@ -673,15 +670,15 @@ async def test_a_failure_while_saving_leaves_everything_as_it_was(
 async def test_a_liaison_sees_and_changes_only_their_own_unit(services: Services) -> None:
     await seeded(services)
     await liaison_registered(services, 1001)
-    mine = await registration.my_contacts(services=services, user_id=1001)
+    mine = await unit_contacts.my_contacts(services=services, user_id=1001)
     assert (mine.unit, mine.my_role, mine.history) == (UNIT, "liaison", [])
     with pytest.raises(NotStaff):
-        await registration.unit_contacts(services=services, actor_id=1001, unit_name="市民政局")
-    step = await registration.begin_edit(services=services, user_id=1001, what="me")
+        await unit_contacts.unit_contacts(services=services, actor_id=1001, unit_name="市民政局")
+    step = await unit_contacts.begin_edit(services=services, user_id=1001, what="me")
     assert (step.data["unit"], step.data["mode"]) == (UNIT, "self")
     # Someone with no role sees nothing; a lead cannot act as the liaison.
-    with pytest.raises(registration.NotRegistered):
-        await registration.my_contacts(services=services, user_id=999_999)
+    with pytest.raises(flow.NotRegistered):
+        await unit_contacts.my_contacts(services=services, user_id=999_999)
     lead_of_other = Talk(services, 2002)
     await lead_of_other.start(await invite(services, "市科技局", role="lead"))
     await lead_of_other.press("yes")
@@ -689,12 +686,12 @@ async def test_a_liaison_sees_and_changes_only_their_own_unit(services: Services
     await lead_of_other.say("副局长")
     assert (await lead_of_other.say("13812345678")).step is not None
     assert (await lead_of_other.press("ok")).kind == "registered"
-    theirs = await registration.my_contacts(services=services, user_id=2002)
+    theirs = await unit_contacts.my_contacts(services=services, user_id=2002)
     assert (theirs.unit, theirs.my_role) == ("市科技局", "lead")
-    with pytest.raises(registration.NotLiaison):
-        await registration.lead_invite(services=services, user_id=2002)
-    with pytest.raises(registration.NotLiaison):
-        await registration.begin_edit(services=services, user_id=2002, what="lead")
+    with pytest.raises(flow.NotLiaison):
+        await unit_contacts.lead_invite(services=services, user_id=2002)
+    with pytest.raises(flow.NotLiaison):
+        await unit_contacts.begin_edit(services=services, user_id=2002, what="lead")
 
 
 async def test_correcting_my_own_details_changes_the_row_in_place(services: Services) -> None:
@@ -704,7 +701,7 @@ async def test_correcting_my_own_details_changes_the_row_in_place(services: Serv
     person = (await holders(services))["liaison"]
     talk.last = Outcome(
         kind="step",
-        step=await registration.begin_edit(services=services, user_id=1001, what="me"),
+        step=await unit_contacts.begin_edit(services=services, user_id=1001, what="me"),
     )
     await talk.press("e-phone")
     await talk.say("13700000000")

@@ -28,11 +28,12 @@ from telegram.constants import ParseMode
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
 from telegram.request import BaseRequest, RequestData
 
-from bot import invites, registration
 from bot.app import register_handlers
 from bot.context import BotData
 from bot.conversations import current_step
-from bot.registration import (
+from bot.demo.sample import seed_notice_situation
+from bot.registration import flow, invites
+from bot.registration.flow import (
     CONFIRM_UNIT,
     LEAD_NAME,
     LEAD_OFFER,
@@ -45,7 +46,6 @@ from bot.registration import (
     SUMMARY,
 )
 from bot.roster import roles_of
-from bot.sample import seed_notice_situation
 from bot.services import Services
 from storage.db import UpdateAlreadyHandled
 from storage.models import Person, Setting, Unit
@@ -214,7 +214,7 @@ class Harness:
 
     async def version(self, user_id: int) -> int:
         step = await current_step(services=self.services, user_id=user_id)
-        return int(step.data["v"]) if step and step.flow == registration.FLOW else 0
+        return int(step.data["v"]) if step and step.flow == flow.FLOW else 0
 
     async def act(self, user_id: int, event: Event) -> None:
         kind, value = event
@@ -290,7 +290,7 @@ async def token_for(h: Harness, unit: str, role: invites.Role) -> str:
 
 async def step_of(h: Harness, user_id: int) -> str | None:
     step = await current_step(services=h.services, user_id=user_id)
-    return step.step if step is not None and step.flow == registration.FLOW else None
+    return step.step if step is not None and step.flow == flow.FLOW else None
 
 
 async def drive(h: Harness, user_id: int, target: str) -> None:

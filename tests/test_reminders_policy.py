@@ -22,13 +22,24 @@ from telegram import Chat, InlineKeyboardMarkup, Message
 from telegram.error import Forbidden
 from telegram.ext import ExtBot
 
-from bot import invites, reminders
-from bot.checklist import set_deadline
 from bot.clock import FrozenClock
-from bot.delivery import Dispatcher, Pacer
 from bot.errors import BadInput, NotStaff
-from bot.reports import build_report
+from bot.ledger.checklist import set_deadline
+from bot.ledger.report import build_report
+from bot.registration import invites
+from bot.reminders import delivery as reminder_delivery
+from bot.reminders import dues as reminder_dues
+from bot.reminders import (
+    ladder,
+    pause,
+    planner,
+    rendering,
+    rollcall,
+    rounds,
+)
 from bot.services import Services
+from bot.transport.outbox import Dispatcher
+from bot.transport.pacing import Pacer
 from bot.workdays import WorkCalendar
 from storage import repositories as repo
 from storage.db import Database
@@ -79,7 +90,7 @@ class World:
         self.services = services
         self.clock: FrozenClock = services.clock
         self.bot = RecordingBot(self.clock)
-        delivery = reminders.ReminderDelivery(services)
+        delivery = reminder_delivery.ReminderDelivery(services)
         self.dispatcher = Dispatcher(
             services=services,
             bot=cast(ExtBot[Any], self.bot),
@@ -104,7 +115,7 @@ class World:
     async def day(self, day: date, moment: time = time(9, 30)) -> list[Sent]:
         """One planner tick at `moment` of `day`, then delivery."""
         self.at(day, moment)
-        await reminders.plan_tick(services=self.services)
+        await planner.plan_tick(services=self.services)
         return await self.drain()
 
     # -- the database, written directly (as registration and the ledger would leave it) --
@@ -274,7 +285,7 @@ async def test_six_weeks_across_national_day(services: Services) -> None:
     day = d(9, 14)
     while day <= d(10, 25):
         world.at(day)
-        await reminders.plan_tick(services=services)
+        await planner.plan_tick(services=services)
         if day == d(9, 23):
             # C's reminder was planned at 09:30 and waits in the outbox; C finishes first.
             await world.submit(c, item_ids, "accepted")
@@ -295,7 +306,7 @@ async def test_six_weeks_across_national_day(services: Services) -> None:
             await world.set_state(e, item_ids[4], "returned", "缺少盖章页")
         # A second tick the same day (another process, a restart) plans nothing new.
         world.at(day, time(16, 0))
-        assert not (await reminders.plan_tick(services=services)).planned
+        assert not (await planner.plan_tick(services=services)).planned
         assert await world.drain() == []
         day += timedelta(days=1)
 
@@ -454,7 +465,7 @@ async def test_a_queued_round_reminder_that_became_moot_is_not_sent(services: Se
     world.at(d(11, 30), time(22, 0))  # a round asked for is not held for quiet hours
     unit = await _one_unit(world)
     ids = [i for i, _ in await world.items()]
-    out = await reminders.queue_round(services=services)
+    out = await rounds.queue_round(services=services)
     assert out.queued == 1
     await world.submit(unit, ids, "accepted")
     assert await world.drain() == []
@@ -467,7 +478,7 @@ async def test_a_reminder_names_what_is_owed_when_it_is_sent(services: Services)
     world.at(d(11, 30))
     unit = await _one_unit(world)
     items = await world.items()
-    await reminders.plan_tick(services=services)
+    await planner.plan_tick(services=services)
     await world.submit(unit, [items[0][0]], "pending")  # submitted between planning and sending
     [reminder] = await world.drain()
     assert items[0][1] not in reminder.text
@@ -478,14 +489,14 @@ async def test_scheduled_reminders_keep_to_hours_and_their_day(services: Service
     world = World(services)
     world.at(d(11, 30), time(9, 0))
     await _one_unit(world)
-    assert (await reminders.plan_tick(services=services)).reason == "not_yet"
+    assert (await planner.plan_tick(services=services)).reason == "not_yet"
     world.at(d(11, 30), time(21, 0))
-    assert (await reminders.plan_tick(services=services)).reason == "quiet"
+    assert (await planner.plan_tick(services=services)).reason == "quiet"
     world.at(d(12, 5))  # a Saturday
-    assert (await reminders.plan_tick(services=services)).reason == "not_workday"
+    assert (await planner.plan_tick(services=services)).reason == "not_workday"
     # Planned at 19:59, still waiting at 20:00: quiet hours make it moot, not late.
     world.at(d(11, 30), time(19, 59))
-    assert (await reminders.plan_tick(services=services)).planned
+    assert (await planner.plan_tick(services=services)).planned
     world.at(d(11, 30), time(20, 0))
     assert await world.drain() == []
     # Tomorrow's reminder is a new one; yesterday's is never sent a day late.
@@ -609,14 +620,14 @@ async def test_pause_holds_and_resume_restores(services: Services) -> None:
     world.at(d(11, 30))
     await _one_unit(world)
     assert [s.chat_id for s in await world.day(d(11, 30))] == [1001]
-    paused = await reminders.pause_unit(
+    paused = await pause.pause_unit(
         services=services, unit_name="民政", until=d(12, 8), reason="联络员休假"
     )
     assert (paused.unit, paused.paused_until) == ("市民政局", d(12, 8))
     for day in (d(12, 2), d(12, 4), d(12, 7), d(12, 8)):
         assert await world.day(day) == [], day
-    assert (await reminders.queue_round(services=services)).paused == ["市民政局"]
-    resumed = await reminders.resume_unit(services=services, unit_name="市民政局")
+    assert (await rounds.queue_round(services=services)).paused == ["市民政局"]
+    resumed = await pause.resume_unit(services=services, unit_name="市民政局")
     assert resumed.changed
     # Due at once: its last reminder was long enough ago.
     world.at(d(12, 8), time(11))
@@ -627,7 +638,7 @@ async def test_a_pause_lapses_by_itself(services: Services) -> None:
     world = World(services)
     world.at(d(11, 30))
     await _one_unit(world)
-    await reminders.pause_unit(services=services, unit_name="市民政局", until=d(12, 1))
+    await pause.pause_unit(services=services, unit_name="市民政局", until=d(12, 1))
     assert await world.day(d(11, 30)) == []
     assert await world.day(d(12, 1)) == []
     assert [s.chat_id for s in await world.day(d(12, 2))] == [1001]
@@ -638,7 +649,7 @@ async def test_pause_cannot_end_in_the_past(services: Services) -> None:
     world.at(d(11, 30))
     await _one_unit(world)
     with pytest.raises(BadInput):
-        await reminders.pause_unit(services=services, unit_name="市民政局", until=d(11, 29))
+        await pause.pause_unit(services=services, unit_name="市民政局", until=d(11, 29))
 
 
 # ---- rounds and roll calls ---------------------------------------------------------------------
@@ -651,26 +662,26 @@ async def test_a_round_asked_for_goes_out_at_once_even_on_a_holiday_night(
     world.at(d(10, 3), time(23, 0))  # National Day, in the quiet hours
     await _one_unit(world)
     await world.unit("市税务局")
-    preview = await reminders.preview_round(services=services, actor_id=STAFF)
+    preview = await rounds.preview_round(services=services, actor_id=STAFF)
     assert [(r.unit, r.role, r.chat_id) for r in preview.reminders] == [
         ("市民政局", "liaison", 1001)
     ]
     assert preview.no_chat == ["市税务局"]
     assert preview.round_id is not None
-    done = await reminders.confirm_round(
+    done = await rounds.confirm_round(
         services=services, actor_id=STAFF, preview_id=preview.round_id
     )
     assert done.queued == 1
     [sent] = await world.drain()
     assert sent.chat_id == 1001
-    again = await reminders.confirm_round(
+    again = await rounds.confirm_round(
         services=services, actor_id=STAFF, preview_id=preview.round_id
     )
     assert again.queued == 0
     assert again.already
     assert await world.drain() == []
     with pytest.raises(NotStaff):
-        await reminders.preview_round(services=services, actor_id=1001)
+        await rounds.preview_round(services=services, actor_id=1001)
 
 
 async def test_group_roll_call_on_the_reminder_schedule(services: Services) -> None:
@@ -679,7 +690,7 @@ async def test_group_roll_call_on_the_reminder_schedule(services: Services) -> N
     await set_deadline(services=services, due=d(12, 31))
     unit = await _one_unit(world)
     await world.unit("市税务局")
-    assert await reminders.set_rollcall(
+    assert await rollcall.set_rollcall(
         services=services, actor_id=STAFF, chat_id=-100, title="联络员群", enabled=True
     )
     posts = []
@@ -694,13 +705,13 @@ async def test_group_roll_call_on_the_reminder_schedule(services: Services) -> N
     world.at(d(12, 2), time(15))
     ids = [i for i, _ in await world.items()]
     await world.submit(unit, ids, "accepted")
-    await reminders.rollcall_now(
+    await rollcall.rollcall_now(
         services=services, actor_id=STAFF, chat_id=-100, title="联络员群", request_id=7
     )
     [now] = await world.drain()
     assert "市民政局" not in now.text
     assert "市税务局" in now.text
-    await reminders.set_rollcall(
+    await rollcall.set_rollcall(
         services=services, actor_id=STAFF, chat_id=-100, title="联络员群", enabled=False
     )
     async with services.db.uow() as tx:
@@ -724,7 +735,7 @@ async def test_two_planners_at_once_plan_each_message_once(
     other = Services(settings=services.settings, db=Database(db_url), clock=services.clock)
     try:
         results = await asyncio.gather(
-            *(reminders.plan_tick(services=s) for s in (services, other, services, other))
+            *(planner.plan_tick(services=s) for s in (services, other, services, other))
         )
     finally:
         await other.close()
@@ -741,13 +752,13 @@ async def test_two_planners_at_once_plan_each_message_once(
 
 def test_long_digests_and_roll_calls_fit_in_telegram_messages() -> None:
     dues = [
-        reminders.UnitDues(
+        reminder_dues.UnitDues(
             unit_id=n,
             name=f"测试单位{n:04d}",
             kind="member",
             liaison=None,
             lead=None,
-            items=[reminders.OwedItem("年度工作计划", returned=False)],
+            items=[reminder_dues.OwedItem("年度工作计划", returned=False)],
             pending=0,
             deadline=None,
             paused_until=None,
@@ -755,13 +766,13 @@ def test_long_digests_and_roll_calls_fit_in_telegram_messages() -> None:
         )
         for n in range(2000)
     ]
-    decisions = [reminders.Decision(dues=unit, unregistered=True) for unit in dues]
-    [digest] = reminders.render_digest(today=d(11, 30), decisions=decisions, links={}, lang="zh")
+    decisions = [ladder.Decision(dues=unit, unregistered=True) for unit in dues]
+    [digest] = rendering.render_digest(today=d(11, 30), decisions=decisions, links={}, lang="zh")
     assert "尚未登记的单位（2000家）" in digest
     assert "测试单位0049" in digest
     assert "测试单位0050" not in digest
     assert "……另有1950家" in digest
-    parts = reminders.render_rollcall(dues, today=d(11, 30), deadline=None, lang="zh")
+    parts = rendering.render_rollcall(dues, today=d(11, 30), deadline=None, lang="zh")
     assert len(parts) > 2
     assert all(len(part) <= 4096 for part in parts)
     # Every unit named twice (contacts, items), none cut in half between two messages.
@@ -828,7 +839,7 @@ async def test_remind_pause_and_resume_on_the_command_line(
 async def test_roll_call_counts_as_the_report(services: Services) -> None:
     """A paused unit, and a unit whose remaining items all await review, still count as
     未报齐 in the report: the roll call quotes the same numbers."""
-    from bot.sample import seed_notice_situation
+    from bot.demo.sample import seed_notice_situation
 
     await seed_notice_situation(services=services, deadline=date(2026, 12, 31))
     report = await build_report(services=services)
@@ -854,9 +865,9 @@ async def test_roll_call_counts_as_the_report(services: Services) -> None:
                 )
     report = await build_report(services=services)
     async with services.db.sessions() as session:
-        dues = await reminders.load_dues(session)
+        dues = await reminder_dues.load_dues(session)
     text = "\n".join(
-        reminders.render_rollcall(dues, today=d(11, 30), deadline=d(12, 31), lang="zh")
+        rendering.render_rollcall(dues, today=d(11, 30), deadline=d(12, 31), lang="zh")
     )
     totals = report.totals
     assert f"以下{totals.missing_contacts}家单位尚未报送分管领导和联络员" in text

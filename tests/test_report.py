@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.demo.sample import UNREPORTED, seed_notice_situation
 from bot.importing import SAMPLE_ROSTER_PATH
-from bot.reports import build_report, render_report
-from bot.sample import UNREPORTED, seed_notice_situation
+from bot.ledger.report import build_report, render_report
 from bot.services import Services
 from tests.cli_helpers import run_cli
 

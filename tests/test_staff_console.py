@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from bot import broadcasts, staff_views
+from bot.demo.sample import UNREPORTED, seed_notice_situation
 from bot.errors import NotStaff, UnitAmbiguous
-from bot.reports import build_report
-from bot.sample import UNREPORTED, seed_notice_situation
+from bot.ledger.report import build_report
 from bot.services import Services
+from bot.staff import broadcasts, console
 from handlers.staff import audit_text, unit_text
 from messages import catalogue
 from storage import repositories as repo
@@ -39,20 +39,20 @@ async def seeded(services: Services) -> Services:
 
 async def test_outstanding_counts_as_the_report(seeded: Services) -> None:
     report = await build_report(services=seeded)
-    view = await staff_views.outstanding(services=seeded, actor_id=STAFF)
+    view = await console.outstanding(services=seeded, actor_id=STAFF)
     assert view.totals == report.totals
     assert (view.totals.missing_contacts, view.totals.missing_items) == (13, 25)
     assert view.count == 25
     assert (view.page, view.pages, len(view.lines)) == (0, 2, 15)
-    second = await staff_views.outstanding(services=seeded, actor_id=STAFF, page=1)
+    second = await console.outstanding(services=seeded, actor_id=STAFF, page=1)
     assert len(second.lines) == 10
     assert not {line.name for line in view.lines} & {line.name for line in second.lines}
-    contacts = await staff_views.outstanding(services=seeded, actor_id=STAFF, list_name="contacts")
+    contacts = await console.outstanding(services=seeded, actor_id=STAFF, list_name="contacts")
     assert {line.name for line in contacts.lines} == set(UNREPORTED)
-    members = await staff_views.outstanding(
+    members = await console.outstanding(
         services=seeded, actor_id=STAFF, list_name="contacts", kind="member"
     )
-    counties = await staff_views.outstanding(
+    counties = await console.outstanding(
         services=seeded, actor_id=STAFF, list_name="contacts", kind="county"
     )
     assert members.count + counties.count == 13
@@ -60,61 +60,61 @@ async def test_outstanding_counts_as_the_report(seeded: Services) -> None:
     assert members.scope.missing_items + counties.scope.missing_items == 25
     assert members.totals == report.totals  # the campaign's numbers stay on show
     with pytest.raises(NotStaff):
-        await staff_views.outstanding(services=seeded, actor_id=1)
+        await console.outstanding(services=seeded, actor_id=1)
 
 
 async def test_unit_card_and_exemption(seeded: Services) -> None:
-    card = await staff_views.unit_card(services=seeded, actor_id=STAFF, name="xjx")
+    card = await console.unit_card(services=seeded, actor_id=STAFF, name="xjx")
     assert card.name == "西吉县"
     assert [c.role for c in card.contacts] == ["liaison", "lead"]
     owed = [i for i in card.items if i.state == "missing"]
     assert len(owed) == len(card.status.missing_items) == 8
     with pytest.raises(UnitAmbiguous):
-        await staff_views.unit_card(services=seeded, actor_id=STAFF, name="县")
-    choices = await staff_views.exempt_choices(services=seeded, actor_id=STAFF, unit_id=card.id)
+        await console.unit_card(services=seeded, actor_id=STAFF, name="县")
+    choices = await console.exempt_choices(services=seeded, actor_id=STAFF, unit_id=card.id)
     item = choices.items[-1]
-    asked = await staff_views.ask_exempt_reason(
+    asked = await console.ask_exempt_reason(
         services=seeded, actor_id=STAFF, unit_id=card.id, item_id=item.item_id
     )
     assert asked.title == item.title
     async with seeded.db.sessions() as session:
         step = await session.get(ConversationStep, STAFF)
         assert step is not None
-        assert (step.flow, step.data["item_id"]) == (staff_views.EXEMPT_FLOW, item.item_id)
-    done = await staff_views.excuse(
+        assert (step.flow, step.data["item_id"]) == (console.EXEMPT_FLOW, item.item_id)
+    done = await console.excuse(
         services=seeded, actor_id=STAFF, unit_id=card.id, item_id=item.item_id, reason=" 无此职能 "
     )
     assert (done.unit, done.title, done.reason) == ("西吉县", item.title, "无此职能")
-    after = await staff_views.unit_card(services=seeded, actor_id=STAFF, unit_id=card.id)
+    after = await console.unit_card(services=seeded, actor_id=STAFF, unit_id=card.id)
     assert len(after.status.missing_items) == 7
     assert next(i for i in after.items if i.item_id == item.item_id).state == "exempt"
     async with seeded.db.sessions() as session:
         assert await session.get(ConversationStep, STAFF) is None
-    page = await staff_views.audit_log(services=seeded, actor_id=STAFF)
+    page = await console.audit_log(services=seeded, actor_id=STAFF)
     assert page.entries[0].action == "exempt"
     assert page.entries[0].unit == "西吉县"
     assert page.entries[0].actor_staff
 
 
 async def test_add_item_for_one_unit(seeded: Services) -> None:
-    card = await staff_views.unit_card(services=seeded, actor_id=STAFF, name="xjx")
-    other = await staff_views.unit_card(services=seeded, actor_id=STAFF, name="民政局")
+    card = await console.unit_card(services=seeded, actor_id=STAFF, name="xjx")
+    other = await console.unit_card(services=seeded, actor_id=STAFF, name="民政局")
     with pytest.raises(NotStaff):
-        await staff_views.ask_item_title(services=seeded, actor_id=1, unit_id=card.id)
-    asked = await staff_views.ask_item_title(services=seeded, actor_id=STAFF, unit_id=card.id)
+        await console.ask_item_title(services=seeded, actor_id=1, unit_id=card.id)
+    asked = await console.ask_item_title(services=seeded, actor_id=STAFF, unit_id=card.id)
     assert asked.unit == "西吉县"
     async with seeded.db.sessions() as session:
         step = await session.get(ConversationStep, STAFF)
         assert step is not None
-        assert (step.flow, step.data["unit_id"]) == (staff_views.ADD_ITEM_FLOW, card.id)
-    done = await staff_views.add_unit_item(
+        assert (step.flow, step.data["unit_id"]) == (console.ADD_ITEM_FLOW, card.id)
+    done = await console.add_unit_item(
         services=seeded, actor_id=STAFF, unit_id=card.id, text=" 防汛预案 \n 2026年度版本 "
     )
     assert (done.unit, done.title, done.added) == ("西吉县", "防汛预案", True)
-    after = await staff_views.unit_card(services=seeded, actor_id=STAFF, unit_id=card.id)
+    after = await console.unit_card(services=seeded, actor_id=STAFF, unit_id=card.id)
     assert len(after.status.missing_items) == len(card.status.missing_items) + 1
     assert "防汛预案" in after.status.missing_items
-    unchanged = await staff_views.unit_card(services=seeded, actor_id=STAFF, unit_id=other.id)
+    unchanged = await console.unit_card(services=seeded, actor_id=STAFF, unit_id=other.id)
     assert "防汛预案" not in unchanged.status.missing_items
     async with seeded.db.sessions() as session:
         assert await session.get(ConversationStep, STAFF) is None
@@ -122,27 +122,25 @@ async def test_add_item_for_one_unit(seeded: Services) -> None:
             select(ChecklistItem.description).where(ChecklistItem.title == "防汛预案")
         )
     assert description == "2026年度版本"
-    page = await staff_views.audit_log(services=seeded, actor_id=STAFF)
+    page = await console.audit_log(services=seeded, actor_id=STAFF)
     assert (page.entries[0].action, page.entries[0].unit) == ("item_add", "西吉县")
-    again = await staff_views.add_unit_item(
+    again = await console.add_unit_item(
         services=seeded, actor_id=STAFF, unit_id=card.id, text="防汛预案：另一份"
     )
     assert (again.title, again.added) == ("防汛预案", False)
-    final = await staff_views.unit_card(services=seeded, actor_id=STAFF, unit_id=card.id)
+    final = await console.unit_card(services=seeded, actor_id=STAFF, unit_id=card.id)
     assert final.status.missing_items.count("防汛预案") == 1
-    assert staff_views.split_item_text("应急预案：含联系人") == ("应急预案", "含联系人")
+    assert console.split_item_text("应急预案：含联系人") == ("应急预案", "含联系人")
 
 
 async def test_audit_log_pages_back(seeded: Services) -> None:
     async with seeded.db.uow() as tx:
         for n in range(20):
             tx.add(AuditEvent(at=seeded.now(), actor_id=None, action="probe", details={"n": n}))
-    first = await staff_views.audit_log(services=seeded, actor_id=STAFF, limit=15)
+    first = await console.audit_log(services=seeded, actor_id=STAFF, limit=15)
     assert [e.details["n"] for e in first.entries] == list(range(19, 4, -1))
     assert first.older is not None
-    second = await staff_views.audit_log(
-        services=seeded, actor_id=STAFF, before=first.older, limit=15
-    )
+    second = await console.audit_log(services=seeded, actor_id=STAFF, before=first.older, limit=15)
     assert [e.details["n"] for e in second.entries[:5]] == [4, 3, 2, 1, 0]
 
 
@@ -293,7 +291,7 @@ async def test_stop_sending_holds_back_the_rest(seeded: Services) -> None:
 async def test_unit_card_shows_the_ledgers_states(seeded: Services) -> None:
     """Sent back then a draft started: still 已退回 with the reason (the draft is a note);
     "not applicable" awaiting review: its own state with the unit's reason — as /status."""
-    card = await staff_views.unit_card(services=seeded, actor_id=STAFF, name="西吉县")
+    card = await console.unit_card(services=seeded, actor_id=STAFF, name="西吉县")
     first, second = [i.item_id for i in card.items if i.state == "missing"][:2]
     now = seeded.now()
 
@@ -327,7 +325,7 @@ async def test_unit_card_shows_the_ledgers_states(seeded: Services) -> None:
                 second, "pending", "not_applicable", text="本单位无此职能", submitted_at=now
             )
         )
-    after = await staff_views.unit_card(services=seeded, actor_id=STAFF, unit_id=card.id)
+    after = await console.unit_card(services=seeded, actor_id=STAFF, unit_id=card.id)
     items = {i.item_id: i for i in after.items}
     assert (items[first].state, items[first].note, items[first].draft) == (
         "returned",
@@ -351,7 +349,7 @@ async def test_unit_card_mentions_a_pause_only_while_it_lasts(seeded: Services) 
             .where(Unit.name == "西吉县")
             .values(paused_until=date(2026, 11, 29), pause_reason="换届")
         )
-    card = await staff_views.unit_card(services=seeded, actor_id=STAFF, name="西吉县")
+    card = await console.unit_card(services=seeded, actor_id=STAFF, name="西吉县")
     assert "提醒已暂停至" not in unit_text(card, "zh", seeded.settings.tz, date(2026, 11, 30))
     assert "提醒已暂停至2026年11月29日" in unit_text(
         card, "zh", seeded.settings.tz, date(2026, 11, 29)
@@ -408,7 +406,7 @@ async def test_audit_shows_words_not_code(seeded: Services) -> None:
             person_id=holder.id,
         )
         repo.audit(tx, at=seeded.now(), actor_id=STAFF, action="rollcall_off", chat_id=-100)
-    page = await staff_views.audit_log(services=seeded, actor_id=STAFF)
+    page = await console.audit_log(services=seeded, actor_id=STAFF)
     text = audit_text(page, "zh", seeded.settings.tz)
     assert "关闭定时点名通报" in text
     assert "rollcall_off" not in text
@@ -421,24 +419,22 @@ async def test_audit_shows_words_not_code(seeded: Services) -> None:
 async def test_remind_now_for_one_unit(seeded: Services) -> None:
     """ "Remind now" on a unit's file: a round through bot.reminders for that unit only,
     previewed, confirmed once, audited like /remind; staff only."""
-    from bot import reminders
+    from bot.reminders import rounds
     from handlers.staff import unit_markup
 
-    card = await staff_views.unit_card(services=seeded, actor_id=STAFF, name="西吉县")
+    card = await console.unit_card(services=seeded, actor_id=STAFF, name="西吉县")
     buttons = [b for row in unit_markup(card, "zh", seeded.today()).inline_keyboard for b in row]
     assert ("立即提醒", f"st:m:{card.id}") in [(b.text, b.callback_data) for b in buttons]
     with pytest.raises(NotStaff):
-        await reminders.preview_round(services=seeded, actor_id=1, unit_ids=[card.id])
-    preview = await reminders.preview_round(services=seeded, actor_id=STAFF, unit_ids=[card.id])
+        await rounds.preview_round(services=seeded, actor_id=1, unit_ids=[card.id])
+    preview = await rounds.preview_round(services=seeded, actor_id=STAFF, unit_ids=[card.id])
     assert preview.round_id is not None
     assert {line.unit for line in preview.reminders} == {"西吉县"}
-    everyone = await reminders.preview_round(services=seeded, actor_id=STAFF)
+    everyone = await rounds.preview_round(services=seeded, actor_id=STAFF)
     assert len({line.unit for line in everyone.reminders}) > 1
-    done = await reminders.confirm_round(
-        services=seeded, actor_id=STAFF, preview_id=preview.round_id
-    )
+    done = await rounds.confirm_round(services=seeded, actor_id=STAFF, preview_id=preview.round_id)
     assert done.queued == len(preview.reminders) > 0
-    again = await reminders.confirm_round(
+    again = await rounds.confirm_round(
         services=seeded, actor_id=STAFF, preview_id=preview.round_id
     )
     assert (again.queued, again.already) == (0, True)
@@ -451,5 +447,5 @@ async def test_remind_now_for_one_unit(seeded: Services) -> None:
             await session.scalars(select(AuditEvent).where(AuditEvent.action == "remind_round"))
         ).all()
     assert [e.unit_id for e in logged] == [card.id, card.id]
-    page = await staff_views.audit_log(services=seeded, actor_id=STAFF)
+    page = await console.audit_log(services=seeded, actor_id=STAFF)
     assert "发送一轮提醒（西吉县）" in audit_text(page, "zh", seeded.settings.tz)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from bot.demo.simulation import Person
 from bot.sandbox.client import SandboxClient
-from bot.simulation import Person
 from tests.e2e.conftest import STAFF_ID
 from tests.e2e.harness import BotProcess
 

@@ -16,13 +16,13 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import prepare_database
-from bot.checklist import set_deadline
-from bot.reports import build_report
+from bot.demo.simulation import Person
+from bot.ledger.checklist import set_deadline
+from bot.ledger.report import build_report
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.models import SentMessage
 from bot.sandbox.server import Emulator
 from bot.services import Services
-from bot.simulation import Person
 from storage.db import Database
 from storage.models import ChecklistItem, OutboxMessage, Submission, SubmissionFile, Unit
 from storage.models import Person as Holder

@@ -16,15 +16,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot import invites, roster
+from bot import roster
 from bot.app import prepare_database
 from bot.clock import FrozenClock
-from bot.reports import build_report
-from bot.sample import seed_notice_situation, unit_id_by_name
+from bot.demo.sample import seed_notice_situation, unit_id_by_name
+from bot.demo.simulation import Person
+from bot.ledger.report import build_report
+from bot.registration import invites
 from bot.sandbox.client import SandboxClient, SandboxError
 from bot.sandbox.models import SentMessage
 from bot.services import Services
-from bot.simulation import Person
 from storage import repositories as repo
 from storage.db import Database
 from storage.models import ConversationStep, Invite

@@ -17,11 +17,11 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import prepare_database
-from bot.reports import build_report
+from bot.demo.simulation import Person as SimPerson
+from bot.ledger.report import build_report
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.server import Emulator
 from bot.services import Services
-from bot.simulation import Person as SimPerson
 from storage.db import Database
 from storage.models import OutboxMessage, Person, Unit
 from tests.cli_helpers import run_cli

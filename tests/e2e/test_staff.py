@@ -19,12 +19,12 @@ import pytest
 from sqlalchemy import func, select, update
 
 from bot.app import prepare_database
-from bot.reports import build_report
-from bot.sample import seed_notice_situation, unit_id_by_name
+from bot.demo.sample import seed_notice_situation, unit_id_by_name
+from bot.demo.simulation import Person
+from bot.ledger.report import build_report
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.models import SentMessage
 from bot.services import Services
-from bot.simulation import Person
 from storage.db import Database
 from storage.models import (
     AuditEvent,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import aiohttp
 
 from bot.sandbox.client import SandboxClient
-from bot.webhook import SECRET_HEADER, webhook_secret
+from bot.transport.webhook import SECRET_HEADER, webhook_secret
 from tests.e2e.harness import TOKEN, BotProcess
 
 

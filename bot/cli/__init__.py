@@ -1,0 +1,1 @@
+"""The command line: `liaison-bot COMMAND …` (the same as `python -m bot`)."""

@@ -1,0 +1,315 @@
+"""The command line: `liaison-bot COMMAND …` (the same as `python -m bot`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Protocol
+
+from bot.cli import console, invites, reminders
+from bot.errors import BadInput, DomainError
+from bot.importing import ImportRejected
+from bot.services import Services
+from bot.settings import Settings, SettingsError, load_settings
+from messages import plain, strip_html
+from storage.db import Database
+
+log = logging.getLogger("liaison-bot")
+
+Command = Callable[[Services, argparse.Namespace], Awaitable[int]]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every command and option of CONTRACT.md."""
+    parser = argparse.ArgumentParser(prog="liaison-bot", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="serve Telegram: updates, reminders, the outbox")
+    run.add_argument("--no-updates", action="store_true", help="plan and deliver only")
+    run.add_argument("--webhook", metavar="URL", help="take updates by webhook at this URL")
+    run.add_argument("--listen", default="127.0.0.1", help="address the webhook listens on")
+    run.add_argument("--port", type=int, default=8080, help="port the webhook listens on")
+
+    demo = sub.add_parser("demo", help="the offline demonstration (no token, no network)")
+    demo.add_argument("--lang", choices=("zh", "en"), default=None)
+    demo.add_argument("--keep", type=Path, default=None, help="keep the demo's database here")
+
+    db = sub.add_parser("db", help="the database").add_subparsers(dest="action", required=True)
+    db.add_parser("upgrade", help="apply migrations")
+
+    units = sub.add_parser("units", help="the roster").add_subparsers(dest="action", required=True)
+    units.add_parser("import").add_argument("file", type=Path)
+    units.add_parser("list").add_argument("--json", action="store_true")
+
+    checklist = sub.add_parser("checklist", help="the required ledger items").add_subparsers(
+        dest="action", required=True
+    )
+    checklist.add_parser("import").add_argument("file", type=Path)
+    checklist.add_parser("list").add_argument("--json", action="store_true")
+    exempt = checklist.add_parser("exempt")
+    exempt.add_argument("unit")
+    exempt.add_argument("title")
+    exempt.add_argument("--reason", required=True)
+    add = checklist.add_parser("add")
+    add.add_argument("unit")
+    add.add_argument("title")
+    add.add_argument("--description", default="")
+
+    deadline = sub.add_parser("deadline", help="the collection's deadline").add_subparsers(
+        dest="action", required=True
+    )
+    set_deadline = deadline.add_parser("set")
+    set_deadline.add_argument("date")
+    set_deadline.add_argument("--kind", choices=("member", "county"), default=None)
+    deadline.add_parser("show")
+
+    staff = sub.add_parser("staff", help="office staff").add_subparsers(
+        dest="action", required=True
+    )
+    staff.add_parser("add").add_argument("user_id", type=int)
+    staff.add_parser("remove").add_argument("user_id", type=int)
+    staff.add_parser("list")
+
+    report = sub.add_parser("report", help="who is outstanding")
+    report.add_argument("--json", action="store_true")
+
+    for feature in FEATURES:
+        feature.add_parsers(sub)
+    return parser
+
+
+async def cmd_db(services: Services, args: argparse.Namespace) -> int:
+    await services.db.upgrade()
+    print(say(services, "cli.migrated"))
+    return 0
+
+
+async def cmd_units(services: Services, args: argparse.Namespace) -> int:
+    from bot import roster
+
+    if args.action == "import":
+        result = await roster.import_units(services=services, path=args.file, actor="cli")
+        print(say(services, "cli.units_imported", **result.model_dump()))
+        return 0
+    units = await roster.list_units(services=services)
+    if args.json:
+        print(json.dumps([u.model_dump() for u in units], ensure_ascii=False, indent=2))
+    elif not units:
+        print(say(services, "cli.no_units"))
+    else:
+        for unit in units:
+            print(f"{unit.name}\t{say(services, f'common.kind_{unit.kind}')}")
+    return 0
+
+
+async def cmd_checklist(services: Services, args: argparse.Namespace) -> int:
+    from bot.ledger import checklist
+
+    if args.action == "import":
+        result = await checklist.import_checklist(services=services, path=args.file)
+        print(say(services, "cli.checklist_imported", **result.model_dump()))
+    elif args.action == "list":
+        items = await checklist.list_checklist(services=services)
+        if args.json:
+            print(json.dumps([i.model_dump() for i in items], ensure_ascii=False, indent=2))
+        for item in [] if args.json else items:
+            scope = item.unit or say(services, f"common.kind_{item.kind}")
+            print(f"{scope}\t{item.title}\t{item.description}")
+    elif args.action == "exempt":
+        unit, title = await checklist.exempt(
+            services=services, unit_name=args.unit, title=args.title, reason=args.reason
+        )
+        print(say(services, "cli.exempted", unit=unit, title=title, reason=args.reason))
+    else:
+        added = await checklist.add_item(
+            services=services, unit_name=args.unit, title=args.title, description=args.description
+        )
+        key = "cli.item_added" if added.added else "checklist_cli.item_exists"
+        print(say(services, key, unit=added.unit, title=added.title))
+    return 0
+
+
+async def cmd_deadline(services: Services, args: argparse.Namespace) -> int:
+    from bot.ledger import checklist
+    from bot.ledger.report import format_date
+
+    lang = services.settings.language
+    if args.action == "set":
+        try:
+            due = date.fromisoformat(args.date)
+        except ValueError:
+            raise BadInput("cli.bad_date") from None
+        result = await checklist.set_deadline(services=services, due=due, kind=args.kind)
+        print(
+            say(
+                services,
+                "cli.deadline_set",
+                date=format_date(due, lang),
+                scope=scope_name(services, result.scope),
+            )
+        )
+        return 0
+    deadlines = await checklist.show_deadlines(services=services)
+    if not deadlines:
+        print(say(services, "cli.deadline_none"))
+    for d in deadlines:
+        print(
+            say(
+                services,
+                "cli.deadline_line",
+                scope=scope_name(services, d.scope),
+                date=format_date(d.due, lang),
+            )
+        )
+    return 0
+
+
+def scope_name(services: Services, scope: str) -> str:
+    key = "cli.deadline_scope_all" if scope == "all" else f"common.kind_{scope}"
+    return say(services, key)
+
+
+async def cmd_staff(services: Services, args: argparse.Namespace) -> int:
+    from bot import roster
+
+    if args.action == "add":
+        await roster.add_staff(services=services, user_id=args.user_id, actor="cli")
+        print(say(services, "cli.staff_added", user_id=args.user_id))
+    elif args.action == "remove":
+        await roster.remove_staff(services=services, user_id=args.user_id)
+        print(say(services, "cli.staff_removed", user_id=args.user_id))
+    else:
+        for member in await roster.list_staff(services=services):
+            source = say(services, f"cli.staff_source_{member.source}")
+            print(say(services, "cli.staff_line", user_id=member.user_id, source=source))
+    return 0
+
+
+async def cmd_report(services: Services, args: argparse.Namespace) -> int:
+    from bot.ledger.report import build_report, render_report, report_json
+
+    report = await build_report(services=services)
+    if args.json:
+        print(report_json(report))
+    else:
+        print(strip_html(render_report(report, services.settings.language)))
+    return 0
+
+
+async def cmd_run(services: Services, args: argparse.Namespace) -> int:
+    from bot.app import WebhookOptions, serve
+
+    if not services.settings.token:
+        print(say(services, "cli.no_token"), file=sys.stderr)
+        return 2
+    print(say(services, "cli.running"), file=sys.stderr)
+    webhook = WebhookOptions(args.webhook, args.listen, args.port) if args.webhook else None
+    await serve(services, take_updates=not args.no_updates, webhook=webhook)
+    print(say(services, "cli.stopped"), file=sys.stderr)
+    return 0
+
+
+async def cmd_demo(services: Services, args: argparse.Namespace) -> int:
+    from bot.demo.run import run_demo
+
+    return await run_demo(lang=args.lang or services.settings.language, keep=args.keep)
+
+
+class Feature(Protocol):
+    """A feature module's commands: `add_parsers(sub)` and `COMMANDS` (name → function)."""
+
+    COMMANDS: dict[str, Command]
+
+    def add_parsers(self, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None: ...
+
+
+# Feature modules that bring their own commands (one line each).
+FEATURES: list[Feature] = [invites, console, reminders]
+
+COMMANDS: dict[str, Command] = {
+    "db": cmd_db,
+    "units": cmd_units,
+    "checklist": cmd_checklist,
+    "deadline": cmd_deadline,
+    "staff": cmd_staff,
+    "report": cmd_report,
+    "run": cmd_run,
+    "demo": cmd_demo,
+}
+
+
+def say(services: Services, key: str, /, **values: object) -> str:
+    """A sentence for the terminal in the office's language."""
+    return plain(services.settings.language, key, **values)
+
+
+def rejection(settings: Settings, exc: ImportRejected) -> str:
+    """One line saying which row of a file is wrong and why."""
+    lang = settings.language
+    details = {
+        "column": "",
+        "value": "",
+        "max_length": "",
+        "first_row": "",
+        "year": "",
+        **{k: str(v) for k, v in exc.details.items()},
+    }
+    try:
+        reason = plain(lang, f"import_reason.{exc.code}", **details)
+    except KeyError:
+        reason = plain(lang, "import_reason.invalid", value=str(exc))
+    if exc.row:
+        return plain(lang, "cli.import_rejected_row", row=exc.row, reason=reason)
+    return plain(lang, "cli.import_rejected", reason=reason)
+
+
+async def _main(args: argparse.Namespace, settings: Settings) -> int:
+    services = Services(settings=settings, db=Database(settings.database_url))
+    try:
+        if args.command not in ("demo",):
+            from bot.app import prepare_database
+
+            await prepare_database(services)
+        commands = dict(COMMANDS)
+        for feature in FEATURES:
+            commands.update(feature.COMMANDS)
+        return await commands[args.command](services, args)
+    finally:
+        await services.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line, read the settings, run the command; 2 on bad input."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(
+            plain("zh", "cli.bad_setting", variable=exc.variable, reason=exc.reason),
+            file=sys.stderr,
+        )
+        return 2
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        return asyncio.run(_main(args, settings))
+    except ImportRejected as exc:
+        print(rejection(settings, exc), file=sys.stderr)
+    except DomainError as exc:
+        print(plain(settings.language, exc.key, **exc.values), file=sys.stderr)
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""The command line of reminders: `remind [--dry-run] [--json]`, `pause UNIT`, `resume UNIT`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Awaitable, Callable
+from datetime import date
+
+from bot.errors import BadInput
+from bot.ledger.report import format_date
+from bot.reminders import (
+    pause,
+    rounds,
+)
+from bot.services import Services
+from messages import plain, strip_html
+
+Command = Callable[[Services, argparse.Namespace], Awaitable[int]]
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`remind`, `pause` and `resume` (CONTRACT.md)."""
+    remind = sub.add_parser("remind", help="queue a round of reminders now")
+    remind.add_argument("--dry-run", action="store_true", help="list who would get what")
+    remind.add_argument("--json", action="store_true")
+    pause = sub.add_parser("pause", help="hold a unit's reminders")
+    pause.add_argument("unit")
+    pause.add_argument("--until", required=True, metavar="YYYY-MM-DD")
+    pause.add_argument("--reason", default=None)
+    sub.add_parser("resume", help="reminders again for a paused unit").add_argument("unit")
+
+
+def _say(services: Services, key: str, /, **values: object) -> str:
+    return plain(services.settings.language, key, **values)
+
+
+async def cmd_remind(services: Services, args: argparse.Namespace) -> int:
+    out = await rounds.queue_round(services=services, dry_run=args.dry_run)
+    if args.json:
+        print(json.dumps(out.model_dump(mode="json"), ensure_ascii=False, indent=2))
+        return 0
+    lang = services.settings.language
+    print(strip_html(rounds.render_round(out, lang, limit=len(out.reminders))))
+    if args.dry_run:
+        print(_say(services, "reminders.cli.dry_run"))
+    elif out.reminders:
+        units = len({line.unit for line in out.reminders})
+        print(_say(services, "reminders.cli.queued", count=out.queued, units=units))
+    return 0
+
+
+async def cmd_pause(services: Services, args: argparse.Namespace) -> int:
+    try:
+        until = date.fromisoformat(args.until)
+    except ValueError:
+        raise BadInput("cli.bad_date") from None
+    out = await pause.pause_unit(
+        services=services, unit_name=args.unit, until=until, reason=args.reason
+    )
+    lang = services.settings.language
+    reason = _say(services, "reminders.cli.pause_reason", reason=out.reason) if out.reason else ""
+    print(
+        _say(
+            services,
+            "reminders.cli.paused",
+            unit=out.unit,
+            date=format_date(until, lang),
+            reason=reason,
+        ).strip()
+    )
+    return 0
+
+
+async def cmd_resume(services: Services, args: argparse.Namespace) -> int:
+    out = await pause.resume_unit(services=services, unit_name=args.unit)
+    key = "reminders.cli.resumed" if out.changed else "reminders.cli.not_paused"
+    print(_say(services, key, unit=out.unit))
+    return 0
+
+
+COMMANDS: dict[str, Command] = {"remind": cmd_remind, "pause": cmd_pause, "resume": cmd_resume}

@@ -1,0 +1,1 @@
+"""The offline demo: the emulator, the sample roster and simulated people."""

@@ -1,0 +1,87 @@
+"""Who may act for a unit: its liaison or lead, or office staff."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.errors import NotStaff
+from bot.ledger.errors import NotAMember, NotYourUnit
+from bot.ledger.status import UnitLedger, load_ledgers
+from bot.services import Services
+from storage import repositories as repo
+from storage.models import (
+    Person,
+    StaffMember,
+    Unit,
+)
+
+
+class UnitRef(BaseModel):
+    unit_id: int
+    name: str
+    kind: str
+
+
+async def _member_units(session: AsyncSession, actor_id: int) -> list[Unit]:
+    ids = sorted({p.unit_id for p in await repo.roles_of_user(session, actor_id)})
+    if not ids:
+        return []
+    query = select(Unit).where(Unit.id.in_(ids)).order_by(Unit.kind, Unit.name)
+    return list((await session.scalars(query)).all())
+
+
+async def _require_member(session: AsyncSession, actor_id: int, unit_id: int) -> Unit:
+    """The unit, if the actor is its liaison or lead now (checked on every action)."""
+    holds = await session.scalar(
+        select(Person.id).where(
+            Person.unit_id == unit_id,
+            Person.telegram_user_id == actor_id,
+            Person.until.is_(None),
+        )
+    )
+    unit = await session.get(Unit, unit_id) if holds is not None else None
+    if unit is None:
+        raise NotYourUnit()
+    return unit
+
+
+async def _is_staff(session: AsyncSession, services: Services, actor_id: int) -> bool:
+    if actor_id in services.settings.staff_ids:
+        return True
+    return await session.get(StaffMember, actor_id) is not None
+
+
+async def _require_staff(session: AsyncSession, services: Services, actor_id: int) -> None:
+    if not await _is_staff(session, services, actor_id):
+        raise NotStaff()
+
+
+async def my_units(*, services: Services, actor_id: int) -> list[UnitRef]:
+    """The units a person is liaison or lead of now."""
+    async with services.db.sessions() as session:
+        return [
+            UnitRef(unit_id=u.id, name=u.name, kind=u.kind)
+            for u in await _member_units(session, actor_id)
+        ]
+
+
+async def my_ledgers(*, services: Services, actor_id: int) -> list[UnitLedger]:
+    """`/status`: the ledger of each unit the person acts for (NotAMember if none)."""
+    async with services.db.sessions() as session:
+        units = await _member_units(session, actor_id)
+        if not units:
+            raise NotAMember()
+        return await load_ledgers(session, [u.id for u in units])
+
+
+async def unit_ledger(*, services: Services, actor_id: int, unit_id: int) -> UnitLedger:
+    """One unit's ledger, for its own liaison or lead, or for staff."""
+    async with services.db.sessions() as session:
+        if not await _is_staff(session, services, actor_id):
+            await _require_member(session, actor_id, unit_id)
+        found = await load_ledgers(session, [unit_id])
+    if not found:
+        raise NotYourUnit()
+    return found[0]

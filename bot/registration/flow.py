@@ -1,0 +1,689 @@
+"""Registration (登记): each unit's liaison (联络员) and lead (分管领导), through invite links.
+
+Two conversations share one flow, "registration", whose step and data live in the
+ConversationStep row and change in the same transaction as the facts they lead to:
+
+    liaison: confirm_unit → name → post → phone → summary ⇒ registered
+             → lead_offer (a lead is on record: keep or re-enter) | lead_name (may skip)
+             → lead_post → lead_phone → lead_summary ⇒ lead saved, lead invite offered
+    lead:    confirm_unit → summary (prefilled from the liaison's entry) | name → … ⇒ linked
+
+`/contacts` reuses the same steps: "self" mode corrects one's own details from the summary,
+"lead" mode re-enters the lead. Every button carries the step's version, so a press on an
+old message is recognised as such and never acts on a newer step."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import conversations
+from bot.conversations import StepOut
+from bot.errors import DomainError
+from bot.registration import invites
+from bot.registration.invites import InviteOut, Role
+from bot.registration.notices import _language, _tell_staff
+from bot.registration.validation import (
+    InvalidInput,
+    clean_name,
+    clean_phone,
+    clean_post,
+    format_phone,
+)
+from bot.services import Services
+from bot.transport.outbox import enqueue, text_payload
+from messages import t
+from storage import repositories as repo
+from storage.models import Account, Invite, InviteAttempt, Person, Unit
+
+log = logging.getLogger(__name__)
+
+FLOW = "registration"
+
+CONFIRM_UNIT = "confirm_unit"
+NAME, POST, PHONE = "name", "post", "phone"
+SUMMARY = "summary"
+LEAD_OFFER = "lead_offer"
+LEAD_NAME, LEAD_POST, LEAD_PHONE = "lead_name", "lead_post", "lead_phone"
+LEAD_SUMMARY = "lead_summary"
+STEPS = (
+    CONFIRM_UNIT, NAME, POST, PHONE, SUMMARY,
+    LEAD_OFFER, LEAD_NAME, LEAD_POST, LEAD_PHONE, LEAD_SUMMARY,
+)  # fmt: skip
+# Steps that take typed input, and the next step after each.
+FIELD_STEPS = {NAME: POST, POST: PHONE, PHONE: SUMMARY}
+LEAD_FIELD_STEPS = {LEAD_NAME: LEAD_POST, LEAD_POST: LEAD_PHONE, LEAD_PHONE: LEAD_SUMMARY}
+TEXT_STEPS = {**FIELD_STEPS, **LEAD_FIELD_STEPS}
+# Correction buttons of the two summaries.
+EDITS = {"e-name": NAME, "e-post": POST, "e-phone": PHONE}
+LEAD_EDITS = {"e-lname": LEAD_NAME, "e-lpost": LEAD_POST, "e-lphone": LEAD_PHONE}
+
+
+FAILURE_LIMIT = 5
+FAILURE_WINDOW = timedelta(hours=1)
+
+
+class Event(BaseModel):
+    """One thing the person did in a step: typed text, shared a contact, pressed a button."""
+
+    kind: Literal["text", "contact", "button"]
+    text: str = ""
+    phone: str = ""
+    own_contact: bool = False
+    version: int | None = None
+    action: str = ""
+
+
+class PersonOut(BaseModel):
+    id: int
+    unit_id: int
+    role: str
+    name: str
+    post: str
+    phone: str
+    linked: bool
+    since: datetime
+    until: datetime | None
+
+
+class RegisteredOut(BaseModel):
+    unit_id: int
+    unit: str
+    role: str
+    person: PersonOut
+    replaced: PersonOut | None = None  # the previous holder, now ended (a handover)
+    replaced_user_id: int | None = None
+
+
+Kind = Literal[
+    "none",  # the person is in no registration step
+    "step",  # moved to `step` (ask its question)
+    "invalid",  # input refused: `reason`; same step
+    "reask",  # input of the wrong sort for the step; same step
+    "stale",  # a button of an earlier step; same step
+    "declined",  # "not my unit": left the flow
+    "refused",  # cannot go on: `reason`; left the flow
+    "throttled",  # too many bad tokens: `values["until"]`
+    "registered",  # own registration done (`registered`); `step` if the lead comes next
+    "lead_saved",  # the liaison entered the lead (`lead`, `lead_invite`)
+    "lead_kept",
+    "lead_skipped",
+    "updated",  # own details corrected
+]
+
+
+class Outcome(BaseModel):
+    kind: Kind
+    step: StepOut | None = None
+    reason: str | None = None
+    values: dict[str, Any] = Field(default_factory=dict)
+    registered: RegisteredOut | None = None
+    lead: PersonOut | None = None
+    lead_invite: InviteOut | None = None
+    replaced_user_id: int | None = None
+
+
+class ContactsOut(BaseModel):
+    unit_id: int
+    unit: str
+    kind: str
+    liaison: PersonOut | None
+    lead: PersonOut | None
+    my_role: str | None = None
+    history: list[PersonOut] = Field(default_factory=list)
+
+
+class UnregisteredOut(BaseModel):
+    unit: str
+    person: PersonOut
+
+
+class NotRegistered(DomainError):
+    key = "contacts.not_registered"
+
+
+class NotLiaison(DomainError):
+    key = "contacts.liaison_only"
+
+
+class LeadAlreadyLinked(DomainError):
+    key = "contacts.lead_already_linked"
+
+
+class NoHolder(DomainError):
+    key = "invite_cli.no_holder"
+
+
+def _person_out(person: Person) -> PersonOut:
+    return PersonOut(
+        id=person.id,
+        unit_id=person.unit_id,
+        role=person.role,
+        name=person.name,
+        post=person.post,
+        phone=person.phone,
+        linked=person.telegram_user_id is not None,
+        since=person.since,
+        until=person.until,
+    )
+
+
+def buttons_of(step: StepOut) -> tuple[str, ...]:
+    """The actions the step's message offers (the only presses it accepts)."""
+    data = step.data
+    if step.step == CONFIRM_UNIT:
+        return ("yes", "no")
+    if step.step == SUMMARY:
+        return ("ok", *EDITS)
+    if step.step == LEAD_OFFER:
+        return ("keep", "redo")
+    if step.step == LEAD_NAME and data.get("mode") == "invite" and not data.get("back"):
+        return ("skip",)
+    if step.step == LEAD_SUMMARY:
+        return ("ok", *LEAD_EDITS)
+    return ()
+
+
+async def start(*, services: Services, user_id: int, token: str) -> Outcome:
+    """Open an invite: check the token (slowing down guessers) and ask to confirm the unit."""
+    now = services.now()
+    async with services.db.uow() as tx:
+        await _seen(tx, user_id, now)
+        until = await _held_until(tx, user_id, now)
+        if until is not None:
+            tx.add(InviteAttempt(user_id=user_id, at=now, reason="throttled"))
+            log.warning("invite attempt by user %s refused: slowed down until %s", user_id, until)
+            return Outcome(kind="throttled", values={"until": until})
+        invite = await invites.find(tx, token)
+        problem = invites.problem_of(invite, now=now, user_id=user_id)
+        if problem is not None or invite is None:
+            await _count_failure(tx, user_id, now, problem or "unknown")
+            return Outcome(kind="refused", reason=f"registration.token_{problem}")
+        unit = await tx.get(Unit, invite.unit_id)
+        if unit is None:
+            return Outcome(kind="refused", reason="registration.token_unknown")
+        conflict = await _conflict(tx, user_id, unit.id, invite.role)
+        if conflict is not None:
+            return conflict
+        data = {
+            "mode": "invite",
+            "invite_id": invite.id,
+            "unit_id": unit.id,
+            "unit": unit.name,
+            "role": invite.role,
+        }
+        step = await _begin(tx, services, user_id, CONFIRM_UNIT, data)
+        return Outcome(kind="step", step=step)
+
+
+async def _held_until(tx: AsyncSession, user_id: int, now: datetime) -> datetime | None:
+    """When a person who failed too often may try again (None: they may now)."""
+    failures = (
+        await tx.scalars(
+            select(InviteAttempt.at)
+            .where(
+                InviteAttempt.user_id == user_id,
+                InviteAttempt.at > now - FAILURE_WINDOW,
+                InviteAttempt.reason != "throttled",
+            )
+            .order_by(InviteAttempt.at.desc())
+            .limit(FAILURE_LIMIT)
+        )
+    ).all()
+    if len(failures) < FAILURE_LIMIT:
+        return None
+    return failures[-1] + FAILURE_WINDOW
+
+
+async def _count_failure(tx: AsyncSession, user_id: int, now: datetime, reason: str) -> None:
+    tx.add(InviteAttempt(user_id=user_id, at=now, reason=reason))
+    await tx.flush()
+    until = await _held_until(tx, user_id, now)
+    log.info("invite attempt by user %s failed: %s", user_id, reason)
+    if until is not None:
+        log.warning(
+            "user %s failed %d invite attempts within %s; further tries refused until %s",
+            user_id,
+            FAILURE_LIMIT,
+            FAILURE_WINDOW,
+            until.isoformat(),
+        )
+
+
+async def _conflict(tx: AsyncSession, user_id: int, unit_id: int, role: str) -> Outcome | None:
+    """A refusal if the person holds another unit's role, or the other role of this unit."""
+    for person in await repo.roles_of_user(tx, user_id):
+        unit = await tx.get(Unit, person.unit_id)
+        name = unit.name if unit else ""
+        if person.unit_id != unit_id:
+            return Outcome(
+                kind="refused",
+                reason="registration.other_unit",
+                values={"unit": name, "held_role": person.role},
+            )
+        if person.role != role:
+            return Outcome(
+                kind="refused",
+                reason="registration.other_role",
+                values={"unit": name, "held_role": person.role, "wanted_role": role},
+            )
+    return None
+
+
+async def _seen(tx: AsyncSession, user_id: int, now: datetime) -> None:
+    account = await tx.get(Account, user_id)
+    if account is None:
+        tx.add(Account(user_id=user_id, first_seen=now, last_seen=now))
+    else:
+        account.last_seen = now
+        account.unreachable_since, account.unreachable_reason = None, None
+
+
+async def _begin(
+    tx: AsyncSession, services: Services, user_id: int, step: str, data: dict[str, Any]
+) -> StepOut:
+    """Enter the flow afresh; the version starts at random so old buttons never match."""
+    version = secrets.randbelow(900_000) + 100_000
+    return await conversations.save_step(
+        tx, user_id=user_id, flow=FLOW, step=step, data={**data, "v": version}, now=services.now()
+    )
+
+
+async def _move(
+    tx: AsyncSession, services: Services, current: StepOut, step: str, **changes: Any
+) -> StepOut:
+    """Go to another step with some data changed (the version moves on)."""
+    data = {**current.data, **changes, "v": int(current.data.get("v", 0)) + 1}
+    return await conversations.save_step(
+        tx, user_id=current.user_id, flow=FLOW, step=step, data=data, now=services.now()
+    )
+
+
+async def advance(
+    *, services: Services, user_id: int, event: Event, username: str | None = None
+) -> Outcome:
+    """Apply what the person did at their current step, in one transaction."""
+    async with services.db.uow() as tx:
+        row = await conversations.load_step(tx, user_id)
+        if row is None or row.flow != FLOW or row.step not in STEPS:
+            return Outcome(kind="none")
+        step = StepOut(user_id=user_id, flow=row.flow, step=row.step, data=dict(row.data))
+        if event.kind == "button":
+            if event.version != step.data.get("v") or event.action not in buttons_of(step):
+                return Outcome(kind="stale", step=step)
+            return await _pressed(tx, services, step, event.action, username)
+        if step.step not in TEXT_STEPS:
+            return Outcome(kind="reask", step=step)
+        return await _entered(tx, services, step, event)
+
+
+async def _entered(tx: AsyncSession, services: Services, step: StepOut, event: Event) -> Outcome:
+    """Typed (or shared) input for a field."""
+    field = step.step
+    try:
+        if field in (PHONE, LEAD_PHONE):
+            if event.kind == "contact":
+                if field == PHONE and not event.own_contact:
+                    raise InvalidInput("registration.phone_not_own")
+                value = clean_phone(event.phone, shared=True)
+            elif event.kind == "text":
+                value = clean_phone(event.text)
+            else:
+                return Outcome(kind="reask", step=step)
+        elif event.kind != "text":
+            return Outcome(kind="reask", step=step)
+        elif field in (NAME, LEAD_NAME):
+            value = clean_name(event.text)
+        else:
+            value = clean_post(event.text)
+    except InvalidInput as exc:
+        return Outcome(kind="invalid", step=step, reason=exc.key, values=exc.values)
+    if step.data.get("back"):
+        following = SUMMARY if field in FIELD_STEPS else LEAD_SUMMARY
+    else:
+        following = TEXT_STEPS[field]
+    moved = await _move(tx, services, step, following, **{field: value, "back": False})
+    return Outcome(kind="step", step=moved)
+
+
+async def _pressed(
+    tx: AsyncSession, services: Services, step: StepOut, action: str, username: str | None
+) -> Outcome:
+    """A button of the current step."""
+    data = step.data
+    if step.step == CONFIRM_UNIT:
+        if action == "no":
+            await conversations.end_step(tx, step.user_id)
+            return Outcome(kind="declined", values={"unit": data["unit"], "role": data["role"]})
+        return await _confirm_unit(tx, services, step)
+    if action in EDITS:
+        return Outcome(kind="step", step=await _move(tx, services, step, EDITS[action], back=True))
+    if action in LEAD_EDITS:
+        moved = await _move(tx, services, step, LEAD_EDITS[action], back=True)
+        return Outcome(kind="step", step=moved)
+    if step.step == SUMMARY:
+        if data.get("mode") == "self":
+            return await _update_own(tx, services, step)
+        return await _complete(tx, services, step)
+    if step.step == LEAD_OFFER:
+        if action == "keep":
+            await conversations.end_step(tx, step.user_id)
+            return Outcome(kind="lead_kept", values={"unit": data["unit"]})
+        cleared = {LEAD_NAME: None, LEAD_POST: None, LEAD_PHONE: None}
+        return Outcome(kind="step", step=await _move(tx, services, step, LEAD_NAME, **cleared))
+    if step.step == LEAD_NAME:  # "skip"
+        await conversations.end_step(tx, step.user_id)
+        return Outcome(kind="lead_skipped", values={"unit": data["unit"]})
+    return await _save_lead(tx, services, step, username)  # LEAD_SUMMARY "ok"
+
+
+async def _usable_invite(
+    tx: AsyncSession, services: Services, step: StepOut
+) -> tuple[Invite | None, Outcome | None]:
+    """The step's invite if the person may still use it; else the refusal (flow ended)."""
+    invite = await tx.get(Invite, int(step.data.get("invite_id") or 0))
+    problem = invites.problem_of(invite, now=services.now(), user_id=step.user_id)
+    if problem is None:
+        problem_outcome = await _conflict(
+            tx, step.user_id, int(step.data["unit_id"]), str(step.data["role"])
+        )
+        if problem_outcome is None:
+            return invite, None
+        await conversations.end_step(tx, step.user_id)
+        return None, problem_outcome
+    await conversations.end_step(tx, step.user_id)
+    return None, Outcome(kind="refused", reason=f"registration.token_{problem}")
+
+
+async def _confirm_unit(tx: AsyncSession, services: Services, step: StepOut) -> Outcome:
+    """ "Yes, this is my unit": the invite must still be usable; ask for the details.
+
+    The invite is not redeemed here but when the summary is confirmed (`_complete`): someone
+    who presses and then goes away must not use up the link meant for the real liaison.
+    """
+    invite, refusal = await _usable_invite(tx, services, step)
+    if refusal is not None or invite is None:
+        return refusal or Outcome(kind="refused", reason="registration.token_unknown")
+    holder = await repo.current_holder(tx, unit_id=invite.unit_id, role=invite.role)
+    # The lead as the liaison entered them (or one's own earlier entry): confirm or correct.
+    if holder is not None and (
+        holder.telegram_user_id == step.user_id
+        or (holder.telegram_user_id is None and invite.role == "lead")
+    ):
+        moved = await _move(
+            tx,
+            services,
+            step,
+            SUMMARY,
+            name=holder.name,
+            post=holder.post,
+            phone=holder.phone,
+            prefilled=True,
+            prefilled_person=holder.id,
+        )
+        return Outcome(kind="step", step=moved)
+    return Outcome(kind="step", step=await _move(tx, services, step, NAME))
+
+
+async def _complete(tx: AsyncSession, services: Services, step: StepOut) -> Outcome:
+    """The summary confirmed: the person holds the role (a handover if someone else did)."""
+    invite, refusal = await _usable_invite(tx, services, step)
+    if refusal is not None or invite is None:
+        return refusal or Outcome(kind="refused", reason="registration.token_unknown")
+    data, now, user_id = step.data, services.now(), step.user_id
+    unit = await tx.get(Unit, invite.unit_id)
+    if unit is None:
+        await conversations.end_step(tx, user_id)
+        return Outcome(kind="refused", reason="registration.token_unknown")
+    # Redeemed now, before anything is saved: of two people on one link the first to
+    # complete wins; the other is told the link was used and nothing of theirs is kept.
+    if not await invites.redeem(tx, invite, user_id=user_id, now=now):
+        await conversations.end_step(tx, user_id)
+        return Outcome(kind="refused", reason="registration.token_used")
+    role: Role = invite.role  # type: ignore[assignment]
+    name, post, phone = str(data[NAME]), str(data[POST]), str(data[PHONE])
+    holder = await repo.current_holder(tx, unit_id=unit.id, role=role)
+    replaced: Person | None = None
+    # The same person: their own record, or the lead's record as the liaison entered it and
+    # this lead confirmed or corrected (a corrected name is not a handover).
+    if holder is not None and (
+        holder.telegram_user_id == user_id
+        or (
+            holder.telegram_user_id is None
+            and (holder.name == name or data.get("prefilled_person") == holder.id)
+        )
+    ):
+        newly_linked = holder.telegram_user_id is None
+        message = "registration.staff_linked" if newly_linked else "registration.staff_registered"
+        holder.name, holder.post, holder.phone = name, post, phone
+        holder.telegram_user_id, holder.entered_by = user_id, user_id
+        person = holder
+        event_key = f"registration:{person.id}:{'linked' if newly_linked else invite.id}"
+    else:
+        if holder is not None:
+            holder.until = now
+            replaced = holder
+            await tx.flush()
+        person = Person(
+            unit_id=unit.id,
+            role=role,
+            name=name,
+            post=post,
+            phone=phone,
+            telegram_user_id=user_id,
+            since=now,
+            until=None,
+            entered_by=user_id,
+        )
+        tx.add(person)
+        await tx.flush()
+        event_key = f"registration:{person.id}"
+        message = "registration.staff_handover" if replaced else "registration.staff_registered"
+    repo.audit(
+        tx,
+        at=now,
+        actor_id=user_id,
+        action="registered",
+        unit_id=unit.id,
+        role=role,
+        person_id=person.id,
+        invite_id=invite.id,
+        replaced_person_id=replaced.id if replaced else None,
+    )
+    if replaced is not None:
+        await _handed_over(tx, services, unit, replaced, person, actor_id=user_id)
+    await _tell_staff(
+        tx,
+        services,
+        event_key=event_key,
+        unit_id=unit.id,
+        message=message,
+        values={
+            "unit": unit.name,
+            "role": role,
+            "name": name,
+            "post": post,
+            "phone": format_phone(phone),
+            "old": replaced.name if replaced else "",
+        },
+    )
+    registered = RegisteredOut(
+        unit_id=unit.id,
+        unit=unit.name,
+        role=role,
+        person=_person_out(person),
+        replaced=_person_out(replaced) if replaced else None,
+        replaced_user_id=replaced.telegram_user_id if replaced else None,
+    )
+    if role == "lead":
+        await conversations.end_step(tx, user_id)
+        return Outcome(kind="registered", registered=registered)
+    lead = await repo.current_holder(tx, unit_id=unit.id, role="lead")
+    if lead is not None:
+        moved = await _move(
+            tx,
+            services,
+            step,
+            LEAD_OFFER,
+            lead_name=lead.name,
+            lead_post=lead.post,
+            lead_phone=lead.phone,
+            lead_linked=lead.telegram_user_id is not None,
+        )
+    else:
+        moved = await _move(tx, services, step, LEAD_NAME)
+    return Outcome(kind="registered", registered=registered, step=moved)
+
+
+async def _handed_over(
+    tx: AsyncSession,
+    services: Services,
+    unit: Unit,
+    old: Person,
+    new: Person,
+    *,
+    actor_id: int | None,
+) -> None:
+    """Record a handover and tell the previous holder (through the outbox)."""
+    now = services.now()
+    repo.audit(
+        tx,
+        at=now,
+        actor_id=actor_id,
+        action="handover",
+        unit_id=unit.id,
+        role=old.role,
+        old_person_id=old.id,
+        new_person_id=new.id,
+    )
+    if old.telegram_user_id is None or old.telegram_user_id == new.telegram_user_id:
+        return
+    lang = await _language(tx, services, old.telegram_user_id)
+    text = t(
+        lang,
+        "registration.old_holder",
+        unit=unit.name,
+        role=t(lang, f"common.role_{old.role}"),
+        name=new.name,
+    )
+    await enqueue(
+        tx,
+        key=f"handover:{old.id}",
+        chat_id=old.telegram_user_id,
+        purpose="notice",
+        payload=text_payload(text),
+        now=now,
+        unit_id=unit.id,
+    )
+
+
+async def _save_lead(
+    tx: AsyncSession, services: Services, step: StepOut, username: str | None
+) -> Outcome:
+    """The liaison confirmed the lead's details: record them and offer a lead invite."""
+    data, now, user_id = step.data, services.now(), step.user_id
+    unit = await tx.get(Unit, int(data["unit_id"]))
+    liaison = await repo.current_holder(tx, unit_id=unit.id, role="liaison") if unit else None
+    if unit is None or liaison is None or liaison.telegram_user_id != user_id:
+        await conversations.end_step(tx, user_id)
+        return Outcome(kind="refused", reason="registration.not_liaison")
+    name, post, phone = str(data[LEAD_NAME]), str(data[LEAD_POST]), str(data[LEAD_PHONE])
+    lead = await repo.current_holder(tx, unit_id=unit.id, role="lead")
+    replaced: Person | None = None
+    if lead is not None and lead.name == name:
+        lead.post, lead.phone, lead.entered_by = post, phone, user_id
+        repo.audit(
+            tx, at=now, actor_id=user_id, action="lead_updated", unit_id=unit.id,
+            person_id=lead.id,
+        )  # fmt: skip
+    else:
+        if lead is not None:
+            lead.until = now
+            replaced = lead
+            await tx.flush()
+            await invites.revoke_open(
+                tx, unit_id=unit.id, role="lead", now=now, actor_id=user_id, why="lead_replaced"
+            )
+        lead = Person(
+            unit_id=unit.id,
+            role="lead",
+            name=name,
+            post=post,
+            phone=phone,
+            telegram_user_id=None,
+            since=now,
+            until=None,
+            entered_by=user_id,
+        )
+        tx.add(lead)
+        await tx.flush()
+        repo.audit(
+            tx,
+            at=now,
+            actor_id=user_id,
+            action="lead_registered",
+            unit_id=unit.id,
+            person_id=lead.id,
+            replaced_person_id=replaced.id if replaced else None,
+        )
+        if replaced is not None:
+            await _handed_over(tx, services, unit, replaced, lead, actor_id=user_id)
+        await _tell_staff(
+            tx,
+            services,
+            event_key=f"registration:{lead.id}",
+            unit_id=unit.id,
+            message="registration.staff_handover" if replaced else "registration.staff_registered",
+            values={
+                "unit": unit.name,
+                "role": "lead",
+                "name": name,
+                "post": post,
+                "phone": format_phone(phone),
+                "old": replaced.name if replaced else "",
+            },
+        )
+    invite = None
+    if lead.telegram_user_id is None:
+        try:
+            invite = await invites.issue(
+                tx, services=services, unit=unit, role="lead", actor_id=user_id, username=username
+            )
+        except invites.NoBotUsername:
+            log.warning("no bot username known: the lead invite of %s was not made", unit.name)
+    await conversations.end_step(tx, user_id)
+    return Outcome(
+        kind="lead_saved",
+        lead=_person_out(lead),
+        lead_invite=invite,
+        replaced_user_id=replaced.telegram_user_id if replaced else None,
+        values={"unit": unit.name},
+    )
+
+
+async def _update_own(tx: AsyncSession, services: Services, step: StepOut) -> Outcome:
+    """`/contacts` → correct my details: the holder's row changes in place."""
+    data, user_id = step.data, step.user_id
+    holder = await repo.current_holder(tx, unit_id=int(data["unit_id"]), role=str(data["role"]))
+    if holder is None or holder.telegram_user_id != user_id:
+        await conversations.end_step(tx, user_id)
+        return Outcome(kind="refused", reason="registration.no_longer_holder")
+    before = {"name": holder.name, "post": holder.post, "phone": holder.phone}
+    holder.name, holder.post, holder.phone = str(data[NAME]), str(data[POST]), str(data[PHONE])
+    repo.audit(
+        tx,
+        at=services.now(),
+        actor_id=user_id,
+        action="contacts_updated",
+        unit_id=holder.unit_id,
+        person_id=holder.id,
+        before=before,
+    )
+    await conversations.end_step(tx, user_id)
+    return Outcome(kind="updated", lead=_person_out(holder))

@@ -1,0 +1,336 @@
+"""Invite links (登记链接): one unit and one role each, single use, expiring, revocable.
+
+A token is 192 random bits written URL-safe (32 characters; Telegram allows 64 in a deep
+link). Only its SHA-256 is stored, so a copy of the database cannot register anybody.
+Several open invites of one unit and role may exist at once (one posted in the office's
+group, one forwarded by the liaison). An invite is redeemed when a registration through it is
+completed (the summary confirmed), not when it is opened or the unit confirmed: someone who
+opens a link and gives up leaves it valid. Redeeming one revokes the others."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import roster
+from bot.errors import DomainError, NotStaff
+from bot.ledger.report import unit_statuses
+from bot.services import Services
+from storage import repositories as repo
+from storage.models import Invite, Setting, Unit
+
+Role = Literal["liaison", "lead"]
+ROLES: tuple[Role, ...] = ("liaison", "lead")
+TOKEN_BYTES = 24  # 192 bits
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Why an invite cannot be used, in the order they are checked.
+Problem = Literal["unknown", "revoked", "used", "expired"]
+
+
+class NoBotUsername(DomainError):
+    """Links need the bot's @username, and neither BOT_USERNAME nor a remembered one exists."""
+
+    key = "invite.no_username"
+
+
+class InviteOut(BaseModel):
+    """A new invite, with its token: the only moment the token is known."""
+
+    id: int
+    unit_id: int
+    unit: str
+    role: Role
+    token: str
+    link: str
+    expires_at: datetime
+
+
+class RevokedOut(BaseModel):
+    unit: str
+    count: int
+
+
+def new_token() -> str:
+    """A fresh random token (URL-safe, 32 characters)."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def looks_like_token(text: str) -> bool:
+    """A deep-link payload that could be a token (length and alphabet)."""
+    return TOKEN_PATTERN.fullmatch(text) is not None
+
+
+def invite_link(username: str, token: str) -> str:
+    """The deep link that opens the bot with the token."""
+    return f"https://t.me/{username}?start={token}"
+
+
+async def bot_username(session: AsyncSession, services: Services) -> str:
+    """BOT_USERNAME, else the @username the running bot remembered from getMe."""
+    if services.settings.bot_username:
+        return services.settings.bot_username
+    stored = await session.get(Setting, "bot_username")
+    if stored is None or not stored.value:
+        raise NoBotUsername()
+    return stored.value
+
+
+async def issue(
+    tx: AsyncSession,
+    *,
+    services: Services,
+    unit: Unit,
+    role: Role,
+    actor_id: int | None,
+    username: str | None = None,
+) -> InviteOut:
+    """Create one invite in the caller's transaction (audited; the token is not)."""
+    now = services.now()
+    username = username or await bot_username(tx, services)
+    token = new_token()
+    invite = Invite(
+        unit_id=unit.id,
+        role=role,
+        token_hash=hash_token(token),
+        created_at=now,
+        created_by=actor_id,
+        expires_at=now + timedelta(days=services.settings.invite_ttl_days),
+    )
+    tx.add(invite)
+    await tx.flush()
+    repo.audit(
+        tx,
+        at=now,
+        actor_id=actor_id,
+        action="invite_created",
+        unit_id=unit.id,
+        role=role,
+        invite_id=invite.id,
+        expires_at=invite.expires_at.isoformat(),
+    )
+    return InviteOut(
+        id=invite.id,
+        unit_id=unit.id,
+        unit=unit.name,
+        role=role,
+        token=token,
+        link=invite_link(username, token),
+        expires_at=invite.expires_at,
+    )
+
+
+async def find(tx: AsyncSession, token: str) -> Invite | None:
+    """The invite a token belongs to, if any."""
+    if not looks_like_token(token):
+        return None
+    return await tx.scalar(select(Invite).where(Invite.token_hash == hash_token(token)))
+
+
+def problem_of(invite: Invite | None, *, now: datetime, user_id: int) -> Problem | None:
+    """Why this person cannot use the invite now (None: they can).
+
+    The person who redeemed an invite may open it again to finish what they started.
+    """
+    if invite is None:
+        return "unknown"
+    if invite.revoked_at is not None:
+        return "revoked"
+    if invite.used_at is not None:
+        return None if invite.used_by == user_id else "used"
+    if invite.expires_at <= now:
+        return "expired"
+    return None
+
+
+async def redeem(tx: AsyncSession, invite: Invite, *, user_id: int, now: datetime) -> bool:
+    """Mark the invite used by this person; revoke the other open ones of its unit and role.
+
+    Called when the registration is completed, not when the link is opened. False if someone
+    else got there first: the row is claimed with one conditional UPDATE, so of two people
+    finishing at once on one link exactly one wins (PostgreSQL re-checks the condition after
+    the other's commit; SQLite runs writers one at a time).
+    """
+    if invite.used_at is not None:
+        return invite.used_by == user_id
+    claimed = await tx.execute(
+        update(Invite)
+        .where(Invite.id == invite.id, Invite.used_at.is_(None), Invite.revoked_at.is_(None))
+        .values(used_at=now, used_by=user_id)
+        .execution_options(synchronize_session=False)
+    )
+    await tx.refresh(invite)
+    if int(claimed.rowcount) != 1:  # type: ignore[attr-defined]
+        return False
+    revoked = await revoke_open(
+        tx,
+        unit_id=invite.unit_id,
+        role=invite.role,
+        now=now,
+        actor_id=user_id,
+        keep_id=invite.id,
+        why="redeemed_another",
+    )
+    repo.audit(
+        tx,
+        at=now,
+        actor_id=user_id,
+        action="invite_redeemed",
+        unit_id=invite.unit_id,
+        role=invite.role,
+        invite_id=invite.id,
+        revoked_others=revoked,
+    )
+    return True
+
+
+async def revoke_open(
+    tx: AsyncSession,
+    *,
+    unit_id: int,
+    role: str | None,
+    now: datetime,
+    actor_id: int | None,
+    keep_id: int | None = None,
+    why: str = "staff",
+) -> int:
+    """Revoke the unused, unrevoked invites of a unit (one role or both); count them."""
+    query = update(Invite).where(
+        Invite.unit_id == unit_id, Invite.used_at.is_(None), Invite.revoked_at.is_(None)
+    )
+    if role is not None:
+        query = query.where(Invite.role == role)
+    if keep_id is not None:
+        query = query.where(Invite.id != keep_id)
+    result = await tx.execute(query.values(revoked_at=now))
+    count = int(result.rowcount)  # type: ignore[attr-defined]
+    if count:
+        repo.audit(
+            tx,
+            at=now,
+            actor_id=actor_id,
+            action="invite_revoked",
+            unit_id=unit_id,
+            role=role,
+            count=count,
+            reason=why,
+        )
+    return count
+
+
+async def _require_staff(services: Services, actor_id: int | None) -> None:
+    """The command line (actor None) is trusted; a chat user must be staff."""
+    if actor_id is not None and not await roster.is_staff(services=services, user_id=actor_id):
+        raise NotStaff()
+
+
+async def missing_roles(
+    session: AsyncSession, role: Role | None = None
+) -> list[tuple[Unit, Role]]:
+    """The invites `--all-missing` makes: one per unit still lacking a role.
+
+    Without a role: a liaison invite where no liaison is registered, else a lead invite where
+    the lead is not registered (the counting of `report`). With `lead`: every unit whose lead
+    has not linked their own chat.
+    """
+    statuses = {s.name: s for s in await unit_statuses(session)}
+    wanted: list[tuple[Unit, Role]] = []
+    for unit in await repo.units(session):
+        status = statuses[unit.name]
+        if role == "liaison":
+            if not status.liaison_registered:
+                wanted.append((unit, "liaison"))
+        elif role == "lead":
+            if not status.lead_linked:
+                wanted.append((unit, "lead"))
+        elif not status.liaison_registered:
+            wanted.append((unit, "liaison"))
+        elif not status.lead_registered:
+            wanted.append((unit, "lead"))
+    return wanted
+
+
+async def create_invites(
+    *,
+    services: Services,
+    units: Sequence[str] = (),
+    all_missing: bool = False,
+    role: Role | None = None,
+    actor_id: int | None = None,
+    username: str | None = None,
+) -> list[InviteOut]:
+    """New invite links for the named units (liaison unless a role is given) or all missing."""
+    await _require_staff(services, actor_id)
+    async with services.db.uow() as tx:
+        username = username or await bot_username(tx, services)
+        if all_missing:
+            targets = await missing_roles(tx, role)
+        else:
+            found = [await roster.find_unit(tx, name) for name in units]
+            targets = [(unit, role or "liaison") for unit in found]
+        return [
+            await issue(
+                tx, services=services, unit=unit, role=r, actor_id=actor_id, username=username
+            )
+            for unit, r in targets
+        ]
+
+
+async def revoke_invites(
+    *,
+    services: Services,
+    units: Sequence[str],
+    role: Role | None = None,
+    actor_id: int | None = None,
+) -> list[RevokedOut]:
+    """Revoke the open invites of the named units (one role or both)."""
+    await _require_staff(services, actor_id)
+    now = services.now()
+    async with services.db.uow() as tx:
+        result = []
+        for name in units:
+            unit = await roster.find_unit(tx, name)
+            count = await revoke_open(tx, unit_id=unit.id, role=role, now=now, actor_id=actor_id)
+            result.append(RevokedOut(unit=unit.name, count=count))
+        return result
+
+
+async def revoke_unit_invites(
+    *, services: Services, unit_id: int, actor_id: int
+) -> RevokedOut | None:
+    """Staff's button: revoke a unit's open invites by its id (None if the unit is gone)."""
+    await _require_staff(services, actor_id)
+    async with services.db.uow() as tx:
+        unit = await tx.get(Unit, unit_id)
+        if unit is None:
+            return None
+        count = await revoke_open(
+            tx, unit_id=unit.id, role=None, now=services.now(), actor_id=actor_id
+        )
+        return RevokedOut(unit=unit.name, count=count)
+
+
+async def create_unit_invite(
+    *, services: Services, unit_id: int, role: Role, actor_id: int, username: str | None = None
+) -> InviteOut | None:
+    """Staff's button: a new invite for a unit by its id (None if the unit is gone)."""
+    await _require_staff(services, actor_id)
+    async with services.db.uow() as tx:
+        unit = await tx.get(Unit, unit_id)
+        if unit is None:
+            return None
+        return await issue(
+            tx, services=services, unit=unit, role=role, actor_id=actor_id, username=username
+        )

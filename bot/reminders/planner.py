@@ -1,0 +1,314 @@
+"""The planner: a stateless tick that queues each working day's reminders in the outbox."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import InlineKeyboardMarkup
+
+from bot.context import Context
+from bot.errors import DomainError
+from bot.reminders.dues import (
+    Contact,
+    History,
+    UnitDues,
+    _cached_deadlines,
+    load_dues,
+    load_history,
+)
+from bot.reminders.ladder import decide, staff_chats
+from bot.reminders.policy import (
+    _HAPPENED,
+    DIGEST,
+    DIGEST_LIMIT,
+    REMINDER,
+    ROLLCALL,
+    WARNING,
+    Policy,
+    work_calendar,
+)
+from bot.reminders.rendering import render_digest, render_reminder, render_rollcall
+from bot.services import Services
+from bot.settings import Settings
+from bot.transport.outbox import enqueue, text_payload
+from bot.workdays import WorkCalendar
+from messages import t
+from storage import repositories as repo
+from storage.db import insert_ignore
+from storage.models import (
+    Deadline,
+    GroupChat,
+    OutboxMessage,
+    Setting,
+    Unit,
+)
+
+log = logging.getLogger(__name__)
+
+
+class TickOut(BaseModel):
+    """What one planner tick did."""
+
+    day: date
+    planned: bool
+    reason: Literal["planned", "off", "not_workday", "not_yet", "quiet", "done"]
+    reminders: int = 0
+    tasks: int = 0
+    digests: int = 0
+    rollcalls: int = 0
+    warnings: int = 0
+
+
+def _payload(
+    text: str, markup: InlineKeyboardMarkup | None, meta: dict[str, Any]
+) -> dict[str, Any]:
+    """An outbox payload with our own `meta` (the dispatcher sends only text and markup)."""
+    return {**text_payload(text, markup), "meta": meta}
+
+
+def _lang(contact: Contact, settings: Settings) -> str:
+    return contact.language or settings.language
+
+
+def _overall_deadline(deadlines: dict[str, Deadline]) -> date | None:
+    """The deadline named to a whole group: the one for all units, else the latest."""
+    overall = deadlines.get("all")
+    dates = [d.due for d in deadlines.values()]
+    return overall.due if overall else (max(dates) if dates else None)
+
+
+async def plan_tick(*, services: Services) -> TickOut:
+    """Plan today's scheduled round once: reminders, staff digest, roll calls, warnings.
+
+    Stateless and safe to run from any number of processes: the day is claimed with a
+    unique marker in the same transaction that enqueues the round, and every message has
+    its dedupe key.
+    """
+    settings = services.settings
+    policy = Policy.of(settings)
+    now = services.now()
+    local = now.astimezone(settings.tz)
+    today = local.date()
+    if not settings.scheduled_reminders:
+        return TickOut(day=today, planned=False, reason="off")
+    cal = work_calendar(settings)
+    if not cal.is_workday(today):
+        return TickOut(day=today, planned=False, reason="not_workday")
+    if policy.quiet(local):
+        return TickOut(day=today, planned=False, reason="quiet")
+    if not policy.round_time(local):
+        return TickOut(day=today, planned=False, reason="not_yet")
+    async with services.db.uow() as tx:
+        marker = insert_ignore(services.db.dialect, Setting).values(
+            key=f"reminders_planned:{today.isoformat()}", value=now.isoformat()
+        )
+        if not (await tx.execute(marker)).rowcount:  # type: ignore[attr-defined]
+            return TickOut(day=today, planned=False, reason="done")
+        out = await _plan_day(tx, services, today=today, now=now, policy=policy, cal=cal)
+        repo.audit(
+            tx,
+            at=now,
+            actor_id=None,
+            action="reminders_planned",
+            day=today.isoformat(),
+            reminders=out.reminders,
+            digests=out.digests,
+            rollcalls=out.rollcalls,
+        )
+    if out.reminders or out.digests:
+        log.info("reminders for %s: %s", today, out.model_dump(exclude={"day"}))
+    return out
+
+
+async def _plan_day(
+    tx: AsyncSession,
+    services: Services,
+    *,
+    today: date,
+    now: datetime,
+    policy: Policy,
+    cal: WorkCalendar,
+) -> TickOut:
+    settings = services.settings
+    out = TickOut(day=today, planned=True, reason="planned")
+    dues = await load_dues(tx, with_activity=True)
+    history = await load_history(tx, settings, dues)
+    decisions = [
+        decide(
+            d,
+            history.get(d.unit_id, History()),
+            today=today,
+            policy=policy,
+            cal=cal,
+            scheduled=True,
+        )
+        for d in dues
+    ]
+    day = today.isoformat()
+    for decision in decisions:
+        unit = decision.dues
+        for r in decision.reminders:
+            chat = r.contact.chat
+            assert chat is not None
+            meta = {
+                "kind": "scheduled",
+                "day": day,
+                "unit": unit.unit_id,
+                "person": r.contact.person_id,
+                "role": r.contact.role,
+                "why": r.why,
+                "count": decision.silent,
+            }
+            text, markup = render_reminder(
+                unit,
+                role=r.contact.role,
+                lang=_lang(r.contact, settings),
+                today=today,
+                why=r.why,
+                count=decision.silent,
+            )
+            out.reminders += await enqueue(
+                tx,
+                key=f"reminder:{unit.unit_id}:{r.contact.person_id}:{day}",
+                chat_id=chat,
+                purpose=REMINDER,
+                payload=_payload(text, markup, meta),
+                now=now,
+                unit_id=unit.unit_id,
+            )
+    staff = await staff_chats(tx, settings)
+    unregistered = [d.dues for d in decisions if d.unregistered][:DIGEST_LIMIT]
+    links = await _invite_links(tx, services, unregistered) if staff else {}
+    for member in staff:
+        parts = render_digest(today=today, decisions=decisions, links=links, lang=member.language)
+        for index, text in enumerate(parts, start=1):
+            out.digests += await enqueue(
+                tx,
+                key=f"digest:{day}:{member.user_id}:{index}",
+                chat_id=member.user_id,
+                purpose=DIGEST,
+                payload=_payload(text, None, {"kind": "digest", "day": day}),
+                now=now,
+            )
+    deadlines = await _cached_deadlines(tx)
+    latest = max([d.due for d in deadlines.values()], default=today)
+    unknown = cal.unknown_years(today, max(today, latest))
+    if unknown:
+        years = t(settings.language, "reminders.and").join(str(y) for y in unknown)
+        for member in staff:
+            out.warnings += await enqueue(
+                tx,
+                key=f"calendar:{day}:{member.user_id}",
+                chat_id=member.user_id,
+                purpose=WARNING,
+                payload=text_payload(
+                    t(member.language, "reminders.calendar_unknown", years=years)
+                ),
+                now=now,
+            )
+    out.rollcalls = await _plan_rollcalls(
+        tx, services, dues=dues, today=today, now=now, policy=policy, cal=cal
+    )
+    return out
+
+
+async def _plan_rollcalls(
+    tx: AsyncSession,
+    services: Services,
+    *,
+    dues: Sequence[UnitDues],
+    today: date,
+    now: datetime,
+    policy: Policy,
+    cal: WorkCalendar,
+) -> int:
+    """The group roll calls switched on with `/rollcall on`, on the reminder cadence."""
+    groups = (
+        await tx.scalars(select(GroupChat).where(GroupChat.rollcall_enabled.is_(True)))
+    ).all()
+    if not groups or not any(d.owes and not d.paused_on(today) for d in dues):
+        return 0
+    deadline = _overall_deadline(await _cached_deadlines(tx))
+    last_posts = dict(
+        (
+            await tx.execute(
+                select(OutboxMessage.chat_id, func.max(OutboxMessage.created_at))
+                .where(
+                    OutboxMessage.purpose == ROLLCALL,
+                    OutboxMessage.chat_id.in_([g.chat_id for g in groups]),
+                    OutboxMessage.state.in_(_HAPPENED),
+                )
+                .group_by(OutboxMessage.chat_id)
+            )
+        ).all()
+    )
+    count = 0
+    tz = services.settings.tz
+    for group in groups:
+        last = last_posts.get(group.chat_id)
+        last_day = last.astimezone(tz).date() if last else None
+        if not policy.due(cal, today, deadline, last_day):
+            continue
+        lang = services.settings.language
+        parts = render_rollcall(dues, today=today, deadline=deadline, lang=lang)
+        for index, text in enumerate(parts, start=1):
+            meta = {
+                "kind": "scheduled",
+                "day": today.isoformat(),
+                "part": index,
+                "parts": len(parts),
+            }
+            count += await enqueue(
+                tx,
+                key=f"rollcall:{group.chat_id}:{today.isoformat()}:{index}",
+                chat_id=group.chat_id,
+                purpose=ROLLCALL,
+                payload=_payload(text, None, meta),
+                now=now,
+            )
+    return count
+
+
+async def _invite_links(
+    tx: AsyncSession, services: Services, units: Sequence[UnitDues]
+) -> dict[int, str]:
+    """A fresh liaison invite link per unit with nobody registered (old links stay valid)."""
+    if not units:
+        return {}
+    try:
+        from bot.registration import invites
+    except ImportError:  # registration not installed: the digest lists the units only
+        return {}
+    try:
+        username = await invites.bot_username(tx, services)
+    except DomainError:
+        log.warning("no bot username known yet: the digest lists units without invite links")
+        return {}
+    links = {}
+    for dues in units:
+        unit = await tx.get(Unit, dues.unit_id)
+        if unit is None:
+            continue
+        made = await invites.issue(
+            tx, services=services, unit=unit, role="liaison", actor_id=None, username=username
+        )
+        links[dues.unit_id] = made.link
+    return links
+
+
+async def planner_job(context: Context) -> None:
+    """PTB job: tick the planner and wake the dispatcher when something was queued."""
+    try:
+        out = await plan_tick(services=context.bot_data.services)
+    except Exception:
+        log.exception("planning reminders failed; the next tick tries again")
+        return
+    dispatcher = context.bot_data.dispatcher
+    if out.planned and dispatcher is not None:
+        dispatcher.wake()

@@ -1,0 +1,79 @@
+"""The group roll call (点名通报): the units still outstanding, named in a group chat."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.reminders.dues import _cached_deadlines, load_dues
+from bot.reminders.planner import _overall_deadline, _payload
+from bot.reminders.policy import ROLLCALL
+from bot.reminders.rendering import render_rollcall
+from bot.reminders.rounds import _require_staff
+from bot.services import Services
+from bot.transport.outbox import enqueue
+from storage import repositories as repo
+from storage.models import (
+    GroupChat,
+)
+
+
+async def _group(tx: AsyncSession, chat_id: int, title: str, now: datetime) -> GroupChat:
+    group = await tx.get(GroupChat, chat_id)
+    if group is None:
+        group = GroupChat(chat_id=chat_id, title=title[:255], rollcall_enabled=False, added_at=now)
+        tx.add(group)
+    elif title and group.title != title:
+        group.title = title[:255]
+    return group
+
+
+async def rollcall_now(
+    *, services: Services, actor_id: int, chat_id: int, title: str, request_id: int
+) -> bool:
+    """Post the units still outstanding in a group now (through the outbox: 20/min a group)."""
+    await _require_staff(services, actor_id)
+    now = services.now()
+    async with services.db.uow() as tx:
+        await _group(tx, chat_id, title, now)
+        dues = await load_dues(tx)
+        deadline = _overall_deadline(await _cached_deadlines(tx))
+        today = services.today()
+        parts = render_rollcall(
+            dues, today=today, deadline=deadline, lang=services.settings.language
+        )
+        queued = 0
+        for index, text in enumerate(parts, start=1):
+            queued += await enqueue(
+                tx,
+                key=f"rollcall:{chat_id}:ask:{request_id}:{index}",
+                chat_id=chat_id,
+                purpose=ROLLCALL,
+                payload=_payload(
+                    text, None, {"kind": "asked", "part": index, "parts": len(parts)}
+                ),
+                now=now,
+            )
+        repo.audit(tx, at=now, actor_id=actor_id, action="rollcall", chat_id=chat_id)
+    return bool(queued)
+
+
+async def set_rollcall(
+    *, services: Services, actor_id: int, chat_id: int, title: str, enabled: bool
+) -> bool:
+    """Switch the scheduled roll call of a group on or off; tell whether it changed."""
+    await _require_staff(services, actor_id)
+    now = services.now()
+    async with services.db.uow() as tx:
+        group = await _group(tx, chat_id, title, now)
+        changed = group.rollcall_enabled != enabled
+        group.rollcall_enabled = enabled
+        repo.audit(
+            tx,
+            at=now,
+            actor_id=actor_id,
+            action="rollcall_on" if enabled else "rollcall_off",
+            chat_id=chat_id,
+        )
+    return changed

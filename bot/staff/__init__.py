@@ -1,0 +1,1 @@
+"""Office staff's tools: the console, broadcasts, the export and the chart."""

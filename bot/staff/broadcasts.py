@@ -1,0 +1,792 @@
+"""Broadcasts (通知): staff compose, choose the audience, preview and confirm; the outbox delivers.
+
+The draft lives in the staff member's conversation step (flow "broadcast"), saved with each
+choice. Confirming writes, in one transaction, the Broadcast row, one outbox row per
+recipient (dedupe key `broadcast:{id}:{chat}`, purpose "broadcast"), where the progress
+message is, the end of the draft and the audit entry; the Dispatcher then sends at its pace.
+A tick (`progress_due`) reports progress from the outbox rows and, when none is left to send,
+marks the broadcast done and queues the final report to its author, exactly once."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections import defaultdict
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot import roster
+from bot.conversations import end_step, load_step, save_step
+from bot.errors import DomainError
+from bot.ledger.report import unit_statuses
+from bot.services import Services
+from bot.staff.console import require_staff
+from bot.transport.outbox import enqueue, text_payload
+from messages import t
+from storage import repositories as repo
+from storage.db import insert_ignore
+from storage.models import (
+    Account,
+    Broadcast,
+    BroadcastAck,
+    OutboxMessage,
+    Person,
+    Setting,
+    Unit,
+)
+
+Audience = Literal[
+    "registered", "outstanding", "contacts", "items", "counties", "members", "units"
+]
+AUDIENCES: tuple[Audience, ...] = (
+    "registered", "outstanding", "contacts", "items", "counties", "members", "units",
+)  # fmt: skip
+FLOW = "broadcast"
+PURPOSE = "broadcast"
+NUDGE_PURPOSE = "broadcast_nudge"
+REPORT_PURPOSE = "notice"
+OPEN_STATES = ("pending", "claimed", "sending")
+SUMMARY_LENGTH = 60
+
+
+class NoDraft(DomainError):
+    key = "broadcast.no_draft"
+
+
+class NoRecipients(DomainError):
+    key = "broadcast.no_recipients"
+
+
+class BroadcastNotFound(DomainError):
+    key = "broadcast.not_found"
+
+
+class Draft(BaseModel):
+    """A broadcast being composed (the data of the staff member's step)."""
+
+    text: str | None = None  # HTML, for a composed text (sendMessage)
+    from_chat_id: int | None = None  # a message to copy (copyMessage)
+    message_id: int | None = None
+    summary: str = ""  # what the record and the preview show
+    audience: Audience | None = None
+    unit_ids: list[int] = Field(default_factory=list)
+    ack: bool = True
+
+    @property
+    def has_content(self) -> bool:
+        return bool(self.text) or self.message_id is not None
+
+
+class Recipient(BaseModel):
+    user_id: int
+    unit_id: int
+    unit: str
+    role: str
+    name: str
+
+
+class Preview(BaseModel):
+    draft: Draft
+    units: int
+    recipients: int
+    known_unreachable: int
+    units_without_contact: list[str]
+
+
+class Progress(BaseModel):
+    id: int
+    audience: str
+    summary: str
+    created_by: int
+    created_at: datetime
+    ack_enabled: bool
+    total: int
+    delivered: int
+    never_started: int
+    blocked: int
+    other_unreachable: int
+    failed: int
+    unknown: int
+    cancelled: int
+    pending: int
+    acknowledged: int
+    finished: bool
+
+    @property
+    def unreachable(self) -> int:
+        return self.never_started + self.blocked + self.other_unreachable
+
+    @property
+    def processed(self) -> int:
+        return self.total - self.pending
+
+    @property
+    def signature(self) -> str:
+        """What the progress message shows; it is edited only when this changes."""
+        return (
+            f"{self.processed}/{self.total}/{self.delivered}/{self.unreachable}/"
+            f"{self.failed}/{self.unknown}/{self.cancelled}/{int(self.finished)}"
+        )
+
+
+class ProgressNote(BaseModel):
+    """A progress message to bring up to date."""
+
+    progress: Progress
+    chat_id: int
+    message_id: int
+    lang: str
+
+
+class AckLine(BaseModel):
+    unit: str
+    name: str
+    role: str
+
+
+class AckStatus(BaseModel):
+    progress: Progress
+    not_acknowledged: list[AckLine]
+    undelivered: list[AckLine]
+    next_round: int
+
+
+class NudgeOut(BaseModel):
+    broadcast_id: int
+    round: int
+    queued: int
+
+
+AckOutcome = Literal["recorded", "again", "not_recipient"]
+
+
+def summarize(text: str) -> str:
+    """A one-line excerpt of a notice, for previews, records and reminders."""
+    plain = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", "", text))).strip()
+    return plain if len(plain) <= SUMMARY_LENGTH else plain[: SUMMARY_LENGTH - 1] + "…"
+
+
+def progress_key(broadcast_id: int) -> str:
+    return f"broadcast_progress:{broadcast_id}"
+
+
+async def _draft(tx: AsyncSession, actor_id: int, *, step: str | None = None) -> Draft:
+    found = await load_step(tx, actor_id)
+    if found is None or found.flow != FLOW or (step is not None and found.step != step):
+        raise NoDraft()
+    return Draft.model_validate(found.data)
+
+
+async def _save(tx: AsyncSession, services: Services, actor_id: int, step: str, d: Draft) -> None:
+    await save_step(
+        tx, user_id=actor_id, flow=FLOW, step=step, data=d.model_dump(), now=services.now()
+    )
+
+
+async def begin(*, services: Services, actor_id: int) -> list[Progress]:
+    """Start a new draft (forgetting any other); return the latest broadcasts for reference."""
+    await require_staff(services=services, actor_id=actor_id)
+    async with services.db.uow() as tx:
+        await _save(tx, services, actor_id, "content", Draft())
+        latest = (await tx.scalars(select(Broadcast).order_by(Broadcast.id.desc()).limit(3))).all()
+        return [await progress_of(tx, b) for b in latest]
+
+
+async def set_content(
+    *,
+    services: Services,
+    actor_id: int,
+    summary: str,
+    text: str | None = None,
+    from_chat_id: int | None = None,
+    message_id: int | None = None,
+) -> Draft:
+    """Take the notice: a composed text (HTML) or a message to copy; ask for the audience next."""
+    await require_staff(services=services, actor_id=actor_id)
+    async with services.db.uow() as tx:
+        draft = await _draft(tx, actor_id)
+        draft.text, draft.from_chat_id, draft.message_id = text, from_chat_id, message_id
+        draft.summary = summarize(summary)
+        await _save(tx, services, actor_id, "audience", draft)
+        return draft
+
+
+async def set_audience(*, services: Services, actor_id: int, audience: Audience) -> Preview | None:
+    """Choose who receives it; None when the units are still to be named (audience "units")."""
+    await require_staff(services=services, actor_id=actor_id)
+    async with services.db.uow() as tx:
+        draft = await _draft(tx, actor_id)
+        if not draft.has_content:
+            raise NoDraft()
+        draft.audience = audience
+        if audience == "units":
+            draft.unit_ids = []
+            await _save(tx, services, actor_id, "units", draft)
+            return None
+        await _save(tx, services, actor_id, "preview", draft)
+        return await _preview(tx, draft)
+
+
+async def set_units(*, services: Services, actor_id: int, names: list[str]) -> Preview:
+    """Name the units (tolerantly matched, as /unit does); a name that fits none raises."""
+    await require_staff(services=services, actor_id=actor_id)
+    async with services.db.uow() as tx:
+        draft = await _draft(tx, actor_id, step="units")
+        ids: list[int] = []
+        for name in names:
+            unit = await roster.find_unit(tx, name)
+            if unit.id not in ids:
+                ids.append(unit.id)
+        if not ids:
+            raise NoRecipients()
+        draft.unit_ids = ids
+        await _save(tx, services, actor_id, "preview", draft)
+        return await _preview(tx, draft)
+
+
+async def toggle_ack(*, services: Services, actor_id: int) -> Preview:
+    """Switch the "收到" button on or off."""
+    await require_staff(services=services, actor_id=actor_id)
+    async with services.db.uow() as tx:
+        draft = await _draft(tx, actor_id, step="preview")
+        draft.ack = not draft.ack
+        await _save(tx, services, actor_id, "preview", draft)
+        return await _preview(tx, draft)
+
+
+async def back_to_audience(*, services: Services, actor_id: int) -> Draft:
+    """Choose the audience again."""
+    await require_staff(services=services, actor_id=actor_id)
+    async with services.db.uow() as tx:
+        draft = await _draft(tx, actor_id)
+        await _save(tx, services, actor_id, "audience", draft)
+        return draft
+
+
+async def _recipients(tx: AsyncSession, draft: Draft) -> tuple[list[Recipient], list[str], int]:
+    """The people the draft would reach, the units it cannot reach, and the units chosen."""
+    statuses = {s.name: s for s in await unit_statuses(tx)}
+    audience = draft.audience
+    chosen: list[Unit] = []
+    for unit in await repo.units(tx):
+        s = statuses[unit.name]
+        if (
+            audience == "registered"
+            or (audience == "outstanding" and (s.missing_contacts or s.missing_items))
+            or (audience == "contacts" and s.missing_contacts)
+            or (audience == "items" and s.missing_items)
+            or (audience == "counties" and unit.kind == "county")
+            or (audience == "members" and unit.kind == "member")
+            or (audience == "units" and unit.id in draft.unit_ids)
+        ):
+            chosen.append(unit)
+    people: dict[int, list[Person]] = defaultdict(list)
+    for p in await repo.current_people(tx):
+        if p.telegram_user_id:
+            people[p.unit_id].append(p)
+    recipients: list[Recipient] = []
+    seen: set[int] = set()
+    without: list[str] = []
+    for unit in chosen:
+        mine = sorted(people.get(unit.id, []), key=lambda p: p.role != "liaison")
+        if not mine:
+            without.append(unit.name)
+        for p in mine:
+            assert p.telegram_user_id is not None
+            if p.telegram_user_id in seen:
+                continue
+            seen.add(p.telegram_user_id)
+            recipients.append(
+                Recipient(
+                    user_id=p.telegram_user_id,
+                    unit_id=unit.id,
+                    unit=unit.name,
+                    role=p.role,
+                    name=p.name,
+                )
+            )
+    return recipients, without, len(chosen)
+
+
+async def _preview(tx: AsyncSession, draft: Draft) -> Preview:
+    recipients, without, units = await _recipients(tx, draft)
+    unreachable = await repo.unreachable_users(tx)
+    return Preview(
+        draft=draft,
+        units=units,
+        recipients=len(recipients),
+        known_unreachable=sum(1 for r in recipients if r.user_id in unreachable),
+        units_without_contact=without,
+    )
+
+
+async def preview(*, services: Services, actor_id: int) -> Preview:
+    """The draft as it stands, with the number of recipients."""
+    await require_staff(services=services, actor_id=actor_id)
+    async with services.db.sessions() as session:
+        return await _preview(session, await _draft(session, actor_id, step="preview"))
+
+
+def ack_markup(broadcast_id: int, lang: str) -> InlineKeyboardMarkup:
+    """The "收到" button under a notice."""
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(t(lang, "ack.button"), callback_data=f"ack:{broadcast_id}")]]
+    )
+
+
+async def _languages(tx: AsyncSession, services: Services, user_ids: list[int]) -> dict[int, str]:
+    found = await tx.execute(
+        select(Account.user_id, Account.language).where(Account.user_id.in_(user_ids))
+    )
+    chosen = {user_id: language for user_id, language in found.all() if language}
+    return {u: chosen.get(u, services.settings.language) for u in user_ids}
+
+
+async def confirm(
+    *, services: Services, actor_id: int, progress_chat_id: int, progress_message_id: int
+) -> Progress:
+    """Send it: the broadcast, one outbox row per recipient, the progress message, the audit."""
+    await require_staff(services=services, actor_id=actor_id)
+    now = services.now()
+    async with services.db.uow() as tx:
+        draft = await _draft(tx, actor_id, step="preview")
+        recipients, without, units = await _recipients(tx, draft)
+        if not recipients:
+            raise NoRecipients()
+        audience: str = draft.audience or "registered"
+        if audience == "units":
+            audience = f"units:{len(draft.unit_ids)}"
+        broadcast = Broadcast(
+            created_by=actor_id,
+            created_at=now,
+            audience=audience,
+            text=draft.text if draft.text is not None else draft.summary,
+            source_chat_id=draft.from_chat_id,
+            source_message_id=draft.message_id,
+            ack_enabled=draft.ack,
+            state="sending",
+        )
+        tx.add(broadcast)
+        await tx.flush()
+        languages = await _languages(tx, services, [r.user_id for r in recipients])
+        for r in recipients:
+            markup = ack_markup(broadcast.id, languages[r.user_id]) if draft.ack else None
+            payload: dict[str, Any]
+            if draft.text is not None:
+                payload = text_payload(draft.text, markup)
+            else:
+                payload = {
+                    "method": "copyMessage",
+                    "from_chat_id": draft.from_chat_id,
+                    "message_id": draft.message_id,
+                }
+                if markup is not None:
+                    payload["reply_markup"] = markup.to_dict()
+            await enqueue(
+                tx,
+                key=f"broadcast:{broadcast.id}:{r.user_id}",
+                chat_id=r.user_id,
+                purpose=PURPOSE,
+                payload=payload,
+                now=now,
+                unit_id=r.unit_id,
+                broadcast_id=broadcast.id,
+            )
+        tx.add(
+            Setting(
+                key=progress_key(broadcast.id),
+                value=json.dumps(
+                    {"chat_id": progress_chat_id, "message_id": progress_message_id, "shown": ""}
+                ),
+            )
+        )
+        await end_step(tx, actor_id)
+        repo.audit(
+            tx,
+            at=now,
+            actor_id=actor_id,
+            action="broadcast",
+            broadcast_id=broadcast.id,
+            audience=audience,
+            units=units,
+            recipients=len(recipients),
+            without_contact=len(without),
+            ack=draft.ack,
+            summary=draft.summary,
+        )
+        return await progress_of(tx, broadcast)
+
+
+async def progress_of(tx: AsyncSession, broadcast: Broadcast) -> Progress:
+    rows = await tx.execute(
+        select(OutboxMessage.state, OutboxMessage.error, func.count())
+        .where(OutboxMessage.broadcast_id == broadcast.id, OutboxMessage.purpose == PURPOSE)
+        .group_by(OutboxMessage.state, OutboxMessage.error)
+    )
+    counts: dict[str, int] = defaultdict(int)
+    for state, error, count in rows.all():
+        if state == "unreachable":
+            reason = (error or "").lower()
+            if "initiate" in reason or "not started" in reason:
+                state = "never_started"
+            elif "blocked" in reason:
+                state = "blocked"
+            else:
+                state = "other_unreachable"
+        counts[state] += count
+    acked = await tx.scalar(
+        select(func.count())
+        .select_from(BroadcastAck)
+        .where(BroadcastAck.broadcast_id == broadcast.id)
+    )
+    pending = sum(counts[s] for s in OPEN_STATES)
+    return Progress(
+        id=broadcast.id,
+        audience=broadcast.audience,
+        summary=summarize(broadcast.text or ""),
+        created_by=broadcast.created_by,
+        created_at=broadcast.created_at,
+        ack_enabled=broadcast.ack_enabled,
+        total=sum(counts.values()),
+        delivered=counts["sent"],
+        never_started=counts["never_started"],
+        blocked=counts["blocked"],
+        other_unreachable=counts["other_unreachable"],
+        failed=counts["failed"],
+        unknown=counts["unknown"],
+        cancelled=counts["cancelled"],
+        pending=pending,
+        acknowledged=int(acked or 0),
+        finished=broadcast.state == "done",
+    )
+
+
+async def _broadcast(tx: AsyncSession, broadcast_id: int) -> Broadcast:
+    found = await tx.get(Broadcast, broadcast_id)
+    if found is None:
+        raise BroadcastNotFound(id=broadcast_id)
+    return found
+
+
+async def progress(*, services: Services, actor_id: int, broadcast_id: int) -> Progress:
+    """Where one broadcast stands."""
+    await require_staff(services=services, actor_id=actor_id)
+    async with services.db.sessions() as session:
+        return await progress_of(session, await _broadcast(session, broadcast_id))
+
+
+async def progress_due(*, services: Services) -> list[ProgressNote]:
+    """Broadcasts whose progress message is out of date; finish those with nothing left to send.
+
+    Finishing marks the broadcast done and queues the final report to its author in one
+    transaction, guarded so that two processes running the tick finish it once.
+    """
+    notes: list[ProgressNote] = []
+    async with services.db.uow() as tx:
+        sending = (await tx.scalars(select(Broadcast).where(Broadcast.state == "sending"))).all()
+        for broadcast in sending:
+            current = await progress_of(tx, broadcast)
+            if current.pending == 0:
+                await _finish(tx, services, broadcast, current)
+                current = current.model_copy(update={"finished": True})
+            note = await _note(tx, services, current)
+            if note is not None:
+                notes.append(note)
+        # A broadcast finished by another process may still show its last count.
+        recent = (
+            await tx.scalars(
+                select(Broadcast)
+                .where(Broadcast.state == "done")
+                .order_by(Broadcast.id.desc())
+                .limit(5)
+            )
+        ).all()
+        for broadcast in recent:
+            if any(n.progress.id == broadcast.id for n in notes):
+                continue
+            stored = await tx.get(Setting, progress_key(broadcast.id))
+            if stored is None or json.loads(stored.value).get("shown", "").endswith("/1"):
+                continue  # its final state is on show already
+            note = await _note(tx, services, await progress_of(tx, broadcast))
+            if note is not None:
+                notes.append(note)
+    return notes
+
+
+async def _note(tx: AsyncSession, services: Services, current: Progress) -> ProgressNote | None:
+    stored = await tx.get(Setting, progress_key(current.id))
+    if stored is None:
+        return None
+    where = json.loads(stored.value)
+    if where.get("shown") == current.signature:
+        return None
+    lang = await _language_of(tx, services, current.created_by)
+    return ProgressNote(
+        progress=current, chat_id=where["chat_id"], message_id=where["message_id"], lang=lang
+    )
+
+
+async def mark_progress_shown(*, services: Services, broadcast_id: int, signature: str) -> None:
+    """Remember what the progress message now shows (so it is not edited again for nothing)."""
+    async with services.db.uow() as tx:
+        stored = await tx.get(Setting, progress_key(broadcast_id))
+        if stored is None:
+            return
+        where = json.loads(stored.value)
+        where["shown"] = signature
+        await tx.execute(
+            update(Setting)
+            .where(Setting.key == stored.key, Setting.value == stored.value)
+            .values(value=json.dumps(where))
+        )
+
+
+async def _language_of(tx: AsyncSession, services: Services, user_id: int) -> str:
+    return (await _languages(tx, services, [user_id]))[user_id]
+
+
+async def _finish(
+    tx: AsyncSession, services: Services, broadcast: Broadcast, current: Progress
+) -> None:
+    done = await tx.execute(
+        update(Broadcast)
+        .where(Broadcast.id == broadcast.id, Broadcast.state == "sending")
+        .values(state="done")
+    )
+    if not done.rowcount:  # type: ignore[attr-defined]
+        return
+    lang = await _language_of(tx, services, broadcast.created_by)
+    finished = current.model_copy(update={"finished": True})
+    await enqueue(
+        tx,
+        key=f"broadcast:{broadcast.id}:report",
+        chat_id=broadcast.created_by,
+        purpose=REPORT_PURPOSE,
+        payload=text_payload(report_text(finished, lang), report_markup(finished, lang)),
+        now=services.now(),
+    )
+    repo.audit(
+        tx,
+        at=services.now(),
+        actor_id=None,
+        action="broadcast_done",
+        broadcast_id=broadcast.id,
+        delivered=current.delivered,
+        unreachable=current.unreachable,
+        failed=current.failed,
+        unknown=current.unknown,
+        cancelled=current.cancelled,
+    )
+
+
+def audience_name(audience: str, lang: str) -> str:
+    """The audience as staff read it (`units:3` → 指定的3家单位)."""
+    if audience.startswith("units:"):
+        return t(lang, "broadcast.audience_units_n", count=audience.split(":", 1)[1])
+    return t(lang, f"broadcast.audience_{audience}")
+
+
+def report_text(p: Progress, lang: str) -> str:
+    """The final report: delivered, unreachable (never started or blocked), failed."""
+    lines = [
+        t(lang, "broadcast.report_title", id=p.id, audience=audience_name(p.audience, lang)),
+        t(lang, "broadcast.report_total", total=p.total),
+        t(lang, "broadcast.report_delivered", count=p.delivered),
+        t(
+            lang,
+            "broadcast.report_unreachable",
+            count=p.unreachable,
+            never_started=p.never_started,
+            blocked=p.blocked,
+            other=p.other_unreachable,
+        ),
+        t(lang, "broadcast.report_failed", count=p.failed),
+    ]
+    if p.unknown:
+        lines.append(t(lang, "broadcast.report_unknown", count=p.unknown))
+    if p.cancelled:
+        lines.append(t(lang, "broadcast.report_cancelled", count=p.cancelled))
+    if p.ack_enabled:
+        lines.append(t(lang, "broadcast.report_acks", acked=p.acknowledged, delivered=p.delivered))
+    return "\n".join(lines)
+
+
+def report_markup(p: Progress, lang: str) -> InlineKeyboardMarkup:
+    """The report's button: who has (not) acknowledged, and who could not be reached."""
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(t(lang, "broadcast.button_acks"), callback_data=f"bc:acks:{p.id}")]]
+    )
+
+
+async def stop_sending(*, services: Services, actor_id: int, broadcast_id: int) -> int:
+    """Cancel what has not been sent yet; return how many messages were held back."""
+    await require_staff(services=services, actor_id=actor_id)
+    async with services.db.uow() as tx:
+        await _broadcast(tx, broadcast_id)
+        result = await tx.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.broadcast_id == broadcast_id,
+                OutboxMessage.purpose == PURPOSE,
+                OutboxMessage.state == "pending",
+            )
+            .values(state="cancelled", error="stopped by staff")
+        )
+        count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+        repo.audit(
+            tx,
+            at=services.now(),
+            actor_id=actor_id,
+            action="broadcast_stop",
+            broadcast_id=broadcast_id,
+            cancelled=count,
+        )
+        return count
+
+
+async def acknowledge(*, services: Services, broadcast_id: int, user_id: int) -> AckOutcome:
+    """A recipient pressed "收到": record it once."""
+    async with services.db.uow() as tx:
+        received = await tx.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(
+                OutboxMessage.broadcast_id == broadcast_id,
+                OutboxMessage.chat_id == user_id,
+                OutboxMessage.purpose.in_((PURPOSE, NUDGE_PURPOSE)),
+                OutboxMessage.state == "sent",
+            )
+        )
+        if not received:
+            return "not_recipient"
+        result = await tx.execute(
+            insert_ignore(tx.get_bind().dialect.name, BroadcastAck).values(
+                broadcast_id=broadcast_id, user_id=user_id, at=services.now()
+            )
+        )
+        return "recorded" if result.rowcount else "again"  # type: ignore[attr-defined]
+
+
+async def _lines(tx: AsyncSession, rows: list[OutboxMessage]) -> list[AckLine]:
+    users = [r.chat_id for r in rows]
+    people = (
+        await tx.scalars(
+            select(Person).where(Person.telegram_user_id.in_(users)).order_by(Person.since)
+        )
+    ).all()
+    by_user = {p.telegram_user_id: p for p in people}  # the latest role held wins
+    units = {u.id: u.name for u in await repo.units(tx)}
+    lines = []
+    for row in rows:
+        person = by_user.get(row.chat_id)
+        lines.append(
+            AckLine(
+                unit=units.get(row.unit_id or 0, ""),
+                name=person.name if person else str(row.chat_id),
+                role=person.role if person else "",
+            )
+        )
+    return sorted(lines, key=lambda line: (line.unit, line.role != "liaison"))
+
+
+async def _rounds(tx: AsyncSession, broadcast_id: int) -> int:
+    keys = (
+        await tx.scalars(
+            select(OutboxMessage.dedupe_key).where(
+                OutboxMessage.broadcast_id == broadcast_id,
+                OutboxMessage.purpose == NUDGE_PURPOSE,
+            )
+        )
+    ).all()
+    return max((int(k.rsplit(":n", 1)[1]) for k in keys), default=0)
+
+
+async def _unacknowledged(tx: AsyncSession, broadcast_id: int) -> list[OutboxMessage]:
+    acked = select(BroadcastAck.user_id).where(BroadcastAck.broadcast_id == broadcast_id)
+    return list(
+        (
+            await tx.scalars(
+                select(OutboxMessage)
+                .where(
+                    OutboxMessage.broadcast_id == broadcast_id,
+                    OutboxMessage.purpose == PURPOSE,
+                    OutboxMessage.state == "sent",
+                    OutboxMessage.chat_id.not_in(acked),
+                )
+                .order_by(OutboxMessage.id)
+            )
+        ).all()
+    )
+
+
+async def ack_status(*, services: Services, actor_id: int, broadcast_id: int) -> AckStatus:
+    """Who has not acknowledged (among those it reached), and who it did not reach."""
+    await require_staff(services=services, actor_id=actor_id)
+    async with services.db.sessions() as session:
+        broadcast = await _broadcast(session, broadcast_id)
+        undelivered = (
+            await session.scalars(
+                select(OutboxMessage).where(
+                    OutboxMessage.broadcast_id == broadcast_id,
+                    OutboxMessage.purpose == PURPOSE,
+                    OutboxMessage.state.in_(("unreachable", "failed", "unknown")),
+                )
+            )
+        ).all()
+        return AckStatus(
+            progress=await progress_of(session, broadcast),
+            not_acknowledged=await _lines(session, await _unacknowledged(session, broadcast_id)),
+            undelivered=await _lines(session, list(undelivered)),
+            next_round=await _rounds(session, broadcast_id) + 1,
+        )
+
+
+async def nudge(
+    *, services: Services, actor_id: int, broadcast_id: int, round_number: int
+) -> NudgeOut:
+    """Remind only those it reached who have not acknowledged (once per round)."""
+    await require_staff(services=services, actor_id=actor_id)
+    now = services.now()
+    async with services.db.uow() as tx:
+        broadcast = await _broadcast(tx, broadcast_id)
+        rows = await _unacknowledged(tx, broadcast_id)
+        languages = await _languages(tx, services, [r.chat_id for r in rows])
+        sent_on = broadcast.created_at.astimezone(services.settings.tz)
+        queued = 0
+        for row in rows:
+            lang = languages[row.chat_id]
+            text = t(
+                lang,
+                "ack.nudge",
+                date=f"{sent_on.month}月{sent_on.day}日"
+                if lang == "zh"
+                else sent_on.strftime("%-d %b"),
+                summary=summarize(broadcast.text or ""),
+            )
+            queued += await enqueue(
+                tx,
+                key=f"broadcast:{broadcast_id}:{row.chat_id}:n{round_number}",
+                chat_id=row.chat_id,
+                purpose=NUDGE_PURPOSE,
+                payload=text_payload(text, ack_markup(broadcast_id, lang)),
+                now=now,
+                unit_id=row.unit_id,
+                broadcast_id=broadcast_id,
+            )
+        if queued:
+            repo.audit(
+                tx,
+                at=now,
+                actor_id=actor_id,
+                action="broadcast_nudge",
+                broadcast_id=broadcast_id,
+                round=round_number,
+                recipients=queued,
+            )
+        return NudgeOut(broadcast_id=broadcast_id, round=round_number, queued=queued)

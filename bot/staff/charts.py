@@ -1,0 +1,308 @@
+"""`/stats`: completion by unit and by county, and progress over time, as one PNG.
+
+matplotlib draws with the Agg backend on a `Figure` of its own (no pyplot, so it is safe in
+a worker thread). Chinese labels use Noto Sans CJK SC from the installed mplfonts wheel,
+registered with matplotlib's font manager by path: no network, no empty boxes. matplotlib's
+cache goes to a writable folder chosen before it is first imported."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import io
+import os
+import tempfile
+import threading
+from datetime import date, datetime
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from bot.clock import office_date
+from bot.ledger.report import Totals, build_report, required_items
+from bot.services import Services
+from bot.staff.console import require_staff
+from messages import plain
+from storage import repositories as repo
+from storage.models import Person, Submission
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+FONT_FILE = "NotoSansCJKsc-Regular.otf"
+_lock = threading.Lock()
+
+
+class FontMissing(RuntimeError):
+    """The CJK font is not where the mplfonts package keeps it."""
+
+
+class UnitProgress(BaseModel):
+    name: str
+    kind: str
+    required: int
+    accepted: int
+    pending: int  # awaiting review (not yet counted as done, as in bot.reports)
+    contacts_complete: bool
+
+    @property
+    def share(self) -> float:
+        return 1.0 if self.required == 0 else self.accepted / self.required
+
+
+class DayPoint(BaseModel):
+    day: date
+    contacts_complete: int  # units with a liaison and a lead on record by that day
+    items_complete: int  # units with every item accepted by that day
+
+
+class ChartData(BaseModel):
+    generated_at: datetime
+    deadline: date | None
+    totals: Totals
+    units: list[UnitProgress]
+    timeline: list[DayPoint]
+
+
+def cjk_font_path() -> Path:
+    """Noto Sans CJK SC inside the installed mplfonts package (its code is not imported)."""
+    spec = importlib.util.find_spec("mplfonts")
+    if spec is None or not spec.submodule_search_locations:
+        raise FontMissing("the mplfonts package is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / "fonts" / FONT_FILE
+    if not path.is_file():
+        raise FontMissing(f"{FONT_FILE} is missing from mplfonts")
+    return path
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK)
+
+
+@cache
+def cjk_font_name() -> str:
+    """Prepare matplotlib once: a writable cache folder, Agg, the CJK font registered."""
+    configured = os.environ.get("MPLCONFIGDIR")
+    if not configured or not _writable(Path(configured)):
+        fallback = Path(tempfile.gettempdir()) / f"liaison-bot-matplotlib-{os.getuid()}"
+        fallback.mkdir(parents=True, exist_ok=True)
+        os.environ["MPLCONFIGDIR"] = str(fallback)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import font_manager
+
+    path = cjk_font_path()
+    font_manager.fontManager.addfont(str(path))
+    return str(font_manager.FontProperties(fname=str(path)).get_name())
+
+
+async def chart_data(*, services: Services) -> ChartData:
+    """Completion per unit (from bot.reports) and the days on which units completed."""
+    report = await build_report(services=services)
+    statuses = {s.name: s for s in report.units}
+    tz = services.settings.tz
+    async with services.db.sessions() as tx:
+        units = list(await repo.units(tx))
+        items = list(await repo.checklist(tx))
+        exempt: dict[int, set[int]] = {}
+        for e in await repo.exemptions(tx):
+            exempt.setdefault(e.unit_id, set()).add(e.item_id)
+        accepted = (
+            await tx.scalars(select(Submission).where(Submission.state == "accepted"))
+        ).all()
+        people = await repo.current_people(tx)
+    accepted_on: dict[tuple[int, int], date] = {}
+    for s in accepted:
+        moment = s.reviewed_at or s.submitted_at or s.created_at
+        key = (s.unit_id, s.item_id)
+        day = office_date(moment, tz)
+        accepted_on[key] = min(day, accepted_on.get(key, day))
+    roles: dict[int, dict[str, Person]] = {}
+    for p in people:
+        roles.setdefault(p.unit_id, {})[p.role] = p
+    progress: list[UnitProgress] = []
+    contacts_days: list[date] = []
+    items_days: list[date] = []
+    for unit in units:
+        status = statuses[unit.name]
+        owed = required_items(unit, items, exempt.get(unit.id, set()))
+        done = len(owed) - len(status.missing_items)
+        progress.append(
+            UnitProgress(
+                name=unit.name,
+                kind=unit.kind,
+                required=len(owed),
+                accepted=done,
+                pending=status.pending_review,
+                contacts_complete=not status.missing_contacts,
+            )
+        )
+        if not status.missing_contacts:
+            held = roles.get(unit.id, {})
+            contacts_days.append(max(office_date(p.since, tz) for p in held.values()))
+        if not status.missing_items:
+            days = [accepted_on[(unit.id, i.id)] for i in owed if (unit.id, i.id) in accepted_on]
+            items_days.append(max(days) if days else office_date(unit.created_at, tz))
+    today = services.today()
+    marks = sorted({*contacts_days, *items_days, today})
+    timeline = [
+        DayPoint(
+            day=day,
+            contacts_complete=sum(1 for d in contacts_days if d <= day),
+            items_complete=sum(1 for d in items_days if d <= day),
+        )
+        for day in marks
+    ]
+    return ChartData(
+        generated_at=report.generated_at,
+        deadline=report.deadline,
+        totals=report.totals,
+        units=progress,
+        timeline=timeline,
+    )
+
+
+def _colour(share: float) -> str:
+    if share >= 1.0:
+        return "#2e7d32"
+    if share > 0:
+        return "#f9a825"
+    return "#c62828"
+
+
+def _num(day: date) -> float:
+    """A day as matplotlib's date number."""
+    from matplotlib.dates import date2num
+
+    return float(date2num(datetime(day.year, day.month, day.day)))  # type: ignore[no-untyped-call]
+
+
+def chart_style(font: str) -> Any:
+    """matplotlib settings for the chart: every text in the CJK font, ASCII minus signs."""
+    return {
+        "font.family": [font],
+        "font.sans-serif": [font],
+        "axes.unicode_minus": False,
+    }
+
+
+def build_figure(data: ChartData, lang: str) -> Figure:
+    """The figure: members' completion, the counties', and progress over time."""
+    font = cjk_font_name()
+    import matplotlib
+    from matplotlib.dates import DateFormatter
+    from matplotlib.figure import Figure
+
+    def say(key: str, /, **values: object) -> str:
+        return plain(lang, f"stats.{key}", **values)
+
+    # Bars are drawn bottom up: the units furthest behind come out on top.
+    members = sorted((u for u in data.units if u.kind == "member"), key=lambda u: -u.share)
+    counties = sorted((u for u in data.units if u.kind == "county"), key=lambda u: -u.share)
+    with matplotlib.rc_context(chart_style(font)):
+        height = 4.0 + 0.24 * len(members) + 0.3 * len(counties) + 3.5
+        figure = Figure(figsize=(10, height), dpi=100, layout="constrained")
+        ratios = [max(len(members), 1) * 0.24 + 0.8, max(len(counties), 1) * 0.3 + 0.8, 3.2]
+        grid = figure.add_gridspec(3, 1, height_ratios=ratios)
+        local = data.generated_at
+        figure.suptitle(
+            say("title", date=f"{local:%Y-%m-%d %H:%M}"),
+            fontsize=15,
+        )
+        for row, (group, label) in enumerate(
+            ((members, say("members")), (counties, say("counties")))
+        ):
+            axes = figure.add_subplot(grid[row])
+            names = [u.name for u in group]
+            shares = [u.share * 100 for u in group]
+            axes.barh(names, [100.0] * len(group), color="#eeeeee")
+            bars = axes.barh(names, shares, color=[_colour(u.share) for u in group])
+            waiting = [100 * u.pending / u.required if u.required else 0.0 for u in group]
+            axes.barh(names, waiting, left=shares, color="#90caf9")
+            for bar, unit, extra in zip(bars, group, waiting, strict=True):
+                label_text = f"{unit.accepted}/{unit.required}"
+                if unit.pending:
+                    label_text += say("pending", count=unit.pending)
+                axes.text(
+                    min(bar.get_width() + extra + 1, 101),
+                    bar.get_y() + bar.get_height() / 2,
+                    label_text,
+                    va="center",
+                    fontsize=8,
+                )
+            complete = sum(1 for u in group if u.share >= 1.0)
+            axes.set_title(say("by_unit", group=label, complete=complete, count=len(group)))
+            axes.set_xlim(0, 110)
+            axes.set_xlabel(say("share_axis"))
+            axes.tick_params(axis="y", labelsize=9)
+            axes.grid(axis="x", alpha=0.3)
+        axes = figure.add_subplot(grid[2])
+        days = [_num(p.day) for p in data.timeline]
+        axes.step(
+            days,
+            [p.contacts_complete for p in data.timeline],
+            where="post",
+            marker="o",
+            label=say("line_contacts"),
+        )
+        axes.step(
+            days,
+            [p.items_complete for p in data.timeline],
+            where="post",
+            marker="s",
+            label=say("line_items"),
+        )
+        axes.axhline(data.totals.units, color="#555555", linestyle=":", label=say("line_all"))
+        if data.deadline is not None:
+            axes.axvline(
+                _num(data.deadline), color="#c62828", linestyle="--", label=say("line_deadline")
+            )
+        axes.set_ylim(0, data.totals.units * 1.1 + 1)
+        axes.set_title(say("over_time"))
+        axes.set_ylabel(say("units_axis"))
+        axes.xaxis.set_major_formatter(DateFormatter("%m-%d"))  # type: ignore[no-untyped-call]
+        axes.legend(loc="upper left", fontsize=9)
+        axes.grid(alpha=0.3)
+    return figure
+
+
+def figure_png(figure: Figure) -> bytes:
+    """Draw a figure of `build_figure` to PNG bytes."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(figure)
+    buffer = io.BytesIO()
+    with matplotlib.rc_context(chart_style(cjk_font_name())):
+        figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def render_png(data: ChartData, lang: str) -> bytes:
+    """The chart as PNG bytes (runs in a worker thread)."""
+    with _lock:  # the font manager and rc settings are shared by the whole process
+        return figure_png(build_figure(data, lang))
+
+
+class StatsOut(BaseModel):
+    png: bytes
+    totals: Totals
+
+
+async def stats_chart(
+    *, services: Services, actor_id: int | None, lang: str | None = None
+) -> StatsOut:
+    """The progress chart for staff, as PNG, with the totals it shows."""
+    if actor_id is not None:
+        await require_staff(services=services, actor_id=actor_id)
+    data = await chart_data(services=services)
+    png = await asyncio.to_thread(render_png, data, lang or services.settings.language)
+    return StatsOut(png=png, totals=data.totals)

@@ -1,0 +1,1 @@
+"""Talking to Telegram: taking updates, HTTP, and delivering the outbox."""

@@ -1,0 +1,309 @@
+"""The outbox and its dispatcher: every message the bot sends on its own initiative.
+
+A message is first a row with a unique dedupe key (a restart or a second planner cannot
+double it). Dispatchers claim due rows with a lease, check the message is still wanted,
+send at their own pace and record the outcome:
+
+    pending → claimed → sending → sent | unreachable (403) | failed (400) | unknown (timeout)
+                          ↘ pending again at now + retry_after (429) or after a back-off
+                            (the server answered 5xx, or no connection was made)
+
+A row left in `claimed` by a dead process returns to `pending`; one left in `sending` may
+or may not have reached Telegram, so it becomes `unknown` and is never sent again by itself."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from telegram import InlineKeyboardMarkup
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.ext import ExtBot
+
+from bot.services import Services
+from bot.transport.pacing import Pacer
+from bot.transport.request import seconds_of
+from storage.db import insert_ignore
+from storage.models import Account, OutboxMessage
+
+log = logging.getLogger(__name__)
+
+StillWanted = Callable[[AsyncSession, OutboxMessage], Awaitable[bool]]
+OnUnreachable = Callable[[AsyncSession, OutboxMessage, datetime], Awaitable[None]]
+
+MAX_ATTEMPTS = 8
+NO_RETRY = {"retry": False}
+
+
+def text_payload(text: str, markup: InlineKeyboardMarkup | None = None) -> dict[str, Any]:
+    """A sendMessage to be made later (HTML)."""
+    payload: dict[str, Any] = {"method": "sendMessage", "text": text}
+    if markup is not None:
+        payload["reply_markup"] = markup.to_dict()
+    return payload
+
+
+async def enqueue(
+    tx: AsyncSession,
+    *,
+    key: str,
+    chat_id: int,
+    purpose: str,
+    payload: dict[str, Any],
+    now: datetime,
+    due_at: datetime | None = None,
+    unit_id: int | None = None,
+    broadcast_id: int | None = None,
+) -> bool:
+    """Put one intended message in the outbox once; tell whether it was new."""
+    dialect = tx.get_bind().dialect.name
+    statement = insert_ignore(dialect, OutboxMessage).values(
+        dedupe_key=key,
+        chat_id=chat_id,
+        purpose=purpose,
+        payload=payload,
+        unit_id=unit_id,
+        broadcast_id=broadcast_id,
+        state="pending",
+        due_at=due_at or now,
+        attempts=0,
+        created_at=now,
+    )
+    result = await tx.execute(statement)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+@dataclass
+class Dispatcher:
+    """Claims due outbox rows, sends them paced, and records each outcome."""
+
+    services: Services
+    bot: ExtBot[Any]
+    worker_id: str
+    batch_size: int = 25
+    checks: dict[str, StillWanted] = field(default_factory=dict)
+    on_unreachable: list[OnUnreachable] = field(default_factory=list)
+    pacer: Pacer = field(init=False)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        s = self.services.settings
+        self.pacer = Pacer(
+            per_second=s.send_rate_global,
+            private_per_second=s.send_rate_private,
+            group_per_minute=s.send_rate_group_per_minute,
+        )
+
+    def wake(self) -> None:
+        """Look at the outbox now rather than at the next tick."""
+        self._wake.set()
+
+    async def run_forever(self, stop: asyncio.Event, *, idle: float = 1.0) -> None:
+        """Deliver until `stop` is set; a failing round is logged and tried again."""
+        while not stop.is_set():
+            try:
+                handled = await self.run_once()
+            except Exception:
+                log.exception("outbox round failed")
+                handled = 0
+            if handled == 0:
+                self._wake.clear()
+                waiters = [
+                    asyncio.ensure_future(stop.wait()),
+                    asyncio.ensure_future(self._wake.wait()),
+                ]
+                await asyncio.wait(waiters, timeout=idle, return_when=asyncio.FIRST_COMPLETED)
+                for waiter in waiters:
+                    waiter.cancel()
+
+    async def run_once(self) -> int:
+        """Claim one batch and deliver it; return how many rows were handled."""
+        rows = await self.claim()
+        rows.sort(key=lambda r: self.pacer.ready_at(r.chat_id))
+        for index, row in enumerate(rows):
+            outcome = await self.deliver(row)
+            if outcome == "retry":
+                # Telegram asked us to slow down: let the rest go back for a later round.
+                await self._release(rows[index + 1 :])
+                break
+        return len(rows)
+
+    async def claim(self) -> list[OutboxMessage]:
+        """Take a lease on due rows (one per chat), cancelling those no longer wanted."""
+        now = self.services.now()
+        lease = timedelta(seconds=self.services.settings.outbox_lease_seconds)
+        async with self.services.db.uow() as tx:
+            await self._recover(tx, now)
+            query = (
+                select(OutboxMessage)
+                .where(OutboxMessage.state == "pending", OutboxMessage.due_at <= now)
+                .order_by(OutboxMessage.due_at, OutboxMessage.id)
+                .limit(self.batch_size * 4)
+            )
+            if tx.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            chosen: list[OutboxMessage] = []
+            chats: set[int] = set()
+            for row in (await tx.scalars(query)).all():
+                if row.chat_id in chats or len(chosen) >= self.batch_size:
+                    continue
+                check = self.checks.get(row.purpose)
+                if check is not None and not await check(tx, row):
+                    row.state, row.error = "cancelled", "no longer wanted"
+                    continue
+                row.state, row.lease_until, row.claimed_by = "claimed", now + lease, self.worker_id
+                chats.add(row.chat_id)
+                chosen.append(row)
+            return chosen
+
+    async def _recover(self, tx: AsyncSession, now: datetime) -> None:
+        expired = OutboxMessage.lease_until < now
+        await tx.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.state == "claimed", expired)
+            .values(state="pending", lease_until=None, claimed_by=None)
+        )
+        await tx.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.state == "sending", expired)
+            .values(state="unknown", error="the sending process stopped; outcome unknown")
+        )
+
+    async def _release(self, rows: list[OutboxMessage]) -> None:
+        if not rows:
+            return
+        async with self.services.db.uow() as tx:
+            await tx.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id.in_([r.id for r in rows]),
+                    OutboxMessage.claimed_by == self.worker_id,
+                    OutboxMessage.state == "claimed",
+                )
+                .values(state="pending", lease_until=None, claimed_by=None)
+            )
+
+    async def deliver(self, row: OutboxMessage) -> str:
+        """Send one claimed row and record what happened; return the new state."""
+        await self.pacer.wait(row.chat_id)
+        if not await self._mark_sending(row):
+            return "lost_lease"
+        try:
+            message_id = await self._send(row)
+        except RetryAfter as exc:
+            seconds = seconds_of(exc.retry_after)
+            self.pacer.pause(seconds)
+            return await self._finish(
+                row,
+                "pending",
+                error=f"429 retry after {seconds:g}s",
+                retry_in=seconds,
+                state_name="retry",
+            )
+        except Forbidden as exc:
+            return await self._finish(row, "unreachable", error=exc.message)
+        except BadRequest as exc:
+            return await self._finish(row, "failed", error=exc.message)
+        except TimedOut as exc:
+            return await self._finish(row, "unknown", error=f"timeout: {exc.message}")
+        except NetworkError as exc:
+            if row.attempts + 1 >= MAX_ATTEMPTS:
+                return await self._finish(row, "failed", error=exc.message)
+            backoff = min(300.0, 2.0 ** (row.attempts + 1))
+            return await self._finish(
+                row, "pending", error=exc.message, retry_in=backoff, state_name="retry"
+            )
+        return await self._finish(row, "sent", message_id=message_id)
+
+    async def _mark_sending(self, row: OutboxMessage) -> bool:
+        async with self.services.db.uow() as tx:
+            result = await tx.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == row.id,
+                    OutboxMessage.state == "claimed",
+                    OutboxMessage.claimed_by == self.worker_id,
+                )
+                .values(state="sending", attempts=OutboxMessage.attempts + 1)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def _send(self, row: OutboxMessage) -> int:
+        """Make the Bot API call a row describes; return the id of the message sent."""
+        payload = row.payload
+        method = payload.get("method", "sendMessage")
+        markup = (
+            InlineKeyboardMarkup.de_json(payload["reply_markup"], self.bot)
+            if payload.get("reply_markup")
+            else None
+        )
+        if method == "sendMessage":
+            sent = await self.bot.send_message(
+                row.chat_id, payload["text"], reply_markup=markup, rate_limit_args=NO_RETRY
+            )
+            return sent.message_id
+        if method == "sendDocument":
+            sent = await self.bot.send_document(
+                row.chat_id,
+                payload["document"],
+                caption=payload.get("caption"),
+                reply_markup=markup,
+                rate_limit_args=NO_RETRY,
+            )
+            return sent.message_id
+        if method == "copyMessage":
+            copied = await self.bot.copy_message(
+                row.chat_id,
+                payload["from_chat_id"],
+                payload["message_id"],
+                reply_markup=markup,
+                rate_limit_args=NO_RETRY,
+            )
+            return copied.message_id
+        raise ValueError(f"unknown outbox method {method}")
+
+    async def _finish(
+        self,
+        row: OutboxMessage,
+        state: str,
+        *,
+        error: str | None = None,
+        message_id: int | None = None,
+        retry_in: float | None = None,
+        state_name: str | None = None,
+    ) -> str:
+        now = self.services.now()
+        async with self.services.db.uow() as tx:
+            stored = await tx.get(OutboxMessage, row.id)
+            if stored is None:
+                return "gone"
+            stored.state, stored.error, stored.lease_until = state, error, None
+            if state == "sent":
+                stored.sent_at, stored.message_id = now, message_id
+            if retry_in is not None:
+                stored.due_at, stored.claimed_by = now + timedelta(seconds=retry_in), None
+            if state == "unreachable":
+                await _mark_unreachable(tx, row.chat_id, now, error or "")
+                for hook in self.on_unreachable:
+                    await hook(tx, stored, now)
+        if state in ("failed", "unknown", "unreachable"):
+            log.warning("outbox %s to %s: %s (%s)", row.dedupe_key, row.chat_id, state, error)
+        return state_name or state
+
+
+async def _mark_unreachable(tx: AsyncSession, chat_id: int, now: datetime, reason: str) -> None:
+    if chat_id < 0:
+        return
+    account = await tx.get(Account, chat_id)
+    if account is None:
+        account = Account(user_id=chat_id, first_seen=now, last_seen=now)
+        tx.add(account)
+    if account.unreachable_since is None:
+        account.unreachable_since = now
+    account.unreachable_reason = reason[:200]
