@@ -112,7 +112,9 @@ def register_handlers(app: App) -> None:
     app.add_handler(CommandHandler("help", common.help_command))
     app.add_handler(CommandHandler("cancel", flows.cancel))
     app.add_handler(CommandHandler("language", common.language))
-    app.add_handler(CallbackQueryHandler(common.language_chosen, pattern=r"^lang:(zh|en)$"))
+    app.add_handler(
+        CallbackQueryHandler(common.language_chosen, pattern=rf"^lang:({'|'.join(LANGUAGES)})$")
+    )
     # Feature handlers: each feature module adds its own in group 0 through register(app).
     # (one line per feature, in this order)
     ledger.register(app)

@@ -41,8 +41,3 @@ class FrozenClock:
 def office_date(moment: datetime, tz: ZoneInfo) -> date:
     """The office's calendar date at a moment."""
     return moment.astimezone(tz).date()
-
-
-def utc_now_naive(clock: Clock) -> datetime:
-    """The clock's time as naive UTC, the form stored in the database."""
-    return clock.now().astimezone(UTC).replace(tzinfo=None)

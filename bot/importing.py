@@ -77,7 +77,7 @@ RejectCode = Literal[
     "year_mismatch",  # details: value (the date), year
     "conflict",  # details: value (a date both off and a working day)
 ]
-"""Why a file was rejected; the lead engineer maps each code to a sentence per language."""
+"""Why a file was rejected; each code has a sentence in the catalogues (`import_reason.*`)."""
 
 REJECT_CODES: tuple[str, ...] = get_args(RejectCode)
 

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-Language = Literal["zh", "en"]
+from messages import DEFAULT_LANGUAGE, LANGUAGES
 
 
 class SettingsError(Exception):
@@ -23,7 +23,7 @@ class SettingsError(Exception):
 
 
 class Settings(BaseSettings):
-    """Everything the bot reads from its environment (see CONTRACT.md)."""
+    """Everything the bot reads from its environment (docs/reference.md lists it)."""
 
     model_config = SettingsConfigDict(
         env_file=".env",
@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///liaison-bot.db"
     staff_ids: Annotated[tuple[int, ...], NoDecode] = ()
     timezone: str = "Asia/Shanghai"
-    language: Language = "zh"
+    language: str = DEFAULT_LANGUAGE
     data_dir: Path = Path("./data")
     telegram_proxy: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     # How staff hear of each completed registration: a notice at once, or one daily digest.
     staff_notifications: Literal["immediate", "digest"] = "immediate"
 
-    # Reminder policy (used by the reminders issue; validated here so a bad value stops early).
+    # Reminder policy (validated here, so a bad value stops the program at start).
     reminder_time: time = time(9, 30)
     quiet_hours: str = "20:00-08:00"
     reminder_every_workdays: int = Field(default=2, ge=1, le=20)
@@ -92,7 +92,9 @@ class Settings(BaseSettings):
         # LANGUAGE is also gettext's variable (en_US:en, zh_CN.UTF-8): take its first language.
         if isinstance(value, str):
             first = value.split(":")[0].replace("-", "_").split("_")[0].split(".")[0].lower()
-            return first or value
+            value = first or value
+        if value not in LANGUAGES:
+            raise ValueError(f"one of {', '.join(LANGUAGES)} (the folders of messages/)")
         return value
 
     @field_validator("timezone")

@@ -37,7 +37,7 @@ from bot.staff.broadcasts import AUDIENCES, AckStatus, Preview, Progress, audien
 from handlers.common import language_for, services_of
 from handlers.flows import command_of, register_flow
 from handlers.staff import edit, in_group, set_buttons, staff_language, staff_only, tell
-from messages import t
+from messages import join, t
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def preview_text(p: Preview, lang: str) -> str:
     if p.known_unreachable:
         lines.append(t(lang, "broadcast.preview_known_unreachable", count=p.known_unreachable))
     if p.units_without_contact:
-        shown = t(lang, "report.and").join(p.units_without_contact[:LIST_LIMIT])
+        shown = join(lang, p.units_without_contact[:LIST_LIMIT])
         lines.append(
             t(
                 lang,

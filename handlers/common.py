@@ -8,7 +8,7 @@ from telegram.constants import ChatType
 from bot import roster
 from bot.context import Context
 from bot.services import Services
-from messages import t
+from messages import LANGUAGES, t
 
 
 def services_of(context: Context) -> Services:
@@ -60,19 +60,19 @@ def language_keyboard(lang: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton(t(lang, "language.button_zh"), callback_data="lang:zh"),
-                InlineKeyboardButton(t(lang, "language.button_en"), callback_data="lang:en"),
+                InlineKeyboardButton(t(code, "language.name"), callback_data=f"lang:{code}")
+                for code in LANGUAGES
             ]
         ]
     )
 
 
 async def language(update: Update, context: Context) -> None:
-    """Offer the two languages, or switch at once with `/language en`."""
+    """Offer the languages, or switch at once with `/language en`."""
     user, message = update.effective_user, update.effective_message
     if user is None or message is None:
         return
-    if context.args and context.args[0].lower() in ("zh", "en"):
+    if context.args and context.args[0].lower() in LANGUAGES:
         chosen = await roster.set_language(
             services=services_of(context), user_id=user.id, language=context.args[0].lower()
         )

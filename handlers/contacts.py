@@ -17,13 +17,12 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 from bot import roster
 from bot.context import Context
 from bot.errors import DomainError, UnitAmbiguous, UnitNotFound
-from bot.ledger.report import format_date
 from bot.registration import contacts, flow
 from bot.registration.flow import ContactsOut, PersonOut
 from bot.registration.validation import format_phone
 from handlers.common import language_for, services_of
 from handlers.registration import ask, drop_buttons, link_text, role_name
-from messages import t
+from messages import format_date, t
 
 PRESS = re.compile(r"c:(me|lead|link)")
 

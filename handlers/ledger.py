@@ -23,16 +23,16 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Mess
 from bot import conversations
 from bot.context import Context
 from bot.conversations import StepOut
+from bot.enums import ItemState
 from bot.errors import DomainError
 from bot.ledger import errors, permissions, stray, submitting
 from bot.ledger.files import DownloadTooLarge, Fetch, IncomingFile
-from bot.ledger.report import format_date
-from bot.ledger.status import ItemState, LedgerItem, UnitLedger
+from bot.ledger.status import ItemStatus, UnitObligations
 from bot.ledger.stray import StrayOut
 from bot.ledger.submitting import SubmitStep
 from handlers import flows
 from handlers.common import language_for, services_of
-from messages import Markup, t
+from messages import Markup, format_date, join, t
 
 PRIVATE = filters.ChatType.PRIVATE
 FILES = filters.Document.ALL | filters.PHOTO
@@ -79,7 +79,7 @@ def item_keyboard(lang: str, item_id: int) -> InlineKeyboardMarkup:
 # ---- rendering -----------------------------------------------------------------------------
 
 
-def state_text(item: LedgerItem, lang: str) -> str:
+def state_text(item: ItemStatus, lang: str) -> str:
     """An item's state as the person reads it (HTML)."""
     if item.state == ItemState.RETURNED:
         return t(lang, "ledger.state_returned", reason=item.reason or "")
@@ -90,9 +90,9 @@ def state_text(item: LedgerItem, lang: str) -> str:
     return t(lang, f"ledger.state_{item.state.value}")
 
 
-def render_status(unit: UnitLedger, lang: str) -> str:
+def render_status(unit: UnitObligations, lang: str) -> str:
     lines = [
-        t(lang, "ledger.status_title", unit=unit.unit_name),
+        t(lang, "ledger.status_title", unit=unit.name),
         t(lang, "ledger.status_deadline", date=format_date(unit.deadline, lang))
         if unit.deadline
         else t(lang, "ledger.status_no_deadline"),
@@ -155,7 +155,7 @@ def render_step(
         lines.append(render_prompt(step, lang))
         return "\n\n".join(lines), item_keyboard(lang, step.item.item_id)
     if step.skipped:
-        titles = t(lang, "ledger.join").join(step.skipped)
+        titles = join(lang, step.skipped)
         lines.append(t(lang, "ledger.walk_skipped", titles=titles))
         return "\n\n".join(lines), submit_keyboard(lang, step.unit_id)
     if step.open_count == 0:
@@ -502,7 +502,7 @@ async def hold(update: Update, context: Context, lang: str, message: Message) ->
         )
         await send(update, context, text)
         return
-    names = t(lang, "ledger.join").join(out.files)
+    names = join(lang, out.files)
     text = (
         t(lang, "ledger.stray_ask_guess", names=names, title=out.guess.title)
         if out.guess is not None

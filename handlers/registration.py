@@ -29,7 +29,6 @@ from bot import roster
 from bot.context import Context
 from bot.conversations import StepOut
 from bot.errors import NotStaff, UnitAmbiguous, UnitNotFound
-from bot.ledger.report import format_date
 from bot.registration import flow, invites
 from bot.registration.flow import (
     CONFIRM_UNIT,
@@ -47,7 +46,7 @@ from bot.registration.flow import (
 from bot.registration.validation import format_phone
 from handlers.common import language_for, services_of
 from handlers.flows import command_of, register_flow
-from messages import t
+from messages import format_date, t
 
 log = logging.getLogger(__name__)
 

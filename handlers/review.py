@@ -23,12 +23,11 @@ from bot.conversations import StepOut
 from bot.errors import DomainError, NotStaff, UnitAmbiguous, UnitNotFound
 from bot.ledger import errors, submitting
 from bot.ledger import review as reviewing
-from bot.ledger.report import format_date
 from bot.ledger.review import ReviewCard
 from handlers import flows
 from handlers.common import language_for, services_of
 from handlers.ledger import drop_keyboard, error_text, ids_of, send
-from messages import Markup, t
+from messages import Markup, format_date, t
 
 
 def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:

@@ -37,7 +37,6 @@ from bot import roster
 from bot.context import Context
 from bot.conversations import StepOut
 from bot.errors import DomainError
-from bot.ledger.report import format_date
 from bot.reminders import rounds
 from bot.staff import console
 from bot.staff.broadcasts import audience_name
@@ -55,7 +54,7 @@ from bot.staff.export import build_archive, export_workbook
 from handlers.common import language_for, services_of
 from handlers.flows import command_of, register_flow
 from handlers.reminders import confirm_keyboard
-from messages import Markup, catalogue, t
+from messages import Markup, catalogue, format_date, format_time, join, t
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +146,7 @@ async def private_chat(update: Update, context: Context, lang: str) -> int | Non
 def outstanding_line(line: console.OutstandingLine, lang: str) -> str:
     parts = []
     if line.missing_roles:
-        roles = t(lang, "report.and").join(t(lang, f"common.role_{r}") for r in line.missing_roles)
+        roles = join(lang, [t(lang, f"common.role_{r}") for r in line.missing_roles])
         parts.append(t(lang, "outstanding.missing_roles", roles=roles))
     if line.missing_items:
         parts.append(t(lang, "outstanding.missing_items", count=line.missing_items))
@@ -161,7 +160,7 @@ def outstanding_line(line: console.OutstandingLine, lang: str) -> str:
 
 def outstanding_text(view: OutstandingView, lang: str) -> str:
     lines = [
-        t(lang, "outstanding.title", time=view.generated_at.strftime("%Y-%m-%d %H:%M")),
+        t(lang, "outstanding.title", time=format_time(view.generated_at, lang)),
         t(lang, "report.deadline", date=format_date(view.deadline, lang))
         if view.deadline
         else t(lang, "report.no_deadline"),

@@ -1,20 +1,31 @@
-"""Every sentence a person reads, in Chinese (default) and English, by stable key.
+"""Every sentence a person reads, by stable key, one folder of catalogues per language.
 
 `t(lang, key, **values)` formats the sentence with named placeholders; values are
-HTML-escaped (the bot sends HTML) unless wrapped in `Markup`.
+HTML-escaped (the bot sends HTML) unless wrapped in `Markup`. The languages are the folders
+here (each with `*.toml` catalogues); Chinese is the default. Dates, times and lists are
+written by each catalogue's `[formats]`, so adding a language is adding a folder.
 """
 
 from __future__ import annotations
 
 import html
 import tomllib
+from collections.abc import Iterable
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Final
 
-LANGUAGES: Final = ("zh", "en")
 DEFAULT_LANGUAGE: Final = "zh"
 _HERE = Path(__file__).parent
+
+
+def _languages() -> tuple[str, ...]:
+    found = sorted(p.name for p in _HERE.iterdir() if p.is_dir() and any(p.glob("*.toml")))
+    return (DEFAULT_LANGUAGE, *(code for code in found if code != DEFAULT_LANGUAGE))
+
+
+LANGUAGES: Final = _languages()
 
 
 class Markup(str):
@@ -25,7 +36,14 @@ class Markup(str):
 
 @cache
 def catalogue(lang: str) -> dict[str, str]:
-    """The flat key → sentence map of one language (every `messages/{lang}/*.toml`)."""
+    """The flat key → sentence map of one language (every `messages/{lang}/*.toml`); a key
+    a catalogue lacks is said in the default language."""
+    return {**(own(DEFAULT_LANGUAGE) if lang != DEFAULT_LANGUAGE else {}), **own(lang)}
+
+
+@cache
+def own(lang: str) -> dict[str, str]:
+    """The sentences one language's catalogues hold themselves."""
     merged: dict[str, str] = {}
     for path in sorted((_HERE / lang).glob("*.toml")):
         with path.open("rb") as file:
@@ -73,6 +91,54 @@ def plain(lang: str, key: str, /, **values: object) -> str:
     """The sentence for a terminal: placeholders filled as they are, no escaping."""
     text = catalogue(lang if lang in LANGUAGES else DEFAULT_LANGUAGE)[key]
     return text.format_map({name: str(value) for name, value in values.items()})
+
+
+def _formats(lang: str) -> dict[str, str]:
+    return {
+        key.removeprefix("formats."): value
+        for key, value in catalogue(lang if lang in LANGUAGES else DEFAULT_LANGUAGE).items()
+        if key.startswith("formats.")
+    }
+
+
+def _date_values(day: date, lang: str) -> dict[str, object]:
+    months = _formats(lang)["months"].split()
+    weekdays = _formats(lang)["weekdays"].split()
+    return {
+        "year": day.year,
+        "month": day.month,
+        "day": day.day,
+        "month_name": months[day.month - 1],
+        "weekday": weekdays[day.weekday()],
+    }
+
+
+def format_date(day: date, lang: str) -> str:
+    """A date as the office writes it: 2026年12月31日 / 31 Dec 2026."""
+    return _formats(lang)["date"].format(**_date_values(day, lang))
+
+
+def format_short_date(day: date, today: date, lang: str) -> str:
+    """A date near today: 12月31日 / 31 Dec (with the year only when it is not this year's)."""
+    if day.year != today.year:
+        return format_date(day, lang)
+    return _formats(lang)["month_day"].format(**_date_values(day, lang))
+
+
+def format_weekday_date(day: date, lang: str) -> str:
+    """A date with its weekday: 12月1日（周二） / Tue 1 Dec."""
+    return _formats(lang)["weekday_date"].format(**_date_values(day, lang))
+
+
+def format_time(moment: datetime, lang: str) -> str:
+    """A moment in 24-hour time: 2026-12-04 09:30."""
+    values = _date_values(moment.date(), lang)
+    return _formats(lang)["time"].format(**values, hour=moment.hour, minute=moment.minute)
+
+
+def join(lang: str, parts: Iterable[str]) -> str:
+    """A list in running text: 市民政局、市卫健委 / Civil Affairs, Health."""
+    return _formats(lang)["list"].join(parts)
 
 
 def strip_html(text: str) -> str:

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql.dml import Insert
 
-from storage.models import Base, HandledUpdate
+from storage.models import HandledUpdate
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -112,10 +112,6 @@ class Database:
         """Apply every pending migration."""
         async with self.engine.begin() as connection:
             await connection.run_sync(_upgrade)
-
-    async def create_all_for_tests(self) -> None:
-        async with self.engine.begin() as connection:
-            await connection.run_sync(Base.metadata.create_all)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -68,6 +70,65 @@ async def _drop_pg_database(name: str) -> None:
         await admin.close()
 
 
+async def _prepare(url: str, data_dir: Path) -> None:
+    """Migrate an empty database and load the shipped checklist, as `run` does at start."""
+    from bot.app import prepare_database
+
+    svc = Services(settings=make_settings(url, data_dir=data_dir), db=Database(url))
+    try:
+        await prepare_database(svc)
+    finally:
+        await svc.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite database, made once per run and copied for each test."""
+    folder = tmp_path_factory.mktemp("template")
+    path = folder / "template.db"
+    asyncio.run(_prepare(f"sqlite+aiosqlite:///{path}", folder / "data"))
+    return path
+
+
+_PG_TEMPLATE: list[str] = []
+
+
+async def _pg_template() -> str:
+    """A migrated PostgreSQL database, made once per run; tests copy it (CREATE … TEMPLATE)."""
+    if not _PG_TEMPLATE:
+        url, name = await _fresh_pg_database()
+        await _prepare(url, Path(tempfile.mkdtemp()))
+        _PG_TEMPLATE.append(name)
+    return _PG_TEMPLATE[0]
+
+
+async def _copy_pg_database(template: str) -> tuple[str, str]:
+    base = _require_postgres()
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    admin = await asyncpg.connect(base.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    finally:
+        await admin.close()
+    return base.rsplit("/", 1)[0] + f"/{name}", name
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def migrated_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> AsyncIterator[str]:
+    """A migrated database holding the shipped checklist, on each engine (a copy of one
+    made once per run, which is much faster than migrating for every test)."""
+    if request.param == "sqlite":
+        path = tmp_path / "bot.db"
+        shutil.copyfile(sqlite_template, path)
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    url, name = await _copy_pg_database(await _pg_template())
+    yield url
+    await _drop_pg_database(name)
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """An empty database's URL, on each engine."""
@@ -121,12 +182,11 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture
-async def services(db_url: str, clock: FrozenClock, tmp_path: Path) -> AsyncIterator[Services]:
+async def services(
+    migrated_url: str, clock: FrozenClock, tmp_path: Path
+) -> AsyncIterator[Services]:
     """Services on a migrated database (SQLite and PostgreSQL) with a frozen clock."""
-    settings = make_settings(db_url, data_dir=tmp_path / "data", staff_ids="900")
-    svc = Services(settings=settings, db=Database(db_url), clock=clock)
-    from bot.app import prepare_database
-
-    await prepare_database(svc)
+    settings = make_settings(migrated_url, data_dir=tmp_path / "data", staff_ids="900")
+    svc = Services(settings=settings, db=Database(migrated_url), clock=clock)
     yield svc
     await svc.close()

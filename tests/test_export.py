@@ -400,9 +400,9 @@ async def test_archive_parts_respect_the_upload_limit_by_default(
 
 
 @pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, db_url: str, tmp_path: Path) -> None:
+def cli_env(monkeypatch: pytest.MonkeyPatch, migrated_url: str, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("DATABASE_URL", migrated_url)
     monkeypatch.setenv("LANGUAGE", "zh")
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
 

@@ -186,9 +186,9 @@ async def test_no_username_means_no_link(services: Services) -> None:
 
 
 @pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, db_url: str, tmp_path: Path) -> None:
+def cli_env(monkeypatch: pytest.MonkeyPatch, migrated_url: str, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("DATABASE_URL", migrated_url)
     monkeypatch.setenv("LANGUAGE", "zh")
     monkeypatch.delenv("BOT_USERNAME", raising=False)
     monkeypatch.delenv("STAFF_IDS", raising=False)

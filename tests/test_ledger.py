@@ -11,13 +11,14 @@ from sqlalchemy import func, select
 
 from bot.clock import FrozenClock
 from bot.conversations import current_step
+from bot.enums import ItemState
 from bot.errors import NotStaff
 from bot.importing import parse_checklist
-from bot.ledger import checklist, errors, permissions, review, status, stray, submitting
+from bot.ledger import checklist, errors, permissions, review, stray, submitting
 from bot.ledger.checklist import default_checklist_path
 from bot.ledger.files import FileRefused, IncomingFile
 from bot.ledger.report import build_report
-from bot.ledger.status import ItemState, UnitLedger
+from bot.ledger.status import UnitObligations, load_obligations
 from bot.services import Services
 from storage.models import (
     AuditEvent,
@@ -108,7 +109,7 @@ async def world(services: Services) -> World:
     return World(services, unit_id, other_id, items, [])
 
 
-async def status_of(w: World, unit_id: int | None = None) -> UnitLedger:
+async def status_of(w: World, unit_id: int | None = None) -> UnitObligations:
     return await permissions.unit_ledger(
         services=w.services, actor_id=STAFF, unit_id=unit_id or w.unit
     )
@@ -119,7 +120,7 @@ async def assert_agrees_with_report(w: World) -> None:
     report = await build_report(services=w.services)
     for unit_id in (w.unit, w.other):
         mine = await status_of(w, unit_id)
-        theirs = next(u for u in report.units if u.name == mine.unit_name)
+        theirs = next(u for u in report.units if u.name == mine.name)
         assert mine.missing_items == theirs.missing_items
         assert mine.pending_review == theirs.pending_review
         assert mine.deadline == theirs.deadline
@@ -333,8 +334,7 @@ async def test_sent_back_then_the_same_file_is_a_new_submission(world: World) ->
     assert returned.state == ItemState.RETURNED
     assert returned.reason == "缺少盖章页"
     assert AGREEMENT in state.missing_items
-    owed = await status.units_owing(services=world.services, unit_ids=[world.unit])
-    assert [(o.title, o.state, o.reason) for o in owed[0].items if o.title == AGREEMENT] == [
+    assert [(o.title, o.state, o.reason) for o in state.open_items if o.title == AGREEMENT] == [
         (AGREEMENT, "returned", "缺少盖章页")
     ]
     await assert_agrees_with_report(world)
@@ -493,7 +493,7 @@ async def test_nobody_acts_for_a_unit_they_do_not_hold(world: World) -> None:
         await permissions.my_ledgers(services=world.services, actor_id=STRANGER)
     assert world.fetched == []
     mine = await permissions.my_ledgers(services=world.services, actor_id=OTHER_LIAISON)
-    assert [m.unit_name for m in mine] == ["市卫健委"]
+    assert [m.name for m in mine] == ["市卫健委"]
 
 
 async def test_a_refused_file_stores_nothing(world: World) -> None:
@@ -591,11 +591,12 @@ def test_a_tie_is_no_guess() -> None:
 
 async def test_owed_items_leave_out_what_awaits_review(world: World) -> None:
     await submit_file(world, PLAN, doc(1))
-    owed = await status.units_owing(services=world.services)
+    async with world.services.db.sessions() as session:
+        owed = [u for u in await load_obligations(session) if u.open_items]
     mine = next(o for o in owed if o.unit_id == world.unit)
-    assert PLAN not in [i.title for i in mine.items]
-    assert len(mine.items) == 5
-    assert {o.unit_name for o in owed} == {"市民政局", "市卫健委"}
+    assert PLAN not in [i.title for i in mine.open_items]
+    assert len(mine.open_items) == 5
+    assert {o.name for o in owed} == {"市民政局", "市卫健委"}
 
 
 async def test_a_handover_ends_the_old_liaisons_rights(world: World) -> None:

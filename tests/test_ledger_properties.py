@@ -15,13 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from bot.enums import ItemState
 from bot.errors import DomainError
 from bot.ledger import checklist, errors, permissions, review, submitting
 from bot.ledger import status as ledger_status
 from bot.ledger.files import IncomingFile
 from bot.ledger.report import build_report, unit_statuses
-from bot.ledger.status import ItemState
-from bot.reminders import dues as reminder_dues
 from bot.services import Services
 from bot.staff import console
 from storage.models import ChecklistItem, Person, Submission, SubmissionFile, Unit
@@ -203,7 +202,7 @@ async def change_what_is_owed(
         unit = await session.get(Unit, unit_id)
         assert unit is not None
         name = unit.name
-        others = (await ledger_status.load_ledgers(session, [unit_id]))[0].items[ITEMS:]
+        others = (await ledger_status.load_unit(session, unit_id)).items[ITEMS:]
     if action == "add":
         await checklist.add_item(
             services=services, unit_name=name, title=f"补充材料{next(_additions)}", actor_id=STAFF
@@ -216,46 +215,29 @@ async def change_what_is_owed(
 
 
 async def check_one_computation(services: Services, unit_id: int) -> None:
-    """`load_ledgers`, the reminders' `load_dues`, the staff card's `item_states` and
-    `bot.reports.unit_statuses` say the same of every item, read at the same moment."""
+    """The staff card and the report show the read model's state of every item, read at
+    the same moment; the model lists every active item of the unit, excused ones included."""
     card = await console.unit_card(services=services, actor_id=STAFF, unit_id=unit_id)
     async with services.db.sessions() as session:
-        (unit_ledger,) = await ledger_status.load_ledgers(session, [unit_id])
-        (dues,) = await reminder_dues.load_dues(session, [unit_id])
-        status = next(s for s in await unit_statuses(session) if s.name == unit_ledger.unit_name)
+        unit = await ledger_status.load_unit(session, unit_id, reminders=True)
+        status = next(s for s in await unit_statuses(session) if s.name == unit.name)
         everything = list(
             await session.scalars(
                 select(ChecklistItem).where(
                     ChecklistItem.active.is_(True),
-                    (ChecklistItem.kind == unit_ledger.kind) | (ChecklistItem.unit_id == unit_id),
+                    (ChecklistItem.kind == unit.kind) | (ChecklistItem.unit_id == unit_id),
                 )
             )
         )
-    owed = {i.item_id: i for i in unit_ledger.items}
-    shown = {i.item_id: i for i in card.items}
-    # The card shows every item of the unit: the owed ones in the ledger's state, the rest excused.
-    assert set(shown) == {i.id for i in everything}
-    for item_id, item in shown.items():
-        if item_id not in owed:
-            assert item.state == "exempt"
-            continue
-        expected = owed[item_id]
-        assert item.state == expected.state.value
-        assert item.note == expected.reason
-        assert item.draft == (
-            expected.is_open and (expected.draft_files + expected.draft_chars) > 0
-        )
-    # The reminders owe exactly the open items, sent back with the same reason.
-    assert [(o.title, o.returned, o.note) for o in dues.items] == [
-        (
-            i.title,
-            i.state == ItemState.RETURNED,
-            i.reason if i.state == ItemState.RETURNED else None,
-        )
-        for i in unit_ledger.open_items
+    assert {i.item_id for i in unit.every_item} == {i.id for i in everything}
+    assert [(i.item_id, i.state, i.note) for i in card.items] == [
+        (i.item_id, i.state, i.reason) for i in unit.every_item
     ]
-    assert dues.pending == unit_ledger.pending_review == status.pending_review
-    assert status.missing_items == unit_ledger.missing_items
+    for shown, item in zip(card.items, unit.every_item, strict=True):
+        assert shown.draft == (item.is_open and (item.draft_files + item.draft_chars) > 0)
+    required = [i for i in unit.every_item if i.state != ItemState.EXEMPT]
+    assert status.missing_items == [i.title for i in required if i.state != ItemState.ACCEPTED]
+    assert status.pending_review == sum(1 for i in required if i.awaiting_review)
     assert card.status == status
 
 
@@ -276,9 +258,8 @@ async def check_invariants(
     status = await permissions.unit_ledger(services=services, actor_id=STAFF, unit_id=unit_id)
     states = {i.item_id: i for i in status.items}
     report = await build_report(services=services)
-    reported = next(u for u in report.units if u.name == status.unit_name)
-    owed = await ledger_status.units_owing(services=services, unit_ids=[unit_id])
-    owed_ids = {i.item_id for u in owed for i in u.items}
+    reported = next(u for u in report.units if u.name == status.name)
+    owed_ids = {i.item_id for i in status.open_items}
     # /status == report --json, at the same moment.
     assert status.missing_items == reported.missing_items
     assert status.pending_review == reported.pending_review

@@ -23,12 +23,13 @@ from telegram.error import Forbidden
 from telegram.ext import ExtBot
 
 from bot.clock import FrozenClock
+from bot.enums import ItemState
 from bot.errors import BadInput, NotStaff
 from bot.ledger.checklist import set_deadline
 from bot.ledger.report import build_report
+from bot.ledger.status import ItemStatus, UnitObligations, load_obligations
 from bot.registration import invites
 from bot.reminders import delivery as reminder_delivery
-from bot.reminders import dues as reminder_dues
 from bot.reminders import (
     ladder,
     pause,
@@ -45,6 +46,7 @@ from storage import repositories as repo
 from storage.db import Database
 from storage.models import GroupChat, OutboxMessage, Person, Setting, Submission, Unit
 from tests.cli_helpers import run_cli
+from tests.conftest import START
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 STAFF = 900  # the `services` fixture's STAFF_IDS
@@ -724,7 +726,7 @@ async def test_group_roll_call_on_the_reminder_schedule(services: Services) -> N
 
 
 async def test_two_planners_at_once_plan_each_message_once(
-    services: Services, db_url: str
+    services: Services, migrated_url: str
 ) -> None:
     world = World(services)
     world.at(d(11, 30))
@@ -732,7 +734,7 @@ async def test_two_planners_at_once_plan_each_message_once(
         unit = await world.unit(f"单位{n:02d}")
         await world.person(unit, "liaison", f"联络员{n}", user_id=3000 + n)
     await world.unit("市税务局")
-    other = Services(settings=services.settings, db=Database(db_url), clock=services.clock)
+    other = Services(settings=services.settings, db=Database(migrated_url), clock=services.clock)
     try:
         results = await asyncio.gather(
             *(planner.plan_tick(services=s) for s in (services, other, services, other))
@@ -752,14 +754,14 @@ async def test_two_planners_at_once_plan_each_message_once(
 
 def test_long_digests_and_roll_calls_fit_in_telegram_messages() -> None:
     dues = [
-        reminder_dues.UnitDues(
+        UnitObligations(
             unit_id=n,
             name=f"测试单位{n:04d}",
             kind="member",
+            created_at=START,
             liaison=None,
             lead=None,
-            items=[reminder_dues.OwedItem("年度工作计划", returned=False)],
-            pending=0,
+            every_item=[ItemStatus(1, "年度工作计划", "", ItemState.MISSING)],
             deadline=None,
             paused_until=None,
             pause_reason=None,
@@ -785,10 +787,10 @@ def test_long_digests_and_roll_calls_fit_in_telegram_messages() -> None:
 
 
 async def test_remind_pause_and_resume_on_the_command_line(
-    services: Services, db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    services: Services, migrated_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("DATABASE_URL", migrated_url)
     monkeypatch.setenv("LANGUAGE", "zh")
     world = World(services)
     await _one_unit(world)
@@ -865,7 +867,7 @@ async def test_roll_call_counts_as_the_report(services: Services) -> None:
                 )
     report = await build_report(services=services)
     async with services.db.sessions() as session:
-        dues = await reminder_dues.load_dues(session)
+        dues = await load_obligations(session)
     text = "\n".join(
         rendering.render_rollcall(dues, today=d(11, 30), deadline=d(12, 31), lang="zh")
     )

@@ -1,4 +1,4 @@
-"""Settings: each variable of CONTRACT.md read, and each kind of bad value named in one line."""
+"""Settings: each variable read, and each kind of bad value named in one line."""
 
 from __future__ import annotations
 

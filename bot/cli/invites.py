@@ -10,10 +10,9 @@ import json
 from collections.abc import Awaitable, Callable
 
 from bot.errors import BadInput
-from bot.ledger.report import format_date
 from bot.registration import contacts, flow, invites
 from bot.services import Services
-from messages import plain
+from messages import format_date, plain
 
 Command = Callable[[Services, argparse.Namespace], Awaitable[int]]
 

@@ -17,7 +17,7 @@ from bot.errors import BadInput, DomainError
 from bot.importing import ImportRejected
 from bot.services import Services
 from bot.settings import Settings, SettingsError, load_settings
-from messages import plain, strip_html
+from messages import LANGUAGES, plain, strip_html
 from storage.db import Database
 
 log = logging.getLogger("liaison-bot")
@@ -26,7 +26,7 @@ Command = Callable[[Services, argparse.Namespace], Awaitable[int]]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Every command and option of CONTRACT.md."""
+    """Every command and option (docs/reference.md describes them)."""
     parser = argparse.ArgumentParser(prog="liaison-bot", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, default=8080, help="port the webhook listens on")
 
     demo = sub.add_parser("demo", help="the offline demonstration (no token, no network)")
-    demo.add_argument("--lang", choices=("zh", "en"), default=None)
+    demo.add_argument("--lang", choices=LANGUAGES, default=None)
     demo.add_argument("--keep", type=Path, default=None, help="keep the demo's database here")
 
     db = sub.add_parser("db", help="the database").add_subparsers(dest="action", required=True)
@@ -137,7 +137,7 @@ async def cmd_checklist(services: Services, args: argparse.Namespace) -> int:
 
 async def cmd_deadline(services: Services, args: argparse.Namespace) -> int:
     from bot.ledger import checklist
-    from bot.ledger.report import format_date
+    from messages import format_date
 
     lang = services.settings.language
     if args.action == "set":

@@ -8,19 +8,18 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 
 from bot.errors import BadInput
-from bot.ledger.report import format_date
 from bot.reminders import (
     pause,
     rounds,
 )
 from bot.services import Services
-from messages import plain, strip_html
+from messages import format_date, plain, strip_html
 
 Command = Callable[[Services, argparse.Namespace], Awaitable[int]]
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """`remind`, `pause` and `resume` (CONTRACT.md)."""
+    """Add `remind`, `pause` and `resume`."""
     remind = sub.add_parser("remind", help="queue a round of reminders now")
     remind.add_argument("--dry-run", action="store_true", help="list who would get what")
     remind.add_argument("--json", action="store_true")

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from bot import roster
 from bot.importing import SAMPLE_ROSTER_PATH
-from bot.ledger.report import required_items
+from bot.ledger.checklist import applies_to
 from bot.services import Services
 from storage import repositories as repo
 from storage.models import Person, Submission, Unit
@@ -97,7 +97,7 @@ async def seed_notice_situation(
                         )
                     )
             complete = unit.name not in owing
-            owed = required_items(unit, items, set())
+            owed = [i for i in items if applies_to(i, unit.id, unit.kind)]
             # Those that reported their contacts have sent part of their ledger already.
             done = len(owed) if complete else 0 if liaison_id is None else index % (len(owed) - 1)
             for item in owed[:done]:

@@ -255,3 +255,15 @@ def deadline_for(kind: str, deadlines: dict[str, Deadline]) -> date | None:
     """A unit's deadline: the one for its kind, else the one for all units."""
     chosen = deadlines.get(kind) or deadlines.get("all")
     return chosen.due if chosen else None
+
+
+def overall_deadline(deadlines: dict[str, Deadline]) -> date | None:
+    """The collection's deadline: the one for all units, else the latest of the kinds'."""
+    overall = deadlines.get("all")
+    dates = [d.due for d in deadlines.values()]
+    return overall.due if overall else (max(dates) if dates else None)
+
+
+def applies_to(item: ChecklistItem, unit_id: int, kind: str) -> bool:
+    """An item applies to a unit when it is its kind's, or the unit's own addition."""
+    return item.kind == kind or item.unit_id == unit_id

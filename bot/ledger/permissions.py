@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import NotStaff
 from bot.ledger.errors import NotAMember, NotYourUnit
-from bot.ledger.status import UnitLedger, load_ledgers
+from bot.ledger.status import UnitObligations, load_obligations
 from bot.services import Services
 from storage import repositories as repo
 from storage.models import (
@@ -67,21 +67,21 @@ async def my_units(*, services: Services, actor_id: int) -> list[UnitRef]:
         ]
 
 
-async def my_ledgers(*, services: Services, actor_id: int) -> list[UnitLedger]:
+async def my_ledgers(*, services: Services, actor_id: int) -> list[UnitObligations]:
     """`/status`: the ledger of each unit the person acts for (NotAMember if none)."""
     async with services.db.sessions() as session:
         units = await _member_units(session, actor_id)
         if not units:
             raise NotAMember()
-        return await load_ledgers(session, [u.id for u in units])
+        return await load_obligations(session, [u.id for u in units])
 
 
-async def unit_ledger(*, services: Services, actor_id: int, unit_id: int) -> UnitLedger:
+async def unit_ledger(*, services: Services, actor_id: int, unit_id: int) -> UnitObligations:
     """One unit's ledger, for its own liaison or lead, or for staff."""
     async with services.db.sessions() as session:
         if not await _is_staff(session, services, actor_id):
             await _require_member(session, actor_id, unit_id)
-        found = await load_ledgers(session, [unit_id])
+        found = await load_obligations(session, [unit_id])
     if not found:
         raise NotYourUnit()
     return found[0]

@@ -14,7 +14,7 @@ from bot.ledger import files
 from bot.ledger.checklist import WITHDRAWN
 from bot.ledger.errors import AlreadyReviewed, SubmissionGone, SubmissionWithdrawn
 from bot.ledger.permissions import UnitRef, _require_staff
-from bot.ledger.status import UnitLedger, load_ledgers
+from bot.ledger.status import UnitObligations, load_obligations
 from bot.ledger.submitting import FLOW_REVIEW, STEP_RETURN_REASON, clean_reason
 from bot.roster import find_unit
 from bot.services import Services
@@ -113,7 +113,7 @@ async def unit_to_review(*, services: Services, actor_id: int, name: str) -> Uni
 
 async def _card(session: AsyncSession, submission: Submission, waiting: int) -> ReviewCard:
     unit = await session.get(Unit, submission.unit_id)
-    ledger = (await load_ledgers(session, [submission.unit_id]))[0]
+    ledger = (await load_obligations(session, [submission.unit_id]))[0]
     title = next((i.title for i in ledger.items if i.item_id == submission.item_id), None)
     if title is None:  # exempted or retired since: still show what it was
         title = await _item_title(session, submission.item_id)
@@ -251,7 +251,7 @@ async def _decide(
         if step is not None and step.flow == FLOW_REVIEW:
             await end_step(tx, actor_id)
         await tx.flush()
-        ledger = (await load_ledgers(tx, [submission.unit_id]))[0]
+        ledger = (await load_obligations(tx, [submission.unit_id]))[0]
         title = next(
             (i.title for i in ledger.items if i.item_id == submission.item_id), None
         ) or await _item_title(tx, submission.item_id)
@@ -276,7 +276,7 @@ async def _decide(
         return ReviewDecision(
             submission_id=submission.id,
             unit_id=submission.unit_id,
-            unit_name=ledger.unit_name,
+            unit_name=ledger.name,
             item_title=title,
             accepted=accepted,
             reason=reason,
@@ -290,7 +290,7 @@ async def _tell_unit(
     services: Services,
     *,
     submission: Submission,
-    ledger: UnitLedger,
+    ledger: UnitObligations,
     title: str,
     reason: str | None,
 ) -> int:
@@ -318,12 +318,10 @@ async def _tell_unit(
                 if not ledger.missing_items
                 else "review.notice_accepted"
             )
-            text = t(lang, key, unit=ledger.unit_name, title=title, open=len(ledger.open_items))
+            text = t(lang, key, unit=ledger.name, title=title, open=len(ledger.open_items))
             markup = None
         else:
-            text = t(
-                lang, "review.notice_returned", unit=ledger.unit_name, title=title, reason=reason
-            )
+            text = t(lang, "review.notice_returned", unit=ledger.name, title=title, reason=reason)
             markup = InlineKeyboardMarkup(
                 [
                     [

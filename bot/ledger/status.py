@@ -1,222 +1,462 @@
-"""What each unit owes, item by item: the state of every required item."""
+"""What each unit owes: who holds its roles, and the state of every item it must submit.
+
+The one read model behind `/status`, `/submit`, review, the reminders, the staff console, the
+report, the export and the chart, read for many units at once in a handful of set-based
+queries. An item's state comes from its submissions (accepted wins over awaiting review,
+which wins over sent back):
+
+    accepted                a submission was accepted (通过)              done
+    pending                 a submission awaits review (待审核)           awaits review
+    not_applicable_pending  "not applicable" awaits review                awaits review
+    returned                the latest decision sent it back (退回)       open, with the reason
+    missing                 nothing submitted (a draft may be underway)   open
+    exempt                  the office excused the unit, with a reason    not required
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Sequence
-from datetime import date
-from enum import StrEnum
-from typing import Literal
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, TypeVar
 
-from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.ledger.checklist import deadline_for
-from bot.ledger.report import required_items
-from bot.services import Services
+from bot.enums import AWAITING_REVIEW, OPEN, ItemState, Role
+from bot.ledger.checklist import applies_to, deadline_for
 from storage import repositories as repo
 from storage.models import (
+    Account,
+    ChecklistItem,
+    Deadline,
     Exemption,
+    OutboxMessage,
+    Person,
     Submission,
     SubmissionFile,
     Unit,
 )
 
-
-class ItemState(StrEnum):
-    ACCEPTED = "accepted"
-    PENDING = "pending"
-    NOT_APPLICABLE_PENDING = "not_applicable_pending"
-    RETURNED = "returned"
-    MISSING = "missing"
+# Above this many units a query reads every unit and keeps those asked for, rather than
+# binding one parameter per unit (PostgreSQL's driver takes at most 32,767).
+_IN_LIMIT = 1000
+# States of a submission that decide an item; drafts are only counted as progress.
+_DECIDING = ("pending", "accepted", "returned")
 
 
-AWAITING_REVIEW = (ItemState.PENDING, ItemState.NOT_APPLICABLE_PENDING)
-OPEN = (ItemState.MISSING, ItemState.RETURNED)
+def record_complete(name: str | None, post: str | None, phone: str | None) -> bool:
+    """A person's record is complete when name, post and mobile are all on file."""
+    return bool(name and post and phone)
 
 
-class LedgerItem(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """A person holding a role in a unit now."""
+
+    person_id: int
+    role: Role
+    name: str
+    post: str
+    phone: str
+    user_id: int | None
+    since: datetime
+    unreachable_since: datetime | None = None
+    unreachable_reason: str | None = None
+    language: str | None = None
+
+    @property
+    def reachable(self) -> bool:
+        return self.unreachable_since is None
+
+    @property
+    def chat(self) -> int | None:
+        """The chat the bot can write to: linked and not known to be unreachable."""
+        return self.user_id if self.user_id is not None and self.reachable else None
+
+    @property
+    def complete(self) -> bool:
+        return record_complete(self.name, self.post, self.phone)
+
+
+@dataclass(slots=True)
+class ItemStatus:
+    """One item a unit must submit (or is excused from), with its state."""
+
     item_id: int
     title: str
     description: str
     state: ItemState
-    # The reviewer's reason (returned) or the unit's reason (not applicable, pending).
+    # The reviewer's reason (returned), the unit's reason (not applicable, awaiting review)
+    # or the office's reason (exempt).
     reason: str | None = None
-    submission_id: int | None = None
-    # A draft in progress (files and text received, not yet submitted).
-    draft_files: int = 0
-    draft_chars: int = 0  # length of the drafted text answer or note
+    submission_id: int | None = None  # the submission that decides the state
+    submitted_at: datetime | None = None
+    reviewed_at: datetime | None = None
+    draft_files: int = 0  # a draft in progress: files received so far
+    draft_chars: int = 0  # ... and the length of its text
 
     @property
     def is_open(self) -> bool:
         """Still to be submitted: missing or sent back."""
         return self.state in OPEN
 
+    @property
+    def awaiting_review(self) -> bool:
+        return self.state in AWAITING_REVIEW
 
-class UnitLedger(BaseModel):
+    @property
+    def has_draft(self) -> bool:
+        return self.is_open and (self.draft_files > 0 or self.draft_chars > 0)
+
+
+@dataclass(slots=True)
+class UnitObligations:
+    """One unit: its role holders and every item that applies to it, in checklist order."""
+
     unit_id: int
-    unit_name: str
+    name: str
     kind: str
+    created_at: datetime
     deadline: date | None
-    items: list[LedgerItem]
+    paused_until: date | None
+    pause_reason: str | None
+    liaison: Holder | None
+    lead: Holder | None
+    every_item: list[ItemStatus]  # required and exempt, in checklist order
+    reminders_sent: int = 0  # reminders delivered to the unit's people
+    last_activity: datetime | None = None  # latest registration or submission
+    _required: list[ItemStatus] | None = field(default=None, repr=False)
+
+    @property
+    def items(self) -> list[ItemStatus]:
+        """The items the unit must submit (every item but those it is excused from)."""
+        if self._required is None:
+            self._required = [i for i in self.every_item if i.state != ItemState.EXEMPT]
+        return self._required
 
     @property
     def missing_items(self) -> list[str]:
-        """The titles not yet accepted (the report's `missing_items`)."""
+        """The titles not yet accepted (awaiting review counts as not yet accepted)."""
         return [i.title for i in self.items if i.state != ItemState.ACCEPTED]
 
     @property
     def pending_review(self) -> int:
-        """How many items await review (the report's `pending_review`)."""
         return sum(1 for i in self.items if i.state in AWAITING_REVIEW)
 
     @property
-    def open_items(self) -> list[LedgerItem]:
-        return [i for i in self.items if i.is_open]
+    def open_items(self) -> list[ItemStatus]:
+        """Items still to be submitted: missing or sent back (never those awaiting review)."""
+        return [i for i in self.items if i.state in OPEN]
 
     @property
     def accepted(self) -> int:
         return sum(1 for i in self.items if i.state == ItemState.ACCEPTED)
 
+    @property
+    def liaison_registered(self) -> bool:
+        return self.liaison is not None
 
-def item_state(submissions: Sequence[Submission]) -> tuple[ItemState, Submission | None]:
-    """One item's state from its submissions (oldest first), with the one that decides it.
+    @property
+    def lead_registered(self) -> bool:
+        """The lead's name, post and mobile are on record (entered by anyone)."""
+        return self.lead is not None and self.lead.complete
 
-    The same precedence as `bot.reports.unit_statuses`: accepted wins over awaiting review,
-    which wins over anything else.
-    """
-    accepted = [s for s in submissions if s.state == "accepted"]
-    if accepted:
-        return ItemState.ACCEPTED, accepted[-1]
-    pending = [s for s in submissions if s.state == "pending"]
-    if pending:
-        first = pending[0]
-        if first.answer_kind == "not_applicable":
-            return ItemState.NOT_APPLICABLE_PENDING, first
-        return ItemState.PENDING, first
-    returned = [s for s in submissions if s.state == "returned"]
-    if returned:
-        return ItemState.RETURNED, returned[-1]
+    @property
+    def lead_linked(self) -> bool:
+        return self.lead is not None and self.lead.user_id is not None
+
+    @property
+    def missing_contacts(self) -> bool:
+        return not (self.liaison_registered and self.lead_registered)
+
+    @property
+    def unregistered(self) -> bool:
+        return self.liaison is None and self.lead is None
+
+    @property
+    def unreachable(self) -> bool:
+        """One of the unit's linked people can no longer be written to."""
+        return any(h is not None and not h.reachable for h in (self.liaison, self.lead))
+
+    @property
+    def owes(self) -> bool:
+        """The unit itself has something to do: register someone, or submit an item."""
+        return bool(self.open_items) or self.missing_contacts
+
+    @property
+    def outstanding(self) -> bool:
+        """The report counts the unit: a role or an accepted item is still missing."""
+        return self.missing_contacts or bool(self.missing_items)
+
+    def holder(self, role: str) -> Holder | None:
+        return self.lead if role == Role.LEAD else self.liaison
+
+    def paused_on(self, day: date) -> bool:
+        return self.paused_until is not None and day <= self.paused_until
+
+    def item(self, item_id: int) -> ItemStatus | None:
+        return next((i for i in self.every_item if i.item_id == item_id), None)
+
+
+async def checklist(session: AsyncSession) -> list[ChecklistItem]:
+    """The active checklist, read once per transaction (the dispatcher checks many rows)."""
+    cached = session.info.get("ledger.checklist")
+    if cached is None:
+        cached = list(await repo.checklist(session))
+        session.info["ledger.checklist"] = cached
+    return list(cached)
+
+
+async def deadlines(session: AsyncSession) -> dict[str, Deadline]:
+    """The deadlines by scope, read once per transaction."""
+    cached = session.info.get("ledger.deadlines")
+    if cached is None:
+        cached = await repo.deadlines(session)
+        session.info["ledger.deadlines"] = cached
+    return dict(cached)
+
+
+_Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
+
+
+def _for_units(query: _Query, column: Any, ids: list[int] | None) -> _Query:
+    if ids is None or len(ids) > _IN_LIMIT:
+        return query
+    return query.where(column.in_(ids))
+
+
+def _decide(subs: list[Any]) -> tuple[ItemState, Any]:
+    """One item's state from its deciding submissions (oldest first), with the one that
+    decides it."""
+    accepted = pending = returned = None
+    for s in subs:
+        if s.state == "accepted":
+            accepted = s
+        elif s.state == "pending" and pending is None:
+            pending = s
+        elif s.state == "returned":
+            returned = s
+    if accepted is not None:
+        return ItemState.ACCEPTED, accepted
+    if pending is not None:
+        if pending.answer_kind == "not_applicable":
+            return ItemState.NOT_APPLICABLE_PENDING, pending
+        return ItemState.PENDING, pending
+    if returned is not None:
+        return ItemState.RETURNED, returned
     return ItemState.MISSING, None
 
 
-async def load_ledgers(
-    session: AsyncSession, unit_ids: Collection[int] | None = None
-) -> list[UnitLedger]:
-    """The ledger of every unit (or of the units given), in a handful of queries."""
-    query = select(Unit).order_by(Unit.kind, Unit.name)
-    if unit_ids is not None:
-        query = query.where(Unit.id.in_(list(unit_ids)))
-    units = (await session.scalars(query)).all()
+async def load_obligations(
+    session: AsyncSession,
+    unit_ids: Collection[int] | None = None,
+    *,
+    reminders: bool = False,
+    activity: bool = False,
+) -> list[UnitObligations]:
+    """What every unit (or the units given) owes, counties first, then by name.
+
+    `reminders` also counts the reminders delivered to each unit; `activity` finds each
+    unit's latest registration or submission (the reminder ladder's "no response since").
+    """
+    ids = sorted(set(unit_ids)) if unit_ids is not None else None
+    if ids is not None and not ids:
+        return []
+    wanted = set(ids) if ids is not None else None
+    units_query = _for_units(
+        select(
+            Unit.id,
+            Unit.name,
+            Unit.kind,
+            Unit.created_at,
+            Unit.paused_until,
+            Unit.pause_reason,
+        ).order_by(Unit.kind, Unit.name),
+        Unit.id,
+        ids,
+    )
+    units = [u for u in (await session.execute(units_query)).all() if not wanted or u.id in wanted]
     if not units:
         return []
-    ids = [u.id for u in units]
-    items = list(await repo.checklist(session))
-    exemptions = select(Exemption)
-    submissions = select(Submission).order_by(Submission.id)
-    drafts = (
-        select(SubmissionFile.submission_id, func.count())
-        .join(Submission, Submission.id == SubmissionFile.submission_id)
-        .where(Submission.state == "draft")
-        .group_by(SubmissionFile.submission_id)
+    items = await checklist(session)
+    scoped = await deadlines(session)
+
+    exempt: dict[int, dict[int, str]] = defaultdict(dict)
+    exemption_query = _for_units(
+        select(Exemption.unit_id, Exemption.item_id, Exemption.reason), Exemption.unit_id, ids
     )
-    if unit_ids is not None:
-        exemptions = exemptions.where(Exemption.unit_id.in_(ids))
-        submissions = submissions.where(Submission.unit_id.in_(ids))
-        drafts = drafts.where(Submission.unit_id.in_(ids))
-    exempt: dict[int, set[int]] = defaultdict(set)
-    for e in (await session.scalars(exemptions)).all():
-        exempt[e.unit_id].add(e.item_id)
-    by_item: dict[tuple[int, int], list[Submission]] = defaultdict(list)
-    for s in (await session.scalars(submissions)).all():
-        by_item[(s.unit_id, s.item_id)].append(s)
-    draft_files: dict[int, int] = {sid: n for sid, n in (await session.execute(drafts)).all()}  # noqa: C416
-    deadlines = await repo.deadlines(session)
+    for unit_id, item_id, reason in (await session.execute(exemption_query)).all():
+        exempt[unit_id][item_id] = reason
+
+    holders: dict[tuple[int, str], Holder] = {}
+    people_query = _for_units(
+        select(
+            Person.id,
+            Person.unit_id,
+            Person.role,
+            Person.name,
+            Person.post,
+            Person.phone,
+            Person.telegram_user_id,
+            Person.since,
+            Account.unreachable_since,
+            Account.unreachable_reason,
+            Account.language,
+        )
+        .outerjoin(Account, Account.user_id == Person.telegram_user_id)
+        .where(Person.until.is_(None)),
+        Person.unit_id,
+        ids,
+    )
+    for p in (await session.execute(people_query)).all():
+        holders[(p.unit_id, p.role)] = Holder(
+            person_id=p.id,
+            role=Role(p.role),
+            name=p.name,
+            post=p.post,
+            phone=p.phone,
+            user_id=p.telegram_user_id,
+            since=p.since,
+            unreachable_since=p.unreachable_since,
+            unreachable_reason=p.unreachable_reason,
+            language=p.language,
+        )
+
+    deciding: dict[tuple[int, int], list[Any]] = defaultdict(list)
+    drafts: dict[tuple[int, int], Any] = {}
+    submission_query = _for_units(
+        select(
+            Submission.id,
+            Submission.unit_id,
+            Submission.item_id,
+            Submission.state,
+            Submission.answer_kind,
+            case((Submission.answer_kind == "not_applicable", Submission.text)).label("reason"),
+            case(
+                (Submission.state == "draft", func.coalesce(func.length(Submission.text), 0)),
+                else_=0,
+            ).label("chars"),
+            Submission.review_note,
+            Submission.submitted_at,
+            Submission.reviewed_at,
+        )
+        .where(Submission.state.in_((*_DECIDING, "draft")))
+        .order_by(Submission.id),
+        Submission.unit_id,
+        ids,
+    )
+    for s in (await session.execute(submission_query)).all():
+        if s.state == "draft":
+            drafts[(s.unit_id, s.item_id)] = s
+        else:
+            deciding[(s.unit_id, s.item_id)].append(s)
+    draft_files = await _draft_files(session, ids) if drafts else {}
+    sent = await _reminders_sent(session, ids) if reminders else {}
+    latest = await _activity(session, ids) if activity else {}
+
     result = []
     for unit in units:
         entries = []
-        for item in required_items(unit, items, exempt[unit.id]):
-            subs = by_item.get((unit.id, item.id), [])
-            state, deciding = item_state(subs)
-            draft = next((s for s in subs if s.state == "draft"), None)
-            reason = None
-            if deciding is not None and state == ItemState.RETURNED:
-                reason = deciding.review_note
-            elif deciding is not None and state == ItemState.NOT_APPLICABLE_PENDING:
-                reason = deciding.text
-            entries.append(
-                LedgerItem(
-                    item_id=item.id,
-                    title=item.title,
-                    description=item.description,
-                    state=state,
-                    reason=reason,
-                    submission_id=deciding.id if deciding else None,
-                    draft_files=draft_files.get(draft.id, 0) if draft else 0,
-                    draft_chars=len(draft.text or "") if draft else 0,
+        excused = exempt.get(unit.id, {})
+        for item in items:
+            if not applies_to(item, unit.id, unit.kind):
+                continue
+            if item.id in excused:
+                entries.append(
+                    ItemStatus(
+                        item_id=item.id,
+                        title=item.title,
+                        description=item.description,
+                        state=ItemState.EXEMPT,
+                        reason=excused[item.id],
+                    )
                 )
+                continue
+            key = (unit.id, item.id)
+            state, decided = _decide(deciding.get(key, ()))  # type: ignore[arg-type]
+            entry = ItemStatus(
+                item_id=item.id, title=item.title, description=item.description, state=state
             )
+            if decided is not None:
+                entry.submission_id = decided.id
+                entry.submitted_at = decided.submitted_at
+                entry.reviewed_at = decided.reviewed_at
+                if state == ItemState.RETURNED:
+                    entry.reason = decided.review_note
+                elif state == ItemState.NOT_APPLICABLE_PENDING:
+                    entry.reason = decided.reason
+            draft = drafts.get(key)
+            if draft is not None and state in OPEN:
+                entry.draft_files = draft_files.get(draft.id, 0)
+                entry.draft_chars = int(draft.chars)
+            entries.append(entry)
         result.append(
-            UnitLedger(
+            UnitObligations(
                 unit_id=unit.id,
-                unit_name=unit.name,
+                name=unit.name,
                 kind=unit.kind,
-                deadline=deadline_for(unit.kind, deadlines),
-                items=entries,
+                created_at=unit.created_at,
+                deadline=deadline_for(unit.kind, scoped),
+                paused_until=unit.paused_until,
+                pause_reason=unit.pause_reason,
+                liaison=holders.get((unit.id, Role.LIAISON)),
+                lead=holders.get((unit.id, Role.LEAD)),
+                every_item=entries,
+                reminders_sent=sent.get(unit.id, 0),
+                last_activity=latest.get(unit.id),
             )
         )
     return result
 
 
-class OwedItem(BaseModel):
-    item_id: int
-    title: str
-    state: Literal["missing", "returned"]
-    reason: str | None = None
+async def load_unit(session: AsyncSession, unit_id: int, **options: bool) -> UnitObligations:
+    """One unit's obligations (the unit must exist)."""
+    (found,) = await load_obligations(session, [unit_id], **options)
+    return found
 
 
-class UnitOwes(BaseModel):
-    unit_id: int
-    unit_name: str
-    kind: str
-    deadline: date | None
-    items: list[OwedItem]
+async def _draft_files(session: AsyncSession, ids: list[int] | None) -> dict[int, int]:
+    query = _for_units(
+        select(SubmissionFile.submission_id, func.count())
+        .join(Submission, Submission.id == SubmissionFile.submission_id)
+        .where(Submission.state == "draft")
+        .group_by(SubmissionFile.submission_id),
+        Submission.unit_id,
+        ids,
+    )
+    return {submission_id: n for submission_id, n in (await session.execute(query)).all()}  # noqa: C416
 
 
-async def owed_items(
-    session: AsyncSession, unit_ids: Collection[int] | None = None
-) -> list[UnitOwes]:
-    """Per unit, the items still to be submitted: missing or sent back, never those
-    awaiting review. Units owing nothing are left out. (For reminders, in their transaction.)
-    """
-    result = []
-    for ledger in await load_ledgers(session, unit_ids):
-        owed = [
-            OwedItem(
-                item_id=i.item_id,
-                title=i.title,
-                state="returned" if i.state == ItemState.RETURNED else "missing",
-                reason=i.reason if i.state == ItemState.RETURNED else None,
-            )
-            for i in ledger.open_items
-        ]
-        if owed:
-            result.append(
-                UnitOwes(
-                    unit_id=ledger.unit_id,
-                    unit_name=ledger.unit_name,
-                    kind=ledger.kind,
-                    deadline=ledger.deadline,
-                    items=owed,
-                )
-            )
-    return result
+async def _reminders_sent(session: AsyncSession, ids: list[int] | None) -> dict[int, int]:
+    query = _for_units(
+        select(OutboxMessage.unit_id, func.count())
+        .where(OutboxMessage.purpose == "reminder", OutboxMessage.state == "sent")
+        .group_by(OutboxMessage.unit_id),
+        OutboxMessage.unit_id,
+        ids,
+    )
+    return {unit_id: n for unit_id, n in (await session.execute(query)).all() if unit_id}
 
 
-async def units_owing(
-    *, services: Services, unit_ids: Collection[int] | None = None
-) -> list[UnitOwes]:
-    """`owed_items` on its own connection."""
-    async with services.db.sessions() as session:
-        return await owed_items(session, unit_ids)
+async def _activity(session: AsyncSession, ids: list[int] | None) -> dict[int, datetime]:
+    """Per unit, the latest registration (anyone taking a role) or submission."""
+    registered = _for_units(
+        select(Person.unit_id, func.max(Person.since)).group_by(Person.unit_id),
+        Person.unit_id,
+        ids,
+    )
+    submitted = _for_units(
+        select(Submission.unit_id, func.max(Submission.submitted_at))
+        .where(Submission.submitted_at.is_not(None))
+        .group_by(Submission.unit_id),
+        Submission.unit_id,
+        ids,
+    )
+    latest: dict[int, datetime] = {}
+    for query in (registered, submitted):
+        for unit_id, at in (await session.execute(query)).all():
+            if at is not None and (unit_id not in latest or at > latest[unit_id]):
+                latest[unit_id] = at
+    return latest

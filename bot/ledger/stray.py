@@ -14,7 +14,7 @@ from bot.ledger import files
 from bot.ledger.errors import NoHeldFiles, NotAMember, NothingOwed
 from bot.ledger.files import Fetch, FileRefused, IncomingFile
 from bot.ledger.permissions import _member_units, _require_member
-from bot.ledger.status import load_ledgers
+from bot.ledger.status import load_obligations
 from bot.ledger.submitting import (
     FLOW_STRAY,
     MAX_HELD_FILES,
@@ -119,19 +119,19 @@ async def hold_stray_file(
             tx, unit_ids=unit_ids, item_id=None, file_unique_id=incoming.file_unique_id
         )
         if known is not None:
-            ledger = (await load_ledgers(tx, [known[1].unit_id]))[0]
+            ledger = (await load_obligations(tx, [known[1].unit_id]))[0]
             title = next((i.title for i in ledger.items if i.item_id == known[1].item_id), "")
             return StrayOut(
                 files=[incoming.display_name],
                 guess=None,
                 candidates=[],
-                known=KnownFile(unit_name=ledger.unit_name, title=title, state=known[1].state),
+                known=KnownFile(unit_name=ledger.name, title=title, state=known[1].state),
             )
-        ledgers = await load_ledgers(tx, unit_ids)
+        ledgers = await load_obligations(tx, unit_ids)
         candidates = [
             Candidate(
                 unit_id=ledger.unit_id,
-                unit_name=ledger.unit_name,
+                unit_name=ledger.name,
                 item_id=item.item_id,
                 title=item.title,
             )

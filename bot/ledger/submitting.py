@@ -15,7 +15,7 @@ from bot.ledger import files
 from bot.ledger.errors import AnswerTooLong, BadReason, ItemNotOpen, NothingReceived
 from bot.ledger.files import Fetch, IncomingFile, StoredFile
 from bot.ledger.permissions import _require_member
-from bot.ledger.status import LedgerItem, load_ledgers
+from bot.ledger.status import ItemStatus, load_obligations
 from bot.services import Services
 from storage import repositories as repo
 from storage.models import (
@@ -46,7 +46,7 @@ class SubmitStep(BaseModel):
     unit_id: int
     unit_name: str
     deadline: date | None
-    item: LedgerItem | None  # the item asked for now; None when the walk is over
+    item: ItemStatus | None  # the item asked for now; None when the walk is over
     open_count: int  # items still to be submitted, skipped ones included
     pending_review: int  # items awaiting review
     skipped: list[str]  # titles skipped during this walk
@@ -65,8 +65,8 @@ class DraftOut(BaseModel):
     duplicate_of: str | None = None  # the name of the file received before
 
 
-async def _open_item(session: AsyncSession, unit_id: int, item_id: int) -> LedgerItem:
-    ledger = (await load_ledgers(session, [unit_id]))[0]
+async def _open_item(session: AsyncSession, unit_id: int, item_id: int) -> ItemStatus:
+    ledger = (await load_obligations(session, [unit_id]))[0]
     for item in ledger.items:
         if item.item_id == item_id:
             if not item.is_open:
@@ -91,7 +91,7 @@ async def _walk(
     submitted: str | None = None,
 ) -> SubmitStep:
     """Move the person to the next open item (or end the walk) and say where they are."""
-    ledger = (await load_ledgers(tx, [unit.id]))[0]
+    ledger = (await load_obligations(tx, [unit.id]))[0]
     open_items = ledger.open_items
     current = next((i for i in open_items if i.item_id == prefer), None)
     if current is None:
@@ -208,7 +208,7 @@ async def finish_item(
 
 async def ask_not_applicable(
     *, services: Services, actor_id: int, unit_id: int, item_id: int
-) -> LedgerItem:
+) -> ItemStatus:
     """Not applicable (不适用): ask for the reason (the step waits for it)."""
     async with services.db.uow() as tx:
         await _require_member(tx, actor_id, unit_id)
@@ -335,7 +335,7 @@ async def _record(
     *,
     actor_id: int,
     unit_id: int,
-    item: LedgerItem,
+    item: ItemStatus,
     received: Sequence[Received],
 ) -> tuple[DraftOut, list[str]]:
     """Add downloaded files to the item's draft once each; return the draft and the paths of

@@ -8,9 +8,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.reminders.dues import UnitDues, _cached_deadlines, load_dues
+from bot.ledger.checklist import overall_deadline
+from bot.ledger.status import UnitObligations, deadlines, load_obligations
 from bot.reminders.ladder import staff_chats
-from bot.reminders.planner import _lang, _overall_deadline, _payload
+from bot.reminders.planner import _lang, _payload
 from bot.reminders.policy import DIGEST, REMINDER, ROLLCALL, TASK, Policy, Why, office_now
 from bot.reminders.rendering import render_reminder, render_rollcall, render_task
 from bot.services import Services
@@ -44,10 +45,10 @@ class ReminderDelivery:
             self.services.settings
         ).quiet(local)
 
-    async def _dues(self, tx: AsyncSession, unit_id: int | None) -> UnitDues | None:
+    async def _dues(self, tx: AsyncSession, unit_id: int | None) -> UnitObligations | None:
         if unit_id is None:
             return None
-        found = await load_dues(tx, [unit_id])
+        found = await load_obligations(tx, [unit_id])
         return found[0] if found else None
 
     async def reminder_wanted(self, tx: AsyncSession, row: OutboxMessage) -> bool:
@@ -62,7 +63,7 @@ class ReminderDelivery:
         dues = await self._dues(tx, row.unit_id)
         if dues is None or not dues.owes or dues.paused_on(today):
             return False
-        contact = dues.contact(str(meta.get("role")))
+        contact = dues.holder(str(meta.get("role")))
         if (
             contact is None
             or contact.person_id != meta.get("person")
@@ -101,14 +102,14 @@ class ReminderDelivery:
         if self._held(meta):
             return False
         today = self.services.today()
-        dues = await load_dues(tx)
+        dues = await load_obligations(tx)
         if meta.get("kind") == "scheduled" and not any(
             d.owes and not d.paused_on(today) for d in dues
         ):
             return False
         if int(meta.get("parts") or 1) > 1:
             return True  # a long roll call in parts is sent as it was cut
-        deadline = _overall_deadline(await _cached_deadlines(tx))
+        deadline = overall_deadline(await deadlines(tx))
         parts = render_rollcall(
             dues, today=today, deadline=deadline, lang=self.services.settings.language
         )
@@ -129,7 +130,7 @@ class ReminderDelivery:
         dues = await self._dues(tx, row.unit_id)
         if dues is None or not dues.owes:
             return
-        failed = dues.contact(str(meta.get("role")))
+        failed = dues.holder(str(meta.get("role")))
         lead = dues.lead
         settings = self.services.settings
         if (

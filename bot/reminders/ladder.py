@@ -9,7 +9,8 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.reminders.dues import Contact, History, UnitDues
+from bot.ledger.status import Holder, UnitObligations
+from bot.reminders.history import History
 from bot.reminders.policy import Policy, Why
 from bot.settings import Settings
 from bot.workdays import WorkCalendar
@@ -21,7 +22,7 @@ from storage.models import (
 
 @dataclass(frozen=True)
 class Recipient:
-    contact: Contact
+    contact: Holder
     why: Why | None  # why a lead hears of it
 
 
@@ -32,7 +33,7 @@ CallReason = Literal["escalated", "no_lead", "no_chat", "capped"]
 class Decision:
     """What one unit gets today: reminders to its people, and what staff should know."""
 
-    dues: UnitDues
+    dues: UnitObligations
     silent: int = 0
     reminders: list[Recipient] = field(default_factory=list)
     call: CallReason | None = None  # staff should phone the unit
@@ -41,7 +42,7 @@ class Decision:
 
 
 def decide(
-    dues: UnitDues,
+    dues: UnitObligations,
     history: History,
     *,
     today: date,
@@ -64,7 +65,7 @@ def decide(
     out.supervise = policy.supervised(cal, today, dues.deadline)
     primary = liaison or lead
 
-    def capped(contact: Contact) -> bool:
+    def capped(contact: Holder) -> bool:
         return scheduled and history.sent_by_chat.get(contact.chat or 0, 0) >= policy.cap
 
     due = not scheduled or policy.due(cal, today, dues.deadline, history.last_day)
@@ -81,7 +82,7 @@ def decide(
     elif capped(primary):
         out.call = "capped"
     elif escalated and not (primary is liaison and lead is not None):
-        out.call = "no_lead" if dues.lead_missing else "escalated"
+        out.call = "no_lead" if not dues.lead_registered else "escalated"
     return out
 
 

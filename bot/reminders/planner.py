@@ -14,14 +14,10 @@ from telegram import InlineKeyboardMarkup
 
 from bot.context import Context
 from bot.errors import DomainError
-from bot.reminders.dues import (
-    Contact,
-    History,
-    UnitDues,
-    _cached_deadlines,
-    load_dues,
-    load_history,
-)
+from bot.ledger.checklist import overall_deadline
+from bot.ledger.status import Holder, UnitObligations, deadlines, load_obligations
+from bot.registration import invites
+from bot.reminders.history import History, load_history
 from bot.reminders.ladder import decide, staff_chats
 from bot.reminders.policy import (
     _HAPPENED,
@@ -38,11 +34,10 @@ from bot.services import Services
 from bot.settings import Settings
 from bot.transport.outbox import enqueue, text_payload
 from bot.workdays import WorkCalendar
-from messages import t
+from messages import join, t
 from storage import repositories as repo
 from storage.db import insert_ignore
 from storage.models import (
-    Deadline,
     GroupChat,
     OutboxMessage,
     Setting,
@@ -72,15 +67,8 @@ def _payload(
     return {**text_payload(text, markup), "meta": meta}
 
 
-def _lang(contact: Contact, settings: Settings) -> str:
+def _lang(contact: Holder, settings: Settings) -> str:
     return contact.language or settings.language
-
-
-def _overall_deadline(deadlines: dict[str, Deadline]) -> date | None:
-    """The deadline named to a whole group: the one for all units, else the latest."""
-    overall = deadlines.get("all")
-    dates = [d.due for d in deadlines.values()]
-    return overall.due if overall else (max(dates) if dates else None)
 
 
 async def plan_tick(*, services: Services) -> TickOut:
@@ -137,7 +125,7 @@ async def _plan_day(
 ) -> TickOut:
     settings = services.settings
     out = TickOut(day=today, planned=True, reason="planned")
-    dues = await load_dues(tx, with_activity=True)
+    dues = await load_obligations(tx, activity=True)
     history = await load_history(tx, settings, dues)
     decisions = [
         decide(
@@ -196,11 +184,11 @@ async def _plan_day(
                 payload=_payload(text, None, {"kind": "digest", "day": day}),
                 now=now,
             )
-    deadlines = await _cached_deadlines(tx)
-    latest = max([d.due for d in deadlines.values()], default=today)
+    scoped = await deadlines(tx)
+    latest = max([d.due for d in scoped.values()], default=today)
     unknown = cal.unknown_years(today, max(today, latest))
     if unknown:
-        years = t(settings.language, "reminders.and").join(str(y) for y in unknown)
+        years = join(settings.language, [str(y) for y in unknown])
         for member in staff:
             out.warnings += await enqueue(
                 tx,
@@ -222,7 +210,7 @@ async def _plan_rollcalls(
     tx: AsyncSession,
     services: Services,
     *,
-    dues: Sequence[UnitDues],
+    dues: Sequence[UnitObligations],
     today: date,
     now: datetime,
     policy: Policy,
@@ -234,7 +222,7 @@ async def _plan_rollcalls(
     ).all()
     if not groups or not any(d.owes and not d.paused_on(today) for d in dues):
         return 0
-    deadline = _overall_deadline(await _cached_deadlines(tx))
+    deadline = overall_deadline(await deadlines(tx))
     last_posts = dict(
         (
             await tx.execute(
@@ -276,14 +264,10 @@ async def _plan_rollcalls(
 
 
 async def _invite_links(
-    tx: AsyncSession, services: Services, units: Sequence[UnitDues]
+    tx: AsyncSession, services: Services, units: Sequence[UnitObligations]
 ) -> dict[int, str]:
     """A fresh liaison invite link per unit with nobody registered (old links stay valid)."""
     if not units:
-        return {}
-    try:
-        from bot.registration import invites
-    except ImportError:  # registration not installed: the digest lists the units only
         return {}
     try:
         username = await invites.bot_username(tx, services)

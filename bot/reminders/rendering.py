@@ -7,33 +7,24 @@ from datetime import date
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.ledger.report import format_date
-from bot.reminders.dues import Contact, UnitDues
+from bot.enums import ItemState
+from bot.ledger.status import Holder, UnitObligations
 from bot.reminders.ladder import Decision
 from bot.reminders.policy import DIGEST_LIMIT, PART_LIMIT, SUBMIT_CALLBACK
-from messages import Markup, t
+from messages import Markup, format_date, format_short_date, join, t
 
 
-def short_date(day: date, today: date, lang: str) -> str:
-    """12月31日 (the year only when it is not this year's) / 31 Dec."""
-    if day.year != today.year:
-        return format_date(day, lang)
-    if lang == "zh":
-        return f"{day.month}月{day.day}日"
-    return day.strftime("%-d %b")
-
-
-def _owed_lines(dues: UnitDues, lang: str, role: str) -> list[str]:
+def _owed_lines(dues: UnitObligations, lang: str, role: str) -> list[str]:
     lines = []
-    if dues.liaison_missing:
+    if not dues.liaison_registered:
         lines.append(t(lang, "reminders.liaison_missing"))
-    if dues.lead_missing:
+    if not dues.lead_registered:
         lines.append(t(lang, "reminders.lead_missing"))
-    for item in dues.items:
-        if item.returned and item.note:
-            note = item.note if len(item.note) <= 100 else item.note[:99] + "…"
+    for item in dues.open_items:
+        if item.state == ItemState.RETURNED and item.reason:
+            note = item.reason if len(item.reason) <= 100 else item.reason[:99] + "…"
             lines.append(t(lang, "reminders.item_returned", title=item.title, note=note))
-        elif item.returned:
+        elif item.state == ItemState.RETURNED:
             lines.append(t(lang, "reminders.item_returned_plain", title=item.title))
         else:
             lines.append(t(lang, "reminders.item_missing", title=item.title))
@@ -43,7 +34,7 @@ def _owed_lines(dues: UnitDues, lang: str, role: str) -> list[str]:
 def deadline_line(deadline: date | None, today: date, lang: str) -> str:
     if deadline is None:
         return t(lang, "reminders.no_deadline")
-    when = short_date(deadline, today, lang)
+    when = format_short_date(deadline, today, lang)
     if today > deadline:
         return t(lang, "reminders.overdue", date=when)
     return t(lang, "reminders.due_by", date=when)
@@ -58,7 +49,7 @@ def submit_keyboard(lang: str, unit_id: int) -> InlineKeyboardMarkup:
 
 
 def render_reminder(
-    dues: UnitDues,
+    dues: UnitObligations,
     *,
     role: str,
     lang: str,
@@ -67,7 +58,7 @@ def render_reminder(
     count: int = 0,
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     """A reminder to the unit's liaison or lead: the unit, exactly what it owes, by when."""
-    when = short_date(today, today, lang)
+    when = format_short_date(today, today, lang)
     lines = [t(lang, "reminders.heading")]
     lead = dues.lead
     if role == "lead" and lead is not None:
@@ -84,20 +75,20 @@ def render_reminder(
     else:
         lines.append(t(lang, "reminders.owed_liaison", unit=dues.name, today=when))
     lines += _owed_lines(dues, lang, role)
-    if dues.pending:
-        lines.append(t(lang, "reminders.pending", count=dues.pending))
+    if dues.pending_review:
+        lines.append(t(lang, "reminders.pending", count=dues.pending_review))
     if why is not None:
         liaison = dues.liaison.name if dues.liaison else ""
         lines.append(t(lang, f"reminders.why_{why}", count=count, name=liaison))
     lines.append(deadline_line(dues.deadline, today, lang))
-    if dues.items:
+    if dues.open_items:
         lines.append(t(lang, "reminders.how_lead" if role == "lead" else "reminders.how_submit"))
         return "\n".join(lines), submit_keyboard(lang, dues.unit_id)
     lines.append(t(lang, "reminders.how_contacts"))
     return "\n".join(lines), None
 
 
-def _contact_text(contact: Contact | None, lang: str) -> str:
+def _contact_text(contact: Holder | None, lang: str) -> str:
     if contact is None:
         return ""
     return t(
@@ -110,24 +101,24 @@ def _contact_text(contact: Contact | None, lang: str) -> str:
     )
 
 
-def _numbers(dues: UnitDues, lang: str) -> str:
+def _numbers(dues: UnitObligations, lang: str) -> str:
     parts = [_contact_text(c, lang) for c in (dues.lead, dues.liaison) if c is not None]
-    return t(lang, "reminders.and").join(parts) or t(lang, "reminders.no_numbers")
+    return join(lang, parts) or t(lang, "reminders.no_numbers")
 
 
-def owed_summary(dues: UnitDues, lang: str) -> str:
+def owed_summary(dues: UnitObligations, lang: str) -> str:
     """缺3项资料、分管领导信息 — what a unit owes, in a few words for staff."""
     parts = []
-    if dues.items:
-        parts.append(t(lang, "reminders.summary_items", count=len(dues.items)))
-    if dues.liaison_missing:
+    if dues.open_items:
+        parts.append(t(lang, "reminders.summary_items", count=len(dues.open_items)))
+    if not dues.liaison_registered:
         parts.append(t(lang, "reminders.summary_liaison"))
-    if dues.lead_missing:
+    if not dues.lead_registered:
         parts.append(t(lang, "reminders.summary_lead"))
-    return t(lang, "reminders.and").join(parts)
+    return join(lang, parts)
 
 
-def render_task(dues: UnitDues, *, failed: Contact | None, lang: str) -> str:
+def render_task(dues: UnitObligations, *, failed: Holder | None, lang: str) -> str:
     """A task for staff when a reminder could not reach anyone by chat."""
     lines = [t(lang, "reminders.task.heading")]
     if failed is not None:
@@ -214,7 +205,7 @@ def render_digest(
                     lang,
                     "reminders.digest.supervise_line",
                     unit=d.dues.name,
-                    deadline=short_date(d.dues.deadline, today, lang),
+                    deadline=format_short_date(d.dues.deadline, today, lang),
                     owed=owed_summary(d.dues, lang),
                     numbers=_numbers(d.dues, lang),
                 )
@@ -226,7 +217,7 @@ def render_digest(
 
 
 def render_rollcall(
-    dues: Sequence[UnitDues], *, today: date, deadline: date | None, lang: str
+    dues: Sequence[UnitObligations], *, today: date, deadline: date | None, lang: str
 ) -> list[str]:
     """点名通报 for the liaisons' group: the units still outstanding now, by name.
 
@@ -234,39 +225,52 @@ def render_rollcall(
     all await review included), so the group, /outstanding, the export and `report --json`
     quote the same numbers.
     """
-    contacts = [d for d in dues if d.liaison_missing or d.lead_missing]
-    items = [d for d in dues if d.items or d.pending]
-    when = short_date(today, today, lang)
+    contacts = [d for d in dues if not d.liaison_registered or not d.lead_registered]
+    items = [d for d in dues if d.open_items or d.pending_review]
+    when = format_short_date(today, today, lang)
     if not contacts and not items:
         return [t(lang, "reminders.rollcall.all_done", date=when)]
-    joiner = t(lang, "reminders.and")
     lines = [t(lang, "reminders.rollcall.heading", date=when)]
     if contacts:
-        names = joiner.join(d.name for d in contacts)
+        names = join(lang, [d.name for d in contacts])
         lines.append(t(lang, "reminders.rollcall.contacts", count=len(contacts), units=names))
     if items:
-        names = joiner.join(
-            t(lang, "reminders.rollcall.item_unit", unit=d.name, count=len(d.items) + d.pending)
-            if not d.pending
-            else t(
-                lang,
-                "reminders.rollcall.item_unit_pending",
-                unit=d.name,
-                count=len(d.items) + d.pending,
-                pending=d.pending,
-            )
-            for d in items
+        names = join(
+            lang,
+            [
+                t(
+                    lang,
+                    "reminders.rollcall.item_unit",
+                    unit=d.name,
+                    count=len(d.open_items) + d.pending_review,
+                )
+                if not d.pending_review
+                else t(
+                    lang,
+                    "reminders.rollcall.item_unit_pending",
+                    unit=d.name,
+                    count=len(d.open_items) + d.pending_review,
+                    pending=d.pending_review,
+                )
+                for d in items
+            ],
         )
         lines.append(t(lang, "reminders.rollcall.items", count=len(items), units=Markup(names)))
-        waiting = sum(1 for d in items if d.pending)
+        waiting = sum(1 for d in items if d.pending_review)
         if waiting:
             lines.append(t(lang, "reminders.rollcall.items_pending", count=waiting))
     if deadline is None:
         lines.append(t(lang, "reminders.rollcall.closing_plain"))
     elif today > deadline:
         lines.append(
-            t(lang, "reminders.rollcall.closing_overdue", date=short_date(deadline, today, lang))
+            t(
+                lang,
+                "reminders.rollcall.closing_overdue",
+                date=format_short_date(deadline, today, lang),
+            )
         )
     else:
-        lines.append(t(lang, "reminders.rollcall.closing", date=short_date(deadline, today, lang)))
+        lines.append(
+            t(lang, "reminders.rollcall.closing", date=format_short_date(deadline, today, lang))
+        )
     return split_parts(lines, lang)

@@ -6,8 +6,9 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.reminders.dues import _cached_deadlines, load_dues
-from bot.reminders.planner import _overall_deadline, _payload
+from bot.ledger.checklist import overall_deadline
+from bot.ledger.status import deadlines, load_obligations
+from bot.reminders.planner import _payload
 from bot.reminders.policy import ROLLCALL
 from bot.reminders.rendering import render_rollcall
 from bot.reminders.rounds import _require_staff
@@ -37,8 +38,8 @@ async def rollcall_now(
     now = services.now()
     async with services.db.uow() as tx:
         await _group(tx, chat_id, title, now)
-        dues = await load_dues(tx)
-        deadline = _overall_deadline(await _cached_deadlines(tx))
+        dues = await load_obligations(tx)
+        deadline = overall_deadline(await deadlines(tx))
         today = services.today()
         parts = render_rollcall(
             dues, today=today, deadline=deadline, lang=services.settings.language

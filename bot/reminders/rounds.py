@@ -12,14 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import roster
 from bot.errors import DomainError, NotStaff
-from bot.reminders.dues import History, load_dues, load_history
+from bot.ledger.status import load_obligations
+from bot.reminders.history import History, load_history
 from bot.reminders.ladder import Decision, Recipient, decide
 from bot.reminders.planner import _lang, _payload
 from bot.reminders.policy import PREVIEW_VALID, REMINDER, Policy, Role, work_calendar
 from bot.reminders.rendering import render_reminder
 from bot.services import Services
 from bot.transport.outbox import enqueue
-from messages import t
+from messages import join, t
 from storage import repositories as repo
 from storage.models import (
     AuditEvent,
@@ -70,7 +71,7 @@ async def _compose_round(
     today = services.today()
     policy = Policy.of(services.settings)
     cal = work_calendar(services.settings)
-    dues = await load_dues(tx, unit_ids, with_activity=True)
+    dues = await load_obligations(tx, unit_ids, activity=True)
     history = await load_history(tx, services.settings, dues)
     lines: list[RoundLine] = []
     messages: list[tuple[Decision, Recipient]] = []
@@ -96,9 +97,9 @@ async def _compose_round(
             assert r.contact.chat is not None
             messages.append((decision, r))
             missing: list[Role] = []
-            if d.liaison_missing:
+            if not d.liaison_registered:
                 missing.append("liaison")
-            if d.lead_missing:
+            if not d.lead_registered:
                 missing.append("lead")
             lines.append(
                 RoundLine(
@@ -106,7 +107,7 @@ async def _compose_round(
                     role=r.contact.role,
                     name=r.contact.name,
                     chat_id=r.contact.chat,
-                    items=[i.title for i in d.items],
+                    items=[i.title for i in d.open_items],
                     contacts_missing=missing,
                 )
             )
@@ -246,7 +247,7 @@ async def queue_round(
 
 def _names(names: Sequence[str], lang: str, limit: int = 30) -> str:
     """市民政局、市卫健委 … 等45家 — a list of units that stays short."""
-    shown = t(lang, "reminders.and").join(names[:limit])
+    shown = join(lang, names[:limit])
     if len(names) <= limit:
         return shown
     return t(lang, "reminders.more_units", units=shown, count=len(names))
@@ -259,7 +260,6 @@ def render_round(out: RoundOut, lang: str, *, limit: int = 40) -> str:
     units = len({line.unit for line in out.reminders})
     lines = [t(lang, "reminders.round.heading")]
     lines.append(t(lang, "reminders.round.summary", count=len(out.reminders), units=units))
-    joiner = t(lang, "reminders.and")
     for line in out.reminders[:limit]:
         parts = []
         if line.items:
@@ -272,7 +272,7 @@ def render_round(out: RoundOut, lang: str, *, limit: int = 40) -> str:
                 unit=line.unit,
                 role=t(lang, f"common.role_{line.role}"),
                 name=line.name,
-                owed=joiner.join(parts),
+                owed=join(lang, parts),
             )
         )
     if len(out.reminders) > limit:

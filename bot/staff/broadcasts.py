@@ -28,7 +28,7 @@ from bot.ledger.report import unit_statuses
 from bot.services import Services
 from bot.staff.console import require_staff
 from bot.transport.outbox import enqueue, text_payload
-from messages import t
+from messages import format_short_date, t
 from storage import repositories as repo
 from storage.db import insert_ignore
 from storage.models import (
@@ -757,16 +757,14 @@ async def nudge(
         broadcast = await _broadcast(tx, broadcast_id)
         rows = await _unacknowledged(tx, broadcast_id)
         languages = await _languages(tx, services, [r.chat_id for r in rows])
-        sent_on = broadcast.created_at.astimezone(services.settings.tz)
+        sent_on = broadcast.created_at.astimezone(services.settings.tz).date()
         queued = 0
         for row in rows:
             lang = languages[row.chat_id]
             text = t(
                 lang,
                 "ack.nudge",
-                date=f"{sent_on.month}月{sent_on.day}日"
-                if lang == "zh"
-                else sent_on.strftime("%-d %b"),
+                date=format_short_date(sent_on, services.today(), lang),
                 summary=summarize(broadcast.text or ""),
             )
             queued += await enqueue(

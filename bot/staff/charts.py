@@ -22,12 +22,12 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from bot.clock import office_date
-from bot.ledger.report import Totals, build_report, required_items
+from bot.ledger.report import Totals, report_in
+from bot.ledger.status import load_obligations
 from bot.services import Services
 from bot.staff.console import require_staff
 from messages import plain
-from storage import repositories as repo
-from storage.models import Person, Submission
+from storage.models import Submission
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -105,51 +105,50 @@ def cjk_font_name() -> str:
 
 
 async def chart_data(*, services: Services) -> ChartData:
-    """Completion per unit (from bot.reports) and the days on which units completed."""
-    report = await build_report(services=services)
-    statuses = {s.name: s for s in report.units}
+    """Completion per unit (as the report counts it) and the days on which units completed."""
     tz = services.settings.tz
     async with services.db.sessions() as tx:
-        units = list(await repo.units(tx))
-        items = list(await repo.checklist(tx))
-        exempt: dict[int, set[int]] = {}
-        for e in await repo.exemptions(tx):
-            exempt.setdefault(e.unit_id, set()).add(e.item_id)
+        report = await report_in(tx, services)
+        obligations = await load_obligations(tx)
         accepted = (
-            await tx.scalars(select(Submission).where(Submission.state == "accepted"))
+            await tx.execute(
+                select(
+                    Submission.unit_id,
+                    Submission.item_id,
+                    Submission.reviewed_at,
+                    Submission.submitted_at,
+                    Submission.created_at,
+                ).where(Submission.state == "accepted")
+            )
         ).all()
-        people = await repo.current_people(tx)
     accepted_on: dict[tuple[int, int], date] = {}
-    for s in accepted:
-        moment = s.reviewed_at or s.submitted_at or s.created_at
-        key = (s.unit_id, s.item_id)
-        day = office_date(moment, tz)
+    for unit_id, item_id, reviewed_at, submitted_at, created_at in accepted:
+        key = (unit_id, item_id)
+        day = office_date(reviewed_at or submitted_at or created_at, tz)
         accepted_on[key] = min(day, accepted_on.get(key, day))
-    roles: dict[int, dict[str, Person]] = {}
-    for p in people:
-        roles.setdefault(p.unit_id, {})[p.role] = p
     progress: list[UnitProgress] = []
     contacts_days: list[date] = []
     items_days: list[date] = []
-    for unit in units:
-        status = statuses[unit.name]
-        owed = required_items(unit, items, exempt.get(unit.id, set()))
-        done = len(owed) - len(status.missing_items)
+    for unit in obligations:
         progress.append(
             UnitProgress(
                 name=unit.name,
                 kind=unit.kind,
-                required=len(owed),
-                accepted=done,
-                pending=status.pending_review,
-                contacts_complete=not status.missing_contacts,
+                required=len(unit.items),
+                accepted=unit.accepted,
+                pending=unit.pending_review,
+                contacts_complete=not unit.missing_contacts,
             )
         )
-        if not status.missing_contacts:
-            held = roles.get(unit.id, {})
-            contacts_days.append(max(office_date(p.since, tz) for p in held.values()))
-        if not status.missing_items:
-            days = [accepted_on[(unit.id, i.id)] for i in owed if (unit.id, i.id) in accepted_on]
+        if not unit.missing_contacts:
+            held = [h for h in (unit.liaison, unit.lead) if h is not None]
+            contacts_days.append(max(office_date(h.since, tz) for h in held))
+        if not unit.missing_items:
+            days = [
+                accepted_on[(unit.unit_id, i.item_id)]
+                for i in unit.items
+                if (unit.unit_id, i.item_id) in accepted_on
+            ]
             items_days.append(max(days) if days else office_date(unit.created_at, tz))
     today = services.today()
     marks = sorted({*contacts_days, *items_days, today})

@@ -1,13 +1,13 @@
 """Use-cases behind the staff console: who is outstanding, one unit's file, the audit log.
 
 Every function checks that the actor is office staff (NotStaff otherwise) and returns
-pydantic models. The counting is `bot.reports`' — the same numbers as the export and
-`report --json` (13家单位未报送分管领导和联络员, 25家单位资料台账未报齐)."""
+pydantic models. The counting is the report's (`bot/ledger/report.py`) — the same numbers as
+the export and `report --json` (13家单位未报送分管领导和联络员, 25家单位资料台账未报齐)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
@@ -17,31 +17,25 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import roster
 from bot.conversations import end_step, save_step
+from bot.enums import ItemState
 from bot.errors import ItemNotFound, NotStaff, UnitNotFound
-from bot.ledger.checklist import add_item, deadline_for, exempt
-from bot.ledger.report import Report, Totals, UnitStatus, build_report, unit_statuses
-from bot.ledger.status import OPEN as LEDGER_OPEN
-from bot.ledger.status import UnitLedger, load_ledgers
+from bot.ledger.checklist import add_item, exempt
+from bot.ledger.report import Report, Totals, UnitStatus, build_report, report_row, totals_of
+from bot.ledger.status import ItemStatus, load_unit
 from bot.registration.invites import InviteOut
 from bot.services import Services
-from storage import repositories as repo
 from storage.models import (
     Account,
     AuditEvent,
     ChecklistItem,
-    Exemption,
     GroupChat,
     OutboxMessage,
     Person,
-    Submission,
     Unit,
 )
 
 ListName = Literal["all", "contacts", "items", "review", "unreachable"]
 KindFilter = Literal["any", "member", "county"]
-ItemState = Literal[
-    "accepted", "pending", "not_applicable_pending", "returned", "missing", "exempt"
-]
 
 LISTS: tuple[ListName, ...] = ("all", "contacts", "items", "review", "unreachable")
 KINDS: tuple[KindFilter, ...] = ("any", "member", "county")
@@ -88,16 +82,6 @@ class OutstandingView(BaseModel):
     pages: int
     count: int  # units in the chosen list
     lines: list[OutstandingLine]
-
-
-def totals_of(statuses: list[UnitStatus]) -> Totals:
-    """Totals over some units, counted exactly as `build_report` counts all of them."""
-    return Totals(
-        units=len(statuses),
-        missing_contacts=sum(1 for s in statuses if s.missing_contacts),
-        missing_items=sum(1 for s in statuses if s.missing_items),
-        pending_review=sum(s.pending_review for s in statuses),
-    )
 
 
 def _line(status: UnitStatus) -> OutstandingLine:
@@ -194,7 +178,7 @@ class UnitCard(BaseModel):
     contacts: list[ContactOut]  # current holders
     history: list[ContactOut]  # earlier holders, latest first
     items: list[ItemOut]
-    reminders_total: int  # reminders sent, as `bot.reports` counts them
+    reminders_total: int  # reminders sent, as the report counts them
     reminders: list[ReminderOut]  # the latest few, latest first
 
 
@@ -207,48 +191,21 @@ async def _unit_for(session: AsyncSession, *, name: str | None, unit_id: int | N
     return await roster.find_unit(session, name or "")
 
 
-def item_states(
-    unit: Unit,
-    items: list[ChecklistItem],
-    exemptions: dict[int, Exemption],
-    ledger: UnitLedger,
-    submissions: Mapping[int, Submission],
-) -> list[ItemOut]:
-    """Each item of a unit's ledger with its state, as `bot.ledger` computes it (the state
-    `/status`, the reminders and `bot.reports` use), plus the items the unit is excused from.
-
-    `ledger` is the unit's `bot.ledger.load_ledgers` entry; `submissions` maps ids to the
-    unit's submissions (for the dates). A draft in progress is only a note on the item.
-    """
-    owed = {i.item_id: i for i in ledger.items}
-    result: list[ItemOut] = []
-    for item in items:
-        if not (item.kind == unit.kind or item.unit_id == unit.id):
-            continue
-        entry = owed.get(item.id)
-        if entry is None:
-            reason = exemptions[item.id].reason if item.id in exemptions else None
-            result.append(ItemOut(item_id=item.id, title=item.title, state="exempt", note=reason))
-            continue
-        deciding = submissions.get(entry.submission_id) if entry.submission_id else None
-        result.append(
-            ItemOut(
-                item_id=item.id,
-                title=item.title,
-                state=entry.state.value,
-                submitted_at=deciding.submitted_at if deciding else None,
-                reviewed_at=deciding.reviewed_at if deciding else None,
-                note=entry.reason,
-                draft=entry.state in LEDGER_OPEN
-                and (entry.draft_files > 0 or entry.draft_chars > 0),
-            )
-        )
-    return result
+def item_out(item: ItemStatus) -> ItemOut:
+    """One item of a unit's file: its state, dates and reason; a draft is only a note."""
+    return ItemOut(
+        item_id=item.item_id,
+        title=item.title,
+        state=item.state,
+        submitted_at=item.submitted_at,
+        reviewed_at=item.reviewed_at,
+        note=item.reason,
+        draft=item.has_draft,
+    )
 
 
 async def _card(session: AsyncSession, unit: Unit) -> UnitCard:
-    statuses = {s.name: s for s in await unit_statuses(session)}
-    status = statuses[unit.name]
+    obligations = await load_unit(session, unit.id, reminders=True)
     people = (
         await session.scalars(
             select(Person).where(Person.unit_id == unit.id).order_by(Person.since.desc())
@@ -277,42 +234,30 @@ async def _card(session: AsyncSession, unit: Unit) -> UnitCard:
     current = sorted(
         (contact(p) for p in people if p.until is None), key=lambda c: c.role != "liaison"
     )
-    items = list(await repo.checklist(session))
-    exemptions = {
-        e.item_id: e
-        for e in (await session.scalars(select(Exemption).where(Exemption.unit_id == unit.id)))
-    }
-    ledger = (await load_ledgers(session, [unit.id]))[0]
-    submissions = {
-        s.id: s
-        for s in (await session.scalars(select(Submission).where(Submission.unit_id == unit.id)))
-    }
-    reminder_filter = (
-        OutboxMessage.unit_id == unit.id,
-        OutboxMessage.purpose.in_(REMINDER_PURPOSES),
-    )
     recent = (
         await session.scalars(
             select(OutboxMessage)
-            .where(*reminder_filter)
+            .where(
+                OutboxMessage.unit_id == unit.id,
+                OutboxMessage.purpose.in_(REMINDER_PURPOSES),
+            )
             .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
             .limit(5)
         )
     ).all()
     names = {p.telegram_user_id: p.name for p in people if p.telegram_user_id}
-    deadlines = await repo.deadlines(session)
     return UnitCard(
         id=unit.id,
         name=unit.name,
         kind=unit.kind,
-        deadline=deadline_for(unit.kind, deadlines),
+        deadline=obligations.deadline,
         paused_until=unit.paused_until,
         pause_reason=unit.pause_reason,
-        status=status,
+        status=report_row(obligations),
         contacts=current,
         history=[contact(p) for p in people if p.until is not None],
-        items=item_states(unit, items, exemptions, ledger, submissions),
-        reminders_total=status.reminders_sent,
+        items=[item_out(i) for i in obligations.every_item],
+        reminders_total=obligations.reminders_sent,
         reminders=[
             ReminderOut(
                 at=r.sent_at or r.created_at, state=r.state, recipient=names.get(r.chat_id)

@@ -19,27 +19,24 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.ledger.checklist import deadline_for
-from bot.ledger.report import Report, Totals, UnitStatus, unit_statuses
-from bot.ledger.status import load_ledgers
+from bot.ledger.checklist import overall_deadline
+from bot.ledger.report import Report, Totals, UnitStatus, report_row, totals_of
+from bot.ledger.status import Holder, checklist, deadlines, load_obligations
 from bot.services import Services
 from bot.staff.broadcasts import PURPOSE as BROADCAST_PURPOSE
 from bot.staff.broadcasts import Progress, audience_name, progress_of
-from bot.staff.console import REMINDER_PURPOSES, ItemOut, item_states, require_staff, totals_of
+from bot.staff.console import REMINDER_PURPOSES, ItemOut, item_out, require_staff
 from messages import plain
 from storage import repositories as repo
 from storage.models import (
     Broadcast,
     BroadcastAck,
-    Exemption,
     OutboxMessage,
     Person,
     Submission,
     SubmissionFile,
 )
 
-# The Bot API takes uploads up to 50 MB; parts of the archive stay well below it.
-UPLOAD_LIMIT = 50 * 1024 * 1024
 PART_LIMIT = 45 * 1024 * 1024
 MAX_WIDTH = 60
 
@@ -125,44 +122,30 @@ async def collect(*, services: Services) -> ExportData:
     async with services.db.sessions() as tx, tx.begin():
         if services.db.dialect == "postgresql":
             await tx.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-        statuses = await unit_statuses(tx)
-        deadlines = await repo.deadlines(tx)
-        overall = deadlines.get("all")
-        dates = [d.due for d in deadlines.values()]
+        obligations = await load_obligations(tx, reminders=True)
+        statuses = [report_row(o) for o in obligations]
         report = Report(
             generated_at=services.now().astimezone(services.settings.tz),
-            deadline=overall.due if overall else (max(dates) if dates else None),
+            deadline=overall_deadline(await deadlines(tx)),
             totals=totals_of(statuses),
             units=statuses,
         )
-        by_name = {s.name: s for s in statuses}
-        units = list(await repo.units(tx))
-        items = list(await repo.checklist(tx))
-        unit_names = {u.id: u.name for u in units}
-        people: dict[tuple[int, str], Person] = {
-            (p.unit_id, p.role): p for p in await repo.current_people(tx)
-        }
-        exemptions: dict[int, dict[int, Exemption]] = defaultdict(dict)
-        for e in await repo.exemptions(tx):
-            exemptions[e.unit_id][e.item_id] = e
-        ledgers = {ledger.unit_id: ledger for ledger in await load_ledgers(tx)}
-        submissions = {s.id: s for s in (await tx.scalars(select(Submission))).all()}
-        rows = []
-        for unit in units:
-            cells = item_states(unit, items, exemptions[unit.id], ledgers[unit.id], submissions)
-            rows.append(
-                UnitRow(
-                    id=unit.id,
-                    name=unit.name,
-                    kind=unit.kind,
-                    deadline=deadline_for(unit.kind, deadlines),
-                    paused_until=unit.paused_until,
-                    liaison=_person(people.get((unit.id, "liaison"))),
-                    lead=_person(people.get((unit.id, "lead"))),
-                    status=by_name[unit.name],
-                    cells={c.item_id: c for c in cells},
-                )
+        items = await checklist(tx)
+        unit_names = {o.unit_id: o.name for o in obligations}
+        rows = [
+            UnitRow(
+                id=o.unit_id,
+                name=o.name,
+                kind=o.kind,
+                deadline=o.deadline,
+                paused_until=o.paused_until,
+                liaison=_person(o.liaison),
+                lead=_person(o.lead),
+                status=status,
+                cells={i.item_id: item_out(i) for i in o.every_item},
             )
+            for o, status in zip(obligations, statuses, strict=True)
+        ]
         names = await _names(tx)
         return ExportData(
             report=report,
@@ -185,12 +168,10 @@ async def collect(*, services: Services) -> ExportData:
         )
 
 
-def _person(p: Person | None) -> PersonCell | None:
+def _person(p: Holder | None) -> PersonCell | None:
     if p is None:
         return None
-    return PersonCell(
-        name=p.name, post=p.post, phone=p.phone, linked=p.telegram_user_id is not None
-    )
+    return PersonCell(name=p.name, post=p.post, phone=p.phone, linked=p.user_id is not None)
 
 
 async def _names(tx: AsyncSession) -> dict[int, tuple[str, str]]:

@@ -97,15 +97,6 @@ async def delivered(sandbox: SandboxClient) -> Counter[int]:
     return Counter(int(c.params["chat_id"]) for c in calls if c.ok)
 
 
-async def until_delivered(sandbox: SandboxClient, count: int) -> None:
-    """Wait until Telegram has accepted at least `count` messages."""
-    async with asyncio.timeout(60):
-        while True:
-            if sum((await delivered(sandbox)).values()) >= count:
-                return
-            await asyncio.sleep(0.05)
-
-
 @pytest.fixture
 def cli_on(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[str], None]:
     """Point the in-process command line at a database."""

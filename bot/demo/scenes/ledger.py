@@ -17,7 +17,7 @@ from sqlalchemy import select
 from bot.demo.sample import STAFF_USER_ID, accepted_before_inspection
 from bot.demo.simulation import Person
 from bot.ledger.report import build_report
-from bot.ledger.status import load_ledgers
+from bot.ledger.status import load_obligations
 from bot.sandbox.models import SentMessage
 from messages import plain
 from storage.models import ConversationStep, OutboxMessage
@@ -72,10 +72,10 @@ async def _choose(stage: Stage) -> Chosen:
                 )
             ).all()
         )
-        ledgers = await load_ledgers(session, list(liaisons))
+        ledgers = await load_obligations(session, list(liaisons))
     free = [
         u
-        for u in sorted(ledgers, key=lambda u: (u.kind != "member", u.unit_name))
+        for u in sorted(ledgers, key=lambda u: (u.kind != "member", u.name))
         if len(u.open_items) >= 3
         and u.pending_review == 0
         and liaisons[u.unit_id].telegram_user_id not in busy
@@ -92,7 +92,7 @@ async def _choose(stage: Stage) -> Chosen:
     ordered = chosen + rest
     return Chosen(
         unit_id=ledger.unit_id,
-        unit=ledger.unit_name,
+        unit=ledger.name,
         liaison_id=holder.telegram_user_id,
         liaison=holder.name,
         items=[i.item_id for i in ordered],

@@ -16,12 +16,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from bot.clock import FrozenClock
-from bot.reminders.dues import UnitDues, load_dues
+from bot.ledger.status import UnitObligations, load_obligations
 from bot.reminders.planner import plan_tick
 from bot.reminders.policy import DIGEST, REMINDER, TASK, work_calendar
-from bot.reminders.rendering import short_date
 from bot.services import Services
-from messages import plain
+from messages import format_short_date, plain
 from storage.models import OutboxMessage, Submission
 
 if TYPE_CHECKING:
@@ -36,15 +35,15 @@ OPEN = ("pending", "claimed", "sending")
 class Cast:
     """The units the scene follows."""
 
-    watched: UnitDues  # a member unit: its reminders are shown in full
-    county: UnitDues  # a county (longer checklist)
-    blocked: UnitDues  # its liaison never opened the bot: 403, then staff are told
-    reviewed: UnitDues  # submits everything, waits for review, has one item sent back
-    completing: UnitDues  # completes, and its reminders stop
-    others: list[UnitDues]
+    watched: UnitObligations  # a member unit: its reminders are shown in full
+    county: UnitObligations  # a county (longer checklist)
+    blocked: UnitObligations  # its liaison never opened the bot: 403, then staff are told
+    reviewed: UnitObligations  # submits everything, waits for review, has one item sent back
+    completing: UnitObligations  # completes, and its reminders stop
+    others: list[UnitObligations]
 
 
-def _pick(candidates: list[UnitDues], name: str, taken: set[int]) -> UnitDues:
+def _pick(candidates: list[UnitObligations], name: str, taken: set[int]) -> UnitObligations:
     chosen = next((d for d in candidates if d.name == name and d.unit_id not in taken), None)
     chosen = chosen or next(d for d in candidates if d.unit_id not in taken)
     taken.add(chosen.unit_id)
@@ -53,8 +52,8 @@ def _pick(candidates: list[UnitDues], name: str, taken: set[int]) -> UnitDues:
 
 async def _cast(services: Services) -> Cast:
     async with services.db.sessions() as session:
-        dues = await load_dues(session)
-    owing = [d for d in dues if d.items and d.liaison and d.liaison.user_id]
+        dues = await load_obligations(session)
+    owing = [d for d in dues if d.open_items and d.liaison and d.liaison.user_id]
     counties = [d for d in owing if d.kind == "county"]
     taken: set[int] = set()
     county = _pick(counties or owing, "原州区", taken)
@@ -104,14 +103,16 @@ async def _sent_since(services: Services, since: datetime) -> dict[str, int]:
     return counts
 
 
-async def _submit(services: Services, unit: UnitDues, state: str, user_id: int) -> list[str]:
+async def _submit(
+    services: Services, unit: UnitObligations, state: str, user_id: int
+) -> list[str]:
     """The unit sends every item it owes (as /submit would leave it): pending or accepted."""
     now = services.now()
     async with services.db.uow() as tx:
         from storage import repositories as repo
 
         items = {i.title: i.id for i in await repo.checklist(tx)}
-        for owed in unit.items:
+        for owed in unit.open_items:
             tx.add(
                 Submission(
                     unit_id=unit.unit_id,
@@ -126,10 +127,10 @@ async def _submit(services: Services, unit: UnitDues, state: str, user_id: int) 
                     reviewed_at=now if state == "accepted" else None,
                 )
             )
-    return [i.title for i in unit.items]
+    return [i.title for i in unit.open_items]
 
 
-async def _send_back(services: Services, unit: UnitDues, title: str, note: str) -> None:
+async def _send_back(services: Services, unit: UnitObligations, title: str, note: str) -> None:
     """Staff review one pending item and send it back with a reason."""
     async with services.db.uow() as tx:
         from storage import repositories as repo
@@ -162,7 +163,7 @@ async def scene_reminders(stage: Stage) -> None:
     weekdays = plain(lang, "demo_reminders.weekdays").split(",")
 
     def when(day: date) -> str:
-        return short_date(day, day, lang)
+        return format_short_date(day, day, lang)
 
     stage.say(
         "demo_reminders.intro",
@@ -200,12 +201,12 @@ async def scene_reminders(stage: Stage) -> None:
             stage.narrate(who, "bot", message.text or "")
         return len(picked)
 
-    def liaison_chat(unit: UnitDues) -> int:
+    def liaison_chat(unit: UnitObligations) -> int:
         assert unit.liaison is not None
         assert unit.liaison.user_id is not None
         return unit.liaison.user_id
 
-    def label(unit: UnitDues, role: str = "liaison") -> str:
+    def label(unit: UnitObligations, role: str = "liaison") -> str:
         return plain(lang, f"demo_reminders.{role}_of", unit=unit.name)
 
     staff_name = plain(lang, "demo.staff_name")
@@ -214,11 +215,11 @@ async def scene_reminders(stage: Stage) -> None:
     for unit in people:
         shown[liaison_chat(unit)] = 0
     async with services.db.sessions() as session:
-        for unit in await load_dues(session):
+        for unit in await load_obligations(session):
             if unit.lead is not None and unit.lead.chat is not None:
                 shown[unit.lead.chat] = len(await sandbox.messages(unit.lead.chat))
     skipped: list[date] = []
-    returned_title = cast.reviewed.items[0].title
+    returned_title = cast.reviewed.open_items[0].title
     waiting_review = completed = escalation_shown = lead_shown = False
     total = 0
     for day in days:
@@ -258,7 +259,7 @@ async def scene_reminders(stage: Stage) -> None:
                 stage.say("demo_reminders.stopped", unit=cast.completing.name)
                 completed = False  # said once
         async with services.db.sessions() as session:
-            leads = [d for d in await load_dues(session) if d.lead and d.lead.chat]
+            leads = [d for d in await load_obligations(session) if d.lead and d.lead.chat]
         for unit in leads:
             assert unit.lead is not None
             assert unit.lead.chat is not None
@@ -292,5 +293,5 @@ async def scene_reminders(stage: Stage) -> None:
             )
             waiting_review = False
     async with services.db.sessions() as session:
-        still = sum(1 for d in await load_dues(session) if d.owes)
+        still = sum(1 for d in await load_obligations(session) if d.owes)
     stage.say("demo_reminders.summary", count=total, units=still)

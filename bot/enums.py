@@ -1,0 +1,34 @@
+"""The words of the domain, one value each everywhere: unit kinds, roles, item states."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class UnitKind(StrEnum):
+    """A kind of reporting unit; each has its own checklist. Counties are listed first."""
+
+    COUNTY = "county"  # 县（区）
+    MEMBER = "member"  # 成员单位
+
+
+class Role(StrEnum):
+    """A role a person holds in a unit."""
+
+    LIAISON = "liaison"  # 联络员
+    LEAD = "lead"  # 分管领导
+
+
+class ItemState(StrEnum):
+    """Where one required item of one unit stands."""
+
+    ACCEPTED = "accepted"  # 通过
+    PENDING = "pending"  # 待审核
+    NOT_APPLICABLE_PENDING = "not_applicable_pending"  # "not applicable", awaiting review
+    RETURNED = "returned"  # 退回, with the reviewer's reason
+    MISSING = "missing"  # nothing submitted yet (a draft may be in progress)
+    EXEMPT = "exempt"  # the office excused the unit from it
+
+
+AWAITING_REVIEW = (ItemState.PENDING, ItemState.NOT_APPLICABLE_PENDING)
+OPEN = (ItemState.MISSING, ItemState.RETURNED)
