@@ -45,8 +45,8 @@ class Report(BaseModel):
 
 
 def report_row(unit: UnitObligations) -> UnitStatus:
-    """A unit's line in the report."""
-    return UnitStatus(
+    """A unit's line in the report (built from the read model as it is: no validation)."""
+    return UnitStatus.model_construct(
         name=unit.name,
         kind=unit.kind,
         liaison_registered=unit.liaison_registered,
@@ -72,7 +72,7 @@ def totals_of(statuses: list[UnitStatus]) -> Totals:
 
 async def unit_statuses(session: AsyncSession) -> list[UnitStatus]:
     """The report's line of every unit, counties first."""
-    return [report_row(u) for u in await load_obligations(session, reminders=True)]
+    return [report_row(u) for u in await load_obligations(session, detail=False, reminders=True)]
 
 
 async def build_report(*, services: Services) -> Report:

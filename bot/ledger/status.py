@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, case, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, and_, case, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.enums import AWAITING_REVIEW, OPEN, ItemState, Role
-from bot.ledger.checklist import applies_to, deadline_for
+from bot.ledger.checklist import deadline_for
 from storage import repositories as repo
 from storage.models import (
     Account,
@@ -61,14 +61,15 @@ class Holder:
     post: str
     phone: str
     user_id: int | None
-    since: datetime
+    since: datetime | None  # None when read without detail
     unreachable_since: datetime | None = None
     unreachable_reason: str | None = None
     language: str | None = None
+    unreachable_flag: bool = False  # read without detail: unreachable, since when unknown
 
     @property
     def reachable(self) -> bool:
-        return self.unreachable_since is None
+        return self.unreachable_since is None and not self.unreachable_flag
 
     @property
     def chat(self) -> int | None:
@@ -80,7 +81,7 @@ class Holder:
         return record_complete(self.name, self.post, self.phone)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ItemStatus:
     """One item a unit must submit (or is excused from), with its state."""
 
@@ -118,7 +119,7 @@ class UnitObligations:
     unit_id: int
     name: str
     kind: str
-    created_at: datetime
+    created_at: datetime | None  # None when read without detail
     deadline: date | None
     paused_until: date | None
     pause_reason: str | None
@@ -253,31 +254,28 @@ async def load_obligations(
     session: AsyncSession,
     unit_ids: Collection[int] | None = None,
     *,
+    detail: bool = True,
     reminders: bool = False,
     activity: bool = False,
 ) -> list[UnitObligations]:
     """What every unit (or the units given) owes, counties first, then by name.
 
-    `reminders` also counts the reminders delivered to each unit; `activity` finds each
-    unit's latest registration or submission (the reminder ladder's "no response since").
+    With `detail` (the default) each item carries the submission that decides it, its dates,
+    its reason and any draft in progress, and each holder the date they took the role;
+    without, only the states (read as one aggregate per item: what the report, the planner
+    and the roll call need, fast for a whole country). `reminders` also counts the reminders
+    delivered to each unit; `activity` finds each unit's latest registration or submission.
     """
     ids = sorted(set(unit_ids)) if unit_ids is not None else None
     if ids is not None and not ids:
         return []
     wanted = set(ids) if ids is not None else None
-    units_query = _for_units(
-        select(
-            Unit.id,
-            Unit.name,
-            Unit.kind,
-            Unit.created_at,
-            Unit.paused_until,
-            Unit.pause_reason,
-        ).order_by(Unit.kind, Unit.name),
-        Unit.id,
-        ids,
-    )
-    units = [u for u in (await session.execute(units_query)).all() if not wanted or u.id in wanted]
+    db = await session.connection()
+    unit_columns = [Unit.id, Unit.name, Unit.kind, Unit.paused_until, Unit.pause_reason]
+    if detail:
+        unit_columns.append(Unit.created_at)
+    units_query = _for_units(select(*unit_columns).order_by(Unit.kind, Unit.name), Unit.id, ids)
+    units = [u for u in (await db.execute(units_query)).all() if not wanted or u.id in wanted]
     if not units:
         return []
     items = await checklist(session)
@@ -287,30 +285,126 @@ async def load_obligations(
     exemption_query = _for_units(
         select(Exemption.unit_id, Exemption.item_id, Exemption.reason), Exemption.unit_id, ids
     )
-    for unit_id, item_id, reason in (await session.execute(exemption_query)).all():
-        exempt[unit_id][item_id] = reason
+    for unit_id, item_id, why in (await db.execute(exemption_query)).all():
+        exempt[unit_id][item_id] = why
 
-    holders: dict[tuple[int, str], Holder] = {}
-    people_query = _for_units(
-        select(
-            Person.id,
-            Person.unit_id,
-            Person.role,
-            Person.name,
-            Person.post,
-            Person.phone,
-            Person.telegram_user_id,
-            Person.since,
-            Account.unreachable_since,
-            Account.unreachable_reason,
-            Account.language,
+    holders = await _holders(db, ids, detail=detail)
+    states = await _states(db, ids) if not detail else {}
+    deciding: dict[tuple[int, int], list[Any]] = defaultdict(list)
+    drafts: dict[tuple[int, int], Any] = {}
+    if detail:
+        for row in (await db.execute(_submissions_query(ids))).all():
+            if row.state == "draft":
+                drafts[(row.unit_id, row.item_id)] = row
+            else:
+                deciding[(row.unit_id, row.item_id)].append(row)
+    draft_files = await _draft_files(session, ids) if drafts else {}
+    sent = await _reminders_sent(session, ids) if reminders else {}
+    latest = await _activity(session, ids) if activity else {}
+
+    # The items of each kind, and each unit's own additions, in checklist order (kind items
+    # first): a unit's items are its kind's followed by its own.
+    of_kind: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
+    of_unit: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
+    for item in items:
+        listed = (item.id, item.title, item.description)
+        if item.unit_id is not None:
+            of_unit[item.unit_id].append(listed)
+        elif item.kind is not None:
+            of_kind[item.kind].append(listed)
+    missing = ItemState.MISSING
+    interned: dict[tuple[int, ItemState], ItemStatus] = {}
+    result = []
+    for unit in units:
+        entries = []
+        excused = exempt.get(unit.id)
+        own = of_unit.get(unit.id)
+        applicable = of_kind.get(unit.kind, []) + own if own else of_kind.get(unit.kind, [])
+        for item_id, title, description in applicable:
+            if excused and item_id in excused:
+                entries.append(
+                    ItemStatus(item_id, title, description, ItemState.EXEMPT, excused[item_id])
+                )
+                continue
+            key = (unit.id, item_id)
+            if not detail:
+                # Without detail an item's status is the same for every unit in that state.
+                state = states.get(key, missing)
+                shared = interned.get((item_id, state))
+                if shared is None:
+                    shared = interned[(item_id, state)] = ItemStatus(
+                        item_id, title, description, state
+                    )
+                entries.append(shared)
+                continue
+            found = deciding.get(key)
+            state, decided = _decide(found) if found else (missing, None)
+            draft = drafts.get(key) if state in OPEN else None
+            reason = None
+            if decided is not None and state == ItemState.RETURNED:
+                reason = decided.review_note
+            elif decided is not None and state == ItemState.NOT_APPLICABLE_PENDING:
+                reason = decided.reason
+            entries.append(
+                ItemStatus(
+                    item_id,
+                    title,
+                    description,
+                    state,
+                    reason=reason,
+                    submission_id=decided.id if decided else None,
+                    submitted_at=decided.submitted_at if decided else None,
+                    reviewed_at=decided.reviewed_at if decided else None,
+                    draft_files=draft_files.get(draft.id, 0) if draft else 0,
+                    draft_chars=int(draft.chars) if draft else 0,
+                )
+            )
+        result.append(
+            UnitObligations(
+                unit_id=unit.id,
+                name=unit.name,
+                kind=unit.kind,
+                created_at=unit.created_at if detail else None,
+                deadline=deadline_for(unit.kind, scoped),
+                paused_until=unit.paused_until,
+                pause_reason=unit.pause_reason,
+                liaison=holders.get((unit.id, Role.LIAISON)),
+                lead=holders.get((unit.id, Role.LEAD)),
+                every_item=entries,
+                reminders_sent=sent.get(unit.id, 0),
+                last_activity=latest.get(unit.id),
+            )
         )
+    return result
+
+
+async def _holders(
+    db: AsyncConnection, ids: list[int] | None, *, detail: bool
+) -> dict[tuple[int, str], Holder]:
+    """The current holder of each unit's roles, with what the bot knows of their account."""
+    columns: list[Any] = [
+        Person.id,
+        Person.unit_id,
+        Person.role,
+        Person.name,
+        Person.post,
+        Person.phone,
+        Person.telegram_user_id,
+        Account.language,
+    ]
+    if detail:
+        columns += [Person.since, Account.unreachable_since, Account.unreachable_reason]
+    else:  # whether, not since when: no date to read
+        columns.append(Account.unreachable_since.is_not(None).label("unreachable"))
+    query = _for_units(
+        select(*columns)
         .outerjoin(Account, Account.user_id == Person.telegram_user_id)
         .where(Person.until.is_(None)),
         Person.unit_id,
         ids,
     )
-    for p in (await session.execute(people_query)).all():
+    holders: dict[tuple[int, str], Holder] = {}
+    for p in (await db.execute(query)).all():
         holders[(p.unit_id, p.role)] = Holder(
             person_id=p.id,
             role=Role(p.role),
@@ -318,15 +412,49 @@ async def load_obligations(
             post=p.post,
             phone=p.phone,
             user_id=p.telegram_user_id,
-            since=p.since,
-            unreachable_since=p.unreachable_since,
-            unreachable_reason=p.unreachable_reason,
+            since=p.since if detail else None,
+            unreachable_since=p.unreachable_since if detail else None,
+            unreachable_reason=p.unreachable_reason if detail else None,
             language=p.language,
+            unreachable_flag=bool(p.unreachable) if not detail else False,
         )
+    return holders
 
-    deciding: dict[tuple[int, int], list[Any]] = defaultdict(list)
-    drafts: dict[tuple[int, int], Any] = {}
-    submission_query = _for_units(
+
+async def _states(db: AsyncConnection, ids: list[int] | None) -> dict[tuple[int, int], ItemState]:
+    """Each (unit, item) with a deciding submission, and its state, as one aggregate."""
+    rank = func.max(
+        case(
+            (Submission.state == "accepted", 3),
+            (Submission.state == "pending", 2),
+            else_=1,
+        )
+    )
+    not_applicable = func.max(
+        case(
+            (and_(Submission.state == "pending", Submission.answer_kind == "not_applicable"), 1),
+            else_=0,
+        )
+    )
+    query = _for_units(
+        select(Submission.unit_id, Submission.item_id, rank, not_applicable)
+        .where(Submission.state.in_(_DECIDING))
+        .group_by(Submission.unit_id, Submission.item_id),
+        Submission.unit_id,
+        ids,
+    )
+    by_rank = {3: ItemState.ACCEPTED, 2: ItemState.PENDING, 1: ItemState.RETURNED}
+    states: dict[tuple[int, int], ItemState] = {}
+    for unit_id, item_id, best, na in (await db.execute(query)).all():
+        state = by_rank[best]
+        if state == ItemState.PENDING and na:
+            state = ItemState.NOT_APPLICABLE_PENDING
+        states[(unit_id, item_id)] = state
+    return states
+
+
+def _submissions_query(ids: list[int] | None) -> Select[*tuple[Any, ...]]:
+    return _for_units(
         select(
             Submission.id,
             Submission.unit_id,
@@ -347,68 +475,6 @@ async def load_obligations(
         Submission.unit_id,
         ids,
     )
-    for s in (await session.execute(submission_query)).all():
-        if s.state == "draft":
-            drafts[(s.unit_id, s.item_id)] = s
-        else:
-            deciding[(s.unit_id, s.item_id)].append(s)
-    draft_files = await _draft_files(session, ids) if drafts else {}
-    sent = await _reminders_sent(session, ids) if reminders else {}
-    latest = await _activity(session, ids) if activity else {}
-
-    result = []
-    for unit in units:
-        entries = []
-        excused = exempt.get(unit.id, {})
-        for item in items:
-            if not applies_to(item, unit.id, unit.kind):
-                continue
-            if item.id in excused:
-                entries.append(
-                    ItemStatus(
-                        item_id=item.id,
-                        title=item.title,
-                        description=item.description,
-                        state=ItemState.EXEMPT,
-                        reason=excused[item.id],
-                    )
-                )
-                continue
-            key = (unit.id, item.id)
-            state, decided = _decide(deciding.get(key, ()))  # type: ignore[arg-type]
-            entry = ItemStatus(
-                item_id=item.id, title=item.title, description=item.description, state=state
-            )
-            if decided is not None:
-                entry.submission_id = decided.id
-                entry.submitted_at = decided.submitted_at
-                entry.reviewed_at = decided.reviewed_at
-                if state == ItemState.RETURNED:
-                    entry.reason = decided.review_note
-                elif state == ItemState.NOT_APPLICABLE_PENDING:
-                    entry.reason = decided.reason
-            draft = drafts.get(key)
-            if draft is not None and state in OPEN:
-                entry.draft_files = draft_files.get(draft.id, 0)
-                entry.draft_chars = int(draft.chars)
-            entries.append(entry)
-        result.append(
-            UnitObligations(
-                unit_id=unit.id,
-                name=unit.name,
-                kind=unit.kind,
-                created_at=unit.created_at,
-                deadline=deadline_for(unit.kind, scoped),
-                paused_until=unit.paused_until,
-                pause_reason=unit.pause_reason,
-                liaison=holders.get((unit.id, Role.LIAISON)),
-                lead=holders.get((unit.id, Role.LEAD)),
-                every_item=entries,
-                reminders_sent=sent.get(unit.id, 0),
-                last_activity=latest.get(unit.id),
-            )
-        )
-    return result
 
 
 async def load_unit(session: AsyncSession, unit_id: int, **options: bool) -> UnitObligations:
@@ -426,7 +492,8 @@ async def _draft_files(session: AsyncSession, ids: list[int] | None) -> dict[int
         Submission.unit_id,
         ids,
     )
-    return {submission_id: n for submission_id, n in (await session.execute(query)).all()}  # noqa: C416
+    rows = (await (await session.connection()).execute(query)).all()
+    return {submission_id: n for submission_id, n in rows}  # noqa: C416
 
 
 async def _reminders_sent(session: AsyncSession, ids: list[int] | None) -> dict[int, int]:
@@ -437,7 +504,11 @@ async def _reminders_sent(session: AsyncSession, ids: list[int] | None) -> dict[
         OutboxMessage.unit_id,
         ids,
     )
-    return {unit_id: n for unit_id, n in (await session.execute(query)).all() if unit_id}
+    return {
+        unit_id: n
+        for unit_id, n in (await (await session.connection()).execute(query)).all()
+        if unit_id
+    }
 
 
 async def _activity(session: AsyncSession, ids: list[int] | None) -> dict[int, datetime]:
@@ -456,7 +527,7 @@ async def _activity(session: AsyncSession, ids: list[int] | None) -> dict[int, d
     )
     latest: dict[int, datetime] = {}
     for query in (registered, submitted):
-        for unit_id, at in (await session.execute(query)).all():
+        for unit_id, at in (await (await session.connection()).execute(query)).all():
             if at is not None and (unit_id not in latest or at > latest[unit_id]):
                 latest[unit_id] = at
     return latest

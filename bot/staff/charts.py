@@ -130,6 +130,7 @@ async def chart_data(*, services: Services) -> ChartData:
     contacts_days: list[date] = []
     items_days: list[date] = []
     for unit in obligations:
+        created = unit.created_at or services.now()
         progress.append(
             UnitProgress(
                 name=unit.name,
@@ -141,15 +142,15 @@ async def chart_data(*, services: Services) -> ChartData:
             )
         )
         if not unit.missing_contacts:
-            held = [h for h in (unit.liaison, unit.lead) if h is not None]
-            contacts_days.append(max(office_date(h.since, tz) for h in held))
+            held = [h.since or created for h in (unit.liaison, unit.lead) if h is not None]
+            contacts_days.append(max(office_date(since, tz) for since in held))
         if not unit.missing_items:
             days = [
                 accepted_on[(unit.unit_id, i.item_id)]
                 for i in unit.items
                 if (unit.unit_id, i.item_id) in accepted_on
             ]
-            items_days.append(max(days) if days else office_date(unit.created_at, tz))
+            items_days.append(max(days) if days else office_date(created, tz))
     today = services.today()
     marks = sorted({*contacts_days, *items_days, today})
     timeline = [
