@@ -64,16 +64,14 @@ async def populate(services: Services, units: int, *, seed: int = 20261204) -> d
         kind: [i for i in items if i.kind == kind and i.unit_id is None]
         for kind in ("member", "county")
     }
-    unit_rows, people, accounts, subs, files, outbox, exemptions, extra_items = (
-        [],
-        [],
-        [],
-        [],
-        [],
-        [],
-        [],
-        [],
-    )  # type: ignore[var-annotated]
+    unit_rows: list[dict[str, Any]] = []
+    people: list[dict[str, Any]] = []
+    accounts: list[dict[str, Any]] = []
+    subs: list[dict[str, Any]] = []
+    files: list[dict[str, Any]] = []
+    outbox: list[dict[str, Any]] = []
+    exemptions: list[dict[str, Any]] = []
+    extra_items: list[dict[str, Any]] = []
     next_user = FIRST_USER
     next_sub = 1_000_000
     for n in range(units):

@@ -35,6 +35,7 @@ from telegram.ext import (
 from bot import roster
 from bot.context import BotData, Context
 from bot.ledger.checklist import ensure_default_checklist
+from bot.menus import EVERYONE_COMMANDS, GROUP_COMMANDS, person_commands
 from bot.reminders.delivery import ReminderDelivery
 from bot.reminders.planner import planner_job
 from bot.services import Services
@@ -49,13 +50,6 @@ from storage.models import Setting
 log = logging.getLogger(__name__)
 
 App = Application[Any, Any, Any, Any, BotData, Any]
-
-EVERYONE_COMMANDS = ("start", "help", "language", "cancel")
-MEMBER_COMMANDS = ("status", "submit", "contacts")
-STAFF_COMMANDS = (
-    "outstanding", "unit", "invite", "remind", "broadcast", "review", "export", "stats", "audit",
-)  # fmt: skip
-GROUP_COMMANDS = ("rollcall",)
 
 
 @dataclass(frozen=True)
@@ -179,9 +173,7 @@ async def set_person_menu(
     """The menu of one person: everyone's commands plus their role's."""
     services = app.bot_data.services
     lang = await roster.language_of(services=services, user_id=user_id, language_code=None)
-    names = (
-        EVERYONE_COMMANDS + (MEMBER_COMMANDS if member else ()) + (STAFF_COMMANDS if staff else ())
-    )
+    names = person_commands(member=member, staff=staff)
     try:
         await app.bot.set_my_commands(_commands(lang, names), scope=BotCommandScopeChat(user_id))
     except Exception as exc:  # a staff member who never opened the bot has no chat yet

@@ -407,13 +407,25 @@ def invite_markup(invite: invites.InviteOut, lang: str) -> InlineKeyboardMarkup:
 
 
 def invite_text(invite: invites.InviteOut, lang: str, context: Context) -> str:
-    return t(
+    text = t(
         lang,
         "invite.created",
         unit=invite.unit,
         role=role_name(lang, invite.role),
         date=expiry_date(invite, lang, context),
         link=invite.link,
+    )
+    return "\n".join((text, open_before_note(invite, lang))) if invite.open_before else text
+
+
+def open_before_note(invite: invites.InviteOut, lang: str) -> str:
+    """Staff are told when the unit already had open links for the role."""
+    return t(
+        lang,
+        "invite.open_before",
+        unit=invite.unit,
+        count=invite.open_before,
+        role=role_name(lang, invite.role),
     )
 
 

@@ -10,6 +10,7 @@ Buttons: rv:ok:<submission>  accept · rv:back:<submission>  send back · rv:lat
 from __future__ import annotations
 
 import html
+from datetime import datetime
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -195,6 +196,27 @@ async def show_next(update: Update, context: Context, lang: str, unit_id: int) -
     await show(update, context, lang, card)
 
 
+def refusal_text(error: DomainError, lang: str, context: Context, user_id: int) -> str:
+    """Why a decision cannot be taken; one already taken is told with when, by whom and how."""
+    values = error.values
+    at, by = values.get("at"), values.get("by")
+    if not isinstance(error, errors.AlreadyReviewed) or not isinstance(at, datetime):
+        return error_text(error, lang)
+    moment = at.astimezone(services_of(context).settings.tz)
+    who = (
+        t(lang, "review.decided_by_you")
+        if by == user_id
+        else t(lang, "review.decided_by_staff", id=by)
+    )
+    return t(
+        lang,
+        f"review.already_{values.get('state')}",
+        time=f"{format_date(moment.date(), lang)} {moment:%H:%M}",
+        who=who,
+        reason=values.get("reason") or "",
+    )
+
+
 def wake_outbox(context: Context) -> None:
     """Deliver the unit's notice now rather than at the dispatcher's next tick."""
     dispatcher = context.bot_data.dispatcher
@@ -248,7 +270,7 @@ async def review_button(update: Update, context: Context) -> None:
                 await show(update, context, lang, following)
     except (errors.AlreadyReviewed, errors.SubmissionGone) as error:
         await drop_keyboard(update)
-        await send(update, context, error_text(error, lang))
+        await send(update, context, refusal_text(error, lang, context, user.id))
     except DomainError as error:
         await send(update, context, error_text(error, lang))
 
@@ -285,7 +307,7 @@ async def review_flow(update: Update, context: Context, step: StepOut) -> None:
         return
     except (NotStaff, errors.AlreadyReviewed, errors.SubmissionGone) as error:
         await conversations.cancel(services=services, user_id=user.id)
-        await send(update, context, error_text(error, lang))
+        await send(update, context, refusal_text(error, lang, context, user.id))
         return
     wake_outbox(context)
     text = t(

@@ -53,6 +53,7 @@ from bot.staff.console import (
 from bot.staff.export import build_archive, export_workbook
 from handlers.common import language_for, services_of
 from handlers.flows import command_of, register_flow
+from handlers.registration import open_before_note
 from handlers.reminders import confirm_keyboard
 from messages import Markup, catalogue, format_date, format_time, join, t
 
@@ -555,17 +556,17 @@ async def invite(update: Update, context: Context, lang: str, unit_id: int, code
     await query.answer()
     tz = services_of(context).settings.tz
     if query.message is not None:
-        await context.bot.send_message(
-            query.message.chat.id,
-            t(
-                lang,
-                "unitcard.invite",
-                unit=made.unit,
-                role=t(lang, f"common.role_{role}"),
-                link=made.link,
-                date=_day(made.expires_at, lang, tz),
-            ),
+        text = t(
+            lang,
+            "unitcard.invite",
+            unit=made.unit,
+            role=t(lang, f"common.role_{role}"),
+            link=made.link,
+            date=_day(made.expires_at, lang, tz),
         )
+        if made.open_before:
+            text = "\n".join((text, open_before_note(made, lang)))
+        await context.bot.send_message(query.message.chat.id, text)
 
 
 async def pause(update: Update, context: Context, lang: str, unit_id: int, days: int) -> None:

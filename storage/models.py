@@ -120,6 +120,8 @@ class Invite(Base):
     used_at: Mapped[datetime | None]
     used_by: Mapped[int | None]
     revoked_at: Mapped[datetime | None]
+    # staff | redeemed_another | lead_replaced | holder_ended: what the refusal tells a person.
+    revoked_reason: Mapped[str | None] = mapped_column(String(20))
 
 
 # A failed attempt to redeem an invite, counted per user to slow down guessing.

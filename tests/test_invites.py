@@ -12,13 +12,14 @@ import pytest
 from sqlalchemy import select
 
 from bot.clock import FrozenClock
+from bot.conversations import current_step
 from bot.demo.sample import UNREPORTED, seed_notice_situation
 from bot.importing import SAMPLE_ROSTER_PATH
 from bot.registration import flow, invites
 from bot.registration.flow import Event
 from bot.roster import import_units
 from bot.services import Services
-from storage.models import AuditEvent, Invite, InviteAttempt, Setting
+from storage.models import AuditEvent, Invite, InviteAttempt, Person, Setting
 from tests.cli_helpers import run_cli
 
 URLSAFE = re.compile(r"[A-Za-z0-9_-]+")
@@ -100,9 +101,38 @@ async def test_an_invite_is_used_once(services: Services) -> None:
     assert row.used_at == services.now()
     other = await flow.start(services=services, user_id=2, token=made.token)
     assert (other.kind, other.reason) == ("refused", "registration.token_used")
-    # The person who redeemed it may open it again (to correct what they entered).
+    # The person who used it is told they are registered already, and sent to /contacts;
+    # where they are (the lead's name is asked next) stays as it was.
+    before = await current_step(services=services, user_id=1)
     again = await flow.start(services=services, user_id=1, token=made.token)
-    assert again.kind == "step"
+    assert (again.kind, again.reason) == ("refused", "registration.already_registered")
+    assert again.values == {"unit": "市文旅局", "role": "liaison"}
+    assert await current_step(services=services, user_id=1) == before
+
+
+async def test_a_used_link_is_dead_for_its_former_holder_too(
+    services: Services, clock: FrozenClock
+) -> None:
+    await roster_with_username(services)
+    [old_link] = await invites.create_invites(services=services, units=["市文旅局"])
+    assert (await complete(services, 1, old_link.token)).kind == "registered"
+    [new_link] = await invites.create_invites(services=services, units=["市文旅局"])
+    replaced = await complete(services, 2, new_link.token)  # a handover
+    assert replaced.registered is not None
+    assert replaced.registered.replaced_user_id == 1
+    # Months later the replaced liaison opens their own old link: refused, nothing changes.
+    clock.advance(timedelta(days=120))
+    back = await complete(services, 1, old_link.token)
+    assert (back.kind, back.reason) == ("refused", "registration.token_used")
+    assert await current_step(services=services, user_id=1) is None
+    async with services.db.uow() as tx:
+        row = await invites.find(tx, old_link.token)
+        assert row is not None
+        assert invites.problem_of(row, now=services.now()) == "used"
+        assert not await invites.redeem(tx, row, user_id=1, now=services.now())
+    async with services.db.sessions() as session:
+        current = (await session.scalars(select(Person).where(Person.until.is_(None)))).all()
+    assert [(p.telegram_user_id, p.role) for p in current] == [(2, "liaison")]
 
 
 async def test_an_invite_expires(services: Services, clock: FrozenClock) -> None:
@@ -142,8 +172,12 @@ async def test_redeeming_one_invite_revokes_the_other_open_ones(services: Servic
     assert rows[second.id].used_by == 1
     assert rows[second.id].revoked_at is None
     assert rows[lead.id].revoked_at is None  # another role: untouched
+    # Whoever opens the other link is told the true reason: the role was registered.
     refused = await flow.start(services=services, user_id=2, token=first.token)
-    assert refused.reason == "registration.token_revoked"
+    assert refused.reason == "registration.token_taken"
+    assert refused.values == {
+        "unit": "市文旅局", "role": "liaison", "name": "张伟", "at": services.now(),
+    }  # fmt: skip
 
 
 async def test_a_bad_token_changes_nothing_but_the_attempt_count(services: Services) -> None:
@@ -202,7 +236,8 @@ async def test_cli_json_lists_unit_role_token_link_and_expiry(services: Services
     listed = json.loads(done.out)
     assert [(i["unit"], i["role"]) for i in listed] == [("市文旅局", "lead"), ("市科技局", "lead")]
     for item in listed:
-        assert set(item) == {"unit", "role", "token", "link", "expires_at"}
+        assert set(item) == {"unit", "role", "token", "link", "expires_at", "open_before"}
+        assert item["open_before"] == 0
         assert item["link"] == f"https://t.me/liaison_test_bot?start={item['token']}"
         assert item["expires_at"].endswith("+08:00")
     hashes = {r.token_hash for r in await invite_rows(services)}
@@ -313,3 +348,26 @@ async def test_cli_revoke_and_unregister(services: Services) -> None:
     done = await run_cli("invite", "市民政局", "--unregister", "--role", "liaison")
     assert done.code == 2
     assert "市民政局当前没有登记联络员。" in done.err
+
+
+@pytest.mark.usefixtures("cli_env")
+async def test_cli_says_when_a_unit_already_has_open_links_for_the_role(
+    services: Services,
+) -> None:
+    await roster_with_username(services)
+    first = await run_cli("invite", "市文旅局")
+    assert (first.code, first.err) == (0, "")
+    again = await run_cli("invite", "市文旅局")
+    assert again.code == 0
+    assert len(again.out.splitlines()) == 1  # stdout: one line a link, as before
+    assert again.err == (
+        "注意：市文旅局另有1个此前生成的联络员登记链接仍然有效。如旧链接可能已外传，"
+        "请先运行 liaison-bot invite 市文旅局 --revoke --role liaison 撤销，再重新生成。\n"
+    )
+    listed = json.loads((await run_cli("invite", "市文旅局", "--role", "lead", "--json")).out)
+    assert [i["open_before"] for i in listed] == [0]  # the lead's links are counted apart
+    listed = json.loads((await run_cli("invite", "市文旅局", "--json")).out)
+    assert [i["open_before"] for i in listed] == [2]
+    await run_cli("invite", "市文旅局", "--revoke")
+    after = await run_cli("invite", "市文旅局")
+    assert after.err == ""  # revoked links are not open

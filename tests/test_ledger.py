@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from bot import roster
 from bot.clock import FrozenClock
 from bot.conversations import current_step
 from bot.enums import ItemState
@@ -29,6 +31,7 @@ from storage.models import (
     SubmissionFile,
     Unit,
 )
+from tests.concurrency import interleaved
 
 LIAISON, LEAD, OTHER_LIAISON, STRANGER, STAFF = 1001, 1002, 2001, 3001, 900
 AGREEMENT = "与驻地部队签订的结对共建协议"
@@ -393,10 +396,14 @@ async def test_the_unit_is_told_through_the_outbox_and_the_decision_audited(
 async def test_a_decision_is_taken_once(world: World) -> None:
     sid = await submit_file(world, PLAN, doc(1))
     await review.accept_submission(services=world.services, actor_id=STAFF, submission_id=sid)
-    with pytest.raises(errors.AlreadyReviewed):
+    with pytest.raises(errors.AlreadyReviewed) as refused:
         await review.return_submission(
             services=world.services, actor_id=STAFF, submission_id=sid, reason="重复操作"
         )
+    # What became of it, when and by whom: what the second reviewer is told.
+    assert refused.value.values == {
+        "state": "accepted", "by": STAFF, "at": world.services.now(), "reason": None,
+    }  # fmt: skip
     with pytest.raises(errors.SubmissionGone):
         await review.accept_submission(services=world.services, actor_id=STAFF, submission_id=999)
     assert await count(world, OutboxMessage) == 1  # the liaison, told once
@@ -777,3 +784,53 @@ async def test_adding_the_same_item_twice_adds_it_once(world: World) -> None:
     assert titles == ["退役军人服务站建设台账"]
     state = await status_of(world)
     assert [i.title for i in state.items].count("退役军人服务站建设台账") == 1
+
+
+@pytest.mark.parametrize("first", ["accept", "return"])
+async def test_two_staff_deciding_at_once_one_decision_stands(world: World, first: str) -> None:
+    """Two staff decide the same submission at the same moment (their transactions open
+    together): exactly one decision is taken, the other is told which, and the unit hears
+    exactly the decision that stands."""
+    services = world.services
+    for staff_id in (901, 902):  # staff from the database: each check is a read in the tx
+        await roster.add_staff(services=services, user_id=staff_id)
+    sid = await submit_file(world, PLAN, doc(1))
+    accept = review.accept_submission(services=services, actor_id=901, submission_id=sid)
+    send_back = review.return_submission(
+        services=services, actor_id=902, submission_id=sid, reason="缺少盖章页"
+    )
+    racers = (accept, send_back) if first == "accept" else (send_back, accept)
+    with interleaved(services, review, "_require_staff"):
+        results = await asyncio.gather(*racers, return_exceptions=True)
+    decisions = [r for r in results if isinstance(r, review.ReviewDecision)]
+    refusals = [r for r in results if isinstance(r, errors.AlreadyReviewed)]
+    assert (len(decisions), len(refusals)) == (1, 1), results
+    [decision], [refusal] = decisions, refusals
+    final = "accepted" if decision.accepted else "returned"
+    async with services.db.sessions() as session:
+        stored = await session.get(Submission, sid)
+        assert stored is not None
+        notices = (
+            await session.scalars(select(OutboxMessage).where(OutboxMessage.purpose == "review"))
+        ).all()
+        audit = (
+            await session.scalars(
+                select(AuditEvent.action).where(AuditEvent.action.like("review_%"))
+            )
+        ).all()
+    assert stored.state == final
+    assert refusal.values == {
+        "state": final,
+        "by": stored.reviewed_by,
+        "at": services.now(),
+        "reason": None if decision.accepted else "缺少盖章页",
+    }
+    assert audit == ["review_accept" if decision.accepted else "review_return"]
+    [notice] = notices  # the liaison, told once, of the decision that stands
+    text = notice.payload["text"]
+    if decision.accepted:
+        assert "已审核通过" in text
+        assert "退回" not in text
+    else:
+        assert "退回原因：缺少盖章页" in text
+        assert "通过" not in text

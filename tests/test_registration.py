@@ -10,10 +10,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from bot import conversations
 from bot.clock import FrozenClock
 from bot.conversations import StepOut, current_step
 from bot.demo.sample import FIRST_USER_ID, seed_notice_situation, unit_id_by_name
 from bot.errors import NotStaff
+from bot.ledger import submitting
+from bot.ledger.errors import NotYourUnit
 from bot.ledger.report import build_report
 from bot.registration import contacts as unit_contacts
 from bot.registration import flow, invites, validation
@@ -30,8 +33,10 @@ from bot.registration.flow import (
 )
 from bot.registration.validation import InvalidInput
 from bot.services import Services
+from bot.transport.outbox import enqueue, text_payload
 from storage import repositories as repo
 from storage.models import AuditEvent, Invite, InviteAttempt, OutboxMessage, Person, Setting
+from tests.concurrency import interleaved
 
 STAFF = 900
 UNIT = "市文旅局"  # one of the 13 without contacts
@@ -384,7 +389,11 @@ async def test_handover_keeps_the_history_and_tells_the_old_liaison(services: Se
     history = [(p.name, p.role, p.until) for p in contacts.history]
     assert (old.name, "liaison", services.now()) in history
     assert ("李娜", "liaison", None) in history
-    told = [m for m in await outbox(services) if m.chat_id == old.telegram_user_id]
+    told = [
+        m
+        for m in await outbox(services)
+        if m.chat_id == old.telegram_user_id and m.purpose != "menu"
+    ]
     assert [m.dedupe_key for m in told] == [f"handover:{old.id}"]
     assert "李娜接任" in told[0].payload["text"]
     staff = [m.payload["text"] for m in await outbox(services) if m.chat_id == STAFF]
@@ -423,7 +432,7 @@ async def test_the_liaison_replaces_a_linked_lead(services: Services) -> None:
     assert replaced.replaced_user_id == 2002
     lead = (await holders(services))["lead"]
     assert (lead.name, lead.telegram_user_id) == ("赵军", None)
-    told = [m for m in await outbox(services) if m.chat_id == 2002]
+    told = [m for m in await outbox(services) if m.chat_id == 2002 and m.purpose != "menu"]
     assert len(told) == 1
     assert "赵军接任" in told[0].payload["text"]
     # The old lead's unused links are gone; the new one is fresh.
@@ -569,13 +578,11 @@ async def test_confirming_the_unit_and_leaving_keeps_the_link_for_the_liaison(
     assert (await holders(services))["liaison"].telegram_user_id == 1001
     # Now the link is used, and the unit's other open link revoked.
     assert await invite_states(services) == [(1001, True, False), (None, False, True)]
-    assert (await Talk(services, 4005).start(forwarded)).reason == "registration.token_revoked"
-    # The stranger coming back finds the link used; nothing of theirs is saved.
-    await stranger.say("李四")
-    await stranger.say("科员")
-    await stranger.say("13800001111")
-    late = await stranger.press("ok")
-    assert (late.kind, late.reason) == ("refused", "registration.token_used")
+    assert (await Talk(services, 4005).start(forwarded)).reason == "registration.token_taken"
+    # The stranger coming back is told at once that the role was taken; nothing is saved.
+    late = await stranger.say("李四")
+    assert (late.kind, late.reason) == ("refused", "registration.role_taken")
+    assert late.values["name"] == "张伟"
     assert await stranger.saved_step() is None
     assert await people_of(services, 4004) == []
     assert (await holders(services))["liaison"].name == "张伟"
@@ -590,28 +597,69 @@ async def test_two_people_on_one_link_the_first_to_complete_wins(services: Servi
     done = await second.press("ok")
     assert done.kind == "registered"
     late = await first.press("ok")
-    assert (late.kind, late.reason) == ("refused", "registration.token_used")
+    assert (late.kind, late.reason) == ("refused", "registration.role_taken")
+    assert late.values["name"] == "李四"
     assert await first.saved_step() is None
     assert await people_of(services, 1001) == []
     assert (await holders(services))["liaison"].telegram_user_id == 1002
     assert await invite_states(services) == [(1002, True, False)]
 
 
+async def race_to_complete(services: Services, tokens: tuple[str, str]) -> list[Outcome]:
+    """Two people at the summary press "确认提交" at once, their transactions interleaved."""
+    talks = [Talk(services, 1001), Talk(services, 1002)]
+    for talk, token, name in zip(talks, tokens, ("张伟", "李四"), strict=True):
+        await to_summary(talk, token, name)
+    with interleaved(services, conversations, "load_step"):
+        return list(await asyncio.gather(*(talk.press("ok") for talk in talks)))
+
+
+async def assert_one_holder_and_the_other_told_who(
+    services: Services, outcomes: list[Outcome]
+) -> tuple[int, int]:
+    """Exactly one registration stands; the other person is told the role was just taken, by
+    whom, and staff hear of their attempt. Returns (winner, loser)."""
+    kinds = sorted((o.kind, o.reason) for o in outcomes)
+    assert kinds == [("refused", "registration.role_taken"), ("registered", None)]
+    won = [o.kind for o in outcomes].index("registered")
+    winner, loser = (1001, 1002) if won == 0 else (1002, 1001)
+    winner_name, loser_name = ("张伟", "李四") if won == 0 else ("李四", "张伟")
+    lost = outcomes[1 - won]
+    assert lost.values == {
+        "unit": UNIT, "role": "liaison", "name": winner_name, "at": services.now(),
+    }  # fmt: skip
+    assert (await holders(services))["liaison"].telegram_user_id == winner
+    assert await people_of(services, loser) == []
+    assert await current_step(services=services, user_id=loser) is None
+    assert (await actions(services)).count("registered") == 1
+    staff = [m.payload["text"] for m in await outbox(services) if m.chat_id == STAFF]
+    assert staff == [
+        f"【登记】{UNIT}联络员：{winner_name}（办公室主任），手机号 139 1234 5678。",
+        f"【重复登记】{UNIT}联络员已由{winner_name}登记；{loser_name}（办公室主任），"
+        "手机号 139 1234 5678，随后也通过登记链接提交了登记，未予登记。"
+        f"如{loser_name}才是该单位联络员，请核实后向其发送新的登记链接。",
+    ]
+    return winner, loser
+
+
 async def test_two_people_completing_on_one_link_at_the_same_moment(services: Services) -> None:
     await seeded(services)
     token = await invite(services)
-    talks = [Talk(services, 1001), Talk(services, 1002)]
-    for talk, name in zip(talks, ("张伟", "李四"), strict=True):
-        await to_summary(talk, token, name)
-    outcomes = await asyncio.gather(*(talk.press("ok") for talk in talks))
-    kinds = sorted((o.kind, o.reason) for o in outcomes)
-    assert kinds == [("refused", "registration.token_used"), ("registered", None)]
-    winner = talks[[o.kind for o in outcomes].index("registered")].user_id
-    loser = ({1001, 1002} - {winner}).pop()
-    assert (await holders(services))["liaison"].telegram_user_id == winner
-    assert await people_of(services, loser) == []
+    outcomes = await race_to_complete(services, (token, token))
+    winner, _ = await assert_one_holder_and_the_other_told_who(services, outcomes)
     assert await invite_states(services) == [(winner, True, False)]
-    assert (await actions(services)).count("registered") == 1
+
+
+async def test_two_links_of_one_role_completed_at_the_same_moment(services: Services) -> None:
+    await seeded(services)
+    tokens = (await invite(services), await invite(services))
+    outcomes = await race_to_complete(services, tokens)
+    winner, _ = await assert_one_holder_and_the_other_told_who(services, outcomes)
+    states = await invite_states(services)
+    assert sorted(states, key=str) == sorted([(winner, True, False), (None, False, True)], key=str)
+    async with services.db.sessions() as session:
+        reasons = (await session.scalars(select(Invite.revoked_reason))).all()
+    assert sorted(reasons, key=str) == sorted([None, invites.REDEEMED_ANOTHER], key=str)
 
 
 async def test_invalid_and_unexpected_input_keeps_the_step_and_the_data(
@@ -725,3 +773,117 @@ async def test_staff_digest_collects_registrations_for_the_morning(services: Ser
     assert "新登记2条" in staff[0].payload["text"]
     assert "市文旅局联络员" in staff[0].payload["text"]
     assert "市科技局联络员" in staff[0].payload["text"]
+
+
+# ---- the end of a role ends every right -----------------------------------------------------
+
+
+async def queue_for(services: Services, chat_id: int, unit_id: int, *purposes: str) -> None:
+    """Messages about the unit waiting in the outbox for a person."""
+    async with services.db.uow() as tx:
+        for purpose in purposes:
+            await enqueue(
+                tx,
+                key=f"test:{purpose}:{chat_id}:{unit_id}",
+                chat_id=chat_id,
+                purpose=purpose,
+                payload=text_payload("…"),
+                now=services.now(),
+                unit_id=unit_id,
+            )
+
+
+async def end_by_handover(services: Services) -> None:
+    newcomer = Talk(services, 5005)
+    await to_summary(newcomer, await invite(services), "李娜")
+    done = await newcomer.press("ok")
+    assert done.registered is not None
+    assert done.registered.replaced_user_id == 1001
+
+
+async def end_by_unregister(services: Services) -> None:
+    await unit_contacts.unregister(services=services, unit_name=UNIT, role="liaison")
+
+
+@pytest.mark.parametrize(
+    ("end_role", "notice"), [(end_by_handover, "handover"), (end_by_unregister, "unregistered")]
+)
+async def test_the_end_of_a_role_ends_every_right_in_the_unit(
+    services: Services, end_role: Any, notice: str
+) -> None:
+    await seeded(services)
+    liaison = await liaison_registered(services, 1001)
+    await liaison.say("王强")
+    await liaison.say("副局长")
+    await liaison.say("13812345678")
+    saved = await liaison.press("ok")
+    assert saved.lead_invite is not None  # a link for the lead, made by this liaison
+    person = (await holders(services))["liaison"]
+    unit_id = person.unit_id
+    await submitting.start_submission(services=services, actor_id=1001, unit_id=unit_id)
+    await queue_for(services, 1001, unit_id, "reminder", "review", "broadcast")
+    await queue_for(services, 1001, unit_id + 1, "reminder")  # another unit's: not touched
+
+    await end_role(services)
+
+    rows = {m.dedupe_key: m for m in await outbox(services) if m.chat_id == 1001}
+    states = {
+        (row.purpose, row.unit_id): row.state
+        for key, row in rows.items()
+        if key.startswith("test:")
+    }
+    assert states == {
+        ("reminder", unit_id): "cancelled", ("review", unit_id): "cancelled",
+        ("broadcast", unit_id): "cancelled", ("reminder", unit_id + 1): "pending",
+    }  # fmt: skip
+    assert rows[f"{notice}:{person.id}"].state == "pending"  # the person is told
+    [menu] = [row for row in rows.values() if row.purpose == "menu"]
+    assert menu.payload["method"] == "setMyCommands"
+    assert [c["command"] for c in menu.payload["commands"]] == [
+        "start",
+        "help",
+        "language",
+        "cancel",
+    ]
+    assert await current_step(services=services, user_id=1001) is None  # out of /submit
+    with pytest.raises(flow.NotRegistered):
+        await unit_contacts.my_contacts(services=services, user_id=1001)
+    with pytest.raises(NotYourUnit):
+        await submitting.start_submission(services=services, actor_id=1001, unit_id=unit_id)
+    # The lead link they made cannot make them (or anyone) the lead now.
+    again = await Talk(services, 1001).start(saved.lead_invite.token)
+    assert (again.kind, again.reason) == ("refused", "registration.token_creator_ended")
+    assert again.values == {"unit": UNIT, "role": "lead"}
+
+
+async def test_revoked_links_stop_a_registration_in_progress_at_the_next_input(
+    services: Services,
+) -> None:
+    await seeded(services)
+    talk = Talk(services, 1001)
+    await talk.start(await invite(services))
+    await talk.press("yes")
+    await talk.say("张伟")
+    await invites.revoke_invites(services=services, units=[UNIT])
+    refused = await talk.say("办公室主任")
+    assert (refused.kind, refused.reason) == ("refused", "registration.token_revoked")
+    assert await talk.saved_step() is None
+
+
+async def test_a_lead_link_made_void_by_a_new_lead_says_so(services: Services) -> None:
+    await seeded(services)
+    talk = await liaison_registered(services, 1001)
+    await talk.say("王强")
+    await talk.say("副局长")
+    await talk.say("13812345678")
+    saved = await talk.press("ok")
+    assert saved.lead_invite is not None
+    step = await unit_contacts.begin_edit(services=services, user_id=1001, what="lead")
+    talk.last = Outcome(kind="step", step=step)
+    await talk.say("赵军")
+    await talk.say("局长")
+    await talk.say("13612345678")
+    assert (await talk.press("ok")).kind == "lead_saved"
+    refused = await Talk(services, 2002).start(saved.lead_invite.token)
+    assert (refused.kind, refused.reason) == ("refused", "registration.token_lead_replaced")
+    assert refused.values == {"unit": UNIT, "role": "lead"}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Awaitable, Callable
 
 from bot.errors import BadInput
@@ -74,6 +75,7 @@ async def cmd_invite(services: Services, args: argparse.Namespace) -> int:
                 "token": i.token,
                 "link": i.link,
                 "expires_at": i.expires_at.astimezone(tz).isoformat(),
+                "open_before": i.open_before,
             }
             for i in created
         ]
@@ -81,6 +83,17 @@ async def cmd_invite(services: Services, args: argparse.Namespace) -> int:
         return 0
     if not created:
         print(_say(services, "invite_cli.none_missing"))
+    for invite in created:
+        if invite.open_before:  # on stderr: the lines on stdout stay one link each
+            note = _say(
+                services,
+                "invite_cli.open_before",
+                unit=invite.unit,
+                count=invite.open_before,
+                role=_role(services, invite.role),
+                code=invite.role,
+            )
+            print(note, file=sys.stderr)
     lang = services.settings.language
     for invite in created:
         date = format_date(invite.expires_at.astimezone(tz).date(), lang)

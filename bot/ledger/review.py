@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -176,13 +176,19 @@ async def _item_title(session: AsyncSession, item_id: int) -> str:
 
 
 async def _pending_submission(tx: AsyncSession, submission_id: int) -> Submission:
-    submission = await tx.get(Submission, submission_id)
+    """The submission if it still awaits review; else the refusal saying what became of it."""
+    submission = await tx.get(Submission, submission_id, populate_existing=True)
     if submission is None or submission.state == "draft":
         raise SubmissionGone()
     if submission.state == WITHDRAWN:
         raise SubmissionWithdrawn()
     if submission.state != "pending":
-        raise AlreadyReviewed(state=submission.state)
+        raise AlreadyReviewed(
+            state=submission.state,
+            by=submission.reviewed_by,
+            at=submission.reviewed_at,
+            reason=submission.review_note,
+        )
     return submission
 
 
@@ -243,10 +249,24 @@ async def _decide(
     accepted = reason is None
     async with services.db.uow() as tx:
         await _require_staff(tx, services, actor_id)
-        submission = await _pending_submission(tx, submission_id)
-        submission.state = "accepted" if accepted else "returned"
-        submission.reviewed_by, submission.reviewed_at = actor_id, now
-        submission.review_note = reason
+        # Only from pending, in one conditional UPDATE: of two staff deciding at once, the
+        # second's UPDATE waits for the first's commit, then finds nothing pending.
+        decided = await tx.execute(
+            update(Submission)
+            .where(Submission.id == submission_id, Submission.state == "pending")
+            .values(
+                state="accepted" if accepted else "returned",
+                reviewed_by=actor_id,
+                reviewed_at=now,
+                review_note=reason,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if int(decided.rowcount) != 1:  # type: ignore[attr-defined]
+            await _pending_submission(tx, submission_id)  # raises what became of it
+            raise SubmissionGone()
+        submission = await tx.get(Submission, submission_id, populate_existing=True)
+        assert submission is not None
         step = await load_step(tx, actor_id)
         if step is not None and step.flow == FLOW_REVIEW:
             await end_step(tx, actor_id)

@@ -26,6 +26,7 @@ from bot.registration.flow import (
     UnregisteredOut,
     _begin,
     _person_out,
+    end_rights,
 )
 from bot.registration.invites import InviteOut, Role
 from bot.registration.notices import _language
@@ -124,16 +125,19 @@ async def lead_invite(
 async def unregister(
     *, services: Services, unit_name: str, role: Role, actor_id: int | None = None
 ) -> UnregisteredOut:
-    """Staff end a person's registration (so they may register for another unit)."""
+    """Staff end a person's registration (so they may register for another unit), and with it
+    everything the person could still do or receive for the unit."""
     if actor_id is not None and not await roster.is_staff(services=services, user_id=actor_id):
         raise NotStaff()
     now = services.now()
     async with services.db.uow() as tx:
         unit = await roster.find_unit(tx, unit_name)
+        await invites.lock_unit(tx, unit.id)
         holder = await repo.current_holder(tx, unit_id=unit.id, role=role)
         if holder is None:
             raise NoHolder(unit=unit.name, role=role)
         holder.until = now
+        await end_rights(tx, services, unit=unit, person=holder, now=now)
         repo.audit(
             tx,
             at=now,

@@ -10,7 +10,10 @@ ConversationStep row and change in the same transaction as the facts they lead t
 
 `/contacts` reuses the same steps: "self" mode corrects one's own details from the summary,
 "lead" mode re-enters the lead. Every button carries the step's version, so a press on an
-old message is recognised as such and never acts on a newer step."""
+old message is recognised as such and never acts on a newer step.
+
+Until the invite is redeemed, every step locks the unit's row and checks the link again, so a
+link revoked or made void meanwhile stops the person at their next input, with the reason."""
 
 from __future__ import annotations
 
@@ -20,15 +23,17 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import conversations
 from bot.conversations import StepOut
 from bot.errors import DomainError
+from bot.ledger.submitting import FLOW_SUBMIT
+from bot.menus import menu_payload
 from bot.registration import invites
-from bot.registration.invites import InviteOut, Role
-from bot.registration.notices import _language, _tell_staff
+from bot.registration.invites import InviteOut, Problem, Role
+from bot.registration.notices import _language, _staff_ids, _tell_staff
 from bot.registration.validation import (
     InvalidInput,
     clean_name,
@@ -40,7 +45,7 @@ from bot.services import Services
 from bot.transport.outbox import enqueue, text_payload
 from messages import t
 from storage import repositories as repo
-from storage.models import Account, Invite, InviteAttempt, Person, Unit
+from storage.models import Account, Invite, InviteAttempt, OutboxMessage, Person, Unit
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +68,8 @@ TEXT_STEPS = {**FIELD_STEPS, **LEAD_FIELD_STEPS}
 # Correction buttons of the two summaries.
 EDITS = {"e-name": NAME, "e-post": POST, "e-phone": PHONE}
 LEAD_EDITS = {"e-lname": LEAD_NAME, "e-lpost": LEAD_POST, "e-lphone": LEAD_PHONE}
+# Steps of an invite that is not redeemed yet (the link is checked again at each).
+BEFORE_REDEEMING = (CONFIRM_UNIT, NAME, POST, PHONE, SUMMARY)
 
 
 FAILURE_LIMIT = 5
@@ -201,10 +208,17 @@ async def start(*, services: Services, user_id: int, token: str) -> Outcome:
             log.warning("invite attempt by user %s refused: slowed down until %s", user_id, until)
             return Outcome(kind="throttled", values={"until": until})
         invite = await invites.find(tx, token)
-        problem = invites.problem_of(invite, now=now, user_id=user_id)
+        problem = invites.problem_of(invite, now=now)
+        if invite is not None and problem == "used" and await _holds_through(tx, invite, user_id):
+            unit = await tx.get(Unit, invite.unit_id)
+            return Outcome(
+                kind="refused",
+                reason="registration.already_registered",
+                values={"unit": unit.name if unit else "", "role": invite.role},
+            )
         if problem is not None or invite is None:
             await _count_failure(tx, user_id, now, problem or "unknown")
-            return Outcome(kind="refused", reason=f"registration.token_{problem}")
+            return await _refusal(tx, invite, problem or "unknown")
         unit = await tx.get(Unit, invite.unit_id)
         if unit is None:
             return Outcome(kind="refused", reason="registration.token_unknown")
@@ -220,6 +234,28 @@ async def start(*, services: Services, user_id: int, token: str) -> Outcome:
         }
         step = await _begin(tx, services, user_id, CONFIRM_UNIT, data)
         return Outcome(kind="step", step=step)
+
+
+async def _holds_through(tx: AsyncSession, invite: Invite, user_id: int) -> bool:
+    """Whether the person used this invite and still holds its role (they need no link)."""
+    if invite.used_by != user_id:
+        return False
+    holder = await repo.current_holder(tx, unit_id=invite.unit_id, role=invite.role)
+    return holder is not None and holder.telegram_user_id == user_id
+
+
+async def _refusal(tx: AsyncSession, invite: Invite | None, problem: Problem) -> Outcome:
+    """The refusal of an unusable link, with its true reason."""
+    if invite is None or problem not in ("taken", "lead_replaced", "creator_ended"):
+        return Outcome(kind="refused", reason=f"registration.token_{problem}")
+    unit = await tx.get(Unit, invite.unit_id)
+    values: dict[str, Any] = {"unit": unit.name if unit else "", "role": invite.role}
+    if problem == "taken":
+        holder = await repo.current_holder(tx, unit_id=invite.unit_id, role=invite.role)
+        if holder is None:  # registered through another link, and given up since
+            return Outcome(kind="refused", reason="registration.token_superseded", values=values)
+        values.update(name=holder.name, at=holder.since)
+    return Outcome(kind="refused", reason=f"registration.token_{problem}", values=values)
 
 
 async def _held_until(tx: AsyncSession, user_id: int, now: datetime) -> datetime | None:
@@ -314,6 +350,11 @@ async def advance(
         if row is None or row.flow != FLOW or row.step not in STEPS:
             return Outcome(kind="none")
         step = StepOut(user_id=user_id, flow=row.flow, step=row.step, data=dict(row.data))
+        if step.data.get("mode") == "invite" and step.step in BEFORE_REDEEMING:
+            await invites.lock_unit(tx, int(step.data["unit_id"]))
+            refusal = await _check_invite(tx, services, step)
+            if refusal is not None:
+                return refusal
         if event.kind == "button":
             if event.version != step.data.get("v") or event.action not in buttons_of(step):
                 return Outcome(kind="stale", step=step)
@@ -383,33 +424,80 @@ async def _pressed(
     return await _save_lead(tx, services, step, username)  # LEAD_SUMMARY "ok"
 
 
-async def _usable_invite(
-    tx: AsyncSession, services: Services, step: StepOut
-) -> tuple[Invite | None, Outcome | None]:
-    """The step's invite if the person may still use it; else the refusal (flow ended)."""
-    invite = await tx.get(Invite, int(step.data.get("invite_id") or 0))
-    problem = invites.problem_of(invite, now=services.now(), user_id=step.user_id)
+async def _check_invite(tx: AsyncSession, services: Services, step: StepOut) -> Outcome | None:
+    """None if the person may still use the step's invite; else the refusal (flow ended).
+
+    Called with the unit locked, and the invite read afresh: what another registration
+    committed a moment ago counts.
+    """
+    invite = await tx.get(Invite, int(step.data.get("invite_id") or 0), populate_existing=True)
+    problem = invites.problem_of(invite, now=services.now())
     if problem is None:
-        problem_outcome = await _conflict(
+        conflict = await _conflict(
             tx, step.user_id, int(step.data["unit_id"]), str(step.data["role"])
         )
-        if problem_outcome is None:
-            return invite, None
-        await conversations.end_step(tx, step.user_id)
-        return None, problem_outcome
+        if conflict is not None:
+            await conversations.end_step(tx, step.user_id)
+        return conflict
     await conversations.end_step(tx, step.user_id)
-    return None, Outcome(kind="refused", reason=f"registration.token_{problem}")
+    if invite is not None and (
+        problem == "taken" or (problem == "used" and invite.used_by != step.user_id)
+    ):
+        return await _role_taken(tx, services, step, invite)
+    return await _refusal(tx, invite, problem)
+
+
+async def _role_taken(
+    tx: AsyncSession, services: Services, step: StepOut, invite: Invite
+) -> Outcome:
+    """Someone else registered for the role while this person was registering: tell them who,
+    and tell staff of the second attempt."""
+    holder = await repo.current_holder(tx, unit_id=invite.unit_id, role=invite.role)
+    if holder is None:
+        return await _refusal(tx, invite, "taken")
+    unit_name = str(step.data.get("unit", ""))
+    entered = step.data.get(NAME)
+    await _tell_staff(
+        tx,
+        services,
+        event_key=f"taken:{invite.id}:{step.user_id}",
+        unit_id=invite.unit_id,
+        message="registration.staff_taken" if entered else "registration.staff_taken_early",
+        values={
+            "unit": unit_name,
+            "role": invite.role,
+            "holder": holder.name,
+            "name": str(entered or ""),
+            "post": str(step.data.get(POST) or ""),
+            "phone": format_phone(str(step.data.get(PHONE) or "")),
+            "user": str(step.user_id),
+        },
+    )
+    log.info(
+        "user %s lost the race for %s of unit %s to person %s",
+        step.user_id, invite.role, invite.unit_id, holder.id,
+    )  # fmt: skip
+    return Outcome(
+        kind="refused",
+        reason="registration.role_taken",
+        values={"unit": unit_name, "role": invite.role, "name": holder.name, "at": holder.since},
+    )
+
+
+async def _step_invite(tx: AsyncSession, step: StepOut) -> Invite:
+    """The invite of a step `advance` has just checked (from the session, no query)."""
+    invite = await tx.get(Invite, int(step.data["invite_id"]))
+    assert invite is not None
+    return invite
 
 
 async def _confirm_unit(tx: AsyncSession, services: Services, step: StepOut) -> Outcome:
-    """ "Yes, this is my unit": the invite must still be usable; ask for the details.
+    """ "Yes, this is my unit": ask for the details (`advance` checked the invite).
 
     The invite is not redeemed here but when the summary is confirmed (`_complete`): someone
     who presses and then goes away must not use up the link meant for the real liaison.
     """
-    invite, refusal = await _usable_invite(tx, services, step)
-    if refusal is not None or invite is None:
-        return refusal or Outcome(kind="refused", reason="registration.token_unknown")
+    invite = await _step_invite(tx, step)
     holder = await repo.current_holder(tx, unit_id=invite.unit_id, role=invite.role)
     # The lead as the liaison entered them (or one's own earlier entry): confirm or correct.
     if holder is not None and (
@@ -432,20 +520,22 @@ async def _confirm_unit(tx: AsyncSession, services: Services, step: StepOut) -> 
 
 
 async def _complete(tx: AsyncSession, services: Services, step: StepOut) -> Outcome:
-    """The summary confirmed: the person holds the role (a handover if someone else did)."""
-    invite, refusal = await _usable_invite(tx, services, step)
-    if refusal is not None or invite is None:
-        return refusal or Outcome(kind="refused", reason="registration.token_unknown")
+    """The summary confirmed: the person holds the role (a handover if someone else did).
+
+    `advance` locked the unit and checked the invite, so no other registration of this unit
+    can come between the check and the redemption.
+    """
+    invite = await _step_invite(tx, step)
     data, now, user_id = step.data, services.now(), step.user_id
     unit = await tx.get(Unit, invite.unit_id)
     if unit is None:
         await conversations.end_step(tx, user_id)
         return Outcome(kind="refused", reason="registration.token_unknown")
-    # Redeemed now, before anything is saved: of two people on one link the first to
-    # complete wins; the other is told the link was used and nothing of theirs is kept.
+    # Redeemed now, before anything is saved: of two people registering for one role the
+    # first to complete wins; the other is told who did, and nothing of theirs is kept.
     if not await invites.redeem(tx, invite, user_id=user_id, now=now):
         await conversations.end_step(tx, user_id)
-        return Outcome(kind="refused", reason="registration.token_used")
+        return await _role_taken(tx, services, step, invite)
     role: Role = invite.role  # type: ignore[assignment]
     name, post, phone = str(data[NAME]), str(data[POST]), str(data[PHONE])
     holder = await repo.current_holder(tx, unit_id=unit.id, role=role)
@@ -550,7 +640,7 @@ async def _handed_over(
     *,
     actor_id: int | None,
 ) -> None:
-    """Record a handover and tell the previous holder (through the outbox)."""
+    """Record a handover, end what the previous holder could do, and tell them (outbox)."""
     now = services.now()
     repo.audit(
         tx,
@@ -564,6 +654,7 @@ async def _handed_over(
     )
     if old.telegram_user_id is None or old.telegram_user_id == new.telegram_user_id:
         return
+    await end_rights(tx, services, unit=unit, person=old, now=now)
     lang = await _language(tx, services, old.telegram_user_id)
     text = t(
         lang,
@@ -583,11 +674,62 @@ async def _handed_over(
     )
 
 
+async def end_rights(
+    tx: AsyncSession, services: Services, *, unit: Unit, person: Person, now: datetime
+) -> None:
+    """Everything a person whose role in the unit has ended could still do or receive: gone.
+
+    Their unsent messages about the unit (reminders, review results, notices to liaisons),
+    their step in a flow of the unit, the lead links they made as liaison (else they could
+    take the lead's role with one), and the member commands in their menu. What they may
+    still do is re-checked on every action anyway; this leaves nothing half-open.
+    """
+    user_id = person.telegram_user_id
+    if user_id is None:
+        return
+    if person.role == "liaison":
+        await invites.revoke_open(
+            tx,
+            unit_id=unit.id,
+            role="lead",
+            now=now,
+            actor_id=None,
+            created_by=user_id,
+            why=invites.HOLDER_ENDED,
+        )
+    await tx.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.chat_id == user_id,
+            OutboxMessage.unit_id == unit.id,
+            OutboxMessage.state == "pending",
+            OutboxMessage.purpose != "notice",
+        )
+        .values(state="cancelled", error="the recipient no longer holds a role in the unit")
+    )
+    row = await conversations.load_step(tx, user_id)
+    if row is not None and row.flow in (FLOW, FLOW_SUBMIT) and row.data.get("unit_id") == unit.id:
+        await conversations.end_step(tx, user_id)
+    await tx.flush()
+    member = bool(await repo.roles_of_user(tx, user_id))
+    staff = user_id in await _staff_ids(tx, services)
+    lang = await _language(tx, services, user_id)
+    await enqueue(
+        tx,
+        key=f"menu:{person.id}",
+        chat_id=user_id,
+        purpose="menu",
+        payload=menu_payload(lang, member=member, staff=staff),
+        now=now,
+    )
+
+
 async def _save_lead(
     tx: AsyncSession, services: Services, step: StepOut, username: str | None
 ) -> Outcome:
     """The liaison confirmed the lead's details: record them and offer a lead invite."""
     data, now, user_id = step.data, services.now(), step.user_id
+    await invites.lock_unit(tx, int(data["unit_id"]))
     unit = await tx.get(Unit, int(data["unit_id"]))
     liaison = await repo.current_holder(tx, unit_id=unit.id, role="liaison") if unit else None
     if unit is None or liaison is None or liaison.telegram_user_id != user_id:
@@ -608,7 +750,12 @@ async def _save_lead(
             replaced = lead
             await tx.flush()
             await invites.revoke_open(
-                tx, unit_id=unit.id, role="lead", now=now, actor_id=user_id, why="lead_replaced"
+                tx,
+                unit_id=unit.id,
+                role="lead",
+                now=now,
+                actor_id=user_id,
+                why=invites.LEAD_REPLACED,
             )
         lead = Person(
             unit_id=unit.id,

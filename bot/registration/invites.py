@@ -5,7 +5,11 @@ link). Only its SHA-256 is stored, so a copy of the database cannot register any
 Several open invites of one unit and role may exist at once (one posted in the office's
 group, one forwarded by the liaison). An invite is redeemed when a registration through it is
 completed (the summary confirmed), not when it is opened or the unit confirmed: someone who
-opens a link and gives up leaves it valid. Redeeming one revokes the others."""
+opens a link and gives up leaves it valid. Redeeming one revokes the others.
+
+A used link is dead for everyone, the person who used it included: taking a role back
+needs a new link from the office. A revoked link keeps why it was revoked, so whoever opens
+it later is told the true reason (the office withdrew it, or someone else registered)."""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import roster
@@ -32,7 +36,19 @@ ROLES: tuple[Role, ...] = ("liaison", "lead")
 TOKEN_BYTES = 24  # 192 bits
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Why an invite cannot be used, in the order they are checked.
-Problem = Literal["unknown", "revoked", "used", "expired"]
+Problem = Literal[
+    "unknown", "revoked", "taken", "lead_replaced", "creator_ended", "used", "expired"
+]
+# Why an invite was revoked (Invite.revoked_reason).
+BY_STAFF = "staff"
+REDEEMED_ANOTHER = "redeemed_another"  # the role was registered through another link
+LEAD_REPLACED = "lead_replaced"  # the liaison entered another lead
+HOLDER_ENDED = "holder_ended"  # made by a liaison who no longer holds the role
+REVOKED_PROBLEMS: dict[str, Problem] = {
+    REDEEMED_ANOTHER: "taken",
+    LEAD_REPLACED: "lead_replaced",
+    HOLDER_ENDED: "creator_ended",
+}
 
 
 class NoBotUsername(DomainError):
@@ -51,6 +67,7 @@ class InviteOut(BaseModel):
     token: str
     link: str
     expires_at: datetime
+    open_before: int = 0  # links of this unit and role made before and still open
 
 
 class RevokedOut(BaseModel):
@@ -139,32 +156,54 @@ async def find(tx: AsyncSession, token: str) -> Invite | None:
     return await tx.scalar(select(Invite).where(Invite.token_hash == hash_token(token)))
 
 
-def problem_of(invite: Invite | None, *, now: datetime, user_id: int) -> Problem | None:
-    """Why this person cannot use the invite now (None: they can).
-
-    The person who redeemed an invite may open it again to finish what they started.
-    """
+def problem_of(invite: Invite | None, *, now: datetime) -> Problem | None:
+    """Why nobody can use the invite now (None: it is open)."""
     if invite is None:
         return "unknown"
     if invite.revoked_at is not None:
-        return "revoked"
+        return REVOKED_PROBLEMS.get(invite.revoked_reason or BY_STAFF, "revoked")
     if invite.used_at is not None:
-        return None if invite.used_by == user_id else "used"
+        return "used"
     if invite.expires_at <= now:
         return "expired"
     return None
 
 
+async def lock_unit(tx: AsyncSession, unit_id: int) -> None:
+    """Hold the unit's row to the end of the transaction: its registrations go one at a time.
+
+    Two people completing a registration for one unit at once would otherwise both see the
+    role free. PostgreSQL locks the row (the second waits, then sees the first's commit);
+    SQLite has no row locks but takes the database's write lock at BEGIN already.
+    """
+    await tx.execute(select(Unit.id).where(Unit.id == unit_id).with_for_update())
+
+
+async def open_count(tx: AsyncSession, *, unit_id: int, role: str, now: datetime) -> int:
+    """How many links of the unit and role could still be used."""
+    found = await tx.scalar(
+        select(func.count())
+        .select_from(Invite)
+        .where(
+            Invite.unit_id == unit_id,
+            Invite.role == role,
+            Invite.used_at.is_(None),
+            Invite.revoked_at.is_(None),
+            Invite.expires_at > now,
+        )
+    )
+    return int(found or 0)
+
+
 async def redeem(tx: AsyncSession, invite: Invite, *, user_id: int, now: datetime) -> bool:
     """Mark the invite used by this person; revoke the other open ones of its unit and role.
 
-    Called when the registration is completed, not when the link is opened. False if someone
-    else got there first: the row is claimed with one conditional UPDATE, so of two people
-    finishing at once on one link exactly one wins (PostgreSQL re-checks the condition after
-    the other's commit; SQLite runs writers one at a time).
+    Called when the registration is completed, not when the link is opened. False if it is
+    used or revoked already: the row is claimed with one conditional UPDATE, so of two people
+    finishing at once on one link exactly one wins.
     """
     if invite.used_at is not None:
-        return invite.used_by == user_id
+        return False
     claimed = await tx.execute(
         update(Invite)
         .where(Invite.id == invite.id, Invite.used_at.is_(None), Invite.revoked_at.is_(None))
@@ -181,7 +220,7 @@ async def redeem(tx: AsyncSession, invite: Invite, *, user_id: int, now: datetim
         now=now,
         actor_id=user_id,
         keep_id=invite.id,
-        why="redeemed_another",
+        why=REDEEMED_ANOTHER,
     )
     repo.audit(
         tx,
@@ -204,9 +243,11 @@ async def revoke_open(
     now: datetime,
     actor_id: int | None,
     keep_id: int | None = None,
-    why: str = "staff",
+    created_by: int | None = None,
+    why: str = BY_STAFF,
 ) -> int:
-    """Revoke the unused, unrevoked invites of a unit (one role or both); count them."""
+    """Revoke the unused, unrevoked invites of a unit (one role or both; those one person
+    made); count them."""
     query = update(Invite).where(
         Invite.unit_id == unit_id, Invite.used_at.is_(None), Invite.revoked_at.is_(None)
     )
@@ -214,7 +255,9 @@ async def revoke_open(
         query = query.where(Invite.role == role)
     if keep_id is not None:
         query = query.where(Invite.id != keep_id)
-    result = await tx.execute(query.values(revoked_at=now))
+    if created_by is not None:
+        query = query.where(Invite.created_by == created_by)
+    result = await tx.execute(query.values(revoked_at=now, revoked_reason=why))
     count = int(result.rowcount)  # type: ignore[attr-defined]
     if count:
         repo.audit(
@@ -281,11 +324,28 @@ async def create_invites(
             found = [await roster.find_unit(tx, name) for name in units]
             targets = [(unit, role or "liaison") for unit in found]
         return [
-            await issue(
+            await _issue_counted(
                 tx, services=services, unit=unit, role=r, actor_id=actor_id, username=username
             )
             for unit, r in targets
         ]
+
+
+async def _issue_counted(
+    tx: AsyncSession,
+    *,
+    services: Services,
+    unit: Unit,
+    role: Role,
+    actor_id: int | None,
+    username: str | None,
+) -> InviteOut:
+    """A new invite, saying how many links of the unit and role are open besides it."""
+    before = await open_count(tx, unit_id=unit.id, role=role, now=services.now())
+    made = await issue(
+        tx, services=services, unit=unit, role=role, actor_id=actor_id, username=username
+    )
+    return made.model_copy(update={"open_before": before})
 
 
 async def revoke_invites(
@@ -302,6 +362,7 @@ async def revoke_invites(
         result = []
         for name in units:
             unit = await roster.find_unit(tx, name)
+            await lock_unit(tx, unit.id)
             count = await revoke_open(tx, unit_id=unit.id, role=role, now=now, actor_id=actor_id)
             result.append(RevokedOut(unit=unit.name, count=count))
         return result
@@ -316,6 +377,7 @@ async def revoke_unit_invites(
         unit = await tx.get(Unit, unit_id)
         if unit is None:
             return None
+        await lock_unit(tx, unit.id)
         count = await revoke_open(
             tx, unit_id=unit.id, role=None, now=services.now(), actor_id=actor_id
         )
@@ -331,6 +393,6 @@ async def create_unit_invite(
         unit = await tx.get(Unit, unit_id)
         if unit is None:
             return None
-        return await issue(
+        return await _issue_counted(
             tx, services=services, unit=unit, role=role, actor_id=actor_id, username=username
         )

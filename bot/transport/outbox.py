@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import InlineKeyboardMarkup
+from telegram import BotCommand, BotCommandScopeChat, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.ext import ExtBot
 
@@ -234,8 +234,8 @@ class Dispatcher:
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def _send(self, row: OutboxMessage) -> int:
-        """Make the Bot API call a row describes; return the id of the message sent."""
+    async def _send(self, row: OutboxMessage) -> int | None:
+        """Make the Bot API call a row describes; return the id of the message sent, if any."""
         payload = row.payload
         method = payload.get("method", "sendMessage")
         markup = (
@@ -266,6 +266,12 @@ class Dispatcher:
                 rate_limit_args=NO_RETRY,
             )
             return copied.message_id
+        if method == "setMyCommands":  # one person's menu, after their roles changed
+            commands = [BotCommand(c["command"], c["description"]) for c in payload["commands"]]
+            await self.bot.set_my_commands(
+                commands, scope=BotCommandScopeChat(row.chat_id), rate_limit_args=NO_RETRY
+            )
+            return None
         raise ValueError(f"unknown outbox method {method}")
 
     async def _finish(

@@ -1,0 +1,28 @@
+"""invite: why a link was revoked
+
+Revision ID: 0003
+Revises: 0001
+Create Date: 2026-12-05 10:00:00.000000
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0003"
+down_revision: str | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("invite", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("revoked_reason", sa.String(length=20), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("invite", schema=None) as batch_op:
+        batch_op.drop_column("revoked_reason")
