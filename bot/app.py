@@ -12,10 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from telegram import (
-    BotCommand,
-    BotCommandScopeAllGroupChats,
-    BotCommandScopeAllPrivateChats,
-    BotCommandScopeChat,
     LinkPreviewOptions,
     Update,
 )
@@ -23,28 +19,21 @@ from telegram.constants import ParseMode
 from telegram.ext import (
     Application,
     ApplicationBuilder,
-    CallbackQueryHandler,
-    CommandHandler,
     ContextTypes,
     Defaults,
-    MessageHandler,
-    TypeHandler,
-    filters,
 )
 
-from bot import roster
 from bot.context import BotData, Context
 from bot.ledger.checklist import ensure_default_checklist
-from bot.menus import EVERYONE_COMMANDS, GROUP_COMMANDS, person_commands
 from bot.reminders.delivery import ReminderDelivery
 from bot.reminders.planner import planner_job
 from bot.services import Services
 from bot.transport.outbox import Dispatcher
 from bot.transport.polling import poll_forever
 from bot.transport.request import AiohttpRequest, PatientRateLimiter
-from handlers import broadcast, common, contacts, flows, ledger, registration, reminders, review
-from handlers import staff as staff_console
-from messages import LANGUAGES, t
+from handlers import registry
+from handlers.shared import language_for
+from messages import t
 from storage.models import Setting
 
 log = logging.getLogger(__name__)
@@ -88,43 +77,14 @@ def build_application(services: Services) -> App:
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
             )
         )
-        .context_types(ContextTypes(bot_data=BotData))
+        .context_types(ContextTypes(context=Context, bot_data=BotData))
         .updater(None)
         .build()
     )
     app.bot_data.services = services
-    register_handlers(app)
-    return app
-
-
-def register_handlers(app: App) -> None:
-    """Every handler, in order of precedence."""
-    # group -1: a person in a conversation has every update handed to that conversation.
-    app.add_handler(TypeHandler(Update, flows.route), group=-1)
-    # group 0: commands and buttons; the first that matches answers.
-    app.add_handler(CommandHandler("start", common.start))
-    app.add_handler(CommandHandler("help", common.help_command))
-    app.add_handler(CommandHandler("cancel", flows.cancel))
-    app.add_handler(CommandHandler("language", common.language))
-    app.add_handler(
-        CallbackQueryHandler(common.language_chosen, pattern=rf"^lang:({'|'.join(LANGUAGES)})$")
-    )
-    # Feature handlers: each feature module adds its own in group 0 through register(app).
-    # (one line per feature, in this order)
-    ledger.register(app)
-    review.register(app)
-    registration.register(app)
-    contacts.register(app)
-    staff_console.register(app)
-    broadcast.register(app)
-    reminders.register(app)
-    # Catch-alls last: whatever no feature took.
-    app.add_handler(MessageHandler(filters.COMMAND, common.unknown_command))
-    app.add_handler(CallbackQueryHandler(common.stale_button))
-    app.add_handler(
-        MessageHandler(filters.ChatType.PRIVATE & ~filters.COMMAND, common.not_understood)
-    )
+    registry.register_handlers(app)
     app.add_error_handler(on_error)
+    return app
 
 
 async def on_error(update: object, context: Context) -> None:
@@ -136,48 +96,11 @@ async def on_error(update: object, context: Context) -> None:
         return
     log.error("handling %s failed", update, exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat and update.effective_message:
-        lang = await common.language_for(update, context)
+        lang = await language_for(update, context)
         try:
             await update.effective_message.reply_text(t(lang, "common.error"))
         except Exception:
             log.warning("could not tell the person about the failure")
-
-
-def _commands(lang: str, names: tuple[str, ...]) -> list[BotCommand]:
-    return [BotCommand(name, t(lang, f"commands.{name}")) for name in names]
-
-
-async def setup_commands(app: App) -> None:
-    """Give each kind of person the menu of their own commands (setMyCommands per scope)."""
-    services = app.bot_data.services
-    bot = app.bot
-    for lang in LANGUAGES:
-        code = None if lang == services.settings.language else lang
-        await bot.set_my_commands(
-            _commands(lang, EVERYONE_COMMANDS),
-            scope=BotCommandScopeAllPrivateChats(),
-            language_code=code,
-        )
-        await bot.set_my_commands(
-            _commands(lang, ("help", *GROUP_COMMANDS)),
-            scope=BotCommandScopeAllGroupChats(),
-            language_code=code,
-        )
-    for staff in await roster.list_staff(services=services):
-        await set_person_menu(app, staff.user_id, staff=True)
-
-
-async def set_person_menu(
-    app: App, user_id: int, *, staff: bool = False, member: bool = False
-) -> None:
-    """The menu of one person: everyone's commands plus their role's."""
-    services = app.bot_data.services
-    lang = await roster.language_of(services=services, user_id=user_id, language_code=None)
-    names = person_commands(member=member, staff=staff)
-    try:
-        await app.bot.set_my_commands(_commands(lang, names), scope=BotCommandScopeChat(user_id))
-    except Exception as exc:  # a staff member who never opened the bot has no chat yet
-        log.info("menu for %s not set: %s", user_id, exc)
 
 
 async def remember_username(app: App) -> str:
@@ -219,7 +142,7 @@ async def serve(
         await app.start()
         await remember_username(app)
         if take_updates:
-            await setup_commands(app)
+            await registry.setup_commands(app)
             if webhook is None:
                 await app.bot.delete_webhook(drop_pending_updates=False)
         delivery = ReminderDelivery(services)

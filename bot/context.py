@@ -1,4 +1,4 @@
-"""Typed shared state for handlers: `context.bot_data` is a `BotData`."""
+"""Typed state for handlers: `context.bot_data` is a `BotData`; `context.actor` the person."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 from telegram.ext import CallbackContext, ExtBot
 
+from bot.roster import ActorOut
 from bot.services import Services
 from bot.transport.outbox import Dispatcher
 
@@ -18,4 +19,8 @@ class BotData:
     dispatcher: Dispatcher | None = None
 
 
-Context = CallbackContext[ExtBot[Any], dict[Any, Any], dict[Any, Any], BotData]
+class Context(CallbackContext[ExtBot[Any], dict[Any, Any], dict[Any, Any], BotData]):
+    """The context of one update, shared by every handler that sees it."""
+
+    # The person acting, read once per update (handlers.shared.actor_of).
+    actor: ActorOut | None = None

@@ -8,12 +8,12 @@ from pydantic import BaseModel
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.errors import StaffNotFound, UnitAmbiguous, UnitNotFound
+from bot.errors import NotStaff, StaffNotFound, UnitAmbiguous, UnitNotFound
 from bot.importing import parse_units
 from bot.services import Services
 from messages import normalize_language
 from storage import repositories as repo
-from storage.models import Account, StaffMember, Unit
+from storage.models import Account, Person, StaffMember, Unit
 
 
 class ImportResult(BaseModel):
@@ -100,11 +100,80 @@ def _initials(name: str) -> str:
     return "".join(p[0] for p in lazy_pinyin(name, style=Style.FIRST_LETTER) if p)
 
 
+class ActorOut(BaseModel):
+    """The person an update comes from: their language, whether staff, their roles."""
+
+    user_id: int
+    language: str
+    staff: bool
+    roles: list[RoleOut]
+
+    @property
+    def member(self) -> bool:
+        return bool(self.roles)
+
+
+async def actor(*, services: Services, user_id: int, language_code: str | None) -> ActorOut:
+    """Who is acting, read once per update in one query: language, staff, roles."""
+    async with services.db.sessions() as session:
+        language, stored_staff = (
+            await session.execute(
+                select(
+                    select(Account.language)
+                    .where(Account.user_id == user_id)
+                    .scalar_subquery()
+                    .label("language"),
+                    select(StaffMember.user_id)
+                    .where(StaffMember.user_id == user_id)
+                    .scalar_subquery()
+                    .label("staff"),
+                )
+            )
+        ).one()
+        held = (
+            await session.execute(
+                select(Unit.id, Unit.name, Unit.kind, Person.role)
+                .join(Person, Person.unit_id == Unit.id)
+                .where(Person.telegram_user_id == user_id, Person.until.is_(None))
+                .order_by(Unit.kind, Unit.name)
+            )
+        ).all()
+    return ActorOut(
+        user_id=user_id,
+        language=language or _default_language(services, language_code),
+        staff=user_id in services.settings.staff_ids or stored_staff is not None,
+        roles=[RoleOut(unit_id=u, unit=n, kind=kind, role=role) for u, n, kind, role in held],
+    )
+
+
 async def is_staff(*, services: Services, user_id: int) -> bool:
+    """Whether a person is office staff (STAFF_IDS, or added with `staff add`)."""
     if user_id in services.settings.staff_ids:
         return True
     async with services.db.sessions() as session:
-        return await session.get(StaffMember, user_id) is not None
+        return await staff_in(session, services, user_id)
+
+
+async def staff_in(session: AsyncSession, services: Services, user_id: int) -> bool:
+    """`is_staff`, read in the caller's transaction."""
+    if user_id in services.settings.staff_ids:
+        return True
+    return await session.get(StaffMember, user_id) is not None
+
+
+async def require_staff(
+    *, services: Services, actor_id: int | None, session: AsyncSession | None = None
+) -> None:
+    """The one staff check of every staff use-case: the command line (no actor) is trusted;
+    anyone else must be office staff, or NotStaff is raised."""
+    if actor_id is None:
+        return
+    if session is not None:
+        allowed = await staff_in(session, services, actor_id)
+    else:
+        allowed = await is_staff(services=services, user_id=actor_id)
+    if not allowed:
+        raise NotStaff()
 
 
 async def add_staff(*, services: Services, user_id: int, actor: str | None = None) -> None:

@@ -22,10 +22,7 @@ import re
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
-    Application,
     ApplicationHandlerStop,
-    CallbackQueryHandler,
-    CommandHandler,
 )
 
 from bot import conversations
@@ -34,9 +31,24 @@ from bot.conversations import StepOut
 from bot.errors import DomainError
 from bot.staff import broadcasts
 from bot.staff.broadcasts import AUDIENCES, AckStatus, Preview, Progress, audience_name
-from handlers.common import language_for, services_of
-from handlers.flows import command_of, register_flow
-from handlers.staff import edit, in_group, set_buttons, staff_language, staff_only, tell
+from handlers.shared import (
+    Audience,
+    Button,
+    Command,
+    Feature,
+    Job,
+    command_of,
+    edit,
+    in_group,
+    language_for,
+    matched,
+    press,
+    services_of,
+    set_buttons,
+    staff_language,
+    staff_only,
+    tell,
+)
 from messages import join, t
 
 log = logging.getLogger(__name__)
@@ -227,7 +239,6 @@ def recent_markup(recent: list[Progress], lang: str) -> InlineKeyboardMarkup | N
 # ---- /broadcast and its flow -----------------------------------------------------------------
 
 
-@staff_only
 async def broadcast_command(update: Update, context: Context, lang: str) -> None:
     """`/broadcast`: start a new notice (in the private chat with the bot)."""
     user, message = update.effective_user, update.effective_message
@@ -280,7 +291,7 @@ async def _compose(update: Update, context: Context, step: StepOut, lang: str) -
         return
     command = command_of(update)
     if command == "broadcast":
-        await broadcast_command(update, context)
+        await staff_only(broadcast_command)(update, context)
         return
     if command is not None:
         await message.reply_text(t(lang, "broadcast.busy"))
@@ -318,8 +329,7 @@ async def _flow_button(update: Update, context: Context, step: StepOut, lang: st
     assert query is not None
     services = services_of(context)
     data = query.data or ""
-    if data.startswith(("bc:acks:", "bc:nudge:", "bc:stop:")):
-        await on_button(update, context)
+    if await press(update, context, BUTTONS):
         return
     if data.startswith("bc:aud:") and step.step in ("audience", "preview", "units"):
         audience = data.split(":", 2)[2]
@@ -367,44 +377,50 @@ async def _flow_button(update: Update, context: Context, step: StepOut, lang: st
 # ---- buttons outside the flow ----------------------------------------------------------------
 
 
-@staff_only
-async def on_button(update: Update, context: Context, lang: str) -> None:
-    """`bc:acks`, `bc:nudge`, `bc:stop` (any time), after the staff check."""
+async def show_acks(update: Update, context: Context, lang: str) -> None:
+    """`bc:acks:{id}`: who has and has not pressed "收到" (staff)."""
     user, query = update.effective_user, update.callback_query
     assert user is not None
     assert query is not None
-    services = services_of(context)
-    parts = (query.data or "").split(":")
-    numbers = [int(p) for p in parts[2:] if p.isdigit()]
-    action = parts[1] if len(parts) > 1 else ""
-    if action == "acks" and len(numbers) == 1:
-        status = await broadcasts.ack_status(
-            services=services, actor_id=user.id, broadcast_id=numbers[0]
+    status = await broadcasts.ack_status(
+        services=services_of(context), actor_id=user.id, broadcast_id=matched(context)
+    )
+    await query.answer()
+    if query.message is not None:
+        await context.bot.send_message(
+            query.message.chat.id, acks_text(status, lang), reply_markup=acks_markup(status, lang)
         )
-        await query.answer()
-        if query.message is not None:
-            await context.bot.send_message(
-                query.message.chat.id,
-                acks_text(status, lang),
-                reply_markup=acks_markup(status, lang),
-            )
-    elif action == "nudge" and len(numbers) == 2:
-        done = await broadcasts.nudge(
-            services=services, actor_id=user.id, broadcast_id=numbers[0], round_number=numbers[1]
-        )
-        await query.answer(t(lang, "broadcast.nudged", count=done.queued), show_alert=True)
-        dispatcher = context.bot_data.dispatcher
-        if dispatcher is not None:
-            dispatcher.wake()
-        # The reminder button goes (each round once); refresh stays.
-        await set_buttons(query.message, refresh_markup(numbers[0], lang))
-    elif action == "stop" and len(numbers) == 1:
-        held = await broadcasts.stop_sending(
-            services=services, actor_id=user.id, broadcast_id=numbers[0]
-        )
-        await query.answer(t(lang, "broadcast.stopped", count=held), show_alert=True)
-    else:
-        await query.answer(t(lang, "common.stale_button"))
+
+
+async def nudge(update: Update, context: Context, lang: str) -> None:
+    """`bc:nudge:{id}:{round}`: remind those who have not acknowledged, once a round (staff)."""
+    user, query = update.effective_user, update.callback_query
+    assert user is not None
+    assert query is not None
+    broadcast_id, round_number = matched(context, 1), matched(context, 2)
+    done = await broadcasts.nudge(
+        services=services_of(context),
+        actor_id=user.id,
+        broadcast_id=broadcast_id,
+        round_number=round_number,
+    )
+    await query.answer(t(lang, "broadcast.nudged", count=done.queued), show_alert=True)
+    dispatcher = context.bot_data.dispatcher
+    if dispatcher is not None:
+        dispatcher.wake()
+    # The reminder button goes (each round once); refresh stays.
+    await set_buttons(query.message, refresh_markup(broadcast_id, lang))
+
+
+async def stop(update: Update, context: Context, lang: str) -> None:
+    """`bc:stop:{id}`: hold what has not been sent yet (staff)."""
+    user, query = update.effective_user, update.callback_query
+    assert user is not None
+    assert query is not None
+    held = await broadcasts.stop_sending(
+        services=services_of(context), actor_id=user.id, broadcast_id=matched(context)
+    )
+    await query.answer(t(lang, "broadcast.stopped", count=held), show_alert=True)
 
 
 async def acknowledge(update: Update, context: Context) -> None:
@@ -454,14 +470,17 @@ async def progress_tick(context: Context) -> None:
         )
 
 
-def register(app: Application) -> None:  # type: ignore[type-arg]
-    """`/broadcast`, its flow, its buttons, the "收到" button and the progress tick."""
-    # group -2: "收到" is answered even while the recipient is in a conversation (group -1).
-    app.add_handler(CallbackQueryHandler(acknowledge, pattern=r"^ack:\d+$"), group=-2)
-    app.add_handler(CommandHandler("broadcast", broadcast_command))
-    app.add_handler(CallbackQueryHandler(on_button, pattern=r"^bc:"))
-    register_flow(broadcasts.FLOW, compose)
-    if app.job_queue is not None:
-        app.job_queue.run_repeating(
-            progress_tick, interval=PROGRESS_SECONDS, first=PROGRESS_SECONDS, name="bc-progress"
-        )
+BUTTONS = (
+    # "收到" is answered even while the recipient is in a conversation.
+    Button(r"^ack:(\d+)$", acknowledge, always=True),
+    Button(r"^bc:acks:(\d+)$", show_acks, staff=True),
+    Button(r"^bc:nudge:(\d+):(\d+)$", nudge, staff=True),
+    Button(r"^bc:stop:(\d+)$", stop, staff=True),
+)
+
+FEATURE = Feature(
+    commands=(Command("broadcast", broadcast_command, Audience.STAFF),),
+    buttons=BUTTONS,
+    flows={broadcasts.FLOW: compose},
+    jobs=(Job("bc-progress", progress_tick, PROGRESS_SECONDS),),
+)

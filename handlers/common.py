@@ -1,4 +1,4 @@
-"""Commands for everyone: /start without a token, /help, /language, /cancel, the rest."""
+"""Commands for everyone: /start without a token, /language, /cancel, and the catch-alls."""
 
 from __future__ import annotations
 
@@ -7,22 +7,17 @@ from telegram.constants import ChatType
 
 from bot import roster
 from bot.context import Context
-from bot.services import Services
+from handlers import flows
+from handlers.shared import (
+    Button,
+    Command,
+    Feature,
+    actor_of,
+    forget_actor,
+    language_for,
+    services_of,
+)
 from messages import LANGUAGES, t
-
-
-def services_of(context: Context) -> Services:
-    return context.bot_data.services
-
-
-async def language_for(update: Update, context: Context) -> str:
-    """The language to answer this person in."""
-    user = update.effective_user
-    if user is None:
-        return services_of(context).settings.language
-    return await roster.language_of(
-        services=services_of(context), user_id=user.id, language_code=user.language_code
-    )
 
 
 async def start(update: Update, context: Context) -> None:
@@ -30,30 +25,11 @@ async def start(update: Update, context: Context) -> None:
     user, message = update.effective_user, update.effective_message
     if user is None or message is None:
         return
-    if context.args:  # an invite link: /start <token>
-        from handlers.registration import start_with_token
-
-        await start_with_token(update, context)
-        return
     services = services_of(context)
     lang = await roster.greet(services=services, user_id=user.id, language_code=user.language_code)
-    staff = await roster.is_staff(services=services, user_id=user.id)
+    actor = await actor_of(update, context)
+    staff = actor is not None and actor.staff
     await message.reply_text(t(lang, "start.welcome_staff" if staff else "start.welcome"))
-
-
-async def help_command(update: Update, context: Context) -> None:
-    """List the commands this person may use."""
-    user, message = update.effective_user, update.effective_message
-    if user is None or message is None:
-        return
-    services = services_of(context)
-    lang = await language_for(update, context)
-    parts = [t(lang, "help.everyone")]
-    if await roster.roles_of(services=services, user_id=user.id):
-        parts.append(t(lang, "help.member"))
-    if await roster.is_staff(services=services, user_id=user.id):
-        parts.append(t(lang, "help.staff"))
-    await message.reply_text("\n\n".join(parts))
 
 
 def language_keyboard(lang: str) -> InlineKeyboardMarkup:
@@ -76,6 +52,7 @@ async def language(update: Update, context: Context) -> None:
         chosen = await roster.set_language(
             services=services_of(context), user_id=user.id, language=context.args[0].lower()
         )
+        forget_actor(context)
         await message.reply_text(t(chosen, "language.changed"))
         return
     lang = await language_for(update, context)
@@ -90,6 +67,7 @@ async def language_chosen(update: Update, context: Context) -> None:
     chosen = await roster.set_language(
         services=services_of(context), user_id=user.id, language=query.data.split(":", 1)[1]
     )
+    forget_actor(context)
     await query.answer()
     await query.edit_message_text(t(chosen, "language.changed"))
 
@@ -118,3 +96,13 @@ async def stale_button(update: Update, context: Context) -> None:
     if query is None:
         return
     await query.answer(t(await language_for(update, context), "common.stale_button"))
+
+
+FEATURE = Feature(
+    commands=(
+        Command("start", start),
+        Command("language", language),
+        Command("cancel", flows.cancel),
+    ),
+    buttons=(Button(rf"^lang:({'|'.join(LANGUAGES)})$", language_chosen),),
+)

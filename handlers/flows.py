@@ -1,14 +1,12 @@
 """Routing into conversations: a person in a flow has their updates sent to that flow.
 
-A flow is a module that registers `async def handle(update, context, step)`; the router
-(a TypeHandler in group -1) looks up the person's saved step and hands the update over,
-so nothing a flow expects is ever answered by a general handler instead. `/cancel`,
+A feature declares its flows by name (`Feature.flows`: `async def handle(update, context,
+step)`); the router (a TypeHandler in group -1) looks up the person's saved step and hands the
+update over, so nothing a flow expects is ever answered by a general handler instead. `/cancel`,
 `/help` and `/language` always work; `/start` with a token starts over.
 """
 
 from __future__ import annotations
-
-from collections.abc import Awaitable, Callable
 
 from telegram import ReplyKeyboardRemove, Update
 from telegram.constants import ChatType
@@ -16,25 +14,15 @@ from telegram.ext import ApplicationHandlerStop
 
 from bot import conversations
 from bot.context import Context
-from bot.conversations import StepOut
-from handlers.common import language_for, services_of
+from handlers.shared import FlowHandler, command_of, language_for, services_of
 from messages import t
 
-FlowHandler = Callable[[Update, Context, StepOut], Awaitable[None]]
 FLOWS: dict[str, FlowHandler] = {}
 ALWAYS = {"cancel", "help", "language", "start"}
 
 
 def register_flow(name: str, handler: FlowHandler) -> None:
     FLOWS[name] = handler
-
-
-def command_of(update: Update) -> str | None:
-    """The command a message carries (`/start@bot x` → `start`), if any."""
-    message = update.effective_message
-    if message is None or not message.text or not message.text.startswith("/"):
-        return None
-    return message.text[1:].split(maxsplit=1)[0].split("@", 1)[0].lower()
 
 
 async def route(update: Update, context: Context) -> None:

@@ -13,12 +13,9 @@ Buttons (callback_data, short ids only):
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any
-
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
+from telegram.ext import MessageHandler, filters
 
 from bot import conversations
 from bot.context import Context
@@ -30,22 +27,23 @@ from bot.ledger.files import DownloadTooLarge, Fetch, IncomingFile
 from bot.ledger.status import ItemStatus, UnitObligations
 from bot.ledger.stray import StrayOut
 from bot.ledger.submitting import SubmitStep
-from handlers import flows
-from handlers.common import language_for, services_of
+from handlers.shared import (
+    PRIVATE,
+    Audience,
+    Button,
+    Command,
+    Feature,
+    command_of,
+    drop_keyboard,
+    error_text,
+    ids_of,
+    language_for,
+    send,
+    services_of,
+)
 from messages import Markup, format_date, join, t
 
-PRIVATE = filters.ChatType.PRIVATE
 FILES = filters.Document.ALL | filters.PHOTO
-
-
-def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    """/status, /submit, their buttons, and documents or photos sent outside any flow."""
-    flows.register_flow(submitting.FLOW_SUBMIT, submit_flow)
-    flows.register_flow(submitting.FLOW_STRAY, stray_flow)
-    app.add_handler(CommandHandler("status", status, filters=PRIVATE))
-    app.add_handler(CommandHandler("submit", submit, filters=PRIVATE))
-    app.add_handler(CallbackQueryHandler(submit_button, pattern=r"^sub:(start|go):"))
-    app.add_handler(MessageHandler(PRIVATE & FILES, stray_file))
 
 
 def submit_keyboard(lang: str, unit_id: int) -> InlineKeyboardMarkup:
@@ -164,35 +162,7 @@ def render_step(
     return "\n\n".join(lines), None
 
 
-def error_text(error: DomainError, lang: str) -> str:
-    return t(lang, error.key, **error.values)
-
-
 # ---- helpers -------------------------------------------------------------------------------
-
-
-async def send(
-    update: Update, context: Context, text: str, markup: InlineKeyboardMarkup | None = None
-) -> Message | None:
-    """Answer in the chat the update came from."""
-    chat = update.effective_chat
-    if chat is None:
-        return None
-    return await context.bot.send_message(chat.id, text, reply_markup=markup)
-
-
-async def drop_keyboard(update: Update) -> None:
-    """Take the buttons off the message whose button was pressed (it has been answered).
-
-    The text is set again rather than only the markup: PTB adds the default parse_mode to
-    editMessageReplyMarkup, a parameter that method does not have.
-    """
-    query = update.callback_query
-    message = query.message if query is not None else None
-    if query is None or not isinstance(message, Message) or not message.text:
-        return
-    with contextlib.suppress(BadRequest):  # too old to edit, or edited already
-        await query.edit_message_text(message.text_html, reply_markup=None)
 
 
 def incoming_of(message: Message) -> IncomingFile | None:
@@ -231,15 +201,6 @@ def fetcher(context: Context) -> Fetch:
         return bytes(await found.download_as_bytearray())
 
     return fetch
-
-
-def ids_of(data: str | None, count: int) -> list[int] | None:
-    """The `count` numbers at the end of callback data (`sub:go:3:17` → [3, 17])."""
-    parts = (data or "").split(":")
-    tail = parts[-count:]
-    if len(parts) <= count or not all(p.isdigit() for p in tail):
-        return None
-    return [int(p) for p in tail]
 
 
 # ---- /status ---------------------------------------------------------------------------------
@@ -327,7 +288,7 @@ async def submit_flow(update: Update, context: Context, step: StepOut) -> None:
             return
         if message is None:
             return
-        command = flows.command_of(update)
+        command = command_of(update)
         if command == "status":
             await status(update, context)
         elif command == "submit":
@@ -569,10 +530,21 @@ async def stray_flow(update: Update, context: Context, step: StepOut) -> None:
         return
     if message is None:
         return
-    command = flows.command_of(update)
+    command = command_of(update)
     if command == "status":
         await status(update, context)
     elif command is None and incoming_of(message) is not None:
         await hold(update, context, lang, message)
     else:
         await send(update, context, t(lang, "ledger.stray_reask"))
+
+
+FEATURE = Feature(
+    commands=(
+        Command("status", status, Audience.MEMBER, filters=PRIVATE),
+        Command("submit", submit, Audience.MEMBER, filters=PRIVATE),
+    ),
+    buttons=(Button(r"^sub:(start|go):", submit_button),),
+    handlers=(MessageHandler(PRIVATE & FILES, stray_file),),
+    flows={submitting.FLOW_SUBMIT: submit_flow, submitting.FLOW_STRAY: stray_flow},
+)

@@ -1,8 +1,8 @@
-"""The registration conversations (liaison and lead), `/start <token>`, and staff's `/invite`.
+"""The registration conversations (liaison and lead), `/start <token>`, and `/contacts`.
 
-The steps live in bot/registration.py; here an update becomes one `Event`, one use-case call,
-and the reply: the outcome's sentence followed by the question of the step the person is now
-at, with its buttons. Buttons carry `r:<version>:<action>`; nothing else.
+The steps live in bot/registration/flow.py; here an update becomes one `Event`, one use-case
+call, and the reply: the outcome's sentence followed by the question of the step the person
+is now at, with its buttons. Buttons carry `r:<version>:<action>`; nothing else.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from telegram import (
     InlineKeyboardButton,
@@ -21,15 +21,12 @@ from telegram import (
     ReplyKeyboardRemove,
     Update,
 )
-from telegram.constants import ChatAction, ChatType
-from telegram.error import BadRequest, Forbidden
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+from telegram.constants import ChatType
 
-from bot import roster
 from bot.context import Context
 from bot.conversations import StepOut
-from bot.errors import NotStaff, UnitAmbiguous, UnitNotFound
-from bot.registration import flow, invites
+from bot.errors import DomainError, UnitAmbiguous, UnitNotFound
+from bot.registration import contacts, flow, invites
 from bot.registration.flow import (
     CONFIRM_UNIT,
     LEAD_NAME,
@@ -40,23 +37,33 @@ from bot.registration.flow import (
     PHONE,
     POST,
     SUMMARY,
+    ContactsOut,
     Event,
     Outcome,
+    PersonOut,
 )
 from bot.registration.validation import format_phone
-from handlers.common import language_for, services_of
-from handlers.flows import command_of, register_flow
+from handlers.shared import (
+    Audience,
+    Button,
+    Command,
+    Feature,
+    actor_of,
+    command_of,
+    day_text,
+    drop_buttons,
+    language_for,
+    moment_text,
+    refresh_menus,
+    role_name,
+    services_of,
+)
 from messages import format_date, t
 
 log = logging.getLogger(__name__)
 
 Markups = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None
 PRESS = re.compile(r"r:(\d{1,9}):([a-z-]{1,12})")
-INVITE_PRESS = re.compile(r"i:(liaison|lead|rv):(\d{1,12})")
-ROLE_WORDS = {
-    "liaison": "liaison", "联络员": "liaison",
-    "lead": "lead", "分管领导": "lead", "领导": "lead",
-}  # fmt: skip
 STEP_QUESTIONS = {
     NAME: "registration.ask_name",
     POST: "registration.ask_post",
@@ -66,16 +73,6 @@ STEP_QUESTIONS = {
 }
 
 
-def role_name(lang: str, role: str) -> str:
-    return t(lang, f"common.role_{role}")
-
-
-def when(moment: datetime, lang: str, context: Context) -> str:
-    """A moment as the office reads it: 2026年11月30日 10:05."""
-    local = moment.astimezone(services_of(context).settings.tz)
-    return f"{format_date(local.date(), lang)} {local:%H:%M}"
-
-
 def _values(lang: str, values: dict[str, Any], context: Context) -> dict[str, object]:
     """An outcome's values, with role codes named and moments written out."""
     shown: dict[str, object] = {}
@@ -83,7 +80,7 @@ def _values(lang: str, values: dict[str, Any], context: Context) -> dict[str, ob
         if name.endswith("role") and isinstance(value, str):
             shown[name] = role_name(lang, value)
         elif isinstance(value, datetime):
-            shown[name] = when(value, lang, context)
+            shown[name] = moment_text(context, value, lang)
         else:
             shown[name] = value
     return shown
@@ -273,20 +270,6 @@ async def _pressed(update: Update, context: Context, step: StepOut, lang: str) -
     await show(update, context, outcome, lang)
 
 
-async def drop_buttons(message: object) -> None:
-    """Take the buttons off a message that has been answered.
-
-    Done with editMessageText (same text, no keyboard): PTB's default parse_mode is also sent
-    with editMessageReplyMarkup, which has no such parameter.
-    """
-    if not isinstance(message, Message) or message.reply_markup is None or not message.text:
-        return
-    try:
-        await message.edit_text(message.text_html, reply_markup=None)
-    except BadRequest as exc:  # already gone, or too old to edit
-        log.info("buttons of message %s stay: %s", message.message_id, exc.message)
-
-
 async def show(update: Update, context: Context, outcome: Outcome, lang: str) -> None:
     """Tell the person what happened, then ask the question of the step they are now at."""
     chat = update.effective_chat
@@ -354,187 +337,150 @@ def link_text(invite: invites.InviteOut, lead_name: str, lang: str, context: Con
         lang,
         "registration.lead_link",
         name=lead_name,
-        date=expiry_date(invite, lang, context),
+        date=day_text(context, invite.expires_at, lang),
         link=invite.link,
     )
 
 
-def expiry_date(invite: invites.InviteOut, lang: str, context: Context) -> str:
-    return format_date(invite.expires_at.astimezone(services_of(context).settings.tz).date(), lang)
+# ---- /contacts -------------------------------------------------------------------------------
+# A liaison or lead sees their own unit's contacts and corrects them; staff may name any unit
+# (`/contacts 市文旅局`) and also see who held each role when. The buttons carry no unit: the
+# unit is always the one the person holds a role in, so no press can reach another unit.
 
 
-async def refresh_menus(context: Context, user_ids: list[int | None]) -> None:
-    """Each person's command menu after their roles changed (setMyCommands per chat)."""
-    from bot.app import set_person_menu  # bot.app wires these handlers in
-
-    services = services_of(context)
-    app = cast(Any, context.application)
-    for user_id in {u for u in user_ids if u}:
-        member = bool(await roster.roles_of(services=services, user_id=user_id))
-        staff = await roster.is_staff(services=services, user_id=user_id)
-        await set_person_menu(app, user_id, member=member, staff=staff)
+CONTACTS_PRESS = re.compile(r"c:(me|lead|link)")
 
 
-# ---- /invite (staff) ------------------------------------------------------------------------
-
-
-def parse_invite_args(args: list[str]) -> tuple[str, invites.Role]:
-    """`/invite 市文旅局 [分管领导|lead]` → (unit name, role)."""
-    words = list(args)
-    role: invites.Role = "liaison"
-    if len(words) > 1 and words[-1].lower() in ROLE_WORDS:
-        role = cast(invites.Role, ROLE_WORDS[words.pop().lower()])
-    return " ".join(words).strip(), role
-
-
-def invite_markup(invite: invites.InviteOut, lang: str) -> InlineKeyboardMarkup:
-    other: invites.Role = "lead" if invite.role == "liaison" else "liaison"
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(
-                    t(lang, "invite.button_other", role=role_name(lang, other)),
-                    callback_data=f"i:{other}:{invite.unit_id}",
-                )
-            ],
-            [
-                InlineKeyboardButton(
-                    t(lang, "invite.button_revoke"), callback_data=f"i:rv:{invite.unit_id}"
-                )
-            ],
-        ]
-    )
-
-
-def invite_text(invite: invites.InviteOut, lang: str, context: Context) -> str:
-    text = t(
+def _person_line(lang: str, role: str, person: PersonOut | None) -> str:
+    if person is None:
+        return t(lang, f"contacts.{role}_missing")
+    line = t(
         lang,
-        "invite.created",
-        unit=invite.unit,
-        role=role_name(lang, invite.role),
-        date=expiry_date(invite, lang, context),
-        link=invite.link,
+        f"contacts.{role}",
+        name=person.name,
+        post=person.post,
+        phone=format_phone(person.phone),
     )
-    return "\n".join((text, open_before_note(invite, lang))) if invite.open_before else text
+    if role == "lead":
+        line += t(lang, "contacts.linked" if person.linked else "contacts.not_linked")
+    return line
 
 
-def open_before_note(invite: invites.InviteOut, lang: str) -> str:
-    """Staff are told when the unit already had open links for the role."""
-    return t(
-        lang,
-        "invite.open_before",
-        unit=invite.unit,
-        count=invite.open_before,
-        role=role_name(lang, invite.role),
-    )
+def render(found: ContactsOut, lang: str, context: Context) -> str:
+    """The unit's liaison and lead (and, for staff, the history)."""
+    lines = [
+        t(lang, "contacts.title", unit=found.unit),
+        _person_line(lang, "liaison", found.liaison),
+        _person_line(lang, "lead", found.lead),
+    ]
+    if found.history:
+        tz = services_of(context).settings.tz
+        lines += ["", t(lang, "contacts.history_title")]
+        for person in found.history:
+            since = format_date(person.since.astimezone(tz).date(), lang)
+            if person.until is None:
+                period = t(lang, "contacts.period_current", since=since)
+            else:
+                until = format_date(person.until.astimezone(tz).date(), lang)
+                period = t(lang, "contacts.period_past", since=since, until=until)
+            lines.append(
+                t(
+                    lang,
+                    "contacts.history_line",
+                    role=role_name(lang, person.role),
+                    name=person.name,
+                    post=person.post,
+                    period=period,
+                )
+            )
+    return "\n".join(lines)
 
 
-async def reachable_privately(context: Context, user_id: int) -> bool:
-    """Whether the bot may write to the person's private chat (they started it, not blocked)."""
-    try:
-        await context.bot.send_chat_action(user_id, ChatAction.TYPING)
-    except Forbidden:
-        return False
-    return True
+def buttons(found: ContactsOut, lang: str) -> InlineKeyboardMarkup:
+    rows = [[InlineKeyboardButton(t(lang, "contacts.button_me"), callback_data="c:me")]]
+    if found.my_role == "liaison":
+        label = "contacts.button_lead" if found.lead else "contacts.button_lead_new"
+        rows.append([InlineKeyboardButton(t(lang, label), callback_data="c:lead")])
+        if found.lead is None or not found.lead.linked:
+            rows.append(
+                [InlineKeyboardButton(t(lang, "contacts.button_link"), callback_data="c:link")]
+            )
+    return InlineKeyboardMarkup(rows)
 
 
-async def invite_command(update: Update, context: Context) -> None:
-    """`/invite NAME [lead]`: a registration link for one unit (staff only).
-
-    A link works once and registers whoever opens it first, so it is only ever shown in the
-    staff member's private chat: asked for in a group, it is sent there and the group is told
-    only that (or, if the private chat was never opened, that it must be first).
-    """
+async def contacts_command(update: Update, context: Context) -> None:
+    """`/contacts`: my unit's liaison and lead, with buttons to correct them."""
     user, message, chat = update.effective_user, update.effective_message, update.effective_chat
     if user is None or message is None or chat is None:
         return
-    services = services_of(context)
     lang = await language_for(update, context)
-    if not await roster.is_staff(services=services, user_id=user.id):
-        await message.reply_text(t(lang, "common.staff_only"))
+    if chat.type != ChatType.PRIVATE:
+        await message.reply_text(t(lang, "common.private_only"))
         return
-    name, role = parse_invite_args(list(context.args or []))
-    if not name:
-        await message.reply_text(t(lang, "invite.usage"))
-        return
-    in_group = chat.type != ChatType.PRIVATE
-    if in_group and not await reachable_privately(context, user.id):
-        await message.reply_text(t(lang, "invite.open_private_first"))
-        return
-    try:
-        [invite] = await invites.create_invites(
-            services=services,
-            units=[name],
-            role=role,
-            actor_id=user.id,
-            username=context.bot_data.username or None,
-        )
-    except UnitNotFound as exc:
-        await message.reply_text(t(lang, "contacts.unit_not_found", **exc.values))
-        return
-    except UnitAmbiguous as exc:
-        await message.reply_text(t(lang, "contacts.unit_ambiguous", **exc.values))
-        return
-    except invites.NoBotUsername:
-        await message.reply_text(t(lang, "invite.no_username"))
-        return
-    text, markup = invite_text(invite, lang, context), invite_markup(invite, lang)
-    if not in_group:
-        await message.reply_text(text, reply_markup=markup)
+    services = services_of(context)
+    actor = await actor_of(update, context)
+    staff = actor is not None and actor.staff
+    if staff and context.args:
+        try:
+            found = await contacts.unit_contacts(
+                services=services, actor_id=user.id, unit_name=" ".join(context.args)
+            )
+        except (UnitNotFound, UnitAmbiguous) as exc:
+            key = (
+                "contacts.unit_not_found"
+                if isinstance(exc, UnitNotFound)
+                else "contacts.unit_ambiguous"
+            )
+            await message.reply_text(t(lang, key, **exc.values))
+            return
+        await message.reply_text(render(found, lang, context))
         return
     try:
-        await context.bot.send_message(user.id, text, reply_markup=markup)
-    except Forbidden:  # blocked in the moment since the check: the link is not shown anywhere
-        await message.reply_text(t(lang, "invite.open_private_first"))
+        found = await contacts.my_contacts(services=services, user_id=user.id)
+    except flow.NotRegistered:
+        key = "contacts.staff_usage" if staff else "contacts.not_registered"
+        await message.reply_text(t(lang, key))
         return
-    await message.reply_text(t(lang, "invite.sent_privately"))
+    await message.reply_text(render(found, lang, context), reply_markup=buttons(found, lang))
 
 
-async def invite_pressed(update: Update, context: Context) -> None:
-    """Staff's buttons under a link: the other role's link, or revoke the unit's open links."""
+async def contacts_pressed(update: Update, context: Context) -> None:
+    """The buttons of `/contacts`: correct my details, re-enter the lead, a lead link."""
     query, user = update.callback_query, update.effective_user
     if query is None or user is None:
         return
     lang = await language_for(update, context)
-    found = INVITE_PRESS.fullmatch(query.data or "")
-    if found is None:
+    found = CONTACTS_PRESS.fullmatch(query.data or "")
+    message = query.message if isinstance(query.message, Message) else None
+    if found is None or message is None:
         await query.answer(t(lang, "common.stale_button"))
         return
-    services, unit_id = services_of(context), int(found[2])
+    services = services_of(context)
     try:
-        if found[1] == "rv":
-            revoked = await invites.revoke_unit_invites(
-                services=services, unit_id=unit_id, actor_id=user.id
+        if found[1] == "link":
+            invite = await contacts.lead_invite(
+                services=services, user_id=user.id, username=context.bot_data.username or None
             )
-            text = (
-                t(lang, "invite.revoked", unit=revoked.unit, count=revoked.count)
-                if revoked
-                else t(lang, "invite.unit_gone")
-            )
-            markup = None
-        else:
-            invite = await invites.create_unit_invite(
-                services=services,
-                unit_id=unit_id,
-                role=cast(invites.Role, found[1]),
-                actor_id=user.id,
-                username=context.bot_data.username or None,
-            )
-            text = invite_text(invite, lang, context) if invite else t(lang, "invite.unit_gone")
-            markup = invite_markup(invite, lang) if invite else None
-    except NotStaff:
-        await query.answer(t(lang, "common.staff_only"), show_alert=True)
-        return
-    except invites.NoBotUsername:
-        await query.answer(t(lang, "invite.no_username"), show_alert=True)
+            mine = await contacts.my_contacts(services=services, user_id=user.id)
+            name = mine.lead.name if mine.lead else role_name(lang, "lead")
+            await query.answer()
+            await message.chat.send_message(link_text(invite, name, lang, context))
+            return
+        what = cast(Literal["me", "lead"], found[1])
+        step = await contacts.begin_edit(services=services, user_id=user.id, what=what)
+    except DomainError as exc:
+        await query.answer(t(lang, exc.key, **exc.values), show_alert=True)
         return
     await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.chat.send_message(text, reply_markup=markup)
+    await drop_buttons(message)
+    await ask(message, step, lang)
 
 
-def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    """The registration flow, `/invite` and its buttons."""
-    register_flow(flow.FLOW, handle)
-    app.add_handler(CommandHandler("invite", invite_command))
-    app.add_handler(CallbackQueryHandler(invite_pressed, pattern=r"^i:"))
+FEATURE = Feature(
+    commands=(
+        Command("start", start_with_token, has_args=True),
+        Command("contacts", contacts_command, Audience.MEMBER),
+    ),
+    buttons=(Button(r"^c:", contacts_pressed),),
+    flows={flow.FLOW: handle},
+)

@@ -1,22 +1,28 @@
-"""Staff commands of reminders: `/remind` (preview, then confirm) and `/rollcall` in a group."""
+"""Staff commands of reminders: `/remind` (preview, then confirm), "remind now" on a unit's
+file, and `/rollcall` in a group."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
-from bot import roster
 from bot.context import Context
 from bot.errors import DomainError
 from bot.reminders import rollcall as rollcalls
 from bot.reminders import rounds
-from handlers.common import language_for, services_of
+from handlers.shared import (
+    Audience,
+    Button,
+    Command,
+    Feature,
+    actor_of,
+    edit,
+    keyboard,
+    language_for,
+    matched,
+    services_of,
+)
 from messages import t
-
-CONFIRM = r"^remind:(ok|no):(\d+)$"
 
 
 def _wake(context: Context) -> None:
@@ -43,16 +49,12 @@ def confirm_keyboard(preview_id: int, lang: str) -> InlineKeyboardMarkup:
     )
 
 
-async def remind(update: Update, context: Context) -> None:
-    """`/remind`: show who a round now would reach, with what; a button sends it."""
+async def remind(update: Update, context: Context, lang: str) -> None:
+    """`/remind`: show who a round now would reach, with what; a button sends it (staff)."""
     user, message, chat = update.effective_user, update.effective_message, update.effective_chat
     if user is None or message is None or chat is None:
         return
     services = services_of(context)
-    lang = await language_for(update, context)
-    if not await roster.is_staff(services=services, user_id=user.id):
-        await message.reply_text(t(lang, "common.staff_only"))
-        return
     if chat.type != ChatType.PRIVATE:
         await message.reply_text(t(lang, "reminders.round.private_only"))
         return
@@ -67,24 +69,23 @@ async def remind(update: Update, context: Context) -> None:
     )
 
 
-async def remind_pressed(update: Update, context: Context) -> None:
-    """The preview's buttons: send the round now, or drop it (rights checked again)."""
+async def drop_round(update: Update, context: Context, lang: str) -> None:
+    """The preview's cancel button (staff)."""
+    query = update.callback_query
+    assert query is not None
+    await query.answer()
+    await query.edit_message_text(t(lang, "reminders.round.cancelled"))
+
+
+async def send_round(update: Update, context: Context, lang: str) -> None:
+    """The preview's confirm button: send the round now (staff; rights checked again)."""
     query, user = update.callback_query, update.effective_user
-    if query is None or user is None or not query.data:
-        return
+    assert query is not None
+    assert user is not None
     services = services_of(context)
-    lang = await language_for(update, context)
-    if not await roster.is_staff(services=services, user_id=user.id):
-        await query.answer(t(lang, "common.staff_only"), show_alert=True)
-        return
-    _, choice, preview_id = query.data.split(":")
-    if choice == "no":
-        await query.answer()
-        await query.edit_message_text(t(lang, "reminders.round.cancelled"))
-        return
     try:
         done = await rounds.confirm_round(
-            services=services, actor_id=user.id, preview_id=int(preview_id)
+            services=services, actor_id=user.id, preview_id=matched(context)
         )
     except DomainError as exc:
         await query.answer(t(lang, exc.key, **exc.values), show_alert=True)
@@ -102,7 +103,8 @@ async def rollcall(update: Update, context: Context) -> None:
         return
     services = services_of(context)
     lang = services.settings.language  # a group reads the office's language
-    if not await roster.is_staff(services=services, user_id=user.id):
+    actor = await actor_of(update, context)
+    if actor is None or not actor.staff:
         await message.reply_text(t(lang, "common.staff_only"))
         return
     if chat.type not in (ChatType.GROUP, ChatType.SUPERGROUP):
@@ -132,8 +134,37 @@ async def rollcall(update: Update, context: Context) -> None:
     _wake(context)
 
 
-def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    """The reminders' handlers (group 0)."""
-    app.add_handler(CommandHandler("remind", remind))
-    app.add_handler(CallbackQueryHandler(remind_pressed, pattern=CONFIRM))
-    app.add_handler(CommandHandler("rollcall", rollcall))
+async def remind_unit(update: Update, context: Context, lang: str) -> None:
+    """ "Remind now" on a unit's file: the preview of a round for this unit only, with /remind's
+    confirm button (the same round, audited as /remind's)."""
+    user, query = update.effective_user, update.callback_query
+    assert user is not None
+    assert query is not None
+    unit_id = matched(context)
+    preview = await rounds.preview_round(
+        services=services_of(context), actor_id=user.id, unit_ids=[unit_id]
+    )
+    await query.answer()
+    text = rounds.render_round(preview, lang)
+    if not preview.reminders or preview.round_id is None:
+        back = keyboard([[(t(lang, "console.back"), f"st:u:{unit_id}")]])
+        await edit(query.message, text, back)
+        return
+    await edit(
+        query.message,
+        f"{text}\n\n{t(lang, 'reminders.round.confirm')}",
+        confirm_keyboard(preview.round_id, lang),
+    )
+
+
+FEATURE = Feature(
+    commands=(
+        Command("remind", remind, Audience.STAFF),
+        Command("rollcall", rollcall, Audience.GROUP),
+    ),
+    buttons=(
+        Button(r"^remind:ok:(\d+)$", send_round, staff=True),
+        Button(r"^remind:no:(\d+)$", drop_round, staff=True),
+        Button(r"^st:m:(\d+)$", remind_unit, staff=True),
+    ),
+)

@@ -11,31 +11,34 @@ from __future__ import annotations
 
 import html
 from datetime import datetime
-from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatAction, ChatType
 from telegram.error import Forbidden
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
-from bot import conversations, roster
+from bot import conversations
 from bot.context import Context
 from bot.conversations import StepOut
 from bot.errors import DomainError, NotStaff, UnitAmbiguous, UnitNotFound
 from bot.ledger import errors, submitting
 from bot.ledger import review as reviewing
 from bot.ledger.review import ReviewCard
-from handlers import flows
-from handlers.common import language_for, services_of
-from handlers.ledger import drop_keyboard, error_text, ids_of, send
+from handlers.shared import (
+    Audience,
+    Button,
+    Command,
+    Feature,
+    command_of,
+    drop_keyboard,
+    error_text,
+    language_for,
+    matched,
+    press,
+    send,
+    services_of,
+    staff_only,
+)
 from messages import Markup, format_date, t
-
-
-def register(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    """/review and its buttons."""
-    flows.register_flow(submitting.FLOW_REVIEW, review_flow)
-    app.add_handler(CommandHandler("review", review))
-    app.add_handler(CallbackQueryHandler(review_button, pattern=r"^rv:"))
 
 
 def card_keyboard(lang: str, submission_id: int) -> InlineKeyboardMarkup:
@@ -133,7 +136,7 @@ async def show(
     )
 
 
-async def review(update: Update, context: Context) -> None:
+async def review(update: Update, context: Context, lang: str) -> None:
     """`/review [unit]`: the oldest submission awaiting review, of one unit if named (staff).
 
     Asked in a group, the submissions (units' materials) are sent to the staff member's private
@@ -142,11 +145,7 @@ async def review(update: Update, context: Context) -> None:
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None:
         return
-    lang = await language_for(update, context)
     services = services_of(context)
-    if not await roster.is_staff(services=services, user_id=user.id):
-        await send(update, context, t(lang, "common.staff_only"))
-        return
     target = chat.id
     if chat.type != ChatType.PRIVATE:
         try:
@@ -224,23 +223,28 @@ def wake_outbox(context: Context) -> None:
         dispatcher.wake()
 
 
-async def review_button(update: Update, context: Context) -> None:
-    """Accept, send back (ask the reason) or look at the next one; staff re-checked."""
+async def accept(update: Update, context: Context, lang: str) -> None:
+    """The accept button of a review card (staff gate)."""
+    await decide(update, context, lang, "ok")
+
+
+async def send_back(update: Update, context: Context, lang: str) -> None:
+    """The send-back button: ask the reason (staff gate)."""
+    await decide(update, context, lang, "back")
+
+
+async def later(update: Update, context: Context, lang: str) -> None:
+    """The "later" button: the next submission instead (staff gate)."""
+    await decide(update, context, lang, "later")
+
+
+async def decide(update: Update, context: Context, lang: str, verb: str) -> None:
+    """Accept, send back (ask the reason) or look at the next one."""
     query, user = update.callback_query, update.effective_user
     if query is None or user is None:
         return
-    lang = await language_for(update, context)
     services = services_of(context)
-    data = query.data or ""
-    verb = data.split(":")[1] if data.count(":") == 2 else ""
-    ids = ids_of(data, 1)
-    if verb not in ("ok", "back", "later") or ids is None:
-        await query.answer(t(lang, "common.stale_button"))
-        return
-    submission_id = ids[0]
-    if not await roster.is_staff(services=services, user_id=user.id):
-        await query.answer(t(lang, "common.staff_only"), show_alert=True)
-        return
+    submission_id = matched(context)
     await query.answer()
     try:
         if verb == "ok":
@@ -275,6 +279,13 @@ async def review_button(update: Update, context: Context) -> None:
         await send(update, context, error_text(error, lang))
 
 
+BUTTONS = (
+    Button(r"^rv:ok:(\d+)$", accept, staff=True),
+    Button(r"^rv:back:(\d+)$", send_back, staff=True),
+    Button(r"^rv:later:(\d+)$", later, staff=True),
+)
+
+
 async def review_flow(update: Update, context: Context, step: StepOut) -> None:
     """Waiting for the reason of a send-back."""
     user, message = update.effective_user, update.effective_message
@@ -285,14 +296,15 @@ async def review_flow(update: Update, context: Context, step: StepOut) -> None:
     if update.callback_query is not None:
         # Another decision button: the reason asked for is no longer awaited.
         await conversations.cancel(services=services, user_id=user.id)
-        await review_button(update, context)
+        if not await press(update, context, BUTTONS) and update.callback_query is not None:
+            await update.callback_query.answer(t(lang, "common.stale_button"))
         return
     if message is None:
         return
-    command = flows.command_of(update)
+    command = command_of(update)
     if command == "review":
         await conversations.cancel(services=services, user_id=user.id)
-        await review(update, context)
+        await staff_only(review)(update, context)
         return
     if command is not None or not message.text:
         await send(update, context, t(lang, "review.reason_reask"))
@@ -319,3 +331,10 @@ async def review_flow(update: Update, context: Context, step: StepOut) -> None:
     )
     await send(update, context, text)
     await show_next(update, context, lang, decision.unit_id)
+
+
+FEATURE = Feature(
+    commands=(Command("review", review, Audience.STAFF),),
+    buttons=BUTTONS,
+    flows={submitting.FLOW_REVIEW: review_flow},
+)

@@ -1,46 +1,34 @@
-"""The staff console: /outstanding, /unit, /audit, /export, /stats and their buttons.
+"""The staff console: /outstanding, /unit (a unit's file and its actions) and /audit.
 
-Every command and button re-checks that the person is office staff and otherwise says so
-and nothing else. Used by staff in a group, an answer that names people or units is sent
-to the staff member privately, with a short note in the group.
+Every command and button is behind the staff gate (handlers/shared.py). Used by staff in a
+group, an answer that names people or units is sent to the staff member privately, with a
+short note in the group. The unit card also carries buttons that other features answer: a
+new invite link (registration), "remind now" (reminders).
 
 Buttons (`callback_data`, short ids only):
     st:o:{list}:{kind}:{page}   a page of /outstanding (list a|c|i|r|u, kind a|m|c)
     st:u:{unit}                 a unit's file again
     st:x:{unit}                 choose the item to excuse the unit from
     st:xi:{unit}:{item}         excuse it (asks for the reason)
-    st:i:{unit}:{l|d}           a new invite link for the liaison (l) or the lead (d)
     st:p:{unit}:{days}          pause the unit's reminders; st:r:{unit} resumes them
     st:a:{before}               older audit entries
     st:n:{unit}                 add an item for the unit only (asks for its title)
-    st:m:{unit}                 remind the unit now: a preview; its confirm button is /remind's
-    exp:files                   the archive of collected materials
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import re
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Mapping
 from datetime import date, datetime
-from functools import wraps
-from pathlib import Path
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message, Update
-from telegram.constants import ChatAction, ChatType
-from telegram.error import BadRequest, Forbidden
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from bot import roster
 from bot.context import Context
 from bot.conversations import StepOut
 from bot.errors import DomainError
-from bot.reminders import rounds
 from bot.staff import console
 from bot.staff.broadcasts import audience_name
-from bot.staff.charts import stats_chart
 from bot.staff.console import (
     KINDS,
     LISTS,
@@ -50,95 +38,29 @@ from bot.staff.console import (
     OutstandingView,
     UnitCard,
 )
-from bot.staff.export import build_archive, export_workbook
-from handlers.common import language_for, services_of
-from handlers.flows import command_of, register_flow
-from handlers.registration import open_before_note
-from handlers.reminders import confirm_keyboard
+from handlers.shared import (
+    Audience,
+    Button,
+    Command,
+    Feature,
+    awaited_text,
+    edit,
+    in_group,
+    language_for,
+    matched,
+    private_chat,
+    send_private,
+    services_of,
+    tell,
+)
 from messages import Markup, catalogue, format_date, format_time, join, t
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
-StaffHandler = Callable[[Update, Context, str], Coroutine[Any, Any, None]]
 
 EXEMPT_FLOW = console.EXEMPT_FLOW
 ADD_ITEM_FLOW = console.ADD_ITEM_FLOW
 LIST_CODES: dict[str, ListName] = {name[0]: name for name in LISTS}
 KIND_CODES: dict[str, KindFilter] = {"a": "any", "m": "member", "c": "county"}
-UPLOAD_TIMEOUT = 300.0
-
-
-# ---- who may: shared by every staff handler -----------------------------------------------------
-
-
-async def refuse(update: Update, lang: str) -> None:
-    """Say that this is for the office staff, and nothing else."""
-    text = t(lang, "common.staff_only")
-    query = update.callback_query
-    if query is not None:
-        await query.answer(text, show_alert=True)
-        return
-    if update.effective_message is not None:
-        await update.effective_message.reply_text(text)
-
-
-async def staff_language(update: Update, context: Context) -> str | None:
-    """The language of a staff member; None (after refusing) for anyone else."""
-    lang = await language_for(update, context)
-    user = update.effective_user
-    if user is not None and await roster.is_staff(services=services_of(context), user_id=user.id):
-        return lang
-    await refuse(update, lang)
-    return None
-
-
-def staff_only(handler: StaffHandler) -> Handler:
-    """Run a handler for staff only; turn a domain refusal into its sentence."""
-
-    @wraps(handler)
-    async def run(update: Update, context: Context) -> None:
-        lang = await staff_language(update, context)
-        if lang is None:
-            return
-        try:
-            await handler(update, context, lang)
-        except DomainError as exc:
-            await tell(update, t(lang, exc.key, **exc.values))
-
-    return run
-
-
-async def tell(update: Update, text: str) -> None:
-    """A short answer to a command or a button, where the person is."""
-    query = update.callback_query
-    if query is not None:
-        await query.answer(text, show_alert=True)
-    elif update.effective_message is not None:
-        await update.effective_message.reply_text(text)
-
-
-def in_group(update: Update) -> bool:
-    chat = update.effective_chat
-    return chat is not None and chat.type != ChatType.PRIVATE
-
-
-async def private_chat(update: Update, context: Context, lang: str) -> int | None:
-    """Where personal data may go: this private chat, or the staff member's own from a group."""
-    user, message = update.effective_user, update.effective_message
-    if user is None:
-        return None
-    if not in_group(update):
-        return user.id
-    try:
-        await context.bot.send_chat_action(user.id, ChatAction.TYPING)
-    except Forbidden:
-        if message is not None:
-            await message.reply_text(t(lang, "console.open_private_first"))
-        return None
-    if message is not None:
-        await message.reply_text(t(lang, "console.sent_privately"))
-    return user.id
 
 
 # ---- /outstanding ---------------------------------------------------------------------------
@@ -221,7 +143,6 @@ def outstanding_markup(view: OutstandingView, lang: str) -> InlineKeyboardMarkup
     return InlineKeyboardMarkup(rows)  # type: ignore[arg-type]
 
 
-@staff_only
 async def outstanding(update: Update, context: Context, lang: str) -> None:
     """`/outstanding [contacts|items|review|unreachable] [member|county]`."""
     user = update.effective_user
@@ -246,52 +167,21 @@ async def outstanding(update: Update, context: Context, lang: str) -> None:
         await update.effective_message.reply_text(text, reply_markup=markup)
 
 
-async def show_page(update: Update, context: Context, lang: str, parts: list[str]) -> None:
+async def show_page(update: Update, context: Context, lang: str) -> None:
     """A button of /outstanding: another list, kind or page, in the same message."""
-    user, query = update.effective_user, update.callback_query
+    user, query, match = update.effective_user, update.callback_query, context.match
     assert user is not None
     assert query is not None
-    if len(parts) != 3 or parts[0] not in LIST_CODES or parts[1] not in KIND_CODES:
-        await query.answer(t(lang, "common.stale_button"))
-        return
+    assert match is not None
     view = await console.outstanding(
         services=services_of(context),
         actor_id=user.id,
-        list_name=LIST_CODES[parts[0]],
-        kind=KIND_CODES[parts[1]],
-        page=int(parts[2]) if parts[2].isdigit() else 0,
+        list_name=LIST_CODES[match.group(1)],
+        kind=KIND_CODES[match.group(2)],
+        page=int(match.group(3)),
     )
     await query.answer()
     await edit(query.message, outstanding_text(view, lang), outstanding_markup(view, lang))
-
-
-async def edit(message: object, text: str, markup: InlineKeyboardMarkup | None) -> None:
-    """Edit a message of the bot in place; an edit that changes nothing is fine."""
-    if not isinstance(message, Message):
-        return
-    try:
-        await message.edit_text(text, reply_markup=markup)
-    except BadRequest as exc:
-        if "not modified" not in exc.message.lower():
-            raise
-
-
-async def set_buttons(message: object, markup: InlineKeyboardMarkup | None) -> None:
-    """Change only the buttons of a bot message, re-sending its text or caption as it is.
-
-    (PTB's edit_reply_markup adds the default parse mode, which editMessageReplyMarkup lacks.)
-    """
-    if not isinstance(message, Message):
-        return
-    try:
-        if message.text is not None:
-            await message.edit_text(message.text_html, reply_markup=markup)
-        else:
-            caption = message.caption_html if message.caption else None
-            await message.edit_caption(caption, reply_markup=markup)
-    except BadRequest as exc:
-        if "not modified" not in exc.message.lower():
-            raise
 
 
 # ---- /unit NAME -------------------------------------------------------------------------------
@@ -450,20 +340,6 @@ def unit_markup(card: UnitCard, lang: str, today: date) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(rows)
 
 
-async def send_private(
-    update: Update, context: Context, lang: str, text: str, markup: InlineKeyboardMarkup | None
-) -> None:
-    """Answer with personal data: here in a private chat, or privately from a group."""
-    chat_id = await private_chat(update, context, lang)
-    if chat_id is None:
-        return
-    if in_group(update) or update.effective_message is None:
-        await context.bot.send_message(chat_id, text, reply_markup=markup)
-    else:
-        await update.effective_message.reply_text(text, reply_markup=markup)
-
-
-@staff_only
 async def unit(update: Update, context: Context, lang: str) -> None:
     """`/unit NAME`: a unit's file (a part of the name, or pinyin initials, will do)."""
     user = update.effective_user
@@ -478,8 +354,9 @@ async def unit(update: Update, context: Context, lang: str) -> None:
     await send_private(update, context, lang, text, unit_markup(card, lang, services.today()))
 
 
-async def show_unit(update: Update, context: Context, lang: str, unit_id: int) -> None:
-    user, query = update.effective_user, update.callback_query
+async def show_unit(update: Update, context: Context, lang: str) -> None:
+    """A unit's file again, in the same message."""
+    user, query, unit_id = update.effective_user, update.callback_query, matched(context)
     assert user is not None
     assert query is not None
     services = services_of(context)
@@ -489,8 +366,9 @@ async def show_unit(update: Update, context: Context, lang: str, unit_id: int) -
     await edit(query.message, text, unit_markup(card, lang, services.today()))
 
 
-async def choose_exempt(update: Update, context: Context, lang: str, unit_id: int) -> None:
-    user, query = update.effective_user, update.callback_query
+async def choose_exempt(update: Update, context: Context, lang: str) -> None:
+    """Choose the item to excuse the unit from."""
+    user, query, unit_id = update.effective_user, update.callback_query, matched(context)
     assert user is not None
     assert query is not None
     choices = await console.exempt_choices(
@@ -509,10 +387,10 @@ async def choose_exempt(update: Update, context: Context, lang: str, unit_id: in
     )
 
 
-async def ask_reason(
-    update: Update, context: Context, lang: str, unit_id: int, item_id: int
-) -> None:
+async def ask_reason(update: Update, context: Context, lang: str) -> None:
+    """Excuse the unit from the item chosen: ask the reason."""
     user, query = update.effective_user, update.callback_query
+    unit_id, item_id = matched(context, 1), matched(context, 2)
     assert user is not None
     assert query is not None
     asked = await console.ask_exempt_reason(
@@ -526,8 +404,9 @@ async def ask_reason(
         )
 
 
-async def ask_item(update: Update, context: Context, lang: str, unit_id: int) -> None:
-    user, query = update.effective_user, update.callback_query
+async def ask_item(update: Update, context: Context, lang: str) -> None:
+    """Add an item for the unit only: ask its title."""
+    user, query, unit_id = update.effective_user, update.callback_query, matched(context)
     assert user is not None
     assert query is not None
     asked = await console.ask_item_title(
@@ -540,37 +419,11 @@ async def ask_item(update: Update, context: Context, lang: str, unit_id: int) ->
         )
 
 
-async def invite(update: Update, context: Context, lang: str, unit_id: int, code: str) -> None:
-    """A new invite link for the unit's liaison (l) or lead (d), sent as a message of its own."""
-    user, query = update.effective_user, update.callback_query
-    assert user is not None
-    assert query is not None
-    role = "lead" if code == "d" else "liaison"
-    made = await console.new_invite(
-        services=services_of(context),
-        actor_id=user.id,
-        unit_id=unit_id,
-        role=role,
-        username=context.bot_data.username,
-    )
-    await query.answer()
-    tz = services_of(context).settings.tz
-    if query.message is not None:
-        text = t(
-            lang,
-            "unitcard.invite",
-            unit=made.unit,
-            role=t(lang, f"common.role_{role}"),
-            link=made.link,
-            date=_day(made.expires_at, lang, tz),
-        )
-        if made.open_before:
-            text = "\n".join((text, open_before_note(made, lang)))
-        await context.bot.send_message(query.message.chat.id, text)
-
-
-async def pause(update: Update, context: Context, lang: str, unit_id: int, days: int) -> None:
-    user, query = update.effective_user, update.callback_query
+async def pause(update: Update, context: Context, lang: str) -> None:
+    """Hold the unit's reminders for some days (st:p:unit:days), or resume them (st:r:unit)."""
+    user, query, match = update.effective_user, update.callback_query, context.match
+    assert match is not None
+    unit_id, days = int(match.group(1)), int(match.group(2) or 0)
     assert user is not None
     assert query is not None
     services = services_of(context)
@@ -589,45 +442,6 @@ async def pause(update: Update, context: Context, lang: str, unit_id: int, days:
     card = await console.unit_card(services=services, actor_id=user.id, unit_id=unit_id)
     text = unit_text(card, lang, services.settings.tz, services.today())
     await edit(query.message, text, unit_markup(card, lang, services.today()))
-
-
-async def remind_unit(update: Update, context: Context, lang: str, unit_id: int) -> None:
-    """ "Remind now" on a unit's file: the preview of a round for this unit only, with /remind's
-    confirm button (bot.reminders: the same round, audited as /remind's)."""
-    user, query = update.effective_user, update.callback_query
-    assert user is not None
-    assert query is not None
-    services = services_of(context)
-    preview = await rounds.preview_round(services=services, actor_id=user.id, unit_ids=[unit_id])
-    await query.answer()
-    text = rounds.render_round(preview, lang)
-    if not preview.reminders or preview.round_id is None:
-        back = InlineKeyboardMarkup(
-            [[InlineKeyboardButton(t(lang, "console.back"), callback_data=f"st:u:{unit_id}")]]
-        )
-        await edit(query.message, text, back)
-        return
-    await edit(
-        query.message,
-        f"{text}\n\n{t(lang, 'reminders.round.confirm')}",
-        confirm_keyboard(preview.round_id, lang),
-    )
-
-
-async def awaited_text(update: Update, lang: str, waiting_key: str) -> str | None:
-    """The text a staff flow waits for; anything else (a button, a command) re-asks."""
-    if update.effective_user is None:
-        return None
-    if update.callback_query is not None:
-        await update.callback_query.answer(t(lang, waiting_key))
-        return None
-    message = update.effective_message
-    if message is None:
-        return None
-    if not message.text or command_of(update) is not None:
-        await message.reply_text(t(lang, waiting_key))
-        return None
-    return message.text
 
 
 async def exempt_reason(update: Update, context: Context, step: StepOut) -> None:
@@ -786,7 +600,6 @@ def audit_markup(page: AuditPage, lang: str) -> InlineKeyboardMarkup | None:
     )
 
 
-@staff_only
 async def audit(update: Update, context: Context, lang: str) -> None:
     """`/audit`: the latest entries of the audit log."""
     user = update.effective_user
@@ -797,8 +610,9 @@ async def audit(update: Update, context: Context, lang: str) -> None:
     await send_private(update, context, lang, text, audit_markup(page, lang))
 
 
-async def older_audit(update: Update, context: Context, lang: str, before: int) -> None:
-    user, query = update.effective_user, update.callback_query
+async def older_audit(update: Update, context: Context, lang: str) -> None:
+    """Older audit entries, in the same message."""
+    user, query, before = update.effective_user, update.callback_query, matched(context)
     assert user is not None
     assert query is not None
     services = services_of(context)
@@ -809,145 +623,21 @@ async def older_audit(update: Update, context: Context, lang: str, before: int) 
     )
 
 
-# ---- /export and /stats -------------------------------------------------------------------------
-
-
-async def _working(context: Context, chat_id: int, action: str) -> None:
-    with contextlib.suppress(Exception):
-        await context.bot.send_chat_action(chat_id, action)
-
-
-@staff_only
-async def export(update: Update, context: Context, lang: str) -> None:
-    """`/export`: the status workbook; `/export files`: also the archive of materials."""
-    user = update.effective_user
-    assert user is not None
-    chat_id = await private_chat(update, context, lang)
-    if chat_id is None:
-        return
-    if context.args and context.args[0].lower() in ("files", "archive", "资料", "附件"):
-        await send_archive(context, lang, chat_id, user.id)
-        return
-    services = services_of(context)
-    note = await context.bot.send_message(chat_id, t(lang, "export.working"))
-    await _working(context, chat_id, ChatAction.UPLOAD_DOCUMENT)
-    done = await export_workbook(services=services, actor_id=user.id, via="chat")
-    with done.path.open("rb") as file:
-        await context.bot.send_document(
-            chat_id,
-            InputFile(file, filename=done.path.name),
-            caption=t(lang, "export.caption", **done.totals.model_dump()),
-            reply_markup=InlineKeyboardMarkup(
-                [[InlineKeyboardButton(t(lang, "export.button_files"), callback_data="exp:files")]]
-            ),
-            read_timeout=UPLOAD_TIMEOUT,
-            write_timeout=UPLOAD_TIMEOUT,
-        )
-    await edit(note, t(lang, "export.done"), None)
-
-
-async def send_archive(context: Context, lang: str, chat_id: int, actor_id: int) -> None:
-    """Zip the collected materials and send them in parts under the 50 MB upload limit."""
-    services = services_of(context)
-    note = await context.bot.send_message(chat_id, t(lang, "export.archive_working"))
-    await _working(context, chat_id, ChatAction.UPLOAD_DOCUMENT)
-    archive = await build_archive(services=services, actor_id=actor_id, via="chat")
-    if archive.files == 0 and not archive.missing:
-        await edit(note, t(lang, "export.archive_empty"), None)
-        return
-    for number, part in enumerate(archive.parts, start=1):
-        await _working(context, chat_id, ChatAction.UPLOAD_DOCUMENT)
-        await _send_part(context, lang, chat_id, part.path, number, len(archive.parts))
-    text = t(lang, "export.archive_done", files=archive.files, parts=len(archive.parts))
-    if archive.missing:
-        text += t(lang, "export.archive_missing", count=len(archive.missing))
-    await edit(note, text, None)
-
-
-async def _send_part(
-    context: Context, lang: str, chat_id: int, path: Path, number: int, parts: int
-) -> None:
-    with path.open("rb") as file:
-        await context.bot.send_document(
-            chat_id,
-            InputFile(file, filename=path.name),
-            caption=t(lang, "export.archive_part", number=number, parts=parts),
-            read_timeout=UPLOAD_TIMEOUT,
-            write_timeout=UPLOAD_TIMEOUT,
-        )
-
-
-@staff_only
-async def stats(update: Update, context: Context, lang: str) -> None:
-    """`/stats`: the progress chart, as a picture."""
-    user = update.effective_user
-    assert user is not None
-    chat_id = await private_chat(update, context, lang)
-    if chat_id is None:
-        return
-    services = services_of(context)
-    await _working(context, chat_id, ChatAction.UPLOAD_PHOTO)
-    chart = await stats_chart(services=services, actor_id=user.id, lang=lang)
-    await context.bot.send_photo(
-        chat_id,
-        InputFile(chart.png, filename="stats.png"),
-        caption=t(lang, "stats.caption", **chart.totals.model_dump()),
-        read_timeout=UPLOAD_TIMEOUT,
-        write_timeout=UPLOAD_TIMEOUT,
-    )
-
-
-# ---- buttons ----------------------------------------------------------------------------------
-
-_NUMBERS = re.compile(r"^\d+$")
-
-
-@staff_only
-async def on_button(update: Update, context: Context, lang: str) -> None:
-    """Every `st:` and `exp:` button, after the staff check."""
-    query = update.callback_query
-    assert query is not None
-    assert query.data is not None
-    parts = query.data.split(":")
-    numbers = [int(p) for p in parts[2:] if _NUMBERS.match(p)]
-    kind = parts[1] if len(parts) > 1 else ""
-    if parts[0] == "exp" and kind == "files":
-        await query.answer()
-        user = update.effective_user
-        assert user is not None
-        chat = query.message.chat.id if query.message else user.id
-        await send_archive(context, lang, chat, user.id)
-    elif kind == "o":
-        await show_page(update, context, lang, parts[2:])
-    elif kind == "u" and len(numbers) == 1:
-        await show_unit(update, context, lang, numbers[0])
-    elif kind == "x" and len(numbers) == 1:
-        await choose_exempt(update, context, lang, numbers[0])
-    elif kind == "xi" and len(numbers) == 2:
-        await ask_reason(update, context, lang, numbers[0], numbers[1])
-    elif kind == "i" and len(numbers) == 1 and len(parts) == 4 and parts[3] in ("l", "d"):
-        await invite(update, context, lang, numbers[0], parts[3])
-    elif kind == "p" and len(numbers) == 2:
-        await pause(update, context, lang, numbers[0], numbers[1])
-    elif kind == "r" and len(numbers) == 1:
-        await pause(update, context, lang, numbers[0], 0)
-    elif kind == "n" and len(numbers) == 1:
-        await ask_item(update, context, lang, numbers[0])
-    elif kind == "m" and len(numbers) == 1:
-        await remind_unit(update, context, lang, numbers[0])
-    elif kind == "a" and len(numbers) == 1:
-        await older_audit(update, context, lang, numbers[0])
-    else:
-        await query.answer(t(lang, "common.stale_button"))
-
-
-def register(app: Application) -> None:  # type: ignore[type-arg]
-    """The staff console's commands and buttons (group 0)."""
-    app.add_handler(CommandHandler("outstanding", outstanding))
-    app.add_handler(CommandHandler("unit", unit))
-    app.add_handler(CommandHandler("audit", audit))
-    app.add_handler(CommandHandler("export", export))
-    app.add_handler(CommandHandler("stats", stats))
-    app.add_handler(CallbackQueryHandler(on_button, pattern=r"^(st|exp):"))
-    register_flow(EXEMPT_FLOW, exempt_reason)
-    register_flow(ADD_ITEM_FLOW, item_title)
+FEATURE = Feature(
+    commands=(
+        Command("outstanding", outstanding, Audience.STAFF),
+        Command("unit", unit, Audience.STAFF),
+        Command("audit", audit, Audience.STAFF),
+    ),
+    buttons=(
+        Button(r"^st:o:([acriu]):([amc]):(\d+)$", show_page, staff=True),
+        Button(r"^st:u:(\d+)$", show_unit, staff=True),
+        Button(r"^st:x:(\d+)$", choose_exempt, staff=True),
+        Button(r"^st:xi:(\d+):(\d+)$", ask_reason, staff=True),
+        Button(r"^st:p:(\d+):(\d+)$", pause, staff=True),
+        Button(r"^st:r:(\d+)()$", pause, staff=True),
+        Button(r"^st:n:(\d+)$", ask_item, staff=True),
+        Button(r"^st:a:(\d+)$", older_audit, staff=True),
+    ),
+    flows={EXEMPT_FLOW: exempt_reason, ADD_ITEM_FLOW: item_title},
+)

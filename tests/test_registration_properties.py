@@ -1,6 +1,6 @@
 """Property: random updates in every registration state never raise, and none goes unanswered.
 
-The real handlers (bot.app.register_handlers) run through `Application.process_update`
+The real handlers (handlers.registry.register_handlers) run through `Application.process_update`
 with a recording request in place of Telegram. A fresh person is driven with valid input
 to a chosen step of a chosen conversation (the liaison's, the lead's, `/contacts`), on a unit
 of its own (so every example takes the path it means to), and must be seen to arrive there;
@@ -28,8 +28,7 @@ from telegram.constants import ParseMode
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
 from telegram.request import BaseRequest, RequestData
 
-from bot.app import register_handlers
-from bot.context import BotData
+from bot.context import BotData, Context
 from bot.conversations import current_step
 from bot.demo.sample import seed_notice_situation
 from bot.registration import flow, invites
@@ -47,6 +46,7 @@ from bot.registration.flow import (
 )
 from bot.roster import roles_of
 from bot.services import Services
+from handlers.registry import register_handlers
 from storage.db import UpdateAlreadyHandled
 from storage.models import Person, Setting, Unit
 
@@ -250,7 +250,7 @@ async def harness(services: Services) -> AsyncIterator[Harness]:
         .request(request)
         .get_updates_request(RecordingRequest())
         .defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=services.settings.tz))
-        .context_types(ContextTypes(bot_data=BotData))
+        .context_types(ContextTypes(context=Context, bot_data=BotData))
         .updater(None)
         .build()
     )

@@ -449,3 +449,31 @@ async def test_remind_now_for_one_unit(seeded: Services) -> None:
     assert [e.unit_id for e in logged] == [card.id, card.id]
     page = await console.audit_log(services=seeded, actor_id=STAFF)
     assert "发送一轮提醒（西吉县）" in audit_text(page, "zh", seeded.settings.tz)
+
+
+async def test_exempting_and_adding_items_are_for_staff_only(seeded: Services) -> None:
+    """The checklist's own use-cases refuse a chat user who is not staff, and change nothing;
+    the command line (no actor) and staff may."""
+    from bot.ledger import checklist
+
+    before = await build_report(services=seeded)
+    with pytest.raises(NotStaff):
+        await checklist.exempt(
+            services=seeded,
+            unit_name="西吉县",
+            title="双拥示范点建设资料",
+            reason="无",
+            actor_id=1,
+        )
+    with pytest.raises(NotStaff):
+        await checklist.add_item(services=seeded, unit_name="西吉县", title="防汛预案", actor_id=1)
+    assert (await build_report(services=seeded)).units == before.units
+    await checklist.exempt(
+        services=seeded,
+        unit_name="西吉县",
+        title="双拥示范点建设资料",
+        reason="无",
+        actor_id=STAFF,
+    )
+    added = await checklist.add_item(services=seeded, unit_name="西吉县", title="防汛预案")
+    assert added.added

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import ItemNotFound
 from bot.importing import ChecklistRow, parse_checklist
-from bot.roster import ImportResult, find_unit
+from bot.roster import ImportResult, find_unit, require_staff
 from bot.services import Services
 from storage import repositories as repo
 from storage.models import ChecklistItem, Deadline, Exemption, Submission, Unit
@@ -136,9 +136,11 @@ async def exempt(
     """Excuse one unit from one item; return (unit, item) as named on the roster.
 
     The unit's drafts and submissions of the item awaiting review are withdrawn in the same
-    transaction, so /review, /status and the report agree that nothing of it is open.
+    transaction, so /review, /status and the report agree that nothing of it is open. Staff
+    only (the command line, with no actor, is trusted).
     """
     async with services.db.uow() as tx:
+        await require_staff(services=services, actor_id=actor_id, session=tx)
         unit = await find_unit(tx, unit_name)
         item = await _item_for_unit(tx, unit, title)
         closed = await tx.execute(
@@ -188,8 +190,10 @@ async def add_item(
     actor_id: int | None = None,
 ) -> ItemAddedOut:
     """Make one unit owe one more item, unless it already owes an item of that title (its
-    own, or one of its kind's checklist): then nothing changes and `added` is False."""
+    own, or one of its kind's checklist): then nothing changes and `added` is False. Staff
+    only (the command line, with no actor, is trusted)."""
     async with services.db.uow() as tx:
+        await require_staff(services=services, actor_id=actor_id, session=tx)
         unit = await find_unit(tx, unit_name)
         title = title.strip()
         try:

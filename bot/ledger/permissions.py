@@ -6,14 +6,13 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.errors import NotStaff
+from bot import roster
 from bot.ledger.errors import NotAMember, NotYourUnit
 from bot.ledger.status import UnitObligations, load_obligations
 from bot.services import Services
 from storage import repositories as repo
 from storage.models import (
     Person,
-    StaffMember,
     Unit,
 )
 
@@ -47,17 +46,6 @@ async def _require_member(session: AsyncSession, actor_id: int, unit_id: int) ->
     return unit
 
 
-async def _is_staff(session: AsyncSession, services: Services, actor_id: int) -> bool:
-    if actor_id in services.settings.staff_ids:
-        return True
-    return await session.get(StaffMember, actor_id) is not None
-
-
-async def _require_staff(session: AsyncSession, services: Services, actor_id: int) -> None:
-    if not await _is_staff(session, services, actor_id):
-        raise NotStaff()
-
-
 async def my_units(*, services: Services, actor_id: int) -> list[UnitRef]:
     """The units a person is liaison or lead of now."""
     async with services.db.sessions() as session:
@@ -79,7 +67,7 @@ async def my_ledgers(*, services: Services, actor_id: int) -> list[UnitObligatio
 async def unit_ledger(*, services: Services, actor_id: int, unit_id: int) -> UnitObligations:
     """One unit's ledger, for its own liaison or lead, or for staff."""
     async with services.db.sessions() as session:
-        if not await _is_staff(session, services, actor_id):
+        if not await roster.staff_in(session, services, actor_id):
             await _require_member(session, actor_id, unit_id)
         found = await load_obligations(session, [unit_id])
     if not found:

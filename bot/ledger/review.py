@@ -9,11 +9,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot import roster
 from bot.conversations import end_step, load_step, save_step
 from bot.ledger import files
 from bot.ledger.checklist import WITHDRAWN
 from bot.ledger.errors import AlreadyReviewed, SubmissionGone, SubmissionWithdrawn
-from bot.ledger.permissions import UnitRef, _require_staff
+from bot.ledger.permissions import UnitRef
 from bot.ledger.status import UnitObligations, load_obligations
 from bot.ledger.submitting import FLOW_REVIEW, STEP_RETURN_REASON, clean_reason
 from bot.roster import find_unit
@@ -67,7 +68,7 @@ async def next_review(
     of `prefer_unit` while it has any (the reviewer stays on a unit), else of any unit — or
     the next one after the submission `after`."""
     async with services.db.sessions() as session:
-        await _require_staff(session, services, actor_id)
+        await roster.require_staff(services=services, actor_id=actor_id, session=session)
         waiting = int(
             await session.scalar(
                 select(func.count()).select_from(Submission).where(Submission.state == "pending")
@@ -106,7 +107,7 @@ async def next_review(
 async def unit_to_review(*, services: Services, actor_id: int, name: str) -> UnitRef:
     """The unit staff name in `/review NAME` (exact, part of the name, or pinyin initials)."""
     async with services.db.sessions() as session:
-        await _require_staff(session, services, actor_id)
+        await roster.require_staff(services=services, actor_id=actor_id, session=session)
         unit = await find_unit(session, name)
         return UnitRef(unit_id=unit.id, name=unit.name, kind=unit.kind)
 
@@ -197,7 +198,7 @@ async def ask_return_reason(
 ) -> ReviewCard:
     """Send back (退回): the step waits for the reason."""
     async with services.db.uow() as tx:
-        await _require_staff(tx, services, actor_id)
+        await roster.require_staff(services=services, actor_id=actor_id, session=tx)
         submission = await _pending_submission(tx, submission_id)
         await save_step(
             tx,
@@ -248,7 +249,7 @@ async def _decide(
     now = services.now()
     accepted = reason is None
     async with services.db.uow() as tx:
-        await _require_staff(tx, services, actor_id)
+        await roster.require_staff(services=services, actor_id=actor_id, session=tx)
         # Only from pending, in one conditional UPDATE: of two staff deciding at once, the
         # second's UPDATE waits for the first's commit, then finds nothing pending.
         decided = await tx.execute(

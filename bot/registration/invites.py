@@ -25,7 +25,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import roster
-from bot.errors import DomainError, NotStaff
+from bot.errors import DomainError
 from bot.ledger.report import unit_statuses
 from bot.services import Services
 from storage import repositories as repo
@@ -273,12 +273,6 @@ async def revoke_open(
     return count
 
 
-async def _require_staff(services: Services, actor_id: int | None) -> None:
-    """The command line (actor None) is trusted; a chat user must be staff."""
-    if actor_id is not None and not await roster.is_staff(services=services, user_id=actor_id):
-        raise NotStaff()
-
-
 async def missing_roles(
     session: AsyncSession, role: Role | None = None
 ) -> list[tuple[Unit, Role]]:
@@ -315,7 +309,7 @@ async def create_invites(
     username: str | None = None,
 ) -> list[InviteOut]:
     """New invite links for the named units (liaison unless a role is given) or all missing."""
-    await _require_staff(services, actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)
     async with services.db.uow() as tx:
         username = username or await bot_username(tx, services)
         if all_missing:
@@ -356,7 +350,7 @@ async def revoke_invites(
     actor_id: int | None = None,
 ) -> list[RevokedOut]:
     """Revoke the open invites of the named units (one role or both)."""
-    await _require_staff(services, actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)
     now = services.now()
     async with services.db.uow() as tx:
         result = []
@@ -372,7 +366,7 @@ async def revoke_unit_invites(
     *, services: Services, unit_id: int, actor_id: int
 ) -> RevokedOut | None:
     """Staff's button: revoke a unit's open invites by its id (None if the unit is gone)."""
-    await _require_staff(services, actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)
     async with services.db.uow() as tx:
         unit = await tx.get(Unit, unit_id)
         if unit is None:
@@ -388,7 +382,7 @@ async def create_unit_invite(
     *, services: Services, unit_id: int, role: Role, actor_id: int, username: str | None = None
 ) -> InviteOut | None:
     """Staff's button: a new invite for a unit by its id (None if the unit is gone)."""
-    await _require_staff(services, actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)
     async with services.db.uow() as tx:
         unit = await tx.get(Unit, unit_id)
         if unit is None:

@@ -8,7 +8,6 @@ from pydantic import BaseModel
 
 from bot import roster
 from bot.errors import BadInput
-from bot.reminders.rounds import _require_staff
 from bot.services import Services
 from storage import repositories as repo
 
@@ -29,7 +28,7 @@ async def pause_unit(
     actor_id: int | None = None,
 ) -> PauseOut:
     """Hold a unit's reminders through `until` (inclusive): its liaison is on leave, say."""
-    await _require_staff(services, actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)
     today = services.today()
     if until < today:
         raise BadInput("reminders.cli.pause_past", today=today.isoformat())
@@ -53,7 +52,7 @@ async def resume_unit(
     *, services: Services, unit_name: str, actor_id: int | None = None
 ) -> PauseOut:
     """Lift a pause: the unit is reminded again at the next round it is due."""
-    await _require_staff(services, actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)
     async with services.db.uow() as tx:
         unit = await roster.find_unit(tx, unit_name)
         changed = unit.paused_until is not None and unit.paused_until >= services.today()

@@ -6,12 +6,12 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import roster
 from bot.ledger.checklist import overall_deadline
 from bot.ledger.status import deadlines, load_obligations
 from bot.reminders.planner import _payload
 from bot.reminders.policy import ROLLCALL
 from bot.reminders.rendering import render_rollcall
-from bot.reminders.rounds import _require_staff
 from bot.services import Services
 from bot.transport.outbox import enqueue
 from storage import repositories as repo
@@ -34,7 +34,7 @@ async def rollcall_now(
     *, services: Services, actor_id: int, chat_id: int, title: str, request_id: int
 ) -> bool:
     """Post the units still outstanding in a group now (through the outbox: 20/min a group)."""
-    await _require_staff(services, actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)
     now = services.now()
     async with services.db.uow() as tx:
         await _group(tx, chat_id, title, now)
@@ -64,7 +64,7 @@ async def set_rollcall(
     *, services: Services, actor_id: int, chat_id: int, title: str, enabled: bool
 ) -> bool:
     """Switch the scheduled roll call of a group on or off; tell whether it changed."""
-    await _require_staff(services, actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)
     now = services.now()
     async with services.db.uow() as tx:
         group = await _group(tx, chat_id, title, now)

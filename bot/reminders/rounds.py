@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import roster
-from bot.errors import DomainError, NotStaff
+from bot.errors import DomainError
 from bot.ledger.status import load_obligations
 from bot.reminders.history import History, load_history
 from bot.reminders.ladder import Decision, Recipient, decide
@@ -115,12 +115,6 @@ async def _compose_round(
     return _Round(out, messages)
 
 
-async def _require_staff(services: Services, actor_id: int | None) -> None:
-    """The command line (actor None) is trusted; a chat user must be staff."""
-    if actor_id is not None and not await roster.is_staff(services=services, user_id=actor_id):
-        raise NotStaff()
-
-
 async def _enqueue_round(
     tx: AsyncSession, services: Services, plan: _Round, round_id: int, now: datetime
 ) -> int:
@@ -163,7 +157,7 @@ async def preview_round(
     With `unit_ids`, the round is for those units only (the "remind now" button of a unit's
     file); the confirmation sends to exactly the units the preview was for.
     """
-    await _require_staff(services, actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)
     now = services.now()
     ids = sorted(set(unit_ids)) if unit_ids is not None else None
     async with services.db.uow() as tx:
@@ -192,7 +186,7 @@ async def confirm_round(*, services: Services, actor_id: int, preview_id: int) -
 
     The round's keys carry the preview's id, so pressing confirm twice sends nothing twice.
     """
-    await _require_staff(services, actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)
     now = services.now()
     async with services.db.uow() as tx:
         preview = await tx.get(AuditEvent, preview_id)
@@ -224,7 +218,7 @@ async def queue_round(
     *, services: Services, actor_id: int | None = None, dry_run: bool = False
 ) -> RoundOut:
     """A round now for every outstanding unit (`liaison-bot remind`); `dry_run` only lists it."""
-    await _require_staff(services, actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)
     now = services.now()
     async with services.db.uow() as tx:
         plan = await _compose_round(tx, services, dry_run=dry_run)

@@ -26,7 +26,6 @@ from bot.conversations import end_step, load_step, save_step
 from bot.errors import DomainError
 from bot.ledger.report import unit_statuses
 from bot.services import Services
-from bot.staff.console import require_staff
 from bot.transport.outbox import enqueue, text_payload
 from messages import format_short_date, t
 from storage import repositories as repo
@@ -191,7 +190,7 @@ async def _save(tx: AsyncSession, services: Services, actor_id: int, step: str, 
 
 async def begin(*, services: Services, actor_id: int) -> list[Progress]:
     """Start a new draft (forgetting any other); return the latest broadcasts for reference."""
-    await require_staff(services=services, actor_id=actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)
     async with services.db.uow() as tx:
         await _save(tx, services, actor_id, "content", Draft())
         latest = (await tx.scalars(select(Broadcast).order_by(Broadcast.id.desc()).limit(3))).all()
@@ -208,7 +207,7 @@ async def set_content(
     message_id: int | None = None,
 ) -> Draft:
     """Take the notice: a composed text (HTML) or a message to copy; ask for the audience next."""
-    await require_staff(services=services, actor_id=actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)
     async with services.db.uow() as tx:
         draft = await _draft(tx, actor_id)
         draft.text, draft.from_chat_id, draft.message_id = text, from_chat_id, message_id
@@ -219,7 +218,7 @@ async def set_content(
 
 async def set_audience(*, services: Services, actor_id: int, audience: Audience) -> Preview | None:
     """Choose who receives it; None when the units are still to be named (audience "units")."""
-    await require_staff(services=services, actor_id=actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)
     async with services.db.uow() as tx:
         draft = await _draft(tx, actor_id)
         if not draft.has_content:
@@ -235,7 +234,7 @@ async def set_audience(*, services: Services, actor_id: int, audience: Audience)
 
 async def set_units(*, services: Services, actor_id: int, names: list[str]) -> Preview:
     """Name the units (tolerantly matched, as /unit does); a name that fits none raises."""
-    await require_staff(services=services, actor_id=actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)
     async with services.db.uow() as tx:
         draft = await _draft(tx, actor_id, step="units")
         ids: list[int] = []
@@ -252,7 +251,7 @@ async def set_units(*, services: Services, actor_id: int, names: list[str]) -> P
 
 async def toggle_ack(*, services: Services, actor_id: int) -> Preview:
     """Switch the "收到" button on or off."""
-    await require_staff(services=services, actor_id=actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)
     async with services.db.uow() as tx:
         draft = await _draft(tx, actor_id, step="preview")
         draft.ack = not draft.ack
@@ -262,7 +261,7 @@ async def toggle_ack(*, services: Services, actor_id: int) -> Preview:
 
 async def back_to_audience(*, services: Services, actor_id: int) -> Draft:
     """Choose the audience again."""
-    await require_staff(services=services, actor_id=actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)
     async with services.db.uow() as tx:
         draft = await _draft(tx, actor_id)
         await _save(tx, services, actor_id, "audience", draft)
@@ -328,7 +327,7 @@ async def _preview(tx: AsyncSession, draft: Draft) -> Preview:
 
 async def preview(*, services: Services, actor_id: int) -> Preview:
     """The draft as it stands, with the number of recipients."""
-    await require_staff(services=services, actor_id=actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)
     async with services.db.sessions() as session:
         return await _preview(session, await _draft(session, actor_id, step="preview"))
 
@@ -352,7 +351,7 @@ async def confirm(
     *, services: Services, actor_id: int, progress_chat_id: int, progress_message_id: int
 ) -> Progress:
     """Send it: the broadcast, one outbox row per recipient, the progress message, the audit."""
-    await require_staff(services=services, actor_id=actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)
     now = services.now()
     async with services.db.uow() as tx:
         draft = await _draft(tx, actor_id, step="preview")
@@ -476,7 +475,7 @@ async def _broadcast(tx: AsyncSession, broadcast_id: int) -> Broadcast:
 
 async def progress(*, services: Services, actor_id: int, broadcast_id: int) -> Progress:
     """Where one broadcast stands."""
-    await require_staff(services=services, actor_id=actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)
     async with services.db.sessions() as session:
         return await progress_of(session, await _broadcast(session, broadcast_id))
 
@@ -626,7 +625,7 @@ def report_markup(p: Progress, lang: str) -> InlineKeyboardMarkup:
 
 async def stop_sending(*, services: Services, actor_id: int, broadcast_id: int) -> int:
     """Cancel what has not been sent yet; return how many messages were held back."""
-    await require_staff(services=services, actor_id=actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)
     async with services.db.uow() as tx:
         await _broadcast(tx, broadcast_id)
         result = await tx.execute(
@@ -727,7 +726,7 @@ async def _unacknowledged(tx: AsyncSession, broadcast_id: int) -> list[OutboxMes
 
 async def ack_status(*, services: Services, actor_id: int, broadcast_id: int) -> AckStatus:
     """Who has not acknowledged (among those it reached), and who it did not reach."""
-    await require_staff(services=services, actor_id=actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)
     async with services.db.sessions() as session:
         broadcast = await _broadcast(session, broadcast_id)
         undelivered = (
@@ -751,7 +750,7 @@ async def nudge(
     *, services: Services, actor_id: int, broadcast_id: int, round_number: int
 ) -> NudgeOut:
     """Remind only those it reached who have not acknowledged (once per round)."""
-    await require_staff(services=services, actor_id=actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)
     now = services.now()
     async with services.db.uow() as tx:
         broadcast = await _broadcast(tx, broadcast_id)

@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from bot import roster
 from bot.clock import office_date
 from bot.ledger.report import Totals, report_in
 from bot.ledger.status import load_obligations
 from bot.services import Services
-from bot.staff.console import require_staff
 from messages import plain
 from storage.models import Submission
 
@@ -302,7 +302,7 @@ async def stats_chart(
 ) -> StatsOut:
     """The progress chart for staff, as PNG, with the totals it shows."""
     if actor_id is not None:
-        await require_staff(services=services, actor_id=actor_id)
+        await roster.require_staff(services=services, actor_id=actor_id)
     data = await chart_data(services=services)
     png = await asyncio.to_thread(render_png, data, lang or services.settings.language)
     return StatsOut(png=png, totals=data.totals)

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import roster
 from bot.conversations import end_step, save_step
 from bot.enums import ItemState
-from bot.errors import ItemNotFound, NotStaff, UnitNotFound
+from bot.errors import ItemNotFound, UnitNotFound
 from bot.ledger.checklist import add_item, exempt
 from bot.ledger.report import Report, Totals, UnitStatus, build_report, report_row, totals_of
 from bot.ledger.status import ItemStatus, load_unit
@@ -53,12 +53,6 @@ _MATCHES: dict[ListName, Callable[[UnitStatus], bool]] = {
     "review": lambda s: s.pending_review > 0,
     "unreachable": lambda s: s.unreachable,
 }
-
-
-async def require_staff(*, services: Services, actor_id: int) -> None:
-    """Refuse anyone who is not office staff."""
-    if not await roster.is_staff(services=services, user_id=actor_id):
-        raise NotStaff()
 
 
 class OutstandingLine(BaseModel):
@@ -132,7 +126,7 @@ async def outstanding(
     page: int = 0,
 ) -> OutstandingView:
     """Who is outstanding: the counts, and one page of the chosen list."""
-    await require_staff(services=services, actor_id=actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)
     report = await build_report(services=services)
     return outstanding_from(report, list_name=list_name, kind=kind, page=page)
 
@@ -271,7 +265,7 @@ async def unit_card(
     *, services: Services, actor_id: int, name: str | None = None, unit_id: int | None = None
 ) -> UnitCard:
     """One unit's file: contacts and their history, each item's state, reminders, flags."""
-    await require_staff(services=services, actor_id=actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)
     async with services.db.sessions() as session:
         unit = await _unit_for(session, name=name, unit_id=unit_id)
         return await _card(session, unit)
@@ -326,7 +320,7 @@ async def ask_exempt_reason(
     *, services: Services, actor_id: int, unit_id: int, item_id: int
 ) -> ExemptAsk:
     """Remember which item staff are excusing a unit from; the reason comes next."""
-    await require_staff(services=services, actor_id=actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)
     async with services.db.uow() as tx:
         unit, item = await _unit_item(tx, unit_id, item_id)
         await save_step(
@@ -344,7 +338,7 @@ async def excuse(
     *, services: Services, actor_id: int, unit_id: int, item_id: int, reason: str
 ) -> ExemptDone:
     """Excuse a unit from one item (bot.checklist.exempt, which writes the audit entry)."""
-    await require_staff(services=services, actor_id=actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)
     reason = reason.strip()[:500]
     async with services.db.sessions() as session:
         unit, item = await _unit_item(session, unit_id, item_id)
@@ -369,7 +363,7 @@ class AddItemDone(BaseModel):
 
 async def ask_item_title(*, services: Services, actor_id: int, unit_id: int) -> AddItemAsk:
     """Remember which unit staff are adding an item for; the title comes next."""
-    await require_staff(services=services, actor_id=actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)
     async with services.db.uow() as tx:
         unit = await tx.get(Unit, unit_id)
         if unit is None:
@@ -397,7 +391,7 @@ async def add_unit_item(
     *, services: Services, actor_id: int, unit_id: int, text: str
 ) -> AddItemDone:
     """Make one unit owe one more item (bot.checklist.add_item, which writes the audit entry)."""
-    await require_staff(services=services, actor_id=actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)
     title, description = split_item_text(text)
     async with services.db.sessions() as session:
         unit = await session.get(Unit, unit_id)
@@ -467,7 +461,7 @@ async def audit_log(
     *, services: Services, actor_id: int, before: int | None = None, limit: int = AUDIT_PAGE
 ) -> AuditPage:
     """The latest audit entries (before entry `before`, for paging back)."""
-    await require_staff(services=services, actor_id=actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)
     staff = {s.user_id for s in await roster.list_staff(services=services)}
     async with services.db.sessions() as session:
         query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit + 1)
@@ -561,7 +555,7 @@ async def pause_reminders(
     """Hold the unit's reminders for some days (bot.reminders, which writes the audit entry)."""
     from bot.reminders.pause import pause_unit
 
-    await require_staff(services=services, actor_id=actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)
     name = await _unit_name(services, unit_id)
     until = services.today() + timedelta(days=days)
     done = await pause_unit(services=services, unit_name=name, until=until, actor_id=actor_id)
@@ -572,7 +566,7 @@ async def resume_reminders(*, services: Services, actor_id: int, unit_id: int) -
     """Lift the pause on the unit's reminders (bot.reminders)."""
     from bot.reminders.pause import resume_unit
 
-    await require_staff(services=services, actor_id=actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)
     name = await _unit_name(services, unit_id)
     done = await resume_unit(services=services, unit_name=name, actor_id=actor_id)
     return PausedOut(unit=done.unit, until=None)

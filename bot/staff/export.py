@@ -19,13 +19,14 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import roster
 from bot.ledger.checklist import overall_deadline
 from bot.ledger.report import Report, Totals, UnitStatus, report_row, totals_of
 from bot.ledger.status import Holder, checklist, deadlines, load_obligations
 from bot.services import Services
 from bot.staff.broadcasts import PURPOSE as BROADCAST_PURPOSE
 from bot.staff.broadcasts import Progress, audience_name, progress_of
-from bot.staff.console import REMINDER_PURPOSES, ItemOut, item_out, require_staff
+from bot.staff.console import REMINDER_PURPOSES, ItemOut, item_out
 from messages import plain
 from storage import repositories as repo
 from storage.models import (
@@ -607,7 +608,7 @@ async def export_workbook(
 ) -> ExportOut:
     """Write the status workbook (to `path`, or under DATA_DIR/exports) and log the export."""
     if actor_id is not None:
-        await require_staff(services=services, actor_id=actor_id)
+        await roster.require_staff(services=services, actor_id=actor_id)
     data = await collect(services=services)
     target = path or services.settings.data_dir / "exports" / export_file_name(services)
     await asyncio.to_thread(
@@ -753,7 +754,7 @@ async def build_archive(
 ) -> ArchiveOut:
     """The collected materials in folders 单位/资料项/文件, zipped in parts under `limit`."""
     if actor_id is not None:
-        await require_staff(services=services, actor_id=actor_id)
+        await roster.require_staff(services=services, actor_id=actor_id)
     entries, missing = await _entries(services)
     lang = services.settings.language
     local = services.now().astimezone(services.settings.tz)

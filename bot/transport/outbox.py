@@ -22,10 +22,11 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import BotCommand, BotCommandScopeChat, InlineKeyboardMarkup
+from telegram import BotCommandScopeChat, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.ext import ExtBot
 
+from bot import menus
 from bot.services import Services
 from bot.transport.pacing import Pacer
 from bot.transport.request import seconds_of
@@ -267,7 +268,10 @@ class Dispatcher:
             )
             return copied.message_id
         if method == "setMyCommands":  # one person's menu, after their roles changed
-            commands = [BotCommand(c["command"], c["description"]) for c in payload["commands"]]
+            names = menus.person_commands(
+                member=bool(payload.get("member")), staff=bool(payload.get("staff"))
+            )
+            commands = menus.bot_commands(str(payload.get("language") or "zh"), names)
             await self.bot.set_my_commands(
                 commands, scope=BotCommandScopeChat(row.chat_id), rate_limit_args=NO_RETRY
             )

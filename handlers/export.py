@@ -1,0 +1,131 @@
+"""Taking the status away: /export (the workbook, and the archive of materials) and /stats.
+
+Both are behind the staff gate; from a group they are sent to the staff member privately.
+
+Buttons: `exp:files`, under a workbook, sends the archive of collected materials.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from telegram import InputFile, Update
+from telegram.constants import ChatAction
+
+from bot.context import Context
+from bot.staff.charts import stats_chart
+from bot.staff.export import build_archive, export_workbook
+from handlers.shared import (
+    Audience,
+    Button,
+    Command,
+    Feature,
+    edit,
+    keyboard,
+    private_chat,
+    services_of,
+)
+from messages import t
+
+UPLOAD_TIMEOUT = 300.0
+
+
+async def _working(context: Context, chat_id: int, action: str) -> None:
+    with contextlib.suppress(Exception):
+        await context.bot.send_chat_action(chat_id, action)
+
+
+async def export(update: Update, context: Context, lang: str) -> None:
+    """`/export`: the status workbook; `/export files`: also the archive of materials."""
+    user = update.effective_user
+    assert user is not None
+    chat_id = await private_chat(update, context, lang)
+    if chat_id is None:
+        return
+    if context.args and context.args[0].lower() in ("files", "archive", "资料", "附件"):
+        await send_archive(context, lang, chat_id, user.id)
+        return
+    services = services_of(context)
+    note = await context.bot.send_message(chat_id, t(lang, "export.working"))
+    await _working(context, chat_id, ChatAction.UPLOAD_DOCUMENT)
+    done = await export_workbook(services=services, actor_id=user.id, via="chat")
+    with done.path.open("rb") as file:
+        await context.bot.send_document(
+            chat_id,
+            InputFile(file, filename=done.path.name),
+            caption=t(lang, "export.caption", **done.totals.model_dump()),
+            reply_markup=keyboard([[(t(lang, "export.button_files"), "exp:files")]]),
+            read_timeout=UPLOAD_TIMEOUT,
+            write_timeout=UPLOAD_TIMEOUT,
+        )
+    await edit(note, t(lang, "export.done"), None)
+
+
+async def send_archive(context: Context, lang: str, chat_id: int, actor_id: int) -> None:
+    """Zip the collected materials and send them in parts under the 50 MB upload limit."""
+    services = services_of(context)
+    note = await context.bot.send_message(chat_id, t(lang, "export.archive_working"))
+    await _working(context, chat_id, ChatAction.UPLOAD_DOCUMENT)
+    archive = await build_archive(services=services, actor_id=actor_id, via="chat")
+    if archive.files == 0 and not archive.missing:
+        await edit(note, t(lang, "export.archive_empty"), None)
+        return
+    for number, part in enumerate(archive.parts, start=1):
+        await _working(context, chat_id, ChatAction.UPLOAD_DOCUMENT)
+        await _send_part(context, lang, chat_id, part.path, number, len(archive.parts))
+    text = t(lang, "export.archive_done", files=archive.files, parts=len(archive.parts))
+    if archive.missing:
+        text += t(lang, "export.archive_missing", count=len(archive.missing))
+    await edit(note, text, None)
+
+
+async def _send_part(
+    context: Context, lang: str, chat_id: int, path: Path, number: int, parts: int
+) -> None:
+    with path.open("rb") as file:
+        await context.bot.send_document(
+            chat_id,
+            InputFile(file, filename=path.name),
+            caption=t(lang, "export.archive_part", number=number, parts=parts),
+            read_timeout=UPLOAD_TIMEOUT,
+            write_timeout=UPLOAD_TIMEOUT,
+        )
+
+
+async def stats(update: Update, context: Context, lang: str) -> None:
+    """`/stats`: the progress chart, as a picture."""
+    user = update.effective_user
+    assert user is not None
+    chat_id = await private_chat(update, context, lang)
+    if chat_id is None:
+        return
+    services = services_of(context)
+    await _working(context, chat_id, ChatAction.UPLOAD_PHOTO)
+    chart = await stats_chart(services=services, actor_id=user.id, lang=lang)
+    await context.bot.send_photo(
+        chat_id,
+        InputFile(chart.png, filename="stats.png"),
+        caption=t(lang, "stats.caption", **chart.totals.model_dump()),
+        read_timeout=UPLOAD_TIMEOUT,
+        write_timeout=UPLOAD_TIMEOUT,
+    )
+
+
+async def files_pressed(update: Update, context: Context, lang: str) -> None:
+    """The button under a workbook: the archive of the collected materials."""
+    query, user = update.callback_query, update.effective_user
+    assert query is not None
+    assert user is not None
+    await query.answer()
+    chat = query.message.chat.id if query.message else user.id
+    await send_archive(context, lang, chat, user.id)
+
+
+FEATURE = Feature(
+    commands=(
+        Command("export", export, Audience.STAFF),
+        Command("stats", stats, Audience.STAFF),
+    ),
+    buttons=(Button(r"^exp:files$", files_pressed, staff=True),),
+)

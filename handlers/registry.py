@@ -1,0 +1,197 @@
+"""Every handler in one ordered list; the menus and /help are generated from the commands.
+
+A new command is one `Command` entry in its feature's handler module (and its description,
+`commands.<name>`, in the catalogues): it is then answered, gated for staff, shown in the
+right menus and listed by /help.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram import (
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+    Update,
+)
+from telegram.error import TelegramError
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot import menus, roster
+from bot.context import Context
+from handlers import (
+    broadcast,
+    common,
+    export,
+    flows,
+    invites,
+    ledger,
+    registration,
+    reminders,
+    review,
+    staff,
+)
+from handlers.shared import (
+    Audience,
+    Button,
+    Command,
+    Feature,
+    Handler,
+    actor_of,
+    gated,
+    language_for,
+)
+from messages import LANGUAGES, catalogue, t
+
+log = logging.getLogger(__name__)
+
+# In order of precedence (the first handler that matches an update answers it) and of the
+# menus. Registration comes before common, so /start with an invite token is taken first.
+FEATURES: tuple[Feature, ...] = (
+    ledger.FEATURE,
+    registration.FEATURE,
+    common.FEATURE,
+    staff.FEATURE,
+    invites.FEATURE,
+    reminders.FEATURE,
+    broadcast.FEATURE,
+    review.FEATURE,
+    export.FEATURE,
+)
+
+
+def commands() -> list[Command]:
+    """Every command, in the order of the features (/help among everyone's)."""
+    every = [command for feature in FEATURES for command in feature.commands]
+    after_start = next(i for i, c in enumerate(every) if c.name == "start") + 1
+    return [*every[:after_start], Command("help", help_command), *every[after_start:]]
+
+
+def _callback(command: Command) -> Handler:
+    return gated(command.callback, staff=command.audience == Audience.STAFF)
+
+
+def _button_callback(button: Button) -> Handler:
+    return gated(button.callback, staff=button.staff)
+
+
+def register_handlers(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """Every handler, in order of precedence, and the menus they define."""
+    # group -2: buttons that work in any conversation step ("收到" under a notice).
+    for feature in FEATURES:
+        for button in feature.buttons:
+            if button.always:
+                app.add_handler(
+                    CallbackQueryHandler(_button_callback(button), pattern=button.pattern),
+                    group=-2,
+                )
+    # group -1: a person in a conversation has every update handed to that conversation.
+    app.add_handler(TypeHandler(Update, flows.route), group=-1)
+    # group 0: commands, buttons and the rest, feature by feature; catch-alls last.
+    app.add_handler(CommandHandler("help", help_command))
+    for feature in FEATURES:
+        for command in feature.commands:
+            app.add_handler(
+                CommandHandler(
+                    command.name,
+                    _callback(command),
+                    filters=command.filters,
+                    has_args=command.has_args,
+                )
+            )
+        for button in feature.buttons:
+            if not button.always:
+                app.add_handler(
+                    CallbackQueryHandler(_button_callback(button), pattern=button.pattern)
+                )
+        for handler in feature.handlers:
+            app.add_handler(handler)
+        for name, flow in (feature.flows or {}).items():
+            flows.register_flow(name, flow)
+        for job in feature.jobs:
+            if app.job_queue is not None:
+                app.job_queue.run_repeating(
+                    job.callback, interval=job.seconds, first=job.seconds, name=job.name
+                )
+    app.add_handler(MessageHandler(filters.COMMAND, common.unknown_command))
+    app.add_handler(CallbackQueryHandler(common.stale_button))
+    app.add_handler(
+        MessageHandler(filters.ChatType.PRIVATE & ~filters.COMMAND, common.not_understood)
+    )
+    menus.define(
+        {
+            audience.value: tuple(
+                dict.fromkeys(c.name for c in commands() if c.audience == audience)
+            )
+            for audience in Audience
+        }
+    )
+
+
+async def help_command(update: Update, context: Context) -> None:
+    """List the commands this person may use, by who may use them."""
+    message = update.effective_message
+    actor = await actor_of(update, context)
+    if message is None or actor is None:
+        return
+    lang = await language_for(update, context)
+    sections = [Audience.EVERYONE]
+    if actor.member:
+        sections.append(Audience.MEMBER)
+    if actor.staff:
+        sections += [Audience.STAFF, Audience.GROUP]
+    parts = []
+    for audience in sections:
+        lines = [t(lang, f"help.heading_{audience}")]
+        lines += [_help_line(lang, name) for name in menus.audience_commands(audience)]
+        parts.append("\n".join(lines))
+    await message.reply_text("\n\n".join(parts))
+
+
+def _help_line(lang: str, name: str) -> str:
+    """`/unit 单位名称 查看某单位详情`: the command, what it takes, what it does."""
+    known = catalogue(lang)
+    usage = known.get(f"usage.{name}", "")
+    return t(
+        lang,
+        "help.line",
+        command=f"/{name}",
+        usage=f" {usage}" if usage else "",
+        what=known.get(f"help.{name}") or known[f"commands.{name}"],
+    )
+
+
+async def setup_commands(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """Give each kind of person the menu of their own commands (setMyCommands per scope)."""
+    services = app.bot_data.services
+    for lang in LANGUAGES:
+        code = None if lang == services.settings.language else lang
+        await app.bot.set_my_commands(
+            menus.bot_commands(lang, menus.audience_commands("everyone")),
+            scope=BotCommandScopeAllPrivateChats(),
+            language_code=code,
+        )
+        await app.bot.set_my_commands(
+            menus.bot_commands(lang, ("help", *menus.audience_commands("group"))),
+            scope=BotCommandScopeAllGroupChats(),
+            language_code=code,
+        )
+    for member in await roster.list_staff(services=services):
+        person = await roster.actor(services=services, user_id=member.user_id, language_code=None)
+        names = menus.person_commands(member=person.member, staff=True)
+        try:
+            await app.bot.set_my_commands(
+                menus.bot_commands(person.language, names),
+                scope=BotCommandScopeChat(member.user_id),
+            )
+        except TelegramError as exc:  # a staff member who never opened the bot has no chat
+            log.info("menu for %s not set: %s", member.user_id, exc)

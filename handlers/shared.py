@@ -1,0 +1,366 @@
+"""What every handler module shares: the person acting, the staff gate, replies and buttons.
+
+A feature's handler module declares what it answers as data — `COMMANDS` (each with the
+audience whose menu shows it), `BUTTONS` (a callback pattern each), `HANDLERS` (anything
+else, such as files sent outside a conversation) and `FLOWS` (its conversations by name) —
+and `handlers/registry.py` wires them in one ordered list. A command or button for staff is
+wrapped in the one staff gate here; the use-case it calls checks again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from functools import wraps
+from typing import Any, cast
+
+from telegram import (
+    BotCommandScopeChat,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from telegram.constants import ChatAction, ChatType
+from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.ext import BaseHandler, filters
+
+from bot import menus, roster
+from bot.context import Context
+from bot.conversations import StepOut
+from bot.errors import DomainError
+from bot.roster import ActorOut
+from bot.services import Services
+from messages import format_date, t
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
+StaffHandler = Callable[[Update, Context, str], Coroutine[Any, Any, None]]
+FlowHandler = Callable[[Update, Context, StepOut], Coroutine[Any, Any, None]]
+PRIVATE = filters.ChatType.PRIVATE
+
+
+class Audience(StrEnum):
+    """Whose menu shows a command (setMyCommands per scope) and whose /help lists it."""
+
+    EVERYONE = "everyone"
+    MEMBER = "member"  # a unit's liaison or lead
+    STAFF = "staff"  # office staff: the command is behind the staff gate
+    GROUP = "group"  # the menu of group chats
+
+
+@dataclass(frozen=True)
+class Command:
+    """A chat command: `/name`, its callback, and who may use it."""
+
+    name: str
+    callback: Handler | StaffHandler
+    audience: Audience = Audience.EVERYONE
+    filters: filters.BaseFilter | None = None
+    has_args: bool | None = None  # True: only with arguments (e.g. /start with a token)
+
+
+@dataclass(frozen=True)
+class Button:
+    """An inline button's action: a pattern of its callback data (groups in context.match)."""
+
+    pattern: str
+    callback: Handler | StaffHandler
+    staff: bool = False  # behind the staff gate
+    always: bool = False  # answered even in the middle of a conversation
+
+
+@dataclass(frozen=True)
+class Job:
+    """A stateless tick the feature needs while the bot runs (through PTB's job queue)."""
+
+    name: str
+    callback: Callable[[Context], Coroutine[Any, Any, None]]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Feature:
+    """What one handler module answers (read by handlers/registry.py)."""
+
+    commands: Sequence[Command] = ()
+    buttons: Sequence[Button] = ()
+    handlers: Sequence[BaseHandler[Any, Any, Any]] = ()
+    flows: dict[str, FlowHandler] | None = None
+    jobs: Sequence[Job] = ()
+
+
+def services_of(context: Context) -> Services:
+    return context.bot_data.services
+
+
+async def actor_of(update: Update, context: Context) -> ActorOut | None:
+    """The person acting, read once per update (language, staff, roles) and kept on context."""
+    user = update.effective_user
+    if user is None:
+        return None
+    if context.actor is None or context.actor.user_id != user.id:
+        context.actor = await roster.actor(
+            services=services_of(context), user_id=user.id, language_code=user.language_code
+        )
+    return context.actor
+
+
+def forget_actor(context: Context) -> None:
+    """Read the person afresh (their language or roles just changed)."""
+    context.actor = None
+
+
+async def language_for(update: Update, context: Context) -> str:
+    """The language to answer this person in."""
+    actor = await actor_of(update, context)
+    return actor.language if actor is not None else services_of(context).settings.language
+
+
+# ---- who may ---------------------------------------------------------------------------------
+
+
+async def refuse(update: Update, lang: str) -> None:
+    """Say that this is for the office staff, and nothing else."""
+    await tell(update, t(lang, "common.staff_only"))
+
+
+async def staff_language(update: Update, context: Context) -> str | None:
+    """The language of a staff member; None (after refusing) for anyone else."""
+    actor = await actor_of(update, context)
+    lang = await language_for(update, context)
+    if actor is not None and actor.staff:
+        return lang
+    await refuse(update, lang)
+    return None
+
+
+def staff_only(handler: StaffHandler) -> Handler:
+    """The staff gate: run a handler for staff only; a domain refusal becomes its sentence."""
+
+    @wraps(handler)
+    async def run(update: Update, context: Context) -> None:
+        lang = await staff_language(update, context)
+        if lang is None:
+            return
+        try:
+            await handler(update, context, lang)
+        except DomainError as exc:
+            await tell(update, t(lang, exc.key, **exc.values))
+
+    return run
+
+
+def gated(callback: Handler | StaffHandler, *, staff: bool) -> Handler:
+    """The callback as PTB calls it: behind the staff gate when it is for staff."""
+    if staff:
+        return staff_only(cast(StaffHandler, callback))
+    return cast(Handler, callback)
+
+
+# ---- answering -------------------------------------------------------------------------------
+
+
+async def tell(update: Update, text: str) -> None:
+    """A short answer to a command or a button, where the person is."""
+    query = update.callback_query
+    if query is not None:
+        await query.answer(text, show_alert=True)
+    elif update.effective_message is not None:
+        await update.effective_message.reply_text(text)
+
+
+async def send(
+    update: Update, context: Context, text: str, markup: InlineKeyboardMarkup | None = None
+) -> Message | None:
+    """Answer in the chat the update came from."""
+    chat = update.effective_chat
+    if chat is None:
+        return None
+    return await context.bot.send_message(chat.id, text, reply_markup=markup)
+
+
+def in_group(update: Update) -> bool:
+    chat = update.effective_chat
+    return chat is not None and chat.type != ChatType.PRIVATE
+
+
+async def private_chat(update: Update, context: Context, lang: str) -> int | None:
+    """Where personal data may go: this private chat, or the staff member's own from a group."""
+    user, message = update.effective_user, update.effective_message
+    if user is None:
+        return None
+    if not in_group(update):
+        return user.id
+    try:
+        await context.bot.send_chat_action(user.id, ChatAction.TYPING)
+    except Forbidden:
+        if message is not None:
+            await message.reply_text(t(lang, "console.open_private_first"))
+        return None
+    if message is not None:
+        await message.reply_text(t(lang, "console.sent_privately"))
+    return user.id
+
+
+async def send_private(
+    update: Update, context: Context, lang: str, text: str, markup: InlineKeyboardMarkup | None
+) -> None:
+    """Answer with personal data: here in a private chat, or privately from a group."""
+    chat_id = await private_chat(update, context, lang)
+    if chat_id is None:
+        return
+    if in_group(update) or update.effective_message is None:
+        await context.bot.send_message(chat_id, text, reply_markup=markup)
+    else:
+        await update.effective_message.reply_text(text, reply_markup=markup)
+
+
+def error_text(error: DomainError, lang: str) -> str:
+    return t(lang, error.key, **error.values)
+
+
+def role_name(lang: str, role: str) -> str:
+    return t(lang, f"common.role_{role}")
+
+
+def day_text(context: Context, moment: datetime, lang: str) -> str:
+    """The office's date of a moment, as the office writes it: 2026年11月30日."""
+    return format_date(moment.astimezone(services_of(context).settings.tz).date(), lang)
+
+
+def moment_text(context: Context, moment: datetime, lang: str) -> str:
+    """A moment as the office reads it: 2026年11月30日 10:05."""
+    local = moment.astimezone(services_of(context).settings.tz)
+    return f"{format_date(local.date(), lang)} {local:%H:%M}"
+
+
+# ---- messages with buttons -------------------------------------------------------------------
+
+
+def keyboard(rows: Sequence[Sequence[tuple[str, str]]]) -> InlineKeyboardMarkup:
+    """Inline buttons from rows of (label, callback data)."""
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in rows]
+    )
+
+
+async def edit(message: object, text: str, markup: InlineKeyboardMarkup | None) -> None:
+    """Edit a message of the bot in place; an edit that changes nothing is fine."""
+    if not isinstance(message, Message):
+        return
+    try:
+        await message.edit_text(text, reply_markup=markup)
+    except BadRequest as exc:
+        if "not modified" not in exc.message.lower():
+            raise
+
+
+async def set_buttons(message: object, markup: InlineKeyboardMarkup | None) -> None:
+    """Change only the buttons of a bot message, re-sending its text or caption as it is.
+
+    (PTB's edit_reply_markup adds the default parse mode, which editMessageReplyMarkup lacks.)
+    """
+    if not isinstance(message, Message):
+        return
+    try:
+        if message.text is not None:
+            await message.edit_text(message.text_html, reply_markup=markup)
+        else:
+            caption = message.caption_html if message.caption else None
+            await message.edit_caption(caption, reply_markup=markup)
+    except BadRequest as exc:
+        if "not modified" not in exc.message.lower():
+            raise
+
+
+async def drop_buttons(message: object) -> None:
+    """Take the buttons off a message that has been answered (its text stays)."""
+    if not isinstance(message, Message) or message.reply_markup is None or not message.text:
+        return
+    with contextlib.suppress(BadRequest):  # already gone, or too old to edit
+        await message.edit_text(message.text_html, reply_markup=None)
+
+
+async def drop_keyboard(update: Update) -> None:
+    """Take the buttons off the message whose button was pressed (it has been answered)."""
+    query = update.callback_query
+    if query is not None:
+        await drop_buttons(query.message)
+
+
+def ids_of(data: str | None, count: int) -> list[int] | None:
+    """The `count` numbers at the end of callback data (`sub:go:3:17` → [3, 17])."""
+    parts = (data or "").split(":")
+    tail = parts[-count:]
+    if len(parts) <= count or not all(p.isdigit() for p in tail):
+        return None
+    return [int(p) for p in tail]
+
+
+async def press(update: Update, context: Context, buttons: Sequence[Button]) -> bool:
+    """Carry out a button pressed inside a conversation as its own handler would (the router
+    in group -1 takes every update of a person in a conversation); tell whether one matched."""
+    data = update.callback_query.data if update.callback_query is not None else None
+    for button in buttons:
+        match = re.match(button.pattern, data or "")
+        if match is not None:
+            context.matches = [match]
+            await gated(button.callback, staff=button.staff)(update, context)
+            return True
+    return False
+
+
+def matched(context: Context, group: int = 1) -> int:
+    """A number the button's pattern captured (`^st:u:(\\d+)$` → the unit's id)."""
+    match = context.match
+    assert match is not None, "a Button's callback runs on a pattern match"
+    return int(match.group(group))
+
+
+def command_of(update: Update) -> str | None:
+    """The command a message carries (`/start@bot x` → `start`), if any."""
+    message = update.effective_message
+    if message is None or not message.text or not message.text.startswith("/"):
+        return None
+    words = message.text[1:].split(maxsplit=1)
+    if not words:
+        return None
+    return words[0].split("@", 1)[0].lower()
+
+
+async def awaited_text(update: Update, lang: str, waiting_key: str) -> str | None:
+    """The text a flow waits for; anything else (a button, a command) re-asks."""
+    if update.effective_user is None:
+        return None
+    if update.callback_query is not None:
+        await update.callback_query.answer(t(lang, waiting_key))
+        return None
+    message = update.effective_message
+    if message is None:
+        return None
+    if not message.text or command_of(update) is not None:
+        await message.reply_text(t(lang, waiting_key))
+        return None
+    return message.text
+
+
+async def refresh_menus(context: Context, user_ids: Sequence[int | None]) -> None:
+    """Each person's command menu after their roles changed (a setMyCommands per chat)."""
+    services = services_of(context)
+    for user_id in {u for u in user_ids if u}:
+        person = await roster.actor(services=services, user_id=user_id, language_code=None)
+        names = menus.person_commands(member=person.member, staff=person.staff)
+        try:
+            await context.bot.set_my_commands(
+                menus.bot_commands(person.language, names), scope=BotCommandScopeChat(user_id)
+            )
+        except TelegramError as exc:  # a person who never opened the bot has no chat yet
+            log.info("menu for %s not set: %s", user_id, exc)
+    forget_actor(context)
