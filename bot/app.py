@@ -41,7 +41,17 @@ from bot.services import Services
 from bot.transport.outbox import Dispatcher
 from bot.transport.polling import poll_forever
 from bot.transport.request import AiohttpRequest, PatientRateLimiter
-from handlers import broadcast, common, contacts, flows, ledger, registration, reminders, review
+from handlers import (
+    broadcast,
+    common,
+    contacts,
+    flows,
+    ledger,
+    notice,
+    registration,
+    reminders,
+    review,
+)
 from handlers import staff as staff_console
 from messages import LANGUAGES, t
 from storage.models import Setting
@@ -54,6 +64,7 @@ EVERYONE_COMMANDS = ("start", "help", "language", "cancel")
 MEMBER_COMMANDS = ("status", "submit", "contacts")
 STAFF_COMMANDS = (
     "outstanding", "unit", "invite", "remind", "broadcast", "review", "export", "stats", "audit",
+    "notice",
 )  # fmt: skip
 GROUP_COMMANDS = ("rollcall",)
 
@@ -122,6 +133,7 @@ def register_handlers(app: App) -> None:
     staff_console.register(app)
     broadcast.register(app)
     reminders.register(app)
+    notice.register(app)
     # Catch-alls last: whatever no feature took.
     app.add_handler(MessageHandler(filters.COMMAND, common.unknown_command))
     app.add_handler(CallbackQueryHandler(common.stale_button))

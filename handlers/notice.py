@@ -1,0 +1,111 @@
+"""`/notice [N]`: the 通报 as a Word document; the "催办通知" button of a unit's file.
+
+Staff only. The numbers come first, then the document, then page 1 as a picture where
+LibreOffice is installed (so it can be checked on a phone). From a group the answer goes to
+the staff member privately: an urging notice may hold an invite link meant for one person.
+
+Buttons (`callback_data`): nt:u:{unit}   the unit's 催办通知
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from telegram import InputFile, Update
+from telegram.constants import ChatAction
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+
+from bot.context import Context
+from bot.errors import BadInput
+from bot.ledger.report import build_report
+from bot.staff.documents import notices
+from bot.staff.documents.preview import first_page_png
+from handlers.common import services_of
+from handlers.staff import UPLOAD_TIMEOUT, private_chat, staff_only, tell
+from messages import t
+
+
+async def _send_document(
+    context: Context, chat_id: int, path: Path, caption: str, lang: str
+) -> None:
+    """The .docx, then (where LibreOffice is installed) its first page as a picture."""
+    with contextlib.suppress(Exception):
+        await context.bot.send_chat_action(chat_id, ChatAction.UPLOAD_DOCUMENT)
+    with path.open("rb") as file:
+        await context.bot.send_document(
+            chat_id,
+            InputFile(file, filename=path.name),
+            caption=caption,
+            read_timeout=UPLOAD_TIMEOUT,
+            write_timeout=UPLOAD_TIMEOUT,
+        )
+    png = await first_page_png(path)
+    if png is not None:
+        await context.bot.send_photo(
+            chat_id,
+            InputFile(png, filename=f"{path.stem}.png"),
+            caption=t(lang, "notice.caption_page"),
+            read_timeout=UPLOAD_TIMEOUT,
+            write_timeout=UPLOAD_TIMEOUT,
+        )
+
+
+@staff_only
+async def notice(update: Update, context: Context, lang: str) -> None:
+    """`/notice [N]`: the numbers, then the 通报 (document number N, else left blank)."""
+    user = update.effective_user
+    assert user is not None
+    services = services_of(context)
+    number = " ".join(context.args or []) or None
+    today = services.now().astimezone(services.settings.tz).date()
+    try:
+        shown_number = notices.parse_number(services, number, today.year)
+    except BadInput:
+        await tell(update, t(lang, "notice.bad_number"))
+        return
+    chat_id = await private_chat(update, context, lang)
+    if chat_id is None:
+        return
+    report = await build_report(services=services)
+    await context.bot.send_message(
+        chat_id,
+        t(
+            lang,
+            "notice.preview",
+            time=report.generated_at.strftime("%Y-%m-%d %H:%M"),
+            number=shown_number,
+            **report.totals.model_dump(),
+        ),
+    )
+    done = await notices.write_bulletin(
+        services=services, actor_id=user.id, number=number, via="chat"
+    )
+    caption = t(lang, "notice.caption_bulletin", **done.totals.model_dump())
+    await _send_document(context, chat_id, done.path, caption, lang)
+
+
+@staff_only
+async def on_button(update: Update, context: Context, lang: str) -> None:
+    """`nt:u:{unit}`: the unit's 催办通知, sent where the staff member is (privately)."""
+    query, user = update.callback_query, update.effective_user
+    assert query is not None
+    assert user is not None
+    parts = (query.data or "").split(":")
+    if len(parts) != 3 or parts[1] != "u" or not parts[2].isdigit():
+        await tell(update, t(lang, "common.stale_button"))
+        return
+    services = services_of(context)
+    [done] = await notices.write_urges(
+        services=services, actor_id=user.id, unit_ids=[int(parts[2])], via="chat"
+    )
+    await query.answer(t(lang, "notice.working_urge", unit=done.unit))
+    chat_id = query.message.chat.id if query.message is not None else user.id
+    caption = t(lang, "notice.caption_urge", unit=done.unit)
+    await _send_document(context, chat_id, done.path, caption, lang)
+
+
+def register(app: Application) -> None:  # type: ignore[type-arg]
+    """/notice and the 催办通知 button (group 0)."""
+    app.add_handler(CommandHandler("notice", notice))
+    app.add_handler(CallbackQueryHandler(on_button, pattern=r"^nt:"))
