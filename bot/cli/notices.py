@@ -42,8 +42,10 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
             "unit, else a folder), or to every unit still outstanding (--all-outstanding DIR)."
         ),
     )
-    urge.add_argument("names", nargs="+", metavar="UNIT… FILE.docx|DIR")
-    urge.add_argument("--all-outstanding", action="store_true")
+    urge.add_argument("names", nargs="*", metavar="UNIT… FILE.docx|DIR")
+    urge.add_argument(
+        "--all-outstanding", type=Path, metavar="DIR", default=None, help="every unit owing"
+    )
     urge.add_argument("--number", default=None, help="the document number, as for bulletin")
     urge.add_argument("--date", default=None, metavar="YYYY-MM-DD", help="成文日期")
 
@@ -92,14 +94,18 @@ async def cmd_notice(services: Services, args: argparse.Namespace) -> int:
             _say(services, "notice.cli_written", path=str(done.path), **done.totals.model_dump())
         )
         return 0
-    *names, where = args.names
-    target = Path(where)
-    if args.all_outstanding and names:
-        raise BadInput("notice.cli_units_or_all")
-    if not args.all_outstanding and not names:
+    if args.all_outstanding is not None:
+        if args.names:
+            raise BadInput("notice.cli_units_or_all")
+        names: list[str] = []
+        target: Path = args.all_outstanding
+    elif len(args.names) < 2:
         raise BadInput("notice.cli_need_units")
+    else:
+        *names, where = args.names
+        target = Path(where)
     if target.suffix.lower() == ".docx":
-        if args.all_outstanding or len(names) > 1:
+        if len(names) != 1:
             raise BadInput("notice.cli_one_file")
         _folder_exists(target)
     else:
@@ -108,7 +114,7 @@ async def cmd_notice(services: Services, args: argparse.Namespace) -> int:
         services=services,
         actor_id=None,
         unit_names=names,
-        all_outstanding=args.all_outstanding,
+        all_outstanding=args.all_outstanding is not None,
         target=target,
         number=args.number,
         signed=signed,

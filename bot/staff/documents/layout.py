@@ -131,6 +131,7 @@ def _page_field(paragraph: Paragraph, size: Pt) -> None:
             run._element.append(code)
     set_fonts(paragraph.add_run("1"), PAGE_NUMBER_FONT, size, latin=PAGE_NUMBER_FONT)
     end = paragraph.add_run()
+    set_fonts(end, PAGE_NUMBER_FONT, size, latin=PAGE_NUMBER_FONT)
     mark = OxmlElement("w:fldChar")
     mark.set(qn("w:fldCharType"), "end")
     end._element.append(mark)
