@@ -121,6 +121,11 @@ def rule(line: Paragraph, edge: str) -> Any:
     return found
 
 
+def quoted(title: str) -> str:
+    """A title as the documents quote it (quotation marks inside become single)."""
+    return "“" + title.replace("“", "‘").replace("”", "’") + "”"
+
+
 def full_text(document: Document) -> str:
     parts = [p.text for p in document.paragraphs]
     for table in document.tables:
@@ -320,8 +325,8 @@ async def test_an_urging_notice_names_only_its_own_unit(
     # Exactly what it owes: every item not accepted; the one sent back with its reason.
     for title in status.missing_items:
         if title != scene.pending_title:
-            assert f"“{title}”" in text
-    assert f"“{scene.pending_title}”" not in text  # awaiting review: only counted
+            assert quoted(title) in text
+    assert quoted(scene.pending_title) not in text  # awaiting review: only counted
     assert "另有1项资料已报送、正在审核" in text
     assert (
         f"“{scene.returned_title}”：已退回，退回原因：盖章页<不清晰>&缺第2页，请重新扫描" in text
@@ -370,6 +375,8 @@ async def test_every_outstanding_unit_gets_one_notice(services: Services, tmp_pa
     assert [w.unit for w in written] == owing
     assert len({w.path for w in written}) == len(owing)
     assert all(w.path.parent == tmp_path / "催办" for w in written)
+    culture = full_text(docx.Document(str(next(w for w in written if w.unit == "市文旅局").path)))
+    assert "6.“拥军共建活动开展记录（不限于‘八一’前后）”：尚未报送。" in culture
     odd = next(w for w in written if w.unit == ODD_NAME)
     assert "/" not in odd.path.name.removeprefix("催办通知_")
     assert ODD_NAME in full_text(docx.Document(str(odd.path)))
