@@ -345,7 +345,7 @@ async def test_a_unit_without_liaison_gets_its_own_invite_link(
         services=services, actor_id=STAFF, unit_names=["泾源县"], target=tmp_path / "a.docx"
     )
     text = full_text(docx.Document(str(without_name.path)))
-    assert "你单位尚未登记联络员，请与市双拥办联系获取登记链接" in text
+    assert "贵单位尚未登记联络员，请与市双拥办联系获取登记链接" in text
     async with services.db.uow() as tx:
         tx.add(Setting(key="bot_username", value="liaison_test_bot"))
     [linked] = await notices.write_urges(

@@ -78,7 +78,7 @@ async def test_the_unit_card_offers_its_urging_notice(office: Office) -> None:
     assert text(document) == "泾源县催办通知，核对后可直接打印、签发。"
     content = document_text(await sandbox.file_bytes(document.files[0].file_id))
     assert "泾源县：" in content
-    assert "你单位尚未登记联络员" in content
+    assert "贵单位尚未登记联络员" in content
     assert "https://t.me/liaison_test_bot?start=" in content  # its own invite link
     for other in ("原州区", "西吉县", "市民政局", "市文旅局"):
         assert other not in content

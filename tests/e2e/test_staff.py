@@ -261,7 +261,7 @@ async def test_outstanding_unit_audit_stats_and_export(office: Office) -> None:
     [ask] = await staff.press(item)
     assert f"免报“{item}”的原因" in text(ask)
     [done] = await staff.say("该单位无优抚对象管理职能")
-    assert text(done) == f"已免报：西吉县 —— {item}（原因：该单位无优抚对象管理职能）。"
+    assert text(done) == f"已同意西吉县免报“{item}”（原因：该单位无优抚对象管理职能）。"
     assert await office.count(Exemption) == 1
 
     [log] = await staff.say("/audit")
