@@ -136,7 +136,9 @@ def owed_items(ledger: UnitLedger | None) -> list[OwedItem]:
         if item.state in AWAITING_REVIEW:
             owed.append(OwedItem(title=item.title, state="pending"))
         elif item.state == ItemState.RETURNED:
-            owed.append(OwedItem(title=item.title, state="returned", reason=item.reason))
+            # The sentence around the reason brings its own full stop.
+            reason = (item.reason or "").strip().rstrip("。．.；;，, ") or None
+            owed.append(OwedItem(title=item.title, state="returned", reason=reason))
         else:
             owed.append(OwedItem(title=item.title, state="missing"))
     return owed
