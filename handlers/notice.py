@@ -29,7 +29,7 @@ from messages import t
 async def _send_document(
     context: Context, chat_id: int, path: Path, caption: str, lang: str
 ) -> None:
-    """The .docx, then (where LibreOffice is installed) its first page as a picture."""
+    """Send the .docx, then (where LibreOffice is installed) its first page as a picture."""
     with contextlib.suppress(Exception):
         await context.bot.send_chat_action(chat_id, ChatAction.UPLOAD_DOCUMENT)
     with path.open("rb") as file:
@@ -53,7 +53,7 @@ async def _send_document(
 
 @staff_only
 async def notice(update: Update, context: Context, lang: str) -> None:
-    """`/notice [N]`: the numbers, then the 通报 (document number N, else left blank)."""
+    """Answer `/notice [N]`: the numbers, then the 通报 (number N, else left blank)."""
     user = update.effective_user
     assert user is not None
     services = services_of(context)
@@ -87,7 +87,7 @@ async def notice(update: Update, context: Context, lang: str) -> None:
 
 @staff_only
 async def on_button(update: Update, context: Context, lang: str) -> None:
-    """`nt:u:{unit}`: the unit's 催办通知, sent where the staff member is (privately)."""
+    """Answer `nt:u:{unit}` with the unit's 催办通知, where the staff member is (privately)."""
     query, user = update.callback_query, update.effective_user
     assert query is not None
     assert user is not None
@@ -106,6 +106,6 @@ async def on_button(update: Update, context: Context, lang: str) -> None:
 
 
 def register(app: Application) -> None:  # type: ignore[type-arg]
-    """/notice and the 催办通知 button (group 0)."""
+    """Register /notice and the 催办通知 button (group 0)."""
     app.add_handler(CommandHandler("notice", notice))
     app.add_handler(CallbackQueryHandler(on_button, pattern=r"^nt:"))

@@ -16,7 +16,7 @@ Command = Callable[[Services, argparse.Namespace], Awaitable[int]]
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """The `notice` command and its two actions."""
+    """Add the `notice` command and its two actions."""
     notice = sub.add_parser(
         "notice",
         help="the 通报 and the 催办通知 as Word documents (GB/T 9704 layout)",

@@ -51,12 +51,12 @@ class UnitOwing(BaseModel):
 
     @property
     def to_submit(self) -> list[OwedItem]:
-        """Missing or sent back: what the unit has to send."""
+        """List what the unit has to send: items missing or sent back."""
         return [i for i in self.items if i.state != "pending"]
 
     @property
     def owes_everything(self) -> bool:
-        """Not one of several items sent yet."""
+        """Tell whether not one of several items has been sent yet."""
         return (
             self.required > 1
             and len(self.items) == self.required
@@ -126,7 +126,7 @@ class UrgeData(BaseModel):
 
 
 def owed_items(ledger: UnitLedger | None) -> list[OwedItem]:
-    """The items of a unit's ledger not yet accepted, in checklist order."""
+    """List the items of a unit's ledger not yet accepted, in checklist order."""
     if ledger is None:
         return []
     owed = []
@@ -145,14 +145,14 @@ def owed_items(ledger: UnitLedger | None) -> list[OwedItem]:
 
 
 def lead_complete(lead: Person | None) -> bool:
-    """The report's rule: a lead counts once name, post and mobile are on record."""
+    """Apply the report's rule: a lead counts once name, post and mobile are on record."""
     return lead is not None and bool(lead.name and lead.post and lead.phone)
 
 
 async def bulletin_from(
     session: AsyncSession, report: Report, *, head: Letterhead, as_of: date, signed: date
 ) -> BulletinData:
-    """The 通报's content: the report's numbers, each owing unit's items from its ledger."""
+    """Gather the 通报: the report's numbers, each owing unit's items from its ledger."""
     ledgers = {ledger.unit_name: ledger for ledger in await load_ledgers(session)}
     owing: list[UnitOwing] = []
     for status in report.units:
@@ -191,7 +191,7 @@ async def bulletin_from(
 
 
 async def units_owing(session: AsyncSession, unit_ids: Sequence[int]) -> list[UnitOwing]:
-    """What each of the given units owes (contacts and items), in roster order."""
+    """Tell what each of the given units owes (contacts and items), in roster order."""
     wanted = set(unit_ids)
     holders: dict[tuple[int, str], Person] = {
         (p.unit_id, p.role): p for p in await repo.current_people(session) if p.unit_id in wanted

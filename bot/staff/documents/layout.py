@@ -54,17 +54,17 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def clean(text: str) -> str:
-    """Text that python-docx can write: characters XML cannot hold are dropped."""
+    """Drop the characters XML cannot hold, so python-docx can write the text."""
     return _NOT_XML.sub("", text)
 
 
 def _width(text: str, size: Pt) -> int:
-    """About how wide a line is: a full width for a Chinese character, half for the rest."""
+    """Estimate a line's width: a full width for a Chinese character, half for the rest."""
     return sum(size if ord(c) > 0x2E80 else size // 2 for c in text)
 
 
 def set_fonts(run: Run, east_asian: str, size: Pt, *, latin: str | None = None) -> None:
-    """A run's Chinese font (w:eastAsia), Latin font and size."""
+    """Set a run's Chinese font (w:eastAsia), Latin font and size."""
     run.font.name = latin or east_asian
     run.font.size = size
     fonts = run._element.get_or_add_rPr().get_or_add_rFonts()
@@ -72,7 +72,7 @@ def set_fonts(run: Run, east_asian: str, size: Pt, *, latin: str | None = None) 
 
 
 def east_asian_font(run: Run) -> str | None:
-    """The Chinese font of a run as Word reads it (w:eastAsia)."""
+    """Read a run's Chinese font as Word does (w:eastAsia)."""
     rpr = run._element.rPr
     if rpr is None or rpr.rFonts is None:
         return None
@@ -89,7 +89,7 @@ def _fixed_spacing(paragraph: Paragraph, line: Pt = LINE) -> None:
 
 
 def _rule(paragraph: Paragraph, edge: str, *, eighths: int, color: str = "000000") -> None:
-    """A horizontal rule along the paragraph's top or bottom, as wide as the type area."""
+    """Draw a rule along the paragraph's top or bottom, as wide as the type area."""
     ppr = paragraph._p.get_or_add_pPr()
     borders = ppr.find(qn("w:pBdr"))
     if borders is None:
@@ -111,7 +111,7 @@ def _character_scale(run: Run, percent: int) -> None:
 
 
 def _page_field(paragraph: Paragraph, size: Pt) -> None:
-    """ "— N —": the PAGE field between two em dashes."""
+    """Write the page number as "— N —": the PAGE field between two em dashes."""
 
     def text_run(text: str) -> None:
         set_fonts(paragraph.add_run(text), PAGE_NUMBER_FONT, size, latin=PAGE_NUMBER_FONT)
@@ -190,7 +190,7 @@ class Gongwen:
         self._paragraph()
 
     def masthead(self, office_mark: str, number: str) -> None:
-        """版头: the red 发文机关标志, the 发文字号 and the red rule below them."""
+        """Write the 版头: the red 发文机关标志, the 发文字号 and the red rule below them."""
         paragraph = self.doc.add_paragraph()
         paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
         _fixed_spacing(paragraph, Pt(40))
@@ -210,8 +210,8 @@ class Gongwen:
         self.blank()
 
     def title(self, text: str) -> None:
-        """The title: 二号 小标宋, centred, a blank line below; a newline in `text` is where
-        a long title breaks (the office chooses, so that no word is cut)."""
+        """Write the title in 二号 小标宋, centred, a blank line below; a newline in `text` is
+        where a long title breaks (the office chooses, so that no word is cut)."""
         paragraph = self._paragraph(align=WD_ALIGN_PARAGRAPH.CENTER)
         for index, line in enumerate(clean(text).split("\n")):
             run = paragraph.add_run()
@@ -222,19 +222,19 @@ class Gongwen:
         self.blank()
 
     def main_to(self, text: str) -> None:
-        """主送机关: flush left, ending with a full-width colon."""
+        """Write the 主送机关 flush left (the text ends with a full-width colon)."""
         self._paragraph(text, align=WD_ALIGN_PARAGRAPH.LEFT)
 
     def body(self, text: str) -> Paragraph:
-        """A body paragraph: 三号 仿宋, first line indented two characters."""
+        """Add a body paragraph: 三号 仿宋, first line indented two characters."""
         return self._paragraph(text, indent=True)
 
     def heading(self, text: str) -> None:
-        """A first-level heading (一、…) in 黑体."""
+        """Add a first-level heading (一、…) in 黑体."""
         self._paragraph(text, font=HEADING_FONT, indent=True, latin=HEADING_FONT)
 
     def subheading(self, lead: str, text: str = "") -> None:
-        """A second-level heading (（一）…) in 楷体, the body text running on after it."""
+        """Add a second-level heading (（一）…) in 楷体, the body text running on after it."""
         paragraph = self._paragraph(indent=True)
         set_fonts(paragraph.add_run(clean(lead)), SUBHEADING_FONT, SIZE_3, latin=LATIN_FONT)
         if text:
@@ -243,7 +243,7 @@ class Gongwen:
     def table(
         self, headers: Sequence[str], rows: Sequence[Sequence[str]], widths: Sequence[int]
     ) -> Table:
-        """A ruled table in 四号 仿宋 across the type area (widths in millimetres)."""
+        """Add a ruled table in 四号 仿宋 across the type area (widths in millimetres)."""
         table = self.doc.add_table(rows=1, cols=len(headers))
         table.style = self.doc.styles["Table Grid"]
         table.alignment = WD_TABLE_ALIGNMENT.CENTER
@@ -270,7 +270,7 @@ class Gongwen:
         return cast(Table, table)
 
     def signature(self, signer: str, day_text: str) -> None:
-        """落款 and 成文日期 on the right, the date 右空四字."""
+        """Sign: the 落款 and the 成文日期 on the right, the date 右空四字."""
         self.blank()
         self.blank()
         signed = self._paragraph(signer, align=WD_ALIGN_PARAGRAPH.RIGHT)
@@ -280,7 +280,7 @@ class Gongwen:
         dated.paragraph_format.right_indent = SIZE_3 * 4
 
     def record(self, copy_to: str, issuer: str, issued: str) -> None:
-        """版记: 抄送 and 印发机关/印发日期 between rules (thick first and last, thin between)."""
+        """Write the 版记: 抄送 and 印发机关/日期 between rules (thick outside, thin between)."""
         self.blank()
         self.blank()
         lines: list[Paragraph] = []
@@ -309,11 +309,3 @@ class Gongwen:
         for paragraph in lines[:-1]:
             _rule(paragraph, "bottom", eighths=4)
         _rule(lines[-1], "bottom", eighths=8)
-
-    def text(self) -> str:
-        """Every paragraph's text, tables included (for checks)."""
-        parts = [p.text for p in self.doc.paragraphs]
-        for table in self.doc.tables:
-            for row in table.rows:
-                parts += [c.text for c in row.cells]
-        return "\n".join(parts)

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import roster
 from bot.errors import BadInput, DomainError
 from bot.ledger.report import Totals, build_report
+from bot.registration import invites
 from bot.services import Services
 from bot.staff.console import require_staff
 from bot.staff.documents.data import (
@@ -28,6 +29,7 @@ from bot.staff.documents.render import document_number, render_bulletin, render_
 from bot.staff.export import safe_name
 from messages import plain
 from storage import repositories as repo
+from storage.models import Unit
 
 _BARE_NUMBER = re.compile(r"^\d{1,5}$")
 _BRACKETS = str.maketrans({"[": "〔", "]": "〕", "【": "〔", "】": "〕", "(": "〔", ")": "〕"})
@@ -55,7 +57,7 @@ class UrgeOut(BaseModel):
 
 
 def parse_number(services: Services, text: str | None, year: int) -> str:
-    """The 发文字号: "8" becomes 固双拥办发〔2026〕8号, a full number is kept (with 〔〕)."""
+    """Make the 发文字号: "8" becomes 固双拥办发〔2026〕8号, a full number is kept (〔〕)."""
     prefix = services.settings.notice_number_prefix
     if text is None or not text.strip():
         return document_number(prefix, year, None)
@@ -99,7 +101,7 @@ async def write_bulletin(
     signed: date | None = None,
     via: str = "chat",
 ) -> BulletinOut:
-    """The 通报 of the current situation, written to `path` (or under DATA_DIR/notices)."""
+    """Write the 通报 of the current situation to `path` (or under DATA_DIR/notices)."""
     if actor_id is not None:
         await require_staff(services=services, actor_id=actor_id)
     lang = services.settings.language
@@ -138,11 +140,8 @@ async def urge_data(
     signed: date,
     actor_id: int | None,
 ) -> UrgeData:
-    """A unit's 催办通知, with a fresh invite link where it has no liaison (older links stay
-    valid); without a known bot username the notice says to ask the office for one."""
-    from bot.registration import invites
-    from storage.models import Unit
-
+    """Gather a unit's 催办通知, with a fresh invite link where it has no liaison (older links
+    stay valid); without a known bot username the notice says to ask the office for one."""
     username: str | None
     try:
         username = await invites.bot_username(tx, services)
@@ -173,7 +172,7 @@ async def urge_data(
 
 
 def urge_file_name(services: Services, unit: str) -> str:
-    """催办通知_市民政局_20261204_0930.docx (a name valid on every system)."""
+    """Name the file: 催办通知_市民政局_20261204_0930.docx (valid on every system)."""
     lang = services.settings.language
     return plain(lang, "notice.urge_file", unit=safe_name(unit), stamp=_stamp(services))
 
@@ -190,8 +189,8 @@ async def write_urges(
     signed: date | None = None,
     via: str = "chat",
 ) -> list[UrgeOut]:
-    """A 催办通知 per unit: into `target` (a .docx for one unit, else a folder), or under
-    DATA_DIR/notices. A named unit that owes nothing is refused."""
+    """Write a 催办通知 per unit into `target` (a .docx for one unit, else a folder), or under
+    DATA_DIR/notices; refuse a named unit that owes nothing."""
     if actor_id is not None:
         await require_staff(services=services, actor_id=actor_id)
     lang = services.settings.language
@@ -246,7 +245,7 @@ async def write_urge_in(
     folder: Path,
     signed: date,
 ) -> Path:
-    """One 催办通知 written inside the caller's transaction (the 督办 step of the reminders)."""
+    """Write one 催办通知 inside the caller's transaction (the 督办 step of the reminders)."""
     head = Letterhead.of(services.settings, parse_number(services, None, signed.year))
     data = await urge_data(
         tx, services=services, unit=unit, head=head, signed=signed, actor_id=None

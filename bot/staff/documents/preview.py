@@ -20,7 +20,7 @@ RESOLUTION = 110  # dots per inch: an A4 page about 900 px wide, legible on a ph
 
 
 def can_preview() -> bool:
-    """Whether LibreOffice and pdftoppm are both installed."""
+    """Tell whether LibreOffice and pdftoppm are both installed."""
     return shutil.which("soffice") is not None and shutil.which("pdftoppm") is not None
 
 
@@ -93,7 +93,7 @@ async def to_pdf(document: Path, out_dir: Path) -> Path:
 
 
 async def first_page_png(document: Path) -> bytes | None:
-    """Page 1 as PNG; None when LibreOffice or pdftoppm is missing or the conversion fails."""
+    """Draw page 1 as PNG; None where LibreOffice or pdftoppm is missing or fails."""
     if not can_preview():
         return None
     try:

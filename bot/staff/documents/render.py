@@ -16,7 +16,7 @@ TABLE_WIDTHS = (16, 40, 30, 70)  # millimetres: 序号, 单位, 联络员和分�
 
 
 def document_number(prefix: str, year: int, number: str | None) -> str:
-    """固双拥办发〔2026〕8号; without a number, the space the office fills in by hand."""
+    """Make 固双拥办发〔2026〕8号; without a number, leave the space to fill in by hand."""
     return plain("zh", "notice.number", prefix=prefix, year=year, number=number or "　　")
 
 
@@ -33,7 +33,7 @@ def _quoted(title: str, lang: str) -> str:
 
 
 def owes_sentence(unit: UnitOwing, lang: str) -> str:
-    """未报送联络员、分管领导；缺报“…”、“…”；“…”已退回（…）；另有1项正在审核"""
+    """Say what a unit owes: 未报送联络员、分管领导；缺报“…”；“…”已退回（…）；…"""
     parts = []
     if unit.missing_roles:
         parts.append(plain(lang, "notice.owes_contacts", roles=_roles(unit, lang)))
@@ -74,7 +74,7 @@ def _items_cell(unit: UnitOwing, lang: str) -> str:
 def _group(
     doc: Gongwen, lang: str, *, kind: str, lead: str, units: int, owing: Sequence[UnitOwing]
 ) -> None:
-    """(一)县（区）层面 / (二)成员单位层面: the summary, then each owing unit."""
+    """Write （一）县（区） or （二）成员单位: the summary, then each owing unit."""
     if not owing:
         doc.subheading(lead, plain(lang, f"notice.bulletin.{kind}_none"))
         return
@@ -118,7 +118,7 @@ def _day(day: date, lang: str) -> str:
 
 
 def _close(doc: Gongwen, data: BulletinData | UrgeData, lang: str) -> None:
-    """落款, 成文日期 and 版记."""
+    """Close with the 落款, the 成文日期 and the 版记."""
     doc.signature(data.head.signature, _day(data.signed, lang))
     copy_to = plain(lang, "notice.copy_to", copy_to=data.head.copy_to) if data.head.copy_to else ""
     doc.record(
@@ -127,7 +127,7 @@ def _close(doc: Gongwen, data: BulletinData | UrgeData, lang: str) -> None:
 
 
 def render_bulletin(data: BulletinData, lang: str) -> Gongwen:
-    """关于双拥工作联络员和资料台账报送情况的通报."""
+    """Lay out the 通报 (关于双拥工作联络员和资料台账报送情况的通报)."""
     doc = Gongwen()
     doc.masthead(plain(lang, "notice.mark", office=data.head.office), data.head.number)
     doc.title(plain(lang, "notice.bulletin.title"))
@@ -190,7 +190,7 @@ def render_bulletin(data: BulletinData, lang: str) -> Gongwen:
 
 
 def render_urge(data: UrgeData, lang: str) -> Gongwen:
-    """催办通知 to one unit: what it owes, by when, how, and whom to ask."""
+    """Lay out a 催办通知 to one unit: what it owes, by when, how, and whom to ask."""
     unit = data.unit
     doc = Gongwen()
     doc.masthead(plain(lang, "notice.mark", office=data.head.office), data.head.number)

@@ -32,8 +32,8 @@ async def enqueue_supervision(
     today: date,
     now: datetime,
 ) -> int:
-    """For each (unit, deadline) under 督办, a sendDocument of its 催办通知 to each staff
-    member (user id, language) who has not had it yet; return how many were queued."""
+    """Queue, for each (unit, deadline) under 督办, its 催办通知 to each staff member (user
+    id, language) who has not had it yet; return how many were queued."""
     keys = {
         supervision_key(unit_id, deadline, user_id)
         for unit_id, deadline in units
