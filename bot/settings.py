@@ -68,6 +68,25 @@ class Settings(BaseSettings):
     # Off: only rounds asked for (/remind, `liaison-bot remind`); no scheduled rounds or digests.
     scheduled_reminders: bool = True
 
+    # The office's own documents (通报, 催办通知): who writes, to whom, signed by whom.
+    notice_office: str = Field(
+        default="固原市拥军优属拥政爱民领导小组办公室", min_length=2, max_length=40
+    )
+    notice_number_prefix: str = Field(default="固双拥办发", min_length=1, max_length=20)
+    notice_signature: str = Field(
+        default="固原市拥军优属拥政爱民工作领导小组办公室", min_length=2, max_length=40
+    )
+    notice_main_to: str = Field(
+        default="各县（区）双拥领导小组、市双拥领导小组各成员单位", min_length=2, max_length=200
+    )
+    notice_copy_to: str = Field(
+        default="自治区双拥领导小组办公室，市双拥领导小组组长、副组长", max_length=200
+    )
+    notice_issuer: str = Field(
+        default="固原市拥军优属拥政爱民工作领导小组办公室", min_length=2, max_length=40
+    )
+    notice_contact: str = Field(default="", max_length=100)
+
     @field_validator("staff_ids", mode="before")
     @classmethod
     def _split_staff_ids(cls, value: object) -> object:
@@ -149,6 +168,21 @@ class Settings(BaseSettings):
         except ImportRejected as exc:
             raise ValueError(f"{value.name}: {exc}") from None
         return value
+
+    @field_validator(
+        "notice_office",
+        "notice_number_prefix",
+        "notice_signature",
+        "notice_main_to",
+        "notice_copy_to",
+        "notice_issuer",
+        "notice_contact",
+    )
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if any(ord(c) < 32 for c in value):
+            raise ValueError("must be one line of text without control characters")
+        return value.strip()
 
     @field_validator("quiet_hours")
     @classmethod

@@ -35,6 +35,7 @@ from handlers import (
     flows,
     invites,
     ledger,
+    notice,
     registration,
     reminders,
     review,
@@ -66,6 +67,7 @@ FEATURES: tuple[Feature, ...] = (
     broadcast.FEATURE,
     review.FEATURE,
     export.FEATURE,
+    notice.FEATURE,
 )
 
 

@@ -330,6 +330,8 @@ def unit_markup(card: UnitCard, lang: str, today: date) -> InlineKeyboardMarkup:
         card.status.missing_contacts or any(i.state in ("missing", "returned") for i in card.items)
     ):
         rows.append([button("remind", f"st:m:{card.id}")])
+    if card.status.missing_contacts or card.status.missing_items:  # handlers/notice.py
+        rows.append([button("notice", f"nt:u:{card.id}")])
     if paused:
         rows.append([button("resume", f"st:r:{card.id}")])
     else:

@@ -34,7 +34,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     installed; in CI both must be there (.ci/run installs and starts them)."""
     missing = {
         "postgres": None if PG_URL else "no TEST_POSTGRES_URL given (make test starts one)",
-        "libreoffice": None if shutil.which("soffice") else "LibreOffice (soffice) not installed",
+        "libreoffice": None
+        if shutil.which("soffice") and shutil.which("pdftotext")
+        else "LibreOffice (soffice) or poppler-utils (pdftotext) not installed",
     }
     for mark, reason in missing.items():
         if reason is None:

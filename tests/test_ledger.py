@@ -581,7 +581,7 @@ async def test_a_file_outside_submit_for_another_units_item_is_refused(world: Wo
         ("党组会议纪要.docx", MINUTES),
         ("2026年度工作计划.doc", PLAN),
         ("拥军优属台账.xlsx", "拥军优属政策落实台账"),
-        ("八一慰问活动 照片", '拥军共建活动开展记录（不限于"八一"前后）'),
+        ("八一慰问活动 照片", "拥军共建活动开展记录（不限于“八一”前后）"),
         ("IMG_2031.jpg", None),
         ("", None),
     ],

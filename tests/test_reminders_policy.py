@@ -67,6 +67,7 @@ class RecordingBot:
     clock: FrozenClock
     sent: list[Sent] = field(default_factory=list)
     blocked: set[int] = field(default_factory=set)
+    documents: list[Sent] = field(default_factory=list)  # 督办 tasks carry a 催办通知
 
     async def send_message(
         self,
@@ -82,6 +83,16 @@ class RecordingBot:
         self.sent.append(Sent(day, chat_id, text, markup))
         chat = Chat(id=chat_id, type=Chat.GROUP if chat_id < 0 else Chat.PRIVATE)
         return Message(message_id=len(self.sent), date=self.clock.now(), chat=chat)
+
+    async def send_document(
+        self, chat_id: int, document: object, caption: str | None = None, **_: Any
+    ) -> Message:
+        day = self.clock.now().astimezone(SHANGHAI).date()
+        self.documents.append(Sent(day, chat_id, caption or "", None))
+        chat = Chat(id=chat_id, type=Chat.PRIVATE)
+        return Message(
+            message_id=1_000_000 + len(self.documents), date=self.clock.now(), chat=chat
+        )
 
 
 class World:
@@ -342,6 +353,11 @@ async def test_six_weeks_across_national_day(services: Services) -> None:
         assert sections.get("call", set()) == call, day
         supervise = {"市民政局", "市卫健委", "团市委"} if day >= d(10, 21) else set()
         assert sections.get("supervise", set()) == supervise, day
+    # The 督办 task: each supervised unit's 催办通知, once, on the day supervision began.
+    assert [(s.day, s.chat_id) for s in world.bot.documents] == [(d(10, 21), STAFF)] * 3
+    assert {s.text.split("：")[1].split("报送截止")[0] for s in world.bot.documents} == {
+        "市民政局", "市卫健委", "团市委",
+    }  # fmt: skip
 
     first = next(s for s in sent if s.chat_id == 1001)
     assert "市民政局" in first.text

@@ -87,6 +87,8 @@ def test_gettext_style_language_is_understood(monkeypatch: pytest.MonkeyPatch) -
         ("QUIET_HOURS", "eight to nine"),
         ("SEND_RATE_GLOBAL", "0"),
         ("INVITE_TTL_DAYS", "zero"),
+        ("NOTICE_OFFICE", "固" * 41),
+        ("NOTICE_MAIN_TO", "各县（区）\n各成员单位"),
     ],
 )
 def test_bad_value_names_the_variable(

@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Protocol
 
-from bot.cli import console, invites, reminders
+from bot.cli import console, invites, notices, reminders
 from bot.errors import BadInput, DomainError
 from bot.importing import ImportRejected
 from bot.services import Services
@@ -230,7 +230,7 @@ class Feature(Protocol):
 
 
 # Feature modules that bring their own commands (one line each).
-FEATURES: list[Feature] = [invites, console, reminders]
+FEATURES: list[Feature] = [invites, console, reminders, notices]
 
 COMMANDS: dict[str, Command] = {
     "db": cmd_db,

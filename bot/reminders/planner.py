@@ -184,6 +184,22 @@ async def _plan_day(
                 payload=_payload(text, None, {"kind": "digest", "day": day}),
                 now=now,
             )
+    supervised = [
+        (d.dues.unit_id, d.dues.deadline)
+        for d in decisions
+        if d.supervise and not d.unregistered and d.dues.deadline is not None
+    ]
+    if staff and supervised:  # 督办: each unit's 催办通知, ready to print
+        from bot.staff.documents.supervision import enqueue_supervision
+
+        out.tasks += await enqueue_supervision(
+            tx,
+            services=services,
+            units=supervised[:DIGEST_LIMIT],
+            staff=[(m.user_id, m.language) for m in staff],
+            today=today,
+            now=now,
+        )
     scoped = await deadlines(tx)
     latest = max([d.due for d in scoped.values()], default=today)
     unknown = cal.unknown_years(today, max(today, latest))

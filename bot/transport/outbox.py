@@ -18,11 +18,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from telegram import BotCommandScopeChat, InlineKeyboardMarkup
+from telegram import BotCommandScopeChat, InlineKeyboardMarkup, InputFile
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.ext import ExtBot
 
@@ -250,9 +251,17 @@ class Dispatcher:
             )
             return sent.message_id
         if method == "sendDocument":
+            document: str | InputFile = payload.get("document", "")
+            if payload.get("path"):  # a file the bot wrote itself (a 催办通知 for staff)
+                path = Path(payload["path"])
+                try:
+                    content = await asyncio.to_thread(path.read_bytes)
+                except OSError:
+                    raise BadRequest(f"the file {path.name} is no longer there") from None
+                document = InputFile(content, filename=payload.get("filename"))
             sent = await self.bot.send_document(
                 row.chat_id,
-                payload["document"],
+                document,
                 caption=payload.get("caption"),
                 reply_markup=markup,
                 rate_limit_args=NO_RETRY,

@@ -371,7 +371,7 @@ async def test_a_file_outside_submit_is_matched_to_its_item(office: Office) -> N
     # Another file, filed under another item by choice.
     await liaison.say("/cancel")
     [ask] = await send_document(office, liaison, "IMG_0001.pdf")
-    assert "请选择它属于哪一项资料" in text_of(ask)
+    assert "请选择所属的资料项" in text_of(ask)
     await liaison.press(MINUTES)
     files = await office.files()
     assert files[-1].item_id == office.items[MINUTES]

@@ -370,7 +370,9 @@ async def test_an_invalid_name_or_number_is_explained_and_asked_again(office: Of
         assert again.button_texts() == ["发送本机号码"]
     await office.sandbox.share_contact(LIAISON, "13812345678", own=False, contact_user_id=5)
     [again] = await liaison.wait()
-    assert text_of(again).startswith("请分享您本人的号码，或直接输入11位手机号。")
+    assert text_of(again).startswith(
+        "请发送您本人的号码（点击“发送本机号码”），或直接输入11位手机号。"
+    )
     await office.sandbox.share_contact(LIAISON, "12025550123")
     [again] = await liaison.wait()
     assert text_of(again).startswith("该号码不是中国大陆手机号，请直接输入11位手机号。")
@@ -395,7 +397,7 @@ async def unexpected_everything(office: Office, person: Person, question: str) -
     assert text_of(reply).endswith(question)
     await sandbox.send_voice(uid)
     [reply] = await person.wait()
-    assert text_of(reply).startswith("当前正在登记，暂不能处理这类消息。")
+    assert text_of(reply).startswith("当前正在登记，无法处理这类消息，请按以下提示作答。")
     assert text_of(reply).endswith(question)
     [reply] = await person.say("/status")
     assert "请先完成登记；如需使用其他命令，请先发送 /cancel 取消。" in text_of(reply)

@@ -47,11 +47,12 @@ OUTSIDER, LEAD = 1004, 1005
 STAFF_COMMANDS = (
     "/outstanding", "/outstanding items county", "/unit 民政局", "/invite 市文旅局", "/remind",
     "/broadcast", "/review", "/export", "/export files", "/stats", "/audit", "/rollcall",
+    "/notice",
 )  # fmt: skip
 # Staff-only buttons, pressed by someone who is not staff (unit and broadcast id 1 exist).
 STAFF_BUTTONS = (
     "st:o:a:a:0", "st:o:c:m:1", "st:u:1", "st:x:1", "st:xi:1:1", "st:n:1", "st:i:1:l", "st:i:1:d",
-    "st:p:1:7", "st:r:1", "st:a:1000", "exp:files", "bc:acks:1", "bc:nudge:1:1",
+    "st:p:1:7", "st:r:1", "st:a:1000", "exp:files", "nt:u:1", "bc:acks:1", "bc:nudge:1:1",
     "bc:stop:1", "bc:send", "bc:ackt", "bc:aud:registered", "bc:drop",
     # other features' staff buttons: review, invite links, a round of reminders
     "rv:ok:1", "rv:back:1", "rv:later:1", "i:lead:1", "i:rv:1", "remind:ok:1", "remind:no:1",
@@ -260,7 +261,7 @@ async def test_outstanding_unit_audit_stats_and_export(office: Office) -> None:
     [ask] = await staff.press(item)
     assert f"免报“{item}”的原因" in text(ask)
     [done] = await staff.say("该单位无优抚对象管理职能")
-    assert text(done) == f"已免报：西吉县 —— {item}（原因：该单位无优抚对象管理职能）。"
+    assert text(done) == f"已同意西吉县免报“{item}”（原因：该单位无优抚对象管理职能）。"
     assert await office.count(Exemption) == 1
 
     [log] = await staff.say("/audit")

@@ -1,6 +1,6 @@
 """Demo scene: the office's console — who is outstanding, a notice to everyone registered with
-its delivery report and acknowledgements, then the chart and the workbook written to files
-in `./demo-output/`."""
+its delivery report and acknowledgements, then the chart, the workbook and the 通报 (a Word
+document in the 公文 layout) written to files in `./demo-output/`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from sqlalchemy import select
 from bot.demo.sample import STAFF_USER_ID
 from bot.demo.simulation import Person
 from bot.staff.broadcasts import NUDGE_PURPOSE, PURPOSE, REPORT_PURPOSE
+from bot.staff.documents.preview import can_preview
 from messages import plain
 from storage.models import OutboxMessage
 from storage.models import Person as Holder
@@ -105,6 +106,18 @@ async def scene_staff(stage: Stage) -> None:
     name = workbook.files[0].file_name or "export.xlsx"
     path = await _write(name, await sandbox.file_bytes(workbook.files[0].file_id))
     stage.say("demo_staff.written", path=path)
+
+    # The 通报 in the 公文 layout, and (where LibreOffice is installed) its first page.
+    stage.say("demo_staff.bulletin")
+    pictures = 1 if can_preview() else 0
+    _, bulletin, *page = await staff.say("/notice", expect=2 + pictures)
+    name = bulletin.files[0].file_name or "bulletin.docx"
+    path = await _write(name, await sandbox.file_bytes(bulletin.files[0].file_id))
+    stage.say("demo_staff.written", path=path)
+    if page:
+        picture = await sandbox.file_bytes(page[0].files[-1].file_id)
+        path = await _write(label("demo_staff.bulletin_page_file"), picture)
+        stage.say("demo_staff.written", path=path)
 
 
 async def _write(name: str, data: bytes) -> str:
