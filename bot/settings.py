@@ -68,6 +68,13 @@ class Settings(BaseSettings):
     # Off: only rounds asked for (/remind, `liaison-bot remind`); no scheduled rounds or digests.
     scheduled_reminders: bool = True
 
+    # Operations: the daily backup (off while BACKUP_DIR is empty) and the health server.
+    backup_dir: Path | None = None
+    backup_time: time = time(3, 0)
+    backup_keep: int = Field(default=7, ge=1, le=366)
+    health_port: int | None = Field(default=None, ge=1, le=65535)
+    health_host: str = "127.0.0.1"
+
     @field_validator("staff_ids", mode="before")
     @classmethod
     def _split_staff_ids(cls, value: object) -> object:

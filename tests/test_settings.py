@@ -87,6 +87,9 @@ def test_gettext_style_language_is_understood(monkeypatch: pytest.MonkeyPatch) -
         ("QUIET_HOURS", "eight to nine"),
         ("SEND_RATE_GLOBAL", "0"),
         ("INVITE_TTL_DAYS", "zero"),
+        ("BACKUP_TIME", "3pm"),
+        ("BACKUP_KEEP", "0"),
+        ("HEALTH_PORT", "70000"),
     ],
 )
 def test_bad_value_names_the_variable(
