@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Literal
@@ -133,6 +134,13 @@ class Settings(BaseSettings):
                 "use an async URL: sqlite+aiosqlite:///file.db or postgresql+asyncpg://…"
             )
         return value
+
+    @field_validator("health_host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9.:\-\[\]]+", value):
+            raise ValueError("expected an address such as 127.0.0.1, 0.0.0.0 or ::1")
+        return value.strip("[]")
 
     @field_validator("bot_username")
     @classmethod

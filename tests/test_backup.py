@@ -375,3 +375,26 @@ async def test_a_failed_daily_backup_tells_staff_after_the_quiet_hours(
     assert str(tmp_path / "backups") in text
     # 03:00 is inside the quiet hours (20:00-08:00): staff read it at 08:00.
     assert notices[0].due_at == office_time(4, 8, 0)
+
+
+async def test_a_sqlite_database_kept_in_data_dir_is_archived_once(
+    clock: FrozenClock, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    url = f"sqlite+aiosqlite:///{data_dir / 'bot.db'}"
+    services = Services(
+        settings=make_settings(url, data_dir=data_dir), db=Database(url), clock=clock
+    )
+    try:
+        await prepare_database(services)
+        async with services.db.uow() as tx:
+            tx.add(Unit(name="市民政局", kind="member", created_at=services.now()))
+        (data_dir / "1").mkdir()
+        (data_dir / "1" / "a.pdf").write_bytes(b"%PDF")
+        made = await create_backup(services=services, target=tmp_path / "b.tar.gz")
+    finally:
+        await services.close()
+    # The live file and its WAL would be a torn copy, and restoring them would undo the restore.
+    assert [f.path for f in made.manifest.files] == ["data/1/a.pdf"]
+    assert made.manifest.counts.units == 1

@@ -3,6 +3,7 @@ a task the supervisor reports, and the figures read from the database at scrape 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from collections.abc import AsyncIterator
@@ -19,12 +20,15 @@ from sqlalchemy.engine import make_url
 
 from bot.app import App, build_application, prepare_database
 from bot.clock import FrozenClock
+from bot.errors import BadInput
 from bot.ops.health import Health, serve_health
 from bot.ops.metrics import Metrics
+from bot.ops.runtime import start_operations
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.server import Emulator
 from bot.services import Services
 from bot.transport.outbox import enqueue, text_payload
+from messages import plain
 from storage.db import Database
 from storage.models import OutboxMessage, Setting
 from tests.conftest import TEST_TOKEN, make_settings
@@ -206,3 +210,29 @@ async def test_metrics_read_the_outbox_and_the_last_backup_at_scrape_time(
         assert found["liaison_bot_backup_age_seconds"] == 5 * 3600
         assert found['liaison_bot_api_responses_total{status="200"}'] >= 1  # getMe
         assert all(name.startswith("liaison_bot_") for name in found)
+
+
+async def test_a_busy_health_port_stops_run_with_one_line(
+    sqlite_url: str, emulator: Emulator, tmp_path: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = make_settings(
+            sqlite_url,
+            telegram_api_url=emulator.base_url,
+            bot_token=TEST_TOKEN,
+            data_dir=tmp_path,
+            health_port=port,
+        )
+        services = Services(settings=settings, db=Database(sqlite_url))
+        app = build_application(services)
+        try:
+            with pytest.raises(BadInput) as caught:
+                await start_operations(app, asyncio.Event())
+        finally:
+            await services.close()
+    message = plain("zh", caught.value.key, **caught.value.values)
+    assert message.startswith(f"健康检查服务无法在 127.0.0.1:{port} 上监听（")
+    assert "HEALTH_PORT" in message

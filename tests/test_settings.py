@@ -90,6 +90,7 @@ def test_gettext_style_language_is_understood(monkeypatch: pytest.MonkeyPatch) -
         ("BACKUP_TIME", "3pm"),
         ("BACKUP_KEEP", "0"),
         ("HEALTH_PORT", "70000"),
+        ("HEALTH_HOST", "local host"),
     ],
 )
 def test_bad_value_names_the_variable(

@@ -70,6 +70,7 @@ LAST_BACKUP = "last_backup_at"
 BACKUP_DAY = "backup_day"
 SCHEDULED_NAME = "liaison-bot-{moment:%Y%m%d-%H%M%S}.tar.gz"
 SCHEDULED_GLOB = "liaison-bot-*.tar.gz"
+SQLITE_SIDES = ("-wal", "-shm", "-journal")
 
 Dialect = Literal["sqlite", "postgresql"]
 
@@ -363,6 +364,8 @@ async def create_backup(*, services: Services, target: Path) -> BackupOut:
         else:
             counts, revision = await _pg_snapshot(services, dump)
         excluded = [target, work, *([settings.backup_dir] if settings.backup_dir else [])]
+        if source is not None:  # a database kept inside DATA_DIR is archived once, as above
+            excluded += [source.with_name(source.name + end) for end in ("", *SQLITE_SIDES)]
         snapshot = _Snapshot(created_at, dialect, revision, counts, dump)
         manifest, size = await asyncio.to_thread(
             _write_archive, target, snapshot, settings.data_dir, excluded

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 from telegram.ext import Application
 
+from bot.errors import BadInput
 from bot.ops.backup import BackupSchedule
 from bot.ops.health import Health, Supervisor, serve_health
 from bot.services import Services
@@ -53,7 +54,15 @@ async def start_operations(
             return found
 
         health = Health(services=services, supervisor=supervisor, probe=app.bot.get_me)
-        started.runner = await serve_health(
-            health, host=settings.health_host, port=settings.health_port
-        )
+        try:
+            started.runner = await serve_health(
+                health, host=settings.health_host, port=settings.health_port
+            )
+        except OSError as exc:
+            raise BadInput(
+                "ops.health_cannot_listen",
+                host=settings.health_host,
+                port=settings.health_port,
+                reason=exc.strerror or exc,
+            ) from None
     return started

@@ -72,6 +72,8 @@ async def test_health_metrics_and_the_daily_backup_of_a_running_bot(
             blocked = liaisons[:2]
             for user in blocked:
                 await sandbox.block(user)
+            # Blocking sends the bot updates of its own: let it handle them before counting.
+            await sandbox.wait_confirmed((await sandbox.state()).last_update_id, timeout=30)
             before = await scrape(http, base)
             await compose_and_send(staff, NOTICE)
             await until(lambda: broadcast_done(office))
