@@ -25,6 +25,7 @@ from telegram.ext import (
 
 from bot.context import BotData, Context
 from bot.ledger.checklist import ensure_default_checklist
+from bot.ops.runtime import start_operations
 from bot.reminders.delivery import ReminderDelivery
 from bot.reminders.planner import planner_job
 from bot.services import Services
@@ -60,16 +61,21 @@ def build_application(services: Services) -> App:
         .base_url(f"{root}/bot")
         .base_file_url(f"{root}/file/bot")
         .request(
-            AiohttpRequest(read_timeout=settings.request_timeout, proxy=settings.telegram_proxy)
+            AiohttpRequest(
+                read_timeout=settings.request_timeout,
+                proxy=settings.telegram_proxy,
+                observer=services.metrics,
+            )
         )
         .get_updates_request(
             AiohttpRequest(
                 connection_pool_size=2,
                 read_timeout=settings.request_timeout,
                 proxy=settings.telegram_proxy,
+                observer=services.metrics,
             )
         )
-        .rate_limiter(PatientRateLimiter())
+        .rate_limiter(PatientRateLimiter(observer=services.metrics))
         .defaults(
             Defaults(
                 parse_mode=ParseMode.HTML,
@@ -91,7 +97,12 @@ async def on_error(update: object, context: Context) -> None:
     """Log the failure with its traceback; tell the person something went wrong."""
     from storage.db import UpdateAlreadyHandled
 
-    if isinstance(context.error, UpdateAlreadyHandled):
+    duplicate = isinstance(context.error, UpdateAlreadyHandled)
+    if isinstance(update, Update):
+        context.bot_data.services.metrics.mark_update(
+            update.update_id, "duplicate" if duplicate else "failed"
+        )
+    if duplicate:
         log.info("update %s was already applied; skipped", context.error)
         return
     log.error("handling %s failed", update, exc_info=context.error)
@@ -157,6 +168,8 @@ async def serve(
         if app.job_queue is not None:  # the reminder planner: a stateless tick
             app.job_queue.run_repeating(planner_job, interval=60, first=0, name="reminders")
         tasks = [asyncio.create_task(dispatcher.run_forever(stop), name="outbox")]
+        operations = await start_operations(app, stop)  # the daily backup, the health server
+        tasks.extend(operations.tasks)
         if take_updates and webhook is not None:
             from bot.transport.webhook import serve_webhook
 
@@ -176,4 +189,5 @@ async def serve(
         finally:
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await operations.close()
             await app.stop()

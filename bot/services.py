@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from bot.clock import Clock, SystemClock, office_date
+from bot.ops.metrics import Metrics
 from bot.settings import Settings
 from storage.db import Database
 
@@ -17,6 +18,7 @@ class Services:
     settings: Settings
     db: Database
     clock: Clock = field(default_factory=SystemClock)
+    metrics: Metrics = field(default_factory=Metrics)
 
     def now(self) -> datetime:
         return self.clock.now()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Literal
@@ -86,6 +87,12 @@ class Settings(BaseSettings):
         default="固原市拥军优属拥政爱民工作领导小组办公室", min_length=2, max_length=40
     )
     notice_contact: str = Field(default="", max_length=100)
+    # Operations: the daily backup (off while BACKUP_DIR is empty) and the health server.
+    backup_dir: Path | None = None
+    backup_time: time = time(3, 0)
+    backup_keep: int = Field(default=7, ge=1, le=366)
+    health_port: int | None = Field(default=None, ge=1, le=65535)
+    health_host: str = "127.0.0.1"
 
     @field_validator("staff_ids", mode="before")
     @classmethod
@@ -147,6 +154,13 @@ class Settings(BaseSettings):
                 "use an async URL: sqlite+aiosqlite:///file.db or postgresql+asyncpg://…"
             )
         return value
+
+    @field_validator("health_host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9.:\-\[\]]+", value):
+            raise ValueError("expected an address such as 127.0.0.1, 0.0.0.0 or ::1")
+        return value.strip("[]")
 
     @field_validator("bot_username")
     @classmethod

@@ -89,6 +89,10 @@ def test_gettext_style_language_is_understood(monkeypatch: pytest.MonkeyPatch) -
         ("INVITE_TTL_DAYS", "zero"),
         ("NOTICE_OFFICE", "固" * 41),
         ("NOTICE_MAIN_TO", "各县（区）\n各成员单位"),
+        ("BACKUP_TIME", "3pm"),
+        ("BACKUP_KEEP", "0"),
+        ("HEALTH_PORT", "70000"),
+        ("HEALTH_HOST", "local host"),
     ],
 )
 def test_bad_value_names_the_variable(

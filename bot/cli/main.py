@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Protocol
 
-from bot.cli import console, invites, notices, reminders
+from bot.cli import console, invites, notices, ops, reminders
 from bot.errors import BadInput, DomainError
 from bot.importing import ImportRejected
 from bot.services import Services
@@ -230,7 +230,7 @@ class Feature(Protocol):
 
 
 # Feature modules that bring their own commands (one line each).
-FEATURES: list[Feature] = [invites, console, reminders, notices]
+FEATURES: list[Feature] = [invites, console, reminders, notices, ops]
 
 COMMANDS: dict[str, Command] = {
     "db": cmd_db,
@@ -272,7 +272,7 @@ def rejection(settings: Settings, exc: ImportRejected) -> str:
 async def _main(args: argparse.Namespace, settings: Settings) -> int:
     services = Services(settings=settings, db=Database(settings.database_url))
     try:
-        if args.command not in ("demo",):
+        if args.command not in ("demo", *ops.UNMIGRATED):
             from bot.app import prepare_database
 
             await prepare_database(services)

@@ -298,6 +298,7 @@ class Dispatcher:
         state_name: str | None = None,
     ) -> str:
         now = self.services.now()
+        self.services.metrics.outbox_sent(row.purpose, state_name or state)
         async with self.services.db.uow() as tx:
             stored = await tx.get(OutboxMessage, row.id)
             if stored is None:

@@ -26,6 +26,7 @@ async def handle_update(app: Application[Any, Any, Any, Any, Any, Any], update: 
     services: Services = app.bot_data.services
     if await services.db.is_handled(update.update_id):
         log.info("update %s was handled before; skipped", update.update_id)
+        services.metrics.count_update(update.update_id, duplicate=True)
         return False
     token = current_update.set(update.update_id)
     try:
@@ -34,6 +35,7 @@ async def handle_update(app: Application[Any, Any, Any, Any, Any, Any], update: 
         current_update.reset(token)
     # Handling that wrote nothing (a /help) is recorded here; a write recorded it already.
     await services.db.mark_handled(update.update_id, services.now())
+    services.metrics.count_update(update.update_id)
     return True
 
 

@@ -5,16 +5,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
-from telegram.error import NetworkError, RetryAfter, TimedOut
+from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import BaseRateLimiter
 from telegram.request import BaseRequest, RequestData
 
 log = logging.getLogger(__name__)
+
+
+class Observer(Protocol):
+    """Told how each Bot API call ended (the health check and the metrics)."""
+
+    def api_answer(self, url: str, status: int | None) -> None: ...
+
+    def reply(self, endpoint: str, outcome: str) -> None: ...
 
 
 class NotSent(NetworkError):
@@ -31,7 +39,9 @@ class AiohttpRequest(BaseRequest):
         read_timeout: float = 15.0,
         connect_timeout: float = 10.0,
         proxy: str | None = None,
+        observer: Observer | None = None,
     ) -> None:
+        self._observer = observer
         self._pool_size = connection_pool_size
         self._read_timeout = read_timeout
         self._connect_timeout = connect_timeout
@@ -83,11 +93,14 @@ class AiohttpRequest(BaseRequest):
             else:
                 data = request_data.json_parameters
         proxy = self._proxy if self._proxy and self._proxy.startswith("http") else None
+        status: int | None = None
         try:
             async with self._session.request(
                 method, url, data=data, timeout=timeout, proxy=proxy
             ) as response:
-                return response.status, await response.read()
+                body = await response.read()
+                status = response.status
+                return status, body
         except TimeoutError as err:
             raise TimedOut from err
         except aiohttp.ClientConnectorError as err:
@@ -97,6 +110,9 @@ class AiohttpRequest(BaseRequest):
             raise TimedOut(f"aiohttp.{err.__class__.__name__}: {err}") from err
         except aiohttp.ClientError as err:
             raise NetworkError(f"aiohttp.{err.__class__.__name__}: {err}") from err
+        finally:
+            if self._observer is not None:
+                self._observer.api_answer(url, status)
 
 
 def _multipart(request_data: RequestData) -> aiohttp.FormData:
@@ -119,8 +135,9 @@ class PatientRateLimiter(BaseRateLimiter[dict[str, Any]]):
     and handle the 429 on their own.
     """
 
-    def __init__(self, *, max_retries: int = 5) -> None:
+    def __init__(self, *, max_retries: int = 5, observer: Observer | None = None) -> None:
         self._max_retries = max_retries
+        self._observer = observer
 
     async def initialize(self) -> None:
         return None
@@ -139,16 +156,32 @@ class PatientRateLimiter(BaseRateLimiter[dict[str, Any]]):
     ) -> bool | dict[str, Any] | list[dict[str, Any]]:
         retry = rate_limit_args is None or rate_limit_args.get("retry", True)
         attempt = 0
+        # The outbox counts its own sends; a reply is counted here by how it ended.
+        told = self._observer.reply if self._observer is not None and retry else _ignore
         while True:
             try:
-                return await callback(*args, **kwargs)
+                result = await callback(*args, **kwargs)
             except RetryAfter as exc:
                 attempt += 1
                 if not retry or attempt > self._max_retries:
+                    told(endpoint, "throttled")
                     raise
                 seconds = seconds_of(exc.retry_after)
                 log.warning("429 on %s; waiting %ss before sending again", endpoint, seconds)
                 await asyncio.sleep(seconds)
+                continue
+            except Forbidden:
+                told(endpoint, "unreachable")
+                raise
+            except TelegramError:
+                told(endpoint, "failed")
+                raise
+            told(endpoint, "sent")
+            return result
+
+
+def _ignore(endpoint: str, outcome: str) -> None:
+    return None
 
 
 def seconds_of(value: object) -> float:

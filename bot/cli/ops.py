@@ -1,0 +1,67 @@
+"""The command line of operations: `backup FILE` and `restore FILE [--force]`."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from bot.ledger.files import size_text
+from bot.ops.backup import create_backup, restore_backup
+from bot.services import Services
+from messages import format_date, plain
+
+Command = Callable[[Services, argparse.Namespace], Awaitable[int]]
+# Commands that must see the database as it is, not migrated first.
+UNMIGRATED = ("backup", "restore")
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`backup FILE` and `restore FILE [--force]`."""
+    backup = sub.add_parser("backup", help="archive the database and DATA_DIR while the bot runs")
+    backup.add_argument("file", type=Path)
+    restore = sub.add_parser("restore", help="put an archive made by backup back")
+    restore.add_argument("file", type=Path)
+    restore.add_argument(
+        "--force", action="store_true", help="overwrite a database that already holds data"
+    )
+
+
+def _say(services: Services, key: str, /, **values: object) -> str:
+    return plain(services.settings.language, key, **values)
+
+
+async def cmd_backup(services: Services, args: argparse.Namespace) -> int:
+    out = await create_backup(services=services, target=args.file)
+    print(
+        _say(
+            services,
+            "ops.backup_done",
+            path=out.path,
+            size=size_text(out.size),
+            archived=len(out.manifest.files),
+            **out.manifest.counts.model_dump(),
+        )
+    )
+    return 0
+
+
+async def cmd_restore(services: Services, args: argparse.Namespace) -> int:
+    out = await restore_backup(services=services, source=args.file, force=args.force)
+    lang = services.settings.language
+    made = out.manifest.created_at.astimezone(services.settings.tz)
+    print(
+        _say(
+            services,
+            "ops.restore_done",
+            date=format_date(made.date(), lang),
+            time=f"{made:%H:%M}",
+            archived=len(out.manifest.files),
+            data_dir=out.data_dir,
+            **out.manifest.counts.model_dump(),
+        )
+    )
+    return 0
+
+
+COMMANDS: dict[str, Command] = {"backup": cmd_backup, "restore": cmd_restore}

@@ -1,0 +1,1 @@
+"""Running the bot for real: backups that restore, health and metrics."""

@@ -1,0 +1,680 @@
+"""Backups that restore: one archive with the database, the collected materials and a manifest.
+
+The archive (a gzipped tar) holds the database as of one moment — SQLite through its online
+backup API, PostgreSQL through `pg_dump --format=custom` on an exported snapshot — then every
+file in DATA_DIR, then `manifest.json`: the counts of units, people, submissions, files and
+outbox rows in that same snapshot, and the size and SHA-256 of every member. The database is
+copied before the files: a material's file is on disk before its row is committed, so every
+row in the copy finds its file in the archive.
+
+A restore checks every checksum before it touches anything, refuses to overwrite a database
+that holds data unless forced, and checks the restored counts against the manifest."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import io
+import logging
+import os
+import shutil
+import sqlite3
+import tarfile
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import func, inspect, select, text, update
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.errors import DomainError
+from bot.services import Services
+from bot.settings import in_quiet_hours, parse_quiet_hours
+from bot.transport.outbox import enqueue, text_payload
+from messages import t
+from storage import repositories as repo
+from storage.db import Database, insert_ignore
+from storage.models import (
+    Account,
+    OutboxMessage,
+    Person,
+    Setting,
+    Submission,
+    SubmissionFile,
+    Unit,
+)
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+MANIFEST = "manifest.json"
+DATA_PREFIX = "data/"
+MEMBERS = {"sqlite": "database.sqlite3", "postgresql": "database.pgdump"}
+# What the manifest counts, by the name it prints: table.
+COUNTED = {
+    "units": Unit.__tablename__,
+    "people": Person.__tablename__,
+    "submissions": Submission.__tablename__,
+    "files": SubmissionFile.__tablename__,
+    "outbox": OutboxMessage.__tablename__,
+}
+# Where Debian keeps the PostgreSQL client programs when they are not on PATH.
+PG_BIN_DIRS = Path("/usr/lib/postgresql")
+LAST_BACKUP = "last_backup_at"
+BACKUP_DAY = "backup_day"
+SCHEDULED_NAME = "liaison-bot-{moment:%Y%m%d-%H%M%S}.tar.gz"
+SCHEDULED_GLOB = "liaison-bot-*.tar.gz"
+SQLITE_SIDES = ("-wal", "-shm", "-journal")
+
+Dialect = Literal["sqlite", "postgresql"]
+
+
+class BackupError(DomainError):
+    """A backup or restore that cannot go on; `key` says why and what to do."""
+
+    def __init__(self, key: str, **values: object) -> None:
+        super().__init__(**values)
+        self.key = key
+
+
+class Counts(BaseModel):
+    """Rows of the tables the office cares about."""
+
+    units: int
+    people: int
+    submissions: int
+    files: int
+    outbox: int
+
+    @property
+    def total(self) -> int:
+        return self.units + self.people + self.submissions + self.files + self.outbox
+
+
+class ArchivedFile(BaseModel):
+    """One member of the archive: its path there, size and SHA-256."""
+
+    path: str
+    size: int
+    sha256: str
+
+
+class Manifest(BaseModel):
+    """What an archive holds, written as its last member."""
+
+    format: int = FORMAT
+    created_at: datetime
+    dialect: Dialect
+    revision: str | None
+    counts: Counts
+    database: ArchivedFile
+    files: list[ArchivedFile]
+
+
+class BackupOut(BaseModel):
+    path: Path
+    size: int
+    manifest: Manifest
+
+
+class RestoreOut(BaseModel):
+    manifest: Manifest
+    data_dir: Path
+
+
+def dialect_of(url: str) -> Dialect:
+    return "postgresql" if url.startswith("postgresql") else "sqlite"
+
+
+def sqlite_file(url: str) -> Path:
+    """The database file of a SQLite URL."""
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        raise BackupError("ops.memory_database")
+    return Path(database)
+
+
+def pg_tool(name: str) -> str:
+    """The path of pg_dump or pg_restore: on PATH, else in Debian's versioned folders."""
+    found = shutil.which(name)
+    if found:
+        return found
+
+    def version(path: Path) -> tuple[int, ...]:
+        return tuple(int(p) for p in path.parent.parent.name.split(".") if p.isdigit())
+
+    candidates = sorted(PG_BIN_DIRS.glob(f"*/bin/{name}"), key=version)
+    if candidates:
+        return str(candidates[-1])
+    raise BackupError("ops.no_pg_tool", tool=name)
+
+
+def libpq_env(url: str) -> dict[str, str]:
+    """The environment that points pg_dump and pg_restore at DATABASE_URL (no password in argv)."""
+    parsed = make_url(url)
+    env = dict(os.environ)
+    query_host = parsed.query.get("host")
+    values = {
+        "PGHOST": parsed.host or (query_host if isinstance(query_host, str) else None),
+        "PGPORT": parsed.port,
+        "PGUSER": parsed.username,
+        "PGPASSWORD": parsed.password,
+        "PGDATABASE": parsed.database,
+    }
+    for variable, value in values.items():
+        if value:
+            env[variable] = str(value)
+    ssl = parsed.query.get("ssl") or parsed.query.get("sslmode")
+    if isinstance(ssl, str):
+        env["PGSSLMODE"] = ssl if ssl in {"disable", "allow", "prefer", "require"} else "require"
+    return env
+
+
+# ---- counting -------------------------------------------------------------------------------
+
+
+def _count_with(connection: Connection) -> Counts | None:
+    tables = set(inspect(connection).get_table_names())
+    if not set(COUNTED.values()) <= tables:
+        return None
+    values = {}
+    for name, table in COUNTED.items():
+        query = select(func.count()).select_from(
+            text(connection.dialect.identifier_preparer.quote(table))
+        )
+        values[name] = int(connection.execute(query).scalar_one())
+    return Counts(**values)
+
+
+async def count_rows(db: Database) -> Counts | None:
+    """The counted rows of a database; None when it does not hold the bot's tables."""
+    async with db.engine.connect() as connection:
+        return await connection.run_sync(_count_with)
+
+
+def _revision_with(connection: Connection) -> str | None:
+    if "alembic_version" not in inspect(connection).get_table_names():
+        return None
+    found = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    return str(found) if found is not None else None
+
+
+# ---- backup ---------------------------------------------------------------------------------
+
+
+def _sqlite_snapshot(source: Path, target: Path) -> tuple[Counts, str | None]:
+    """Copy a live SQLite database with the online backup API; count what the copy holds."""
+    if not source.is_file():
+        raise BackupError("ops.no_database", path=source)
+    # mode=rw: never create an empty database where none was.
+    src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=rw", uri=True)
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+    copy = sqlite3.connect(target)
+    try:
+        tables = {
+            row[0] for row in copy.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        if not set(COUNTED.values()) <= tables:
+            raise BackupError("ops.no_tables")
+        values = {
+            name: int(copy.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0])
+            for name, table in COUNTED.items()
+        }
+        revision = None
+        if "alembic_version" in tables:
+            row = copy.execute("SELECT version_num FROM alembic_version").fetchone()
+            revision = str(row[0]) if row else None
+    finally:
+        copy.close()
+    return Counts(**values), revision
+
+
+async def _pg_snapshot(services: Services, target: Path) -> tuple[Counts, str | None]:
+    """pg_dump of one exported snapshot, counted inside that same snapshot."""
+    tool = pg_tool("pg_dump")
+    async with services.db.engine.connect() as plain:
+        connection: AsyncConnection = await plain.execution_options(
+            isolation_level="REPEATABLE READ", postgresql_readonly=True
+        )
+        async with connection.begin():
+            snapshot = await connection.scalar(text("SELECT pg_export_snapshot()"))
+            counts = await connection.run_sync(_count_with)
+            if counts is None:
+                raise BackupError("ops.no_tables")
+            revision = await connection.run_sync(_revision_with)
+            # The transaction stays open until pg_dump is done: it reads the same snapshot.
+            process = await asyncio.create_subprocess_exec(
+                tool, "--format=custom", f"--snapshot={snapshot}", f"--file={target}",
+                env=libpq_env(services.db.url),
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            _, errors = await process.communicate()
+    if process.returncode != 0:
+        reason = errors.decode(errors="replace").strip().splitlines()
+        raise BackupError("ops.pg_failed", tool="pg_dump", reason=reason[-1] if reason else "")
+    return counts, revision
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _data_files(data_dir: Path, excluded: list[Path]) -> list[Path]:
+    """Every regular file in DATA_DIR, but unfinished writes and the backups themselves."""
+    if not data_dir.is_dir():
+        return []
+    excluded = [e.resolve() for e in excluded]
+    found = []
+    for path in sorted(data_dir.rglob("*")):
+        if path.is_symlink() or not path.is_file() or path.name.endswith(".part"):
+            continue
+        resolved = path.resolve()
+        if any(resolved == e or resolved.is_relative_to(e) for e in excluded):
+            continue
+        found.append(path)
+    return found
+
+
+@dataclass
+class _Snapshot:
+    created_at: datetime
+    dialect: Dialect
+    revision: str | None
+    counts: Counts
+    dump: Path
+
+
+def _write_archive(
+    target: Path, snapshot: _Snapshot, data_dir: Path, excluded: list[Path]
+) -> tuple[Manifest, int]:
+    """Write the archive beside `target` and move it into place once complete."""
+    partial = target.with_name(target.name + ".part")
+    member = MEMBERS[snapshot.dialect]
+    files: list[ArchivedFile] = []
+    try:
+        with tarfile.open(partial, "w:gz", compresslevel=6) as tar:
+            database = ArchivedFile(
+                path=member, size=snapshot.dump.stat().st_size, sha256=_sha256(snapshot.dump)
+            )
+            tar.add(snapshot.dump, arcname=member, recursive=False)
+            for path in _data_files(data_dir, excluded):
+                name = DATA_PREFIX + path.relative_to(data_dir).as_posix()
+                try:
+                    entry = ArchivedFile(path=name, size=path.stat().st_size, sha256=_sha256(path))
+                    tar.add(path, arcname=name, recursive=False)
+                except FileNotFoundError:  # a duplicate removed while we walked
+                    continue
+                files.append(entry)
+            manifest = Manifest(
+                created_at=snapshot.created_at,
+                dialect=snapshot.dialect,
+                revision=snapshot.revision,
+                counts=snapshot.counts,
+                database=database,
+                files=files,
+            )
+            body = manifest.model_dump_json(indent=2).encode()
+            info = tarfile.TarInfo(MANIFEST)
+            info.size = len(body)
+            info.mtime = int(snapshot.created_at.timestamp())
+            tar.addfile(info, io.BytesIO(body))
+        partial.replace(target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return manifest, target.stat().st_size
+
+
+def _work_folder(target: Path) -> Path:
+    """Refuse an existing target; a scratch folder beside it for the database copy."""
+    if target.exists():
+        raise BackupError("ops.backup_exists", path=target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(dir=target.parent, prefix=".liaison-backup-"))
+
+
+async def create_backup(*, services: Services, target: Path) -> BackupOut:
+    """Archive the database and DATA_DIR into `target` while the bot runs."""
+    settings = services.settings
+    dialect = dialect_of(services.db.url)
+    source = sqlite_file(services.db.url) if dialect == "sqlite" else None
+    if dialect == "postgresql":
+        pg_tool("pg_dump")  # before any work: say at once what is missing
+    work = await asyncio.to_thread(_work_folder, target)
+    created_at = services.now()
+    try:
+        dump = work / MEMBERS[dialect]
+        if source is not None:
+            counts, revision = await asyncio.to_thread(_sqlite_snapshot, source, dump)
+        else:
+            counts, revision = await _pg_snapshot(services, dump)
+        excluded = [target, work, *([settings.backup_dir] if settings.backup_dir else [])]
+        if source is not None:  # a database kept inside DATA_DIR is archived once, as above
+            excluded += [source.with_name(source.name + end) for end in ("", *SQLITE_SIDES)]
+        snapshot = _Snapshot(created_at, dialect, revision, counts, dump)
+        manifest, size = await asyncio.to_thread(
+            _write_archive, target, snapshot, settings.data_dir, excluded
+        )
+    finally:
+        await asyncio.to_thread(shutil.rmtree, work, True)
+    await _remember(services, LAST_BACKUP, created_at.isoformat())
+    return BackupOut(path=target, size=size, manifest=manifest)
+
+
+async def _remember(services: Services, key: str, value: str) -> None:
+    async with services.db.uow() as tx:
+        stored = await tx.get(Setting, key)
+        if stored is None:
+            tx.add(Setting(key=key, value=value))
+        else:
+            stored.value = value
+
+
+async def last_backup_at(services: Services) -> datetime | None:
+    """When the last backup of this database was made (by any process), if ever."""
+    async with services.db.sessions() as session:
+        value = await session.scalar(select(Setting.value).where(Setting.key == LAST_BACKUP))
+    return datetime.fromisoformat(value) if value else None
+
+
+# ---- restore --------------------------------------------------------------------------------
+
+
+def _member_path(name: str) -> PurePosixPath:
+    """A member's name, refused if it could land outside the staging folder."""
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts or not path.parts:
+        raise BackupError("ops.not_an_archive", path=name)
+    return path
+
+
+def _unpack(source: Path, staging: Path) -> Manifest:
+    """Unpack into `staging`, checking every member against the manifest."""
+    seen: dict[str, ArchivedFile] = {}
+    manifest_body: bytes | None = None
+    try:
+        with tarfile.open(source, "r:*") as tar:
+            for member in tar:
+                if member.name == MANIFEST and member.isfile():
+                    extracted = tar.extractfile(member)
+                    manifest_body = extracted.read() if extracted else None
+                    continue
+                path = _member_path(member.name)
+                if not member.isfile():
+                    raise BackupError("ops.unexpected_member", member=member.name)
+                stream = tar.extractfile(member)
+                if stream is None:
+                    raise BackupError("ops.unexpected_member", member=member.name)
+                destination = staging.joinpath(*path.parts)
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                digest = hashlib.sha256()
+                size = 0
+                with destination.open("wb") as out:
+                    while chunk := stream.read(1 << 20):
+                        digest.update(chunk)
+                        size += len(chunk)
+                        out.write(chunk)
+                seen[member.name] = ArchivedFile(
+                    path=member.name, size=size, sha256=digest.hexdigest()
+                )
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise
+        raise BackupError("ops.not_an_archive", path=source) from None
+    if manifest_body is None:
+        raise BackupError("ops.not_an_archive", path=source)
+    try:
+        manifest = Manifest.model_validate_json(manifest_body)
+    except ValidationError:
+        raise BackupError("ops.not_an_archive", path=source) from None
+    expected = {f.path: f for f in [manifest.database, *manifest.files]}
+    for name, entry in expected.items():
+        got = seen.get(name)
+        if got is None:
+            raise BackupError("ops.missing_member", member=name)
+        if got.sha256 != entry.sha256 or got.size != entry.size:
+            raise BackupError("ops.checksum_mismatch", member=name)
+    extra = sorted(set(seen) - set(expected))
+    if extra:
+        raise BackupError("ops.unexpected_member", member=extra[0])
+    return manifest
+
+
+def _sqlite_restore(dump: Path, target: Path) -> None:
+    """Write the copy over the target database through SQLite (its WAL included)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    src = sqlite3.connect(dump)
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+
+
+def _drop_tables(connection: Connection) -> None:
+    quote = connection.dialect.identifier_preparer.quote
+    for name in inspect(connection).get_table_names():
+        connection.execute(text(f"DROP TABLE IF EXISTS {quote(name)} CASCADE"))
+
+
+async def _pg_restore(services: Services, dump: Path) -> None:
+    """Replace every table of the database with those of the dump, in one transaction."""
+    tool = pg_tool("pg_restore")
+    async with services.db.engine.begin() as connection:
+        await connection.run_sync(_drop_tables)
+    await services.db.dispose()
+    env = libpq_env(services.db.url)
+    process = await asyncio.create_subprocess_exec(
+        tool, "--no-owner", "--no-privileges", "--single-transaction", "--exit-on-error",
+        f"--dbname={env.get('PGDATABASE', '')}", str(dump),
+        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, errors = await process.communicate()
+    if process.returncode != 0:
+        reason = errors.decode(errors="replace").strip().splitlines()
+        raise BackupError("ops.pg_failed", tool="pg_restore", reason=reason[-1] if reason else "")
+
+
+def _move_files(source: Path, data_dir: Path) -> int:
+    moved = 0
+    if not source.is_dir():
+        return moved
+    for path in sorted(source.rglob("*")):
+        if not path.is_file():
+            continue
+        destination = data_dir / path.relative_to(source)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(path, destination)
+        moved += 1
+    return moved
+
+
+def _known_revision(revision: str | None) -> bool:
+    from alembic.script import ScriptDirectory
+
+    from storage.db import alembic_config
+
+    if revision is None:
+        return True
+    scripts = ScriptDirectory.from_config(alembic_config())
+    return any(s.revision == revision for s in scripts.walk_revisions())
+
+
+def _staging_folder(source: Path, data_dir: Path) -> Path:
+    """Check the archive is there; a scratch folder beside DATA_DIR to unpack it into."""
+    if not source.is_file():
+        raise BackupError("ops.no_archive", path=source)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(dir=data_dir.resolve().parent, prefix=".liaison-restore-"))
+
+
+async def restore_backup(*, services: Services, source: Path, force: bool = False) -> RestoreOut:
+    """Put an archive's database and files back; refuse to overwrite data unless forced."""
+    dialect = dialect_of(services.db.url)
+    data_dir = services.settings.data_dir
+    staging = await asyncio.to_thread(_staging_folder, source, data_dir)
+    try:
+        manifest = await asyncio.to_thread(_unpack, source, staging)
+        if manifest.dialect != dialect:
+            raise BackupError("ops.wrong_dialect", source=manifest.dialect, target=dialect)
+        if not _known_revision(manifest.revision):
+            raise BackupError("ops.newer_schema", revision=manifest.revision)
+        existing = await count_rows(services.db)
+        if existing is not None and existing.total and not force:
+            raise BackupError(
+                "ops.has_data", units=existing.units, submissions=existing.submissions
+            )
+        dump = staging / manifest.database.path
+        if dialect == "sqlite":
+            await services.db.dispose()
+            await asyncio.to_thread(_sqlite_restore, dump, sqlite_file(services.db.url))
+        else:
+            await _pg_restore(services, dump)
+        await services.db.dispose()
+        restored = await count_rows(services.db)
+        if restored != manifest.counts:
+            raise BackupError("ops.counts_differ")
+        await asyncio.to_thread(_move_files, staging / DATA_PREFIX.rstrip("/"), data_dir)
+    finally:
+        await asyncio.to_thread(shutil.rmtree, staging, True)
+    return RestoreOut(manifest=manifest, data_dir=data_dir)
+
+
+# ---- the daily backup -----------------------------------------------------------------------
+
+
+async def _claim_day(services: Services, day: date) -> bool:
+    """Take today's backup for this process; False if another process has taken it."""
+    async with services.db.uow() as tx:
+        dialect = tx.get_bind().dialect.name
+        await tx.execute(insert_ignore(dialect, Setting).values(key=BACKUP_DAY, value=""))
+        result = await tx.execute(
+            update(Setting)
+            .where(Setting.key == BACKUP_DAY, Setting.value < day.isoformat())
+            .values(value=day.isoformat())
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def prune(folder: Path, keep: int) -> list[Path]:
+    """Delete the daily archives beyond the newest `keep`; return those deleted."""
+    archives = sorted(folder.glob(SCHEDULED_GLOB))
+    old = archives[:-keep] if len(archives) > keep else []
+    for path in old:
+        path.unlink(missing_ok=True)
+    return old
+
+
+def _after_quiet_hours(services: Services, now: datetime) -> datetime:
+    """Now, or the end of the quiet hours if now is inside them (staff are not woken)."""
+    settings = services.settings
+    start, end = parse_quiet_hours(settings.quiet_hours)
+    local = now.astimezone(settings.tz)
+    if not in_quiet_hours(local.time(), start, end):
+        return now
+    moment = datetime.combine(local.date(), end, tzinfo=settings.tz)
+    if moment <= local:
+        moment += timedelta(days=1)
+    return moment
+
+
+async def tell_staff_backup_failed(services: Services, *, day: date, reason: str) -> int:
+    """Queue a notice to every member of staff that today's backup failed; return how many."""
+    from messages import format_date
+
+    now = services.now()
+    due = _after_quiet_hours(services, now)
+    folder = str(services.settings.backup_dir or "")
+    queued = 0
+    async with services.db.uow() as tx:
+        stored = [s.user_id for s in await repo.staff_members(tx)]
+        for staff_id in sorted({*services.settings.staff_ids, *stored}):
+            chosen = await tx.scalar(select(Account.language).where(Account.user_id == staff_id))
+            lang = chosen or services.settings.language
+            message = t(
+                lang,
+                "ops.backup_failed_notice",
+                date=format_date(day, lang),
+                reason=reason,
+                folder=folder,
+            )
+            queued += await enqueue(
+                tx,
+                key=f"backup-failed:{day.isoformat()}:{staff_id}",
+                chat_id=staff_id,
+                purpose="notice",
+                payload=text_payload(message),
+                now=now,
+                due_at=due,
+            )
+    return queued
+
+
+def failure_reason(exc: BaseException, lang: str) -> str:
+    """One line saying why a backup failed, for staff."""
+    if isinstance(exc, DomainError):
+        from messages import plain
+
+        return plain(lang, exc.key, **exc.values).rstrip("。.")
+    return f"{exc.__class__.__name__}: {exc}"[:300]
+
+
+@dataclass
+class BackupSchedule:
+    """The daily backup: a tick that makes today's archive once BACKUP_TIME has passed."""
+
+    services: Services
+    on_notice: Callable[[], None] | None = None  # wakes the outbox dispatcher
+    tick_seconds: float = 60.0
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """Tick until `stop` is set; a failing tick is logged and tried again."""
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("backup tick failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.tick_seconds)
+
+    async def run_once(self) -> BackupOut | None:
+        """Back up now if today's backup is due and no process has made it yet."""
+        settings = self.services.settings
+        folder = settings.backup_dir
+        if folder is None:
+            return None
+        local = self.services.now().astimezone(settings.tz)
+        if local.time() < settings.backup_time:
+            return None
+        day = local.date()
+        if not await _claim_day(self.services, day):
+            return None
+        target = folder / SCHEDULED_NAME.format(moment=local)
+        try:
+            made = await create_backup(services=self.services, target=target)
+        except Exception as exc:
+            log.exception("the daily backup to %s failed", target)
+            reason = failure_reason(exc, settings.language)
+            await tell_staff_backup_failed(self.services, day=day, reason=reason)
+            if self.on_notice is not None:
+                self.on_notice()
+            return None
+        removed = await asyncio.to_thread(prune, folder, settings.backup_keep)
+        log.info("daily backup written to %s (%d old archives removed)", target, len(removed))
+        return made

@@ -1,0 +1,68 @@
+"""What `run` adds for operations: the daily backup task and the health server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from telegram.ext import Application
+
+from bot.errors import BadInput
+from bot.ops.backup import BackupSchedule
+from bot.ops.health import Health, Supervisor, serve_health
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Operations:
+    """The tasks started for operations, and the health server to stop at the end."""
+
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    runner: web.AppRunner | None = None
+
+    async def close(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+
+async def start_operations(
+    app: Application[Any, Any, Any, Any, Any, Any], stop: asyncio.Event
+) -> Operations:
+    """Start what the settings ask for: the daily backup (BACKUP_DIR), /healthz (HEALTH_PORT)."""
+    services: Services = app.bot_data.services
+    settings = services.settings
+    started = Operations()
+    if settings.backup_dir is not None:
+
+        def wake_outbox() -> None:
+            dispatcher = getattr(app.bot_data, "dispatcher", None)
+            if dispatcher is not None:
+                dispatcher.wake()
+
+        schedule = BackupSchedule(services, on_notice=wake_outbox)
+        started.tasks.append(asyncio.create_task(schedule.run_forever(stop), name="backup"))
+    if settings.health_port is not None:
+
+        def supervisor() -> Supervisor | None:
+            found: Supervisor | None = getattr(app.bot_data, "supervisor", None)
+            return found
+
+        health = Health(services=services, supervisor=supervisor, probe=app.bot.get_me)
+        try:
+            started.runner = await serve_health(
+                health, host=settings.health_host, port=settings.health_port
+            )
+        except OSError as exc:
+            raise BadInput(
+                "ops.health_cannot_listen",
+                host=settings.health_host,
+                port=settings.health_port,
+                reason=exc.strerror or exc,
+            ) from None
+    return started

@@ -1,0 +1,108 @@
+"""The bot as a process with HEALTH_PORT and BACKUP_DIR: its /healthz, its /metrics across a
+broadcast, and the daily backup made by the running process."""
+
+from __future__ import annotations
+
+import asyncio
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select
+
+from bot.sandbox.client import SandboxClient
+from storage.models import OutboxMessage
+from tests.e2e.conftest import STAFF_ID
+from tests.e2e.harness import BotProcess
+from tests.e2e.test_staff import NOTICE, Office, _office, compose_and_send, until
+from tests.test_health import free_port
+
+
+async def scrape(http: aiohttp.ClientSession, base: str) -> dict[str, float]:
+    async with http.get(f"{base}/metrics") as response:
+        assert response.status == 200
+        body = await response.text()
+    found = {}
+    for family in text_string_to_metric_families(body):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            found[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return found
+
+
+async def archived(folder: Path) -> bool:
+    return bool(await asyncio.to_thread(lambda: list(folder.glob("liaison-bot-*.tar.gz"))))
+
+
+async def broadcast_done(office: Office) -> bool:
+    async with office.services.db.sessions() as session:
+        states = (
+            await session.scalars(
+                select(OutboxMessage.state).where(OutboxMessage.purpose == "broadcast")
+            )
+        ).all()
+    return len(states) == 37 and all(s in ("sent", "unreachable") for s in states)
+
+
+async def test_health_metrics_and_the_daily_backup_of_a_running_bot(
+    make_bot: Callable[..., BotProcess], sandbox: SandboxClient, tmp_path: Path
+) -> None:
+    port = free_port()
+    backups = tmp_path / "backups"
+    office, services = await _office(
+        make_bot,
+        sandbox,
+        tmp_path,
+        HEALTH_PORT=str(port),
+        BACKUP_DIR=str(backups),
+        BACKUP_TIME="00:00",  # due at once: the running process makes today's backup
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/healthz") as response:
+                assert (response.status, await response.text()) == (200, "运行正常。\n")
+
+            staff = await office.person(STAFF_ID, "市双拥办")
+            liaisons = [user for user, _ in await office.liaisons()]
+            for user in liaisons:
+                await office.person(user, f"联络员{user % 100}")
+            blocked = liaisons[:2]
+            for user in blocked:
+                await sandbox.block(user)
+            # Blocking sends the bot updates of its own: let it handle them before counting.
+            await sandbox.wait_confirmed((await sandbox.state()).last_update_id, timeout=30)
+            before = await scrape(http, base)
+            await compose_and_send(staff, NOTICE)
+            await until(lambda: broadcast_done(office))
+            await staff.wait(1)  # the final report to staff
+            after = await scrape(http, base)
+
+            def moved(name: str) -> float:
+                return after.get(name, 0.0) - before.get(name, 0.0)
+
+            # A broadcast to 37: 35 delivered, 2 refused (403), counted once each.
+            sent = 'liaison_bot_outbox_sends_total{outcome="sent",purpose="broadcast"}'
+            refused = 'liaison_bot_outbox_sends_total{outcome="unreachable",purpose="broadcast"}'
+            assert moved(sent) == 35
+            assert moved(refused) == 2
+            assert moved('liaison_bot_api_responses_total{status="403"}') == 2
+            # /broadcast, the notice's text, two buttons: four updates handled.
+            assert moved('liaison_bot_updates_total{outcome="handled"}') == 4
+            assert moved('liaison_bot_replies_total{outcome="sent"}') >= 2
+            assert after["liaison_bot_outbox_depth"] == 0
+            assert after['liaison_bot_outbox_messages{state="sent"}'] >= 35
+
+            # The daily backup was made by the running process, and the metrics know its age.
+            await until(lambda: archived(backups))
+            [archive] = list(backups.glob("liaison-bot-*.tar.gz"))
+            with tarfile.open(archive) as tar:
+                names = tar.getnames()
+            assert names[0] == "database.sqlite3"
+            assert names[-1] == "manifest.json"
+            assert "liaison_bot_backup_age_seconds" in after
+    finally:
+        await office.bot.stop()
+        await services.close()

@@ -1,0 +1,58 @@
+"""A bot process reaches an https:// Bot API through an HTTP proxy's CONNECT tunnel."""
+
+from __future__ import annotations
+
+import ssl
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import trustme
+
+from bot.sandbox.client import SandboxClient
+from bot.sandbox.server import Emulator
+from tests.e2e.harness import BotProcess
+from tests.proxies import HttpProxy, TlsFront
+from tests.test_proxy import API_HOST, carried_methods
+
+
+async def test_a_bot_process_reaches_an_https_api_through_connect(
+    make_bot: Callable[..., BotProcess],
+    emulator: Emulator,
+    sandbox: SandboxClient,
+    tmp_path: Path,
+) -> None:
+    """`run` with TELEGRAM_PROXY=http://…: TLS to the Bot API inside the proxy's tunnel."""
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert(API_HOST).configure_cert(server_context)
+    trusted = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(trusted))
+    front = TlsFront(ssl_context=server_context, target_port=urlsplit(emulator.base_url).port or 0)
+    proxy = HttpProxy(hosts={API_HOST: "127.0.0.1"})
+    await front.start()
+    await proxy.start()
+    try:
+        bot = make_bot(
+            TELEGRAM_API_URL=f"https://{API_HOST}:{front.port}",
+            TELEGRAM_PROXY=proxy.url,
+            SSL_CERT_FILE=str(trusted),
+        )
+        await bot.start()
+        await sandbox.add_user(user_id=601, first_name="李娜", language_code="zh-hans")
+        await sandbox.start(601)
+        [welcome] = await sandbox.wait_messages(601, 1, timeout=30)
+        assert "市双拥办联络机器人" in (welcome.text or "")
+        await bot.stop()
+    finally:
+        await proxy.close()
+        await front.close()
+
+    assert proxy.requests == []  # an https:// API is reached through CONNECT only
+    assert proxy.tunnels
+    assert set(proxy.tunnels) == {f"{API_HOST}:{front.port}"}
+    seen_by_api = Counter(c.method for c in await sandbox.calls())
+    came_through = Counter(carried_methods(front.requests))
+    assert seen_by_api["sendMessage"] >= 1
+    assert seen_by_api <= came_through  # every call the API answered came through the tunnel

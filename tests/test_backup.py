@@ -1,0 +1,400 @@
+"""Backups that restore: `backup` while the bot writes, `restore` into an empty place, and the
+refusals (data in the way, a damaged archive, no pg_dump), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import tarfile
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.app import prepare_database
+from bot.clock import FrozenClock
+from bot.demo.sample import seed_notice_situation
+from bot.ops import backup as ops
+from bot.ops.backup import BackupError, BackupSchedule, create_backup, restore_backup
+from bot.services import Services
+from bot.transport.outbox import enqueue, text_payload
+from messages import plain
+from storage import repositories as repo
+from storage.db import Database
+from storage.models import (
+    AuditEvent,
+    OutboxMessage,
+    Person,
+    Submission,
+    SubmissionFile,
+    Unit,
+)
+from tests.cli_helpers import Done, run_cli
+from tests.conftest import _drop_pg_database, _fresh_pg_database, make_settings
+
+TABLES: list[Any] = [Unit, Person, Submission, SubmissionFile, OutboxMessage]
+
+
+async def seed(services: Services) -> None:
+    """The notice's situation, two submissions with files on disk, and some outbox rows."""
+    await seed_notice_situation(services=services)
+    now = services.now()
+    data_dir = services.settings.data_dir
+    async with services.db.uow() as tx:
+        units = list(await repo.units(tx))
+        items = list(await repo.checklist(tx))
+        for n, unit in enumerate(units[:2]):
+            item = next(i for i in items if i.kind == unit.kind)
+            submission = Submission(
+                unit_id=unit.id, item_id=item.id, state="pending", answer_kind="files",
+                submitted_by=1, created_at=now, submitted_at=now,
+            )  # fmt: skip
+            tx.add(submission)
+            await tx.flush()
+            for k in range(2):
+                content = f"{unit.name} 第{k + 1}份材料".encode() * (200 + n)
+                relative = f"{unit.id}/{item.id}/{k}_材料.pdf"
+                target = data_dir / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(content)
+                tx.add(
+                    SubmissionFile(
+                        submission_id=submission.id, unit_id=unit.id, item_id=item.id,
+                        file_id=f"f{unit.id}{k}", file_unique_id=f"u{unit.id}{k}",
+                        file_name=f"{k}_材料.pdf", mime_type="application/pdf",
+                        size=len(content), sha256=hashlib.sha256(content).hexdigest(),
+                        path=relative, created_at=now,
+                    )
+                )  # fmt: skip
+        for unit in units[:5]:
+            await enqueue(
+                tx, key=f"reminder:{unit.id}", chat_id=unit.id + 1000, purpose="reminder",
+                payload=text_payload("请报送"), now=now, unit_id=unit.id,
+            )  # fmt: skip
+    async with services.db.uow() as tx:
+        for row in (await tx.scalars(select(OutboxMessage))).all():
+            row.state, row.sent_at = "sent", now
+
+
+async def rows(db: Database) -> dict[str, dict[int, dict[str, Any]]]:
+    """Every row of the tables a backup must keep, by id."""
+    found: dict[str, dict[int, dict[str, Any]]] = {}
+    async with db.sessions() as session:
+        for model in TABLES:
+            columns = [c.key for c in model.__table__.columns]
+            objects = (await session.scalars(select(model))).all()
+            found[model.__tablename__] = {
+                o.id: {c: getattr(o, c) for c in columns} for o in objects
+            }
+    return found
+
+
+async def keep_writing(
+    services: Services, stop: asyncio.Event, written: list[int], warm: asyncio.Event
+) -> None:
+    """What a running bot does meanwhile: notices queued and audited, one transaction each."""
+    n = 0
+    while not stop.is_set():
+        n += 1
+        async with services.db.uow() as tx:
+            await enqueue(
+                tx, key=f"notice:{n}", chat_id=5000 + n, purpose="notice",
+                payload=text_payload(f"通知{n}"), now=services.now(),
+            )  # fmt: skip
+            repo.audit(tx, at=services.now(), actor_id=None, action="test_write", n=n)
+        written.append(n)
+        if n == 3:
+            warm.set()
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+async def empty_url(db_url: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A second, empty database of the same kind as `db_url`: the place to restore into."""
+    if db_url.startswith("sqlite"):
+        yield f"sqlite+aiosqlite:///{tmp_path / 'restored.db'}"
+        return
+    url, name = await _fresh_pg_database()
+    yield url
+    await _drop_pg_database(name)
+
+
+def use(monkeypatch: pytest.MonkeyPatch, url: str, data_dir: Path) -> None:
+    """Point the command line at a database and a DATA_DIR."""
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("DATA_DIR", str(data_dir))
+    monkeypatch.setenv("LANGUAGE", "zh")
+
+
+def report_less_time(done: Done) -> dict[str, Any]:
+    assert done.code == 0, done.err
+    report: dict[str, Any] = json.loads(done.out)
+    del report["generated_at"]
+    return report
+
+
+async def test_backup_while_writing_restores_every_row_file_and_the_report(
+    services: Services,
+    empty_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    await seed(services)
+    before = await rows(services.db)
+    archive = tmp_path / "backup.tar.gz"
+    source_data = services.settings.data_dir
+
+    stop, warm, written = asyncio.Event(), asyncio.Event(), list[int]()
+    writer = asyncio.create_task(keep_writing(services, stop, written, warm))
+    await warm.wait()
+    use(monkeypatch, services.db.url, source_data)
+    made = await run_cli("backup", str(archive))
+    during = len(written)
+    stop.set()
+    await writer
+    assert made.code == 0, made.err
+    assert made.out.startswith(f"已备份到 {archive}")
+    assert during > 3, "the bot kept writing while the backup ran"
+
+    restored_data = tmp_path / "restored-data"
+    use(monkeypatch, empty_url, restored_data)
+    done = await run_cli("restore", str(archive))
+    assert done.code == 0, done.err
+    with tarfile.open(archive) as tar:
+        body = tar.extractfile("manifest.json").read()  # type: ignore[union-attr]
+    manifest = ops.Manifest.model_validate_json(body)
+    counts = manifest.counts
+    assert done.out.startswith("已恢复")
+    assert f"单位{counts.units}家、人员{counts.people}人、报送{counts.submissions}份" in done.out
+    assert f"资料文件4个已写入 {restored_data}" in done.out
+
+    target = Database(empty_url)
+    try:
+        after_source = await rows(services.db)
+        restored = await rows(target)
+        # Every row there before the backup began is back, unchanged …
+        for table, by_id in before.items():
+            for row_id, row in by_id.items():
+                assert restored[table].get(row_id) == row, (table, row_id)
+        # … and nothing that was not in the database at one moment during the backup.
+        for table, by_id in restored.items():
+            for row_id, row in by_id.items():
+                assert after_source[table][row_id] == row, (table, row_id)
+        notices = [r for r in restored["outbox"].values() if r["purpose"] == "notice"]
+        assert 3 <= len(notices) == counts.outbox - 5
+        assert counts.units == len(restored["unit"]) == len(before["unit"])
+        assert counts.files == 4
+        # Every submitted file is on disk again, byte for byte.
+        for row in restored["submission_file"].values():
+            assert (
+                hashlib.sha256((restored_data / row["path"]).read_bytes()).hexdigest()
+                == (row["sha256"])
+            )
+        async with target.sessions() as session:
+            audited = await session.scalar(select(func.count()).select_from(AuditEvent))
+        assert (audited or 0) >= len(notices)
+    finally:
+        await target.dispose()
+
+    use(monkeypatch, services.db.url, source_data)
+    original = report_less_time(await run_cli("report", "--json"))
+    use(monkeypatch, empty_url, restored_data)
+    assert report_less_time(await run_cli("report", "--json")) == original
+    assert original["totals"]["missing_contacts"] == 13
+
+
+async def test_restore_refuses_a_database_with_data_unless_forced(
+    services: Services, empty_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    await seed(services)
+    archive = tmp_path / "b.tar.gz"
+    await create_backup(services=services, target=archive)
+
+    # The place to restore into already holds another office's roster.
+    other = Services(
+        settings=make_settings(empty_url, data_dir=tmp_path / "other"),
+        db=Database(empty_url),
+        clock=FrozenClock(datetime(2026, 12, 1, tzinfo=UTC)),
+    )
+    try:
+        await prepare_database(other)
+        async with other.db.uow() as tx:
+            tx.add(Unit(name="别的单位", kind="member", created_at=other.now()))
+        use(monkeypatch, empty_url, tmp_path / "other")
+        refused = await run_cli("restore", str(archive))
+        assert refused.code == 2
+        assert refused.err.strip() == plain("zh", "ops.has_data", units=1, submissions=0)
+        assert {u.name for u in await _units(other.db)} == {"别的单位"}
+
+        forced = await run_cli("restore", str(archive), "--force")
+        assert forced.code == 0, forced.err
+        assert {u.name for u in await _units(other.db)} == {
+            u.name for u in await _units(services.db)
+        }
+    finally:
+        await other.close()
+
+
+async def _units(db: Database) -> list[Unit]:
+    async with db.sessions() as session:
+        return list((await session.scalars(select(Unit))).all())
+
+
+def _rewrite(archive: Path, change: Callable[[str, bytes], bytes | None]) -> None:
+    """Rewrite an archive member by member; `change` returns new bytes, or None to drop one."""
+    with tarfile.open(archive) as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar if m.isfile()]  # type: ignore[union-attr]
+    with tarfile.open(archive, "w:gz") as tar:
+        for member, body in members:
+            changed = change(member.name, body)
+            if changed is None:
+                continue
+            member.size = len(changed)
+            tar.addfile(member, io.BytesIO(changed))
+
+
+async def test_a_damaged_or_incomplete_archive_is_refused_before_anything_changes(
+    services: Services, empty_url: str, tmp_path: Path
+) -> None:
+    await seed(services)
+    archive = tmp_path / "b.tar.gz"
+    made = await create_backup(services=services, target=archive)
+    victim = made.manifest.files[0].path
+    target = Services(
+        settings=make_settings(empty_url, data_dir=tmp_path / "restored"), db=Database(empty_url)
+    )
+    try:
+        _rewrite(archive, lambda name, body: body[:-1] + b"!" if name == victim else body)
+        with pytest.raises(BackupError) as damaged:
+            await restore_backup(services=target, source=archive)
+        assert damaged.value.key == "ops.checksum_mismatch"
+        assert damaged.value.values == {"member": victim}
+
+        _rewrite(archive, lambda name, body: None if name == victim else body)
+        with pytest.raises(BackupError) as incomplete:
+            await restore_backup(services=target, source=archive)
+        assert incomplete.value.key == "ops.missing_member"
+
+        (tmp_path / "notes.txt").write_text("not a backup")
+        with pytest.raises(BackupError) as foreign:
+            await restore_backup(services=target, source=tmp_path / "notes.txt")
+        assert foreign.value.key == "ops.not_an_archive"
+
+        assert await ops.count_rows(target.db) is None  # nothing was created
+        assert not any((tmp_path / "restored").iterdir())
+    finally:
+        await target.close()
+
+
+async def test_without_pg_dump_the_message_names_the_package(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    monkeypatch.setattr(ops, "PG_BIN_DIRS", tmp_path / "no-postgresql")
+    url = "postgresql+asyncpg://bot@127.0.0.1:1/bot"
+    services = Services(settings=make_settings(url, data_dir=tmp_path), db=Database(url))
+    try:
+        with pytest.raises(BackupError) as caught:
+            await create_backup(services=services, target=tmp_path / "b.tar.gz")
+    finally:
+        await services.close()
+    message = plain("zh", caught.value.key, **caught.value.values)
+    assert "pg_dump" in message
+    assert "postgresql-client" in message
+    assert not (tmp_path / "b.tar.gz").exists()
+
+
+@pytest.fixture
+async def scheduled(
+    sqlite_url: str, clock: FrozenClock, tmp_path: Path
+) -> AsyncIterator[Services]:
+    settings = make_settings(
+        sqlite_url,
+        data_dir=tmp_path / "data",
+        staff_ids="900,901",
+        backup_dir=tmp_path / "backups",
+        backup_time="03:00",
+        backup_keep=2,
+    )
+    svc = Services(settings=settings, db=Database(sqlite_url), clock=clock)
+    await prepare_database(svc)
+    yield svc
+    await svc.close()
+
+
+def office_time(day: int, hour: int, minute: int = 0) -> datetime:
+    """2026-12-`day` at hour:minute in Shanghai, as UTC."""
+    return datetime(2026, 12, day, hour, minute, tzinfo=ZoneInfo("Asia/Shanghai")).astimezone(UTC)
+
+
+async def test_the_daily_backup_runs_once_a_day_after_its_time_and_keeps_the_newest(
+    scheduled: Services, clock: FrozenClock, tmp_path: Path
+) -> None:
+    folder = tmp_path / "backups"
+    first, second = BackupSchedule(scheduled), BackupSchedule(scheduled)  # two processes
+    clock.set(office_time(1, 2, 59))
+    assert await first.run_once() is None
+    clock.set(office_time(1, 3, 0))
+    made = await first.run_once()
+    assert made is not None
+    assert made.path.parent == folder
+    assert await second.run_once() is None  # today's is made
+    clock.set(office_time(1, 14))
+    assert await first.run_once() is None
+    for day in (2, 3):
+        clock.set(office_time(day, 3, 5))
+        assert await second.run_once() is not None
+    kept = sorted(p.name for p in folder.iterdir())
+    assert kept == ["liaison-bot-20261202-030500.tar.gz", "liaison-bot-20261203-030500.tar.gz"]
+    assert await ops.last_backup_at(scheduled) == office_time(3, 3, 5)
+
+
+async def test_a_failed_daily_backup_tells_staff_after_the_quiet_hours(
+    scheduled: Services, clock: FrozenClock, tmp_path: Path
+) -> None:
+    (tmp_path / "backups").write_text("a file where the folder should be")
+    woken: list[bool] = []
+    clock.set(office_time(4, 3, 0))
+    assert await BackupSchedule(scheduled, on_notice=lambda: woken.append(True)).run_once() is None
+    assert woken == [True]
+    async with scheduled.db.sessions() as session:
+        notices = (
+            await session.scalars(select(OutboxMessage).order_by(OutboxMessage.chat_id))
+        ).all()
+    assert [n.chat_id for n in notices] == [900, 901]
+    text = notices[0].payload["text"]
+    assert text.startswith("2026年12月4日的自动备份未完成：")
+    assert str(tmp_path / "backups") in text
+    # 03:00 is inside the quiet hours (20:00-08:00): staff read it at 08:00.
+    assert notices[0].due_at == office_time(4, 8, 0)
+
+
+async def test_a_sqlite_database_kept_in_data_dir_is_archived_once(
+    clock: FrozenClock, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    url = f"sqlite+aiosqlite:///{data_dir / 'bot.db'}"
+    services = Services(
+        settings=make_settings(url, data_dir=data_dir), db=Database(url), clock=clock
+    )
+    try:
+        await prepare_database(services)
+        async with services.db.uow() as tx:
+            tx.add(Unit(name="市民政局", kind="member", created_at=services.now()))
+        (data_dir / "1").mkdir()
+        (data_dir / "1" / "a.pdf").write_bytes(b"%PDF")
+        made = await create_backup(services=services, target=tmp_path / "b.tar.gz")
+    finally:
+        await services.close()
+    # The live file and its WAL would be a torn copy, and restoring them would undo the restore.
+    assert [f.path for f in made.manifest.files] == ["data/1/a.pdf"]
+    assert made.manifest.counts.units == 1
