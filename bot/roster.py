@@ -107,6 +107,7 @@ class ActorOut(BaseModel):
     language: str
     staff: bool
     roles: list[RoleOut]
+    unreachable: bool = False  # a message to them failed with 403 (blocked, never started)
 
     @property
     def member(self) -> bool:
@@ -116,13 +117,17 @@ class ActorOut(BaseModel):
 async def actor(*, services: Services, user_id: int, language_code: str | None) -> ActorOut:
     """Who is acting, read once per update in one query: language, staff, roles."""
     async with services.db.sessions() as session:
-        language, stored_staff = (
+        language, unreachable, stored_staff = (
             await session.execute(
                 select(
                     select(Account.language)
                     .where(Account.user_id == user_id)
                     .scalar_subquery()
                     .label("language"),
+                    select(Account.unreachable_since)
+                    .where(Account.user_id == user_id)
+                    .scalar_subquery()
+                    .label("unreachable"),
                     select(StaffMember.user_id)
                     .where(StaffMember.user_id == user_id)
                     .scalar_subquery()
@@ -143,7 +148,18 @@ async def actor(*, services: Services, user_id: int, language_code: str | None) 
         language=language or _default_language(services, language_code),
         staff=user_id in services.settings.staff_ids or stored_staff is not None,
         roles=[RoleOut(unit_id=u, unit=n, kind=kind, role=role) for u, n, kind, role in held],
+        unreachable=unreachable is not None,
     )
+
+
+async def reachable_again(*, services: Services, user_id: int) -> None:
+    """A person marked unreachable wrote to the bot or pressed its button: clear the mark."""
+    async with services.db.uow() as tx:
+        account = await tx.get(Account, user_id)
+        if account is not None:
+            account.unreachable_since = None
+            account.unreachable_reason = None
+            account.last_seen = services.now()
 
 
 async def is_staff(*, services: Services, user_id: int) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
+from telegram.ext import ApplicationHandlerStop
 
 from bot import roster
 from bot.context import Context
@@ -18,6 +19,25 @@ from handlers.shared import (
     services_of,
 )
 from messages import LANGUAGES, t
+
+
+async def first_look(update: Update, context: Context) -> None:
+    """Before any handler: an edit is not new input (a hint, and nothing else happens); a
+    person marked unreachable who writes or presses a button in their private chat is
+    reachable again."""
+    chat = update.effective_chat
+    private = chat is not None and chat.type == ChatType.PRIVATE
+    if update.edited_message is not None or update.edited_channel_post is not None:
+        if private and update.edited_message is not None:
+            lang = await language_for(update, context)
+            await update.edited_message.reply_text(t(lang, "common.edit_ignored"))
+        raise ApplicationHandlerStop
+    if not private:
+        return
+    actor = await actor_of(update, context)
+    if actor is not None and actor.unreachable:
+        await roster.reachable_again(services=services_of(context), user_id=actor.user_id)
+        forget_actor(context)
 
 
 async def start(update: Update, context: Context) -> None:

@@ -13,7 +13,16 @@ Buttons (callback_data, short ids only):
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    MessageOriginChannel,
+    MessageOriginChat,
+    MessageOriginHiddenUser,
+    MessageOriginUser,
+    Update,
+)
 from telegram.error import BadRequest
 from telegram.ext import MessageHandler, filters
 
@@ -167,6 +176,7 @@ def render_step(
 
 def incoming_of(message: Message) -> IncomingFile | None:
     """The document or (largest) photo of a message, as Telegram describes it."""
+    origin = forwarded_from(message)
     if message.document is not None:
         document = message.document
         return IncomingFile(
@@ -176,6 +186,7 @@ def incoming_of(message: Message) -> IncomingFile | None:
             file_name=document.file_name,
             mime_type=document.mime_type,
             size=document.file_size,
+            forwarded_from=origin,
         )
     if message.photo:
         photo = message.photo[-1]
@@ -184,8 +195,26 @@ def incoming_of(message: Message) -> IncomingFile | None:
             file_id=photo.file_id,
             file_unique_id=photo.file_unique_id,
             size=photo.file_size,
+            forwarded_from=origin,
         )
     return None
+
+
+def forwarded_from(message: Message) -> str | None:
+    """Whom or where a forwarded message came from, as Telegram names them (else None)."""
+    origin = message.forward_origin
+    if isinstance(origin, MessageOriginUser):
+        user = origin.sender_user
+        name = user.full_name + (f" (@{user.username})" if user.username else "")
+    elif isinstance(origin, MessageOriginHiddenUser):
+        name = origin.sender_user_name
+    elif isinstance(origin, MessageOriginChat):
+        name = origin.sender_chat.effective_name or str(origin.sender_chat.id)
+    elif isinstance(origin, MessageOriginChannel):
+        name = origin.chat.effective_name or str(origin.chat.id)
+    else:
+        return None
+    return name[:200]
 
 
 def fetcher(context: Context) -> Fetch:

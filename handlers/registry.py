@@ -55,6 +55,10 @@ from messages import LANGUAGES, catalogue, t
 
 log = logging.getLogger(__name__)
 
+# The callback data of staff buttons begin so (the console, exports, broadcasts, review,
+# invite links, notices, rounds of reminders).
+STAFF_BUTTONS = r"^(st|exp|bc|rv|i|nt|remind):"
+
 # In order of precedence (the first handler that matches an update answers it) and of the
 # menus. Registration comes before common, so /start with an invite token is taken first.
 FEATURES: tuple[Feature, ...] = (
@@ -88,6 +92,8 @@ def _button_callback(button: Button) -> Handler:
 
 def register_handlers(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Every handler, in order of precedence, and the menus they define."""
+    # group -3: a first look at every update (edits are not new input; unreachable no more).
+    app.add_handler(TypeHandler(Update, common.first_look), group=-3)
     # group -2: buttons that work in any conversation step ("收到" under a notice).
     for feature in FEATURES:
         for button in feature.buttons:
@@ -125,6 +131,10 @@ def register_handlers(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
                     job.callback, interval=job.seconds, first=job.seconds, name=job.name
                 )
     app.add_handler(MessageHandler(filters.COMMAND, common.unknown_command))
+    # A staff button no handler took (old, or forged): refused to anyone but staff.
+    app.add_handler(
+        CallbackQueryHandler(gated(stale_staff_button, staff=True), pattern=STAFF_BUTTONS)
+    )
     app.add_handler(CallbackQueryHandler(common.stale_button))
     app.add_handler(
         MessageHandler(filters.ChatType.PRIVATE & ~filters.COMMAND, common.not_understood)
@@ -137,6 +147,11 @@ def register_handlers(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
             for audience in Audience
         }
     )
+
+
+async def stale_staff_button(update: Update, context: Context, lang: str) -> None:
+    """A staff member pressed a button that belongs to nothing any more."""
+    await common.stale_button(update, context)
 
 
 async def help_command(update: Update, context: Context) -> None:

@@ -125,6 +125,8 @@ async def show(
             index=index,
             count=len(card.files),
         )
+        if file.forwarded_from:
+            caption += "\n" + t(lang, "review.forwarded_from", origin=file.forwarded_from)
         if file.photo:
             await context.bot.send_photo(target, file.file_id, caption=caption)
         else:

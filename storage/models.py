@@ -207,6 +207,8 @@ class SubmissionFile(Base):
     size: Mapped[int]
     sha256: Mapped[str | None] = mapped_column(String(64))
     path: Mapped[str | None] = mapped_column(String(500))
+    # A forwarded file: the name of whoever or wherever it was forwarded from.
+    forwarded_from: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
 
 

@@ -466,6 +466,17 @@ async def test_review_queue_oldest_first_with_files(world: World, clock: FrozenC
     assert await review.next_review(services=world.services, actor_id=STAFF, after=second) is None
 
 
+async def test_a_forwarded_file_shows_staff_where_it_came_from(world: World) -> None:
+    forwarded = doc(1, "协议.pdf").model_copy(update={"forwarded_from": "市卫健委工作群"})
+    await submit_file(world, AGREEMENT, forwarded, doc(2, "照片.pdf"))
+    card = await review.next_review(services=world.services, actor_id=STAFF)
+    assert card is not None
+    assert [(f.file_name, f.forwarded_from) for f in card.files] == [
+        ("协议.pdf", "市卫健委工作群"),
+        ("照片.pdf", None),
+    ]
+
+
 async def test_only_staff_review(world: World) -> None:
     sid = await submit_file(world, PLAN, doc(1))
     for call in (
@@ -661,6 +672,8 @@ async def test_review_one_unit_and_stay_on_it(world: World, clock: FrozenClock) 
     card = await review.next_review(services=world.services, actor_id=STAFF, unit_id=world.unit)
     assert card is not None
     assert card.submission_id == first
+    # The queue counted is the unit's (2 of its own), not the office's (3 in all).
+    assert (oldest.waiting, card.waiting) == (3, 2)
     await review.accept_submission(services=world.services, actor_id=STAFF, submission_id=first)
     # After a decision the reviewer stays on the unit while it has anything waiting.
     card = await review.next_review(
@@ -800,7 +813,7 @@ async def test_two_staff_deciding_at_once_one_decision_stands(world: World, firs
         services=services, actor_id=902, submission_id=sid, reason="缺少盖章页"
     )
     racers = (accept, send_back) if first == "accept" else (send_back, accept)
-    with interleaved(services, review, "_require_staff"):
+    with interleaved(services, roster, "require_staff"):
         results = await asyncio.gather(*racers, return_exceptions=True)
     decisions = [r for r in results if isinstance(r, review.ReviewDecision)]
     refusals = [r for r in results if isinstance(r, errors.AlreadyReviewed)]

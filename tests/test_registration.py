@@ -838,13 +838,12 @@ async def test_the_end_of_a_role_ends_every_right_in_the_unit(
     }  # fmt: skip
     assert rows[f"{notice}:{person.id}"].state == "pending"  # the person is told
     [menu] = [row for row in rows.values() if row.purpose == "menu"]
-    assert menu.payload["method"] == "setMyCommands"
-    assert [c["command"] for c in menu.payload["commands"]] == [
-        "start",
-        "help",
-        "language",
-        "cancel",
-    ]
+    # Their menu goes back to everyone's commands: no longer a member, not staff.
+    assert (menu.payload["method"], menu.payload["member"], menu.payload["staff"]) == (
+        "setMyCommands",
+        False,
+        False,
+    )
     assert await current_step(services=services, user_id=1001) is None  # out of /submit
     with pytest.raises(flow.NotRegistered):
         await unit_contacts.my_contacts(services=services, user_id=1001)

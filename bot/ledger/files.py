@@ -113,6 +113,9 @@ class IncomingFile(BaseModel):
     file_name: str | None = None
     mime_type: str | None = None
     size: int | None = None
+    # Where a forwarded file came from (a person's or chat's name), so that staff can see
+    # when one unit passes on another's material.
+    forwarded_from: str | None = Field(default=None, max_length=200)
 
     @property
     def display_name(self) -> str:

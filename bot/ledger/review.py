@@ -37,6 +37,7 @@ class ReviewFile(BaseModel):
     file_name: str
     photo: bool
     size: int
+    forwarded_from: str | None = None
 
 
 class ReviewCard(BaseModel):
@@ -52,7 +53,7 @@ class ReviewCard(BaseModel):
     submitter: str
     submitter_role: str | None
     files: list[ReviewFile]
-    waiting: int  # submissions awaiting review in all
+    waiting: int  # submissions awaiting review: of the unit asked for, else in all
     returned_before: int  # earlier submissions of this item that were sent back
 
 
@@ -69,12 +70,11 @@ async def next_review(
     the next one after the submission `after`."""
     async with services.db.sessions() as session:
         await roster.require_staff(services=services, actor_id=actor_id, session=session)
-        waiting = int(
-            await session.scalar(
-                select(func.count()).select_from(Submission).where(Submission.state == "pending")
-            )
-            or 0
-        )
+        # The queue counted is the one shown: the unit's when one is named, else the office's.
+        counted = select(func.count()).select_from(Submission).where(Submission.state == "pending")
+        if unit_id is not None:
+            counted = counted.where(Submission.unit_id == unit_id)
+        waiting = int(await session.scalar(counted) or 0)
         query = (
             select(Submission)
             .where(Submission.state == "pending")
@@ -163,6 +163,7 @@ async def _card(session: AsyncSession, submission: Submission, waiting: int) -> 
                 file_name=f.file_name,
                 photo=files.is_photo(f.mime_type),
                 size=f.size,
+                forwarded_from=f.forwarded_from,
             )
             for f in stored
         ],

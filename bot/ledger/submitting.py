@@ -368,6 +368,7 @@ async def _record(
                 size=file.stored.size,
                 sha256=file.stored.sha256,
                 path=file.stored.path,
+                forwarded_from=file.incoming.forwarded_from,
                 created_at=now,
             )
         )

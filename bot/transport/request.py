@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
-from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import BaseRateLimiter
 from telegram.request import BaseRequest, RequestData
 
@@ -173,11 +173,25 @@ class PatientRateLimiter(BaseRateLimiter[dict[str, Any]]):
             except Forbidden:
                 told(endpoint, "unreachable")
                 raise
+            except BadRequest as exc:
+                if endpoint == "answerCallbackQuery" and _too_late(exc):
+                    # A press handled late (after a restart or an outage): the spinner on the
+                    # person's button has long stopped; the action itself stands.
+                    log.info("button press answered too late: %s", exc.message)
+                    told(endpoint, "late")
+                    return True
+                told(endpoint, "failed")
+                raise
             except TelegramError:
                 told(endpoint, "failed")
                 raise
             told(endpoint, "sent")
             return result
+
+
+def _too_late(exc: BadRequest) -> bool:
+    text = exc.message.lower()
+    return "query is too old" in text or "query id is invalid" in text
 
 
 def _ignore(endpoint: str, outcome: str) -> None:
