@@ -180,6 +180,9 @@ class WorkCalendar:
     def __init__(self, overrides: Iterable[HolidayFile] = ()) -> None:
         self._overrides: dict[date, bool] = {}  # date -> is a working day; later files win
         self._file_years: set[int] = set()
+        # Working days counted once per year: _counts[year][n] is how many working days the
+        # year has on or before its n-th day (so a span of any length is two look-ups).
+        self._counts: dict[int, list[int]] = {}
         for holiday_file in overrides:
             self._file_years.add(holiday_file.year)
             for day in holiday_file.holidays:
@@ -246,12 +249,21 @@ class WorkCalendar:
         """
         if b < a:
             return -self.workdays_between(b, a)
-        count = 0
-        day = a + _ONE_DAY
-        while day <= b:
-            count += self.is_workday(day)
-            day += _ONE_DAY
-        return count
+        through_b = self._year_counts(b.year)[b.timetuple().tm_yday - 1]
+        through_a = self._year_counts(a.year)[a.timetuple().tm_yday - 1]
+        between_years = sum(self._year_counts(y)[-1] for y in range(a.year, b.year))
+        return between_years + through_b - through_a
+
+    def _year_counts(self, year: int) -> list[int]:
+        counts = self._counts.get(year)
+        if counts is None:
+            counts, running, day = [], 0, date(year, 1, 1)
+            while day.year == year:
+                running += self.is_workday(day)
+                counts.append(running)
+                day += _ONE_DAY
+            self._counts[year] = counts
+        return counts
 
     def workdays_until(self, d: date, deadline: date) -> int:
         """Return the working days left from ``d`` (exclusive) to ``deadline`` (inclusive), ≥ 0."""

@@ -115,9 +115,9 @@ async def keep_writing(
 
 
 @pytest.fixture
-async def empty_url(db_url: str, tmp_path: Path) -> AsyncIterator[str]:
-    """A second, empty database of the same kind as `db_url`: the place to restore into."""
-    if db_url.startswith("sqlite"):
+async def empty_url(migrated_url: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A second, empty database of the same kind as the test's: the place to restore into."""
+    if migrated_url.startswith("sqlite"):
         yield f"sqlite+aiosqlite:///{tmp_path / 'restored.db'}"
         return
     url, name = await _fresh_pg_database()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import configparser
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,11 @@ def test_the_unit_restarts_on_failure_as_its_own_user_with_the_env_file() -> Non
 def test_systemd_accepts_the_unit_with_this_checkout_as_its_home(tmp_path: Path) -> None:
     """With /opt/liaison-bot read as this checkout, ExecStart names the installed command."""
     unit = tmp_path / "liaison-bot.service"
-    unit.write_text(UNIT.read_text(encoding="utf-8").replace(HOME, str(ROOT)), encoding="utf-8")
+    # The command installed in the environment running the tests (this checkout's .venv
+    # under `make test`).
+    command = Path(sys.executable).parent / "liaison-bot"
+    text = UNIT.read_text(encoding="utf-8").replace(f"{HOME}/.venv/bin/liaison-bot", str(command))
+    unit.write_text(text.replace(HOME, str(ROOT)), encoding="utf-8")
     done = subprocess.run(
         ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, check=False
     )

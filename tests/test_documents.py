@@ -47,9 +47,9 @@ ODD_REASON = "盖章页<不清晰>&缺第2页\x07，请重新扫描"
 
 
 @pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, db_url: str, tmp_path: Path) -> None:
+def cli_env(monkeypatch: pytest.MonkeyPatch, migrated_url: str, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("DATABASE_URL", migrated_url)
     monkeypatch.setenv("LANGUAGE", "zh")
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
 

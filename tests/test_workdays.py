@@ -258,3 +258,14 @@ def test_next_workday_is_the_first_workday_from_d(d: date, include_today: bool) 
         assert found > d
     first = d if include_today else d + timedelta(days=1)
     assert not any(CALENDAR.is_workday(day) for day in days(first, found - timedelta(days=1)))
+
+
+@settings(database=None, deadline=None)
+@given(a=any_day, b=any_day)
+def test_workdays_between_counts_each_working_day_once(a: date, b: date) -> None:
+    """The count read from per-year tallies equals counting the days one by one, across
+    years, the holiday file and the Monday–Friday fallback, in either order."""
+    low, high = sorted((a, b))
+    counted = sum(1 for day in days(low + timedelta(days=1), high) if CALENDAR.is_workday(day))
+    assert CALENDAR.workdays_between(low, high) == counted
+    assert CALENDAR.workdays_between(high, low) == -counted

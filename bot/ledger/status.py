@@ -127,7 +127,6 @@ class UnitObligations:
     lead: Holder | None
     every_item: list[ItemStatus]  # required and exempt, in checklist order
     reminders_sent: int = 0  # reminders delivered to the unit's people
-    last_activity: datetime | None = None  # latest registration or submission
     _required: list[ItemStatus] | None = field(default=None, repr=False)
 
     @property
@@ -256,7 +255,6 @@ async def load_obligations(
     *,
     detail: bool = True,
     reminders: bool = False,
-    activity: bool = False,
 ) -> list[UnitObligations]:
     """What every unit (or the units given) owes, counties first, then by name.
 
@@ -264,7 +262,7 @@ async def load_obligations(
     its reason and any draft in progress, and each holder the date they took the role;
     without, only the states (read as one aggregate per item: what the report, the planner
     and the roll call need, fast for a whole country). `reminders` also counts the reminders
-    delivered to each unit; `activity` finds each unit's latest registration or submission.
+    delivered to each unit.
     """
     ids = sorted(set(unit_ids)) if unit_ids is not None else None
     if ids is not None and not ids:
@@ -300,7 +298,6 @@ async def load_obligations(
                 deciding[(row.unit_id, row.item_id)].append(row)
     draft_files = await _draft_files(session, ids) if drafts else {}
     sent = await _reminders_sent(session, ids) if reminders else {}
-    latest = await _activity(session, ids) if activity else {}
 
     # The items of each kind, and each unit's own additions, in checklist order (kind items
     # first): a unit's items are its kind's followed by its own.
@@ -372,7 +369,6 @@ async def load_obligations(
                 lead=holders.get((unit.id, Role.LEAD)),
                 every_item=entries,
                 reminders_sent=sent.get(unit.id, 0),
-                last_activity=latest.get(unit.id),
             )
         )
     return result
@@ -509,25 +505,3 @@ async def _reminders_sent(session: AsyncSession, ids: list[int] | None) -> dict[
         for unit_id, n in (await (await session.connection()).execute(query)).all()
         if unit_id
     }
-
-
-async def _activity(session: AsyncSession, ids: list[int] | None) -> dict[int, datetime]:
-    """Per unit, the latest registration (anyone taking a role) or submission."""
-    registered = _for_units(
-        select(Person.unit_id, func.max(Person.since)).group_by(Person.unit_id),
-        Person.unit_id,
-        ids,
-    )
-    submitted = _for_units(
-        select(Submission.unit_id, func.max(Submission.submitted_at))
-        .where(Submission.submitted_at.is_not(None))
-        .group_by(Submission.unit_id),
-        Submission.unit_id,
-        ids,
-    )
-    latest: dict[int, datetime] = {}
-    for query in (registered, submitted):
-        for unit_id, at in (await (await session.connection()).execute(query)).all():
-            if at is not None and (unit_id not in latest or at > latest[unit_id]):
-                latest[unit_id] = at
-    return latest

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import and_, case, func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.ledger.status import UnitObligations
 from bot.reminders.policy import _HAPPENED, REMINDER
 from bot.settings import Settings
-from storage.models import OutboxMessage
+from storage.models import OutboxMessage, Person, Submission
 
 
 @dataclass
@@ -29,32 +27,53 @@ class History:
         return sum(self.sent_by_chat.values())
 
 
-async def load_history(
-    session: AsyncSession, settings: Settings, dues: Sequence[UnitObligations]
-) -> dict[int, History]:
-    """Per unit: when it was last reminded, and how often since it last moved."""
-    activity = {d.unit_id: d.last_activity for d in dues}
-    query = select(
-        OutboxMessage.unit_id,
-        OutboxMessage.chat_id,
-        OutboxMessage.state,
-        OutboxMessage.created_at,
-        OutboxMessage.sent_at,
-    ).where(
-        OutboxMessage.purpose == REMINDER,
-        OutboxMessage.unit_id.is_not(None),
-        OutboxMessage.state.in_(_HAPPENED),
+async def load_history(session: AsyncSession, settings: Settings) -> dict[int, History]:
+    """Per unit: when it was last reminded, and how often each chat was since the unit last
+    moved (a registration or a submission), counted by the database in one pass."""
+    moves = union_all(
+        select(Person.unit_id.label("unit_id"), Person.since.label("at")),
+        select(Submission.unit_id, Submission.submitted_at).where(
+            Submission.submitted_at.is_not(None)
+        ),
+    ).subquery()
+    moved = (
+        select(moves.c.unit_id, func.max(moves.c.at).label("at"))
+        .group_by(moves.c.unit_id)
+        .subquery()
+    )
+    since_moved = case(
+        (
+            and_(
+                OutboxMessage.state == "sent",
+                OutboxMessage.sent_at.is_not(None),
+                or_(moved.c.at.is_(None), OutboxMessage.sent_at > moved.c.at),
+            ),
+            1,
+        ),
+        else_=0,
+    )
+    query = (
+        select(
+            OutboxMessage.unit_id,
+            OutboxMessage.chat_id,
+            func.max(OutboxMessage.created_at),
+            func.sum(since_moved),
+        )
+        .outerjoin(moved, moved.c.unit_id == OutboxMessage.unit_id)
+        .where(
+            OutboxMessage.purpose == REMINDER,
+            OutboxMessage.unit_id.is_not(None),
+            OutboxMessage.state.in_(_HAPPENED),
+        )
+        .group_by(OutboxMessage.unit_id, OutboxMessage.chat_id)
     )
     history: dict[int, History] = defaultdict(History)
     tz = settings.tz
-    for unit_id, chat_id, state, created_at, sent_at in (await session.execute(query)).all():
-        if unit_id not in activity:
-            continue
+    for unit_id, chat_id, latest, sent in (await session.execute(query)).all():
         h = history[unit_id]
-        day = created_at.astimezone(tz).date()
+        day = latest.astimezone(tz).date()
         if h.last_day is None or day > h.last_day:
             h.last_day = day
-        moved = activity[unit_id]
-        if state == "sent" and sent_at is not None and (moved is None or sent_at > moved):
-            h.sent_by_chat[chat_id] = h.sent_by_chat.get(chat_id, 0) + 1
+        if sent:
+            h.sent_by_chat[chat_id] = int(sent)
     return dict(history)

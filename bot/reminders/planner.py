@@ -29,10 +29,10 @@ from bot.reminders.policy import (
     Policy,
     work_calendar,
 )
-from bot.reminders.rendering import render_digest, render_reminder, render_rollcall
+from bot.reminders.rendering import render_digest, render_rollcall
 from bot.services import Services
 from bot.settings import Settings
-from bot.transport.outbox import enqueue, text_payload
+from bot.transport.outbox import enqueue, enqueue_many, text_payload
 from bot.workdays import WorkCalendar
 from messages import join, t
 from storage import repositories as repo
@@ -125,8 +125,8 @@ async def _plan_day(
 ) -> TickOut:
     settings = services.settings
     out = TickOut(day=today, planned=True, reason="planned")
-    dues = await load_obligations(tx, activity=True)
-    history = await load_history(tx, settings, dues)
+    dues = await load_obligations(tx, detail=False)
+    history = await load_history(tx, settings)
     decisions = [
         decide(
             d,
@@ -139,37 +139,32 @@ async def _plan_day(
         for d in dues
     ]
     day = today.isoformat()
-    for decision in decisions:
-        unit = decision.dues
-        for r in decision.reminders:
-            chat = r.contact.chat
-            assert chat is not None
-            meta = {
-                "kind": "scheduled",
-                "day": day,
-                "unit": unit.unit_id,
-                "person": r.contact.person_id,
-                "role": r.contact.role,
-                "why": r.why,
-                "count": decision.silent,
-            }
-            text, markup = render_reminder(
-                unit,
-                role=r.contact.role,
-                lang=_lang(r.contact, settings),
-                today=today,
-                why=r.why,
-                count=decision.silent,
-            )
-            out.reminders += await enqueue(
-                tx,
-                key=f"reminder:{unit.unit_id}:{r.contact.person_id}:{day}",
-                chat_id=chat,
-                purpose=REMINDER,
-                payload=_payload(text, markup, meta),
-                now=now,
-                unit_id=unit.unit_id,
-            )
+    # The words are written when each reminder is sent (ReminderDelivery renders what the
+    # unit owes at that moment), so a round of any size is one set of inserts.
+    rows = [
+        {
+            "key": f"reminder:{decision.dues.unit_id}:{r.contact.person_id}:{day}",
+            "chat_id": r.contact.chat,
+            "purpose": REMINDER,
+            "payload": _payload(
+                "",
+                None,
+                {
+                    "kind": "scheduled",
+                    "day": day,
+                    "unit": decision.dues.unit_id,
+                    "person": r.contact.person_id,
+                    "role": r.contact.role,
+                    "why": r.why,
+                    "count": decision.silent,
+                },
+            ),
+            "unit_id": decision.dues.unit_id,
+        }
+        for decision in decisions
+        for r in decision.reminders
+    ]
+    out.reminders = await enqueue_many(tx, rows, now=now)
     staff = await staff_chats(tx, settings)
     unregistered = [d.dues for d in decisions if d.unregistered][:DIGEST_LIMIT]
     links = await _invite_links(tx, services, unregistered) if staff else {}

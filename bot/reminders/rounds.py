@@ -71,8 +71,8 @@ async def _compose_round(
     today = services.today()
     policy = Policy.of(services.settings)
     cal = work_calendar(services.settings)
-    dues = await load_obligations(tx, unit_ids, activity=True)
-    history = await load_history(tx, services.settings, dues)
+    dues = await load_obligations(tx, unit_ids)
+    history = await load_history(tx, services.settings)
     lines: list[RoundLine] = []
     messages: list[tuple[Decision, Recipient]] = []
     no_chat: list[str] = []

@@ -81,6 +81,39 @@ async def enqueue(
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+# Rows per INSERT of `enqueue_many`: under PostgreSQL's 32,767 bind parameters a statement.
+_ROWS_PER_INSERT = 2_000
+
+
+async def enqueue_many(tx: AsyncSession, rows: list[dict[str, Any]], *, now: datetime) -> int:
+    """Put many intended messages in the outbox at once (each a dict of `enqueue`'s
+    arguments: key, chat_id, purpose, payload, and optionally due_at, unit_id,
+    broadcast_id); those whose key is there already are left alone. Return how many were new.
+    """
+    dialect = tx.get_bind().dialect.name
+    added = 0
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        values = [
+            {
+                "dedupe_key": row["key"],
+                "chat_id": row["chat_id"],
+                "purpose": row["purpose"],
+                "payload": row["payload"],
+                "unit_id": row.get("unit_id"),
+                "broadcast_id": row.get("broadcast_id"),
+                "state": "pending",
+                "due_at": row.get("due_at") or now,
+                "attempts": 0,
+                "created_at": now,
+            }
+            for row in rows[start : start + _ROWS_PER_INSERT]
+        ]
+        statement = insert_ignore(dialect, OutboxMessage).values(values)
+        inserted = await tx.execute(statement.returning(OutboxMessage.id))
+        added += len(inserted.all())
+    return added
+
+
 @dataclass
 class Dispatcher:
     """Claims due outbox rows, sends them paced, and records each outcome."""
