@@ -39,6 +39,9 @@ from storage.models import (
     Unit,
 )
 
+_EXEMPT, _ACCEPTED = ItemState.EXEMPT, ItemState.ACCEPTED
+_ROLES = {role.value: role for role in Role}
+_MISSING, _RETURNED = ItemState.MISSING, ItemState.RETURNED
 # Above this many units a query reads every unit and keeps those asked for, rather than
 # binding one parameter per unit (PostgreSQL's driver takes at most 32,767).
 _IN_LIMIT = 1000
@@ -127,32 +130,33 @@ class UnitObligations:
     lead: Holder | None
     every_item: list[ItemStatus]  # required and exempt, in checklist order
     reminders_sent: int = 0  # reminders delivered to the unit's people
-    _required: list[ItemStatus] | None = field(default=None, repr=False)
+    # Derived from every_item in one pass when the unit is made:
+    items: list[ItemStatus] = field(init=False)  # those it must submit (not excused)
+    missing_items: list[str] = field(init=False)  # titles not yet accepted (incl. in review)
+    pending_review: int = field(init=False)  # items awaiting review
+    open_items: list[ItemStatus] = field(init=False)  # missing or sent back: to submit
+    accepted: int = field(init=False)
 
-    @property
-    def items(self) -> list[ItemStatus]:
-        """The items the unit must submit (every item but those it is excused from)."""
-        if self._required is None:
-            self._required = [i for i in self.every_item if i.state != ItemState.EXEMPT]
-        return self._required
-
-    @property
-    def missing_items(self) -> list[str]:
-        """The titles not yet accepted (awaiting review counts as not yet accepted)."""
-        return [i.title for i in self.items if i.state != ItemState.ACCEPTED]
-
-    @property
-    def pending_review(self) -> int:
-        return sum(1 for i in self.items if i.state in AWAITING_REVIEW)
-
-    @property
-    def open_items(self) -> list[ItemStatus]:
-        """Items still to be submitted: missing or sent back (never those awaiting review)."""
-        return [i for i in self.items if i.state in OPEN]
-
-    @property
-    def accepted(self) -> int:
-        return sum(1 for i in self.items if i.state == ItemState.ACCEPTED)
+    def __post_init__(self) -> None:
+        items: list[ItemStatus] = []
+        missing: list[str] = []
+        opened: list[ItemStatus] = []
+        pending = 0
+        for item in self.every_item:
+            state = item.state
+            if state == _EXEMPT:
+                continue
+            items.append(item)
+            if state == _ACCEPTED:
+                continue
+            missing.append(item.title)
+            if state in (_MISSING, _RETURNED):
+                opened.append(item)
+            else:
+                pending += 1
+        self.items, self.missing_items, self.open_items = items, missing, opened
+        self.pending_review = pending
+        self.accepted = len(items) - len(missing)
 
     @property
     def liaison_registered(self) -> bool:
@@ -403,7 +407,7 @@ async def _holders(
     for p in (await db.execute(query)).all():
         holders[(p.unit_id, p.role)] = Holder(
             person_id=p.id,
-            role=Role(p.role),
+            role=_ROLES[p.role],
             name=p.name,
             post=p.post,
             phone=p.phone,
