@@ -29,7 +29,7 @@ from telegram.ext import (
 )
 
 from bot import conversations
-from bot.context import Context
+from bot.context import Context, add_tick
 from bot.conversations import StepOut
 from bot.errors import DomainError
 from bot.staff import broadcasts
@@ -461,7 +461,4 @@ def register(app: Application) -> None:  # type: ignore[type-arg]
     app.add_handler(CommandHandler("broadcast", broadcast_command))
     app.add_handler(CallbackQueryHandler(on_button, pattern=r"^bc:"))
     register_flow(broadcasts.FLOW, compose)
-    if app.job_queue is not None:
-        app.job_queue.run_repeating(
-            progress_tick, interval=PROGRESS_SECONDS, first=PROGRESS_SECONDS, name="bc-progress"
-        )
+    add_tick(app, "broadcast progress", PROGRESS_SECONDS, progress_tick)
