@@ -55,7 +55,7 @@ from bot.staff.export import build_archive, export_workbook
 from handlers.common import language_for, services_of
 from handlers.flows import command_of, register_flow
 from handlers.reminders import confirm_keyboard
-from messages import Markup, catalogue, t
+from messages import Markup, catalogue, strip_html, t
 
 log = logging.getLogger(__name__)
 
@@ -265,9 +265,16 @@ async def show_page(update: Update, context: Context, lang: str, parts: list[str
     await edit(query.message, outstanding_text(view, lang), outstanding_markup(view, lang))
 
 
+def _shows(message: Message, text: str | None, markup: InlineKeyboardMarkup | None) -> bool:
+    """Whether a message already shows this text (HTML, or None: any) and these buttons:
+    Telegram refuses an edit that changes nothing ("message is not modified")."""
+    same_text = text is None or strip_html(text) == (message.text or message.caption or "")
+    return same_text and (message.reply_markup or None) == (markup or None)
+
+
 async def edit(message: object, text: str, markup: InlineKeyboardMarkup | None) -> None:
-    """Edit a message of the bot in place; an edit that changes nothing is fine."""
-    if not isinstance(message, Message):
+    """Edit a message of the bot in place, unless it shows that already."""
+    if not isinstance(message, Message) or _shows(message, text, markup):
         return
     try:
         await message.edit_text(text, reply_markup=markup)
@@ -281,7 +288,7 @@ async def set_buttons(message: object, markup: InlineKeyboardMarkup | None) -> N
 
     (PTB's edit_reply_markup adds the default parse mode, which editMessageReplyMarkup lacks.)
     """
-    if not isinstance(message, Message):
+    if not isinstance(message, Message) or _shows(message, None, markup):
         return
     try:
         if message.text is not None:
