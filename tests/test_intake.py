@@ -298,6 +298,7 @@ async def own_postgres() -> AsyncIterator[OwnPostgres]:
 
 
 @pytest.mark.postgres
+@pytest.mark.resilience
 async def test_updates_sent_while_postgresql_is_down_are_answered_after_once(
     start_bot: Callable[..., Awaitable[Running]],
     sandbox: SandboxClient,

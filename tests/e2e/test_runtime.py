@@ -7,6 +7,7 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from bot.sandbox.client import SandboxClient
@@ -50,6 +51,7 @@ async def triggered(sandbox: SandboxClient) -> int:
     return sum(1 for e in (await sandbox.faults()).history if e.action == "triggered")
 
 
+@pytest.mark.resilience
 async def test_sigterm_finishes_the_update_in_hand_and_the_sends_in_flight(
     make_bot: Callable[..., BotProcess], sandbox: SandboxClient
 ) -> None:
@@ -81,6 +83,7 @@ async def test_sigterm_finishes_the_update_in_hand_and_the_sends_in_flight(
         assert len(await sandbox.messages(user)) == (1 if state == "sent" else 0)
 
 
+@pytest.mark.resilience
 async def test_a_second_process_on_the_same_token_stops_one_with_the_reason(
     make_bot: Callable[..., BotProcess], sandbox: SandboxClient, tmp_path: Path
 ) -> None:
