@@ -19,6 +19,9 @@ _SQLITE_TRANSIENT = ("locked", "busy", "unable to open", "disk i/o")
 # serialization failures and deadlocks (40001, 40P01).
 _PG_TRANSIENT_CLASSES = ("08", "53", "57")
 _PG_TRANSIENT_CODES = ("40001", "40P01")
+_FILE_ERRORS = (
+    FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError,
+)  # fmt: skip
 
 
 def is_transient(error: BaseException) -> bool:
@@ -37,7 +40,9 @@ def is_transient(error: BaseException) -> bool:
         code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
         if isinstance(code, str):
             return code.startswith(_PG_TRANSIENT_CLASSES) or code in _PG_TRANSIENT_CODES
-        if isinstance(cause, OSError | TimeoutError | ConnectionError):
+        if isinstance(cause, _FILE_ERRORS):
+            return False  # a path that is wrong stays wrong
+        if isinstance(cause, OSError):  # connections, timeouts, a full disk
             return True
     return False
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from telegram import Update
+from telegram import Message, Update
 from telegram.error import Forbidden
 from telegram.ext import Application
 
@@ -80,15 +80,15 @@ def describe(update: Update) -> str:
     if text.startswith("/"):  # the command only: its argument may be an invite token
         words.append(text.split(maxsplit=1)[0][:40])
     elif message is not None:
-        words.append(_content_kind(message.to_dict()))
+        words.append(_content_kind(message))
     if update.callback_query is not None:
         words.append(f"button {(update.callback_query.data or '')[:40]}")
     return " ".join(words)
 
 
-def _content_kind(message: dict[str, Any]) -> str:
+def _content_kind(message: Message) -> str:
     for key in ("text", "document", "photo", "contact", "voice", "sticker", "location"):
-        if key in message:
+        if getattr(message, key, None):
             return key
     return "other"
 

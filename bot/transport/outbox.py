@@ -19,7 +19,6 @@ never sent again by itself."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -146,23 +145,20 @@ class Dispatcher:
         self._wake.clear()
         if await self.run_once(stop):
             return None
-        with contextlib.suppress(TimeoutError):
-            waiters = [
-                asyncio.ensure_future(stop.wait()),
-                asyncio.ensure_future(self._wake.wait()),
-            ]
-            try:
-                await asyncio.wait(waiters, timeout=idle, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for waiter in waiters:
-                    waiter.cancel()
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=idle, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
         return None
 
     async def run_once(self, stop: asyncio.Event | None = None) -> int:
         """Claim one batch and deliver it (until `stop`); return how many rows were handled."""
         rows = await self.claim()
-        if isinstance(self.pacer, Pacer):
-            rows.sort(key=lambda r: self.pacer.ready_at(r.chat_id))  # type: ignore[attr-defined]
+        pacer = self.pacer
+        if isinstance(pacer, Pacer):  # the chats that may go first, first
+            rows.sort(key=lambda r: pacer.ready_at(r.chat_id))
         for index, row in enumerate(rows):
             if stop is not None and stop.is_set():
                 await self._release(rows[index:])

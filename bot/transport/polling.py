@@ -79,6 +79,7 @@ class Poller:
         if self.offset is None or self.conflict:
             return  # after a 409 a getUpdates would cut off the other process's poll
         try:
-            await self.app.bot.get_updates(offset=self.offset, timeout=0)
+            # Bounded, so that a stop stays within its 10 s when the network is gone.
+            await asyncio.wait_for(self.app.bot.get_updates(offset=self.offset, timeout=0), 1.5)
         except Exception as exc:
             log.info("could not confirm the last updates (%s); they are skipped on restart", exc)

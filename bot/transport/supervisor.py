@@ -58,7 +58,7 @@ class Supervisor:
         give_up_after: float,
         first_backoff: float = FIRST_BACKOFF,
         max_backoff: float = MAX_BACKOFF,
-        grace: float = 8.0,
+        grace: float = 7.0,
         monotonic: Callable[[], float] = time.monotonic,
         rest: Callable[[asyncio.Event, float], Awaitable[None]] | None = None,
     ) -> None:

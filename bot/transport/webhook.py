@@ -94,7 +94,8 @@ class WebhookServer:
         """Listen, register the webhook, and serve until `stop`; a failure is retried."""
         path = urlsplit(self.url).path or "/"
         web_app = build_webhook_app(self.app, path, self.intake, self.supervisor)
-        runner = web.AppRunner(web_app, access_log=None)
+        # On stop, the update in hand may finish; the supervisor's grace bounds the rest.
+        runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=5)
         await runner.setup()
         try:
             site = web.TCPSite(runner, self.listen, self.port)
