@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck pytest bench clean lock
+.PHONY: install demo test test-resilience lint typecheck pytest bench clean lock
 
 install: $(STAMP)
 
@@ -31,6 +31,10 @@ pytest: $(STAMP)
 	scripts/with-postgres.sh $(BIN)/python -m pytest -q -p no:cacheprovider
 
 test: lint typecheck pytest
+
+# The slow robustness tests: SIGTERM mid-send, a second poller, PostgreSQL stopped and started.
+test-resilience: $(STAMP)
+	scripts/with-postgres.sh $(BIN)/python -m pytest -q -p no:cacheprovider -m resilience
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -11,27 +11,29 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from telegram import (
-    LinkPreviewOptions,
-    Update,
-)
+from telegram import LinkPreviewOptions, Update
 from telegram.constants import ParseMode
 from telegram.ext import (
     Application,
     ApplicationBuilder,
+    ApplicationHandlerStop,
     ContextTypes,
     Defaults,
 )
 
-from bot.context import BotData, Context
+from bot.context import BotData, Context, Tick, add_tick
 from bot.ledger.checklist import ensure_default_checklist
 from bot.ops.runtime import start_operations
 from bot.reminders.delivery import ReminderDelivery
 from bot.reminders.planner import planner_job
+from bot.retention import EVERY as HOUSEKEEPING_EVERY
+from bot.retention import housekeeping_job
 from bot.services import Services
+from bot.transport.intake import Intake, record_failure
 from bot.transport.outbox import Dispatcher
-from bot.transport.polling import poll_forever
+from bot.transport.polling import Poller
 from bot.transport.request import AiohttpRequest, PatientRateLimiter
+from bot.transport.supervisor import Step, Supervisor
 from handlers import registry
 from handlers.shared import language_for
 from messages import t
@@ -85,6 +87,7 @@ def build_application(services: Services) -> App:
         )
         .context_types(ContextTypes(context=Context, bot_data=BotData))
         .updater(None)
+        .job_queue(None)  # the ticks run under our supervisor (bot/transport/supervisor.py)
         .build()
     )
     app.bot_data.services = services
@@ -94,24 +97,19 @@ def build_application(services: Services) -> App:
 
 
 async def on_error(update: object, context: Context) -> None:
-    """Log the failure with its traceback; tell the person something went wrong."""
-    from storage.db import UpdateAlreadyHandled
-
-    duplicate = isinstance(context.error, UpdateAlreadyHandled)
-    if isinstance(update, Update):
-        context.bot_data.services.metrics.mark_update(
-            update.update_id, "duplicate" if duplicate else "failed"
-        )
-    if duplicate:
-        log.info("update %s was already applied; skipped", context.error)
-        return
-    log.error("handling %s failed", update, exc_info=context.error)
+    """Hand the failure to the intake, which retries the update or keeps it as a dead letter;
+    in any case stop the update here, so that no general handler takes it instead."""
+    if record_failure(context.error):
+        raise ApplicationHandlerStop
+    # Outside the intake (an update processed directly): log it and tell the person.
+    log.error("handling an update failed", exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat and update.effective_message:
         lang = await language_for(update, context)
         try:
             await update.effective_message.reply_text(t(lang, "common.error"))
         except Exception:
             log.warning("could not tell the person about the failure")
+    raise ApplicationHandlerStop
 
 
 async def remember_username(app: App) -> str:
@@ -141,7 +139,9 @@ async def serve(
     stop: asyncio.Event | None = None,
     webhook: WebhookOptions | None = None,
 ) -> None:
-    """Run until SIGINT/SIGTERM (or `stop`): take updates, deliver the outbox, run the ticks."""
+    """Run until SIGINT/SIGTERM (or `stop`): take updates, deliver the outbox, run the ticks.
+
+    Raise `Fatal` when a task could not go on (see bot/transport/supervisor.py)."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -149,6 +149,9 @@ async def serve(
             loop.add_signal_handler(sig, stop.set)
     await prepare_database(services)
     app = build_application(services)
+    add_tick(app, "reminder planner", 60, planner_job)
+    add_tick(app, "housekeeping", HOUSEKEEPING_EVERY, housekeeping_job)
+    poller: Poller | None = None
     async with app:
         await app.start()
         await remember_username(app)
@@ -156,6 +159,8 @@ async def serve(
             await registry.setup_commands(app)
             if webhook is None:
                 await app.bot.delete_webhook(drop_pending_updates=False)
+        supervisor = Supervisor(give_up_after=services.settings.task_give_up_seconds)
+        app.bot_data.supervisor = supervisor
         delivery = ReminderDelivery(services)
         dispatcher = Dispatcher(
             services=services,
@@ -165,29 +170,40 @@ async def serve(
             on_unreachable=[delivery.on_unreachable],
         )
         app.bot_data.dispatcher = dispatcher
-        if app.job_queue is not None:  # the reminder planner: a stateless tick
-            app.job_queue.run_repeating(planner_job, interval=60, first=0, name="reminders")
-        tasks = [asyncio.create_task(dispatcher.run_forever(stop), name="outbox")]
-        operations = await start_operations(app, stop)  # the daily backup, the health server
-        tasks.extend(operations.tasks)
+        supervisor.add("outbox", dispatcher.step)
+        for tick in app.bot_data.ticks:
+            supervisor.add(tick.name, _tick_step(app, tick))
         if take_updates and webhook is not None:
-            from bot.transport.webhook import serve_webhook
+            from bot.transport.webhook import WebhookServer
 
-            tasks.append(
-                asyncio.create_task(
-                    serve_webhook(
-                        app, stop, url=webhook.url, listen=webhook.listen, port=webhook.port
-                    ),
-                    name="webhook",
-                )
+            server = WebhookServer(
+                app,
+                Intake(app),
+                supervisor,
+                url=webhook.url,
+                listen=webhook.listen,
+                port=webhook.port,
             )
+            supervisor.add("webhook", server.step)
         elif take_updates:
-            tasks.append(asyncio.create_task(poll_forever(app, stop), name="updates"))
-        log.info("serving (updates: %s)", take_updates)
+            poller = Poller(app, Intake(app))
+            supervisor.add("updates", poller.step)
+        operations = await start_operations(app, supervisor)  # daily backup, health server
+        log.info("serving (updates: %s; tasks: %s)", take_updates, ", ".join(supervisor.names))
         try:
-            await stop.wait()
+            await supervisor.run(stop)
         finally:
-            stop.set()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            if poller is not None:
+                await poller.confirm()
             await operations.close()
             await app.stop()
+
+
+def _tick_step(app: App, tick: Tick) -> Step:
+    """One run of a tick, then rest until the next."""
+
+    async def step(stop: asyncio.Event) -> float:
+        await tick.run(app.context_types.context(application=app))
+        return tick.every
+
+    return step

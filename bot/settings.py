@@ -51,6 +51,14 @@ class Settings(BaseSettings):
     send_rate_group_per_minute: int = Field(default=20, gt=0, le=600)
     outbox_lease_seconds: int = Field(default=60, ge=5, le=3600)
     request_timeout: float = Field(default=15.0, gt=0, le=300)
+    # Delivered outbox rows are deleted this many days after they were sent.
+    outbox_retention_days: int = Field(default=365, ge=1, le=3650)
+
+    # Staying up: how long a SQLite write waits for the lock, how often an update that fails
+    # by a bug is tried before it is kept as a dead letter, how long a task may keep failing.
+    sqlite_busy_timeout: float = Field(default=30.0, gt=0, le=600)
+    update_max_attempts: int = Field(default=3, ge=1, le=20)
+    task_give_up_seconds: int = Field(default=900, ge=10, le=86400)
 
     # Invites.
     invite_ttl_days: int = Field(default=14, ge=1, le=365)

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import chinese_calendar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -27,7 +27,10 @@ from pydantic_core import PydanticCustomError
 
 from bot.importing import Column, ImportRejected, normalize_key, read_sheet, resolve_columns
 
-__all__ = ["HolidayFile", "Source", "WorkCalendar", "load_holiday_file"]
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+__all__ = ["HolidayFile", "Source", "WorkCalendar", "load_holiday_file", "work_calendar"]
 
 Source = Literal["file", "package", "weekday"]
 
@@ -268,3 +271,20 @@ class WorkCalendar:
     def workdays_until(self, d: date, deadline: date) -> int:
         """Return the working days left from ``d`` (exclusive) to ``deadline`` (inclusive), ≥ 0."""
         return max(0, self.workdays_between(d, deadline))
+
+
+_calendars: dict[tuple[str, float], WorkCalendar] = {}
+
+
+def work_calendar(settings: Settings) -> WorkCalendar:
+    """The office's calendar: HOLIDAY_FILE (re-read when it changes) over the package.
+
+    Everything that decides a working day asks this, never a bare WorkCalendar()."""
+    path = settings.holiday_file
+    if path is None:
+        return _calendars.setdefault(("", 0.0), WorkCalendar())
+    resolved = Path(path).resolve()
+    key = (str(resolved), resolved.stat().st_mtime)
+    if key not in _calendars:
+        _calendars[key] = WorkCalendar([load_holiday_file(resolved)])
+    return _calendars[key]

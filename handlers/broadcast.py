@@ -482,5 +482,5 @@ FEATURE = Feature(
     commands=(Command("broadcast", broadcast_command, Audience.STAFF),),
     buttons=BUTTONS,
     flows={broadcasts.FLOW: compose},
-    jobs=(Job("bc-progress", progress_tick, PROGRESS_SECONDS),),
+    jobs=(Job("broadcast progress", progress_tick, PROGRESS_SECONDS),),
 )

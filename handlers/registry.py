@@ -27,7 +27,7 @@ from telegram.ext import (
 )
 
 from bot import menus, roster
-from bot.context import Context
+from bot.context import Context, add_tick
 from handlers import (
     broadcast,
     common,
@@ -125,11 +125,8 @@ def register_handlers(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
             app.add_handler(handler)
         for name, flow in (feature.flows or {}).items():
             flows.register_flow(name, flow)
-        for job in feature.jobs:
-            if app.job_queue is not None:
-                app.job_queue.run_repeating(
-                    job.callback, interval=job.seconds, first=job.seconds, name=job.name
-                )
+        for job in feature.jobs:  # run under the supervisor while the bot serves
+            add_tick(app, job.name, job.seconds, job.callback)
     app.add_handler(MessageHandler(filters.COMMAND, common.unknown_command))
     # A staff button no handler took (old, or forged): refused to anyone but staff.
     app.add_handler(

@@ -36,7 +36,7 @@ from bot.conversations import StepOut
 from bot.errors import DomainError
 from bot.roster import ActorOut
 from bot.services import Services
-from messages import format_date, t
+from messages import format_date, strip_html, t
 
 log = logging.getLogger(__name__)
 
@@ -251,9 +251,16 @@ def keyboard(rows: Sequence[Sequence[tuple[str, str]]]) -> InlineKeyboardMarkup:
     )
 
 
+def _shows(message: Message, text: str | None, markup: InlineKeyboardMarkup | None) -> bool:
+    """Whether a message already shows this text (HTML, or None: any) and these buttons:
+    Telegram refuses an edit that changes nothing ("message is not modified")."""
+    same_text = text is None or strip_html(text) == (message.text or message.caption or "")
+    return same_text and (message.reply_markup or None) == (markup or None)
+
+
 async def edit(message: object, text: str, markup: InlineKeyboardMarkup | None) -> None:
-    """Edit a message of the bot in place; an edit that changes nothing is fine."""
-    if not isinstance(message, Message):
+    """Edit a message of the bot in place, unless it shows that already."""
+    if not isinstance(message, Message) or _shows(message, text, markup):
         return
     try:
         await message.edit_text(text, reply_markup=markup)
@@ -267,7 +274,7 @@ async def set_buttons(message: object, markup: InlineKeyboardMarkup | None) -> N
 
     (PTB's edit_reply_markup adds the default parse mode, which editMessageReplyMarkup lacks.)
     """
-    if not isinstance(message, Message):
+    if not isinstance(message, Message) or _shows(message, None, markup):
         return
     try:
         if message.text is not None:

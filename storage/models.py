@@ -12,6 +12,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -273,12 +274,38 @@ class AuditEvent(Base):
     details: Mapped[dict[str, Any]]
 
 
-# An update from Telegram that has been handled: a redelivered one is skipped.
+# An update from Telegram that has been handled: a redelivered one is skipped. Kept only as
+# long as Telegram may deliver it again (bot/retention.py prunes the rest).
 class HandledUpdate(Base):
     __tablename__ = "handled_update"
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    handled_at: Mapped[datetime]
+    handled_at: Mapped[datetime] = mapped_column(index=True)
+
+
+# An update whose handling failed by a bug on every try: kept for staff, then confirmed so
+# that the updates behind it go on.
+class DeadLetter(Base):
+    __tablename__ = "dead_letter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    update_id: Mapped[int]
+    user_id: Mapped[int | None]
+    chat_id: Mapped[int | None]
+    kind: Mapped[str] = mapped_column(String(30))  # message | callback_query | …
+    payload: Mapped[dict[str, Any]]  # the update as Telegram sent it
+    error: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
+# The next moment a message may go, shared by every dispatcher on one database: chat 0 is the
+# overall rate, any other id that chat's (seconds since the epoch, wall-clock time).
+class SendSlot(Base):
+    __tablename__ = "send_slot"
+
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    next_at: Mapped[float] = mapped_column(Float)
 
 
 # The step each person is at in a conversation, saved with the data of that step.

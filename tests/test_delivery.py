@@ -5,6 +5,8 @@ Nothing is lost, nothing is sent twice, and each outcome is recorded.
 
 from __future__ import annotations
 
+import contextlib
+import socket
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -12,6 +14,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from telegram.error import NetworkError, TimedOut
+from telegram.ext import ExtBot
+from telegram.request import RequestData
+from telegram.request._requestparameter import RequestParameter
 
 from bot.app import App, build_application
 from bot.clock import FrozenClock
@@ -19,8 +25,9 @@ from bot.sandbox.client import SandboxClient
 from bot.sandbox.server import Emulator
 from bot.services import Services
 from bot.transport.outbox import Dispatcher, enqueue, text_payload
+from bot.transport.request import AiohttpRequest, NotSent, PatientRateLimiter
 from storage.db import Database
-from storage.models import Account, OutboxMessage
+from storage.models import Account, GroupChat, OutboxMessage
 from tests.conftest import make_settings
 from tests.e2e.harness import TOKEN
 
@@ -201,3 +208,158 @@ async def test_a_429_pauses_the_whole_dispatcher(
     assert sum(fake.slept) == pytest.approx(3.0)
     assert len(await sandbox.messages(502)) == 1
     assert (await rows(services))["notice:501"].state == "pending"
+
+
+# ---- outcomes as Telegram means them ----------------------------------------------------------
+
+
+def _black_hole() -> tuple[socket.socket, list[socket.socket]]:
+    """A listening socket whose accept queue is full: a connect to it times out."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(server.getsockname())
+        fillers.append(filler)
+    return server, fillers
+
+
+async def test_a_request_that_never_connected_is_not_sent_not_unknown() -> None:
+    """A connect timeout or a refused connection: the request never left, so retry is safe."""
+    server, fillers = _black_hole()
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    refused_port = closed.getsockname()[1]
+    closed.close()
+    request = AiohttpRequest(connect_timeout=0.3, read_timeout=2)
+    await request.initialize()
+    try:
+        for port in (server.getsockname()[1], refused_port):
+            with pytest.raises(NotSent) as raised:
+                await request.do_request(
+                    f"http://127.0.0.1:{port}/bot{TOKEN}/sendMessage",
+                    "POST",
+                    RequestData([RequestParameter("text", "x", None)]),
+                )
+            assert not isinstance(raised.value, TimedOut)
+            assert TOKEN not in str(raised.value)
+    finally:
+        await request.shutdown()
+        for sock in (server, *fillers):
+            sock.close()
+
+
+async def test_rows_never_sent_wait_and_go_once_the_bot_api_is_back(
+    app_services: tuple[App, Services],
+    emulator: Emulator,
+    sandbox: SandboxClient,
+    clock: FrozenClock,
+) -> None:
+    """A connect that times out, then a refused one: the row is retried, never "unknown"."""
+    app, services = app_services
+    await sandbox.add_user(user_id=601, first_name="u", started=True)
+    await put(services, "notice:601", 601)
+    server, fillers = _black_hole()
+    unreachable = ExtBot(
+        TOKEN,
+        base_url=f"http://127.0.0.1:{server.getsockname()[1]}/bot",
+        request=AiohttpRequest(connect_timeout=0.3, read_timeout=1),
+        rate_limiter=PatientRateLimiter(),
+    )
+    await unreachable.request.initialize()
+    try:
+        await Dispatcher(services=services, bot=unreachable, worker_id="w").run_once()
+    finally:
+        await unreachable.request.shutdown()
+        for sock in (server, *fillers):
+            sock.close()
+    row = (await rows(services))["notice:601"]
+    assert (row.state, row.attempts) == ("pending", 1)
+    assert (row.error or "").startswith("not sent: ConnectionTimeoutError")
+    assert row.due_at > services.now()  # backing off
+
+    dispatcher = Dispatcher(services=services, bot=app.bot, worker_id="w")
+    await emulator.go_offline()
+    with contextlib.suppress(NetworkError):  # let the client notice its dropped connections
+        await app.bot.get_me()
+    try:
+        clock.advance(timedelta(minutes=1))
+        await dispatcher.run_once()
+        row = (await rows(services))["notice:601"]
+        assert (row.state, row.attempts) == ("pending", 2)
+        assert (row.error or "").startswith("not sent: ClientConnectorError")
+    finally:
+        await emulator.go_online()
+    clock.advance(timedelta(minutes=1))
+    await drain(dispatcher, clock)
+    assert (await rows(services))["notice:601"].state == "sent"
+    assert len(await sandbox.messages(601)) == 1
+
+
+@pytest.mark.parametrize("carried_out", [True, False])
+async def test_a_reset_after_the_request_was_written_is_unknown_and_never_sent_again(
+    app_services: tuple[App, Services],
+    sandbox: SandboxClient,
+    clock: FrozenClock,
+    carried_out: bool,
+) -> None:
+    app, services = app_services
+    await sandbox.add_user(user_id=701, first_name="u", started=True)
+    await put(services, "notice:701", 701)
+    await sandbox.inject_fault("sendMessage", "reset", chat_id=701, deliver=carried_out)
+    dispatcher = Dispatcher(services=services, bot=app.bot, worker_id="w")
+    await drain(dispatcher, clock)
+    clock.advance(timedelta(hours=1))
+    await drain(dispatcher, clock)
+    row = (await rows(services))["notice:701"]
+    assert (row.state, row.attempts) == ("unknown", 1)
+    assert "maybe sent" in (row.error or "")
+    assert len(await sandbox.messages(701)) == (1 if carried_out else 0)
+
+
+async def test_a_group_that_became_a_supergroup_gets_its_messages_at_the_new_id(
+    app_services: tuple[App, Services], sandbox: SandboxClient, clock: FrozenClock
+) -> None:
+    app, services = app_services
+    await sandbox.add_user(user_id=801, first_name="u", started=True)
+    old = (await sandbox.add_group("各单位联络员群", [801])).id
+    new = (await sandbox.add_group("各单位联络员群", [801], type="supergroup")).id
+    async with services.db.uow() as tx:
+        tx.add(GroupChat(chat_id=old, title="各单位联络员群", added_at=services.now()))
+    await put(services, "rollcall:1", old, text="点名通报一")
+    await put(services, "rollcall:2", old, text="点名通报二")
+    await sandbox.inject_fault("sendMessage", 400, chat_id=old, migrate_to_chat_id=new, times=5)
+
+    dispatcher = Dispatcher(services=services, bot=app.bot, worker_id="w")
+    await drain(dispatcher, clock)
+
+    found = await rows(services)
+    assert {k: (r.state, r.chat_id) for k, r in found.items()} == {
+        "rollcall:1": ("sent", new),
+        "rollcall:2": ("sent", new),
+    }
+    assert [m.text for m in await sandbox.messages(new)] == ["点名通报一", "点名通报二"]
+    async with services.db.sessions() as session:
+        groups = (await session.scalars(select(GroupChat.chat_id))).all()
+    assert groups == [new]
+
+
+async def test_an_answer_that_is_not_the_bot_apis_leaves_no_row_sending(
+    app_services: tuple[App, Services], sandbox: SandboxClient, clock: FrozenClock
+) -> None:
+    """A proxy answers with its own HTML page: the row is tried again, never stuck."""
+    app, services = app_services
+    await sandbox.add_user(user_id=901, first_name="u", started=True)
+    await put(services, "notice:901", 901)
+    await sandbox.inject_fault("sendMessage", "html", chat_id=901)
+    dispatcher = Dispatcher(services=services, bot=app.bot, worker_id="w")
+    await dispatcher.run_once()
+    row = (await rows(services))["notice:901"]
+    assert (row.state, row.error) == ("pending", "Invalid server response")
+    await drain(dispatcher, clock, rounds=40)
+    assert (await rows(services))["notice:901"].state == "sent"
+    assert len(await sandbox.messages(901)) == 1

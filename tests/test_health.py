@@ -3,7 +3,6 @@ a task the supervisor reports, and the figures read from the database at scrape 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 from collections.abc import AsyncIterator
@@ -28,6 +27,7 @@ from bot.sandbox.client import SandboxClient
 from bot.sandbox.server import Emulator
 from bot.services import Services
 from bot.transport.outbox import enqueue, text_payload
+from bot.transport.supervisor import Supervisor
 from messages import plain
 from storage.db import Database
 from storage.models import OutboxMessage, Setting
@@ -230,7 +230,7 @@ async def test_a_busy_health_port_stops_run_with_one_line(
         app = build_application(services)
         try:
             with pytest.raises(BadInput) as caught:
-                await start_operations(app, asyncio.Event())
+                await start_operations(app, Supervisor(give_up_after=60))
         finally:
             await services.close()
     message = plain("zh", caught.value.key, **caught.value.values)

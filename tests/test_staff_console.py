@@ -184,12 +184,8 @@ async def test_progress_finishes_once_and_reports(seeded: Services) -> None:
     assert (sent.total, sent.pending, sent.finished) == (4, 4, False)
     async with seeded.db.sessions() as session:
         assert await session.get(ConversationStep, STAFF) is None
-    [note] = await broadcasts.progress_due(services=seeded)
-    assert (note.chat_id, note.message_id, note.progress.processed) == (STAFF, 3, 0)
-    await broadcasts.mark_progress_shown(
-        services=seeded, broadcast_id=sent.id, signature=note.progress.signature
-    )
-    assert await broadcasts.progress_due(services=seeded) == []  # nothing new to show
+    # The progress the handler showed on confirming is on show: no edit to the same text.
+    assert await broadcasts.progress_due(services=seeded) == []
     async with seeded.db.uow() as tx:
         rows = (
             await tx.scalars(
@@ -207,6 +203,7 @@ async def test_progress_finishes_once_and_reports(seeded: Services) -> None:
         for row, (state, error) in zip(rows, outcomes, strict=True):
             row.state, row.error = state, error
     [done] = await broadcasts.progress_due(services=seeded)
+    assert (done.chat_id, done.message_id) == (STAFF, 3)
     p = done.progress
     assert (p.finished, p.delivered, p.never_started, p.blocked, p.failed) == (
         True, 1, 1, 1, 1,

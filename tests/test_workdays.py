@@ -11,8 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.clock import FrozenClock
 from bot.importing import ImportRejected
+from bot.registration.notices import next_digest_at
+from bot.services import Services
 from bot.workdays import HolidayFile, WorkCalendar, load_holiday_file
+from tests.conftest import make_settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "import"
 
@@ -269,3 +273,20 @@ def test_workdays_between_counts_each_working_day_once(a: date, b: date) -> None
     counted = sum(1 for day in days(low + timedelta(days=1), high) if CALENDAR.is_workday(day))
     assert CALENDAR.workdays_between(low, high) == counted
     assert CALENDAR.workdays_between(high, low) == -counted
+
+
+# ---- the office's file counts everywhere a working day is decided ---------------------------
+
+
+async def test_the_registration_digest_skips_a_holiday_of_the_offices_file(
+    services: Services, clock: FrozenClock, tmp_path: Path
+) -> None:
+    """The office declares Tuesday 2026-12-01 a day off; the digest waits for Wednesday."""
+    holidays = tmp_path / "2026.csv"
+    holidays.write_text("日期,类型\n2026-12-01,休\n", encoding="utf-8")
+    services.settings = make_settings(services.settings.database_url, holiday_file=holidays)
+    clock.set(datetime(2026, 11, 30, 10, 0, tzinfo=services.settings.tz))  # after 09:30
+
+    due = next_digest_at(services).astimezone(services.settings.tz)
+
+    assert (due.date().isoformat(), due.hour, due.minute) == ("2026-12-02", 9, 30)

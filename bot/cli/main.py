@@ -12,9 +12,10 @@ from datetime import date
 from pathlib import Path
 from typing import Protocol
 
-from bot.cli import console, invites, notices, ops, reminders
+from bot.cli import console, invites, notices, ops, reminders, runtime
 from bot.errors import BadInput, DomainError
 from bot.importing import ImportRejected
+from bot.logs import configure_logging
 from bot.services import Services
 from bot.settings import Settings, SettingsError, load_settings
 from messages import LANGUAGES, plain, strip_html
@@ -204,13 +205,18 @@ async def cmd_report(services: Services, args: argparse.Namespace) -> int:
 
 async def cmd_run(services: Services, args: argparse.Namespace) -> int:
     from bot.app import WebhookOptions, serve
+    from bot.transport.supervisor import Fatal
 
     if not services.settings.token:
         print(say(services, "cli.no_token"), file=sys.stderr)
         return 2
     print(say(services, "cli.running"), file=sys.stderr)
     webhook = WebhookOptions(args.webhook, args.listen, args.port) if args.webhook else None
-    await serve(services, take_updates=not args.no_updates, webhook=webhook)
+    try:
+        await serve(services, take_updates=not args.no_updates, webhook=webhook)
+    except Fatal as exc:
+        print(say(services, exc.key, **exc.values), file=sys.stderr)
+        return 1
     print(say(services, "cli.stopped"), file=sys.stderr)
     return 0
 
@@ -230,7 +236,7 @@ class Feature(Protocol):
 
 
 # Feature modules that bring their own commands (one line each).
-FEATURES: list[Feature] = [invites, console, reminders, notices, ops]
+FEATURES: list[Feature] = [invites, console, reminders, notices, ops, runtime]
 
 COMMANDS: dict[str, Command] = {
     "db": cmd_db,
@@ -270,7 +276,10 @@ def rejection(settings: Settings, exc: ImportRejected) -> str:
 
 
 async def _main(args: argparse.Namespace, settings: Settings) -> int:
-    services = Services(settings=settings, db=Database(settings.database_url))
+    services = Services(
+        settings=settings,
+        db=Database(settings.database_url, busy_timeout=settings.sqlite_busy_timeout),
+    )
     try:
         if args.command not in ("demo", *ops.UNMIGRATED):
             from bot.app import prepare_database
@@ -295,11 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    configure_logging(settings)
     try:
         return asyncio.run(_main(args, settings))
     except ImportRejected as exc:

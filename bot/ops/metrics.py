@@ -139,7 +139,6 @@ class Metrics:
     clock: Callable[[], float] = time.monotonic
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     last_api_answer: float | None = None
-    _marked: dict[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         r = self.registry
@@ -186,14 +185,12 @@ class Metrics:
         if endpoint.startswith(REPLY_METHODS) and endpoint != "sendChatAction":
             self.replies.labels(outcome).inc()
 
-    def mark_update(self, update_id: int, outcome: str) -> None:
-        """Say how an update's handling went before it is counted (failed, duplicate)."""
-        self._marked[update_id] = outcome
-
-    def count_update(self, update_id: int, *, duplicate: bool = False) -> None:
-        """Count one update once its handling is over."""
-        outcome = self._marked.pop(update_id, "handled")
-        self.updates.labels("duplicate" if duplicate else outcome).inc()
+    def count_update(self, outcome: str) -> None:
+        """Count one update by how its handling ended: handled, duplicate, retry (it failed and
+        comes again), dead_letter."""
+        self.updates.labels(outcome).inc()
+        if outcome == "dead_letter":
+            self.dead_letters.inc()
 
     def outbox_sent(self, purpose: str, outcome: str) -> None:
         self.outbox_sends.labels(purpose, outcome).inc()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -14,15 +14,15 @@ from bot.errors import BadInput
 from bot.ops.backup import BackupSchedule
 from bot.ops.health import Health, Supervisor, serve_health
 from bot.services import Services
+from bot.transport.supervisor import Supervisor as TaskSupervisor
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Operations:
-    """The tasks started for operations, and the health server to stop at the end."""
+    """The health server started for operations, to stop at the end."""
 
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
     runner: web.AppRunner | None = None
 
     async def close(self) -> None:
@@ -32,9 +32,10 @@ class Operations:
 
 
 async def start_operations(
-    app: Application[Any, Any, Any, Any, Any, Any], stop: asyncio.Event
+    app: Application[Any, Any, Any, Any, Any, Any], supervisor: TaskSupervisor
 ) -> Operations:
-    """Start what the settings ask for: the daily backup (BACKUP_DIR), /healthz (HEALTH_PORT)."""
+    """Start what the settings ask for: the daily backup (BACKUP_DIR, a supervised task) and
+    /healthz (HEALTH_PORT)."""
     services: Services = app.bot_data.services
     settings = services.settings
     started = Operations()
@@ -46,14 +47,19 @@ async def start_operations(
                 dispatcher.wake()
 
         schedule = BackupSchedule(services, on_notice=wake_outbox)
-        started.tasks.append(asyncio.create_task(schedule.run_forever(stop), name="backup"))
+
+        async def backup_step(stop: asyncio.Event) -> float:
+            await schedule.run_once()
+            return float(schedule.tick_seconds)
+
+        supervisor.add("daily backup", backup_step)
     if settings.health_port is not None:
 
-        def supervisor() -> Supervisor | None:
+        def tasks() -> Supervisor | None:
             found: Supervisor | None = getattr(app.bot_data, "supervisor", None)
             return found
 
-        health = Health(services=services, supervisor=supervisor, probe=app.bot.get_me)
+        health = Health(services=services, supervisor=tasks, probe=app.bot.get_me)
         try:
             started.runner = await serve_health(
                 health, host=settings.health_host, port=settings.health_port

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.services import Services
 from bot.transport.outbox import enqueue, text_payload
-from bot.workdays import WorkCalendar
+from bot.workdays import work_calendar
 from messages import Markup, t
 from storage import repositories as repo
 from storage.models import Account, OutboxMessage
@@ -29,7 +29,7 @@ def next_digest_at(services: Services) -> datetime:
     """The next working day's reminder time (office time), when the digest goes out."""
     now = services.now()
     local = now.astimezone(services.settings.tz)
-    calendar = WorkCalendar()
+    calendar = work_calendar(services.settings)
     day = calendar.next_workday(local.date(), include_today=True)
     moment = datetime.combine(day, services.settings.reminder_time, tzinfo=services.settings.tz)
     if moment <= now:

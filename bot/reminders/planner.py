@@ -298,12 +298,8 @@ async def _invite_links(
 
 
 async def planner_job(context: Context) -> None:
-    """PTB job: tick the planner and wake the dispatcher when something was queued."""
-    try:
-        out = await plan_tick(services=context.bot_data.services)
-    except Exception:
-        log.exception("planning reminders failed; the next tick tries again")
-        return
+    """Tick the planner (a failure is the supervisor's to retry); wake the dispatcher."""
+    out = await plan_tick(services=context.bot_data.services)
     dispatcher = context.bot_data.dispatcher
     if out.planned and dispatcher is not None:
         dispatcher.wake()

@@ -472,7 +472,7 @@ class SandboxClient:
     async def inject_fault(
         self,
         method: str,
-        error: int | Literal["timeout"],
+        error: int | Literal["timeout", "reset", "html"],
         *,
         chat_id: int | None = None,
         times: int = 1,
@@ -480,6 +480,7 @@ class SandboxClient:
         description: str | None = None,
         delay: float | None = None,
         deliver: bool = False,
+        migrate_to_chat_id: int | None = None,
     ) -> models.Fault:
         """Make the next `times` calls of `method` (to `chat_id`) fail with `error`."""
         body = _drop_none(
@@ -492,6 +493,7 @@ class SandboxClient:
                 "description": description,
                 "delay": delay,
                 "deliver": deliver,
+                "migrate_to_chat_id": migrate_to_chat_id,
             }
         )
         return await self._post("/faults", models.Fault, body)

@@ -332,13 +332,17 @@ class QueueState(BaseModel):
 class FaultIn(_In):
     """The next `times` calls of `method` (to `chat_id`, if given) fail this way.
 
-    error: an HTTP status (429, 403, 400, 500, …) or "timeout" (answer only after `delay`
-    seconds, default 30). `deliver`: carry the call out before failing (outcome unknown).
+    error: an HTTP status (429, 403, 400, 500, …); "timeout" (answer only after `delay`
+    seconds, default 30); "reset" (read the request, then reset the connection without an
+    answer); "html" (answer 200 with an HTML page, as a proxy or captive portal does).
+    `deliver`: carry the call out before failing (outcome unknown). `migrate_to_chat_id`
+    (with error 400): the group became this supergroup, as Telegram says it.
     """
 
     method: str
     chat_id: int | None = None
-    error: int | Literal["timeout"]
+    error: int | Literal["timeout", "reset", "html"]
+    migrate_to_chat_id: int | None = None
     times: int = Field(1, ge=1)
     retry_after: int | None = Field(None, ge=1)
     description: str | None = None

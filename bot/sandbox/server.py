@@ -6,6 +6,7 @@ import functools
 import json
 import re
 import socket
+import struct
 from types import TracebackType
 from typing import Any
 
@@ -83,16 +84,55 @@ async def read_params(request: web.Request) -> tuple[dict[str, Any], dict[str, U
     return raw, uploads
 
 
+PROXY_PAGE = "<html><head><title>Proxy</title></head><body>Access denied</body></html>"
+
+
+class _NoApiAnswer(Exception):
+    """An injected fault answers with something other than the Bot API (a page, nothing)."""
+
+    def __init__(self, response: web.Response | None) -> None:
+        super().__init__("no Bot API answer")
+        self.response = response
+
+
 def _fault_error(rule: FaultRule) -> ApiError:
     """The error an injected fault answers with."""
     spec = rule.spec
-    code = 502 if spec.error == "timeout" else int(spec.error)
+    code = int(spec.error) if isinstance(spec.error, int) else 502
     if code == 429:
         retry_after = spec.retry_after or 5
         text = spec.description or f"Too Many Requests: retry after {retry_after}"
         return ApiError(429, text, retry_after=retry_after)
+    if spec.migrate_to_chat_id is not None:
+        text = spec.description or "Bad Request: group chat was upgraded to a supergroup chat"
+        return ApiError(code, text, migrate_to_chat_id=spec.migrate_to_chat_id)
     text = spec.description or _FAULT_TEXTS.get(code, f"Error {code}")
     return ApiError(code, text)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port (0: a free port)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _reset(request: web.Request) -> None:
+    """Drop the connection with a TCP reset, without an answer."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 class Emulator:
@@ -136,6 +176,8 @@ class Emulator:
         self.app = self._build_app()
         self.base_url = ""
         self._runner: web.AppRunner | None = None
+        self._site: web.SockSite | None = None
+        self._address: tuple[str, int] = ("127.0.0.1", 0)
 
     # ---- lifecycle ----------------------------------------------------------------------------
 
@@ -154,29 +196,41 @@ class Emulator:
         if self._runner is not None:
             raise RuntimeError("the emulator is already running")
         self.state.closing = False
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-            sock.listen(128)
-            sock.setblocking(False)
-        except OSError:
-            sock.close()
-            raise
+        sock = _listen(host, port)
         runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.SockSite(runner, sock)
         await site.start()
-        self._runner = runner
-        self.base_url = f"http://{host}:{sock.getsockname()[1]}"
+        self._runner, self._site = runner, site
+        self._address = (host, sock.getsockname()[1])
+        self.base_url = f"http://{host}:{self._address[1]}"
         return self.base_url
+
+    async def go_offline(self) -> None:
+        """Be unreachable: refuse new connections and drop open ones, until go_online()."""
+        if self._runner is None or self._site is None:
+            raise RuntimeError("the emulator is not running")
+        await self._site.stop()
+        self._site = None
+        server = self._runner.server
+        for handler in server.connections if server is not None else []:
+            if handler.transport is not None:
+                handler.transport.abort()
+
+    async def go_online(self) -> None:
+        """Take connections again on the same address."""
+        if self._runner is None or self._site is not None:
+            raise RuntimeError("the emulator is not offline")
+        site = web.SockSite(self._runner, _listen(*self._address))
+        await site.start()
+        self._site = site
 
     async def stop(self) -> None:
         """Wake long polls and delayed answers, then close the server."""
         self.state.closing = True
         self.state.touch()
         if self._runner is not None:
-            runner, self._runner = self._runner, None
+            runner, self._runner, self._site = self._runner, None, None
             await runner.cleanup()
 
     async def __aenter__(self) -> Emulator:
@@ -271,11 +325,16 @@ class Emulator:
                 result = await handler(call)
             else:
                 fault_label = f"#{rule.id} {rule.spec.error}"
-                result = await self._faulty(rule, handler, call)
+                result = await self._faulty(rule, handler, call, request)
             body: dict[str, Any] = {"ok": True, "result": result}
             status = 200
         except ApiError as err:
             body, status = err.payload(), err.code
+        except _NoApiAnswer as answer:
+            status = 200 if answer.response is not None else 0
+            self.state.log_call(name, summary, status, "no Bot API answer", fault_label)
+            # With no response to give, the connection is gone already; this one is not sent.
+            return answer.response or web.Response()
         self.state.log_call(name, summary, status, body.get("description"), fault_label)
         return self._answer(body, status)
 
@@ -285,7 +344,9 @@ class Emulator:
             return self._answer(UNAUTHORIZED.payload(), 401)
         return self._answer(NOT_FOUND.payload(), 404)
 
-    async def _faulty(self, rule: FaultRule, handler: Handler, call: Call) -> Any:
+    async def _faulty(
+        self, rule: FaultRule, handler: Handler, call: Call, request: web.Request
+    ) -> Any:
         """Answer as an injected fault says: late and/or failed, and maybe carried out."""
         spec = rule.spec
         outcome: Any = None
@@ -298,6 +359,11 @@ class Emulator:
         delay = spec.delay if spec.delay is not None else (30.0 if spec.error == "timeout" else 0)
         if delay > 0:
             await self.state.sleep(delay)
+        if spec.error == "reset":
+            _reset(request)
+            raise _NoApiAnswer(None)
+        if spec.error == "html":
+            raise _NoApiAnswer(web.Response(text=PROXY_PAGE, content_type="text/html"))
         if error is not None:
             raise error
         if spec.error == "timeout" and spec.deliver:

@@ -127,10 +127,11 @@ class Progress(BaseModel):
 
     @property
     def signature(self) -> str:
-        """What the progress message shows; it is edited only when this changes."""
+        """The numbers the progress message shows (and so its button); it is edited only
+        when this changes."""
         return (
             f"{self.processed}/{self.total}/{self.delivered}/{self.unreachable}/"
-            f"{self.failed}/{self.unknown}/{self.cancelled}/{int(self.finished)}"
+            f"{self.failed + self.unknown}/{int(self.finished)}"
         )
 
 
@@ -397,14 +398,15 @@ async def confirm(
                 unit_id=r.unit_id,
                 broadcast_id=broadcast.id,
             )
-        tx.add(
-            Setting(
-                key=progress_key(broadcast.id),
-                value=json.dumps(
-                    {"chat_id": progress_chat_id, "message_id": progress_message_id, "shown": ""}
-                ),
-            )
-        )
+        initial = await progress_of(tx, broadcast)
+        # The handler shows `initial` at once: a tick edits the message only once it differs
+        # (Telegram refuses an edit to the same text: "message is not modified").
+        where = {
+            "chat_id": progress_chat_id,
+            "message_id": progress_message_id,
+            "shown": initial.signature,
+        }
+        tx.add(Setting(key=progress_key(broadcast.id), value=json.dumps(where)))
         await end_step(tx, actor_id)
         repo.audit(
             tx,
@@ -419,7 +421,7 @@ async def confirm(
             ack=draft.ack,
             summary=draft.summary,
         )
-        return await progress_of(tx, broadcast)
+        return initial
 
 
 async def progress_of(tx: AsyncSession, broadcast: Broadcast) -> Progress:

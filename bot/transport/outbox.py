@@ -4,43 +4,59 @@ A message is first a row with a unique dedupe key (a restart or a second planner
 double it). Dispatchers claim due rows with a lease, check the message is still wanted,
 send at their own pace and record the outcome:
 
-    pending → claimed → sending → sent | unreachable (403) | failed (400) | unknown (timeout)
-                          ↘ pending again at now + retry_after (429) or after a back-off
-                            (the server answered 5xx, or no connection was made)
+    pending → claimed → sending → sent | unreachable (403) | failed (400, or a bug)
+                          │          | unknown (written, but no answer: timeout, reset)
+                          ↘ pending again at now + retry_after (429), after a back-off
+                            (never sent: no connection; the server answered 5xx), or at
+                            once to the new id of a group that became a supergroup
 
-A row left in `claimed` by a dead process returns to `pending`; one left in `sending` may
-or may not have reached Telegram, so it becomes `unknown` and is never sent again by itself."""
+A claim takes the oldest due row of each chat that no dispatcher is writing to, oldest
+first, so a backlog to a few chats never holds up the others, and two dispatchers never
+write to one chat at once. A row left in `claimed` by a dead process returns to `pending`;
+one left in `sending` may or may not have reached Telegram, so it becomes `unknown` and is
+never sent again by itself."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import BotCommandScopeChat, InlineKeyboardMarkup, InputFile
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import ExtBot
 
 from bot import menus
 from bot.services import Services
-from bot.transport.pacing import Pacer
+from bot.transport.pacing import Pacer, Pacing, SharedPacer
 from bot.transport.request import seconds_of
 from storage.db import insert_ignore
-from storage.models import Account, OutboxMessage
+from storage.models import Account, GroupChat, OutboxMessage
 
 log = logging.getLogger(__name__)
 
 StillWanted = Callable[[AsyncSession, OutboxMessage], Awaitable[bool]]
 OnUnreachable = Callable[[AsyncSession, OutboxMessage, datetime], Awaitable[None]]
 
-MAX_ATTEMPTS = 8
+# A row never sent (no connection, 5xx) is tried this many times, backing off from 4 s to
+# 5 minutes (about 45 minutes in all), then failed with the last reason.
+MAX_ATTEMPTS = 16
 NO_RETRY = {"retry": False}
+BUSY = ("claimed", "sending")
 
 
 def text_payload(text: str, markup: InlineKeyboardMarkup | None = None) -> dict[str, Any]:
@@ -124,44 +140,64 @@ class Dispatcher:
     batch_size: int = 25
     checks: dict[str, StillWanted] = field(default_factory=dict)
     on_unreachable: list[OnUnreachable] = field(default_factory=list)
-    pacer: Pacer = field(init=False)
+    # The limiter: in the database when several dispatchers may share it (PostgreSQL).
+    shared_pacing: bool | None = None
+    # Tests give their own time; by default the wall clock (shared) or the monotonic one.
+    clock: Callable[[], float] | None = None
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    pacer: Pacing = field(init=False)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         s = self.services.settings
-        self.pacer = Pacer(
-            per_second=s.send_rate_global,
-            private_per_second=s.send_rate_private,
-            group_per_minute=s.send_rate_group_per_minute,
-        )
+        shared = self.shared_pacing
+        if shared is None:
+            shared = self.services.db.dialect == "postgresql"
+        if shared:
+            self.pacer = SharedPacer(
+                self.services.db,
+                per_second=s.send_rate_global,
+                private_per_second=s.send_rate_private,
+                group_per_minute=s.send_rate_group_per_minute,
+                clock=self.clock or time.time,
+                sleep=self.sleep,
+            )
+        else:
+            self.pacer = Pacer(
+                per_second=s.send_rate_global,
+                private_per_second=s.send_rate_private,
+                group_per_minute=s.send_rate_group_per_minute,
+                monotonic=self.clock or time.monotonic,
+                sleep=self.sleep,
+            )
 
     def wake(self) -> None:
         """Look at the outbox now rather than at the next tick."""
         self._wake.set()
 
-    async def run_forever(self, stop: asyncio.Event, *, idle: float = 1.0) -> None:
-        """Deliver until `stop` is set; a failing round is logged and tried again."""
-        while not stop.is_set():
-            try:
-                handled = await self.run_once()
-            except Exception:
-                log.exception("outbox round failed")
-                handled = 0
-            if handled == 0:
-                self._wake.clear()
-                waiters = [
-                    asyncio.ensure_future(stop.wait()),
-                    asyncio.ensure_future(self._wake.wait()),
-                ]
-                await asyncio.wait(waiters, timeout=idle, return_when=asyncio.FIRST_COMPLETED)
-                for waiter in waiters:
-                    waiter.cancel()
+    async def step(self, stop: asyncio.Event, *, idle: float = 1.0) -> float | None:
+        """One round, for the supervisor to run again and again; rest when there was none."""
+        self._wake.clear()
+        if await self.run_once(stop):
+            return None
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=idle, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        return None
 
-    async def run_once(self) -> int:
-        """Claim one batch and deliver it; return how many rows were handled."""
+    async def run_once(self, stop: asyncio.Event | None = None) -> int:
+        """Claim one batch and deliver it (until `stop`); return how many rows were handled."""
         rows = await self.claim()
-        rows.sort(key=lambda r: self.pacer.ready_at(r.chat_id))
+        pacer = self.pacer
+        if isinstance(pacer, Pacer):  # the chats that may go first, first
+            rows.sort(key=lambda r: pacer.ready_at(r.chat_id))
         for index, row in enumerate(rows):
+            if stop is not None and stop.is_set():
+                await self._release(rows[index:])
+                break
             outcome = await self.deliver(row)
             if outcome == "retry":
                 # Telegram asked us to slow down: let the rest go back for a later round.
@@ -170,30 +206,46 @@ class Dispatcher:
         return len(rows)
 
     async def claim(self) -> list[OutboxMessage]:
-        """Take a lease on due rows (one per chat), cancelling those no longer wanted."""
+        """Take a lease on the oldest due row of each idle chat, oldest first; cancel those
+        no longer wanted."""
         now = self.services.now()
         lease = timedelta(seconds=self.services.settings.outbox_lease_seconds)
         async with self.services.db.uow() as tx:
             await self._recover(tx, now)
+            ranked = (
+                select(
+                    OutboxMessage.id,
+                    func.row_number()
+                    .over(
+                        partition_by=OutboxMessage.chat_id,
+                        order_by=(OutboxMessage.due_at, OutboxMessage.id),
+                    )
+                    .label("rank"),
+                )
+                .where(OutboxMessage.state == "pending", OutboxMessage.due_at <= now)
+                .subquery()
+            )
+            busy = select(OutboxMessage.chat_id).where(OutboxMessage.state.in_(BUSY))
             query = (
                 select(OutboxMessage)
-                .where(OutboxMessage.state == "pending", OutboxMessage.due_at <= now)
+                .join(ranked, ranked.c.id == OutboxMessage.id)
+                .where(
+                    ranked.c.rank == 1,
+                    OutboxMessage.state == "pending",
+                    OutboxMessage.chat_id.not_in(busy),
+                )
                 .order_by(OutboxMessage.due_at, OutboxMessage.id)
-                .limit(self.batch_size * 4)
+                .limit(self.batch_size)
             )
             if tx.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
+                query = query.with_for_update(of=OutboxMessage, skip_locked=True)
             chosen: list[OutboxMessage] = []
-            chats: set[int] = set()
             for row in (await tx.scalars(query)).all():
-                if row.chat_id in chats or len(chosen) >= self.batch_size:
-                    continue
                 check = self.checks.get(row.purpose)
                 if check is not None and not await check(tx, row):
                     row.state, row.error = "cancelled", "no longer wanted"
                     continue
                 row.state, row.lease_until, row.claimed_by = "claimed", now + lease, self.worker_id
-                chats.add(row.chat_id)
                 chosen.append(row)
             return chosen
 
@@ -233,7 +285,7 @@ class Dispatcher:
             message_id = await self._send(row)
         except RetryAfter as exc:
             seconds = seconds_of(exc.retry_after)
-            self.pacer.pause(seconds)
+            await self.pacer.hold(seconds)
             return await self._finish(
                 row,
                 "pending",
@@ -241,20 +293,62 @@ class Dispatcher:
                 retry_in=seconds,
                 state_name="retry",
             )
+        except ChatMigrated as exc:
+            return await self._migrate(row, exc.new_chat_id)
         except Forbidden as exc:
             return await self._finish(row, "unreachable", error=exc.message)
         except BadRequest as exc:
             return await self._finish(row, "failed", error=exc.message)
-        except TimedOut as exc:
-            return await self._finish(row, "unknown", error=f"timeout: {exc.message}")
-        except NetworkError as exc:
+        except TimedOut as exc:  # written, but the answer never came: maybe sent
+            return await self._finish(row, "unknown", error=exc.message)
+        except TelegramError as exc:  # never sent, a 5xx, or an answer that was not the API's
             if row.attempts + 1 >= MAX_ATTEMPTS:
                 return await self._finish(row, "failed", error=exc.message)
-            backoff = min(300.0, 2.0 ** (row.attempts + 1))
+            backoff = min(300.0, 2.0 ** (row.attempts + 2))
             return await self._finish(
                 row, "pending", error=exc.message, retry_in=backoff, state_name="retry"
             )
+        except Exception as exc:  # a bug: recorded, never sent again by itself
+            log.exception("outbox #%s could not be sent", row.id)
+            return await self._finish(row, "failed", error=f"{type(exc).__name__}: {exc}")
         return await self._finish(row, "sent", message_id=message_id)
+
+    async def _migrate(self, row: OutboxMessage, new_chat_id: int) -> str:
+        """The group became a supergroup: move it, and every row to it, to the new id."""
+        old = row.chat_id
+        now = self.services.now()
+        async with self.services.db.uow() as tx:
+            await tx.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.chat_id == old, OutboxMessage.state == "pending")
+                .values(chat_id=new_chat_id)
+            )
+            await tx.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row.id)
+                .values(
+                    chat_id=new_chat_id,
+                    state="pending",
+                    due_at=now,
+                    lease_until=None,
+                    claimed_by=None,
+                    error=f"group {old} moved to {new_chat_id}",
+                )
+            )
+            if await tx.get(GroupChat, new_chat_id) is None:
+                await tx.execute(
+                    update(GroupChat).where(GroupChat.chat_id == old).values(chat_id=new_chat_id)
+                )
+            else:
+                await tx.execute(delete(GroupChat).where(GroupChat.chat_id == old))
+        log.info(
+            "outbox #%s %s: group %s is now %s; sent again there",
+            row.id,
+            row.purpose,
+            old,
+            new_chat_id,
+        )
+        return "migrated"
 
     async def _mark_sending(self, row: OutboxMessage) -> bool:
         async with self.services.db.uow() as tx:
@@ -345,8 +439,16 @@ class Dispatcher:
                 await _mark_unreachable(tx, row.chat_id, now, error or "")
                 for hook in self.on_unreachable:
                     await hook(tx, stored, now)
-        if state in ("failed", "unknown", "unreachable"):
-            log.warning("outbox %s to %s: %s (%s)", row.dedupe_key, row.chat_id, state, error)
+        level = logging.WARNING if state in ("failed", "unknown", "unreachable") else logging.INFO
+        log.log(
+            level,
+            "outbox #%s %s to %s: %s%s",
+            row.id,
+            row.purpose,
+            row.chat_id,
+            state_name or state,
+            f" ({error})" if error else "",
+        )
         return state_name or state
 
 

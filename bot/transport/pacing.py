@@ -1,10 +1,35 @@
-"""The dispatcher's own limiter: overall, per private chat, per group; pausable on 429."""
+"""The dispatcher's own limiter: overall, per private chat, per group; pausable on 429.
+
+`Pacer` keeps the limits in the process (SQLite: one process). `SharedPacer` keeps them in
+the database, so that several dispatchers on one PostgreSQL database share Telegram's limits:
+each send reserves the next slot of its chat and of the whole bot in one transaction."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from sqlalchemy import func, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.db import Database
+from storage.models import SendSlot
+
+# The slot of the whole bot in `send_slot` (no chat has id 0).
+OVERALL = 0
+
+
+class Pacing(Protocol):
+    """What the dispatcher asks of a limiter."""
+
+    async def wait(self, chat_id: int) -> None:
+        """Sleep until a message to `chat_id` may go, and take that slot."""
+
+    async def hold(self, seconds: float) -> None:
+        """Hold every send for `seconds` (Telegram said 429)."""
 
 
 class Pacer:
@@ -47,3 +72,68 @@ class Pacer:
     def pause(self, seconds: float) -> None:
         """Hold every send for `seconds` (Telegram said 429)."""
         self._paused_until = max(self._paused_until, self._monotonic() + seconds)
+
+    async def hold(self, seconds: float) -> None:
+        self.pause(seconds)
+
+
+class SharedPacer:
+    """The same limits, kept in the database for every dispatcher that uses it."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        per_second: float,
+        private_per_second: float,
+        group_per_minute: int,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._db = db
+        self._global_interval = 1.0 / per_second
+        self._private_interval = 1.0 / private_per_second
+        self._group_interval = 60.0 / group_per_minute
+        self._clock = clock
+        self._sleep = sleep
+
+    async def wait(self, chat_id: int) -> None:
+        """Reserve this chat's next slot and the bot's, then sleep until the later one."""
+        interval = self._group_interval if chat_id < 0 else self._private_interval
+        async with self._db.uow() as tx:
+            now = self._clock()
+            chat_free = await self._reserve(tx, chat_id, earliest=now, interval=0.0)
+            slot = await self._reserve(
+                tx, OVERALL, earliest=chat_free, interval=self._global_interval
+            )
+            await tx.execute(
+                update(SendSlot).where(SendSlot.chat_id == chat_id).values(next_at=slot + interval)
+            )
+        delay = slot - self._clock()
+        if delay > 0:
+            await self._sleep(delay)
+
+    async def hold(self, seconds: float) -> None:
+        """Hold every dispatcher's sends for `seconds` (Telegram said 429)."""
+        async with self._db.uow() as tx:
+            await self._reserve(tx, OVERALL, earliest=self._clock() + seconds, interval=0.0)
+
+    async def _reserve(
+        self, tx: AsyncSession, chat_id: int, *, earliest: float, interval: float
+    ) -> float:
+        """Take the first free moment of a slot at or after `earliest` (row-locked until
+        commit) and move the slot `interval` past it; return that moment."""
+        if self._db.dialect == "postgresql":
+            pg = postgresql.insert(SendSlot).values(chat_id=chat_id, next_at=earliest + interval)
+            statement = pg.on_conflict_do_update(
+                index_elements=[SendSlot.chat_id],
+                set_={"next_at": func.greatest(SendSlot.next_at, earliest) + interval},
+            ).returning(SendSlot.next_at)
+        else:
+            lite = sqlite.insert(SendSlot).values(chat_id=chat_id, next_at=earliest + interval)
+            statement = lite.on_conflict_do_update(
+                index_elements=[SendSlot.chat_id],
+                set_={"next_at": func.max(SendSlot.next_at, earliest) + interval},
+            ).returning(SendSlot.next_at)
+        moved = float((await tx.execute(statement)).scalar_one())
+        return moved - interval

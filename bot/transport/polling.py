@@ -1,8 +1,11 @@
 """Taking updates: our own long-polling loop that confirms an update only once handled.
 
 PTB's `Updater` confirms a batch to Telegram before any handler runs, so a crash loses
-what was in hand. Here the offset moves past an update only after it has been handled, and
-an update that comes again after a crash is skipped when the database already holds it."""
+what was in hand. Here the offset moves past an update only after it has been handled (or
+kept as a dead letter), and an update that comes again after a crash is skipped when the
+database already holds it. Each `step` is one getUpdates and its batch, run again and again
+by the supervisor: a failed step (the database locked, the network down, a proxy answering
+HTML) is tried again with back-off from the first update not yet handled."""
 
 from __future__ import annotations
 
@@ -11,78 +14,72 @@ import logging
 from typing import Any
 
 from telegram import Update
-from telegram.error import Conflict, NetworkError, RetryAfter, TimedOut
+from telegram.error import Conflict, RetryAfter
 from telegram.ext import Application
 
-from bot.services import Services
+from bot.transport.intake import Intake
 from bot.transport.request import seconds_of
-from storage.db import current_update
+from bot.transport.supervisor import Fatal
 
 log = logging.getLogger(__name__)
 
 
-async def handle_update(app: Application[Any, Any, Any, Any, Any, Any], update: Update) -> bool:
-    """Apply one update unless it was applied before; tell whether it was new."""
-    services: Services = app.bot_data.services
-    if await services.db.is_handled(update.update_id):
-        log.info("update %s was handled before; skipped", update.update_id)
-        services.metrics.count_update(update.update_id, duplicate=True)
-        return False
-    token = current_update.set(update.update_id)
-    try:
-        await app.process_update(update)
-    finally:
-        current_update.reset(token)
-    # Handling that wrote nothing (a /help) is recorded here; a write recorded it already.
-    await services.db.mark_handled(update.update_id, services.now())
-    services.metrics.count_update(update.update_id)
-    return True
+class Poller:
+    """Long-polls getUpdates and hands each update to the intake, in order."""
 
+    def __init__(
+        self,
+        app: Application[Any, Any, Any, Any, Any, Any],
+        intake: Intake,
+        *,
+        poll_seconds: int = 10,
+    ) -> None:
+        self.app = app
+        self.intake = intake
+        self.poll_seconds = poll_seconds
+        self.offset: int | None = None
+        self.conflict = False
 
-async def poll_forever(
-    app: Application[Any, Any, Any, Any, Any, Any],
-    stop: asyncio.Event,
-    *,
-    poll_seconds: int = 10,
-) -> None:
-    """Long-poll getUpdates until `stop` is set, handling each update in order."""
-    offset: int | None = None
-    backoff = 1.0
-    while not stop.is_set():
+    async def step(self, stop: asyncio.Event) -> float | None:
+        """Fetch one batch (until `stop`) and handle it; raise if an update must wait."""
         fetch = asyncio.ensure_future(
-            app.bot.get_updates(
-                offset=offset, timeout=poll_seconds, allowed_updates=Update.ALL_TYPES
+            self.app.bot.get_updates(
+                offset=self.offset, timeout=self.poll_seconds, allowed_updates=Update.ALL_TYPES
             )
         )
         stopping = asyncio.ensure_future(stop.wait())
-        done, _ = await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
+        try:
+            done, _ = await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
         if fetch not in done:
             fetch.cancel()
-            break
+            await asyncio.gather(fetch, return_exceptions=True)
+            return None
         try:
             updates = fetch.result()
         except RetryAfter as exc:
-            await asyncio.sleep(seconds_of(exc.retry_after))
-            continue
-        except Conflict:
-            log.error("another process is taking this bot's updates; waiting")
-            await asyncio.sleep(5)
-            continue
-        except (TimedOut, NetworkError) as exc:
-            log.warning("getUpdates failed: %s; trying again in %.0fs", exc, backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 60.0)
-            continue
-        backoff = 1.0
+            return seconds_of(exc.retry_after)
+        except Conflict as exc:
+            self.conflict = True
+            raise Fatal(
+                f"Telegram answered 409 Conflict ({exc.message}): another process is taking "
+                "this bot's updates",
+                key="runtime.conflict",
+            ) from exc
         for update in updates:
-            await handle_update(app, update)
-            offset = update.update_id + 1
+            await self.intake.handle(update)
+            self.offset = update.update_id + 1
             if stop.is_set():
                 break
-    if offset is not None:
-        # Confirm what was handled, so a restart does not fetch it again.
+        return None
+
+    async def confirm(self) -> None:
+        """Tell Telegram what was handled, so a restart does not fetch it again."""
+        if self.offset is None or self.conflict:
+            return  # after a 409 a getUpdates would cut off the other process's poll
         try:
-            await app.bot.get_updates(offset=offset, timeout=0)
-        except Exception:
-            log.info("could not confirm the last updates; they will be skipped on restart")
+            # Bounded, so that a stop stays within its 10 s when the network is gone.
+            await asyncio.wait_for(self.app.bot.get_updates(offset=self.offset, timeout=0), 1.5)
+        except Exception as exc:
+            log.info("could not confirm the last updates (%s); they are skipped on restart", exc)

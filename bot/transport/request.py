@@ -29,6 +29,10 @@ class NotSent(NetworkError):
     """The request never reached the server (no connection): sending again is safe."""
 
 
+class MaybeSent(TimedOut):
+    """The request was written but its answer never came: Telegram may have acted on it."""
+
+
 class AiohttpRequest(BaseRequest):
     """One keep-alive aiohttp session; form-encoded parameters, multipart for files."""
 
@@ -101,18 +105,26 @@ class AiohttpRequest(BaseRequest):
                 body = await response.read()
                 status = response.status
                 return status, body
-        except TimeoutError as err:
-            raise TimedOut from err
-        except aiohttp.ClientConnectorError as err:
-            raise NotSent(f"aiohttp.{err.__class__.__name__}: {err}") from err
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError) as err:
-            # The server may have acted on the request before the answer was lost.
-            raise TimedOut(f"aiohttp.{err.__class__.__name__}: {err}") from err
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as err:
+            # No connection was made (refused, unreachable, or the connect timed out).
+            raise NotSent(f"not sent: {_what(err)}") from None
+        except (TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as err:
+            # Connected and written: the server may have acted before the answer was lost
+            # (a read timeout, a reset, a disconnect).
+            raise MaybeSent(f"maybe sent: {_what(err)}") from None
         except aiohttp.ClientError as err:
-            raise NetworkError(f"aiohttp.{err.__class__.__name__}: {err}") from err
+            raise NetworkError(f"aiohttp: {_what(err)}") from None
         finally:
             if self._observer is not None:
                 self._observer.api_answer(url, status)
+
+
+def _what(err: BaseException) -> str:
+    """The error's kind and its OS-level reason, without the URL (which holds the token)."""
+    reason = getattr(err, "os_error", None) or getattr(err, "strerror", None) or ""
+    if not reason and isinstance(err, TimeoutError):
+        reason = "timed out"
+    return f"{err.__class__.__name__} {reason}".strip()
 
 
 def _multipart(request_data: RequestData) -> aiohttp.FormData:

@@ -1,7 +1,9 @@
 """Taking updates by webhook: answer Telegram 200 only once the update is handled.
 
-Telegram sends each update again until it gets a 2xx, so an update whose handling failed
-for want of the database is answered 500 and comes back; one already handled is skipped."""
+Telegram sends an update again until it gets a 2xx, so an update whose handling failed (the
+database locked or gone, or a bug not yet tried UPDATE_MAX_ATTEMPTS times) is answered 500
+and comes back; one that failed every try is kept as a dead letter and answered 200; one
+already handled is skipped."""
 
 from __future__ import annotations
 
@@ -16,11 +18,13 @@ from aiohttp import web
 from telegram import Update
 from telegram.ext import Application
 
-from bot.transport.polling import handle_update
+from bot.transport.intake import Intake
+from bot.transport.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+RECEIVER = "webhook requests"
 
 
 def webhook_secret(token: str) -> str:
@@ -29,11 +33,16 @@ def webhook_secret(token: str) -> str:
 
 
 def build_webhook_app(
-    app: Application[Any, Any, Any, Any, Any, Any], path: str
+    app: Application[Any, Any, Any, Any, Any, Any],
+    path: str,
+    intake: Intake,
+    supervisor: Supervisor | None = None,
 ) -> web.Application:
     """The aiohttp application that receives Telegram's POSTs on `path`."""
     secret = webhook_secret(app.bot.token)
     order = asyncio.Lock()  # one update at a time, in the order they arrive
+    if supervisor is not None:
+        supervisor.watch(RECEIVER)
 
     async def receive(request: web.Request) -> web.Response:
         if request.headers.get(SECRET_HEADER) != secret:
@@ -45,11 +54,15 @@ def build_webhook_app(
             return web.Response(status=400)
         async with order:
             try:
-                await handle_update(app, update)
-            except Exception:
-                log.exception("update %s could not be handled; Telegram will send it again",
-                              update.update_id)  # fmt: skip
-                return web.Response(status=500)
+                await intake.handle(update)
+            except Exception as exc:
+                if supervisor is not None:
+                    supervisor.failed(RECEIVER, exc)
+                else:
+                    log.warning("update %s not handled: %s", update.update_id, exc)
+                return web.Response(status=500)  # Telegram sends it again
+        if supervisor is not None:
+            supervisor.succeeded(RECEIVER)
         return web.Response(status=200)
 
     web_app = web.Application(client_max_size=1024 * 1024)
@@ -57,25 +70,43 @@ def build_webhook_app(
     return web_app
 
 
-async def serve_webhook(
-    app: Application[Any, Any, Any, Any, Any, Any],
-    stop: asyncio.Event,
-    *,
-    url: str,
-    listen: str,
-    port: int,
-) -> None:
-    """Register the webhook with Telegram and serve it until `stop` is set."""
-    path = urlsplit(url).path or "/"
-    runner = web.AppRunner(build_webhook_app(app, path), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, listen, port)
-    await site.start()
-    try:
-        await app.bot.set_webhook(
-            url, secret_token=webhook_secret(app.bot.token), allowed_updates=Update.ALL_TYPES
-        )
-        log.info("webhook at %s (listening on %s:%s)", url, listen, port)
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+class WebhookServer:
+    """Registers the webhook with Telegram and serves it until stopped."""
+
+    def __init__(
+        self,
+        app: Application[Any, Any, Any, Any, Any, Any],
+        intake: Intake,
+        supervisor: Supervisor,
+        *,
+        url: str,
+        listen: str,
+        port: int,
+    ) -> None:
+        self.app = app
+        self.intake = intake
+        self.supervisor = supervisor
+        self.url = url
+        self.listen = listen
+        self.port = port
+
+    async def step(self, stop: asyncio.Event) -> float | None:
+        """Listen, register the webhook, and serve until `stop`; a failure is retried."""
+        path = urlsplit(self.url).path or "/"
+        web_app = build_webhook_app(self.app, path, self.intake, self.supervisor)
+        # On stop, the update in hand may finish; the supervisor's grace bounds the rest.
+        runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=5)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.listen, self.port)
+            await site.start()
+            await self.app.bot.set_webhook(
+                self.url,
+                secret_token=webhook_secret(self.app.bot.token),
+                allowed_updates=Update.ALL_TYPES,
+            )
+            log.info("webhook at %s (listening on %s:%s)", self.url, self.listen, self.port)
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+        return None

@@ -12,6 +12,34 @@ from bot.sandbox.server import Emulator
 from tests.e2e.harness import BotProcess
 
 STAFF_ID = 900_001
+# Refusals the bot cannot foresee: a person blocked it or never opened it (403), Telegram's
+# rate limit (429), another process polling (409), the menu of a staff member who has not
+# opened the bot yet (set at start, "chat not found"). Anything else it was refused (400,
+# 401, 404, 501) is a call it should not have made.
+UNFORESEEABLE = {403, 409, 429}
+UNFORESEEABLE_CALLS = {("setMyCommands", "Bad Request: chat not found")}
+
+
+@pytest.fixture(autouse=True)
+async def no_call_the_emulator_flags(
+    request: pytest.FixtureRequest, sandbox: SandboxClient
+) -> AsyncIterator[None]:
+    """Fail an end-to-end test on any call the emulator refused or warned about, except the
+    faults the test injected and the refusals it names with `@pytest.mark.refusals(...)`."""
+    yield
+    marker = request.node.get_closest_marker("refusals")
+    expected = tuple(marker.args) if marker else ()
+    refused = [
+        f"{call.method} {call.status} {call.description}"
+        for call in await sandbox.calls()
+        if call.status >= 400
+        and call.status not in UNFORESEEABLE
+        and call.fault is None
+        and (call.method, call.description) not in UNFORESEEABLE_CALLS
+        and not any(text in (call.description or "") for text in expected)
+    ]
+    assert not refused, f"the emulator refused calls: {refused}"
+    assert await sandbox.warnings() == []
 
 
 @pytest.fixture

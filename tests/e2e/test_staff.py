@@ -363,6 +363,7 @@ async def compose_and_send(staff: Person, notice: str) -> tuple[SentMessage, Sen
     return choose, preview
 
 
+@pytest.mark.refusals("chat not found")  # the two recipients whose chat is gone: failed
 async def test_broadcast_end_to_end(office: Office) -> None:
     sandbox = office.sandbox
     staff = await office.person(STAFF_ID, "市双拥办")

@@ -1,0 +1,73 @@
+"""What a failure means: transient (it passes; try the same again later) or a bug.
+
+Transient: the database is locked, restarting or unreachable; the network, a proxy or the Bot
+API is down, slow or answering something else than the API. Deterministic: the Bot API
+refused the call itself (400, 403, a group that moved), and every other exception (a bug):
+the same input fails the same way again."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlalchemy import exc as sa_exc
+from telegram.error import BadRequest, ChatMigrated, EndPointNotFound, Forbidden, TelegramError
+
+# SQLite's own words for a database that is busy or briefly out of reach.
+_SQLITE_TRANSIENT = ("locked", "busy", "unable to open", "disk i/o")
+# PostgreSQL's SQLSTATE classes and codes that pass: connection exceptions (08),
+# insufficient resources (53), operator intervention such as a restart (57P0x), and
+# serialization failures and deadlocks (40001, 40P01).
+_PG_TRANSIENT_CLASSES = ("08", "53", "57")
+_PG_TRANSIENT_CODES = ("40001", "40P01")
+_FILE_ERRORS = (
+    FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError,
+)  # fmt: skip
+
+
+def is_transient(error: BaseException) -> bool:
+    """Tell whether trying the same thing again later can succeed."""
+    for cause in _chain(error):
+        if isinstance(cause, BadRequest | Forbidden | ChatMigrated | EndPointNotFound):
+            return False
+        if isinstance(cause, TelegramError):
+            return True
+        if isinstance(cause, sa_exc.DBAPIError) and cause.connection_invalidated:
+            return True
+        if isinstance(cause, sa_exc.DisconnectionError | sa_exc.TimeoutError):
+            return True
+        if isinstance(cause, sqlite3.OperationalError):
+            return any(word in str(cause).lower() for word in _SQLITE_TRANSIENT)
+        code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+        if isinstance(code, str):
+            return code.startswith(_PG_TRANSIENT_CLASSES) or code in _PG_TRANSIENT_CODES
+        if isinstance(cause, _FILE_ERRORS):
+            return False  # a path that is wrong stays wrong
+        if isinstance(cause, OSError):  # connections, timeouts, a full disk
+            return True
+    return False
+
+
+def cause_of(error: BaseException) -> str:
+    """One short line naming a failure: its type and the driver's own message."""
+    shown = error
+    if isinstance(error, sa_exc.DBAPIError) and error.orig is not None:
+        shown = error.orig
+    text = " ".join(str(shown).split()) or repr(shown)
+    if len(text) > 300:
+        text = text[:299] + "…"
+    return f"{type(shown).__name__}: {text}"
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    """The error and everything it was raised from or during, each once, nearest first."""
+    seen: list[BaseException] = []
+    queue: list[BaseException] = [error]
+    while queue:
+        current = queue.pop(0)
+        if any(current is known for known in seen):
+            continue
+        seen.append(current)
+        if isinstance(current, sa_exc.DBAPIError) and isinstance(current.orig, BaseException):
+            queue.append(current.orig)
+        queue.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return seen

@@ -1,0 +1,156 @@
+"""Handling one update: applied once, tried again while the cause passes, set aside if a bug.
+
+PTB's `process_update` hands a handler's exception to the error handlers and carries on, so
+the intake learns of a failure from `on_error` (bot/app.py), which records it here through a
+context variable and stops the update there: no general handler gets it instead.
+
+- handled: the offset may move past it (polling) or Telegram may be told 200 (webhook);
+- a transient failure (database locked or gone, network): `UpdateFailed`, and the update
+  stays unconfirmed, to be handled again once the cause is gone;
+- a deterministic failure (a bug): `UpdateFailed` for the first UPDATE_MAX_ATTEMPTS - 1
+  tries, then a dead letter, confirmed, with one short apology to the person."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from telegram import Message, Update
+from telegram.error import Forbidden
+from telegram.ext import Application
+
+from bot import deadletters
+from bot.services import Services
+from bot.transport.failures import cause_of, is_transient
+from storage.db import UpdateAlreadyHandled, current_update
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["handled", "skipped", "dead_letter"]
+
+
+@dataclass
+class _Failure:
+    error: BaseException | None = None
+
+
+_failure: contextvars.ContextVar[_Failure | None] = contextvars.ContextVar(
+    "handling_failure", default=None
+)
+
+
+def record_failure(error: BaseException | None) -> bool:
+    """Tell the intake that the update in hand failed; False when no intake is listening."""
+    holder = _failure.get()
+    if holder is None:
+        return False
+    if holder.error is None:
+        holder.error = error
+    return True
+
+
+class UpdateFailed(Exception):
+    """The update was not handled and stays unconfirmed; it will be handled again."""
+
+    def __init__(self, update_id: int, error: BaseException, attempt: int) -> None:
+        super().__init__(f"update {update_id} (try {attempt}): {cause_of(error)}")
+        self.update_id = update_id
+        self.error = error
+        self.attempt = attempt
+
+
+_KINDS = (
+    "message", "edited_message", "callback_query", "channel_post", "edited_channel_post",
+    "my_chat_member", "chat_member", "chat_join_request", "inline_query", "poll",
+    "poll_answer", "message_reaction",
+)  # fmt: skip
+
+
+def describe(update: Update) -> str:
+    """An update in a few words for the log: its kind, who sent it, the command if any."""
+    kind = next((k for k in _KINDS if getattr(update, k, None) is not None), "update")
+    words = [f"update {update.update_id} {kind}"]
+    if update.effective_user is not None:
+        words.append(f"from {update.effective_user.id}")
+    message = update.effective_message
+    text = (message.text or "") if message is not None else ""
+    if text.startswith("/"):  # the command only: its argument may be an invite token
+        words.append(text.split(maxsplit=1)[0][:40])
+    elif message is not None:
+        words.append(_content_kind(message))
+    if update.callback_query is not None:
+        words.append(f"button {(update.callback_query.data or '')[:40]}")
+    return " ".join(words)
+
+
+def _content_kind(message: Message) -> str:
+    for key in ("text", "document", "photo", "contact", "voice", "sticker", "location"):
+        if getattr(message, key, None):
+            return key
+    return "other"
+
+
+class Intake:
+    """Applies updates one at a time, counting the failed tries of each."""
+
+    def __init__(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        self.app = app
+        self.attempts: dict[int, int] = {}
+
+    @property
+    def services(self) -> Services:
+        services: Services = self.app.bot_data.services
+        return services
+
+    async def handle(self, update: Update) -> Outcome:
+        """Apply one update once; raise UpdateFailed when it must be handled again later."""
+        services = self.services
+        if await services.db.is_handled(update.update_id):
+            log.info("%s: was handled before; skipped", describe(update))
+            services.metrics.count_update("duplicate")
+            return "skipped"
+        holder = _Failure()
+        failure_token = _failure.set(holder)
+        update_token = current_update.set(update.update_id)
+        try:
+            await self.app.process_update(update)
+        finally:
+            current_update.reset(update_token)
+            _failure.reset(failure_token)
+        error = holder.error
+        if isinstance(error, UpdateAlreadyHandled):
+            log.info("%s: applied by another process; skipped", describe(update))
+            services.metrics.count_update("duplicate")
+            return "skipped"
+        if error is None or isinstance(error, Forbidden):
+            # Forbidden: the person blocked the bot while we answered; nothing to try again.
+            await services.db.mark_handled(update.update_id, datetime.now(UTC))
+            self.attempts.pop(update.update_id, None)
+            log.info("%s: handled", describe(update))
+            services.metrics.count_update("handled")
+            return "handled"
+        attempt = self.attempts.get(update.update_id, 0) + 1
+        if is_transient(error) or attempt < services.settings.update_max_attempts:
+            if not is_transient(error):
+                self.attempts[update.update_id] = attempt
+            services.metrics.count_update("retry")
+            raise UpdateFailed(update.update_id, error, attempt) from error
+        letter = await deadletters.store(
+            services=services, update=update, error=cause_of(error), attempts=attempt
+        )
+        self.attempts.pop(update.update_id, None)
+        services.metrics.count_update("dead_letter")
+        log.error(
+            "%s: failed %d times; kept as dead letter #%s (%s)",
+            describe(update),
+            attempt,
+            letter.id,
+            cause_of(error),
+        )
+        dispatcher = getattr(self.app.bot_data, "dispatcher", None)
+        if dispatcher is not None:
+            dispatcher.wake()
+        return "dead_letter"

@@ -1,0 +1,133 @@
+"""Retention, logs and the dead-letter listing: what an unattended bot needs."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from telegram import Chat, Message, Update, User
+
+from bot.deadletters import store
+from bot.logs import configure_logging
+from bot.retention import prune
+from bot.services import Services
+from bot.staff.console import audit_log
+from handlers.staff import audit_text
+from storage import repositories as repo
+from storage.models import AuditEvent, HandledUpdate, OutboxMessage
+from tests.cli_helpers import run_cli
+from tests.conftest import make_settings
+
+SHANGHAI = "Asia/Shanghai"
+
+
+async def test_pruning_keeps_what_must_be_kept(services: Services) -> None:
+    now = services.now()
+    wall = datetime.now(UTC)
+    async with services.db.uow() as tx:
+        tx.add(HandledUpdate(update_id=1, handled_at=wall - timedelta(hours=49)))
+        tx.add(HandledUpdate(update_id=2, handled_at=wall - timedelta(hours=47)))
+        for key, state, age in (
+            ("old-sent", "sent", 366),
+            ("new-sent", "sent", 364),
+            ("old-failed", "failed", 500),
+            ("old-unknown", "unknown", 500),
+        ):
+            tx.add(
+                OutboxMessage(
+                    dedupe_key=key, chat_id=1, purpose="notice", payload={}, state=state,
+                    due_at=now - timedelta(days=age), created_at=now - timedelta(days=age),
+                    sent_at=now - timedelta(days=age) if state == "sent" else None,
+                )
+            )  # fmt: skip
+        repo.audit(tx, at=now - timedelta(days=3000), actor_id=None, action="export")
+    async with services.db.sessions() as session:
+        audits_before = await session.scalar(select(func.count()).select_from(AuditEvent))
+
+    out = await prune(services=services)
+
+    assert (out.handled_updates, out.outbox_rows) == (1, 1)
+    async with services.db.sessions() as session:
+        handled = set((await session.scalars(select(HandledUpdate.update_id))).all())
+        keys = set((await session.scalars(select(OutboxMessage.dedupe_key))).all())
+        audits = await session.scalar(select(func.count()).select_from(AuditEvent))
+    assert handled == {2}  # Telegram may still send update 2 again; 1 is past its window
+    assert keys == {"new-sent", "old-failed", "old-unknown"}
+    assert audits == audits_before  # the audit log is kept
+
+
+def test_the_log_never_holds_the_token_and_masks_phone_numbers() -> None:
+    token = "4242424:E2E-TEST-TOKEN-abcdefghijklmnop"
+    settings = make_settings("sqlite+aiosqlite:///x.db", bot_token=token)
+    stream = io.StringIO()
+    handler = configure_logging(settings, stream)
+    try:
+        log = logging.getLogger("bot.test")
+        log.warning("update 1234567 from 5001 chat -1001234567890 at 1780000000")
+        log.warning("contact +86 138 0013 8000 and 13900139000, office 0951-2345678")
+        try:
+            raise OSError(f"cannot reach https://api.telegram.org/bot{token}/sendMessage")
+        except OSError:
+            log.exception("sending failed")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    text = stream.getvalue()
+    assert token not in text
+    assert token.split(":")[1] not in text
+    assert "/bot<token>/sendMessage" in text
+    assert "update 1234567 from 5001 chat -1001234567890 at 1780000000" in text  # ids stay
+    for number in ("13800138000", "13900139000", "0951-2345678"):
+        assert number not in text
+    assert "contact 138****8000 and 139****9000, office 095****5678" in text
+
+
+def _update(update_id: int, user_id: int, text: str) -> Update:
+    user = User(id=user_id, first_name="李", is_bot=False, language_code="zh")
+    chat = Chat(id=user_id, type="private")
+    message = Message(
+        message_id=1, date=datetime(2026, 11, 30, tzinfo=UTC), chat=chat, from_user=user,
+        text=text,
+    )  # fmt: skip
+    return Update(update_id=update_id, message=message)
+
+
+async def test_dead_letters_are_listed_for_staff_in_the_cli_and_in_audit(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    letter = await store(
+        services=services,
+        update=_update(88, 7001, "/status"),
+        error="ValueError: a bug",
+        attempts=3,
+    )
+    monkeypatch.setenv("DATABASE_URL", services.settings.database_url)
+    monkeypatch.setenv("TIMEZONE", SHANGHAI)
+    monkeypatch.setenv("LANGUAGE", "zh")
+
+    listed = await run_cli("deadletters", "--json")
+    assert listed.code == 0, listed.err
+    [shown] = json.loads(listed.out)
+    assert (shown["id"], shown["update_id"], shown["user_id"]) == (letter.id, 88, 7001)
+    assert (shown["error"], shown["attempts"]) == ("ValueError: a bug", 3)
+    assert shown["update"]["message"]["text"] == "/status"
+    text = await run_cli("deadletters")
+    assert text.out.startswith(f"#{letter.id} ")
+    assert "ValueError: a bug（已尝试3次）" in text.out
+
+    page = await audit_log(services=services, actor_id=900)
+    assert "消息未能处理，已转人工核查" in audit_text(page, "zh", services.settings.tz)
+    # The update is confirmed: a redelivery is skipped.
+    assert await services.db.is_handled(88)
+
+
+async def test_no_dead_letters_says_so(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", services.settings.database_url)
+    monkeypatch.setenv("LANGUAGE", "zh")
+    done = await run_cli("deadletters")
+    assert (done.code, done.out.strip()) == (0, "没有未能处理的消息。")
