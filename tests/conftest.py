@@ -8,9 +8,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
@@ -19,14 +17,10 @@ from bot.clock import FrozenClock
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.server import Emulator
 from bot.services import Services
-from bot.settings import Settings
 from storage.db import Database
+from tests.support.settings import START, TEST_TOKEN, make_settings
 
 PG_URL = os.environ.get("TEST_POSTGRES_URL", "")
-# The bot token the emulator accepts in tests.
-TEST_TOKEN = "4242424:E2E-TEST-TOKEN-abcdefghijklmnop"
-# 2026-11-30 is a Monday; 09:00 in Shanghai.
-START = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -168,12 +162,6 @@ async def sandbox(emulator: Emulator) -> AsyncIterator[SandboxClient]:
     """The emulator's control client."""
     async with SandboxClient(emulator.base_url) as client:
         yield client
-
-
-def make_settings(database_url: str, **values: Any) -> Settings:
-    """Settings for a test: no .env, a fake token, the given values."""
-    values.setdefault("bot_token", "123456:TEST-TOKEN-abcdefghijklmnopqrstuvwxyz")
-    return Settings(_env_file=None, database_url=database_url, **values)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import openpyxl
 import pytest
 
 from bot.importing import SAMPLE_ROSTER_PATH
-from tests.cli_helpers import run_cli
+from tests.support.cli import run_cli
 
 
 @pytest.fixture(autouse=True)

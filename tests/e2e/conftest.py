@@ -9,9 +9,7 @@ import pytest
 
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.server import Emulator
-from tests.e2e.harness import BotProcess
-
-STAFF_ID = 900_001
+from tests.support.process import STAFF_ID, BotProcess
 
 
 @pytest.fixture

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from bot.demo.simulation import Person
 from bot.sandbox.client import SandboxClient
-from tests.e2e.conftest import STAFF_ID
-from tests.e2e.harness import BotProcess
+from tests.support.process import STAFF_ID, BotProcess
 
 
 async def test_start_and_help_in_chinese(bot: BotProcess, sandbox: SandboxClient) -> None:

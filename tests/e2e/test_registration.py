@@ -30,10 +30,9 @@ from storage import repositories as repo
 from storage.db import Database
 from storage.models import ConversationStep, Invite
 from storage.models import Person as Holder
-from tests.cli_helpers import run_cli
-from tests.conftest import make_settings
-from tests.e2e.conftest import STAFF_ID
-from tests.e2e.harness import BotProcess
+from tests.support.cli import run_cli
+from tests.support.process import STAFF_ID, BotProcess
+from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.e2e
 

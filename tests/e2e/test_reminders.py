@@ -7,7 +7,6 @@ processes run on the real clock. The policy itself is tested in tests/test_remin
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -24,10 +23,10 @@ from bot.sandbox.server import Emulator
 from bot.services import Services
 from storage.db import Database
 from storage.models import OutboxMessage, Person, Unit
-from tests.cli_helpers import run_cli
-from tests.conftest import make_settings
-from tests.e2e.conftest import STAFF_ID
-from tests.e2e.harness import BotProcess
+from tests.support.cli import run_cli
+from tests.support.process import STAFF_ID, BotProcess
+from tests.support.settings import make_settings
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -83,12 +82,14 @@ async def outbox_states(services: Services, purpose: str = "reminder") -> Counte
 
 async def settled(services: Services, *, total: int) -> Counter[str]:
     """Wait until every reminder row has its outcome (none pending, claimed or sending)."""
-    async with asyncio.timeout(120):
-        while True:
-            states = await outbox_states(services)
-            if sum(states.values()) >= total and not any(states[s] for s in OPEN):
-                return states
-            await asyncio.sleep(0.2)
+
+    async def all_done() -> Counter[str] | None:
+        states = await outbox_states(services)
+        if sum(states.values()) >= total and not any(states[s] for s in OPEN):
+            return states
+        return None
+
+    return await eventually(all_done, seconds=120, every=0.2)
 
 
 async def delivered(sandbox: SandboxClient) -> Counter[int]:

@@ -36,9 +36,8 @@ from storage.models import (
     Unit,
 )
 from storage.models import Person as Holder
-from tests.conftest import make_settings
-from tests.e2e.conftest import STAFF_ID
-from tests.e2e.harness import BotProcess
+from tests.support.process import STAFF_ID, BotProcess
+from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.e2e
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from collections.abc import Callable
 
@@ -10,7 +9,8 @@ import aiohttp
 
 from bot.sandbox.client import SandboxClient
 from bot.transport.webhook import SECRET_HEADER, webhook_secret
-from tests.e2e.harness import TOKEN, BotProcess
+from tests.support.process import TOKEN, BotProcess
+from tests.support.waiting import eventually
 
 
 def free_port() -> int:
@@ -41,11 +41,11 @@ async def test_webhook_updates_are_handled_once(
     url = f"http://127.0.0.1:{port}/telegram"
     bot = make_bot()
     await bot.start("--webhook", url, "--port", str(port))
-    for _ in range(100):
-        if (await sandbox.state()).webhook_url == url:
-            break
-        await asyncio.sleep(0.05)
-    assert (await sandbox.state()).webhook_url == url
+
+    async def webhook_set() -> bool:
+        return (await sandbox.state()).webhook_url == url
+
+    await eventually(webhook_set, seconds=5)
     await sandbox.add_user(user_id=3001, first_name="李", language_code="zh-hans", started=True)
     headers = {SECRET_HEADER: webhook_secret(TOKEN)}
     async with aiohttp.ClientSession() as http:

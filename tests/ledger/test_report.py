@@ -12,7 +12,7 @@ from bot.demo.sample import UNREPORTED, seed_notice_situation
 from bot.importing import SAMPLE_ROSTER_PATH
 from bot.ledger.report import build_report, render_report
 from bot.services import Services
-from tests.cli_helpers import run_cli
+from tests.support.cli import run_cli
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from bot.registration.flow import Event
 from bot.roster import import_units
 from bot.services import Services
 from storage.models import AuditEvent, Invite, InviteAttempt, Setting
-from tests.cli_helpers import run_cli
+from tests.support.cli import run_cli
 
 URLSAFE = re.compile(r"[A-Za-z0-9_-]+")
 

@@ -45,8 +45,8 @@ from bot.workdays import WorkCalendar
 from storage import repositories as repo
 from storage.db import Database
 from storage.models import GroupChat, OutboxMessage, Person, Setting, Submission, Unit
-from tests.cli_helpers import run_cli
-from tests.conftest import START
+from tests.support.cli import run_cli
+from tests.support.settings import START
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 STAFF = 900  # the `services` fixture's STAFF_IDS

@@ -358,7 +358,7 @@ async def test_unit_card_mentions_a_pause_only_while_it_lasts(seeded: Services) 
 
 def test_every_audited_action_has_a_sentence() -> None:
     """Every action the code audits is named in words in both languages."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     source = "\n".join(
         p.read_text(encoding="utf-8")
         for folder in ("bot", "handlers", "storage")

@@ -27,7 +27,7 @@ from bot.staff.export import build_archive, collect, display_width, export_workb
 from bot.transport.outbox import enqueue, text_payload
 from storage import repositories as repo
 from storage.models import OutboxMessage, Person, Submission, SubmissionFile, Unit
-from tests.cli_helpers import run_cli
+from tests.support.cli import run_cli
 
 STAFF = 900  # STAFF_IDS of the `services` fixture
 KINDS = ("成员单位", "县（区）")
