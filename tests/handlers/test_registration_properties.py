@@ -1,6 +1,6 @@
 """Property: random updates in every registration state never raise, and none goes unanswered.
 
-The real handlers (bot.app.register_handlers) run through `Application.process_update`
+The real application (bot.app.build_application) runs through `Application.process_update`
 with a recording request in place of Telegram. A fresh person is driven with valid input
 to a chosen step of a chosen conversation (the liaison's, the lead's, `/contacts`), on a unit
 of its own (so every example takes the path it means to), and must be seen to arrive there;
@@ -12,9 +12,7 @@ a person who was in the flow got an answer, and the registrations stay consisten
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -22,14 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 from telegram import Update
-from telegram._utils.defaultvalue import DEFAULT_NONE
-from telegram._utils.types import ODVInput
-from telegram.constants import ParseMode
-from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
-from telegram.request import BaseRequest, RequestData
 
-from bot.app import register_handlers
-from bot.context import BotData
 from bot.conversations import current_step
 from bot.demo.sample import seed_notice_situation
 from bot.registration import flow, invites
@@ -47,13 +38,11 @@ from bot.registration.flow import (
 )
 from bot.roster import roles_of
 from bot.services import Services
-from storage.db import UpdateAlreadyHandled
-from storage.models import Person, Setting, Unit
+from storage.models import Person, Unit
+from tests.support.application import BotHarness, running_bot
+from tests.support.updates import make_callback_update, make_contact, make_message_update
 
-TOKEN = "123456:PROPERTY-TEST-TOKEN-abcdefghijklmnop"
-BOT_ID = 123456
 _ids = itertools.count(10_000)
-_update_ids = itertools.count(1)
 _units = itertools.count(1)
 
 # Where a person can be put before the random part: (conversation, step).
@@ -111,106 +100,33 @@ events = st.lists(
 )
 
 
-class RecordingRequest(BaseRequest):
-    """Stands in for Telegram: answers every call plausibly and remembers it."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self._message_ids = itertools.count(50_000)
-
-    async def initialize(self) -> None:
-        return None
-
-    async def shutdown(self) -> None:
-        return None
-
-    @property
-    def read_timeout(self) -> float:
-        return 1.0
-
-    async def do_request(
-        self,
-        url: str,
-        method: str,
-        request_data: RequestData | None = None,
-        read_timeout: ODVInput[float] = DEFAULT_NONE,
-        write_timeout: ODVInput[float] = DEFAULT_NONE,
-        connect_timeout: ODVInput[float] = DEFAULT_NONE,
-        pool_timeout: ODVInput[float] = DEFAULT_NONE,
-    ) -> tuple[int, bytes]:
-        name = url.rsplit("/", 1)[-1]
-        params = dict(request_data.parameters) if request_data else {}
-        self.calls.append((name, params))
-        result: Any = True
-        if name == "getMe":
-            result = {
-                "id": BOT_ID, "is_bot": True, "first_name": "Bot", "username": "liaison_test_bot",
-            }  # fmt: skip
-        elif name in ("sendMessage", "editMessageText"):
-            chat_id = int(str(params.get("chat_id", 0)))
-            message_id = params.get("message_id")
-            result = {
-                "message_id": int(str(message_id)) if message_id else next(self._message_ids),
-                "date": 0,
-                "chat": {"id": chat_id, "type": "private"},
-                "text": str(params.get("text", "")),
-            }
-        return 200, json.dumps({"ok": True, "result": result}).encode()
-
-    def answered(self, user_id: int, since: int) -> bool:
-        """Whether the bot answered this person (a message or a button answer) since a call."""
-        for name, params in self.calls[since:]:
-            if name == "answerCallbackQuery":
-                return True
-            if name == "sendMessage" and int(params.get("chat_id", 0)) == user_id:
-                return True
-        return False
+def answered(h: BotHarness, user_id: int, since: int) -> bool:
+    """Whether the bot answered this person (a message or a button answer) since a call."""
+    if h.request.answers(since=since):
+        return True
+    return bool(h.request.sent(user_id, since=since))
 
 
-@dataclass
 class Harness:
-    services: Services
-    app: Application[Any, Any, Any, Any, Any, Any]
-    request: RecordingRequest
-    errors: list[BaseException]
+    """Random events of one person, as updates to the application."""
 
-    def user(self, user_id: int) -> dict[str, Any]:
-        return {"id": user_id, "is_bot": False, "first_name": "测试", "language_code": "zh-hans"}
+    def __init__(self, bot: BotHarness) -> None:
+        self.bot = bot
+        self.services = bot.services
+        self.request = bot.request
+        self.errors = bot.errors
 
-    def _message(self, user_id: int, **content: Any) -> dict[str, Any]:
-        return {
-            "message_id": next(_update_ids),
-            "date": 0,
-            "chat": {"id": user_id, "type": "private"},
-            "from": self.user(user_id),
-            **content,
-        }
-
-    async def send(self, user_id: int, payload: dict[str, Any]) -> None:
-        update = Update.de_json({"update_id": next(_update_ids), **payload}, self.app.bot)
-        await self.app.process_update(update)
+    async def send(self, update: Update) -> None:
+        """Hand the update over; a handler's error is kept for the test to check."""
+        await self.bot.app.process_update(update)
 
     async def text(self, user_id: int, text: str) -> None:
-        content: dict[str, Any] = {"text": text}
-        if text.startswith("/"):
-            length = len(text.split(maxsplit=1)[0])
-            content["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
-        await self.send(user_id, {"message": self._message(user_id, **content)})
+        await self.send(make_message_update(self.bot.app.bot, user_id, text))
 
     async def press(self, user_id: int, data: str, *, with_buttons: bool = True) -> None:
-        message = self._message(user_id, text="…")
-        message["from"] = {"id": BOT_ID, "is_bot": True, "first_name": "Bot"}
-        if with_buttons:
-            button = {"text": "x", "callback_data": data or "x"}
-            message["reply_markup"] = {"inline_keyboard": [[button]]}
-        query = {
-            "id": str(next(_update_ids)),
-            "from": self.user(user_id),
-            "chat_instance": "1",
-            "message": message,
-            "data": data,
-        }
-        await self.send(user_id, {"callback_query": query})
+        markup = {"inline_keyboard": [[{"text": "x", "callback_data": data or "x"}]]}
+        message = self.request.bot_message(user_id, "…", markup if with_buttons else None)
+        await self.send(make_callback_update(self.bot.app.bot, user_id, data, message=message))
 
     async def version(self, user_id: int) -> int:
         step = await current_step(services=self.services, user_id=user_id)
@@ -218,55 +134,29 @@ class Harness:
 
     async def act(self, user_id: int, event: Event) -> None:
         kind, value = event
+        bot = self.bot.app.bot
         if kind == "text":
             await self.text(user_id, value)
         elif kind == "contact":
             phone, own = value
-            contact: dict[str, Any] = {"phone_number": phone, "first_name": "测试"}
-            if own:
-                contact["user_id"] = user_id
-            await self.send(user_id, {"message": self._message(user_id, contact=contact)})
+            contact = make_contact(phone, user_id=user_id if own else None)
+            await self.send(make_message_update(bot, user_id, contact=contact))
         elif kind == "press":
             offset, action = value
             await self.press(user_id, f"r:{max(await self.version(user_id) + offset, 0)}:{action}")
         elif kind == "forged":
             await self.press(user_id, value, with_buttons=bool(value))
         elif kind == "edited":
-            edited = self._message(user_id, text="张伟", edit_date=1)
-            await self.send(user_id, {"edited_message": edited})
+            await self.send(make_message_update(bot, user_id, "张伟", edited=True))
         else:
-            await self.send(user_id, {"message": self._message(user_id, **CONTENT[kind])})
+            await self.send(make_message_update(bot, user_id, extra=CONTENT[kind]))
 
 
 @pytest.fixture
 async def harness(services: Services) -> AsyncIterator[Harness]:
     await seed_notice_situation(services=services)
-    async with services.db.uow() as tx:
-        tx.add(Setting(key="bot_username", value="liaison_test_bot"))
-    request = RecordingRequest()
-    app: Application[Any, Any, Any, Any, Any, Any] = (
-        ApplicationBuilder()
-        .token(TOKEN)
-        .request(request)
-        .get_updates_request(RecordingRequest())
-        .defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=services.settings.tz))
-        .context_types(ContextTypes(bot_data=BotData))
-        .updater(None)
-        .build()
-    )
-    app.bot_data.services = services
-    register_handlers(app)
-    errors: list[BaseException] = []
-
-    async def record(update: object, context: Any) -> None:
-        if context.error is not None and not isinstance(context.error, UpdateAlreadyHandled):
-            errors.append(context.error)
-
-    app.add_error_handler(record)
-    await app.initialize()
-    app.bot_data.username = "liaison_test_bot"
-    yield Harness(services=services, app=app, request=request, errors=errors)
-    await app.shutdown()
+    async with running_bot(services) as bot:
+        yield Harness(bot)
 
 
 VALID: dict[str, Event] = {
@@ -393,5 +283,5 @@ async def test_random_updates_in_every_state_never_raise(
         await h.act(user_id, event)
         assert h.errors == [], (state, event)
         if in_flow:
-            assert h.request.answered(user_id, before), (state, event)
+            assert answered(h.bot, user_id, before), (state, event)
         await consistent(h, user_id)
