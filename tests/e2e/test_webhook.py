@@ -9,6 +9,7 @@ import aiohttp
 
 from bot.sandbox.client import SandboxClient
 from bot.transport.webhook import SECRET_HEADER, webhook_secret
+from tests.support.messages import says
 from tests.support.process import TOKEN, BotProcess
 from tests.support.waiting import eventually
 
@@ -56,4 +57,4 @@ async def test_webhook_updates_are_handled_once(
                 assert answer.status == 200
     messages = await sandbox.messages(3001)
     assert len(messages) == 1
-    assert "市双拥办联络机器人" in (messages[0].text or "")
+    assert says(messages[0].text, "start.welcome")
