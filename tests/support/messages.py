@@ -62,25 +62,27 @@ def _compiled(key: str, lang: str, values: tuple[tuple[str, object], ...]) -> re
     return re.compile(_fragment(key, lang, values))
 
 
-def pattern(key: str, lang: str = DEFAULT_LANGUAGE, **values: object) -> re.Pattern[str]:
+def pattern(key: str, lang: str = DEFAULT_LANGUAGE, /, **values: object) -> re.Pattern[str]:
     """The regular expression of a sentence; given values must appear as they are."""
     return _compiled(key, lang, tuple(sorted(values.items(), key=lambda kv: kv[0])))
 
 
-def says(text: str | None, key: str, lang: str = DEFAULT_LANGUAGE, **values: object) -> bool:
+def says(text: str | None, key: str, lang: str = DEFAULT_LANGUAGE, /, **values: object) -> bool:
     """Whether the whole text is the sentence `key` (surrounding whitespace aside)."""
     if text is None:
         return False
     return pattern(key, lang, **values).fullmatch(shown(text).strip()) is not None
 
 
-def mentions(text: str | None, key: str, lang: str = DEFAULT_LANGUAGE, **values: object) -> bool:
+def mentions(
+    text: str | None, key: str, lang: str = DEFAULT_LANGUAGE, /, **values: object
+) -> bool:
     """Whether the sentence `key` is part of the text (one message often joins several)."""
     if text is None:
         return False
     return pattern(key, lang, **values).search(shown(text)) is not None
 
 
-def label(key: str, lang: str = DEFAULT_LANGUAGE, **values: object) -> str:
+def label(key: str, lang: str = DEFAULT_LANGUAGE, /, **values: object) -> str:
     """A button's label as a person sees it (to press it by its text)."""
     return shown(t(lang, key, **values))

@@ -81,11 +81,11 @@ class Sent:
     deleted: bool = False
     entities: list[dict[str, Any]] = field(default_factory=list)
 
-    def says(self, key: str, lang: str = "zh", **values: object) -> bool:
+    def says(self, key: str, lang: str = "zh", /, **values: object) -> bool:
         """Whether the message is the catalogue sentence `key` (see support.messages)."""
         return says(self.text, key, lang, **values)
 
-    def mentions(self, key: str, lang: str = "zh", **values: object) -> bool:
+    def mentions(self, key: str, lang: str = "zh", /, **values: object) -> bool:
         """Whether the catalogue sentence `key` is part of the message."""
         return mentions(self.text, key, lang, **values)
 
