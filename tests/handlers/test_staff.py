@@ -71,10 +71,17 @@ async def test_outstanding_asked_in_a_group_is_sent_privately(
     assert view.mentions("outstanding.totals", units=2)
 
 
-async def test_unit_shows_the_units_file_with_its_actions(bot: BotHarness, office: Office) -> None:
+async def test_unit_shows_the_units_file_with_its_actions(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    await factories.add_outbox(
+        services, LIAISON, purpose="reminder", state="sent", unit=office.unit
+    )
     card = await unit_card(bot)
     assert card.mentions("unitcard.items_heading", required=6, accepted=1, missing=5, pending=0)
     assert card.mentions("unitcard.contact_missing", role=label("common.role_lead"))
+    assert card.mentions("unitcard.reminders", count=1)
+    assert card.mentions("unitcard.reminder", state=label("export.state_sent"))
     unit_id = office.unit.id
     assert card.button_data() == [
         f"st:x:{unit_id}",
