@@ -8,9 +8,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
@@ -19,14 +17,9 @@ from bot.clock import FrozenClock
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.server import Emulator
 from bot.services import Services
-from bot.settings import Settings
 from storage.db import Database
-
-PG_URL = os.environ.get("TEST_POSTGRES_URL", "")
-# The bot token the emulator accepts in tests.
-TEST_TOKEN = "4242424:E2E-TEST-TOKEN-abcdefghijklmnop"
-# 2026-11-30 is a Monday; 09:00 in Shanghai.
-START = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
+from tests.support.databases import PG_URL, drop_pg_database, fresh_pg_database, require_postgres
+from tests.support.settings import START, TEST_TOKEN, make_settings
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -46,30 +39,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if mark in item.keywords:
                 item.add_marker(pytest.mark.skipif(True, reason=reason))
-
-
-def _require_postgres() -> str:
-    assert PG_URL, "postgres tests carry the postgres mark"
-    return PG_URL
-
-
-async def _fresh_pg_database() -> tuple[str, str]:
-    base = _require_postgres()
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    admin = await asyncpg.connect(base.replace("postgresql+asyncpg", "postgresql"))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return base.rsplit("/", 1)[0] + f"/{name}", name
-
-
-async def _drop_pg_database(name: str) -> None:
-    admin = await asyncpg.connect(PG_URL.replace("postgresql+asyncpg", "postgresql"))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 async def _prepare(url: str, data_dir: Path) -> None:
@@ -98,14 +67,14 @@ _PG_TEMPLATE: list[str] = []
 async def _pg_template() -> str:
     """A migrated PostgreSQL database, made once per run; tests copy it (CREATE … TEMPLATE)."""
     if not _PG_TEMPLATE:
-        url, name = await _fresh_pg_database()
+        url, name = await fresh_pg_database()
         await _prepare(url, Path(tempfile.mkdtemp()))
         _PG_TEMPLATE.append(name)
     return _PG_TEMPLATE[0]
 
 
 async def _copy_pg_database(template: str) -> tuple[str, str]:
-    base = _require_postgres()
+    base = require_postgres()
     name = f"t_{uuid.uuid4().hex[:16]}"
     admin = await asyncpg.connect(base.replace("postgresql+asyncpg", "postgresql"))
     try:
@@ -128,7 +97,7 @@ async def migrated_url(
         return
     url, name = await _copy_pg_database(await _pg_template())
     yield url
-    await _drop_pg_database(name)
+    await drop_pg_database(name)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -137,9 +106,9 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
         return
-    url, name = await _fresh_pg_database()
+    url, name = await fresh_pg_database()
     yield url
-    await _drop_pg_database(name)
+    await drop_pg_database(name)
 
 
 @pytest.fixture
@@ -151,9 +120,9 @@ async def sqlite_url(tmp_path: Path) -> str:
 async def pg_url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
     """A fresh PostgreSQL database (tests using it must carry @pytest.mark.postgres)."""
     assert request.node.get_closest_marker("postgres"), "mark the test @pytest.mark.postgres"
-    url, name = await _fresh_pg_database()
+    url, name = await fresh_pg_database()
     yield url
-    await _drop_pg_database(name)
+    await drop_pg_database(name)
 
 
 @pytest.fixture
@@ -170,12 +139,6 @@ async def sandbox(emulator: Emulator) -> AsyncIterator[SandboxClient]:
     """The emulator's control client."""
     async with SandboxClient(emulator.base_url) as client:
         yield client
-
-
-def make_settings(database_url: str, **values: Any) -> Settings:
-    """Settings for a test: no .env, a fake token, the given values."""
-    values.setdefault("bot_token", "123456:TEST-TOKEN-abcdefghijklmnopqrstuvwxyz")
-    return Settings(_env_file=None, database_url=database_url, **values)
 
 
 @pytest.fixture

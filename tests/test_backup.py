@@ -35,8 +35,9 @@ from storage.models import (
     SubmissionFile,
     Unit,
 )
-from tests.cli_helpers import Done, run_cli
-from tests.conftest import _drop_pg_database, _fresh_pg_database, make_settings
+from tests.support.cli import Done, run_cli
+from tests.support.databases import drop_pg_database, fresh_pg_database
+from tests.support.settings import make_settings
 
 TABLES: list[Any] = [Unit, Person, Submission, SubmissionFile, OutboxMessage]
 
@@ -120,9 +121,9 @@ async def empty_url(migrated_url: str, tmp_path: Path) -> AsyncIterator[str]:
     if migrated_url.startswith("sqlite"):
         yield f"sqlite+aiosqlite:///{tmp_path / 'restored.db'}"
         return
-    url, name = await _fresh_pg_database()
+    url, name = await fresh_pg_database()
     yield url
-    await _drop_pg_database(name)
+    await drop_pg_database(name)
 
 
 def use(monkeypatch: pytest.MonkeyPatch, url: str, data_dir: Path) -> None:

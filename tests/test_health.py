@@ -31,15 +31,9 @@ from bot.transport.supervisor import Supervisor
 from messages import plain
 from storage.db import Database
 from storage.models import OutboxMessage, Setting
-from tests.conftest import TEST_TOKEN, make_settings
-from tests.proxies import Relay
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+from tests.support.network import free_port
+from tests.support.proxies import Relay
+from tests.support.settings import TEST_TOKEN, make_settings
 
 
 @dataclass

@@ -19,8 +19,8 @@ from bot.staff.console import audit_log
 from handlers.staff import audit_text
 from storage import repositories as repo
 from storage.models import AuditEvent, HandledUpdate, OutboxMessage
-from tests.cli_helpers import run_cli
-from tests.conftest import make_settings
+from tests.support.cli import run_cli
+from tests.support.settings import make_settings
 
 SHANGHAI = "Asia/Shanghai"
 

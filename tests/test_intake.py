@@ -37,8 +37,8 @@ from handlers import flows, registry
 from messages import t
 from storage.db import Database
 from storage.models import AuditEvent, ConversationStep
-from tests.conftest import make_settings
-from tests.e2e.harness import TOKEN
+from tests.support.process import TOKEN
+from tests.support.settings import make_settings
 
 
 @dataclass

@@ -22,8 +22,8 @@ from bot.transport.outbox import Dispatcher, enqueue, text_payload
 from bot.transport.pacing import SharedPacer
 from storage.db import Database
 from storage.models import OutboxMessage
-from tests.conftest import make_settings
-from tests.e2e.harness import TOKEN
+from tests.support.process import TOKEN
+from tests.support.settings import make_settings
 
 
 class SharedTime:

@@ -16,19 +16,8 @@ from bot.sandbox.client import SandboxClient
 from bot.sandbox.server import Emulator
 from bot.services import Services
 from storage.db import Database
-from tests.conftest import TEST_TOKEN, make_settings
-from tests.proxies import HttpProxy, Socks5Proxy
-
-API_HOST = "api.telegram.test"  # .test never resolves: only the proxy knows this name
-
-
-def carried_methods(requests: list[str]) -> list[str]:
-    """Bot API methods among `METHOD URL` lines (a file download is `file`)."""
-    methods = []
-    for line in requests:
-        path = urlsplit(line.split(" ", 1)[1]).path
-        methods.append("file" if path.startswith("/file/bot") else path.rsplit("/", 1)[-1])
-    return methods
+from tests.support.proxies import API_HOST, HttpProxy, Socks5Proxy, carried_methods
+from tests.support.settings import TEST_TOKEN, make_settings
 
 
 @pytest.fixture(params=["http", "socks5"])

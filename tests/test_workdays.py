@@ -16,7 +16,7 @@ from bot.importing import ImportRejected
 from bot.registration.notices import next_digest_at
 from bot.services import Services
 from bot.workdays import HolidayFile, WorkCalendar, load_holiday_file
-from tests.conftest import make_settings
+from tests.support.settings import make_settings
 
 FIXTURES = Path(__file__).parent / "fixtures" / "import"
 

@@ -9,9 +9,8 @@ import pytest
 
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.server import Emulator
-from tests.e2e.harness import BotProcess
+from tests.support.process import STAFF_ID, BotProcess
 
-STAFF_ID = 900_001
 # Refusals the bot cannot foresee: a person blocked it or never opened it (403), Telegram's
 # rate limit (429), another process polling (409), the menu of a staff member who has not
 # opened the bot yet (set at start, "chat not found"). Anything else it was refused (400,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 from sqlalchemy import func, select
@@ -10,7 +9,8 @@ from sqlalchemy import func, select
 from bot.sandbox.client import SandboxClient
 from storage.db import Database
 from storage.models import Account, HandledUpdate
-from tests.e2e.harness import BotProcess
+from tests.support.process import BotProcess
+from tests.support.waiting import eventually
 
 USERS = list(range(5001, 5061))
 
@@ -29,11 +29,10 @@ async def test_kill_9_with_updates_in_hand(
     update_ids = [await sandbox.start(user) for user in USERS]
 
     # Kill it while it is working through the batch it fetched.
-    for _ in range(400):
-        answered = sum(1 for n in (await replies(sandbox)).values() if n)
-        if answered >= 10:
-            break
-        await asyncio.sleep(0.02)
+    async def ten_answered() -> bool:
+        return sum(1 for n in (await replies(sandbox)).values() if n) >= 10
+
+    await eventually(ten_answered, seconds=8, every=0.02)
     await bot.kill()
     at_kill = await replies(sandbox)
     state = await sandbox.state()
@@ -42,10 +41,11 @@ async def test_kill_9_with_updates_in_hand(
 
     await bot.start()
     await sandbox.wait_confirmed(max(update_ids), timeout=60)
-    for _ in range(400):
-        if all(await_n for await_n in (await replies(sandbox)).values()):
-            break
-        await asyncio.sleep(0.05)
+
+    async def everyone_answered() -> bool:
+        return all((await replies(sandbox)).values())
+
+    await eventually(everyone_answered, seconds=20)
     final = await replies(sandbox)
 
     # Nobody was answered twice, and at most the update in flight at the kill lost its reply.

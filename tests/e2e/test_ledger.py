@@ -23,12 +23,13 @@ from bot.sandbox.client import SandboxClient
 from bot.sandbox.models import SentMessage
 from bot.sandbox.server import Emulator
 from bot.services import Services
+from messages import format_date
 from storage.db import Database
 from storage.models import ChecklistItem, OutboxMessage, Submission, SubmissionFile, Unit
 from storage.models import Person as Holder
-from tests.conftest import make_settings
-from tests.e2e.conftest import STAFF_ID
-from tests.e2e.harness import BotProcess
+from tests.support.messages import label, mentions, says
+from tests.support.process import STAFF_ID, BotProcess
+from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.e2e
 
@@ -40,6 +41,17 @@ AGREEMENT = "与驻地部队签订的结对共建协议"
 POLICY = "拥军优属政策落实台账"
 PDF = b"%PDF-1.4\n% liaison-bot e2e\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01" + bytes(64)
+SUBMIT, DONE = label("ledger.button_submit"), label("ledger.button_done")
+SKIP, NOT_APPLICABLE = label("ledger.button_skip"), label("ledger.button_not_applicable")
+ITEM_BUTTONS = [DONE, SKIP, NOT_APPLICABLE]
+ACCEPT, RETURN = label("review.button_accept"), label("review.button_return")
+CARD_BUTTONS = [ACCEPT, RETURN, label("review.button_later")]
+RESUBMIT = label("review.button_resubmit")
+
+
+def state(key: str, **values: object) -> str:
+    """An item's state as /status shows it."""
+    return label(f"ledger.state_{key}", **values)
 
 
 @dataclass
@@ -152,38 +164,40 @@ async def send_photo(office: Office, person: Person, data: bytes = JPEG) -> list
 async def test_documents_photos_and_text_answers(office: Office) -> None:
     liaison = office.liaison
     [status] = await liaison.say("/status")
-    assert "市民政局资料台账" in text_of(status)
-    assert "报送截止日期：2026年12月31日" in text_of(status)
-    assert f"· {PLAN}：未报送" in text_of(status)
-    assert "共6项：已通过0项，待审核0项，尚需报送6项。" in text_of(status)
-    assert status.button_texts() == ["报送资料"]
+    assert mentions(status.text, "ledger.status_title", unit="市民政局")
+    assert mentions(
+        status.text, "ledger.status_deadline", date=format_date(date(2026, 12, 31), "zh")
+    )
+    assert mentions(status.text, "ledger.status_line", title=PLAN, state=state("missing"))
+    assert mentions(status.text, "ledger.status_summary", total=6, accepted=0, pending=0, open=6)
+    assert status.button_texts() == [SUBMIT]
 
-    [prompt] = await liaison.press("报送资料")
-    assert PLAN in text_of(prompt)
-    assert "请上传本单位本年度工作计划" in text_of(prompt)  # what is wanted
-    assert prompt.button_texts() == ["本项已报齐", "暂时跳过", "不适用"]
+    [prompt] = await liaison.press(SUBMIT)
+    assert mentions(prompt.text, "ledger.prompt", title=PLAN)
+    assert "请上传本单位本年度工作计划" in text_of(prompt)  # what is wanted (the checklist's)
+    assert prompt.button_texts() == ITEM_BUTTONS
     [ack] = await send_document(office, liaison, "2026年度工作计划.pdf")
-    assert "已收到“2026年度工作计划.pdf”，本项共1份文件" in text_of(ack)
-    [moved] = await liaison.press("本项已报齐")
-    assert f"“{PLAN}”已提交市双拥办审核。" in text_of(moved)
-    assert MINUTES in text_of(moved)
+    assert says(ack.text, "ledger.file_received", name="2026年度工作计划.pdf", files=1)
+    [moved] = await liaison.press(DONE)
+    assert mentions(moved.text, "ledger.submitted", title=PLAN)
+    assert mentions(moved.text, "ledger.prompt", title=MINUTES)
 
     [ack] = await send_photo(office, liaison)
-    assert "已收到“photo.jpg”，本项共1份文件" in text_of(ack)
-    [moved] = await liaison.press("本项已报齐")
-    assert EDUCATION in text_of(moved)
+    assert says(ack.text, "ledger.file_received", name="photo.jpg", files=1)
+    [moved] = await liaison.press(DONE)
+    assert mentions(moved.text, "ledger.prompt", title=EDUCATION)
 
     [ack] = await liaison.say("2026年开展国防教育活动4次，参加人员120人次。")
-    assert "已记录文字说明" in text_of(ack)
-    [moved] = await liaison.press("本项已报齐")
-    assert f"“{EDUCATION}”已提交市双拥办审核。" in text_of(moved)
+    assert says(ack.text, "ledger.text_received")
+    [moved] = await liaison.press(DONE)
+    assert mentions(moved.text, "ledger.submitted", title=EDUCATION)
     [cancelled] = await liaison.say("/cancel")
-    assert text_of(cancelled) == "已取消当前操作。"
+    assert says(cancelled.text, "common.cancelled")
 
     [status] = await liaison.say("/status")
     for title in (PLAN, MINUTES, EDUCATION):
-        assert f"· {title}：待审核" in text_of(status)
-    assert "共6项：已通过0项，待审核3项，尚需报送3项。" in text_of(status)
+        assert mentions(status.text, "ledger.status_line", title=title, state=state("pending"))
+    assert mentions(status.text, "ledger.status_summary", total=6, accepted=0, pending=3, open=3)
 
     submissions = await office.submissions()
     assert [(s.item_id, s.state, s.answer_kind) for s in submissions] == [
@@ -217,8 +231,8 @@ async def test_several_files_for_one_item(office: Office) -> None:
     await send_document(office, liaison, "计划正文.docx", b"PK\x03\x04 docx body")
     await send_document(office, liaison, "计划附件.xlsx", b"PK\x03\x04 xlsx body")
     [ack] = await send_photo(office, liaison)
-    assert "本项共3份文件" in text_of(ack)
-    await liaison.press("本项已报齐")
+    assert says(ack.text, "ledger.file_received", files=3)
+    await liaison.press(DONE)
     [submission] = await office.submissions()
     files = await office.files()
     assert [f.submission_id for f in files] == [submission.id] * 3
@@ -230,19 +244,18 @@ async def test_too_large_and_wrong_type_are_refused_with_the_reason(office: Offi
     liaison = office.liaison
     await liaison.say("/submit")
     [big] = await send_document(office, liaison, "全年台账扫描.pdf", None, size=25 * 1024 * 1024)
-    assert text_of(big).startswith("文件“全年台账扫描.pdf”大小为25.0 MB，超过20 MB上限，未予接收")
-    assert big.button_texts() == ["本项已报齐", "暂时跳过", "不适用"]
+    assert says(big.text, "files.too_large", name="全年台账扫描.pdf", size="25.0 MB")
+    assert big.button_texts() == ITEM_BUTTONS
     [exe] = await send_document(office, liaison, "setup.exe", b"MZ\x90\x00program")
-    assert "类型不在接收范围内" in text_of(exe)
-    assert "PDF、Word、Excel文件或图片" in text_of(exe)
+    assert says(exe.text, "files.wrong_type", name="setup.exe")
     [archive] = await send_document(office, liaison, "全部材料.zip", b"PK\x03\x04zip")
-    assert "压缩包“全部材料.zip”不予接收" in text_of(archive)
+    assert says(archive.text, "files.archive", name="全部材料.zip")
     [fake] = await send_document(office, liaison, "看似文档.pdf", b"MZ\x90\x00program")
-    assert "内容与其类型不符" in text_of(fake)
+    assert says(fake.text, "files.executable", name="看似文档.pdf")
     await liaison.say("/cancel")
     # Outside /submit, too.
     [outside] = await send_document(office, liaison, "tool.exe", b"MZ")
-    assert "类型不在接收范围内" in text_of(outside)
+    assert says(outside.text, "files.wrong_type", name="tool.exe")
 
     assert await office.files() == []
     assert await office.submissions() == []
@@ -264,24 +277,24 @@ async def test_the_same_file_twice_is_recorded_once(office: Office, emulator: Em
     # person forwards or re-sends a file), so the test puts that message in the emulator itself.
     emulator.state.user_message(LIAISON, None, "document", files=[stored])
     [again] = await liaison.wait(1)
-    assert text_of(again) == "“计划.pdf”此前已收到，不重复记录。本项共1份文件。"
+    assert says(again.text, "ledger.file_duplicate", name="计划.pdf", files=1)
     # The same bytes uploaded anew (another file_unique_id): recognised by SHA-256.
     [same] = await send_document(office, liaison, "计划（副本）.pdf")
-    assert "此前已收到，不重复记录。本项共1份文件" in text_of(same)
+    assert says(same.text, "ledger.file_duplicate", files=1)
     assert len(await office.files()) == 1
-    await liaison.press("本项已报齐")
+    await liaison.press(DONE)
 
     # Sent back: the same file again is a new submission.
     [first] = await office.submissions()
     await office.staff.say("/review", expect=2)
-    await office.staff.press("退回")
+    await office.staff.press(RETURN)
     await office.staff.say("请补充盖章页", expect=2)
     await liaison.wait(1)  # the notice of the send-back
-    await liaison.press("补报此项")
+    await liaison.press(RESUBMIT)
     emulator.state.user_message(LIAISON, None, "document", files=[stored])
     [ack] = await liaison.wait(1)
-    assert "已收到“计划.pdf”，本项共1份文件" in text_of(ack)
-    await liaison.press("本项已报齐")
+    assert says(ack.text, "ledger.file_received", name="计划.pdf", files=1)
+    await liaison.press(DONE)
     files = await office.files()
     assert [f.file_unique_id for f in files] == [stored.file_unique_id] * 2
     second = [s for s in await office.submissions() if s.id != first.id]
@@ -293,48 +306,49 @@ async def test_sent_back_and_resubmitted(office: Office) -> None:
     liaison, staff = office.liaison, office.staff
     await liaison.say("/submit")
     await send_document(office, liaison, "计划.pdf")
-    await liaison.press("本项已报齐")
+    await liaison.press(DONE)
     await liaison.say("/cancel")
+    reason = "计划中缺少双拥工作内容，请补充后重新报送。"
 
     [resent, card] = await staff.say("/review", expect=2)
     assert resent.kind == "document"
     assert resent.files[0].file_name == "计划.pdf"
-    assert "市民政局｜年度工作计划" in text_of(resent)
-    assert "单位：市民政局" in text_of(card)
-    assert f"资料：{PLAN}" in text_of(card)
-    assert "报送人：张伟（联络员）" in text_of(card)
-    assert "报送时间：2026年" in text_of(card)
-    assert card.button_texts() == ["通过", "退回", "稍后审核"]
-    [ask] = await staff.press("退回")
-    assert "请输入退回市民政局“年度工作计划" in text_of(ask)
-    [done, nothing] = await staff.say("计划中缺少双拥工作内容，请补充后重新报送。", expect=2)
-    assert "已退回：市民政局" in text_of(done)
-    assert text_of(nothing) == "目前没有待审核的资料。"
+    assert says(resent.caption, "review.file_caption", unit="市民政局", title=PLAN)
+    assert mentions(card.text, "review.card", unit="市民政局", title=PLAN)
+    submitter = label("review.card_submitter_role", name="张伟", role=label("common.role_liaison"))
+    assert mentions(card.text, "review.card", submitter=submitter)
+    assert card.button_texts() == CARD_BUTTONS
+    [ask] = await staff.press(RETURN)
+    assert says(ask.text, "review.ask_reason", unit="市民政局", title=PLAN)
+    [done, nothing] = await staff.say(reason, expect=2)
+    assert says(done.text, "review.returned", unit="市民政局", title=PLAN, reason=reason)
+    assert says(nothing.text, "review.nothing")
 
     [notice] = await liaison.wait(1)  # through the outbox
-    assert "市双拥办退回了市民政局报送的“年度工作计划" in text_of(notice)
-    assert "退回原因：计划中缺少双拥工作内容，请补充后重新报送。" in text_of(notice)
-    assert notice.button_texts() == ["补报此项"]
+    assert says(notice.text, "review.notice_returned", unit="市民政局", title=PLAN, reason=reason)
+    assert notice.button_texts() == [RESUBMIT]
     [status] = await liaison.say("/status")
-    assert f"· {PLAN}：已退回，原因：计划中缺少双拥工作内容" in text_of(status)
+    assert mentions(
+        status.text, "ledger.status_line", title=PLAN, state=state("returned", reason=reason)
+    )
 
-    [prompt] = await liaison.press("补报此项")
-    assert PLAN in text_of(prompt)
-    assert "该项曾被退回，原因：计划中缺少双拥工作内容，请补充后重新报送。" in text_of(prompt)
+    [prompt] = await liaison.press(RESUBMIT)
+    assert mentions(prompt.text, "ledger.prompt", title=PLAN)
+    assert mentions(prompt.text, "ledger.prompt_returned", reason=reason)
     await send_document(office, liaison, "计划（修改稿）.pdf", PDF + b"% revised\n")
-    await liaison.press("本项已报齐")
+    await liaison.press(DONE)
 
     [unknown] = await staff.say("/review 不存在的单位")
-    assert text_of(unknown) == "未找到单位“不存在的单位”，请写出花名册中的单位全称。"
+    assert says(unknown.text, "review.unit_not_found", name="不存在的单位")
     [resent, card] = await staff.say("/review 民政", expect=2)  # one unit, by part of its name
     assert resent.files[0].file_name == "计划（修改稿）.pdf"
-    assert "该项此前已退回1次。" in text_of(card)
-    [accepted, nothing] = await staff.press("通过", expect=2)
-    assert "已通过：市民政局" in text_of(accepted)
+    assert mentions(card.text, "review.card_returned_before", count=1)
+    [accepted, nothing] = await staff.press(ACCEPT, expect=2)
+    assert says(accepted.text, "review.accepted", unit="市民政局", title=PLAN)
     [notice] = await liaison.wait(1)
-    assert "市双拥办已审核通过市民政局报送的“年度工作计划" in text_of(notice)
+    assert says(notice.text, "review.notice_accepted", unit="市民政局", title=PLAN)
     [status] = await liaison.say("/status")
-    assert f"· {PLAN}：已通过" in text_of(status)
+    assert mentions(status.text, "ledger.status_line", title=PLAN, state=state("accepted"))
 
     report = await build_report(services=office.services)
     mine = next(u for u in report.units if u.name == "市民政局")
@@ -354,32 +368,33 @@ async def test_sent_back_and_resubmitted(office: Office) -> None:
 async def test_a_file_outside_submit_is_matched_to_its_item(office: Office) -> None:
     liaison = office.liaison
     [ask] = await send_document(office, liaison, "协议.pdf", caption="已盖章")
-    assert f"看起来属于“{AGREEMENT}”" in text_of(ask)
+    assert says(ask.text, "ledger.stray_ask_guess", names="协议.pdf", title=AGREEMENT)
     buttons = ask.button_texts()
-    assert buttons[0] == f"归入：{AGREEMENT}"
+    confirm = label("ledger.stray_button_confirm", title=AGREEMENT)
+    assert buttons[0] == confirm
     assert PLAN in buttons
-    assert buttons[-1] == "不保存"
+    assert buttons[-1] == label("ledger.stray_button_drop")
     assert await office.sandbox.calls("getFile") == []  # nothing downloaded before the choice
-    [placed] = await liaison.press(f"归入：{AGREEMENT}")
-    assert f"已将1份文件归入“{AGREEMENT}”，本项共1份文件。" in text_of(placed)
-    assert placed.button_texts() == ["本项已报齐", "暂时跳过", "不适用"]
-    [moved] = await liaison.press("本项已报齐")
-    assert f"“{AGREEMENT}”已提交市双拥办审核。" in text_of(moved)
+    [placed] = await liaison.press(confirm)
+    assert mentions(placed.text, "ledger.stray_placed", count=1, title=AGREEMENT, files=1)
+    assert placed.button_texts() == ITEM_BUTTONS
+    [moved] = await liaison.press(DONE)
+    assert mentions(moved.text, "ledger.submitted", title=AGREEMENT)
     [file] = await office.files()
     assert file.item_id == office.items[AGREEMENT]
 
     # Another file, filed under another item by choice.
     await liaison.say("/cancel")
     [ask] = await send_document(office, liaison, "IMG_0001.pdf")
-    assert "请选择所属的资料项" in text_of(ask)
+    assert says(ask.text, "ledger.stray_ask", names="IMG_0001.pdf")
     await liaison.press(MINUTES)
     files = await office.files()
     assert files[-1].item_id == office.items[MINUTES]
     # Not kept when the person says so.
     await liaison.say("/cancel")
     await send_document(office, liaison, "随手拍.pdf")
-    [dropped] = await liaison.press("不保存")
-    assert text_of(dropped) == "已取消，文件未保存。"
+    [dropped] = await liaison.press(label("ledger.stray_button_drop"))
+    assert says(dropped.text, "ledger.stray_dropped")
     assert len(await office.files()) == 2
     assert await office.sandbox.warnings() == []
 
@@ -388,38 +403,43 @@ async def test_not_applicable_with_a_reason(office: Office) -> None:
     liaison = office.liaison
     await liaison.say("/submit")
     for _ in range(5):  # on to the last item, the policy ledger
-        await liaison.press("暂时跳过")
-    [ask] = await liaison.press("不适用")
-    assert f"请简要说明“{POLICY}”不适用于本单位的理由" in text_of(ask)
+        await liaison.press(SKIP)
+    [ask] = await liaison.press(NOT_APPLICABLE)
+    assert says(ask.text, "ledger.not_applicable_ask", title=POLICY)
     [short] = await liaison.say("无")
-    assert "理由应为2至500字" in text_of(short)
+    assert says(short.text, "ledger.reason_invalid", min=2, max=500)
     [moved] = await liaison.say("本单位无拥军优属政策职能，经市双拥办同意不设台账。")
-    assert f"“{POLICY}”已提交市双拥办审核。" in text_of(moved)
-    assert "已跳过：" in text_of(moved)
+    assert mentions(moved.text, "ledger.submitted", title=POLICY)
+    assert mentions(moved.text, "ledger.walk_skipped")
     [status] = await liaison.say("/status")
-    assert f"· {POLICY}：申报不适用，待审核" in text_of(status)
+    not_applicable = state("not_applicable_pending")
+    assert mentions(status.text, "ledger.status_line", title=POLICY, state=not_applicable)
     [submission] = await office.submissions()
     assert (submission.answer_kind, submission.state) == ("not_applicable", "pending")
     assert submission.text == "本单位无拥军优属政策职能，经市双拥办同意不设台账。"
     [card] = await office.staff.say("/review")
-    assert "申报不适用，理由：本单位无拥军优属政策职能" in text_of(card)
+    assert mentions(
+        card.text,
+        "review.card_not_applicable",
+        text="本单位无拥军优属政策职能，经市双拥办同意不设台账。",
+    )
     assert await office.sandbox.warnings() == []
 
 
 async def test_a_submission_in_progress_survives_kill_9(office: Office) -> None:
     liaison = office.liaison
     await liaison.say("/submit")
-    await liaison.press("暂时跳过")
+    await liaison.press(SKIP)
     [ack] = await send_document(office, liaison, "会议记录第一页.pdf")
-    assert "本项共1份文件" in text_of(ack)
+    assert says(ack.text, "ledger.file_received", files=1)
 
     await office.bot.kill()
     await office.bot.start()
 
     [ack] = await send_document(office, liaison, "会议记录第二页.pdf", PDF + b"% p2\n")
-    assert "已收到“会议记录第二页.pdf”，本项共2份文件" in text_of(ack)
-    [moved] = await liaison.press("本项已报齐")
-    assert f"“{MINUTES}”已提交市双拥办审核。" in text_of(moved)
+    assert says(ack.text, "ledger.file_received", name="会议记录第二页.pdf", files=2)
+    [moved] = await liaison.press(DONE)
+    assert mentions(moved.text, "ledger.submitted", title=MINUTES)
     [submission] = await office.submissions()
     assert submission.item_id == office.items[MINUTES]
     files = await office.files()
@@ -431,14 +451,14 @@ async def test_a_submission_in_progress_survives_kill_9(office: Office) -> None:
 async def test_a_liaison_cannot_see_or_submit_another_units_items(office: Office) -> None:
     other = Person(office.sandbox, OTHER_LIAISON, "李娜")
     [status] = await other.say("/status")
-    assert "市卫健委资料台账" in text_of(status)
+    assert mentions(status.text, "ledger.status_title", unit="市卫健委")
     assert "市民政局" not in text_of(status)
     for data in (f"sub:start:{office.unit}", f"sub:go:{office.unit}:{office.items[PLAN]}"):
         await office.sandbox.press(
             OTHER_LIAISON, message_id=status.message_id, data=data, force=True
         )
         [refused] = await other.wait(1)
-        assert text_of(refused) == "您不是该单位的联络员或分管领导，无法查看或报送该单位的资料。"
+        assert says(refused.text, "ledger.not_your_unit")
     # A file held outside /submit cannot be filed under the other unit's item either.
     [ask] = await send_document(office, other, "计划.pdf")
     await office.sandbox.press(
@@ -448,16 +468,16 @@ async def test_a_liaison_cannot_see_or_submit_another_units_items(office: Office
         force=True,
     )
     [refused] = await other.wait(1)
-    assert "无法查看或报送该单位的资料" in text_of(refused)
+    assert says(refused.text, "ledger.not_your_unit")
     # Someone with no role at all.
     stranger = Person(office.sandbox, STRANGER, "路人")
     [status] = await stranger.say("/status")
-    assert "尚未登记为任何单位的联络员或分管领导" in text_of(status)
+    assert says(status.text, "ledger.not_member")
     await office.sandbox.press(
         STRANGER, message_id=status.message_id, data="sub:start:1", force=True
     )
     [refused] = await stranger.wait(1)
-    assert "无法查看或报送该单位的资料" in text_of(refused)
+    assert says(refused.text, "ledger.not_your_unit")
 
     assert await office.submissions() == []
     assert await office.sandbox.calls("getFile") == []
@@ -468,17 +488,17 @@ async def test_a_non_staff_user_is_refused_review(office: Office) -> None:
     liaison = office.liaison
     await liaison.say("/submit")
     await send_document(office, liaison, "计划.pdf")
-    [moved] = await liaison.press("本项已报齐")
+    [moved] = await liaison.press(DONE)
     await liaison.say("/cancel")
     [refused] = await liaison.say("/review")
-    assert text_of(refused) == "该命令仅限市双拥办工作人员使用。"
+    assert says(refused.text, "common.staff_only")
     [submission] = await office.submissions()
     # A forged decision button changes nothing and tells nothing.
     await office.sandbox.press(
         LIAISON, message_id=moved.message_id, data=f"rv:ok:{submission.id}", force=True
     )
     answers = await office.sandbox.wait_callback_answers(2)
-    assert answers[-1].text == "该命令仅限市双拥办工作人员使用。"
+    assert says(answers[-1].text, "common.staff_only")
     [after] = await office.submissions()
     assert after.state == "pending"
     assert len(await office.sandbox.messages(LIAISON)) == liaison.seen
@@ -489,30 +509,27 @@ async def test_review_asked_in_a_group_is_answered_privately(office: Office) -> 
     liaison, staff, sandbox = office.liaison, office.staff, office.sandbox
     await liaison.say("/submit")
     await send_document(office, liaison, "计划.pdf")
-    await liaison.press("本项已报齐")
+    await liaison.press(DONE)
     await liaison.say("/cancel")
     group = await sandbox.add_group("联络员工作群", [STAFF_ID, LIAISON])
 
     # The staff member has never opened the private chat: told so in the group, nothing else.
     await sandbox.send_text(STAFF_ID, "/review", chat_id=group.id)
     [first] = await sandbox.wait_messages(group.id, 1)
-    assert text_of(first) == (
-        "待审核资料涉及单位报送内容，只能在私聊中审核。"
-        "请先私聊机器人并发送 /start，再在私聊中发送 /review。"
-    )
+    assert says(first.text, "review.open_private_first")
     assert await sandbox.messages(STAFF_ID) == []
 
     await staff.say("/start")
     await sandbox.send_text(STAFF_ID, "/review 民政", chat_id=group.id)
     [resent, card] = await staff.wait(2)
     assert resent.files[0].file_name == "计划.pdf"
-    assert "单位：市民政局" in text_of(card)
-    assert card.button_texts() == ["通过", "退回", "稍后审核"]
+    assert mentions(card.text, "review.card", unit="市民政局")
+    assert card.button_texts() == CARD_BUTTONS
     messages = await sandbox.wait_messages(group.id, 2)
-    assert text_of(messages[-1]) == "待审核资料涉及单位报送内容，已私信发送给您，请在私聊中审核。"
+    assert says(messages[-1].text, "review.sent_privately")
     assert len(messages) == 2  # the materials are not in the group
-    [accepted, nothing] = await staff.press("通过", expect=2)
-    assert "已通过：市民政局" in text_of(accepted)
-    assert text_of(nothing) == "目前没有待审核的资料。"
+    [accepted, nothing] = await staff.press(ACCEPT, expect=2)
+    assert says(accepted.text, "review.accepted", unit="市民政局")
+    assert says(nothing.text, "review.nothing")
     assert [s.state for s in await office.submissions()] == ["accepted"]
     assert await sandbox.warnings() == []

@@ -13,9 +13,8 @@ import pytest
 
 from bot.sandbox.client import SandboxClient
 from bot.staff.documents.preview import can_preview
-from tests.e2e.conftest import STAFF_ID
-from tests.e2e.harness import BotProcess
-from tests.e2e.test_staff import Office, _office, text
+from tests.support.office import Office, start_office, text
+from tests.support.process import STAFF_ID, BotProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -24,7 +23,7 @@ pytestmark = pytest.mark.e2e
 async def office(
     make_bot: Callable[..., BotProcess], sandbox: SandboxClient, tmp_path: Path
 ) -> AsyncIterator[Office]:
-    made, services = await _office(make_bot, sandbox, tmp_path)
+    made, services = await start_office(make_bot, sandbox, tmp_path)
     yield made
     await services.close()
 

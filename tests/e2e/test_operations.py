@@ -14,10 +14,9 @@ from sqlalchemy import select
 
 from bot.sandbox.client import SandboxClient
 from storage.models import OutboxMessage
-from tests.e2e.conftest import STAFF_ID
-from tests.e2e.harness import BotProcess
-from tests.e2e.test_staff import NOTICE, Office, _office, compose_and_send, until
-from tests.test_health import free_port
+from tests.support.network import free_port
+from tests.support.office import NOTICE, Office, compose_and_send, start_office, until
+from tests.support.process import STAFF_ID, BotProcess
 
 
 async def scrape(http: aiohttp.ClientSession, base: str) -> dict[str, float]:
@@ -51,7 +50,7 @@ async def test_health_metrics_and_the_daily_backup_of_a_running_bot(
 ) -> None:
     port = free_port()
     backups = tmp_path / "backups"
-    office, services = await _office(
+    office, services = await start_office(
         make_bot,
         sandbox,
         tmp_path,

@@ -12,9 +12,8 @@ import trustme
 
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.server import Emulator
-from tests.e2e.harness import BotProcess
-from tests.proxies import HttpProxy, TlsFront
-from tests.test_proxy import API_HOST, carried_methods
+from tests.support.process import BotProcess
+from tests.support.proxies import API_HOST, HttpProxy, TlsFront, carried_methods
 
 
 async def test_a_bot_process_reaches_an_https_api_through_connect(

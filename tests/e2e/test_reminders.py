@@ -7,7 +7,6 @@ processes run on the real clock. The policy itself is tested in tests/test_remin
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -24,10 +23,11 @@ from bot.sandbox.server import Emulator
 from bot.services import Services
 from storage.db import Database
 from storage.models import OutboxMessage, Person, Unit
-from tests.cli_helpers import run_cli
-from tests.conftest import make_settings
-from tests.e2e.conftest import STAFF_ID
-from tests.e2e.harness import BotProcess
+from tests.support.cli import run_cli
+from tests.support.messages import label, mentions, says
+from tests.support.process import STAFF_ID, BotProcess
+from tests.support.settings import make_settings
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -83,12 +83,14 @@ async def outbox_states(services: Services, purpose: str = "reminder") -> Counte
 
 async def settled(services: Services, *, total: int) -> Counter[str]:
     """Wait until every reminder row has its outcome (none pending, claimed or sending)."""
-    async with asyncio.timeout(120):
-        while True:
-            states = await outbox_states(services)
-            if sum(states.values()) >= total and not any(states[s] for s in OPEN):
-                return states
-            await asyncio.sleep(0.2)
+
+    async def all_done() -> Counter[str] | None:
+        states = await outbox_states(services)
+        if sum(states.values()) >= total and not any(states[s] for s in OPEN):
+            return states
+        return None
+
+    return await eventually(all_done, seconds=120, every=0.2)
 
 
 async def delivered(sandbox: SandboxClient) -> Counter[int]:
@@ -137,22 +139,33 @@ async def test_remind_preview_confirm_and_unreachable_falls_back(
 
     [preview] = await staff.say("/remind")
     text = preview.text or ""
-    assert "将发送3条提醒，涉及3家单位" in text
-    assert "· 市民政局 → 联络员李0：缺6项资料" in text
-    assert preview.button_texts() == ["确认发送", "取消"]
-    await sandbox.press(STAFF_ID, button_text="确认发送")
+    liaison, lead = label("common.role_liaison"), label("common.role_lead")
+    assert mentions(text, "reminders.round.summary", count=3, units=3)
+    owed = label("reminders.summary_items", count=6)
+    assert mentions(
+        text, "reminders.round.line", unit="市民政局", role=liaison, name="李0", owed=owed
+    )
+    confirm = label("reminders.round.button_confirm")
+    assert preview.button_texts() == [confirm, label("reminders.round.button_cancel")]
+    await sandbox.press(STAFF_ID, button_text=confirm)
     done = await staff.edited(preview.message_id)
-    assert done.text == "已加入发送队列：3条提醒，正在发送。"
+    assert says(done.text, "reminders.round.queued", count=3)
 
     [reminder] = await sandbox.wait_messages(5001, 1)
-    assert "市民政局：截至" in (reminder.text or "")
-    assert reminder.button_texts() == ["报送资料"]
+    assert mentions(reminder.text, "reminders.owed_liaison", unit="市民政局")
+    assert reminder.button_texts() == [label("reminders.button_submit")]
     [to_lead] = await sandbox.wait_messages(6002, 1)
-    assert "联络员李1目前无法接收机器人消息" in (to_lead.text or "")
+    assert mentions(to_lead.text, "reminders.why_liaison_unreachable", name="李1")
     tasks = await sandbox.wait_messages(STAFF_ID, 3)  # welcome, preview, and the task
-    task = next(m.text or "" for m in tasks if "督促任务" in (m.text or ""))
-    assert "市税务局：联络员李2无法接收机器人消息" in task
-    assert "分管领导王2（副局长，13809540002）、联络员李2（科员，13909540002）" in task
+    task = next(m.text or "" for m in tasks if mentions(m.text, "reminders.task.heading"))
+    assert mentions(task, "reminders.task.unreachable", unit="市税务局", role=liaison, name="李2")
+    numbers = label("reminders.and").join(
+        (
+            label("reminders.contact", role=lead, name="王2", post="副局长", phone="13809540002"),
+            label("reminders.contact", role=liaison, name="李2", post="科员", phone="13909540002"),
+        )
+    )
+    assert mentions(task, "reminders.task.call", numbers=numbers)
     assert await sandbox.messages(5002) == []
 
     report = {u.name: u for u in (await build_report(services=services)).units}
@@ -164,7 +177,7 @@ async def test_remind_preview_confirm_and_unreachable_falls_back(
     cli_on(url)
     done_cli = await run_cli("remind")
     assert done_cli.code == 0, done_cli.err
-    assert "已加入发送队列：2条提醒（2家单位）" in done_cli.out
+    assert mentions(done_cli.out, "reminders.cli.queued", count=2, units=2)
     assert len(await sandbox.wait_messages(6002, 2)) == 2
     assert len(await sandbox.wait_messages(5001, 2)) == 2
     await settled(services, total=6)
@@ -200,7 +213,7 @@ async def test_kill_9_in_the_middle_of_a_round_of_500(
     cli_on(url)
     queued = await run_cli("remind")
     assert queued.code == 0, queued.err
-    assert f"已加入发送队列：{total}条提醒" in queued.out
+    assert mentions(queued.out, "reminders.cli.queued", count=total)
     await sandbox.wait_messages(in_flight, 1, timeout=60)
     await bot.kill()
     at_kill = sum((await delivered(sandbox)).values())
@@ -309,18 +322,19 @@ async def test_rollcall_in_the_group(
 
     await sandbox.send_text(5001, "/rollcall", chat_id=group.id)
     [refused] = await sandbox.wait_messages(group.id, 1)
-    assert refused.text == "该命令仅限市双拥办工作人员使用。"
+    assert says(refused.text, "common.staff_only")
     await sandbox.send_text(STAFF_ID, "/rollcall on", chat_id=group.id)
     [_, on] = await sandbox.wait_messages(group.id, 2)
-    assert (on.text or "").startswith("已开启本群点名通报")
+    assert says(on.text, "reminders.rollcall.on")
     await sandbox.send_text(STAFF_ID, "/rollcall", chat_id=group.id)
     posts = await sandbox.wait_messages(group.id, 3)
     text = posts[-1].text or ""
-    assert "点名通报" in text
+    assert mentions(text, "reminders.rollcall.heading")
+    # Golden text: the roll call names the units in the office's own words.
     assert "以下1家单位尚未报送分管领导和联络员：市税务局。" in text
     assert "以下2家单位资料台账未报齐：市民政局（缺6项）、市税务局（缺6项）。" in text
     assert text.endswith("请上述单位尽快报送。特此通报。")
     await sandbox.send_text(STAFF_ID, "/rollcall off", chat_id=group.id)
     posts = await sandbox.wait_messages(group.id, 4)
-    assert (posts[-1].text or "").startswith("已关闭本群的定期点名通报")
+    assert says(posts[-1].text, "reminders.rollcall.off")
     await services.close()

@@ -14,7 +14,7 @@ from bot.sandbox.client import SandboxClient
 from bot.transport.outbox import enqueue, text_payload
 from storage.db import Database
 from storage.models import OutboxMessage
-from tests.e2e.harness import TOKEN, BotProcess
+from tests.support.process import TOKEN, BotProcess
 
 
 async def queue(database_url: str, chat_ids: list[int]) -> None:

@@ -6,26 +6,19 @@ with ledger items missing; the 37 liaisons on record have Telegram accounts.
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import date
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
-from bot.app import prepare_database
-from bot.demo.sample import seed_notice_situation, unit_id_by_name
-from bot.demo.simulation import Person
+from bot.demo.sample import unit_id_by_name
 from bot.ledger.report import build_report
 from bot.sandbox.client import SandboxClient
-from bot.sandbox.models import SentMessage
-from bot.services import Services
-from storage.db import Database
+from messages import format_date, join
 from storage.models import (
     AuditEvent,
     Broadcast,
@@ -36,13 +29,13 @@ from storage.models import (
     Unit,
 )
 from storage.models import Person as Holder
-from tests.conftest import make_settings
-from tests.e2e.conftest import STAFF_ID
-from tests.e2e.harness import BotProcess
+from tests.support.messages import label, mentions, says
+from tests.support.office import NOTICE, Office, compose_and_send, start_office, text, until
+from tests.support.process import STAFF_ID, BotProcess
 
 pytestmark = pytest.mark.e2e
 
-STAFF_ONLY = "该命令仅限市双拥办工作人员使用。"
+STAFF_ONLY = label("common.staff_only")
 OUTSIDER, LEAD = 1004, 1005
 STAFF_COMMANDS = (
     "/outstanding", "/outstanding items county", "/unit 民政局", "/invite 市文旅局", "/remind",
@@ -57,85 +50,16 @@ STAFF_BUTTONS = (
     # other features' staff buttons: review, invite links, a round of reminders
     "rv:ok:1", "rv:back:1", "rv:later:1", "i:lead:1", "i:rv:1", "remind:ok:1", "remind:no:1",
 )  # fmt: skip
-NOTICE = "关于报送双拥工作资料台账的通知：请各单位于12月5日前报送。"
-
-
-async def until(check: Callable[[], Awaitable[bool]], seconds: float = 60.0) -> None:
-    """Wait for something the bot does on its own (delivery is paced); fail after `seconds`."""
-    deadline = time.monotonic() + seconds
-    while not await check():
-        if time.monotonic() > deadline:
-            raise TimeoutError("the bot did not get there in time")
-        await asyncio.sleep(0.1)
-
-
-@dataclass
-class Office:
-    services: Services
-    bot: BotProcess
-    sandbox: SandboxClient
-
-    async def person(self, user_id: int, name: str, *, started: bool = True) -> Person:
-        await self.sandbox.add_user(
-            user_id=user_id, first_name=name, language_code="zh-hans", started=started
-        )
-        return Person(self.sandbox, user_id, name, timeout=60.0)
-
-    async def liaisons(self) -> list[tuple[int, str]]:
-        """(Telegram id, unit) of every liaison on record, in the roster's order."""
-        async with self.services.db.sessions() as session:
-            rows = await session.execute(
-                select(Holder.telegram_user_id, Unit.name)
-                .join(Unit, Unit.id == Holder.unit_id)
-                .where(Holder.until.is_(None), Holder.role == "liaison")
-                .order_by(Holder.telegram_user_id)
-            )
-            return [(int(user), str(name)) for user, name in rows.all() if user]
-
-    async def count(self, model: type[Any], *where: Any) -> int:
-        async with self.services.db.sessions() as session:
-            query = select(func.count()).select_from(model)
-            for condition in where:
-                query = query.where(condition)
-            return int(await session.scalar(query) or 0)
-
-    async def outbox_states(self, broadcast_id: int, purpose: str = "broadcast") -> list[str]:
-        async with self.services.db.sessions() as session:
-            rows = await session.scalars(
-                select(OutboxMessage.state).where(
-                    OutboxMessage.broadcast_id == broadcast_id, OutboxMessage.purpose == purpose
-                )
-            )
-            return sorted(rows.all())
-
-
-async def _office(
-    make_bot: Callable[..., BotProcess],
-    sandbox: SandboxClient,
-    tmp_path: Path,
-    **env: str,
-) -> tuple[Office, Services]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
-    services = Services(settings=make_settings(url), db=Database(url))
-    await prepare_database(services)
-    await seed_notice_situation(services=services, deadline=date(2026, 12, 31))
-    await sandbox.configure(callback_timeout=None)
-    bot = make_bot(url, **env)
-    await bot.start()
-    return Office(services=services, bot=bot, sandbox=sandbox), services
+ACK = label("ack.button")
 
 
 @pytest.fixture
 async def office(
     make_bot: Callable[..., BotProcess], sandbox: SandboxClient, tmp_path: Path
 ) -> AsyncIterator[Office]:
-    made, services = await _office(make_bot, sandbox, tmp_path)
+    made, services = await start_office(make_bot, sandbox, tmp_path)
     yield made
     await services.close()
-
-
-def text(message: SentMessage) -> str:
-    return message.text or message.caption or ""
 
 
 # ---- the authorization matrix ---------------------------------------------------------------
@@ -177,13 +101,13 @@ async def test_nobody_but_staff_gets_anything(office: Office) -> None:
             assert answers[-1].show_alert
         # A sentinel: updates are handled in order, so anything else would have come first.
         [help_text] = await person.say("/help")
-        assert "/language" in text(help_text)
+        assert mentions(help_text.text, "help.heading_everyone")
         messages = await sandbox.messages(person.user_id)
         assert [text(m) for m in messages] == [STAFF_ONLY] * len(STAFF_COMMANDS) + [
             text(help_text)
         ]
         assert all(m.edits == 0 and m.kind == "text" for m in messages)
-        assert "/outstanding" not in text(help_text)
+        assert not mentions(help_text.text, "help.heading_staff")
     assert await office.count(AuditEvent) == audit_before
     assert await office.count(Broadcast) == 0
     assert await office.count(ConversationStep) == 0
@@ -203,12 +127,12 @@ async def test_staff_in_a_group_are_answered_privately(office: Office) -> None:
         await sandbox.send_text(STAFF_ID, command, chat_id=group.id)
         await until(partial(_more, sandbox, STAFF_ID, before))
         group_messages = await sandbox.messages(group.id)
-        assert text(group_messages[-1]) == "相关信息涉及单位和人员情况，已私信发送给您。"
+        assert says(group_messages[-1].text, "console.sent_privately")
     private = await sandbox.messages(STAFF_ID)
-    assert "13家单位未报送分管领导和联络员" in text(private[0])
+    assert mentions(private[0].text, "outstanding.totals", missing_contacts=13)
     assert "<b>" not in text(private[0])
-    assert "市民政局" in text(private[1])
-    assert "操作记录" in text(private[2])
+    assert mentions(private[1].text, "unitcard.title", name="市民政局")
+    assert mentions(private[2].text, "audit.title")
     assert not [m for m in await sandbox.messages(group.id) if "市民政局" in text(m)]
     # Someone else in the group is told it is for staff, and nothing more.
     await sandbox.send_text(liaison_id, "/outstanding", chat_id=group.id)
@@ -232,78 +156,105 @@ async def test_outstanding_unit_audit_stats_and_export(office: Office) -> None:
     sandbox = office.sandbox
     staff = await office.person(STAFF_ID, "市双拥办")
     [summary] = await staff.say("/outstanding")
+    # Golden text: the notice's numbers, word for word, as the office quotes them in meetings.
     assert (
         "共50家单位：13家单位未报送分管领导和联络员；25家单位资料台账未报齐；0项资料待审核。"
         in text(summary)
     )
-    assert "未报齐的单位（25家，第1/2页）" in text(summary)
-    assert "· 泾源县：缺联络员、分管领导；缺11项资料" in text(summary)
-    await staff.press("下一页 ›", expect=0)
+    list_all = label("outstanding.list_all")
+    assert mentions(summary.text, "outstanding.list_heading", list=list_all, count=25, pages=2)
+    both = join("zh", [label("common.role_liaison"), label("common.role_lead")])
+    missing = label("outstanding.missing_roles", roles=both)
+    assert mentions(summary.text, "outstanding.line", name="泾源县", what=missing)
+    assert mentions(summary.text, "outstanding.missing_items", count=11)
+    await staff.press(label("console.next"), expect=0)
     second = await staff.edited(summary.message_id)
-    assert "第2/2页" in text(second)
-    await staff.press("缺联络员或分管领导", expect=0)
+    assert mentions(second.text, "outstanding.list_heading", page=2, pages=2)
+    await staff.press(label("outstanding.button_contacts"), expect=0)
     contacts = await staff.edited(summary.message_id, edits=2)
-    assert "未报送分管领导和联络员的单位（13家，第1/1页）" in text(contacts)
-    await staff.press("县（区）", expect=0)
+    list_contacts = label("outstanding.list_contacts")
+    assert mentions(contacts.text, "outstanding.list_heading", list=list_contacts, count=13)
+    await staff.press(label("outstanding.kind_county"), expect=0)
     counties = await staff.edited(summary.message_id, edits=3)
-    assert "其中县（区）5家：1家未报送分管领导和联络员" in text(counties)
-    assert "（1家，第1/1页）" in text(counties)
+    county = label("common.kind_county")
+    assert mentions(
+        counties.text, "outstanding.scope_totals", kind=county, units=5, missing_contacts=1
+    )
+    assert mentions(counties.text, "outstanding.list_heading", count=1, pages=1)
 
     [card] = await staff.say("/unit xjx")  # pinyin initials of 西吉县
-    assert text(card).startswith("西吉县（县（区））")
-    assert "资料台账：应报11项，已通过3项，缺8项（其中0项待审核）" in text(card)
-    assert "报送截止日期：2026年12月31日" in text(card)
-    assert "联络员：" in text(card)
-    assert "免报某项资料" in card.button_texts()
-    await staff.press("免报某项资料", expect=0)
+    assert mentions(card.text, "unitcard.title", name="西吉县", kind=county)
+    assert mentions(
+        card.text, "unitcard.items_heading", required=11, accepted=3, missing=8, pending=0
+    )
+    assert mentions(card.text, "report.deadline", date=format_date(date(2026, 12, 31), "zh"))
+    assert mentions(card.text, "unitcard.contact", role=label("common.role_liaison"))
+    exempt = label("unitcard.button_exempt")
+    assert exempt in card.button_texts()
+    await staff.press(exempt, expect=0)
     choose = await staff.edited(card.message_id)
     item = choose.button_texts()[-2]  # the last item it owes
     [ask] = await staff.press(item)
-    assert f"免报“{item}”的原因" in text(ask)
+    assert says(ask.text, "unitcard.exempt_reason", unit="西吉县", title=item)
     [done] = await staff.say("该单位无优抚对象管理职能")
-    assert text(done) == f"已同意西吉县免报“{item}”（原因：该单位无优抚对象管理职能）。"
+    assert says(
+        done.text,
+        "unitcard.exempted",
+        unit="西吉县",
+        title=item,
+        reason="该单位无优抚对象管理职能",
+    )
     assert await office.count(Exemption) == 1
 
     [log] = await staff.say("/audit")
-    assert f"免报资料（西吉县） 资料：{item}，原因：该单位无优抚对象管理职能" in text(log)
+    exempted = [line for line in text(log).splitlines() if item in line]
+    assert len(exempted) == 1
+    assert says(
+        exempted[0],
+        "audit.line",
+        action=label("audit.action_exempt"),
+        unit=label("audit.unit", unit="西吉县"),
+    )
+    assert mentions(exempted[0], "audit.detail_item", value=item)
+    assert mentions(exempted[0], "audit.detail_reason", value="该单位无优抚对象管理职能")
     assert "=" not in text(log)
 
     [chart] = await staff.say("/stats")
     assert chart.kind == "photo"
-    assert "13家单位未报送分管领导和联络员" in text(chart)
+    assert says(chart.caption, "stats.caption", units=50, missing_contacts=13, missing_items=25)
     png = await sandbox.file_bytes(chart.files[-1].file_id)
     assert png.startswith(b"\x89PNG")
 
     note, workbook = await staff.say("/export", expect=2)
     note = await staff.edited(note.message_id)
-    assert text(note) == "Excel 台账已生成，见下方文件。"  # edited once the file was sent
+    assert says(note.text, "export.done")  # edited once the file was sent
     assert workbook.kind == "document"
     assert workbook.files[0].file_name is not None
-    assert workbook.files[0].file_name.startswith("双拥工作联络情况_")
-    assert "25家单位资料台账未报齐" in text(workbook)
+    assert says(workbook.files[0].file_name, "export.file_name")
+    assert says(workbook.caption, "export.caption", missing_contacts=13, missing_items=25)
     data = await sandbox.file_bytes(workbook.files[0].file_id)
     assert data.startswith(b"PK")
     actions = {action for _, action in await sandbox_actions(sandbox)}
     assert {"upload_document", "upload_photo"} <= actions
 
-    packing, part = await staff.press("打包下载已收资料", expect=2)
+    packing, part = await staff.press(label("export.button_files"), expect=2)
     assert part.kind == "document"
-    assert text(part) == "已收资料（第1/1部分）"
+    assert says(part.caption, "export.archive_part", number=1, parts=1)
     finished = await staff.edited(packing.message_id)
-    assert text(finished).startswith("已收资料共")
+    assert says(finished.text, "export.archive_done")
     assert await sandbox.warnings() == []
 
 
 async def test_staff_add_an_item_for_one_unit(office: Office) -> None:
     staff = await office.person(STAFF_ID, "市双拥办")
     [card] = await staff.say("/unit 西吉县")
-    assert "资料台账：应报11项，已通过3项，缺8项" in text(card)
-    [ask] = await staff.press("增加资料项")
-    assert "请输入需为西吉县增加的资料项名称" in text(ask)
+    assert mentions(card.text, "unitcard.items_heading", required=11, accepted=3, missing=8)
+    [ask] = await staff.press(label("unitcard.button_add_item"))
+    assert says(ask.text, "unitcard.add_item_title", unit="西吉县")
     [done] = await staff.say("防汛预案\n2026年度版本")
-    assert text(done) == "已为西吉县增加资料项：防汛预案。"
+    assert says(done.text, "unitcard.item_added", unit="西吉县", title="防汛预案")
     [again] = await staff.say("/unit 西吉县")
-    assert "资料台账：应报12项，已通过3项，缺9项" in text(again)
+    assert mentions(again.text, "unitcard.items_heading", required=12, accepted=3, missing=9)
     report = await build_report(services=office.services)
     [xjx] = [s for s in report.units if s.name == "西吉县"]
     assert "防汛预案" in xjx.missing_items
@@ -348,21 +299,6 @@ async def audience(office: Office) -> Audience:
     return Audience(delivered, never, blocked, missing, throttled)
 
 
-async def compose_and_send(staff: Person, notice: str) -> tuple[SentMessage, SentMessage]:
-    """/broadcast → text → everyone registered → preview → send; the preview message."""
-    [prompt] = await staff.say("/broadcast")
-    assert "请发送通知内容" in text(prompt)
-    [choose] = await staff.say(notice)
-    assert text(choose) == "请选择发送对象："
-    await staff.press("全部已登记人员", expect=0)
-    preview = await staff.edited(choose.message_id)
-    assert "接收人：37人" in text(preview)
-    assert "另有13家单位尚无已登记人员" in text(preview)
-    assert "确认发送（37人）" in preview.button_texts()
-    await staff.press("确认发送（37人）", expect=0)
-    return choose, preview
-
-
 @pytest.mark.refusals("chat not found")  # the two recipients whose chat is gone: failed
 async def test_broadcast_end_to_end(office: Office) -> None:
     sandbox = office.sandbox
@@ -371,18 +307,31 @@ async def test_broadcast_end_to_end(office: Office) -> None:
     progress, _ = await compose_and_send(staff, NOTICE)
 
     [report] = await staff.wait(1)  # the final report, once nothing is left to send
-    assert text(report).startswith("第1号通知发送结果（发送对象：全部已登记人员）")
-    assert "接收人共37人：" in text(report)
-    assert "送达30人；" in text(report)
-    assert "无法送达5人（尚未开启机器人3人，已屏蔽机器人2人，其他0人）；" in text(report)
-    assert "发送失败2人。" in text(report)
+    everyone = label("broadcast.audience_registered")
+    assert mentions(report.text, "broadcast.report_title", id=1, audience=everyone)
+    assert mentions(report.text, "broadcast.report_total", total=37)
+    assert mentions(report.text, "broadcast.report_delivered", count=30)
+    assert mentions(
+        report.text,
+        "broadcast.report_unreachable",
+        count=5, never_started=3, blocked=2, other=0,
+    )  # fmt: skip
+    assert mentions(report.text, "broadcast.report_failed", count=2)
 
     # One progress message, edited (never sent again), ending at 37/37.
     await until(lambda: _progress_done(sandbox, progress.message_id))
     messages = await sandbox.messages(STAFF_ID)
-    shown = [m for m in messages if "已发送" in text(m)]
+    shown = [
+        m
+        for m in messages
+        if mentions(m.text, "broadcast.progress") or mentions(m.text, "broadcast.progress_done")
+    ]
     assert [m.message_id for m in shown] == [progress.message_id]
-    assert "第1号通知发送完毕：已发送 37/37（送达30人，无法送达5人，失败2人）" in text(shown[0])
+    assert says(
+        shown[0].text,
+        "broadcast.progress_done",
+        id=1, processed=37, total=37, delivered=30, unreachable=5, failed=2,
+    )  # fmt: skip
     assert shown[0].edits >= 3  # preview, "0/37", …, the final count
     assert shown[0].reply_markup is None
 
@@ -393,7 +342,7 @@ async def test_broadcast_end_to_end(office: Office) -> None:
     for user in who.delivered:
         received = await sandbox.messages(user)
         assert [text(m) for m in received] == [NOTICE], user
-        assert received[0].button_texts() == ["收到"]
+        assert received[0].button_texts() == [ACK]
     for user in who.never_started + who.blocked:
         assert await sandbox.messages(user) == []
     calls = await sandbox.calls("sendMessage")
@@ -404,21 +353,21 @@ async def test_broadcast_end_to_end(office: Office) -> None:
     # Acknowledgements.
     acked = who.delivered[:10]
     for user in acked:
-        await sandbox.press(user, button_text="收到")
+        await sandbox.press(user, button_text=ACK)
     answers = await sandbox.wait_callback_answers(len(acked) + 2)
-    assert [a.text for a in answers if a.user_id in acked] == ["已确认收到，谢谢。"] * 10
+    assert [a.text for a in answers if a.user_id in acked] == [label("ack.thanks")] * 10
     [notice] = await sandbox.messages(acked[0])
     await sandbox.press(acked[0], message_id=notice.message_id, data="ack:1", force=True)
     answers = await sandbox.wait_callback_answers(len(acked) + 3)
-    assert answers[-1].text == "您已确认收到该通知。"
+    assert says(answers[-1].text, "ack.already")
     assert await office.count(BroadcastAck) == 10
     assert (await sandbox.messages(acked[0]))[0].reply_markup is None
 
-    [status] = await staff.press("查看确认情况")
-    assert "送达30人，已确认收到10人，未确认20人。" in text(status)
-    assert "未能送达（共7人，请电话联系）：" in text(status)
-    [nudge_button] = [b for b in status.button_texts() if b.startswith("提醒未确认人员")]
-    assert nudge_button == "提醒未确认人员（20人）"
+    [status] = await staff.press(label("broadcast.button_acks"))
+    assert mentions(status.text, "broadcast.acks_title", delivered=30, acked=10, waiting=20)
+    assert mentions(status.text, "broadcast.acks_undelivered", count=7)
+    nudge_button = label("broadcast.button_nudge", count=20)
+    assert nudge_button in status.button_texts()
     await staff.press(nudge_button, expect=0)
     waiting = who.delivered[10:]
     for user in waiting:
@@ -426,28 +375,28 @@ async def test_broadcast_end_to_end(office: Office) -> None:
     await until(lambda: _settled(office, "broadcast_nudge", 20))
     for user in waiting:
         reminder = (await sandbox.messages(user))[1]
-        assert "您尚未确认收到" in text(reminder)
-        assert reminder.button_texts() == ["收到"]
+        assert says(reminder.text, "ack.nudge")
+        assert reminder.button_texts() == [ACK]
     for user in acked:
         assert len(await sandbox.messages(user)) == 1
     # The same reminder pressed again sends nothing more.
     await sandbox.press(STAFF_ID, message_id=status.message_id, data="bc:nudge:1:1", force=True)
     answers = await sandbox.wait_callback_answers(len(acked) + 6)
-    assert answers[-1].text == "已向0名未确认人员发送提醒。"
+    assert says(answers[-1].text, "broadcast.nudged", count=0)
     assert await office.count(OutboxMessage, OutboxMessage.purpose == "broadcast_nudge") == 20
 
     # Acknowledging from the reminder counts too.
-    await sandbox.press(waiting[0], button_text="收到")
+    await sandbox.press(waiting[0], button_text=ACK)
     await until(lambda: _acks(office, 11))
-    [status] = await staff.press("刷新")
-    assert "已确认收到11人，未确认19人" in text(status)
+    [status] = await staff.press(label("broadcast.button_refresh"))
+    assert mentions(status.text, "broadcast.acks_title", acked=11, waiting=19)
     assert await sandbox.warnings() == []
 
 
 async def _progress_done(sandbox: SandboxClient, message_id: int) -> bool:
     for message in await sandbox.messages(STAFF_ID):
         if message.message_id == message_id:
-            return "发送完毕" in text(message)
+            return mentions(message.text, "broadcast.progress_done")
     return False
 
 
@@ -477,20 +426,24 @@ async def test_a_document_to_chosen_units_is_copied(office: Office) -> None:
         STAFF_ID, file_name="通知.pdf", data=b"%PDF-1.4 notice", caption="固双拥办发〔2023〕7号"
     )
     [choose] = await staff.wait(1)
-    await staff.press("指定单位", expect=0)
+    await staff.press(label("broadcast.audience_units"), expect=0)
     ask = await staff.edited(choose.message_id)
-    assert "请发送单位名称" in text(ask)
+    assert says(ask.text, "broadcast.ask_units")
     [unknown] = await staff.say("民政局 火星局")
-    assert text(unknown).startswith("未找到单位“火星局”")
+    assert says(unknown.text, "cli.unit_not_found", name="火星局")
     [preview] = await staff.say("民政局、xjx")  # a part of the name, and pinyin initials
-    assert "发送对象：指定的2家单位（2家单位）" in text(preview)
-    assert "内容：转发上方消息（[文件] 通知.pdf 固双拥办发〔2023〕7号）" in text(preview)
-    await staff.press("不附“收到”按钮", expect=0)
+    chosen = label("broadcast.audience_units_n", count=2)
+    assert mentions(preview.text, "broadcast.preview_audience", audience=chosen, units=2)
+    document = label("broadcast.kind_document", name="通知.pdf")
+    assert mentions(
+        preview.text, "broadcast.content_copy", summary=f"{document} 固双拥办发〔2023〕7号"
+    )
+    await staff.press(label("broadcast.button_ack_off"), expect=0)
     toggled = await staff.edited(preview.message_id)
-    assert "不附“收到”按钮。" in text(toggled)
-    await staff.press("确认发送（2人）", expect=0)
+    assert mentions(toggled.text, "broadcast.preview_ack_off")
+    await staff.press(label("broadcast.button_send", count=2), expect=0)
     [report] = await staff.wait(1)
-    assert "送达2人；" in text(report)
+    assert mentions(report.text, "broadcast.report_delivered", count=2)
     for unit in ("市民政局", "西吉县"):
         [copy] = await sandbox.messages(liaisons[unit])
         assert copy.kind == "document"
@@ -505,7 +458,7 @@ async def test_a_broadcast_survives_kill_9(
 ) -> None:
     """Killed in the middle of a broadcast and started again: every reachable liaison gets the
     notice once; a copy whose sending was cut off is reported as unknown, never sent twice."""
-    office, services = await _office(
+    office, services = await start_office(
         make_bot, sandbox, tmp_path, SEND_RATE_GLOBAL="4", OUTBOX_LEASE_SECONDS="5"
     )
     try:
@@ -538,7 +491,7 @@ async def test_a_broadcast_survives_kill_9(
             m for m in await sandbox.messages(STAFF_ID) if m.message_id == progress.message_id
         )
         delivered = sum(1 for s in states.values() if s == "sent")
-        assert f"送达{delivered}人" in text(final)
+        assert mentions(final.text, "broadcast.progress_done", delivered=delivered)
         assert await sandbox.warnings() == []
     finally:
         await services.close()

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from collections.abc import Callable
 
 import aiohttp
 
 from bot.sandbox.client import SandboxClient
 from bot.transport.webhook import SECRET_HEADER, webhook_secret
-from tests.e2e.harness import TOKEN, BotProcess
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from tests.support.messages import says
+from tests.support.network import free_port
+from tests.support.process import TOKEN, BotProcess
+from tests.support.waiting import eventually
 
 
 def help_update(update_id: int, user_id: int) -> dict[str, object]:
@@ -41,11 +35,11 @@ async def test_webhook_updates_are_handled_once(
     url = f"http://127.0.0.1:{port}/telegram"
     bot = make_bot()
     await bot.start("--webhook", url, "--port", str(port))
-    for _ in range(100):
-        if (await sandbox.state()).webhook_url == url:
-            break
-        await asyncio.sleep(0.05)
-    assert (await sandbox.state()).webhook_url == url
+
+    async def webhook_set() -> bool:
+        return (await sandbox.state()).webhook_url == url
+
+    await eventually(webhook_set, seconds=5)
     await sandbox.add_user(user_id=3001, first_name="李", language_code="zh-hans", started=True)
     headers = {SECRET_HEADER: webhook_secret(TOKEN)}
     async with aiohttp.ClientSession() as http:
@@ -56,4 +50,4 @@ async def test_webhook_updates_are_handled_once(
                 assert answer.status == 200
     messages = await sandbox.messages(3001)
     assert len(messages) == 1
-    assert "市双拥办联络机器人" in (messages[0].text or "")
+    assert says(messages[0].text, "start.welcome")

@@ -24,8 +24,8 @@ from storage.models import (
     SubmissionFile,
     Unit,
 )
-from tests.cli_helpers import run_cli
-from tests.conftest import make_settings
+from tests.support.cli import run_cli
+from tests.support.settings import make_settings
 
 FIRST_RELEASE = "0001"
 AT = datetime(2026, 11, 28, 1, 30)  # naive UTC, as 0001 stores it

@@ -9,22 +9,18 @@ from bot.demo.sample import FIRST_USER_ID, unit_id_by_name
 from bot.registration.flow import SUMMARY
 from bot.services import Services
 from storage.models import ChecklistItem, OutboxMessage, Person, Submission
-from tests import test_registration_properties as real_handlers
-from tests.test_registration_properties import Harness, drive, step_of, token_for
-
-# The real handlers through Application.process_update, with a recording request.
-harness = real_handlers.harness
+from tests.support.registration import Harness, drive, step_of, token_for
 
 STAFF = 900
 UNIT = "市文旅局"  # nobody registered
 
 
 def said_to(h: Harness, user_id: int, since: int) -> list[str]:
-    """The texts the bot sent (or edited) to a person since a call."""
+    """The texts (HTML, as sent) the bot sent to a person since a call."""
     return [
-        str(params.get("text", ""))
-        for name, params in h.request.calls[since:]
-        if name == "sendMessage" and int(params.get("chat_id", 0)) == user_id
+        str(c.params.get("text", ""))
+        for c in h.request.calls[since:]
+        if c.method == "sendMessage" and int(c.params.get("chat_id", 0)) == user_id
     ]
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import openpyxl
 import pytest
 
 from bot.importing import SAMPLE_ROSTER_PATH
-from tests.cli_helpers import run_cli
+from messages import format_date
+from tests.support.cli import run_cli
+from tests.support.messages import label, mentions, says
 
 
 @pytest.fixture(autouse=True)
@@ -43,7 +46,7 @@ async def test_units_import_xlsx_with_chinese_headers(tmp_path: Path) -> None:
     )
     done = await run_cli("units", "import", str(book))
     assert done.code == 0, done.err
-    assert "2" in done.out
+    assert says(done.out, "cli.units_imported", count=2, added=2, updated=0)
     listed = json.loads((await run_cli("units", "list", "--json")).out)
     assert {(u["name"], u["kind"]) for u in listed} == {
         ("市民政局", "member"),
@@ -59,8 +62,7 @@ async def test_units_import_csv_with_english_headers_then_update(tmp_path: Path)
     second.write_text("name,kind\n市税务局,county\n团市委,member\n", encoding="utf-8")
     done = await run_cli("units", "import", str(second))
     assert done.code == 0
-    assert "新增1" in done.out
-    assert "更新1" in done.out
+    assert says(done.out, "cli.units_imported", count=2, added=1, updated=1)
     listed = {
         u["name"]: u["kind"] for u in json.loads((await run_cli("units", "list", "--json")).out)
     }
@@ -68,18 +70,18 @@ async def test_units_import_csv_with_english_headers_then_update(tmp_path: Path)
 
 
 @pytest.mark.parametrize(
-    ("content", "row", "words"),
+    ("content", "row", "reason"),
     [
-        ("name,kind\n市民政局,member\n,member\n", 3, "为空"),
-        ("name,kind\n市民政局,member\n市科技局,部门\n", 3, "部门"),
-        ("name,kind\n市民政局,member\n市民政局,member\n", 3, "重复"),
-        ("name\n市民政局\n", None, "kind"),
-        ("name,kind\n" + "长" * 101 + ",member\n", 2, "过长"),
-        ("name,kind\n", None, "没有数据"),
+        ("name,kind\n市民政局,member\n,member\n", 3, "import_reason.empty_value"),
+        ("name,kind\n市民政局,member\n市科技局,部门\n", 3, "import_reason.bad_kind"),
+        ("name,kind\n市民政局,member\n市民政局,member\n", 3, "import_reason.duplicate"),
+        ("name\n市民政局\n", 1, "import_reason.missing_column"),
+        ("name,kind\n" + "长" * 101 + ",member\n", 2, "import_reason.too_long"),
+        ("name,kind\n", None, "import_reason.empty_file"),
     ],
 )
 async def test_bad_units_file_is_refused_whole(
-    tmp_path: Path, content: str, row: int | None, words: str
+    tmp_path: Path, content: str, row: int | None, reason: str
 ) -> None:
     good = tmp_path / "good.csv"
     good.write_text("name,kind\n市司法局,member\n", encoding="utf-8")
@@ -91,9 +93,10 @@ async def test_bad_units_file_is_refused_whole(
     lines = done.err.strip().splitlines()
     assert len(lines) == 1
     if row is not None:
-        assert f"第{row}行" in lines[0]
-    assert words in lines[0]
-    assert "未导入任何内容" in lines[0]
+        assert says(lines[0], "cli.import_rejected_row", row=row)
+    else:
+        assert says(lines[0], "cli.import_rejected")
+    assert mentions(lines[0], reason)
     assert await unit_names() == ["市司法局"]
 
 
@@ -173,8 +176,13 @@ async def test_exempt_add_and_deadline(tmp_path: Path) -> None:
     assert (await run_cli("deadline", "set", "31/12/2026")).code == 2
     assert (await run_cli("deadline", "set", "2027-01-15", "--kind", "county")).code == 0
     shown = (await run_cli("deadline", "show")).out
-    assert "全部单位：2026年12月31日" in shown
-    assert "县（区）：2027年1月15日" in shown
+    everyone, counties = label("cli.deadline_scope_all"), label("common.kind_county")
+    assert mentions(
+        shown, "cli.deadline_line", scope=everyone, date=format_date(date(2026, 12, 31), "zh")
+    )
+    assert mentions(
+        shown, "cli.deadline_line", scope=counties, date=format_date(date(2027, 1, 15), "zh")
+    )
     report = json.loads((await run_cli("report", "--json")).out)
     by_name = {u["name"]: u for u in report["units"]}
     assert "拥军优属政策落实台账" not in by_name["市科技局"]["missing_items"]
@@ -189,10 +197,10 @@ async def test_checklist_add_twice_adds_the_item_once(tmp_path: Path) -> None:
     assert (await run_cli("units", "import", str(roster))).code == 0
     first = await run_cli("checklist", "add", "市民政局", "退役军人服务站台账")
     assert first.code == 0, first.err
-    assert "已为市民政局增加资料项" in first.out
+    assert says(first.out, "cli.item_added", unit="市民政局", title="退役军人服务站台账")
     again = await run_cli("checklist", "add", "市民政局", "退役军人服务站台账")
     assert again.code == 0, again.err
-    assert "已有资料项" in again.out
+    assert says(again.out, "checklist_cli.item_exists", unit="市民政局")
     listed = json.loads((await run_cli("checklist", "list", "--json")).out)
     assert [i["title"] for i in listed].count("退役军人服务站台账") == 1
     report = json.loads((await run_cli("report", "--json")).out)

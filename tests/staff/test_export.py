@@ -27,11 +27,26 @@ from bot.staff.export import build_archive, collect, display_width, export_workb
 from bot.transport.outbox import enqueue, text_payload
 from storage import repositories as repo
 from storage.models import OutboxMessage, Person, Submission, SubmissionFile, Unit
-from tests.cli_helpers import run_cli
+from tests.support.cli import run_cli
+from tests.support.messages import label
 
 STAFF = 900  # STAFF_IDS of the `services` fixture
-KINDS = ("成员单位", "县（区）")
-SHEETS = ["汇总", "单位及联系人", "资料报送情况", "催报记录", "通知", "通知送达明细"]
+
+
+def word(key: str, **values: object) -> str:
+    """A label of the workbook, as the export writes it (messages/, section export)."""
+    return label(f"export.{key}", **values)
+
+
+MEMBER, COUNTY = label("common.kind_member"), label("common.kind_county")
+KINDS = (MEMBER, COUNTY)
+SHEETS = [
+    word(f"sheet_{name}")
+    for name in ("summary", "units", "matrix", "reminders", "broadcasts", "deliveries")
+]
+YES, NO = label("common.yes"), label("common.no")
+ACCEPTED, EXEMPT = label("unitcard.state_accepted"), label("unitcard.state_exempt")
+NOT_OWED = word("not_applicable")
 
 
 @dataclass
@@ -144,11 +159,12 @@ async def test_workbook_matches_the_database(services: Services, tmp_path: Path)
     book = load_workbook(path)
     assert book.sheetnames == SHEETS
 
-    summary = _rows(book["汇总"])
+    summary = _rows(book[word("sheet_summary")])
     missing_items = report.totals.missing_items
+    # Golden text: the export quotes the notice's numbers as the chat and the report do.
     sentence = f"共50家单位，13家单位未报送分管领导和联络员，{missing_items}家单位资料台账未报齐。"
     assert [sentence] == [r[0] for r in summary if r[0] == sentence]
-    total_row = next(r for r in summary if r[0] == "合计")
+    total_row = next(r for r in summary if r[0] == word("total"))
     assert total_row[1:5] == [
         report.totals.units,
         report.totals.missing_contacts,
@@ -156,12 +172,12 @@ async def test_workbook_matches_the_database(services: Services, tmp_path: Path)
         report.totals.pending_review,
     ]
     kinds = {str(r[0]): [int(str(v)) for v in r[1:6]] for r in summary if r[0] in KINDS}
-    assert kinds["成员单位"][0] + kinds["县（区）"][0] == 50
-    assert kinds["成员单位"][1] + kinds["县（区）"][1] == 13
+    assert kinds[MEMBER][0] + kinds[COUNTY][0] == 50
+    assert kinds[MEMBER][1] + kinds[COUNTY][1] == 13
 
-    units = _rows(book["单位及联系人"])
+    units = _rows(book[word("sheet_units")])
     header, body = units[0], units[1:]
-    assert header[:4] == ["序号", "单位名称", "类型", "联络员"]
+    assert header[:4] == [word(k) for k in ("col_number", "col_unit", "col_kind", "col_liaison")]
     assert len(body) == 50
     column = {name: index for index, name in enumerate(header)}
     statuses = {s.name: s for s in report.units}
@@ -171,61 +187,64 @@ async def test_workbook_matches_the_database(services: Services, tmp_path: Path)
             for p in (await session.scalars(select(Person).where(Person.until.is_(None)))).all()
         }
         unit_ids = {u.name: u.id for u in (await session.scalars(select(Unit))).all()}
+    complete, missing = word("col_contacts_complete"), word("col_missing_count")
     for row in body:
-        name = str(row[column["单位名称"]])
+        name = str(row[column[word("col_unit")]])
         liaison = people.get((unit_ids[name], "liaison"))
-        assert (row[column["联络员"]] or None) == (liaison.name if liaison else None)
-        assert (row[column["联络员电话"]] or None) == (liaison.phone if liaison else None)
-        assert row[column["缺报资料（项）"]] == len(statuses[name].missing_items)
-        assert row[column["待审核（项）"]] == statuses[name].pending_review
-        assert row[column["分管领导和联络员已报齐"]] == (
-            "否" if statuses[name].missing_contacts else "是"
-        )
-    assert sum(1 for r in body if r[column["分管领导和联络员已报齐"]] == "否") == 13
-    assert sum(1 for r in body if r[column["缺报资料（项）"]]) == report.totals.missing_items
+        assert (row[column[word("col_liaison")]] or None) == (liaison.name if liaison else None)
+        phone = row[column[word("col_liaison_phone")]] or None
+        assert phone == (liaison.phone if liaison else None)
+        assert row[column[missing]] == len(statuses[name].missing_items)
+        assert row[column[word("col_pending_count")]] == statuses[name].pending_review
+        assert row[column[complete]] == (NO if statuses[name].missing_contacts else YES)
+    assert sum(1 for r in body if r[column[complete]] == NO) == 13
+    assert sum(1 for r in body if r[column[missing]]) == report.totals.missing_items
 
-    matrix = _rows(book["资料报送情况"])
+    matrix = _rows(book[word("sheet_matrix")])
     titles = [str(h).split("\n")[0] for h in matrix[0][3:]]
     cells = {str(r[0]): dict(zip(titles, r[3:], strict=True)) for r in matrix[1:]}
     mine = cells[scene.unit]
-    assert str(mine[scene.pending]).startswith("待审核\n2026-11-28")
-    assert str(mine[scene.returned]).startswith("已退回（已开始填报，尚未提交审核）\n2026-11-29")
-    assert mine[scene.exempted] == "免报"
+    pending = label("unitcard.state_pending")
+    assert str(mine[scene.pending]) == f"{pending}\n2026-11-28"
+    returned = label("unitcard.state_returned") + label("unitcard.item_draft")
+    assert str(mine[scene.returned]) == f"{returned}\n2026-11-29"
+    assert mine[scene.exempted] == EXEMPT
     for name, status in statuses.items():
-        states = [str(v) for v in cells[name].values() if v != "—"]
-        accepted = sum(1 for v in states if v.startswith("已通过"))
-        owed = sum(1 for v in states if v != "免报")
+        states = [str(v) for v in cells[name].values() if v != NOT_OWED]
+        accepted = sum(1 for v in states if v.startswith(ACCEPTED))
+        owed = sum(1 for v in states if v != EXEMPT)
         assert owed - accepted == len(status.missing_items), name
         assert cells[name]["年度工作计划（含双拥工作内容）"] == (
-            "—" if status.kind == "county" else cells[name]["年度工作计划（含双拥工作内容）"]
+            NOT_OWED if status.kind == "county" else cells[name]["年度工作计划（含双拥工作内容）"]
         )
     incomplete = [n for n, row in cells.items() if any(_owing(v) for v in row.values())]
     assert len(incomplete) == report.totals.missing_items
 
-    reminders = _rows(book["催报记录"])
+    reminders = _rows(book[word("sheet_reminders")])
     assert len(reminders) == 2
     assert reminders[1][1] == scene.unit
-    assert reminders[1][5] == "已送达"
+    assert reminders[1][5] == word("state_sent")
 
-    notices = _rows(book["通知"])
+    notices = _rows(book[word("sheet_broadcasts")])
     assert len(notices) == 2
     notice = dict(zip(notices[0], notices[1], strict=True))
-    assert notice["通知编号"] == scene.broadcast_id
-    assert notice["发送对象"] == "各县（区）"
-    assert notice["无法送达"] == 1
-    assert notice["已确认收到"] == 1
-    assert notice["送达"] == int(str(notice["接收人数"])) - 1
+    recipients = word("col_recipients")
+    assert notice[word("col_broadcast")] == scene.broadcast_id
+    assert notice[word("col_audience")] == label("broadcast.audience_counties")
+    assert notice[word("col_unreachable_count")] == 1
+    assert notice[word("col_acknowledged")] == 1
+    assert notice[word("col_delivered")] == int(str(notice[recipients])) - 1
 
-    deliveries = _rows(book["通知送达明细"])
-    assert len(deliveries) - 1 == notice["接收人数"]
+    deliveries = _rows(book[word("sheet_deliveries")])
+    assert len(deliveries) - 1 == notice[recipients]
     states = sorted(str(r[4]) for r in deliveries[1:])
-    assert states.count("无法送达") == 1
+    assert states.count(word("state_unreachable")) == 1
     assert sum(1 for r in deliveries[1:] if r[6] is not None) == 1
 
-    expected_panes = {"汇总": "A6", "资料报送情况": "D2"}
+    expected_panes = {word("sheet_summary"): "A6", word("sheet_matrix"): "D2"}
     for sheet in book.worksheets:
         assert sheet.freeze_panes == expected_panes.get(sheet.title, "B2"), sheet.title
-        if sheet.title in ("汇总", "资料报送情况"):
+        if sheet.title in expected_panes:
             continue
         for index, cells in enumerate(sheet.iter_cols(), start=1):
             wanted = max(display_width(_shown(c)) for c in cells if c.value is not None)
@@ -266,7 +285,7 @@ def _shown(cell: Cell | MergedCell) -> str:
 
 def _owing(value: object) -> bool:
     text = str(value)
-    return not (text.startswith("已通过") or text in ("免报", "—"))
+    return not (text.startswith(ACCEPTED) or text in (EXEMPT, NOT_OWED))
 
 
 @pytest.mark.libreoffice
@@ -371,11 +390,11 @@ async def test_archive_in_parts_under_the_limit(services: Services, tmp_path: Pa
         with zipfile.ZipFile(part.path) as zipped:
             for info in zipped.infolist():
                 found[info.filename] = zipped.read(info)
-    listing = found.pop("缺失文件清单.txt").decode()
+    listing = found.pop(f"{word('missing_list')}.txt").decode()
     assert listing.count("\n") == 1
     unit, title, _ = stored[0]
     folder = title.replace('"', "_")
-    answer = found.pop(f"{unit}/{folder}/文字答复.txt")
+    answer = found.pop(f"{unit}/{folder}/{word('text_answer')}.txt")
     assert answer.decode() == "本单位该项工作纳入年度计划。"
     # Folders 单位/资料项/文件, with the bytes as stored.
     for unit, title, data in stored[:5]:
@@ -396,7 +415,7 @@ async def test_archive_parts_respect_the_upload_limit_by_default(
     archive = await build_archive(services=services, actor_id=None, out_dir=tmp_path)
     assert len(archive.parts) == 1
     assert archive.parts[0].size < 50 * 1024 * 1024
-    assert archive.parts[0].path.name.startswith("双拥资料台账_20261130_0900")
+    assert archive.parts[0].path.name.startswith(word("archive_name", stamp="20261130_0900"))
 
 
 @pytest.fixture

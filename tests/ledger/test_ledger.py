@@ -31,7 +31,8 @@ from storage.models import (
     SubmissionFile,
     Unit,
 )
-from tests.concurrency import interleaved
+from tests.support.concurrency import interleaved
+from tests.support.messages import label, says
 
 LIAISON, LEAD, OTHER_LIAISON, STRANGER, STAFF = 1001, 1002, 2001, 3001, 900
 AGREEMENT = "与驻地部队签订的结对共建协议"
@@ -382,12 +383,12 @@ async def test_the_unit_is_told_through_the_outbox_and_the_decision_audited(
         (f"review:{sid}:{LIAISON}", LIAISON, "review"),
         (f"review:{again.submission_id}:{LIAISON}", LIAISON, "review"),
     ]
-    assert "已审核通过市民政局报送的“年度工作计划（含双拥工作内容）”" in rows[0].payload["text"]
+    assert says(rows[0].payload["text"], "review.notice_accepted", unit="市民政局", title=PLAN)
     returned = rows[2].payload
-    assert "退回原因：请补充会议纪要" in returned["text"]
+    assert says(returned["text"], "review.notice_returned", reason="请补充会议纪要")
     button = returned["reply_markup"]["inline_keyboard"][0][0]
     assert button == {
-        "text": "补报此项",
+        "text": label("review.button_resubmit"),
         "callback_data": f"sub:go:{world.unit}:{world.items[MINUTES]}",
     }
     assert audit == ["review_accept", "review_return"]

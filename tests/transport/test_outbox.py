@@ -28,8 +28,9 @@ from bot.transport.outbox import Dispatcher, enqueue, text_payload
 from bot.transport.request import AiohttpRequest, NotSent, PatientRateLimiter
 from storage.db import Database
 from storage.models import Account, GroupChat, OutboxMessage
-from tests.conftest import make_settings
-from tests.e2e.harness import TOKEN
+from tests.support.clock import FakeTime, pacer_on
+from tests.support.process import TOKEN
+from tests.support.settings import make_settings
 
 
 @pytest.fixture
@@ -192,8 +193,6 @@ async def test_a_429_pauses_the_whole_dispatcher(
     app_services: tuple[App, Services], sandbox: SandboxClient
 ) -> None:
     """After Telegram's 429 for one chat, no other chat is sent to until retry_after passed."""
-    from tests.test_pacing import FakeTime, pacer
-
     app, services = app_services
     for user in (501, 502):
         await sandbox.add_user(user_id=user, first_name="u", started=True)
@@ -201,7 +200,7 @@ async def test_a_429_pauses_the_whole_dispatcher(
     await sandbox.inject_fault("sendMessage", 429, chat_id=501, retry_after=3)
     dispatcher = Dispatcher(services=services, bot=app.bot, worker_id="w")
     fake = FakeTime()
-    dispatcher.pacer = pacer(fake)
+    dispatcher.pacer = pacer_on(fake)
     await dispatcher.run_once()  # 501 is refused; 502 goes back to the outbox
     assert await sandbox.messages(502) == []
     await dispatcher.run_once()  # 502 waits out the pause first

@@ -42,11 +42,13 @@ from bot.services import Services
 from bot.transport.outbox import Dispatcher
 from bot.transport.pacing import Pacer
 from bot.workdays import WorkCalendar
+from messages import format_short_date, join
 from storage import repositories as repo
 from storage.db import Database
 from storage.models import GroupChat, OutboxMessage, Person, Setting, Submission, Unit
-from tests.cli_helpers import run_cli
-from tests.conftest import START
+from tests.support.cli import run_cli
+from tests.support.messages import label, mentions, says
+from tests.support.settings import START
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 STAFF = 900  # the `services` fixture's STAFF_IDS
@@ -235,11 +237,11 @@ def digest_sections(text: str) -> dict[str, set[str]]:
     sections: dict[str, set[str]] = defaultdict(set)
     current = ""
     for line in text.splitlines():
-        if "尚未登记" in line:
+        if mentions(line, "reminders.digest.unregistered"):
             current = "unregistered"
-        elif "请电话督促" in line:
+        elif mentions(line, "reminders.digest.call"):
             current = "call"
-        elif "督办" in line:
+        elif mentions(line, "reminders.digest.supervise"):
             current = "supervise"
         elif line.startswith("· "):
             sections[current].add(line[2:].split("：")[0].split("（")[0])
@@ -361,22 +363,25 @@ async def test_six_weeks_across_national_day(services: Services) -> None:
 
     first = next(s for s in sent if s.chat_id == 1001)
     assert "市民政局" in first.text
-    assert "10月16日前" in first.text
+    deadline = format_short_date(DEADLINE, DEADLINE, "zh")
+    assert mentions(first.text, "reminders.due_by", date=deadline)
     assert first.markup == {
-        "inline_keyboard": [[{"text": "报送资料", "callback_data": f"sub:start:{a}"}]]
+        "inline_keyboard": [
+            [{"text": label("reminders.button_submit"), "callback_data": f"sub:start:{a}"}]
+        ]
     }
     assert "！" not in first.text
     assert "!" not in first.text
     lead = next(s for s in sent if s.chat_id == 2002)
     assert "刘军" in lead.text
-    assert "已提醒3次" in lead.text
+    assert mentions(lead.text, "reminders.why_count", count=3)
     returned = next(s for s in sent if s.chat_id == 1005)
     assert items[4][1] in returned.text
     assert "缺少盖章页" in returned.text
     assert items[5][1] not in returned.text  # awaiting review: not named
-    assert "另有1项已报送、正在审核" in returned.text
+    assert mentions(returned.text, "reminders.pending", count=1)
     overdue = [s for s in sent if s.chat_id == 1001][-1]
-    assert "报送截止日期10月16日已过" in overdue.text
+    assert mentions(overdue.text, "reminders.overdue", date=deadline)
 
     report = {u.name: u for u in (await build_report(services=services)).units}
     assert report["市民政局"].reminders_sent == len(CADENCE)
@@ -462,6 +467,7 @@ async def test_awaiting_review_is_never_named_and_sent_back_is(services: Service
     assert reminder.chat_id == 1001
     text = reminder.text
     assert items[3][1] not in text  # awaiting review
+    # Golden text: the reminder's wording, as the office writes it (特此提醒).
     assert f"· {items[4][1]}（已退回：请加盖公章 &lt;b&gt;）" in text  # escaped
     assert f"· {items[5][1]}" in text
     assert "另有1项已报送、正在审核，无需重复报送。" in text
@@ -474,7 +480,7 @@ async def test_awaiting_review_is_never_named_and_sent_back_is(services: Service
     # Review sends one back: reminders come back, naming it.
     await world.set_state(unit, ids[5], "returned", None)
     [back] = await world.day(d(12, 3))
-    assert f"· {items[5][1]}（已退回，请修改后重新报送）" in back.text
+    assert mentions(back.text, "reminders.item_returned_plain", title=items[5][1])
     assert items[4][1] not in back.text
 
 
@@ -536,8 +542,8 @@ async def test_at_the_deadline_the_lead_hears_too(services: Services) -> None:
     sent = await world.day(d(12, 31))
     assert sorted(s.chat_id for s in sent) == [1001, 2001]
     lead = next(s for s in sent if s.chat_id == 2001)
-    assert "李强 副局长" in lead.text
-    assert "报送已到截止日期" in lead.text
+    assert mentions(lead.text, "reminders.owed_lead", name="李强", post="副局长")
+    assert mentions(lead.text, "reminders.why_deadline")
 
 
 async def test_unreachable_falls_to_the_lead_then_to_staff(services: Services) -> None:
@@ -553,10 +559,15 @@ async def test_unreachable_falls_to_the_lead_then_to_staff(services: Services) -
     sent = await world.day(d(11, 30))
     to_lead = [s for s in sent if s.chat_id == 2001]
     assert len(to_lead) == 1
-    assert "联络员王伟目前无法接收机器人消息" in to_lead[0].text
-    [task] = [s for s in sent if s.chat_id == STAFF and "督促任务" in s.text]
-    assert "市卫健委：联络员张敏无法接收机器人消息" in task.text
-    assert "分管领导刘军（副局长，13809540002）" in task.text
+    assert mentions(to_lead[0].text, "reminders.why_liaison_unreachable", name="王伟")
+    [task] = [s for s in sent if s.chat_id == STAFF and mentions(s.text, "reminders.task.heading")]
+    liaison, lead = label("common.role_liaison"), label("common.role_lead")
+    assert mentions(
+        task.text, "reminders.task.unreachable", unit="市卫健委", role=liaison, name="张敏"
+    )
+    assert mentions(
+        task.text, "reminders.contact", role=lead, name="刘军", post="副局长", phone="13809540002"
+    )
     # The next round skips the unreachable liaisons and goes to the next rung at once.
     sent = await world.day(d(12, 2))
     assert [s.chat_id for s in sent if s.chat_id != STAFF] == [2001]
@@ -627,7 +638,7 @@ async def test_the_cap_hands_a_unit_to_the_office(services: Services) -> None:
     assert got == [[1001], [1001], [STAFF]]
     sections = digest_sections(world.bot.sent[-1].text)
     assert sections["call"] == {"市民政局"}
-    assert "达到提醒上限" in world.bot.sent[-1].text
+    assert mentions(world.bot.sent[-1].text, "reminders.digest.reason_capped", count=2)
 
 
 # ---- pause and resume ------------------------------------------------------------------------
@@ -716,9 +727,14 @@ async def test_group_roll_call_on_the_reminder_schedule(services: Services) -> N
         posts += [s for s in await world.day(day) if s.chat_id == -100]
     assert [p.day for p in posts] == [d(11, 30), d(12, 2)]
     text = posts[0].text
-    assert "以下1家单位尚未报送分管领导和联络员：市税务局。" in text
-    assert "以下2家单位资料台账未报齐：市民政局（缺6项）、市税务局（缺6项）。" in text
-    assert "请上述单位于12月31日前报送。特此通报。" in text
+    assert mentions(text, "reminders.rollcall.contacts", count=1, units="市税务局")
+    owing = join(
+        "zh",
+        [label("reminders.rollcall.item_unit", unit=u, count=6) for u in ("市民政局", "市税务局")],
+    )
+    assert mentions(text, "reminders.rollcall.items", count=2, units=owing)
+    closing = format_short_date(d(12, 31), d(11, 30), "zh")
+    assert mentions(text, "reminders.rollcall.closing", date=closing)
     # Asked for in the group: posted now, with the units outstanding at posting time.
     world.at(d(12, 2), time(15))
     ids = [i for i, _ in await world.items()]
@@ -786,10 +802,10 @@ def test_long_digests_and_roll_calls_fit_in_telegram_messages() -> None:
     ]
     decisions = [ladder.Decision(dues=unit, unregistered=True) for unit in dues]
     [digest] = rendering.render_digest(today=d(11, 30), decisions=decisions, links={}, lang="zh")
-    assert "尚未登记的单位（2000家）" in digest
+    assert mentions(digest, "reminders.digest.unregistered", count=2000)
     assert "测试单位0049" in digest
     assert "测试单位0050" not in digest
-    assert "……另有1950家" in digest
+    assert mentions(digest, "reminders.digest.more", count=1950)
     parts = rendering.render_rollcall(dues, today=d(11, 30), deadline=None, lang="zh")
     assert len(parts) > 2
     assert all(len(part) <= 4096 for part in parts)
@@ -821,34 +837,37 @@ async def test_remind_pause_and_resume_on_the_command_line(
     assert len(line["items"]) == 6
     assert listed["no_chat"] == ["市税务局"]
     text = await run_cli("remind", "--dry-run")
-    assert "将发送1条提醒，涉及1家单位" in text.out
-    assert "（仅预览，未发送）" in text.out
+    assert mentions(text.out, "reminders.round.summary", count=1, units=1)
+    assert mentions(text.out, "reminders.cli.dry_run")
     assert "<b>" not in text.out
     assert await world.rows() == []
 
     until = (datetime.now(SHANGHAI).date() + timedelta(days=30)).isoformat()
     paused = await run_cli("pause", "民政", "--until", until, "--reason", "联络员休假")
     assert paused.code == 0, paused.err
-    assert paused.out.startswith("已暂停市民政局的提醒，至")
-    assert "（含）。原因：联络员休假。" in paused.out
+    reason = label("reminders.cli.pause_reason", reason="联络员休假")
+    assert says(paused.out, "reminders.cli.paused", unit="市民政局", reason=reason)
     past = await run_cli("pause", "市民政局", "--until", "2020-01-01")
     assert past.code == 2
-    assert "暂停截止日期不能早于今天" in past.err
+    assert says(past.err, "reminders.cli.pause_past")
     garbled = await run_cli("pause", "市民政局", "--until", "下周一")
     assert garbled.code == 2
-    assert "日期格式应为 YYYY-MM-DD" in garbled.err
+    assert says(garbled.err, "cli.bad_date")
     nowhere = await run_cli("pause", "市不存在局", "--until", until)
     assert nowhere.code == 2
-    assert "未找到单位" in nowhere.err
+    assert says(nowhere.err, "cli.unit_not_found", name="市不存在局")
     assert json.loads((await run_cli("remind", "--dry-run", "--json")).out)["paused"] == [
         "市民政局"
     ]
 
-    assert (await run_cli("resume", "市民政局")).out.strip() == "已恢复市民政局的提醒。"
-    assert (await run_cli("resume", "市民政局")).out.strip() == "市民政局的提醒未处于暂停状态。"
+    assert says(
+        (await run_cli("resume", "市民政局")).out, "reminders.cli.resumed", unit="市民政局"
+    )
+    again = (await run_cli("resume", "市民政局")).out
+    assert says(again, "reminders.cli.not_paused", unit="市民政局")
     sent = await run_cli("remind")
     assert sent.code == 0, sent.err
-    assert "已加入发送队列：1条提醒（1家单位）" in sent.out
+    assert mentions(sent.out, "reminders.cli.queued", count=1, units=1)
     [row] = await world.rows("reminder")
     assert row.dedupe_key.startswith("round:")
     assert row.dedupe_key.endswith(":1001:1")
@@ -888,12 +907,13 @@ async def test_roll_call_counts_as_the_report(services: Services) -> None:
         rendering.render_rollcall(dues, today=d(11, 30), deadline=d(12, 31), lang="zh")
     )
     totals = report.totals
-    assert f"以下{totals.missing_contacts}家单位尚未报送分管领导和联络员" in text
-    assert f"以下{totals.missing_items}家单位资料台账未报齐" in text
+    assert mentions(text, "reminders.rollcall.contacts", count=totals.missing_contacts)
+    assert mentions(text, "reminders.rollcall.items", count=totals.missing_items)
     count = len(owing[1].missing_items)
-    assert f"{waiting}（缺{count}项，其中{count}项待审核）" in text
+    line = {"unit": waiting, "count": count, "pending": count}
+    assert mentions(text, "reminders.rollcall.item_unit_pending", **line)
     assert paused in text
-    assert "其中1家单位有资料已报送、待审核。" in text
+    assert mentions(text, "reminders.rollcall.items_pending", count=1)
 
 
 async def test_a_lead_escalated_to_gets_one_reminder_a_day(services: Services) -> None:

@@ -15,7 +15,7 @@ from bot.ledger.report import build_report
 from bot.services import Services
 from bot.staff import broadcasts, console
 from handlers.staff import audit_text, unit_text
-from messages import catalogue
+from messages import catalogue, format_date
 from storage import repositories as repo
 from storage.models import (
     AuditEvent,
@@ -27,6 +27,7 @@ from storage.models import (
     Submission,
     Unit,
 )
+from tests.support.messages import label, mentions, says
 
 STAFF = 900
 
@@ -223,9 +224,11 @@ async def test_progress_finishes_once_and_reports(seeded: Services) -> None:
     assert finished == "done"
     [report] = reports
     assert report.chat_id == STAFF
-    assert "送达1人；" in report.payload["text"]
-    assert "无法送达2人（尚未开启机器人1人，已屏蔽机器人1人，其他0人）；" in report.payload["text"]
-    assert "发送失败1人。" in report.payload["text"]
+    written = report.payload["text"]
+    assert mentions(written, "broadcast.report_delivered", count=1)
+    unreachable = {"count": 2, "never_started": 1, "blocked": 1, "other": 0}
+    assert mentions(written, "broadcast.report_unreachable", **unreachable)
+    assert mentions(written, "broadcast.report_failed", count=1)
 
 
 async def test_acknowledgements_and_reminders(seeded: Services) -> None:
@@ -271,7 +274,7 @@ async def test_acknowledgements_and_reminders(seeded: Services) -> None:
             )
         ).all()
     assert sorted(n.chat_id for n in nudges) == users[1:]
-    assert all("您尚未确认收到" in n.payload["text"] for n in nudges)
+    assert all(says(n.payload["text"], "ack.nudge") for n in nudges)
     with pytest.raises(NotStaff):
         await broadcasts.nudge(services=seeded, actor_id=1, broadcast_id=sent.id, round_number=2)
 
@@ -334,8 +337,16 @@ async def test_unit_card_shows_the_ledgers_states(seeded: Services) -> None:
         "本单位无此职能",
     )
     text = unit_text(after, "zh", seeded.settings.tz, seeded.today())
-    assert f"· {items[first].title}：已退回（2026年11月29日），盖章页不清晰（已开始填报" in text
-    assert f"· {items[second].title}：申报不适用，待审核" in text
+    returned = {
+        "title": items[first].title,
+        "state": label("unitcard.state_returned"),
+        "when": label("unitcard.item_when", date=format_date(date(2026, 11, 29), "zh")),
+        "note": label("unitcard.item_note", note="盖章页不清晰"),
+        "draft": label("unitcard.item_draft"),
+    }
+    assert mentions(text, "unitcard.item", **returned)
+    pending = label("unitcard.state_not_applicable_pending")
+    assert mentions(text, "unitcard.item", title=items[second].title, state=pending)
     assert "正在填报" not in text
 
 
@@ -347,15 +358,15 @@ async def test_unit_card_mentions_a_pause_only_while_it_lasts(seeded: Services) 
             .values(paused_until=date(2026, 11, 29), pause_reason="换届")
         )
     card = await console.unit_card(services=seeded, actor_id=STAFF, name="西吉县")
-    assert "提醒已暂停至" not in unit_text(card, "zh", seeded.settings.tz, date(2026, 11, 30))
-    assert "提醒已暂停至2026年11月29日" in unit_text(
-        card, "zh", seeded.settings.tz, date(2026, 11, 29)
-    )
+    after = unit_text(card, "zh", seeded.settings.tz, date(2026, 11, 30))
+    assert not mentions(after, "unitcard.paused")
+    during = unit_text(card, "zh", seeded.settings.tz, date(2026, 11, 29))
+    assert mentions(during, "unitcard.paused", until=format_date(date(2026, 11, 29), "zh"))
 
 
 def test_every_audited_action_has_a_sentence() -> None:
     """Every action the code audits is named in words in both languages."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     source = "\n".join(
         p.read_text(encoding="utf-8")
         for folder in ("bot", "handlers", "storage")
@@ -405,10 +416,17 @@ async def test_audit_shows_words_not_code(seeded: Services) -> None:
         repo.audit(tx, at=seeded.now(), actor_id=STAFF, action="rollcall_off", chat_id=-100)
     page = await console.audit_log(services=seeded, actor_id=STAFF)
     text = audit_text(page, "zh", seeded.settings.tz)
-    assert "关闭定时点名通报" in text
+    assert mentions(text, "audit.action_rollcall_off")
     assert "rollcall_off" not in text
-    assert "（西吉县） 资料：年度工作计划，报送方式：上传文件，文件2份" in text
-    assert f"人员：{holder.name}" in text
+    details = [
+        label("audit.detail_item", value="年度工作计划"),
+        label("audit.detail_kind", value=label("audit.kind_files")),
+        label("audit.detail_files", value=2),
+    ]
+    assert mentions(
+        text, "audit.line", unit=label("audit.unit", unit="西吉县"), details="，".join(details)
+    )
+    assert mentions(text, "audit.detail_person", value=holder.name)
     for code in ("=", "submission_id", "files", "person_id", "chat_id"):
         assert code not in text, code
 
@@ -421,7 +439,9 @@ async def test_remind_now_for_one_unit(seeded: Services) -> None:
 
     card = await console.unit_card(services=seeded, actor_id=STAFF, name="西吉县")
     buttons = [b for row in unit_markup(card, "zh", seeded.today()).inline_keyboard for b in row]
-    assert ("立即提醒", f"st:m:{card.id}") in [(b.text, b.callback_data) for b in buttons]
+    assert (label("unitcard.button_remind"), f"st:m:{card.id}") in [
+        (b.text, b.callback_data) for b in buttons
+    ]
     with pytest.raises(NotStaff):
         await rounds.preview_round(services=seeded, actor_id=1, unit_ids=[card.id])
     preview = await rounds.preview_round(services=seeded, actor_id=STAFF, unit_ids=[card.id])
@@ -445,7 +465,8 @@ async def test_remind_now_for_one_unit(seeded: Services) -> None:
         ).all()
     assert [e.unit_id for e in logged] == [card.id, card.id]
     page = await console.audit_log(services=seeded, actor_id=STAFF)
-    assert "发送一轮提醒（西吉县）" in audit_text(page, "zh", seeded.settings.tz)
+    shown = label("audit.action_remind_round") + label("audit.unit", unit="西吉县")
+    assert shown in audit_text(page, "zh", seeded.settings.tz)
 
 
 async def test_exempting_and_adding_items_are_for_staff_only(seeded: Services) -> None:

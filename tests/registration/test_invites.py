@@ -20,7 +20,8 @@ from bot.registration.flow import Event
 from bot.roster import import_units
 from bot.services import Services
 from storage.models import AuditEvent, Invite, InviteAttempt, Person, Setting
-from tests.cli_helpers import run_cli
+from tests.support.cli import run_cli
+from tests.support.messages import label, mentions, says
 
 URLSAFE = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -258,8 +259,9 @@ async def test_cli_all_missing_covers_the_13_units(services: Services) -> None:
     assert len(json.loads(done.out)) == 50
     text = await run_cli("invite", "市文旅局")
     assert text.code == 0
-    assert "市文旅局\t联络员\thttps://t.me/liaison_test_bot?start=" in text.out
-    assert "前有效" in text.out
+    role = label("common.role_liaison")
+    assert f"市文旅局\t{role}\thttps://t.me/liaison_test_bot?start=" in text.out
+    assert mentions(text.out, "invite_cli.line", unit="市文旅局", role=role)
 
 
 @pytest.mark.usefixtures("cli_env")
@@ -304,18 +306,18 @@ async def test_cli_refuses_bad_input_with_one_line_and_changes_nothing(
     await import_units(services=services, path=SAMPLE_ROSTER_PATH)
     done = await run_cli("invite", "市文旅局")
     assert done.code == 2
-    assert "BOT_USERNAME" in done.err
+    assert says(done.err, "invite.no_username")
     assert done.err.count("\n") == 1
     await remember_username(services)
     for args, wanted in (
-        (("invite", "不存在的单位"), "未找到单位"),
-        (("invite",), "--all-missing"),
-        (("invite", "市文旅局", "--all-missing"), "只能选其一"),
-        (("invite", "市文旅局", "--unregister"), "--role"),
+        (("invite", "不存在的单位"), "cli.unit_not_found"),
+        (("invite",), "invite_cli.need_units"),
+        (("invite", "市文旅局", "--all-missing"), "invite_cli.units_or_all"),
+        (("invite", "市文旅局", "--unregister"), "invite_cli.unregister_needs_role"),
     ):
         done = await run_cli(*args)
         assert done.code == 2, args
-        assert wanted in done.err, (args, done.err)
+        assert says(done.err, wanted), (args, done.err)
     assert await invite_rows(services) == []
 
 
@@ -338,7 +340,7 @@ async def test_cli_revoke_and_unregister(services: Services) -> None:
     await run_cli("invite", "市文旅局", "--role", "lead")
     done = await run_cli("invite", "市文旅局", "--revoke")
     assert done.code == 0, done.err
-    assert "市文旅局：已撤销未使用的登记链接2个。" in done.out
+    assert says(done.out, "invite_cli.revoked", unit="市文旅局", count=2)
     done = await run_cli("invite", "市民政局", "--unregister", "--role", "liaison")
     assert done.code == 0, done.err
     assert "已解除市民政局联络员" in done.out
@@ -347,7 +349,9 @@ async def test_cli_revoke_and_unregister(services: Services) -> None:
     assert unit["liaison_registered"] is False
     done = await run_cli("invite", "市民政局", "--unregister", "--role", "liaison")
     assert done.code == 2
-    assert "市民政局当前没有登记联络员。" in done.err
+    assert says(
+        done.err, "invite_cli.no_holder", unit="市民政局", role=label("common.role_liaison")
+    )
 
 
 @pytest.mark.usefixtures("cli_env")
@@ -360,10 +364,7 @@ async def test_cli_says_when_a_unit_already_has_open_links_for_the_role(
     again = await run_cli("invite", "市文旅局")
     assert again.code == 0
     assert len(again.out.splitlines()) == 1  # stdout: one line a link, as before
-    assert again.err == (
-        "注意：市文旅局另有1个此前生成的联络员登记链接仍然有效。如旧链接可能已外传，"
-        "请先运行 liaison-bot invite 市文旅局 --revoke --role liaison 撤销，再重新生成。\n"
-    )
+    assert says(again.err.strip(), "invite_cli.open_before", unit="市文旅局", count=1)
     listed = json.loads((await run_cli("invite", "市文旅局", "--role", "lead", "--json")).out)
     assert [i["open_before"] for i in listed] == [0]  # the lead's links are counted apart
     listed = json.loads((await run_cli("invite", "市文旅局", "--json")).out)

@@ -36,9 +36,11 @@ from bot.services import Services
 from bot.transport.outbox import enqueue, text_payload
 from storage import repositories as repo
 from storage.models import AuditEvent, Invite, InviteAttempt, OutboxMessage, Person, Setting
-from tests.concurrency import interleaved
+from tests.support.concurrency import interleaved
+from tests.support.messages import label, says
 
 STAFF = 900
+LIAISON_ROLE, LEAD_ROLE = label("common.role_liaison"), label("common.role_lead")
 UNIT = "市文旅局"  # one of the 13 without contacts
 
 
@@ -239,9 +241,11 @@ async def test_the_liaison_registers_then_enters_the_lead(services: Services) ->
     assert totals.missing_contacts == 13
     staff_notice = [m for m in await outbox(services) if m.chat_id == STAFF]
     assert [m.dedupe_key for m in staff_notice] == [f"registration:{liaison.id}:{STAFF}"]
-    assert staff_notice[0].payload["text"] == (
-        "【登记】市文旅局联络员：张伟（办公室主任），手机号 139 1234 5678。"
-    )
+    assert says(
+        staff_notice[0].payload["text"],
+        "registration.staff_registered",
+        unit="市文旅局", role=LIAISON_ROLE, name="张伟", post="办公室主任", phone="139 1234 5678",
+    )  # fmt: skip
     assert "registered" in await actions(services)
 
     await talk.say("王强")
@@ -282,10 +286,8 @@ async def test_the_liaison_registers_then_enters_the_lead(services: Services) ->
     keys = [m.dedupe_key for m in await outbox(services)]
     assert f"registration:{lead.id}:linked:{STAFF}" in keys
     texts = [m.payload["text"] for m in await outbox(services)]
-    assert (
-        "【关联】市文旅局分管领导王强（副局长）已通过登记链接关联本人账号，手机号 138 1234 5678。"
-        in texts
-    )
+    details = {"unit": "市文旅局", "role": LEAD_ROLE, "name": "王强", "phone": "138 1234 5678"}
+    assert [text for text in texts if says(text, "registration.staff_linked", **details)]
 
 
 async def test_the_lead_correcting_the_prefilled_name_is_no_handover(
@@ -395,9 +397,10 @@ async def test_handover_keeps_the_history_and_tells_the_old_liaison(services: Se
         if m.chat_id == old.telegram_user_id and m.purpose != "menu"
     ]
     assert [m.dedupe_key for m in told] == [f"handover:{old.id}"]
-    assert "李娜接任" in told[0].payload["text"]
-    staff = [m.payload["text"] for m in await outbox(services) if m.chat_id == STAFF]
-    assert staff == [f"【变更】{unit}联络员由{old.name}变更为李娜（科长），手机号 137 1234 5678。"]
+    assert says(told[0].payload["text"], "registration.old_holder", name="李娜")
+    [staff] = [m.payload["text"] for m in await outbox(services) if m.chat_id == STAFF]
+    new = {"name": "李娜", "post": "科长", "phone": "137 1234 5678"}
+    assert says(staff, "registration.staff_handover", unit=unit, old=old.name, **new)
     assert "handover" in await actions(services)
     # The unit's lead is on record: the new liaison confirms it or enters it again.
     assert done.step is not None

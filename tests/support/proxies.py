@@ -245,3 +245,15 @@ class TlsFront(_Server):
         await self.tunnel(
             reader, writer, "127.0.0.1", self.target_port, RequestSniffer(self.requests)
         )
+
+
+API_HOST = "api.telegram.test"  # .test never resolves: only the proxy knows this name
+
+
+def carried_methods(requests: list[str]) -> list[str]:
+    """Bot API methods among `METHOD URL` lines (a file download is `file`)."""
+    methods = []
+    for line in requests:
+        path = urlsplit(line.split(" ", 1)[1]).path
+        methods.append("file" if path.startswith("/file/bot") else path.rsplit("/", 1)[-1])
+    return methods

@@ -12,7 +12,8 @@ from bot.demo.sample import UNREPORTED, seed_notice_situation
 from bot.importing import SAMPLE_ROSTER_PATH
 from bot.ledger.report import build_report, render_report
 from bot.services import Services
-from tests.cli_helpers import run_cli
+from tests.support.cli import run_cli
+from tests.support.messages import mentions
 
 
 @pytest.fixture
@@ -55,11 +56,12 @@ async def test_notice_situation_counts_13_and_25(services: Services) -> None:
     assert {u.name for u in report.units if u.missing_contacts} == set(UNREPORTED)
     assert report.deadline == date(2026, 12, 31)
     text = render_report(report, "zh")
+    # Golden text: the report says the notice's numbers in the notice's own words.
     assert "13家单位未报送分管领导和联络员" in text
     assert "25家单位资料台账未报齐" in text
     assert "· 泾源县（缺联络员、分管领导）" in text
     english = render_report(report, "en")
-    assert "13 units have not reported their lead and liaison" in english
+    assert mentions(english, "report.totals", "en", missing_contacts=13, missing_items=25)
 
 
 @pytest.mark.usefixtures("cli_env")
@@ -67,7 +69,7 @@ async def test_report_text_on_the_command_line_has_no_html() -> None:
     assert (await run_cli("units", "import", str(SAMPLE_ROSTER_PATH))).code == 0
     done = await run_cli("report")
     assert done.code == 0
-    assert "50家单位未报送分管领导和联络员" in done.out
+    assert mentions(done.out, "report.totals", missing_contacts=50)
     assert "<" not in done.out
 
 

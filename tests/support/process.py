@@ -10,10 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.sandbox.client import SandboxClient
-from tests.conftest import TEST_TOKEN
+from tests.support.settings import TEST_TOKEN
+from tests.support.waiting import eventually
 
 TOKEN = TEST_TOKEN
 ROOT = Path(__file__).resolve().parents[2]
+# The office staff member of the end-to-end bot (its STAFF_IDS).
+STAFF_ID = 900_001
 
 
 @dataclass
@@ -61,13 +64,17 @@ class BotProcess:
             cwd=self.workdir, env=self.env(), stdout=log, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
         log.close()
-        for _ in range(400):
-            if self.process.returncode is not None:
+        process = self.process
+
+        async def serving() -> bool:
+            if process.returncode is not None:
                 raise RuntimeError(f"the bot exited: {self.log_path.read_text()}")
-            if "serving (updates:" in self.log_path.read_text(errors="replace"):
-                return
-            await asyncio.sleep(0.05)
-        raise RuntimeError(f"the bot did not start: {self.log_path.read_text()}")
+            return "serving (updates:" in self.log_path.read_text(errors="replace")
+
+        try:
+            await eventually(serving, seconds=20)
+        except AssertionError:
+            raise RuntimeError(f"the bot did not start: {self.log_path.read_text()}") from None
 
     async def kill(self) -> None:
         """kill -9: no chance to finish anything."""

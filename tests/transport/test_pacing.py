@@ -7,31 +7,7 @@ import itertools
 import pytest
 
 from bot.transport.pacing import Pacer
-
-
-class FakeTime:
-    """A monotonic clock that moves only when the pacer sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-def pacer(clock: FakeTime) -> Pacer:
-    return Pacer(
-        per_second=25,
-        private_per_second=1,
-        group_per_minute=20,
-        monotonic=clock.monotonic,
-        sleep=clock.sleep,
-    )
+from tests.support.clock import FakeTime, pacer_on
 
 
 async def send_times(p: Pacer, clock: FakeTime, chats: list[int]) -> list[float]:
@@ -44,7 +20,7 @@ async def send_times(p: Pacer, clock: FakeTime, chats: list[int]) -> list[float]
 
 async def test_different_private_chats_go_at_25_per_second() -> None:
     clock = FakeTime()
-    times = await send_times(pacer(clock), clock, list(range(1, 51)))
+    times = await send_times(pacer_on(clock), clock, list(range(1, 51)))
     assert times[0] == 0.0
     assert times[-1] == pytest.approx(49 / 25)
     gaps = [b - a for a, b in itertools.pairwise(times)]
@@ -53,12 +29,12 @@ async def test_different_private_chats_go_at_25_per_second() -> None:
 
 async def test_one_private_chat_gets_one_message_a_second() -> None:
     clock = FakeTime()
-    assert await send_times(pacer(clock), clock, [7, 7, 7]) == [0.0, 1.0, 2.0]
+    assert await send_times(pacer_on(clock), clock, [7, 7, 7]) == [0.0, 1.0, 2.0]
 
 
 async def test_a_group_gets_20_a_minute_while_others_go_on() -> None:
     clock = FakeTime()
-    p = pacer(clock)
+    p = pacer_on(clock)
     assert await send_times(p, clock, [-100, -100]) == [0.0, 3.0]
     # Another chat is not held up by the group's pace.
     await p.wait(8)
@@ -67,7 +43,7 @@ async def test_a_group_gets_20_a_minute_while_others_go_on() -> None:
 
 async def test_a_429_pauses_every_chat() -> None:
     clock = FakeTime()
-    p = pacer(clock)
+    p = pacer_on(clock)
     await p.wait(1)
     p.pause(5)
     await p.wait(2)  # a different chat still waits out the pause

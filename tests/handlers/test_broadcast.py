@@ -1,0 +1,151 @@
+"""handlers/broadcast.py through updates: compose, audience, preview, send, "收到", the reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from bot.services import Services
+from bot.transport.outbox import Dispatcher
+from storage.models import Broadcast, BroadcastAck, ConversationStep, OutboxMessage, Unit
+from tests.support import factories, rows
+from tests.support.application import BotHarness
+from tests.support.clock import FakeTime, pacer_on
+from tests.support.messages import label
+from tests.support.request import Sent
+from tests.support.settings import STAFF
+
+LIAISON, OTHER_LIAISON, STRANGER = 1001, 2001, 3001
+GROUP = -100_555
+
+
+@dataclass
+class Office:
+    unit: Unit
+    other: Unit
+
+
+@pytest.fixture
+async def office(services: Services) -> Office:
+    unit = await factories.add_unit(services, "市民政局")
+    other = await factories.add_unit(services, "市卫健委")
+    await factories.add_person(services, unit, "liaison", user_id=LIAISON)
+    await factories.add_person(services, other, "liaison", user_id=OTHER_LIAISON)
+    return Office(unit, other)
+
+
+async def preview(bot: BotHarness, text: str = "请各单位于12月5日前报送。") -> Sent:
+    """/broadcast, the text, everyone registered: the preview with its buttons."""
+    compose = (await bot.command(STAFF, "/broadcast")).one()
+    assert compose.says("broadcast.compose")
+    audience = (await bot.say(STAFF, text)).one()
+    assert audience.says("broadcast.choose_audience")
+    await bot.press(STAFF, label("broadcast.audience_registered"), on=audience)
+    return audience  # edited in place into the preview
+
+
+async def deliver(bot: BotHarness) -> None:
+    """One round of the outbox dispatcher, through the same recording request."""
+    dispatcher = Dispatcher(services=bot.services, bot=bot.app.bot, worker_id="test")
+    dispatcher.pacer = pacer_on(FakeTime())
+    await dispatcher.run_once()
+
+
+async def test_compose_preview_and_send_to_everyone_registered(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    shown = await preview(bot)
+    assert shown.mentions("broadcast.preview_title")
+    assert shown.mentions("broadcast.content_text", summary="请各单位于12月5日前报送。")
+    assert shown.mentions("broadcast.preview_recipients", count=2)
+    assert shown.button_texts()[0] == label("broadcast.button_send", count=2)
+
+    sent = await bot.press(STAFF, label("broadcast.button_send", count=2), on=shown)
+    assert sent.answer["text"] == label("broadcast.confirmed", count=2)
+    assert shown.says("broadcast.progress", processed=0, total=2)
+    [broadcast] = await rows.all_of(services, Broadcast)
+    assert broadcast.state != "draft"
+    queued = await rows.all_of(services, OutboxMessage, OutboxMessage.broadcast_id == broadcast.id)
+    assert sorted(r.chat_id for r in queued) == [LIAISON, OTHER_LIAISON]
+    assert await rows.get(services, ConversationStep, STAFF) is None
+
+
+async def test_a_recipient_acknowledges_once(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    shown = await preview(bot)
+    await bot.press(STAFF, label("broadcast.button_send", count=2), on=shown)
+    await deliver(bot)
+    [notice] = bot.request.sent(LIAISON)
+    assert notice.text == "请各单位于12月5日前报送。"
+    data = notice.data_of(label("ack.button"))
+    thanks = await bot.press(LIAISON, data=data, on=notice)
+    assert thanks.answer["text"] == label("ack.thanks")
+    assert notice.buttons() == []
+    again = await bot.press(LIAISON, data=data, on=notice)  # a slow client's second press
+    assert again.answer["text"] == label("ack.already")
+    [ack] = await rows.all_of(services, BroadcastAck)
+    assert ack.user_id == LIAISON
+
+
+async def test_someone_who_got_no_notice_cannot_acknowledge_it(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    shown = await preview(bot)
+    await bot.press(STAFF, label("broadcast.button_send", count=2), on=shown)
+    [broadcast] = await rows.all_of(services, Broadcast)
+    reply = await bot.press(STRANGER, data=f"ack:{broadcast.id}")
+    assert reply.answer["text"] == label("common.stale_button")
+    assert await rows.all_of(services, BroadcastAck) == []
+
+
+async def test_dropping_the_draft_sends_nothing(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    shown = await preview(bot)
+    await bot.press(STAFF, label("broadcast.button_drop"), on=shown)
+    assert shown.says("broadcast.dropped")
+    assert await rows.all_of(services, OutboxMessage) == []
+    assert await rows.get(services, ConversationStep, STAFF) is None
+
+
+async def test_other_commands_wait_while_composing(bot: BotHarness, office: Office) -> None:
+    await bot.command(STAFF, "/broadcast")
+    assert (await bot.command(STAFF, "/outstanding")).one().says("broadcast.busy")
+
+
+async def test_the_acknowledgements_report(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    shown = await preview(bot)
+    await bot.press(STAFF, label("broadcast.button_send", count=2), on=shown)
+    await deliver(bot)
+    [broadcast] = await rows.all_of(services, Broadcast)
+    report = (await bot.press(STAFF, data=f"bc:acks:{broadcast.id}", on=shown)).one()
+    assert report.mentions(
+        "broadcast.acks_title", id=broadcast.id, delivered=2, acked=0, waiting=2
+    )
+    assert report.button_data()[0] == f"bc:nudge:{broadcast.id}:1"
+
+
+async def test_broadcast_is_refused_to_anyone_but_staff_and_in_groups(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    assert (await bot.command(LIAISON, "/broadcast")).one().says("common.staff_only")
+    assert (
+        (await bot.command(STAFF, "/broadcast", chat_id=GROUP)).one().says("common.private_only")
+    )
+    forged = await bot.press(LIAISON, data="bc:stop:1")
+    assert forged.answer["text"] == label("common.staff_only")
+    assert await rows.get(services, ConversationStep, LIAISON) is None
+
+
+async def test_forged_broadcast_buttons_are_stale(bot: BotHarness, office: Office) -> None:
+    await bot.command(STAFF, "/broadcast")
+    audience = (await bot.say(STAFF, "通知")).one()
+    forged = await bot.press(STAFF, data="bc:aud:everyone", on=audience)
+    assert forged.answer["text"] == label("common.stale_button")
+    # Still composing: a press on anything but the latest message points to it.
+    outside = await bot.press(STAFF, data="bc:acks:x")
+    assert outside.answer["text"] == label("broadcast.use_current")

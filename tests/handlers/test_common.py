@@ -1,0 +1,98 @@
+"""handlers/common.py through updates: /start, /help, /language, and what nobody else takes."""
+
+from __future__ import annotations
+
+from bot.services import Services
+from storage.models import Account
+from tests.support import factories, rows
+from tests.support.application import BotHarness
+from tests.support.messages import label
+from tests.support.settings import STAFF
+
+PERSON, LIAISON = 3001, 1001
+GROUP = -100_555
+
+
+async def test_start_greets_a_person_and_remembers_the_account(
+    bot: BotHarness, services: Services
+) -> None:
+    reply = await bot.command(PERSON, "/start")
+    assert reply.one().says("start.welcome")
+    account = await rows.get(services, Account, PERSON)
+    assert account is not None
+    assert account.first_seen == services.now()
+
+
+async def test_start_greets_staff_as_staff(bot: BotHarness) -> None:
+    assert (await bot.command(STAFF, "/start")).one().says("start.welcome_staff")
+
+
+async def test_help_lists_only_the_commands_of_the_persons_roles(
+    bot: BotHarness, services: Services
+) -> None:
+    stranger = (await bot.command(PERSON, "/help")).one()
+    assert stranger.mentions("help.heading_everyone")
+    assert not stranger.mentions("help.heading_member")
+    assert not stranger.mentions("help.heading_staff")
+
+    unit = await factories.add_unit(services, "市民政局")
+    await factories.add_person(services, unit, "liaison", user_id=LIAISON)
+    member = (await bot.command(LIAISON, "/help")).one()
+    assert member.mentions("help.heading_member")
+    assert not member.mentions("help.heading_staff")
+
+    staff = (await bot.command(STAFF, "/help")).one()
+    assert staff.mentions("help.heading_staff")
+    assert not staff.mentions("help.heading_member")
+
+
+async def test_a_language_chosen_with_a_button_is_remembered(
+    bot: BotHarness, services: Services
+) -> None:
+    offer = (await bot.command(PERSON, "/language")).one()
+    assert offer.says("language.choose")
+    assert offer.button_data() == ["lang:zh", "lang:en"]
+
+    chosen = await bot.press(PERSON, label("language.name", "en"), on=offer)
+    assert "text" not in chosen.answer
+    assert chosen.edited[0].says("language.changed", "en")
+    account = await rows.get(services, Account, PERSON)
+    assert account is not None
+    assert account.language == "en"
+    # From now on the person is answered in English, whatever their app's language.
+    assert (await bot.command(PERSON, "/help")).one().mentions("help.heading_everyone", "en")
+
+
+async def test_language_with_a_code_switches_at_once(bot: BotHarness, services: Services) -> None:
+    assert (await bot.command(PERSON, "/language en")).one().says("language.changed", "en")
+    account = await rows.get(services, Account, PERSON)
+    assert account is not None
+    assert account.language == "en"
+
+
+async def test_a_forged_language_button_is_answered_as_stale(
+    bot: BotHarness, services: Services
+) -> None:
+    reply = await bot.press(PERSON, data="lang:xx")
+    assert reply.answer["text"] == label("common.stale_button")
+    assert await rows.get(services, Account, PERSON) is None
+
+
+async def test_an_unknown_command_is_answered_in_private_only(bot: BotHarness) -> None:
+    assert (await bot.command(PERSON, "/frobnicate")).one().says("common.unknown_command")
+    assert (await bot.command(PERSON, "/frobnicate", chat_id=GROUP)).messages == []
+
+
+async def test_a_message_nobody_waits_for_is_not_understood(bot: BotHarness) -> None:
+    assert (await bot.say(PERSON, "你好")).one().says("common.not_understood")
+    # In a group the bot keeps quiet.
+    assert (await bot.say(PERSON, "你好", chat_id=GROUP)).messages == []
+
+
+async def test_a_button_that_belongs_to_nothing_is_stale(bot: BotHarness) -> None:
+    old = bot.request.bot_message(
+        PERSON, "旧消息", {"inline_keyboard": [[{"text": "x", "callback_data": "zz:1"}]]}
+    )
+    reply = await bot.press(PERSON, "x", on=old)
+    assert reply.answer["text"] == label("common.stale_button")
+    assert reply.messages == []

@@ -1,0 +1,177 @@
+"""handlers/ledger.py through updates: `/status`, `/submit`, its buttons, files sent outside it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bot.ledger import submitting
+from bot.services import Services
+from storage.models import ChecklistItem, ConversationStep, Submission, SubmissionFile, Unit
+from tests.support import factories, rows
+from tests.support.application import BotHarness
+from tests.support.messages import label
+
+LIAISON, OTHER_LIAISON, STRANGER = 1001, 2001, 3001
+GROUP = -100_555
+
+
+@dataclass
+class Office:
+    unit: Unit  # 市民政局, liaison LIAISON
+    other: Unit  # 市卫健委, liaison OTHER_LIAISON
+    items: list[ChecklistItem]  # the member checklist, in order
+
+
+@pytest.fixture
+async def office(services: Services) -> Office:
+    unit = await factories.add_unit(services, "市民政局")
+    other = await factories.add_unit(services, "市卫健委")
+    await factories.add_person(services, unit, "liaison", user_id=LIAISON)
+    await factories.add_person(services, other, "liaison", user_id=OTHER_LIAISON)
+    return Office(unit, other, await factories.items_for(services, unit))
+
+
+async def submissions(services: Services, unit: Unit) -> list[Submission]:
+    return await rows.all_of(services, Submission, Submission.unit_id == unit.id)
+
+
+async def test_status_shows_every_item_and_the_button_to_submit(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    plan = office.items[0]
+    await factories.add_submission(services, office.unit, plan, "accepted")
+    status = (await bot.command(LIAISON, "/status")).one()
+    assert status.mentions("ledger.status_title", unit="市民政局")
+    assert status.mentions("ledger.status_no_deadline")
+    assert status.mentions(
+        "ledger.status_line", title=plan.title, state=label("ledger.state_accepted")
+    )
+    assert status.mentions("ledger.status_summary", total=6, accepted=1, pending=0, open=5)
+    assert status.button_data() == [f"sub:start:{office.unit.id}"]
+
+
+async def test_status_is_refused_to_someone_of_no_unit(bot: BotHarness, office: Office) -> None:
+    assert (await bot.command(STRANGER, "/status")).one().says("ledger.not_member")
+    assert (await bot.command(STRANGER, "/submit")).one().says("ledger.not_member")
+    # In a group the command is not the ledger's (it names a unit's affairs): no answer.
+    assert (await bot.command(LIAISON, "/status", chat_id=GROUP)).messages == []
+
+
+async def test_submit_a_file_and_finish_the_item(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    plan, minutes = office.items[0], office.items[1]
+    prompt = (await bot.command(LIAISON, "/submit")).one()
+    assert prompt.mentions("ledger.prompt", unit="市民政局", title=plan.title, open=6)
+    assert prompt.button_data() == [
+        f"sub:done:{plan.id}",
+        f"sub:skip:{plan.id}",
+        f"sub:na:{plan.id}",
+    ]
+
+    received = (await bot.send_document(LIAISON, "2026年度工作计划.pdf")).one()
+    assert received.says("ledger.file_received", name="2026年度工作计划.pdf", files=1)
+    done = await bot.press(LIAISON, label("ledger.button_done"), on=received)
+    assert received.buttons() == []
+    assert done.one().mentions("ledger.submitted", title=plan.title)
+    assert done.one().mentions("ledger.prompt", title=minutes.title, open=5)
+
+    [submission] = await submissions(services, office.unit)
+    assert (submission.item_id, submission.state, submission.submitted_by) == (
+        plan.id,
+        "pending",
+        LIAISON,
+    )
+    [file] = await rows.all_of(services, SubmissionFile)
+    assert file.file_name == "2026年度工作计划.pdf"
+    assert file.path is not None
+    assert (Path(services.settings.data_dir) / file.path).read_bytes().startswith(b"%PDF")
+    step = await rows.get(services, ConversationStep, LIAISON)
+    assert step is not None
+    assert step.data["item_id"] == minutes.id
+
+
+async def test_not_applicable_asks_for_a_reason_and_submits_it(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    plan = office.items[0]
+    prompt = (await bot.command(LIAISON, "/submit")).one()
+    asked = await bot.press(LIAISON, label("ledger.button_not_applicable"), on=prompt)
+    assert asked.one().says("ledger.not_applicable_ask", title=plan.title)
+    assert (await bot.say(LIAISON, "无")).one().says("ledger.reason_invalid")
+    done = (await bot.say(LIAISON, "本单位无此项职能，经市双拥办同意不设此项。")).one()
+    assert done.mentions("ledger.submitted", title=plan.title)
+    [submission] = await submissions(services, office.unit)
+    assert (submission.answer_kind, submission.state) == ("not_applicable", "pending")
+
+
+async def test_skipping_every_item_ends_with_what_was_skipped(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    message = (await bot.command(LIAISON, "/submit")).one()
+    for _ in office.items:
+        message = (await bot.press(LIAISON, label("ledger.button_skip"), on=message)).one()
+    assert message.mentions("ledger.walk_skipped")
+    assert message.button_data() == [f"sub:start:{office.unit.id}"]
+    assert await rows.get(services, ConversationStep, LIAISON) is None
+    assert await submissions(services, office.unit) == []
+
+
+async def test_another_units_ledger_is_refused(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    reply = await bot.press(OTHER_LIAISON, data=f"sub:start:{office.unit.id}")
+    assert reply.one().says("ledger.not_your_unit")
+    assert await rows.get(services, ConversationStep, OTHER_LIAISON) is None
+
+
+async def test_forged_or_stale_submit_buttons_change_nothing(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    forged = await bot.press(LIAISON, data="sub:go:x:y")
+    assert forged.answer["text"] == label("common.stale_button")
+    prompt = (await bot.command(LIAISON, "/submit")).one()
+    # "done" for an item other than the one asked for: an old message's button.
+    stale = await bot.press(LIAISON, data=f"sub:done:{office.items[3].id}", on=prompt)
+    assert stale.answer["text"] == label("common.stale_button")
+    assert stale.messages == []
+    assert await submissions(services, office.unit) == []
+
+
+async def test_a_file_sent_outside_submit_is_held_until_its_item_is_chosen(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    plan, minutes = office.items[0], office.items[1]
+    ask = (await bot.send_document(LIAISON, "年度工作计划扫描件.pdf")).one()
+    assert ask.says("ledger.stray_ask_guess", names="年度工作计划扫描件.pdf", title=plan.title)
+    assert ask.button_data()[0] == f"sf:{office.unit.id}:{plan.id}"
+    assert ask.button_data()[-1] == "sf:x"
+    assert await rows.all_of(services, SubmissionFile) == []
+
+    placed = await bot.press(LIAISON, data=f"sf:{office.unit.id}:{minutes.id}", on=ask)
+    assert placed.one().mentions("ledger.stray_placed", count=1, title=minutes.title, files=1)
+    [file] = await rows.all_of(services, SubmissionFile)
+    assert (file.item_id, file.file_name) == (minutes.id, "年度工作计划扫描件.pdf")
+    step = await rows.get(services, ConversationStep, LIAISON)
+    assert step is not None
+    assert step.flow == submitting.FLOW_SUBMIT
+
+
+async def test_a_held_file_can_be_dropped(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    ask = (await bot.send_photo(LIAISON)).one()
+    dropped = await bot.press(LIAISON, label("ledger.stray_button_drop"), on=ask)
+    assert dropped.one().says("ledger.stray_dropped")
+    assert await rows.get(services, ConversationStep, LIAISON) is None
+    assert await rows.all_of(services, SubmissionFile) == []
+
+
+async def test_a_file_from_someone_of_no_unit_is_not_kept(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    assert (await bot.send_document(STRANGER)).one().says("ledger.not_member")
+    assert await rows.get(services, ConversationStep, STRANGER) is None

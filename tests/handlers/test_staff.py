@@ -1,0 +1,217 @@
+"""handlers/staff.py through updates: /outstanding, /unit and its buttons, /audit, /export."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+
+from bot.services import Services
+from storage.models import AuditEvent, ChecklistItem, Exemption, Invite, Unit
+from tests.support import factories, rows
+from tests.support.application import BotHarness
+from tests.support.messages import label
+from tests.support.request import Sent
+from tests.support.settings import STAFF
+
+LIAISON, STRANGER = 1001, 3001
+GROUP = -100_555
+
+
+@dataclass
+class Office:
+    unit: Unit  # 市民政局: a liaison, no lead; one item accepted
+    county: Unit  # 西吉县: nobody registered
+    items: list[ChecklistItem]  # the member checklist
+
+
+@pytest.fixture
+async def office(services: Services) -> Office:
+    unit = await factories.add_unit(services, "市民政局")
+    county = await factories.add_unit(services, "西吉县", kind="county")
+    await factories.add_person(services, unit, "liaison", user_id=LIAISON)
+    items = await factories.items_for(services, unit)
+    await factories.add_submission(services, unit, items[0], "accepted")
+    return Office(unit, county, items)
+
+
+async def unit_card(bot: BotHarness) -> Sent:
+    card = (await bot.command(STAFF, "/unit 民政局")).one()
+    assert card.mentions("unitcard.title", name="市民政局", kind=label("common.kind_member"))
+    return card
+
+
+async def test_outstanding_counts_the_units_and_pages_through_the_lists(
+    bot: BotHarness, office: Office
+) -> None:
+    view = (await bot.command(STAFF, "/outstanding")).one()
+    assert view.mentions("outstanding.totals", units=2, missing_contacts=2, missing_items=2)
+    assert view.mentions("outstanding.list_heading", list=label("outstanding.list_all"), count=2)
+    assert view.mentions("outstanding.line", name="西吉县")
+    assert "st:o:c:a:0" in view.button_data()
+
+    shown = await bot.press(STAFF, label("outstanding.button_review"), on=view)
+    assert shown.edited == [view]
+    assert view.mentions(
+        "outstanding.list_heading", list=label("outstanding.list_review"), count=0
+    )
+    assert view.mentions("report.none")
+
+
+async def test_outstanding_asked_in_a_group_is_sent_privately(
+    bot: BotHarness, office: Office
+) -> None:
+    bot.request.fail("sendChatAction", 403, chat_id=STAFF)
+    refused = await bot.command(STAFF, "/outstanding", chat_id=GROUP)
+    assert refused.one().says("console.open_private_first")
+    note, view = (await bot.command(STAFF, "/outstanding", chat_id=GROUP)).messages
+    assert (note.chat_id, view.chat_id) == (GROUP, STAFF)
+    assert note.says("console.sent_privately")
+    assert view.mentions("outstanding.totals", units=2)
+
+
+async def test_unit_shows_the_units_file_with_its_actions(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    await factories.add_outbox(
+        services, LIAISON, purpose="reminder", state="sent", unit=office.unit
+    )
+    card = await unit_card(bot)
+    assert card.mentions("unitcard.items_heading", required=6, accepted=1, missing=5, pending=0)
+    assert card.mentions("unitcard.contact_missing", role=label("common.role_lead"))
+    assert card.mentions("unitcard.reminders", count=1)
+    assert card.mentions("unitcard.reminder", state=label("export.state_sent"))
+    unit_id = office.unit.id
+    assert card.button_data() == [
+        f"st:x:{unit_id}",
+        f"st:n:{unit_id}",
+        f"st:i:{unit_id}:l",
+        f"st:i:{unit_id}:d",
+        f"st:m:{unit_id}",
+        f"nt:u:{unit_id}",
+        f"st:p:{unit_id}:7",
+        f"st:p:{unit_id}:14",
+        f"st:u:{unit_id}",
+    ]
+    assert (await bot.command(STAFF, "/unit")).one().says("unitcard.usage")
+    assert (
+        (await bot.command(STAFF, "/unit 火星局")).one().says("cli.unit_not_found", name="火星局")
+    )
+
+
+async def test_excuse_a_unit_from_an_item_with_a_reason(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    card = await unit_card(bot)
+    choose = await bot.press(STAFF, label("unitcard.button_exempt"), on=card)
+    assert choose.edited == [card]
+    assert card.says("unitcard.exempt_choose", unit="市民政局")
+    policy = office.items[-1]
+    asked = await bot.press(STAFF, policy.title, on=card)
+    assert asked.one().says("unitcard.exempt_reason", unit="市民政局", title=policy.title)
+    assert (await bot.command(STAFF, "/help")).one().mentions("help.heading_staff")
+    done = (await bot.say(STAFF, "本单位无优抚对象管理职能")).one()
+    assert done.says("unitcard.exempted", title=policy.title, reason="本单位无优抚对象管理职能")
+    [exemption] = await rows.all_of(services, Exemption)
+    assert (exemption.unit_id, exemption.item_id) == (office.unit.id, policy.id)
+
+
+async def test_add_an_item_for_one_unit(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    card = await unit_card(bot)
+    asked = await bot.press(STAFF, label("unitcard.button_add_item"), on=card)
+    assert asked.one().says("unitcard.add_item_title", unit="市民政局")
+    assert (await bot.command(STAFF, "/outstanding")).one().says("unitcard.add_item_waiting")
+    done = (await bot.say(STAFF, "防汛预案")).one()
+    assert done.says("unitcard.item_added", unit="市民政局", title="防汛预案")
+    [own] = await rows.all_of(services, ChecklistItem, ChecklistItem.unit_id == office.unit.id)
+    assert own.title == "防汛预案"
+
+
+async def test_pause_and_resume_a_units_reminders(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    card = await unit_card(bot)
+    paused = await bot.press(STAFF, label("unitcard.button_pause_week"), on=card)
+    assert paused.answer["show_alert"] is True
+    until = services.today() + timedelta(days=7)
+    unit = await rows.get(services, Unit, office.unit.id)
+    assert unit is not None
+    assert unit.paused_until == until
+    assert card.mentions("unitcard.paused")
+
+    resumed = await bot.press(STAFF, label("unitcard.button_resume"), on=card)
+    assert resumed.answer["text"] == label("unitcard.resumed_now", unit="市民政局")
+    unit = await rows.get(services, Unit, office.unit.id)
+    assert unit is not None
+    assert unit.paused_until is None
+
+
+async def test_a_new_invite_link_from_the_units_file(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    card = await unit_card(bot)
+    made = await bot.press(STAFF, label("unitcard.button_invite_lead"), on=card)
+    assert made.one().mentions("unitcard.invite", unit="市民政局", role=label("common.role_lead"))
+    [invite] = await rows.all_of(services, Invite)
+    assert (invite.unit_id, invite.role, invite.created_by) == (office.unit.id, "lead", STAFF)
+
+
+async def test_remind_now_previews_a_round_for_the_unit(bot: BotHarness, office: Office) -> None:
+    card = await unit_card(bot)
+    await bot.press(STAFF, label("unitcard.button_remind"), on=card)
+    assert card.mentions("reminders.round.confirm")
+    assert card.button_data()[0].startswith("remind:ok:")
+
+
+async def test_audit_lists_what_staff_did(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    card = await unit_card(bot)
+    await bot.press(STAFF, label("unitcard.button_pause_week"), on=card)
+    log = (await bot.command(STAFF, "/audit")).one()
+    assert log.mentions("audit.title")
+    assert log.mentions("audit.action_reminders_paused")
+    assert await rows.all_of(services, AuditEvent, AuditEvent.action == "reminders_paused")
+
+
+async def test_export_sends_the_workbook(bot: BotHarness, office: Office) -> None:
+    reply = await bot.command(STAFF, "/export")
+    note, workbook = reply.messages
+    assert note.says("export.done")  # "working…" edited once the file is there
+    assert workbook.method == "sendDocument"
+    assert workbook.file is not None
+    assert workbook.file.endswith(".xlsx")
+    assert workbook.says("export.caption", units=2, missing_contacts=2, missing_items=2)
+    assert workbook.button_data() == ["exp:files"]
+
+
+async def test_stats_sends_the_chart(bot: BotHarness, office: Office) -> None:
+    [chart] = (await bot.command(STAFF, "/stats")).messages
+    assert (chart.method, chart.file) == ("sendPhoto", "stats.png")
+    assert chart.says("stats.caption")
+
+
+@pytest.mark.parametrize(
+    "command", ["/outstanding", "/unit 民政局", "/audit", "/export", "/stats"]
+)
+async def test_the_console_is_refused_to_anyone_but_staff(
+    bot: BotHarness, office: Office, command: str
+) -> None:
+    assert (await bot.command(LIAISON, command)).one().says("common.staff_only")
+
+
+async def test_a_forged_console_button_changes_nothing(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    refused = await bot.press(LIAISON, data=f"st:p:{office.unit.id}:60")
+    assert refused.answer["text"] == label("common.staff_only")
+    unit = await rows.get(services, Unit, office.unit.id)
+    assert unit is not None
+    assert unit.paused_until is None
+    for data in ("st:zz:1", "st:p:x", "st:o:q:a:0"):
+        stale = await bot.press(STAFF, data=data)
+        assert stale.answer["text"] == label("common.stale_button"), data
+        assert stale.messages == []

@@ -1,0 +1,1 @@
+"""What the tests share: factories, fake Telegram and clocks, waiting, the command line."""

@@ -1,0 +1,21 @@
+"""Settings and fixed values the tests share."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.settings import Settings
+
+# The bot token the emulator accepts in tests.
+TEST_TOKEN = "4242424:E2E-TEST-TOKEN-abcdefghijklmnop"
+# 2026-11-30 is a Monday; 09:00 in Shanghai.
+START = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
+# The office staff member of the `services` fixture (its STAFF_IDS).
+STAFF = 900
+
+
+def make_settings(database_url: str, **values: Any) -> Settings:
+    """Settings for a test: no .env, a fake token, the given values."""
+    values.setdefault("bot_token", "123456:TEST-TOKEN-abcdefghijklmnopqrstuvwxyz")
+    return Settings(_env_file=None, database_url=database_url, **values)
