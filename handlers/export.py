@@ -17,6 +17,7 @@ from bot.context import Context
 from bot.staff.charts import stats_chart
 from bot.staff.export import build_archive, export_workbook
 from handlers.shared import (
+    UPLOAD_TIMEOUT,
     Audience,
     Button,
     Command,
@@ -27,8 +28,6 @@ from handlers.shared import (
     services_of,
 )
 from messages import t
-
-UPLOAD_TIMEOUT = 300.0
 
 
 async def _working(context: Context, chat_id: int, action: str) -> None:

@@ -20,8 +20,8 @@ from bot.errors import BadInput
 from bot.ledger.report import build_report
 from bot.staff.documents import notices
 from bot.staff.documents.preview import first_page_png
-from handlers.export import UPLOAD_TIMEOUT
 from handlers.shared import (
+    UPLOAD_TIMEOUT,
     Audience,
     Button,
     Command,

@@ -44,6 +44,8 @@ Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
 StaffHandler = Callable[[Update, Context, str], Coroutine[Any, Any, None]]
 FlowHandler = Callable[[Update, Context, StepOut], Coroutine[Any, Any, None]]
 PRIVATE = filters.ChatType.PRIVATE
+# Seconds to wait for an upload of a document (a workbook, an archive part, a notice).
+UPLOAD_TIMEOUT = 300.0
 
 
 class Audience(StrEnum):

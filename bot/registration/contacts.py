@@ -26,8 +26,8 @@ from bot.registration.flow import (
     UnregisteredOut,
     _begin,
     _person_out,
-    end_rights,
 )
+from bot.registration.handover import end_rights
 from bot.registration.invites import InviteOut, Role
 from bot.registration.notices import _language
 from bot.services import Services

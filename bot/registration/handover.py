@@ -1,0 +1,120 @@
+"""The end of a role: a handover to a new holder, or a registration ended by staff.
+
+Whatever the former holder could still do or receive in the unit ends in the same transaction:
+their unsent messages about it, their step in a conversation of it, the lead links they made,
+and the member commands in their menu (every action is re-checked anyway; this leaves nothing
+half-open). They are told of a handover through the outbox.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import conversations
+from bot.ledger.submitting import FLOW_SUBMIT
+from bot.menus import menu_payload
+from bot.registration import invites
+from bot.registration.notices import _language, _staff_ids
+from bot.services import Services
+from bot.transport.outbox import enqueue, text_payload
+from messages import t
+from storage import repositories as repo
+from storage.models import OutboxMessage, Person, Unit
+
+FLOW = "registration"
+
+
+async def handed_over(
+    tx: AsyncSession,
+    services: Services,
+    unit: Unit,
+    old: Person,
+    new: Person,
+    *,
+    actor_id: int | None,
+) -> None:
+    """Record a handover, end what the previous holder could do, and tell them (outbox)."""
+    now = services.now()
+    repo.audit(
+        tx,
+        at=now,
+        actor_id=actor_id,
+        action="handover",
+        unit_id=unit.id,
+        role=old.role,
+        old_person_id=old.id,
+        new_person_id=new.id,
+    )
+    if old.telegram_user_id is None or old.telegram_user_id == new.telegram_user_id:
+        return
+    await end_rights(tx, services, unit=unit, person=old, now=now)
+    lang = await _language(tx, services, old.telegram_user_id)
+    text = t(
+        lang,
+        "registration.old_holder",
+        unit=unit.name,
+        role=t(lang, f"common.role_{old.role}"),
+        name=new.name,
+    )
+    await enqueue(
+        tx,
+        key=f"handover:{old.id}",
+        chat_id=old.telegram_user_id,
+        purpose="notice",
+        payload=text_payload(text),
+        now=now,
+        unit_id=unit.id,
+    )
+
+
+async def end_rights(
+    tx: AsyncSession, services: Services, *, unit: Unit, person: Person, now: datetime
+) -> None:
+    """Everything a person whose role in the unit has ended could still do or receive: gone.
+
+    Their unsent messages about the unit (reminders, review results, notices to liaisons),
+    their step in a flow of the unit, the lead links they made as liaison (else they could
+    take the lead's role with one), and the member commands in their menu. What they may
+    still do is re-checked on every action anyway; this leaves nothing half-open.
+    """
+    user_id = person.telegram_user_id
+    if user_id is None:
+        return
+    if person.role == "liaison":
+        await invites.revoke_open(
+            tx,
+            unit_id=unit.id,
+            role="lead",
+            now=now,
+            actor_id=None,
+            created_by=user_id,
+            why=invites.HOLDER_ENDED,
+        )
+    await tx.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.chat_id == user_id,
+            OutboxMessage.unit_id == unit.id,
+            OutboxMessage.state == "pending",
+            OutboxMessage.purpose != "notice",
+        )
+        .values(state="cancelled", error="the recipient no longer holds a role in the unit")
+    )
+    row = await conversations.load_step(tx, user_id)
+    if row is not None and row.flow in (FLOW, FLOW_SUBMIT) and row.data.get("unit_id") == unit.id:
+        await conversations.end_step(tx, user_id)
+    await tx.flush()
+    member = bool(await repo.roles_of_user(tx, user_id))
+    staff = user_id in await _staff_ids(tx, services)
+    lang = await _language(tx, services, user_id)
+    await enqueue(
+        tx,
+        key=f"menu:{person.id}",
+        chat_id=user_id,
+        purpose="menu",
+        payload=menu_payload(lang, member=member, staff=staff),
+        now=now,
+    )
