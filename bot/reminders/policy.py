@@ -1,16 +1,15 @@
-"""The reminder policy from settings, the outbox purposes, and the office's calendar."""
+"""The reminder policy from settings, and the outbox purposes (the calendar: bot/holidays)."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
 from typing import Literal
 
 from bot.services import Services
 from bot.settings import Settings, in_quiet_hours, parse_quiet_hours
-from bot.workdays import WorkCalendar, load_holiday_file
+from bot.workdays import WorkCalendar
 
 log = logging.getLogger(__name__)
 
@@ -101,21 +100,6 @@ class Policy:
             and today > deadline
             and cal.workdays_between(deadline, today) > self.office_after
         )
-
-
-_calendars: dict[tuple[str, float], WorkCalendar] = {}
-
-
-def work_calendar(settings: Settings) -> WorkCalendar:
-    """The working-day calendar: HOLIDAY_FILE (re-read when it changes) over the package."""
-    path = settings.holiday_file
-    if path is None:
-        return _calendars.setdefault(("", 0.0), WorkCalendar())
-    resolved = Path(path).resolve()
-    key = (str(resolved), resolved.stat().st_mtime)
-    if key not in _calendars:
-        _calendars[key] = WorkCalendar([load_holiday_file(resolved)])
-    return _calendars[key]
 
 
 def office_now(services: Services) -> datetime:
