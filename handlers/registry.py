@@ -40,6 +40,7 @@ from handlers import (
     reminders,
     review,
     staff,
+    uploads,
 )
 from handlers.shared import (
     Audience,
@@ -56,8 +57,10 @@ from messages import LANGUAGES, catalogue, t
 log = logging.getLogger(__name__)
 
 # In order of precedence (the first handler that matches an update answers it) and of the
-# menus. Registration comes before common, so /start with an invite token is taken first.
+# menus. Registration comes before common, so /start with an invite token is taken first;
+# staff's roster, checklist and holiday files come before the ledger's files sent outside /submit.
 FEATURES: tuple[Feature, ...] = (
+    uploads.FEATURE,
     ledger.FEATURE,
     registration.FEATURE,
     common.FEATURE,
