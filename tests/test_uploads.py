@@ -155,8 +155,12 @@ class Office:
         file_id = f"f{next(_ids)}"
         self.request.files[file_id] = data
         since = len(self.request.calls)
-        document = {"file_id": file_id, "file_unique_id": file_id, "file_name": name}
-        document["file_size"] = len(data)
+        document = {
+            "file_id": file_id,
+            "file_unique_id": file_id,
+            "file_name": name,
+            "file_size": len(data),
+        }
         await self.send({"message": self._message(user_id, document=document)})
         assert self.errors == []
         return self.request.sent(user_id, since)
