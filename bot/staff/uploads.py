@@ -191,7 +191,6 @@ async def choose_kind(
     *, services: Services, actor_id: int, upload_id: int, kind: Kind
 ) -> UploadOut:
     """Read a file whose kind the staff member chose, and preview the change it makes."""
-    await roster.require_staff(services=services, actor_id=actor_id)
     upload = await _upload(services, upload_id)
     if upload.state != "received":
         raise UploadGone()
@@ -202,6 +201,7 @@ async def choose_kind(
     except ImportRejected as error:
         parsed, problems = None, _problems(error)
     async with services.db.uow() as tx:
+        await roster.require_staff(services=services, actor_id=actor_id, session=tx)
         found = await tx.get(StaffUpload, upload_id, with_for_update=True)
         if found is None or found.state != "received":
             raise UploadGone()
@@ -214,8 +214,8 @@ async def choose_kind(
 
 async def cancel_upload(*, services: Services, actor_id: int, upload_id: int) -> str:
     """Set a file aside unapplied; return its name (UploadGone once it was decided)."""
-    await roster.require_staff(services=services, actor_id=actor_id)
     async with services.db.uow() as tx:
+        await roster.require_staff(services=services, actor_id=actor_id, session=tx)
         upload = await tx.get(StaffUpload, upload_id, with_for_update=True)
         if upload is None or upload.state not in ("received", "previewed"):
             raise UploadGone()
@@ -230,7 +230,7 @@ async def apply_upload(
 
     `remove_absent` (rosters): also remove the units on record that the file leaves out.
     """
-    await roster.require_staff(services=services, actor_id=actor_id)
+    await roster.require_staff(services=services, actor_id=actor_id)  # before reading the file
     upload = await _upload(services, upload_id)
     kind = _kind(upload)
     if upload.state != "previewed" or kind is None:
@@ -243,6 +243,7 @@ async def apply_upload(
         raise UploadGone() from error
     now = services.now()
     async with services.db.uow() as tx:
+        await roster.require_staff(services=services, actor_id=actor_id, session=tx)
         found = await tx.get(StaffUpload, upload_id, with_for_update=True)
         if found is None or found.state != "previewed":
             state = found.state if found is not None else "cancelled"
