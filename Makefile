@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-resilience lint typecheck pytest bench clean lock
+.PHONY: install demo guide test test-resilience lint typecheck pytest bench clean lock
 
 install: $(STAMP)
 
@@ -19,6 +19,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	$(BIN)/liaison-bot demo
+
+# The guide's pictures (docs/images/guide/), drawn from real conversations with the bot.
+guide: $(STAMP)
+	$(BIN)/python scripts/guide_pictures.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,8 +1,9 @@
 """Read the roster of units (单位名单) and the ledger checklist (资料台账清单) from files.
 
 Pure parsing, no database: a file is read whole, every row is validated, and either the
-complete list comes back or :class:`ImportRejected` names the first bad row (as Excel
-numbers it) with a machine ``code``; nothing is half-imported.
+complete list comes back or :class:`ImportProblems` (an :class:`ImportRejected`) names every
+bad row (as Excel numbers it) with a machine ``code``, the first as its own; nothing is
+half-imported.
 
 Files are ``.xlsx`` (first sheet) or ``.csv`` (UTF-8 with or without BOM, or GB18030 as
 Excel saves it on Chinese Windows). The header row is the first non-empty row; headers may
@@ -23,34 +24,41 @@ import csv
 import io
 import unicodedata
 import warnings
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, get_args
+from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
 
 import openpyxl
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
-from pydantic_core import PydanticCustomError
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 __all__ = [
+    "CHECKLIST_COLUMNS",
     "DATA_DIR",
     "DEFAULT_CHECKLIST_PATH",
     "REJECT_CODES",
     "SAMPLE_ROSTER_PATH",
+    "UNIT_COLUMNS",
     "ChecklistRow",
     "Column",
+    "ImportProblems",
     "ImportRejected",
+    "Numbered",
     "RejectCode",
     "Table",
     "UnitKind",
     "UnitRow",
+    "has_columns",
     "normalize_key",
     "parse_checklist",
     "parse_kind",
     "parse_units",
+    "problems_of",
     "read_sheet",
     "read_table",
+    "read_units",
     "resolve_columns",
 ]
 
@@ -76,6 +84,10 @@ RejectCode = Literal[
     "bad_type",  # details: column, value
     "year_mismatch",  # details: value (the date), year
     "conflict",  # details: value (a date both off and a working day)
+    # renames in a roster (bot/roster.py): the unit's former name (原单位名称)
+    "unknown_former",  # details: column, value (no unit on record has that name)
+    "rename_taken",  # details: column, value (another unit on record has the new name)
+    "former_listed",  # details: column, value (the former name is also a unit of the file)
 ]
 """Why a file was rejected; each code has a sentence in the catalogues (`import_reason.*`)."""
 
@@ -141,10 +153,30 @@ class ImportRejected(Exception):
                 return f"{value} is not in the year {d.get('year', '?')}"
             case "conflict":
                 return f"{value} is listed both as a day off and as a working day"
+            case "unknown_former":
+                return f"no unit on the roster is called '{value}'"
+            case "rename_taken":
+                return f"'{value}' is already the name of another unit on the roster"
+            case "former_listed":
+                return f"'{value}' is renamed here and also listed as a unit of the file"
         return self.code  # pragma: no cover - every code is handled above
 
     def __str__(self) -> str:
         return self.reason if self.row is None else f"row {self.row}: {self.reason}"
+
+
+class ImportProblems(ImportRejected):
+    """Every problem of a file, in row order; the first is this exception's own."""
+
+    def __init__(self, problems: Sequence[ImportRejected]) -> None:
+        first = problems[0]
+        super().__init__(first.row, first.code, first.details)
+        self.problems = list(problems)
+
+
+def problems_of(error: ImportRejected) -> list[ImportRejected]:
+    """Every problem a rejection names (one, unless the file had several)."""
+    return list(error.problems) if isinstance(error, ImportProblems) else [error]
 
 
 # --- reading a table --------------------------------------------------------------------
@@ -317,12 +349,17 @@ _KindField = Annotated[UnitKind, BeforeValidator(_kind_before)]
 
 
 class UnitRow(BaseModel):
-    """One unit of the roster: a member unit (成员单位) or a county/district (县（区）)."""
+    """One unit of the roster: a member unit (成员单位) or a county/district (县（区）).
+
+    ``former_name`` (原单位名称, optional): the name the unit had on the roster before, so a
+    renamed unit keeps its people, materials and history.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: Annotated[str, _text(100, required=True)]
     kind: _KindField
+    former_name: Annotated[str, _text(100, required=False)] = ""
 
 
 class ChecklistRow(BaseModel):
@@ -344,11 +381,12 @@ class Column:
     required: bool = True
 
 
-_UNIT_COLUMNS = (
+UNIT_COLUMNS = (
     Column("name", ("name", "单位名称", "单位")),
     Column("kind", ("kind", "类型")),
+    Column("former_name", ("former_name", "former name", "原单位名称", "原名称"), required=False),
 )
-_CHECKLIST_COLUMNS = (
+CHECKLIST_COLUMNS = (
     Column("kind", ("kind", "类型")),
     Column("title", ("title", "资料名称")),
     Column("description", ("description", "说明"), required=False),
@@ -357,16 +395,33 @@ _CHECKLIST_COLUMNS = (
 _Row = TypeVar("_Row", UnitRow, ChecklistRow)
 
 
+@dataclass(frozen=True)
+class Numbered(Generic[_Row]):
+    """The good rows of a file with their row numbers, the header each field was read from,
+    and (when asked not to raise) the problems of the other rows."""
+
+    rows: list[tuple[int, _Row]]
+    headers: dict[str, str]
+    problems: list[ImportRejected] = field(default_factory=list)
+
+
 def parse_units(path: Path) -> list[UnitRow]:
-    """Return every unit of a roster file, or raise ImportRejected for the first bad row."""
-    return _parse(path, _UNIT_COLUMNS, UnitRow, lambda unit: (unit.name,), "name")
+    """Return every unit of a roster file, or raise ImportProblems naming every bad row."""
+    return [row for _, row in read_units(path).rows]
+
+
+def read_units(path: Path, *, strict: bool = True) -> Numbered[UnitRow]:
+    """`parse_units` with each unit's row number, for checks against the database; not
+    `strict`: the bad rows' problems come back with the good rows instead of being raised."""
+    return _parse(path, UNIT_COLUMNS, UnitRow, lambda unit: (unit.name,), "name", strict=strict)
 
 
 def parse_checklist(path: Path) -> list[ChecklistRow]:
-    """Return every item of a checklist file, or raise ImportRejected for the first bad row."""
-    return _parse(
-        path, _CHECKLIST_COLUMNS, ChecklistRow, lambda item: (item.kind, item.title), "title"
+    """Return every item of a checklist file, or raise ImportProblems naming every bad row."""
+    parsed = _parse(
+        path, CHECKLIST_COLUMNS, ChecklistRow, lambda item: (item.kind, item.title), "title"
     )
+    return [row for _, row in parsed.rows]
 
 
 def _parse(
@@ -375,35 +430,53 @@ def _parse(
     model: type[_Row],
     identity: Callable[[_Row], tuple[str, ...]],
     identity_field: str,
-) -> list[_Row]:
+    *,
+    strict: bool = True,
+) -> Numbered[_Row]:
     table = read_sheet(path)
     keys = resolve_columns(table, columns)
     if not table.rows:
         raise ImportRejected(None, "empty_file")
-    result: list[_Row] = []
+    result: list[tuple[int, _Row]] = []
+    problems: list[ImportRejected] = []
     first_seen: dict[tuple[str, ...], int] = {}
     for number, cells in table.rows:
         values = {field: cells[key] for field, key in keys.items()}
         try:
             item = model.model_validate(values)
         except ValidationError as exc:
-            raise _row_error(number, exc, keys, values) from exc
+            problems += [_row_error(number, error, keys, values) for error in exc.errors()]
+            continue
         # Duplicates are compared as normalize_key folds them: "（" and "(" are the same.
         seen_key = tuple(normalize_key(part) for part in identity(item))
         if seen_key in first_seen:
-            raise ImportRejected(
-                number,
-                "duplicate",
-                {
-                    "column": keys[identity_field],
-                    "field": identity_field,
-                    "value": _shorten(values[identity_field]),
-                    "first_row": str(first_seen[seen_key]),
-                },
+            problems.append(
+                ImportRejected(
+                    number,
+                    "duplicate",
+                    {
+                        "column": keys[identity_field],
+                        "field": identity_field,
+                        "value": _shorten(values[identity_field]),
+                        "first_row": str(first_seen[seen_key]),
+                    },
+                )
             )
+            continue
         first_seen[seen_key] = number
-        result.append(item)
-    return result
+        result.append((number, item))
+    if problems and strict:
+        raise ImportProblems(problems)
+    return Numbered(result, keys, problems)
+
+
+def has_columns(table: Table, columns: Iterable[Column]) -> bool:
+    """Whether a sheet has every required column (by any accepted header)."""
+    return all(
+        any(normalize_key(alias) in table.columns for alias in column.aliases)
+        for column in columns
+        if column.required
+    )
 
 
 def resolve_columns(table: Table, columns: Iterable[Column]) -> dict[str, str]:
@@ -433,9 +506,8 @@ _CUSTOM_CODES: dict[str, RejectCode] = {
 
 
 def _row_error(
-    number: int, exc: ValidationError, keys: Mapping[str, str], values: Mapping[str, str]
+    number: int, error: ErrorDetails, keys: Mapping[str, str], values: Mapping[str, str]
 ) -> ImportRejected:
-    error = exc.errors()[0]
     field = str(error["loc"][0]) if error["loc"] else ""
     code = _CUSTOM_CODES.get(error["type"], "bad_value")
     details = {"column": keys.get(field, field), "field": field}

@@ -2,24 +2,66 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import BaseModel
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import NotStaff, StaffNotFound, UnitAmbiguous, UnitNotFound
-from bot.importing import parse_units
+from bot.importing import (
+    ImportProblems,
+    ImportRejected,
+    Numbered,
+    RejectCode,
+    UnitRow,
+    read_units,
+)
 from bot.services import Services
 from messages import normalize_language
 from storage import repositories as repo
-from storage.models import Account, Person, StaffMember, Unit
+from storage.models import Account, OutboxMessage, Person, StaffMember, Submission, Unit
 
 
 class ImportResult(BaseModel):
     count: int
     added: int
     updated: int
+
+
+class UnitChange(BaseModel):
+    """A unit a roster adds, renames (from `former`) or gives another kind (`former_kind`)."""
+
+    name: str
+    kind: str
+    former: str | None = None
+    former_kind: str | None = None
+
+
+class AbsentUnit(BaseModel):
+    """A unit on record that a roster file does not list, and what hangs on it."""
+
+    id: int
+    name: str
+    kind: str
+    people: int  # liaisons and leads holding the role now
+    submissions: int  # materials sent, in any state
+
+
+class RosterPlan(BaseModel):
+    """What a roster file changes: checked against the database, nothing written yet."""
+
+    count: int
+    added: list[UnitChange]
+    renamed: list[UnitChange]
+    retyped: list[UnitChange]
+    absent: list[AbsentUnit]
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.added or self.renamed or self.retyped)
 
 
 class UnitOut(BaseModel):
@@ -43,20 +85,13 @@ class StaffOut(BaseModel):
 async def import_units(
     *, services: Services, path: Path, actor: str | None = None
 ) -> ImportResult:
-    """Upsert the units of a roster file; a bad file raises ImportRejected and writes nothing."""
-    rows = parse_units(path)
+    """Upsert the units of a roster file (renames by 原单位名称 included; units it leaves out
+    stay); a bad file raises ImportRejected and writes nothing."""
+    rows = read_units(path, strict=False)
     now = services.now()
-    added = updated = 0
     async with services.db.uow() as tx:
-        existing = {u.name: u for u in await repo.units(tx)}
-        for row in rows:
-            unit = existing.get(row.name)
-            if unit is None:
-                tx.add(Unit(name=row.name, kind=row.kind, created_at=now))
-                added += 1
-            elif unit.kind != row.kind:
-                unit.kind = row.kind
-                updated += 1
+        plan = await plan_roster(tx, rows)
+        await apply_roster(tx, plan, now=now, remove_absent=False)
         repo.audit(
             tx,
             at=now,
@@ -64,10 +99,153 @@ async def import_units(
             action="units_import",
             file=path.name,
             by=actor,
-            added=added,
-            updated=updated,
+            added=len(plan.added),
+            renamed=len(plan.renamed),
+            updated=len(plan.retyped),
         )
-    return ImportResult(count=len(rows), added=added, updated=updated)
+    return ImportResult(
+        count=plan.count, added=len(plan.added), updated=len(plan.renamed) + len(plan.retyped)
+    )
+
+
+async def plan_roster(session: AsyncSession, parsed: Numbered[UnitRow]) -> RosterPlan:
+    """What a roster changes against the units on record; ImportProblems naming every bad
+    row (those the file read left out, and each rename that cannot be done)."""
+    by_name = {u.name: u for u in await repo.units(session)}
+    names = {row.name for _, row in parsed.rows}
+    former_column = parsed.headers.get("former_name", "former_name")
+    problems: list[ImportRejected] = []
+    renamed_at: dict[str, int] = {}
+    claimed: set[int] = set()
+    added: list[UnitChange] = []
+    renamed: list[UnitChange] = []
+    retyped: list[UnitChange] = []
+    for number, row in parsed.rows:
+        unit = by_name.get(row.name)
+        former = by_name.get(row.former_name) if row.former_name != row.name else None
+        problem: RejectCode | None = None
+        if row.former_name and row.former_name != row.name:
+            if unit is not None and former is not None:
+                problem = "rename_taken"
+            elif unit is None and former is None:
+                problem = "unknown_former"
+            elif unit is None and row.former_name in names:
+                problem = "former_listed"
+        if problem is not None:
+            value = row.name if problem == "rename_taken" else row.former_name
+            column = parsed.headers["name"] if problem == "rename_taken" else former_column
+            problems.append(ImportRejected(number, problem, {"column": column, "value": value}))
+            continue
+        if unit is None and former is not None:
+            if row.former_name in renamed_at:
+                problems.append(
+                    ImportRejected(
+                        number,
+                        "duplicate",
+                        {
+                            "column": former_column,
+                            "value": row.former_name,
+                            "first_row": str(renamed_at[row.former_name]),
+                        },
+                    )
+                )
+                continue
+            renamed_at[row.former_name] = number
+            claimed.add(former.id)
+            renamed.append(
+                UnitChange(
+                    name=row.name,
+                    kind=row.kind,
+                    former=former.name,
+                    former_kind=former.kind if former.kind != row.kind else None,
+                )
+            )
+        elif unit is None:
+            added.append(UnitChange(name=row.name, kind=row.kind))
+        else:
+            claimed.add(unit.id)
+            if unit.kind != row.kind:
+                retyped.append(UnitChange(name=row.name, kind=row.kind, former_kind=unit.kind))
+    problems = sorted([*parsed.problems, *problems], key=lambda p: p.row or 0)
+    if problems:
+        raise ImportProblems(problems)
+    left = [u for u in by_name.values() if u.id not in claimed]
+    return RosterPlan(
+        count=len(parsed.rows),
+        added=added,
+        renamed=renamed,
+        retyped=retyped,
+        absent=await _absent(session, left),
+    )
+
+
+async def _absent(session: AsyncSession, units: Sequence[Unit]) -> list[AbsentUnit]:
+    ids = [u.id for u in units]
+    if not ids:
+        return []
+    people = dict(
+        (
+            await session.execute(
+                select(Person.unit_id, func.count())
+                .where(Person.unit_id.in_(ids), Person.until.is_(None))
+                .group_by(Person.unit_id)
+            )
+        ).all()
+    )
+    sent = dict(
+        (
+            await session.execute(
+                select(Submission.unit_id, func.count())
+                .where(Submission.unit_id.in_(ids), Submission.state != "draft")
+                .group_by(Submission.unit_id)
+            )
+        ).all()
+    )
+    return [
+        AbsentUnit(
+            id=u.id,
+            name=u.name,
+            kind=u.kind,
+            people=int(people.get(u.id, 0)),
+            submissions=int(sent.get(u.id, 0)),
+        )
+        for u in units
+    ]
+
+
+async def apply_roster(
+    session: AsyncSession, plan: RosterPlan, *, now: datetime, remove_absent: bool
+) -> list[int]:
+    """Write a roster's changes in the caller's transaction; with `remove_absent`, delete the
+    units it leaves out (their people, invites and materials go with them; their messages
+    still waiting in the outbox are cancelled). Return the Telegram ids of the people removed."""
+    by_name = {u.name: u for u in await repo.units(session)}
+    for change in plan.renamed:
+        assert change.former is not None
+        unit = by_name[change.former]
+        unit.name, unit.kind = change.name, change.kind
+    for change in plan.retyped:
+        by_name[change.name].kind = change.kind
+    for change in plan.added:
+        session.add(Unit(name=change.name, kind=change.kind, created_at=now))
+    if not remove_absent or not plan.absent:
+        return []
+    ids = [u.id for u in plan.absent]
+    users = (
+        await session.scalars(
+            select(Person.telegram_user_id).where(Person.unit_id.in_(ids), Person.until.is_(None))
+        )
+    ).all()
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.unit_id.in_(ids), OutboxMessage.state == "pending")
+        .values(state="cancelled", error="unit removed from the roster")
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        delete(Unit).where(Unit.id.in_(ids)).execution_options(synchronize_session=False)
+    )
+    return [u for u in users if u]
 
 
 async def list_units(*, services: Services) -> list[UnitOut]:

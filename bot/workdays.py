@@ -19,18 +19,22 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import chinese_calendar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from bot.importing import Column, ImportRejected, normalize_key, read_sheet, resolve_columns
+from bot.importing import (
+    Column,
+    ImportProblems,
+    ImportRejected,
+    normalize_key,
+    read_sheet,
+    resolve_columns,
+)
 
-if TYPE_CHECKING:
-    from bot.settings import Settings
-
-__all__ = ["HolidayFile", "Source", "WorkCalendar", "load_holiday_file", "work_calendar"]
+__all__ = ["HOLIDAY_COLUMNS", "HolidayFile", "Source", "WorkCalendar", "load_holiday_file"]
 
 Source = Literal["file", "package", "weekday"]
 
@@ -71,12 +75,13 @@ _OFF = frozenset(normalize_key(w) for w in ("休", "假", "放假", "休息", "o
 _WORK = frozenset(
     normalize_key(w) for w in ("班", "上班", "补班", "work", "workday", "working day", "working")
 )
-_COLUMNS = (Column("date", ("date", "日期")), Column("type", ("type", "类型")))
+HOLIDAY_COLUMNS = (Column("date", ("date", "日期")), Column("type", ("type", "类型")))
 _DATE = re.compile(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?")
 
 
 def load_holiday_file(path: Path) -> HolidayFile:
-    """Read a holiday file (.csv or .xlsx ``date,type`` / ``日期,类型``, or .json) or reject it.
+    """Read a holiday file (.csv or .xlsx ``date,type`` / ``日期,类型``, or .json) or reject it
+    (ImportProblems names every bad row of a table).
 
     CSV and Excel: one row per date, ``type`` = ``休``/``off``/``holiday`` for a day off or
     ``班``/``work``/``workday`` for a make-up working day; all dates in one year. Dates as
@@ -90,37 +95,52 @@ def load_holiday_file(path: Path) -> HolidayFile:
 
 def _load_table(path: Path) -> HolidayFile:
     table = read_sheet(path)
-    keys = resolve_columns(table, _COLUMNS)
+    keys = resolve_columns(table, HOLIDAY_COLUMNS)
     date_key, type_key = keys["date"], keys["type"]
     if not table.rows:
         raise ImportRejected(None, "empty_file")
     holidays: list[date] = []
     workdays: list[date] = []
+    problems: list[ImportRejected] = []
     first_seen: dict[date, int] = {}
     year: int | None = None
     for number, cells in table.rows:
         raw_date, raw_type = cells[date_key], cells[type_key]
         day = _parse_date(raw_date)
-        if day is None:
-            raise ImportRejected(number, "bad_date", {"column": date_key, "value": raw_date})
         kind = normalize_key(raw_type)
+        if day is None:
+            problems.append(
+                ImportRejected(number, "bad_date", {"column": date_key, "value": raw_date})
+            )
         if kind not in _OFF and kind not in _WORK:
-            raise ImportRejected(number, "bad_type", {"column": type_key, "value": raw_type})
+            problems.append(
+                ImportRejected(number, "bad_type", {"column": type_key, "value": raw_type})
+            )
+        if day is None or (kind not in _OFF and kind not in _WORK):
+            continue
         if year is None:
             year = day.year
         elif day.year != year:
-            raise ImportRejected(
-                number, "year_mismatch", {"value": day.isoformat(), "year": str(year)}
+            problems.append(
+                ImportRejected(
+                    number, "year_mismatch", {"value": day.isoformat(), "year": str(year)}
+                )
             )
+            continue
         if day in first_seen:
-            raise ImportRejected(
-                number,
-                "duplicate",
-                {"column": date_key, "value": raw_date, "first_row": str(first_seen[day])},
+            problems.append(
+                ImportRejected(
+                    number,
+                    "duplicate",
+                    {"column": date_key, "value": raw_date, "first_row": str(first_seen[day])},
+                )
             )
+            continue
         first_seen[day] = number
         (holidays if kind in _OFF else workdays).append(day)
-    assert year is not None  # there is at least one row
+    if problems:
+        raise ImportProblems(problems)
+    assert year is not None  # there is at least one row, and no problem
     return HolidayFile(year=year, holidays=holidays, workdays=workdays)
 
 
@@ -271,20 +291,3 @@ class WorkCalendar:
     def workdays_until(self, d: date, deadline: date) -> int:
         """Return the working days left from ``d`` (exclusive) to ``deadline`` (inclusive), ≥ 0."""
         return max(0, self.workdays_between(d, deadline))
-
-
-_calendars: dict[tuple[str, float], WorkCalendar] = {}
-
-
-def work_calendar(settings: Settings) -> WorkCalendar:
-    """The office's calendar: HOLIDAY_FILE (re-read when it changes) over the package.
-
-    Everything that decides a working day asks this, never a bare WorkCalendar()."""
-    path = settings.holiday_file
-    if path is None:
-        return _calendars.setdefault(("", 0.0), WorkCalendar())
-    resolved = Path(path).resolve()
-    key = (str(resolved), resolved.stat().st_mtime)
-    if key not in _calendars:
-        _calendars[key] = WorkCalendar([load_holiday_file(resolved)])
-    return _calendars[key]

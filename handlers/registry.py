@@ -40,6 +40,7 @@ from handlers import (
     reminders,
     review,
     staff,
+    uploads,
 )
 from handlers.shared import (
     Audience,
@@ -60,8 +61,10 @@ log = logging.getLogger(__name__)
 STAFF_BUTTONS = r"^(st|exp|bc|rv|i|nt|remind):"
 
 # In order of precedence (the first handler that matches an update answers it) and of the
-# menus. Registration comes before common, so /start with an invite token is taken first.
+# menus. Registration comes before common, so /start with an invite token is taken first;
+# staff's roster, checklist and holiday files come before the ledger's files sent outside /submit.
 FEATURES: tuple[Feature, ...] = (
+    uploads.FEATURE,
     ledger.FEATURE,
     registration.FEATURE,
     common.FEATURE,

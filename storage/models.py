@@ -344,3 +344,32 @@ class Setting(Base):
 
     key: Mapped[str] = mapped_column(String(50), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+# A holiday file loaded in the chat (节假日安排): one year's days off and make-up working days,
+# which every process reads when it decides what a working day is.
+class HolidayYear(Base):
+    __tablename__ = "holiday_year"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    days: Mapped[dict[str, Any]]  # {"holidays": ["2027-01-01", …], "workdays": […]}
+    file_name: Mapped[str] = mapped_column(String(255))
+    loaded_at: Mapped[datetime]
+    loaded_by: Mapped[int | None]
+
+
+# A roster, checklist or holiday file a member of staff sent to the bot, kept in DATA_DIR
+# until it is applied or set aside; `basis` fingerprints the change its preview showed.
+class StaffUpload(Base):
+    __tablename__ = "staff_upload"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int]
+    file_name: Mapped[str] = mapped_column(String(255))
+    path: Mapped[str] = mapped_column(String(500))  # relative to DATA_DIR
+    kind: Mapped[str | None] = mapped_column(String(10))  # units | checklist | holidays
+    # received | previewed | applied | cancelled | outdated | rejected
+    state: Mapped[str] = mapped_column(String(12))
+    basis: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]

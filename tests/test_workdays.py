@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.clock import FrozenClock
+from bot.holidays import load_calendar
 from bot.importing import ImportRejected
 from bot.registration.notices import next_digest_at
 from bot.services import Services
@@ -287,6 +288,7 @@ async def test_the_registration_digest_skips_a_holiday_of_the_offices_file(
     services.settings = make_settings(services.settings.database_url, holiday_file=holidays)
     clock.set(datetime(2026, 11, 30, 10, 0, tzinfo=services.settings.tz))  # after 09:30
 
-    due = next_digest_at(services).astimezone(services.settings.tz)
+    calendar = await load_calendar(services=services)
+    due = next_digest_at(services, calendar).astimezone(services.settings.tz)
 
     assert (due.date().isoformat(), due.hour, due.minute) == ("2026-12-02", 9, 30)

@@ -67,6 +67,63 @@ async def import_checklist(
     return result
 
 
+class ItemChange(BaseModel):
+    kind: str
+    title: str
+
+
+class ChecklistPlan(BaseModel):
+    """What a checklist file changes: items required anew, items retired, items reworded."""
+
+    count: int
+    member: int  # items of the file for member units
+    county: int  # and for counties and districts
+    added: list[ItemChange]
+    retired: list[ItemChange]
+    changed: int  # a new description or place in the list
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.added or self.retired or self.changed)
+
+
+async def plan_checklist(tx: AsyncSession, rows: list[ChecklistRow]) -> ChecklistPlan:
+    """What `_apply_checklist` would change, without writing anything."""
+    query = (
+        select(ChecklistItem)
+        .where(ChecklistItem.unit_id.is_(None))
+        .order_by(ChecklistItem.kind, ChecklistItem.position, ChecklistItem.id)
+    )
+    existing = {(i.kind, i.title): i for i in (await tx.scalars(query)).all()}
+    added: list[ItemChange] = []
+    changed = 0
+    for position, row in enumerate(rows):
+        item = existing.get((row.kind, row.title))
+        if item is None or not item.active:
+            added.append(ItemChange(kind=row.kind, title=row.title))
+        elif (item.description, item.position) != (row.description, position):
+            changed += 1
+    wanted = {(row.kind, row.title) for row in rows}
+    retired = [
+        ItemChange(kind=item.kind or "", title=item.title)
+        for key, item in existing.items()
+        if key not in wanted and item.active
+    ]
+    return ChecklistPlan(
+        count=len(rows),
+        member=sum(1 for row in rows if row.kind == "member"),
+        county=sum(1 for row in rows if row.kind == "county"),
+        added=added,
+        retired=retired,
+        changed=changed,
+    )
+
+
+async def apply_checklist(tx: AsyncSession, rows: list[ChecklistRow]) -> ImportResult:
+    """Replace the per-kind checklist in the caller's transaction (items left out retire)."""
+    return await _apply_checklist(tx, rows)
+
+
 async def _apply_checklist(tx: AsyncSession, rows: list[ChecklistRow]) -> ImportResult:
     query = select(ChecklistItem).where(ChecklistItem.unit_id.is_(None))
     existing = {(i.kind, i.title): i for i in (await tx.scalars(query)).all()}

@@ -7,9 +7,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.holidays import office_calendar
 from bot.services import Services
 from bot.transport.outbox import enqueue, text_payload
-from bot.workdays import work_calendar
+from bot.workdays import WorkCalendar
 from messages import Markup, t
 from storage import repositories as repo
 from storage.models import Account, OutboxMessage
@@ -25,11 +26,10 @@ async def _staff_ids(tx: AsyncSession, services: Services) -> list[int]:
     return sorted({*services.settings.staff_ids, *stored})
 
 
-def next_digest_at(services: Services) -> datetime:
+def next_digest_at(services: Services, calendar: WorkCalendar) -> datetime:
     """The next working day's reminder time (office time), when the digest goes out."""
     now = services.now()
     local = now.astimezone(services.settings.tz)
-    calendar = work_calendar(services.settings)
     day = calendar.next_workday(local.date(), include_today=True)
     moment = datetime.combine(day, services.settings.reminder_time, tzinfo=services.settings.tz)
     if moment <= now:
@@ -73,7 +73,7 @@ async def _add_to_digest(
     tx: AsyncSession, services: Services, *, staff_id: int, lang: str, line: str
 ) -> bool:
     """Add a line to the staff member's pending digest; False if it is already on its way."""
-    due = next_digest_at(services)
+    due = next_digest_at(services, await office_calendar(tx, services.settings))
     key = f"registration-digest:{due.date().isoformat()}:{staff_id}"
     row = await tx.scalar(select(OutboxMessage).where(OutboxMessage.dedupe_key == key))
     if row is not None and row.state != "pending":

@@ -14,6 +14,7 @@ from telegram import InlineKeyboardMarkup
 
 from bot.context import Context
 from bot.errors import DomainError
+from bot.holidays import load_calendar
 from bot.ledger.checklist import overall_deadline
 from bot.ledger.status import Holder, UnitObligations, deadlines, load_obligations
 from bot.registration import invites
@@ -27,7 +28,6 @@ from bot.reminders.policy import (
     ROLLCALL,
     WARNING,
     Policy,
-    work_calendar,
 )
 from bot.reminders.rendering import render_digest, render_rollcall
 from bot.services import Services
@@ -85,7 +85,7 @@ async def plan_tick(*, services: Services) -> TickOut:
     today = local.date()
     if not settings.scheduled_reminders:
         return TickOut(day=today, planned=False, reason="off")
-    cal = work_calendar(settings)
+    cal = await load_calendar(services=services)
     if not cal.is_workday(today):
         return TickOut(day=today, planned=False, reason="not_workday")
     if policy.quiet(local):

@@ -1,4 +1,4 @@
-"""The reminder policy from settings, the outbox purposes, and the office's calendar."""
+"""The reminder policy from settings, and the outbox purposes (the calendar: bot/holidays)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import Literal
 from bot.services import Services
 from bot.settings import Settings, in_quiet_hours, parse_quiet_hours
 from bot.workdays import WorkCalendar
-from bot.workdays import work_calendar as work_calendar  # where the reminders find it
 
 log = logging.getLogger(__name__)
 

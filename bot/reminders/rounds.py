@@ -12,11 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import roster
 from bot.errors import DomainError
+from bot.holidays import office_calendar
 from bot.ledger.status import load_obligations
 from bot.reminders.history import History, load_history
 from bot.reminders.ladder import Decision, Recipient, decide
 from bot.reminders.planner import _lang, _payload
-from bot.reminders.policy import PREVIEW_VALID, REMINDER, Policy, Role, work_calendar
+from bot.reminders.policy import PREVIEW_VALID, REMINDER, Policy, Role
 from bot.reminders.rendering import render_reminder
 from bot.services import Services
 from bot.transport.outbox import enqueue
@@ -70,7 +71,7 @@ async def _compose_round(
     """The round now for every outstanding unit, or only for the units given."""
     today = services.today()
     policy = Policy.of(services.settings)
-    cal = work_calendar(services.settings)
+    cal = await office_calendar(tx, services.settings)
     dues = await load_obligations(tx, unit_ids)
     history = await load_history(tx, services.settings)
     lines: list[RoundLine] = []

@@ -394,6 +394,11 @@ class SandboxClient:
         result = await self._get(f"/chats/{chat_id}/messages", models.MessagesResult)
         return result.messages
 
+    async def transcript(self, chat_id: int) -> list[models.SentMessage]:
+        """Every message of a chat, the users' and the bot's, oldest first, as they are now."""
+        result = await self._get(f"/chats/{chat_id}/messages", models.MessagesResult, everyone=1)
+        return result.messages
+
     async def wait_messages(
         self,
         chat_id: int,

@@ -206,13 +206,15 @@ class ControlApi:
         return _json(self.state.add_group(body).info(), 201)
 
     async def messages(self, request: web.Request) -> web.Response:
-        """The bot's messages in a chat; waits for at least min_count up to timeout seconds."""
+        """The bot's messages in a chat (`?everyone=1`: the users' too, as a transcript); waits
+        for at least min_count of the bot's up to timeout seconds."""
         chat = self.state.chat(_int(request, "chat_id"))
         min_count = _query_int(request, "min_count", 0)
+        everyone = request.query.get("everyone", "").lower() in ("1", "true")
 
         def sent() -> list[models.SentMessage]:
             records = sorted(chat.messages.values(), key=lambda r: r.message_id)
-            return [r.info() for r in records if r.from_bot]
+            return [r.info() for r in records if r.from_bot or everyone]
 
         complete = await self.state.wait_for(
             lambda: sum(1 for r in chat.messages.values() if r.from_bot) >= min_count,

@@ -222,7 +222,7 @@ class FileInfo(BaseModel):
 
 
 class SentMessage(BaseModel):
-    """A message the bot sent, in its current state."""
+    """A message the bot sent (or, in a transcript, a user sent), in its current state."""
 
     chat_id: int
     message_id: int
@@ -243,6 +243,9 @@ class SentMessage(BaseModel):
     media_group_id: str | None = None
     reply_to_message_id: int | None = None
     forwarded: bool = False
+    from_bot: bool = True
+    sender_id: int | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)  # e.g. a shared contact
 
     def buttons(self) -> list[dict[str, Any]]:
         """The inline buttons, row after row."""

@@ -294,6 +294,9 @@ class MessageRecord:
             media_group_id=self.media_group_id,
             reply_to_message_id=self.reply_to.message_id if self.reply_to else None,
             forwarded=self.forward_origin is not None,
+            from_bot=self.from_bot,
+            sender_id=self.sender.get("id"),
+            extra=self.extra,
         )
 
 

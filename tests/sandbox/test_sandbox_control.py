@@ -114,6 +114,25 @@ async def test_messages_list_edits_and_deletes(
     assert (second.text, second.deleted, second.kind) == ("two", False, "text")
 
 
+async def test_a_transcript_has_the_users_messages_too(
+    api: RawApi, sb: SandboxClient, user: UserInfo
+) -> None:
+    await sb.send_text(user.id, "/help")
+    await _send(api, user.id, "the answer")
+    await sb.share_contact(user.id, "+8613800138000")
+
+    transcript = await sb.transcript(user.id)
+
+    assert [(m.from_bot, m.kind, m.text) for m in transcript] == [
+        (False, "text", "/help"),
+        (True, "text", "the answer"),
+        (False, "contact", None),
+    ]
+    assert transcript[0].sender_id == user.id
+    assert transcript[2].extra["contact"]["phone_number"] == "+8613800138000"
+    assert [m.text for m in await sb.messages(user.id)] == ["the answer"]
+
+
 async def test_wait_messages_long_polls_and_times_out(
     api: RawApi, sb: SandboxClient, user: UserInfo
 ) -> None:

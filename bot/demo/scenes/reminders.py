@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from bot.clock import FrozenClock
+from bot.holidays import load_calendar
 from bot.ledger.status import UnitObligations, load_obligations
 from bot.reminders.planner import plan_tick
-from bot.reminders.policy import DIGEST, REMINDER, TASK, work_calendar
+from bot.reminders.policy import DIGEST, REMINDER, TASK
 from bot.services import Services
 from messages import format_short_date, plain
 from storage.models import OutboxMessage, Submission
@@ -155,7 +156,7 @@ async def scene_reminders(stage: Stage) -> None:
     if not isinstance(clock, FrozenClock):
         raise RuntimeError("the reminders scene needs the demo's FrozenClock")
     tz = services.settings.tz
-    cal = work_calendar(services.settings)
+    cal = await load_calendar(services=services)
     start = clock.now().astimezone(tz).date()
     days = [start + timedelta(days=n) for n in range(DAYS)]
     workdays = [d for d in days if cal.is_workday(d)]

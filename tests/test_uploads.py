@@ -1,0 +1,512 @@
+"""A roster, checklist or holiday file sent to the bot by staff: checked, previewed, imported.
+
+The real handlers run through `Application.process_update` with a recording request in
+place of Telegram (which also serves the files people send), on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from sqlalchemy import func, select
+from telegram import Update
+from telegram._utils.defaultvalue import DEFAULT_NONE
+from telegram._utils.types import ODVInput
+from telegram.constants import ParseMode
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
+from telegram.request import BaseRequest, RequestData
+
+from bot import roster
+from bot.clock import FrozenClock
+from bot.context import BotData, Context
+from bot.holidays import load_calendar
+from bot.reminders.planner import plan_tick
+from bot.services import Services
+from handlers.registry import register_handlers
+from messages import t
+from storage import repositories as repo
+from storage.db import Database
+from storage.models import AuditEvent, OutboxMessage, Person, StaffUpload
+
+TOKEN = "123456:UPLOADS-TEST-TOKEN-abcdefghijklmnop"
+BOT_ID = 123456
+STAFF = 900  # in STAFF_IDS of the `services` fixture
+LIAISON = 5001
+STRANGER = 5002
+FIXTURES = Path(__file__).parent / "fixtures" / "import"
+_ids = itertools.count(1)
+
+
+class FileServingRequest(BaseRequest):
+    """Stands in for Telegram: answers every call, remembers it, and serves sent files."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.files: dict[str, bytes] = {}
+        self._message_ids = itertools.count(50_000)
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+    @property
+    def read_timeout(self) -> float:
+        return 1.0
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: ODVInput[float] = DEFAULT_NONE,
+        write_timeout: ODVInput[float] = DEFAULT_NONE,
+        connect_timeout: ODVInput[float] = DEFAULT_NONE,
+        pool_timeout: ODVInput[float] = DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        if "/file/bot" in url:
+            return 200, self.files[url.rsplit("/", 1)[-1]]
+        name = url.rsplit("/", 1)[-1]
+        params = dict(request_data.parameters) if request_data else {}
+        self.calls.append((name, params))
+        result: Any = True
+        if name == "getMe":
+            result = {"id": BOT_ID, "is_bot": True, "first_name": "Bot", "username": "test_bot"}
+        elif name == "getFile":
+            file_id = str(params["file_id"])
+            result = {
+                "file_id": file_id,
+                "file_unique_id": file_id,
+                "file_size": len(self.files[file_id]),
+                "file_path": f"documents/{file_id}",
+            }
+        elif name in ("sendMessage", "editMessageText"):
+            message_id = params.get("message_id")
+            result = {
+                "message_id": int(str(message_id)) if message_id else next(self._message_ids),
+                "date": 0,
+                "chat": {"id": int(str(params.get("chat_id", 0))), "type": "private"},
+                "text": str(params.get("text", "")),
+            }
+        return 200, json.dumps({"ok": True, "result": result}).encode()
+
+    def sent(self, chat_id: int, since: int = 0) -> list[dict[str, Any]]:
+        """The messages sent to a chat since a call, with their buttons."""
+        return [
+            p
+            for name, p in self.calls[since:]
+            if name == "sendMessage" and int(str(p["chat_id"])) == chat_id
+        ]
+
+
+def xlsx(rows: list[list[str]]) -> bytes:
+    """An Excel workbook with these rows on its first sheet."""
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    for row in rows:
+        sheet.append(row)
+    data = io.BytesIO()
+    workbook.save(data)
+    return data.getvalue()
+
+
+def buttons(message: dict[str, Any]) -> dict[str, str]:
+    """A sent message's inline buttons: label → callback data."""
+    markup = message.get("reply_markup")
+    if not markup:
+        return {}
+    rows = json.loads(markup) if isinstance(markup, str) else markup
+    return {b["text"]: b["callback_data"] for row in rows["inline_keyboard"] for b in row}
+
+
+@dataclass
+class Office:
+    services: Services
+    app: Application[Any, Any, Any, Any, Any, Any]
+    request: FileServingRequest
+    errors: list[BaseException]
+
+    async def send(self, payload: dict[str, Any]) -> None:
+        update = Update.de_json({"update_id": next(_ids), **payload}, self.app.bot)
+        await self.app.process_update(update)
+
+    def _message(self, user_id: int, **content: Any) -> dict[str, Any]:
+        return {
+            "message_id": next(_ids),
+            "date": 0,
+            "chat": {"id": user_id, "type": "private"},
+            "from": {"id": user_id, "is_bot": False, "first_name": "测试", "language_code": "zh"},
+            **content,
+        }
+
+    async def document(self, user_id: int, name: str, data: bytes) -> list[dict[str, Any]]:
+        """A person sends a file; the bot's answers to them."""
+        file_id = f"f{next(_ids)}"
+        self.request.files[file_id] = data
+        since = len(self.request.calls)
+        document = {
+            "file_id": file_id,
+            "file_unique_id": file_id,
+            "file_name": name,
+            "file_size": len(data),
+        }
+        await self.send({"message": self._message(user_id, document=document)})
+        assert self.errors == []
+        return self.request.sent(user_id, since)
+
+    async def press(self, user_id: int, data: str) -> list[dict[str, Any]]:
+        """A person presses an inline button under a bot message; the bot's answers."""
+        since = len(self.request.calls)
+        message = self._message(user_id, text="…")
+        message["from"] = {"id": BOT_ID, "is_bot": True, "first_name": "Bot"}
+        message["reply_markup"] = {"inline_keyboard": [[{"text": "x", "callback_data": data}]]}
+        query = {
+            "id": str(next(_ids)),
+            "from": {"id": user_id, "is_bot": False, "first_name": "测试"},
+            "chat_instance": "1",
+            "message": message,
+            "data": data,
+        }
+        await self.send({"callback_query": query})
+        assert self.errors == []
+        return self.request.sent(user_id, since)
+
+    async def units(self) -> dict[str, tuple[int, str]]:
+        async with self.services.db.sessions() as session:
+            return {u.name: (u.id, u.kind) for u in await repo.units(session)}
+
+
+@pytest.fixture
+async def office(services: Services) -> AsyncIterator[Office]:
+    request = FileServingRequest()
+    app: Application[Any, Any, Any, Any, Any, Any] = (
+        ApplicationBuilder()
+        .token(TOKEN)
+        .request(request)
+        .get_updates_request(FileServingRequest())
+        .defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=services.settings.tz))
+        .context_types(ContextTypes(context=Context, bot_data=BotData))
+        .updater(None)
+        .build()
+    )
+    app.bot_data.services = services
+    register_handlers(app)
+    errors: list[BaseException] = []
+
+    async def record(update: object, context: Any) -> None:
+        if context.error is not None:
+            errors.append(context.error)
+
+    app.add_error_handler(record)
+    await app.initialize()
+    yield Office(services=services, app=app, request=request, errors=errors)
+    await app.shutdown()
+
+
+async def roster_of(office: Office, csv: str) -> None:
+    """The roster on record before the test (as `units import` loads it)."""
+    path = office.services.settings.data_dir.parent / "before.csv"
+    path.write_text(csv, encoding="utf-8")
+    await roster.import_units(services=office.services, path=path, actor="test")
+
+
+BEFORE = (
+    "单位名称,类型\n市民政局,成员单位\n市卫健委,成员单位\n西吉县,成员单位\n市人防办,成员单位\n"
+)
+NEW_ROSTER = (
+    "单位名称,类型,原单位名称\n"
+    "市民政局,成员单位,\n"
+    "市卫生健康委员会,成员单位,市卫健委\n"
+    "西吉县,县（区）,\n"
+    "市退役军人事务局,成员单位,\n"
+)
+
+
+async def test_a_good_roster_is_previewed_then_applied(office: Office) -> None:
+    await roster_of(office, BEFORE)
+    before = await office.units()
+
+    [answer] = await office.document(STAFF, "新名单.csv", NEW_ROSTER.encode())
+
+    text = answer["text"]
+    assert "单位名单预览" in text
+    assert "新增1家：市退役军人事务局" in text
+    assert "更名1家：市卫健委→市卫生健康委员会" in text
+    assert "类型变更1家：西吉县（成员单位→县（区））" in text
+    assert "文件未列出的现有单位1家：市人防办" in text
+    labels = buttons(answer)
+    assert set(labels) == {"确认导入", "导入并移出1家单位", "取消"}
+    assert await office.units() == before  # nothing changes before the confirmation
+
+    [done] = await office.press(STAFF, labels["确认导入"])
+
+    assert done["text"].startswith(
+        "已导入单位名单《新名单.csv》：新增1家，更名1家，类型变更1家，移出0家。"
+    )
+    after = await office.units()
+    assert after["市卫生健康委员会"] == (before["市卫健委"][0], "member")  # the same unit
+    assert "市卫健委" not in after
+    assert after["西吉县"] == (before["西吉县"][0], "county")
+    assert after["市退役军人事务局"][1] == "member"
+    assert "市人防办" in after  # left out of the file, kept
+    async with office.services.db.sessions() as session:
+        [event] = (
+            await session.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.action == "units_import")
+                .order_by(AuditEvent.id.desc())
+            )
+        ).all()[:1]
+    assert event.actor_id == STAFF
+    assert event.details == {
+        "file": "新名单.csv",
+        "via": "chat",
+        "added": 1,
+        "renamed": 1,
+        "updated": 1,
+        "removed": 0,
+    }
+    assert event.at == office.services.now()
+
+
+async def test_removing_the_units_left_out_takes_their_people_and_reminders(
+    office: Office,
+) -> None:
+    await roster_of(office, BEFORE)
+    units = await office.units()
+    now = office.services.now()
+    async with office.services.db.uow() as tx:
+        tx.add(
+            Person(
+                unit_id=units["市人防办"][0], role="liaison", name="赵敏", post="科员",
+                phone="13700000000", telegram_user_id=LIAISON, since=now, until=None,
+            )
+        )  # fmt: skip
+        tx.add(
+            OutboxMessage(
+                dedupe_key="reminder:test", chat_id=LIAISON, purpose="reminder",
+                payload={"text": "x"}, unit_id=units["市人防办"][0], state="pending",
+                due_at=now, created_at=now,
+            )
+        )  # fmt: skip
+
+    [answer] = await office.document(STAFF, "新名单.csv", NEW_ROSTER.encode())
+    assert "市人防办（已登记1人，已报送资料0项）" in answer["text"]
+    [done] = await office.press(STAFF, buttons(answer)["导入并移出1家单位"])
+
+    assert "移出1家" in done["text"]
+    assert "市人防办" not in await office.units()
+    async with office.services.db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Person)) == 0
+        row = await session.scalar(select(OutboxMessage))
+        assert row is not None
+        assert row.state == "cancelled"
+    menus = [p for name, p in office.request.calls if name == "setMyCommands"]
+    assert any(p["scope"]["chat_id"] == LIAISON for p in menus)
+
+
+async def test_a_bad_roster_lists_every_bad_row_and_changes_nothing(office: Office) -> None:
+    await roster_of(office, BEFORE)
+    before = await office.units()
+    bad = (
+        "单位名称,类型,原单位名称\n"
+        "市民政局,局,\n"  # row 2: kind
+        ",成员单位,\n"  # row 3: no name
+        "市公安局,成员单位,\n"
+        "市公安局,成员单位,\n"  # row 5: twice
+        "市新局,成员单位,市旧局\n"  # row 6: renames a unit that is not on record
+    )
+
+    answers = await office.document(STAFF, "名单.csv", bad.encode())
+
+    text = "\n".join(a["text"] for a in answers)
+    assert "共有4处问题，未导入任何内容" in text
+    assert "第2行：类型“局”无法识别" in text
+    assert "第3行：“单位名称”为空" in text
+    assert "第5行：“市公安局”与第4行重复" in text
+    assert "第6行：原单位名称“市旧局”不在现有名单中" in text
+    assert all(not buttons(a) for a in answers)
+    assert await office.units() == before
+    async with office.services.db.sessions() as session:
+        assert (await session.scalars(select(StaffUpload.state))).all() == ["rejected"]
+
+
+async def test_a_checklist_is_previewed_then_applied(office: Office) -> None:
+    async with office.services.db.sessions() as session:
+        before = [(i.kind, i.title) for i in await repo.checklist(session)]
+    kept = [title for kind, title in before if kind == "member"][:5]
+    rows = "".join(f"成员单位,{title},\n" for title in kept)
+    file = f"类型,资料名称,说明\n{rows}成员单位,双拥工作总结,请上传本年度双拥工作总结。\n"
+
+    [answer] = await office.document(STAFF, "资料清单.csv", file.encode())
+
+    text = answer["text"]
+    assert "资料清单预览" in text
+    assert "文件共6项：成员单位6项，县（区）0项" in text
+    assert "新增1项：\n· 成员单位：双拥工作总结" in text
+    dropped = [title for kind, title in before if kind == "member"][5]
+    assert f"· 成员单位：{dropped}" in text
+    assert "停用12项" in text  # the sixth member item and the 11 of the counties
+    async with office.services.db.sessions() as session:
+        assert [(i.kind, i.title) for i in await repo.checklist(session)] == before
+
+    [done] = await office.press(STAFF, buttons(answer)["确认导入"])
+
+    assert done["text"].startswith("已导入资料清单《资料清单.csv》：新增1项，停用12项")
+    async with office.services.db.sessions() as session:
+        now = [(i.kind, i.title) for i in await repo.checklist(session)]
+    assert now == [("member", title) for title in [*kept, "双拥工作总结"]]
+
+
+async def test_a_holiday_file_moves_the_reminders_working_days(
+    office: Office, clock: FrozenClock
+) -> None:
+    services = office.services
+    tz = services.settings.tz
+    new_year = date(2027, 1, 1)  # a Friday; chinese-calendar 1.11 does not know 2027
+    makeup = date(2027, 2, 13)  # a Saturday, a working day in the file
+    clock.set(datetime.combine(new_year, time(9, 30), tzinfo=tz))
+    assert (await plan_tick(services=services)).reason == "planned"
+
+    [answer] = await office.document(
+        STAFF, "2027年节假日.csv", (FIXTURES / "holidays_2027.csv").read_bytes()
+    )
+    text = answer["text"]
+    assert "节假日安排预览" in text
+    assert "2027年：放假8天，调休上班2天。" in text
+    assert "放假：1月1日、2月5日至2月11日" in text
+    assert "调休上班：2月13日（周六）、2月20日（周六）" in text
+    assert "目前2027年按周一至周五计算工作日" in text
+    await office.press(STAFF, buttons(answer)["确认导入"])
+
+    assert (await plan_tick(services=services)).reason == "not_workday"
+    clock.set(datetime.combine(makeup, time(9, 30), tzinfo=tz))
+    assert (await plan_tick(services=services)).reason == "planned"
+    # Another process on the same database (a `run --no-updates`) decides the same.
+    other = Services(settings=services.settings, db=Database(services.settings.database_url))
+    try:
+        calendar = await load_calendar(services=other)
+    finally:
+        await other.close()
+    assert not calendar.is_workday(new_year)
+    assert calendar.is_workday(makeup)
+    async with services.db.sessions() as session:
+        event = await session.scalar(
+            select(AuditEvent).where(AuditEvent.action == "holidays_import")
+        )
+    assert event is not None
+    assert event.actor_id == STAFF
+    assert event.details["year"] == 2027
+    assert event.details["file"] == "2027年节假日.csv"
+
+    [again] = await office.document(
+        STAFF, "2027年节假日.csv", (FIXTURES / "holidays_2027.csv").read_bytes()
+    )
+    assert again["text"] == t(
+        "zh", "uploads.unchanged_holidays", file="2027年节假日.csv", year=2027
+    )
+
+
+async def test_non_staff_files_are_handled_as_before(office: Office) -> None:
+    await roster_of(office, BEFORE)
+    units = await office.units()
+    async with office.services.db.uow() as tx:
+        tx.add(
+            Person(
+                unit_id=units["市民政局"][0], role="liaison", name="赵敏", post="科员",
+                phone="13700000000", telegram_user_id=LIAISON, since=office.services.now(),
+                until=None,
+            )
+        )  # fmt: skip
+
+    workbook = xlsx([row.split(",") for row in NEW_ROSTER.splitlines()])
+    [material] = await office.document(LIAISON, "名单.xlsx", workbook)
+    [refused] = await office.document(STRANGER, "名单.xlsx", workbook)
+
+    assert "名单.xlsx" in material["text"]
+    assert "单位名单预览" not in material["text"]
+    assert buttons(material)  # which item it belongs to, as for any file outside /submit
+    assert refused["text"] == t("zh", "ledger.not_member")
+    assert await office.units() == units
+    async with office.services.db.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(StaffUpload)) == 0
+
+
+async def test_an_old_confirm_button_after_the_data_changed_applies_nothing(
+    office: Office,
+) -> None:
+    await roster_of(office, BEFORE)
+    [first] = await office.document(STAFF, "新名单.csv", NEW_ROSTER.encode())
+    old = buttons(first)["确认导入"]
+    # Meanwhile the roster changes on the command line: one more unit.
+    await roster_of(office, "单位名称,类型\n市审计局,成员单位\n")
+    before = await office.units()
+
+    [answer] = await office.press(STAFF, old)
+
+    assert answer["text"].startswith(t("zh", "uploads.outdated"))
+    assert "文件未列出的现有单位2家：市人防办、市审计局" in answer["text"]
+    assert await office.units() == before
+    fresh = buttons(answer)["确认导入"]
+    assert fresh != old
+    [again] = await office.press(STAFF, old)
+    assert again["text"] == t("zh", "uploads.decided_outdated")
+    [done] = await office.press(STAFF, fresh)
+    assert done["text"].startswith("已导入单位名单")
+    [twice] = await office.press(STAFF, fresh)
+    assert twice["text"] == t("zh", "uploads.decided_applied")
+    assert "市退役军人事务局" in await office.units()
+
+
+async def test_a_file_whose_kind_cannot_be_told_is_asked_about(office: Office) -> None:
+    file = "单位名称,类型,日期\n市民政局,成员单位,2027-01-01\n"
+
+    [asked] = await office.document(STAFF, "表格.csv", file.encode())
+
+    assert "无法从列名判断文件《表格.csv》的内容" in asked["text"]
+    labels = buttons(asked)
+    assert set(labels) == {"单位名单", "资料清单", "节假日安排", "取消"}
+    [checked] = await office.press(STAFF, labels["资料清单"])
+    assert "第1行：缺少“title”列" in checked["text"]
+    [again] = await office.document(STAFF, "表格.csv", file.encode())
+    [preview] = await office.press(STAFF, buttons(again)["单位名单"])
+    assert "新增1家：市民政局" in preview["text"]
+    [done] = await office.press(STAFF, buttons(preview)["确认导入"])
+    assert done["text"].startswith("已导入单位名单")
+    assert await office.units() == {"市民政局": ((await office.units())["市民政局"][0], "member")}
+
+
+async def test_only_staff_may_press_the_import_buttons(office: Office) -> None:
+    await roster_of(office, BEFORE)
+    [answer] = await office.document(STAFF, "新名单.csv", NEW_ROSTER.encode())
+    before = await office.units()
+
+    await office.press(STRANGER, buttons(answer)["确认导入"])
+
+    alerts = [p for name, p in office.request.calls if name == "answerCallbackQuery"]
+    assert alerts[-1]["text"] == t("zh", "common.staff_only")
+    assert await office.units() == before
+
+
+async def test_units_import_renames_by_former_name_and_keeps_the_rest(office: Office) -> None:
+    """The command line reads the same file: it renames, adds, changes kinds, removes nothing."""
+    await roster_of(office, BEFORE)
+    before = await office.units()
+
+    await roster_of(office, NEW_ROSTER)
+
+    after = await office.units()
+    assert after["市卫生健康委员会"] == (before["市卫健委"][0], "member")
+    assert after["西吉县"][1] == "county"
+    assert set(after) == {"市民政局", "市卫生健康委员会", "西吉县", "市退役军人事务局", "市人防办"}
