@@ -6,10 +6,22 @@ from enum import StrEnum
 
 
 class UnitKind(StrEnum):
-    """A kind of reporting unit; each has its own checklist. Counties are listed first."""
+    """A kind of reporting unit; each has its own checklist. Listed in this order.
+
+    A new kind is a member here, its spellings in KIND_ALIASES, its names in the catalogues
+    (`common.kind_<kind>`, `outstanding.kind_<kind>`, `stats.kind_<kind>`) and its checklist.
+    """
 
     COUNTY = "county"  # 县（区）
     MEMBER = "member"  # 成员单位
+
+
+# How a roster or checklist file may name each kind (any case, spaces ignored).
+KIND_ALIASES: dict[UnitKind, tuple[str, ...]] = {
+    UnitKind.COUNTY: ("county", "县（区）", "县(区)", "县区", "县", "区"),
+    UnitKind.MEMBER: ("member", "成员单位", "成员"),
+}
+KIND_ORDER = {kind.value: index for index, kind in enumerate(UnitKind)}
 
 
 class Role(StrEnum):

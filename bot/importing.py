@@ -34,6 +34,8 @@ import openpyxl
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from bot.enums import KIND_ALIASES, UnitKind
+
 __all__ = [
     "CHECKLIST_COLUMNS",
     "DATA_DIR",
@@ -66,7 +68,6 @@ DATA_DIR = Path(__file__).with_name("data")
 DEFAULT_CHECKLIST_PATH = DATA_DIR / "default_checklist.csv"
 SAMPLE_ROSTER_PATH = DATA_DIR / "sample_roster.csv"
 
-UnitKind = Literal["member", "county"]
 
 RejectCode = Literal[
     "unsupported_format",  # details: extension
@@ -306,17 +307,13 @@ def _describe(exc: BaseException) -> str:
 
 # --- validating rows ---------------------------------------------------------------------
 
-_KIND_ALIASES: dict[UnitKind, tuple[str, ...]] = {
-    "member": ("member", "成员单位", "成员"),
-    "county": ("county", "县（区）", "县(区)", "县区", "县", "区"),
-}
 _KINDS: dict[str, UnitKind] = {
-    normalize_key(alias): kind for kind, aliases in _KIND_ALIASES.items() for alias in aliases
+    normalize_key(alias): kind for kind, aliases in KIND_ALIASES.items() for alias in aliases
 }
 
 
 def parse_kind(value: str) -> UnitKind | None:
-    """Return ``member`` or ``county`` for any accepted spelling of a unit kind, else None."""
+    """Return the kind for any accepted spelling of it (bot/enums.py), else None."""
     return _KINDS.get(normalize_key(value))
 
 

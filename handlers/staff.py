@@ -6,7 +6,7 @@ short note in the group. The unit card also carries buttons that other features 
 new invite link (registration), "remind now" (reminders).
 
 Buttons (`callback_data`, short ids only):
-    st:o:{list}:{kind}:{page}   a page of /outstanding (list a|c|i|r|u, kind a|m|c)
+    st:o:{list}:{kind}:{page}   a page of /outstanding (list a|c|i|r|u; kind any, or a unit kind)
     st:u:{unit}                 a unit's file again
     st:x:{unit}                 choose the item to excuse the unit from
     st:xi:{unit}:{item}         excuse it (asks for the reason)
@@ -60,7 +60,6 @@ log = logging.getLogger(__name__)
 EXEMPT_FLOW = console.EXEMPT_FLOW
 ADD_ITEM_FLOW = console.ADD_ITEM_FLOW
 LIST_CODES: dict[str, ListName] = {name[0]: name for name in LISTS}
-KIND_CODES: dict[str, KindFilter] = {"a": "any", "m": "member", "c": "county"}
 
 
 # ---- /outstanding ---------------------------------------------------------------------------
@@ -117,7 +116,7 @@ def outstanding_text(view: OutstandingView, lang: str) -> str:
 
 
 def outstanding_markup(view: OutstandingView, lang: str) -> InlineKeyboardMarkup:
-    kind = view.kind[0]
+    kind = view.kind
 
     def button(label: str, list_name: str, kind_code: str, page: int, current: bool) -> object:
         text = t(lang, "outstanding.current", label=label) if current else label
@@ -127,7 +126,7 @@ def outstanding_markup(view: OutstandingView, lang: str) -> InlineKeyboardMarkup
         button(t(lang, f"outstanding.button_{n}"), n, kind, 0, n == view.list_name) for n in LISTS
     ]
     kinds = [
-        button(t(lang, f"outstanding.kind_{k}"), view.list_name, k[0], 0, k == view.kind)
+        button(t(lang, f"outstanding.kind_{k}"), view.list_name, k, 0, k == view.kind)
         for k in KINDS
     ]
     rows: list[list[object]] = [lists[:3], lists[3:], kinds]
@@ -177,7 +176,7 @@ async def show_page(update: Update, context: Context, lang: str) -> None:
         services=services_of(context),
         actor_id=user.id,
         list_name=LIST_CODES[match.group(1)],
-        kind=KIND_CODES[match.group(2)],
+        kind=match.group(2),
         page=int(match.group(3)),
     )
     await query.answer()
@@ -632,7 +631,7 @@ FEATURE = Feature(
         Command("audit", audit, Audience.STAFF),
     ),
     buttons=(
-        Button(r"^st:o:([acriu]):([amc]):(\d+)$", show_page, staff=True),
+        Button(rf"^st:o:([acriu]):({'|'.join(KINDS)}):(\d+)$", show_page, staff=True),
         Button(r"^st:u:(\d+)$", show_unit, staff=True),
         Button(r"^st:x:(\d+)$", choose_exempt, staff=True),
         Button(r"^st:xi:(\d+):(\d+)$", ask_reason, staff=True),

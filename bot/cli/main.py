@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from bot.cli import console, invites, notices, ops, reminders, runtime
+from bot.enums import UnitKind
 from bot.errors import BadInput, DomainError
 from bot.importing import ImportRejected
 from bot.logs import configure_logging
@@ -67,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     set_deadline = deadline.add_parser("set")
     set_deadline.add_argument("date")
-    set_deadline.add_argument("--kind", choices=("member", "county"), default=None)
+    set_deadline.add_argument("--kind", choices=[k.value for k in UnitKind], default=None)
     deadline.add_parser("show")
 
     staff = sub.add_parser("staff", help="office staff").add_subparsers(

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.enums import KIND_ORDER
 from bot.errors import ItemNotFound
 from bot.importing import ChecklistRow, parse_checklist
 from bot.roster import ImportResult, find_unit, require_staff
@@ -305,10 +306,9 @@ async def set_deadline(
 async def show_deadlines(*, services: Services) -> list[DeadlineOut]:
     async with services.db.uow() as tx:
         found = await repo.deadlines(tx)
-    order = {"all": 0, "member": 1, "county": 2}
     return sorted(
         (DeadlineOut(scope=d.scope, due=d.due) for d in found.values()),
-        key=lambda d: order[d.scope],
+        key=lambda d: -1 if d.scope == "all" else KIND_ORDER.get(d.scope, len(KIND_ORDER)),
     )
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from bot import roster
 from bot.clock import office_date
+from bot.enums import UnitKind
 from bot.ledger.report import Totals, report_in
 from bot.ledger.status import load_obligations
 from bot.services import Services
@@ -204,22 +205,29 @@ def build_figure(data: ChartData, lang: str) -> Figure:
     def say(key: str, /, **values: object) -> str:
         return plain(lang, f"stats.{key}", **values)
 
-    # Bars are drawn bottom up: the units furthest behind come out on top.
-    members = sorted((u for u in data.units if u.kind == "member"), key=lambda u: -u.share)
-    counties = sorted((u for u in data.units if u.kind == "county"), key=lambda u: -u.share)
+    # One panel per kind of unit (the most numerous first); bars are drawn bottom up, so the
+    # units furthest behind come out on top.
+    groups = sorted(
+        (
+            sorted((u for u in data.units if u.kind == kind), key=lambda u: -u.share)
+            for kind in UnitKind
+        ),
+        key=len,
+        reverse=True,
+    )
+    panels = [(group, say(f"kind_{group[0].kind}")) for group in groups if group]
     with matplotlib.rc_context(chart_style(font)):
-        height = 4.0 + 0.24 * len(members) + 0.3 * len(counties) + 3.5
+        bars_height = sum(0.27 * len(group) for group, _ in panels)
+        height = 4.0 + bars_height + 3.5
         figure = Figure(figsize=(10, height), dpi=100, layout="constrained")
-        ratios = [max(len(members), 1) * 0.24 + 0.8, max(len(counties), 1) * 0.3 + 0.8, 3.2]
-        grid = figure.add_gridspec(3, 1, height_ratios=ratios)
+        ratios = [len(group) * 0.27 + 0.8 for group, _ in panels] + [3.2]
+        grid = figure.add_gridspec(len(ratios), 1, height_ratios=ratios)
         local = data.generated_at
         figure.suptitle(
             say("title", date=f"{local:%Y-%m-%d %H:%M}"),
             fontsize=15,
         )
-        for row, (group, label) in enumerate(
-            ((members, say("members")), (counties, say("counties")))
-        ):
+        for row, (group, label) in enumerate(panels):
             axes = figure.add_subplot(grid[row])
             names = [u.name for u in group]
             shares = [u.share * 100 for u in group]
@@ -244,7 +252,7 @@ def build_figure(data: ChartData, lang: str) -> Figure:
             axes.set_xlabel(say("share_axis"))
             axes.tick_params(axis="y", labelsize=9)
             axes.grid(axis="x", alpha=0.3)
-        axes = figure.add_subplot(grid[2])
+        axes = figure.add_subplot(grid[len(panels)])
         days = [_num(p.day) for p in data.timeline]
         axes.step(
             days,

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import roster
 from bot.conversations import end_step, save_step
-from bot.enums import ItemState
+from bot.enums import ItemState, UnitKind
 from bot.errors import ItemNotFound, UnitNotFound
 from bot.ledger.checklist import add_item, exempt
 from bot.ledger.report import Report, Totals, UnitStatus, build_report, report_row, totals_of
@@ -35,10 +35,10 @@ from storage.models import (
 )
 
 ListName = Literal["all", "contacts", "items", "review", "unreachable"]
-KindFilter = Literal["any", "member", "county"]
+KindFilter = str  # "any", or a UnitKind
 
 LISTS: tuple[ListName, ...] = ("all", "contacts", "items", "review", "unreachable")
-KINDS: tuple[KindFilter, ...] = ("any", "member", "county")
+KINDS: tuple[KindFilter, ...] = ("any", *(kind.value for kind in UnitKind))
 PAGE_SIZE = 15
 EXEMPT_FLOW = "staff_exempt"
 ADD_ITEM_FLOW = "staff_add_item"

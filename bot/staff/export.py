@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import roster
+from bot.enums import KIND_ORDER, UnitKind
 from bot.ledger.checklist import overall_deadline
 from bot.ledger.report import Report, Totals, UnitStatus, report_row, totals_of
 from bot.ledger.status import Holder, checklist, deadlines, load_obligations
@@ -158,7 +159,9 @@ async def collect(*, services: Services) -> ExportData:
                     unit=unit_names.get(i.unit_id) if i.unit_id else None,
                     title=i.title,
                 )
-                for i in sorted(items, key=lambda i: (i.unit_id is not None, i.kind != "county"))
+                for i in sorted(
+                    items, key=lambda i: (i.unit_id is not None, KIND_ORDER.get(i.kind or "", 0))
+                )
             ],
             reminders=await _reminders(tx, unit_names, names),
             broadcasts=[
@@ -351,8 +354,7 @@ class _Writer:
         report = data.report
         totals = report.totals
         by_kind = {
-            kind: totals_of([s for s in report.units if s.kind == kind])
-            for kind in ("member", "county")
+            kind: totals_of([s for s in report.units if s.kind == kind]) for kind in UnitKind
         }
         unreachable = sum(1 for s in report.units if s.unreachable)
         sheet.title = self.h("sheet_summary")

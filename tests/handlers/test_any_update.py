@@ -59,7 +59,7 @@ COMMANDS = [
 ARGUMENTS = ["", " 市民政局", " mzj", " files", " on", " off", " en", " zh", " 1", " " + "A" * 70]
 PREFIXES = [
     "sub:start", "sub:go", "sub:done", "sub:skip", "sub:na", "sf", "sf:x", "rv:ok", "rv:back",
-    "rv:later", "st:o:a:a", "st:u", "st:x", "st:xi", "st:p", "st:r", "st:n", "st:a", "st:i",
+    "rv:later", "st:o:a:any", "st:u", "st:x", "st:xi", "st:p", "st:r", "st:n", "st:a", "st:i",
     "st:m", "exp:files", "nt:u", "bc:acks", "bc:nudge", "bc:stop", "bc:send", "bc:aud:all",
     "bc:ackt", "bc:drop", "ack", "i:lead", "i:liaison", "i:rv", "c:me", "c:lead", "c:link",
     "r:1:ok", "r:0:yes", "remind:ok", "remind:no", "lang:en", "lang:xx", "",
