@@ -44,9 +44,9 @@ STAFF_COMMANDS = (
 )  # fmt: skip
 # Staff-only buttons, pressed by someone who is not staff (unit and broadcast id 1 exist).
 STAFF_BUTTONS = (
-    "st:o:a:any:0", "st:o:c:member:1", "st:u:1", "st:x:1", "st:xi:1:1", "st:n:1", "st:i:1:l", "st:i:1:d",
-    "st:p:1:7", "st:r:1", "st:a:1000", "exp:files", "nt:u:1", "bc:acks:1", "bc:nudge:1:1",
-    "bc:stop:1", "bc:send", "bc:ackt", "bc:aud:registered", "bc:drop",
+    "st:o:a:any:0", "st:o:c:member:1", "st:u:1", "st:x:1", "st:xi:1:1", "st:n:1", "st:i:1:l",
+    "st:i:1:d", "st:p:1:7", "st:r:1", "st:a:1000", "exp:files", "nt:u:1", "bc:acks:1",
+    "bc:nudge:1:1", "bc:stop:1", "bc:send", "bc:ackt", "bc:aud:registered", "bc:drop",
     # other features' staff buttons: review, invite links, a round of reminders
     "rv:ok:1", "rv:back:1", "rv:later:1", "i:lead:1", "i:rv:1", "remind:ok:1", "remind:no:1",
 )  # fmt: skip
