@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo guide test test-resilience lint typecheck pytest bench clean lock
+.PHONY: install demo guide test test-resilience fuzz lint typecheck pytest bench clean lock
 
 install: $(STAMP)
 
@@ -39,6 +39,13 @@ test: lint typecheck pytest
 # The slow robustness tests: SIGTERM mid-send, a second poller, PostgreSQL stopped and started.
 test-resilience: $(STAMP)
 	scripts/with-postgres.sh $(BIN)/python -m pytest -q -p no:cacheprovider -m resilience
+
+# The property tests in full: any update from anyone in every conversation state (>10,000
+# updates), and random updates in every registration step. `make test` runs a few examples.
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=150 scripts/with-postgres.sh $(BIN)/python -m pytest -q -p no:cacheprovider \
+		tests/handlers/test_any_update.py tests/handlers/test_registration_properties.py \
+		-k "not postgres"
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

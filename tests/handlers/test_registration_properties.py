@@ -12,6 +12,7 @@ a person who was in the flow got an answer, and the registrations stay consisten
 from __future__ import annotations
 
 import itertools
+import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -159,7 +160,7 @@ async def consistent(h: Harness, user_id: int) -> None:
 
 @pytest.mark.parametrize("state", STATES, ids=lambda s: "-".join(filter(None, s)))
 @settings(
-    max_examples=5,
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "5")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
