@@ -13,6 +13,7 @@ Buttons (callback_data, short ids only):
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from datetime import date, timedelta
 
@@ -94,7 +95,7 @@ def problem_line(lang: str, problem: Problem) -> str:
         reason = t(lang, "import_reason.invalid", value=problem.code)
     if problem.row:
         return t(lang, "uploads.problem_row", row=problem.row, reason=Markup(reason))
-    return t(lang, "uploads.problem_file", reason=Markup(reason))
+    return reason  # a problem of the whole file is its reason alone
 
 
 def rejection_text(lang: str, out: UploadOut) -> list[str]:
@@ -174,7 +175,7 @@ def roster_text(lang: str, file: str, plan: RosterPlan) -> str:
                 submissions=u.submissions,
             )
             if u.people or u.submissions
-            else t(lang, "uploads.unit_name", name=u.name)
+            else html.escape(u.name, quote=False)
             for u in plan.absent
         ]
         lines.append("")
