@@ -1,7 +1,7 @@
 """Routing into conversations: a person in a flow has their updates sent to that flow.
 
 A feature declares its flows by name (`Feature.flows`: `async def handle(update, context,
-step)`); the router (a TypeHandler in group -1) looks up the person's saved step and hands the
+step)`); the router (a TypeHandler in group -2) looks up the person's saved step and hands the
 update over, so nothing a flow expects is ever answered by a general handler instead. `/cancel`,
 `/help` and `/language` always work; `/start` with a token starts over.
 """

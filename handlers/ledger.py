@@ -23,7 +23,6 @@ from telegram import (
     MessageOriginUser,
     Update,
 )
-from telegram.error import BadRequest
 from telegram.ext import MessageHandler, filters
 
 from bot import conversations
@@ -32,7 +31,7 @@ from bot.conversations import StepOut
 from bot.enums import ItemState
 from bot.errors import DomainError
 from bot.ledger import errors, permissions, stray, submitting
-from bot.ledger.files import DownloadTooLarge, Fetch, IncomingFile
+from bot.ledger.files import IncomingFile
 from bot.ledger.status import ItemStatus, UnitObligations
 from bot.ledger.stray import StrayOut
 from bot.ledger.submitting import SubmitStep
@@ -45,6 +44,7 @@ from handlers.shared import (
     command_of,
     drop_keyboard,
     error_text,
+    fetcher,
     ids_of,
     language_for,
     send,
@@ -215,21 +215,6 @@ def forwarded_from(message: Message) -> str | None:
     else:
         return None
     return name[:200]
-
-
-def fetcher(context: Context) -> Fetch:
-    """Download through the bot's own getFile and file URL (TELEGRAM_API_URL)."""
-
-    async def fetch(file_id: str) -> bytes:
-        try:
-            found = await context.bot.get_file(file_id)
-        except BadRequest as exc:
-            if "too big" in exc.message.lower():
-                raise DownloadTooLarge(file_id) from exc
-            raise
-        return bytes(await found.download_as_bytearray())
-
-    return fetch
 
 
 # ---- /status ---------------------------------------------------------------------------------

@@ -61,8 +61,7 @@ log = logging.getLogger(__name__)
 STAFF_BUTTONS = r"^(st|exp|bc|rv|i|nt|remind):"
 
 # In order of precedence (the first handler that matches an update answers it) and of the
-# menus. Registration comes before common, so /start with an invite token is taken first;
-# staff's roster, checklist and holiday files come before the ledger's files sent outside /submit.
+# menus. Registration comes before common, so /start with an invite token is taken first.
 FEATURES: tuple[Feature, ...] = (
     uploads.FEATURE,
     ledger.FEATURE,
@@ -95,18 +94,22 @@ def _button_callback(button: Button) -> Handler:
 
 def register_handlers(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Every handler, in order of precedence, and the menus they define."""
-    # group -3: a first look at every update (edits are not new input; unreachable no more).
-    app.add_handler(TypeHandler(Update, common.first_look), group=-3)
-    # group -2: buttons that work in any conversation step ("收到" under a notice).
+    # group -4: a first look at every update (edits are not new input; unreachable no more).
+    app.add_handler(TypeHandler(Update, common.first_look), group=-4)
+    # group -3: buttons that work in any conversation step ("收到" under a notice).
     for feature in FEATURES:
         for button in feature.buttons:
             if button.always:
                 app.add_handler(
                     CallbackQueryHandler(_button_callback(button), pattern=button.pattern),
-                    group=-2,
+                    group=-3,
                 )
-    # group -1: a person in a conversation has every update handed to that conversation.
-    app.add_handler(TypeHandler(Update, flows.route), group=-1)
+    # group -2: a person in a conversation has every update handed to that conversation.
+    app.add_handler(TypeHandler(Update, flows.route), group=-2)
+    # group -1: claims (the first that matches looks; if it takes the update it stops the rest).
+    for feature in FEATURES:
+        for claim in feature.claims:
+            app.add_handler(claim, group=-1)
     # group 0: commands, buttons and the rest, feature by feature; catch-alls last.
     app.add_handler(CommandHandler("help", help_command))
     for feature in FEATURES:

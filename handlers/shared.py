@@ -1,10 +1,11 @@
 """What every handler module shares: the person acting, the staff gate, replies and buttons.
 
-A feature's handler module declares what it answers as data — `COMMANDS` (each with the
-audience whose menu shows it), `BUTTONS` (a callback pattern each), `HANDLERS` (anything
-else, such as files sent outside a conversation) and `FLOWS` (its conversations by name) —
-and `handlers/registry.py` wires them in one ordered list. A command or button for staff is
-wrapped in the one staff gate here; the use-case it calls checks again.
+A feature's handler module declares what it answers as one `Feature`: its commands (each with
+the audience whose menu shows it), its buttons (a callback pattern each), its other handlers
+(such as files sent outside a conversation), the claims that look before them, its
+conversations by name and its periodic jobs; `handlers/registry.py` wires them in one ordered
+list. A command or button for staff is wrapped in the one staff gate here; the use-case it
+calls checks again.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from bot import menus, roster
 from bot.context import Context
 from bot.conversations import StepOut
 from bot.errors import DomainError
+from bot.ledger.files import DownloadTooLarge, Fetch
 from bot.roster import ActorOut
 from bot.services import Services
 from messages import format_date, strip_html, t
@@ -94,8 +96,27 @@ class Feature:
     commands: Sequence[Command] = ()
     buttons: Sequence[Button] = ()
     handlers: Sequence[BaseHandler[Any, Any, Any]] = ()
+    # Looked at before any feature's handlers; one that takes the update raises
+    # ApplicationHandlerStop, otherwise the update goes on to the others (staff's roster
+    # file before the ledger's files sent outside /submit).
+    claims: Sequence[BaseHandler[Any, Any, Any]] = ()
     flows: dict[str, FlowHandler] | None = None
     jobs: Sequence[Job] = ()
+
+
+def fetcher(context: Context) -> Fetch:
+    """Download through the bot's own getFile and file URL (TELEGRAM_API_URL)."""
+
+    async def fetch(file_id: str) -> bytes:
+        try:
+            found = await context.bot.get_file(file_id)
+        except BadRequest as exc:
+            if "too big" in exc.message.lower():
+                raise DownloadTooLarge(file_id) from exc
+            raise
+        return bytes(await found.download_as_bytearray())
+
+    return fetch
 
 
 def services_of(context: Context) -> Services:
@@ -315,7 +336,7 @@ def ids_of(data: str | None, count: int) -> list[int] | None:
 
 async def press(update: Update, context: Context, buttons: Sequence[Button]) -> bool:
     """Carry out a button pressed inside a conversation as its own handler would (the router
-    in group -1 takes every update of a person in a conversation); tell whether one matched."""
+    in group -2 takes every update of a person in a conversation); tell whether one matched."""
     data = update.callback_query.data if update.callback_query is not None else None
     for button in buttons:
         match = re.match(button.pattern, data or "")

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 
 from telegram import InlineKeyboardMarkup, Update
-from telegram.ext import MessageHandler, filters
+from telegram.ext import ApplicationHandlerStop, MessageHandler, filters
 
 from bot.context import Context
 from bot.errors import DomainError
@@ -26,7 +26,6 @@ from bot.ledger.files import DownloadTooLarge
 from bot.roster import RosterPlan
 from bot.staff import uploads
 from bot.staff.uploads import AppliedOut, HolidayPlan, Problem, UploadOut
-from handlers import ledger
 from handlers.shared import (
     PRIVATE,
     Button,
@@ -34,6 +33,7 @@ from handlers.shared import (
     actor_of,
     drop_keyboard,
     error_text,
+    fetcher,
     keyboard,
     matched,
     refresh_menus,
@@ -351,12 +351,11 @@ async def show(update: Update, context: Context, lang: str, out: UploadOut, *bef
 
 
 async def received(update: Update, context: Context) -> None:
-    """A spreadsheet or .json document: staff get its preview; anyone else today's answer."""
+    """A spreadsheet or .json document from staff: its preview (anyone else's goes on)."""
     message, actor = update.effective_message, await actor_of(update, context)
     document = message.document if message is not None else None
     if actor is None or document is None or not actor.staff:
-        await ledger.stray_file(update, context)
-        return
+        return  # a unit's material sent outside /submit: the ledger's to answer
     lang = actor.language
     services = services_of(context)
     try:
@@ -365,22 +364,22 @@ async def received(update: Update, context: Context) -> None:
             actor_id=actor.user_id,
             file_id=document.file_id,
             file_name=document.file_name or "file",
-            fetch=ledger.fetcher(context),
+            fetch=fetcher(context),
         )
     except DownloadTooLarge:
         await send(update, context, t(lang, "uploads.too_large"))
-        return
+        raise ApplicationHandlerStop from None
     except DomainError as error:
         await send(update, context, error_text(error, lang))
-        return
+        raise ApplicationHandlerStop from None
     if out.state == "undecided" and actor.member:
         # Perhaps the unit's own material (a ledger kept in Excel): as before this feature.
         await uploads.cancel_upload(
             services=services, actor_id=actor.user_id, upload_id=out.upload_id
         )
-        await ledger.stray_file(update, context)
         return
     await show(update, context, lang, out)
+    raise ApplicationHandlerStop
 
 
 async def kind_chosen(update: Update, context: Context, lang: str) -> None:
@@ -446,5 +445,5 @@ FEATURE = Feature(
         Button(r"^up:(ok|rm):(\d+)$", confirmed, staff=True),
         Button(r"^up:x:(\d+)$", cancelled, staff=True),
     ),
-    handlers=(MessageHandler(PRIVATE & DOCUMENTS, received),),
+    claims=(MessageHandler(PRIVATE & DOCUMENTS, received),),
 )

@@ -42,7 +42,7 @@ BOT_ID = 123456
 STAFF = 900  # in STAFF_IDS of the `services` fixture
 LIAISON = 5001
 STRANGER = 5002
-FIXTURES = Path(__file__).parent / "fixtures" / "import"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "import"
 _ids = itertools.count(1)
 
 
@@ -441,6 +441,37 @@ async def test_non_staff_files_are_handled_as_before(office: Office) -> None:
     assert await office.units() == units
     async with office.services.db.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(StaffUpload)) == 0
+
+
+async def test_a_liaison_on_the_staff_sending_a_file_of_no_known_kind_gets_the_ledger(
+    office: Office,
+) -> None:
+    """Staff who also keep a unit's ledger: a workbook that is no roster, checklist or
+    holiday file is taken as the unit's material, and no import is left waiting."""
+    await roster_of(office, BEFORE)
+    units = await office.units()
+    async with office.services.db.uow() as tx:
+        tx.add(
+            Person(
+                unit_id=units["市民政局"][0], role="liaison", name="钱进", post="科员",
+                phone="13700000001", telegram_user_id=STAFF, since=office.services.now(),
+                until=None,
+            )
+        )  # fmt: skip
+    workbook = xlsx([["会议名称", "日期"], ["第一次联席会议", "2026-03-01"]])
+
+    [answer] = await office.document(STAFF, "会议记录.xlsx", workbook)
+
+    assert "会议记录.xlsx" in answer["text"]
+    assert "无法从列名判断" not in answer["text"]
+    assert buttons(answer)  # which item it belongs to, as for any file outside /submit
+    async with office.services.db.sessions() as session:
+        waiting = await session.scalar(
+            select(func.count())
+            .select_from(StaffUpload)
+            .where(StaffUpload.state.in_(("received", "previewed")))
+        )
+    assert waiting == 0
 
 
 async def test_an_old_confirm_button_after_the_data_changed_applies_nothing(
