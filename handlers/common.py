@@ -10,6 +10,7 @@ from bot import roster
 from bot.context import Context
 from handlers import flows
 from handlers.shared import (
+    PRIVATE,
     Button,
     Command,
     Feature,
@@ -122,7 +123,7 @@ FEATURE = Feature(
     commands=(
         Command("start", start),
         Command("language", language),
-        Command("cancel", flows.cancel),
+        Command("cancel", flows.cancel, filters=PRIVATE),  # a private conversation's
     ),
     buttons=(Button(rf"^lang:({'|'.join(LANGUAGES)})$", language_chosen),),
 )

@@ -44,6 +44,14 @@ async def test_cancel_leaves_the_flow(at_name: BotHarness, services: Services) -
     assert (await at_name.say(PERSON, "张伟")).one().says("common.not_understood")
 
 
+async def test_cancel_in_a_group_leaves_the_private_flow_alone(
+    at_name: BotHarness, services: Services
+) -> None:
+    # /cancel said in the office's group is not about the private registration under way.
+    assert (await at_name.command(PERSON, "/cancel", chat_id=GROUP)).messages == []
+    assert await step_of(services) == flow.NAME
+
+
 async def test_a_command_in_a_flow_goes_to_the_flow(
     at_name: BotHarness, services: Services
 ) -> None:
