@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TextIO
 
 from bot.settings import Settings
@@ -64,3 +66,17 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> loggi
     for name in QUIET:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     return handler
+
+
+@contextmanager
+def quieted(*levels: tuple[str, int]) -> Iterator[None]:
+    """Hold loggers at these levels for a while (the demo's narration), then as they were."""
+    loggers = [(logging.getLogger(name), level) for name, level in levels]
+    before = [logger.level for logger, _ in loggers]
+    for logger, level in loggers:
+        logger.setLevel(level)
+    try:
+        yield
+    finally:
+        for (logger, _), level in zip(loggers, before, strict=True):
+            logger.setLevel(level)

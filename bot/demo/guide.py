@@ -26,18 +26,15 @@ from typing import Any
 
 import openpyxl
 
-from bot.app import prepare_database, serve
 from bot.clock import FrozenClock
 from bot.demo.chatpicture import Item, Span, render
 from bot.demo.run import (
-    DEMO_DEADLINE,
-    DEMO_START,
-    DEMO_TOKEN,
     Stage,
     _wait_until_serving,
     scene_first_contact,
+    serving,
 )
-from bot.demo.sample import STAFF_USER_ID, seed_notice_situation
+from bot.demo.sample import STAFF_USER_ID
 from bot.demo.scenes.ledger import scene_ledger
 from bot.demo.scenes.registration import LEAD_ID, LIAISON_ID, LINK_TOKEN, scene_registration
 from bot.demo.scenes.reminders import _cast, scene_reminders
@@ -45,16 +42,13 @@ from bot.demo.scenes.staff import scene_staff
 from bot.demo.simulation import Person
 from bot.importing import SAMPLE_ROSTER_PATH, parse_units
 from bot.ledger.checklist import set_deadline
+from bot.logs import quieted
 from bot.reminders.planner import plan_tick
 from bot.sandbox import models
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.html import utf16_len
-from bot.sandbox.server import Emulator
 from bot.sandbox.state import detect_entities
-from bot.services import Services
-from bot.settings import Settings
 from messages import catalogue, plain, strip_html
-from storage.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -477,58 +471,41 @@ async def make_pictures(
     out: Path, *, lang: str = "zh", only: Collection[str] | None = None
 ) -> list[Picture]:
     """Play the scenes the wanted pictures need and write the pictures (all by default)."""
-    logging.getLogger("bot").setLevel(logging.ERROR)
+    with quieted(("bot", logging.ERROR)):
+        return await _draw(out, lang=lang, only=only)
+
+
+async def _draw(out: Path, *, lang: str, only: Collection[str] | None) -> list[Picture]:
     workdir = Path(tempfile.mkdtemp(prefix="liaison-guide-"))
-    emulator = Emulator(token=DEMO_TOKEN, username=USERNAME)
-    url = await emulator.start()
-    settings = Settings(
-        _env_file=None,
-        bot_token=DEMO_TOKEN,
-        telegram_api_url=url,
-        database_url=f"sqlite+aiosqlite:///{workdir / 'guide.db'}",
-        staff_ids=str(STAFF_USER_ID),
-        language=lang,
-        data_dir=workdir / "data",
-    )
-    services = Services(
-        settings=settings, db=Database(settings.database_url), clock=FrozenClock(DEMO_START)
-    )
-    stop = asyncio.Event()
-    bot_task: asyncio.Task[None] | None = None
     pictures: list[Picture] = []
     try:
-        await prepare_database(services)
-        await seed_notice_situation(services=services, deadline=DEMO_DEADLINE)
-        bot_task = asyncio.create_task(serve(services, stop=stop))
-        sandbox = RecordingSandbox(url)
-        async with sandbox:
-            await sandbox.configure(rate_limits=False)
-            await _wait_until_serving(sandbox, bot_task)
-            stage = QuietStage(services=services, sandbox=sandbox, lang=lang)
-            await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
-            followed = (await _cast(services)).watched.liaison
-            assert followed is not None
-            assert followed.user_id is not None
-            for scene in scenes(lang, followed.user_id):
-                wanted = [s for s in scene.shots if only is None or s.name in only]
-                charted = scene.name == "staff" and (only is None or "progress-chart" in only)
-                if not wanted and not charted and scene.name != "first_contact":
-                    continue  # the first scene is always played: staff open the bot there
-                marks = Marks(before=await _marks(sandbox))
-                await scene.play(stage)
-                await stage.delivered()
-                after = await _marks(sandbox)
-                marks.grown = {c: n - marks.before.get(c, 0) for c, n in after.items()}
-                for shot in wanted:
-                    pictures.append(await _take(stage, sandbox, marks, shot, out))
-                if charted:
-                    await _chart(sandbox, out, pictures)
+        async with serving(
+            lang=lang, database=workdir / "guide.db", workdir=workdir, username=USERNAME
+        ) as bot:
+            sandbox = RecordingSandbox(bot.url)
+            async with sandbox:
+                await sandbox.configure(rate_limits=False)
+                await _wait_until_serving(sandbox, bot.task)
+                stage = QuietStage(services=bot.services, sandbox=sandbox, lang=lang)
+                await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
+                followed = (await _cast(bot.services)).watched.liaison
+                assert followed is not None
+                assert followed.user_id is not None
+                for scene in scenes(lang, followed.user_id):
+                    wanted = [s for s in scene.shots if only is None or s.name in only]
+                    charted = scene.name == "staff" and (only is None or "progress-chart" in only)
+                    if not wanted and not charted and scene.name != "first_contact":
+                        continue  # the first scene is always played: staff open the bot there
+                    marks = Marks(before=await _marks(sandbox))
+                    await scene.play(stage)
+                    await stage.delivered()
+                    after = await _marks(sandbox)
+                    marks.grown = {c: n - marks.before.get(c, 0) for c, n in after.items()}
+                    for shot in wanted:
+                        pictures.append(await _take(stage, sandbox, marks, shot, out))
+                    if charted:
+                        await _chart(sandbox, out, pictures)
     finally:
-        stop.set()
-        if bot_task is not None:
-            await asyncio.gather(bot_task, return_exceptions=True)
-        await services.close()
-        await emulator.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     return pictures
 

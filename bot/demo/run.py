@@ -10,7 +10,8 @@ import asyncio
 import logging
 import shutil
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -20,13 +21,14 @@ from sqlalchemy import ColumnElement, select
 
 from bot.app import prepare_database, serve
 from bot.clock import FrozenClock
-from bot.demo.sample import FIRST_USER_ID, STAFF_USER_ID, seed_notice_situation
+from bot.demo.sample import FIRST_USER_ID, STAFF_USER_ID, SampleUnit, seed_notice_situation
 from bot.demo.scenes.ledger import scene_ledger
 from bot.demo.scenes.registration import scene_registration
 from bot.demo.scenes.reminders import scene_reminders
 from bot.demo.scenes.staff import scene_staff
 from bot.demo.simulation import Person
 from bot.ledger.report import build_report, render_report
+from bot.logs import quieted
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.server import Emulator
 from bot.services import Services
@@ -107,14 +109,27 @@ SCENES: list[Scene] = [
 
 async def run_demo(*, lang: str, keep: Path | None = None) -> int:
     """Play every scene and print the outstanding report; 0 when all went as expected."""
-    logging.getLogger().setLevel(logging.WARNING)
     # The narration tells what happens; the bot's own warnings (a 429 waited out) would clutter it.
-    logging.getLogger("bot").setLevel(logging.ERROR)
-    workdir = Path(tempfile.mkdtemp(prefix="liaison-demo-"))
-    database = keep or workdir / "demo.db"
-    print(plain(lang, "demo.title"), flush=True)
-    print(plain(lang, "demo.starting"), flush=True)
-    emulator = Emulator(token=DEMO_TOKEN, username="liaison_demo_bot")
+    with quieted(("", logging.WARNING), ("bot", logging.ERROR)):
+        return await _play(lang=lang, keep=keep)
+
+
+@dataclass
+class Serving:
+    """The demo's bot serving its emulator, on the notice's situation."""
+
+    services: Services
+    url: str
+    task: asyncio.Task[None]
+    sample: list[SampleUnit]
+
+
+@asynccontextmanager
+async def serving(
+    *, lang: str, database: Path, workdir: Path, username: str
+) -> AsyncIterator[Serving]:
+    """Start the emulator and the bot on the sample roster; stop both when done."""
+    emulator = Emulator(token=DEMO_TOKEN, username=username)
     url = await emulator.start()
     settings = Settings(
         _env_file=None,
@@ -129,10 +144,36 @@ async def run_demo(*, lang: str, keep: Path | None = None) -> int:
         settings=settings, db=Database(settings.database_url), clock=FrozenClock(DEMO_START)
     )
     stop = asyncio.Event()
-    bot_task: asyncio.Task[None] | None = None
+    task: asyncio.Task[None] | None = None
     try:
         await prepare_database(services)
         sample = await seed_notice_situation(services=services, deadline=DEMO_DEADLINE)
+        task = asyncio.create_task(serve(services, stop=stop))
+        yield Serving(services=services, url=url, task=task, sample=sample)
+    finally:
+        stop.set()
+        if task is not None:
+            await asyncio.gather(task, return_exceptions=True)
+        await services.close()
+        await emulator.stop()
+
+
+async def _play(*, lang: str, keep: Path | None) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="liaison-demo-"))
+    print(plain(lang, "demo.title"), flush=True)
+    print(plain(lang, "demo.starting"), flush=True)
+    try:
+        return await _scenes(lang=lang, database=keep or workdir / "demo.db", workdir=workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        if keep is None:
+            print(plain(lang, "demo.done"), flush=True)
+
+
+async def _scenes(*, lang: str, database: Path, workdir: Path) -> int:
+    username = "liaison_demo_bot"
+    async with serving(lang=lang, database=database, workdir=workdir, username=username) as bot:
+        sample, services = bot.sample, bot.services
         print(
             plain(
                 lang,
@@ -143,10 +184,9 @@ async def run_demo(*, lang: str, keep: Path | None = None) -> int:
             ),
             flush=True,
         )
-        bot_task = asyncio.create_task(serve(services, stop=stop))
-        async with SandboxClient(url) as sandbox:
-            await _wait_until_serving(sandbox, bot_task)
-            print(plain(lang, "demo.ready", url=url, username="liaison_demo_bot"), flush=True)
+        async with SandboxClient(bot.url) as sandbox:
+            await _wait_until_serving(sandbox, bot.task)
+            print(plain(lang, "demo.ready", url=bot.url, username=username), flush=True)
             stage = Stage(services=services, sandbox=sandbox, lang=lang)
             for scene in SCENES:
                 await scene(stage)
@@ -155,23 +195,14 @@ async def run_demo(*, lang: str, keep: Path | None = None) -> int:
         print()
         print(plain(lang, "demo.report_heading"), flush=True)
         print(strip_html(render_report(report, lang)), flush=True)
-        if warnings:
-            print(f"emulator warnings: {warnings}", flush=True)
-            return 1
-        # One of the 13 registered in the demo, and at least one unit closed its ledger.
-        if report.totals.missing_contacts != 12 or report.totals.missing_items >= 25:
-            print(f"unexpected outcome: {report.totals}", flush=True)
-            return 1
-        return 0
-    finally:
-        stop.set()
-        if bot_task is not None:
-            await asyncio.gather(bot_task, return_exceptions=True)
-        await services.close()
-        await emulator.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
-        if keep is None:
-            print(plain(lang, "demo.done"), flush=True)
+    if warnings:
+        print(f"emulator warnings: {warnings}", flush=True)
+        return 1
+    # One of the 13 registered in the demo, and at least one unit closed its ledger.
+    if report.totals.missing_contacts != 12 or report.totals.missing_items >= 25:
+        print(f"unexpected outcome: {report.totals}", flush=True)
+        return 1
+    return 0
 
 
 async def _wait_until_serving(sandbox: SandboxClient, bot_task: asyncio.Task[None]) -> None:
