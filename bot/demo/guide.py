@@ -66,28 +66,24 @@ class RecordingSandbox(SandboxClient):
         super().__init__(base_url)
         self.pressed: dict[tuple[int, int], list[tuple[models.SentMessage, str]]] = {}
 
-    async def press(
-        self,
-        user_id: int,
-        chat_id: int | None = None,
-        message_id: int | None = None,
-        data: str | None = None,
-        button_text: str | None = None,
-        *,
-        force: bool = False,
-    ) -> models.UpdateRef:
-        """Press a button as the emulator does, after noting which one, on which message."""
-        chat = chat_id or user_id
+    async def _act(self, user_id: int, action: str, body: dict[str, Any]) -> models.UpdateRef:
+        """Act as the emulator does, after noting which button is pressed, on which message."""
+        if action == "press":
+            await self._note_press(user_id, body)
+        return await super()._act(user_id, action, body)
+
+    async def _note_press(self, user_id: int, body: dict[str, Any]) -> None:
+        chat, message_id = body["chat_id"] or user_id, body["message_id"]
         for message in reversed(await self.messages(chat)):
             if message_id is not None and message.message_id != message_id:
                 continue
             labels = {b.get("callback_data"): b["text"] for b in message.buttons()}
-            label = button_text if button_text in labels.values() else labels.get(data)
+            text = body["button_text"]
+            label = text if text in labels.values() else labels.get(body["data"])
             if label is not None:
                 seen = self.pressed.setdefault((chat, message.message_id), [])
                 seen.append((message.model_copy(deep=True), label))
-                break
-        return await super().press(user_id, chat_id, message_id, data, button_text, force=force)
+                return
 
 
 @dataclass

@@ -572,8 +572,12 @@ class BotApi:
 
     # ---- editing and deleting -------------------------------------------------------------
 
-    def _commit_edit(self, chat: SimChat, record: MessageRecord, **changes: Any) -> Any:
-        """Apply an edit unless it changes nothing (400 `message is not modified`)."""
+    def _commit_edit(
+        self, chat: SimChat, record: MessageRecord, params: dict[str, Any], **changes: Any
+    ) -> Any:
+        """Apply an edit and the keyboard it gives unless it changes nothing (400 `message is
+        not modified`)."""
+        changes["reply_markup"] = self._markup(params.get("reply_markup"))
         before = record.content_key()
         after = dataclasses.replace(record, **changes).content_key()
         if before == after:
@@ -597,15 +601,8 @@ class BotApi:
         text, entities, mode = self._format(
             params["text"], params.get("parse_mode"), params.get("entities"), caption=False
         )
-        return self._commit_edit(
-            chat,
-            record,
-            text=text,
-            raw_text=params["text"],
-            parse_mode=mode,
-            entities=entities,
-            reply_markup=self._markup(params.get("reply_markup")),
-        )
+        changes = {"text": text, "raw_text": params["text"], "entities": entities}
+        return self._commit_edit(chat, record, params, parse_mode=mode, **changes)
 
     async def edit_message_caption(self, call: Call) -> Any:
         """New caption (and keyboard)."""
@@ -619,23 +616,16 @@ class BotApi:
             params.get("caption_entities"),
             caption=True,
         )
+        changes = {"caption": caption or None, "raw_caption": params.get("caption")}
         return self._commit_edit(
-            chat,
-            record,
-            caption=caption or None,
-            raw_caption=params.get("caption"),
-            parse_mode=mode,
-            caption_entities=entities,
-            reply_markup=self._markup(params.get("reply_markup")),
+            chat, record, params, parse_mode=mode, caption_entities=entities, **changes
         )
 
     async def edit_message_reply_markup(self, call: Call) -> Any:
         """New inline keyboard (none given removes it)."""
         params = call.params
         chat, record = self._edit_target(params)
-        return self._commit_edit(
-            chat, record, reply_markup=self._markup(params.get("reply_markup"))
-        )
+        return self._commit_edit(chat, record, params)
 
     async def delete_message(self, call: Call) -> Any:
         """Mark a message deleted."""

@@ -21,6 +21,21 @@ PREFIX = "/_control"
 MAX_WAIT = 300.0
 _dumps = functools.partial(json.dumps, ensure_ascii=False)
 M = TypeVar("M", bound=BaseModel)
+
+# What a user can do (`POST /users/{id}/{action}`): the body it takes, and the state's method.
+_USER_ACTIONS: dict[
+    str, tuple[type[BaseModel], Callable[[SandboxState, int, Any], models.UpdateRef]]
+] = {
+    "text": (models.TextIn, SandboxState.send_text),
+    "start": (models.StartIn, SandboxState.start),
+    "contact": (models.ContactIn, SandboxState.share_contact),
+    "document": (models.DocumentIn, SandboxState.send_document),
+    "photo": (models.PhotoIn, SandboxState.send_photo),
+    "sticker": (models.StickerIn, SandboxState.send_sticker),
+    "location": (models.LocationIn, SandboxState.send_location),
+    "voice": (models.VoiceIn, SandboxState.send_voice),
+    "press": (models.PressIn, SandboxState.press),
+}
 RouteHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -173,27 +188,10 @@ class ControlApi:
         user_id = _int(request, "user_id")
         state = self.state
         action = request.match_info["action"]
-        ref: models.UpdateRef
-        if action == "text":
-            ref = state.send_text(user_id, await _body(request, models.TextIn))
-        elif action == "start":
-            ref = state.start(user_id, await _body(request, models.StartIn))
-        elif action == "contact":
-            ref = state.share_contact(user_id, await _body(request, models.ContactIn))
-        elif action == "document":
-            ref = state.send_document(user_id, await _body(request, models.DocumentIn))
-        elif action == "photo":
-            ref = state.send_photo(user_id, await _body(request, models.PhotoIn))
-        elif action == "sticker":
-            ref = state.send_sticker(user_id, await _body(request, models.StickerIn))
-        elif action == "location":
-            ref = state.send_location(user_id, await _body(request, models.LocationIn))
-        elif action == "voice":
-            ref = state.send_voice(user_id, await _body(request, models.VoiceIn))
-        elif action == "press":
-            ref = state.press(user_id, await _body(request, models.PressIn))
-        else:
+        if action not in _USER_ACTIONS:
             raise ControlError(f"unknown action {action!r}", status=404)
+        model, act = _USER_ACTIONS[action]
+        ref = act(state, user_id, await _body(request, model))
         return _json(ref)
 
     async def list_chats(self, request: web.Request) -> web.Response:
