@@ -35,6 +35,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Val
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from bot.enums import KIND_ALIASES, UnitKind
+from messages import catalogue, plain
 
 __all__ = [
     "CHECKLIST_COLUMNS",
@@ -96,6 +97,24 @@ REJECT_CODES: tuple[str, ...] = get_args(RejectCode)
 
 _SUPPORTED_SUFFIXES = (".xlsx", ".csv")
 _DETAIL_VALUE_LIMIT = 50
+
+
+def reason_in(
+    lang: str,
+    code: str,
+    details: Mapping[str, object],
+    *,
+    fallback: str,
+    say: Callable[..., str] = plain,
+) -> str:
+    """Why a file is refused, in the catalogue's words (`say`: `plain` for a terminal, `t` for
+    a chat); `fallback` names a code the catalogue does not know."""
+    values = dict.fromkeys(("column", "value", "max_length", "first_row", "year"), "")
+    values |= {name: str(value) for name, value in details.items()}
+    key = f"import_reason.{code}"
+    if key in catalogue(lang):
+        return say(lang, key, **values)
+    return say(lang, "import_reason.invalid", value=fallback)
 
 
 class ImportRejected(Exception):

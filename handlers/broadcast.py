@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import re
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
     ApplicationHandlerStop,
@@ -40,6 +40,7 @@ from handlers.shared import (
     command_of,
     edit,
     in_group,
+    keyboard,
     language_for,
     matched,
     press,
@@ -62,13 +63,9 @@ _SPLIT = re.compile(r"[\s,，、;；]+")
 
 
 def audience_markup(lang: str) -> InlineKeyboardMarkup:
-    buttons = [
-        InlineKeyboardButton(t(lang, f"broadcast.audience_{a}"), callback_data=f"bc:aud:{a}")
-        for a in AUDIENCES
-    ]
+    buttons = [(t(lang, f"broadcast.audience_{a}"), f"bc:aud:{a}") for a in AUDIENCES]
     rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
-    rows.append([InlineKeyboardButton(t(lang, "broadcast.button_drop"), callback_data="bc:drop")])
-    return InlineKeyboardMarkup(rows)
+    return keyboard([*rows, [(t(lang, "broadcast.button_drop"), "bc:drop")]])
 
 
 def preview_text(p: Preview, lang: str) -> str:
@@ -110,22 +107,12 @@ def preview_text(p: Preview, lang: str) -> str:
 def preview_markup(p: Preview, lang: str) -> InlineKeyboardMarkup:
     rows = []
     if p.recipients:
-        rows.append(
-            [
-                InlineKeyboardButton(
-                    t(lang, "broadcast.button_send", count=p.recipients), callback_data="bc:send"
-                )
-            ]
-        )
+        rows.append([(t(lang, "broadcast.button_send", count=p.recipients), "bc:send")])
     toggle = "broadcast.button_ack_off" if p.draft.ack else "broadcast.button_ack_on"
-    rows.append([InlineKeyboardButton(t(lang, toggle), callback_data="bc:ackt")])
-    rows.append(
-        [
-            InlineKeyboardButton(t(lang, "broadcast.button_back"), callback_data="bc:back"),
-            InlineKeyboardButton(t(lang, "broadcast.button_drop"), callback_data="bc:drop"),
-        ]
-    )
-    return InlineKeyboardMarkup(rows)
+    rows.append([(t(lang, toggle), "bc:ackt")])
+    back, drop = t(lang, "broadcast.button_back"), t(lang, "broadcast.button_drop")
+    rows.append([(back, "bc:back"), (drop, "bc:drop")])
+    return keyboard(rows)
 
 
 def progress_text(p: Progress, lang: str) -> str:
@@ -145,9 +132,7 @@ def progress_text(p: Progress, lang: str) -> str:
 def progress_markup(p: Progress, lang: str) -> InlineKeyboardMarkup | None:
     if p.finished or p.pending == 0:
         return None
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(t(lang, "broadcast.button_stop"), callback_data=f"bc:stop:{p.id}")]]
-    )
+    return keyboard([[(t(lang, "broadcast.button_stop"), f"bc:stop:{p.id}")]])
 
 
 def _listing(lines: list[broadcasts.AckLine], lang: str) -> list[str]:
@@ -196,43 +181,26 @@ def acks_markup(status: AckStatus, lang: str) -> InlineKeyboardMarkup:
     p = status.progress
     rows = []
     if p.ack_enabled and status.not_acknowledged:
-        rows.append(
-            [
-                InlineKeyboardButton(
-                    t(lang, "broadcast.button_nudge", count=len(status.not_acknowledged)),
-                    callback_data=f"bc:nudge:{p.id}:{status.next_round}",
-                )
-            ]
-        )
-    rows.append(list(refresh_markup(p.id, lang).inline_keyboard[0]))
-    return InlineKeyboardMarkup(rows)
+        nudge = t(lang, "broadcast.button_nudge", count=len(status.not_acknowledged))
+        rows.append([(nudge, f"bc:nudge:{p.id}:{status.next_round}")])
+    rows.append([_refresh_button(p.id, lang)])
+    return keyboard(rows)
+
+
+def _refresh_button(broadcast_id: int, lang: str) -> tuple[str, str]:
+    return t(lang, "broadcast.button_refresh"), f"bc:acks:{broadcast_id}"
 
 
 def refresh_markup(broadcast_id: int, lang: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(
-                    t(lang, "broadcast.button_refresh"), callback_data=f"bc:acks:{broadcast_id}"
-                )
-            ]
-        ]
-    )
+    return keyboard([[_refresh_button(broadcast_id, lang)]])
 
 
 def recent_markup(recent: list[Progress], lang: str) -> InlineKeyboardMarkup | None:
     if not recent:
         return None
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(
-                    t(lang, "broadcast.button_recent", id=p.id, summary=p.summary[:20]),
-                    callback_data=f"bc:acks:{p.id}",
-                )
-            ]
-            for p in recent
-        ]
+    label = "broadcast.button_recent"
+    return keyboard(
+        [[(t(lang, label, id=p.id, summary=p.summary[:20]), f"bc:acks:{p.id}")] for p in recent]
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.ext import ApplicationHandlerStop
 
@@ -16,6 +16,7 @@ from handlers.shared import (
     Feature,
     actor_of,
     forget_actor,
+    keyboard,
     language_for,
     services_of,
 )
@@ -54,14 +55,7 @@ async def start(update: Update, context: Context) -> None:
 
 
 def language_keyboard(lang: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(t(code, "language.name"), callback_data=f"lang:{code}")
-                for code in LANGUAGES
-            ]
-        ]
-    )
+    return keyboard([[(t(code, "language.name"), f"lang:{code}") for code in LANGUAGES]])
 
 
 async def language(update: Update, context: Context) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatAction, ChatType
 from telegram.error import Forbidden
 
@@ -19,7 +19,16 @@ from bot.context import Context
 from bot.errors import NotStaff, UnitAmbiguous, UnitNotFound
 from bot.registration import invites
 from bot.staff import console
-from handlers.shared import Audience, Button, Command, Feature, day_text, role_name, services_of
+from handlers.shared import (
+    Audience,
+    Button,
+    Command,
+    Feature,
+    day_text,
+    keyboard,
+    role_name,
+    services_of,
+)
 from messages import t
 
 ROLE_WORDS = {
@@ -39,21 +48,9 @@ def parse_invite_args(args: list[str]) -> tuple[str, invites.Role]:
 
 def invite_markup(invite: invites.InviteOut, lang: str) -> InlineKeyboardMarkup:
     other: invites.Role = "lead" if invite.role == "liaison" else "liaison"
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(
-                    t(lang, "invite.button_other", role=role_name(lang, other)),
-                    callback_data=f"i:{other}:{invite.unit_id}",
-                )
-            ],
-            [
-                InlineKeyboardButton(
-                    t(lang, "invite.button_revoke"), callback_data=f"i:rv:{invite.unit_id}"
-                )
-            ],
-        ]
-    )
+    new = t(lang, "invite.button_other", role=role_name(lang, other))
+    revoke = t(lang, "invite.button_revoke")
+    return keyboard([[(new, f"i:{other}:{invite.unit_id}")], [(revoke, f"i:rv:{invite.unit_id}")]])
 
 
 def invite_text(invite: invites.InviteOut, lang: str, context: Context) -> str:

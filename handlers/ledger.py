@@ -14,7 +14,6 @@ Buttons (callback_data, short ids only):
 from __future__ import annotations
 
 from telegram import (
-    InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
     MessageOriginChannel,
@@ -46,6 +45,7 @@ from handlers.shared import (
     error_text,
     fetcher,
     ids_of,
+    keyboard,
     language_for,
     send,
     services_of,
@@ -57,28 +57,16 @@ FILES = filters.Document.ALL | filters.PHOTO
 
 def submit_keyboard(lang: str, unit_id: int) -> InlineKeyboardMarkup:
     """The one button that starts /submit for a unit (also for reminders)."""
-    button = InlineKeyboardButton(
-        t(lang, "ledger.button_submit"), callback_data=f"sub:start:{unit_id}"
-    )
-    return InlineKeyboardMarkup([[button]])
+    return keyboard([[(t(lang, "ledger.button_submit"), f"sub:start:{unit_id}")]])
 
 
 def item_keyboard(lang: str, item_id: int) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
+    done, skip = t(lang, "ledger.button_done"), t(lang, "ledger.button_skip")
+    not_applicable = t(lang, "ledger.button_not_applicable")
+    return keyboard(
         [
-            [
-                InlineKeyboardButton(
-                    t(lang, "ledger.button_done"), callback_data=f"sub:done:{item_id}"
-                )
-            ],
-            [
-                InlineKeyboardButton(
-                    t(lang, "ledger.button_skip"), callback_data=f"sub:skip:{item_id}"
-                ),
-                InlineKeyboardButton(
-                    t(lang, "ledger.button_not_applicable"), callback_data=f"sub:na:{item_id}"
-                ),
-            ],
+            [(done, f"sub:done:{item_id}")],
+            [(skip, f"sub:skip:{item_id}"), (not_applicable, f"sub:na:{item_id}")],
         ]
     )
 
@@ -251,10 +239,8 @@ async def submit(update: Update, context: Context) -> None:
         await send(update, context, t(lang, "ledger.not_member"))
         return
     if len(units) > 1:
-        rows = [
-            [InlineKeyboardButton(u.name, callback_data=f"sub:start:{u.unit_id}")] for u in units
-        ]
-        await send(update, context, t(lang, "ledger.choose_unit"), InlineKeyboardMarkup(rows))
+        rows = [[(u.name, f"sub:start:{u.unit_id}")] for u in units]
+        await send(update, context, t(lang, "ledger.choose_unit"), keyboard(rows))
         return
     await start(update, context, lang, units[0].unit_id, None)
 
@@ -426,13 +412,7 @@ def stray_keyboard(lang: str, out: StrayOut) -> InlineKeyboardMarkup:
     rows = []
     if out.guess is not None:
         label = t(lang, "ledger.stray_button_confirm", title=out.guess.title)
-        rows.append(
-            [
-                InlineKeyboardButton(
-                    label, callback_data=f"sf:{out.guess.unit_id}:{out.guess.item_id}"
-                )
-            ]
-        )
+        rows.append([(label, f"sf:{out.guess.unit_id}:{out.guess.item_id}")])
     for c in out.candidates:
         if out.guess is not None and c.item_id == out.guess.item_id:
             continue
@@ -441,9 +421,9 @@ def stray_keyboard(lang: str, out: StrayOut) -> InlineKeyboardMarkup:
             if len(units) > 1
             else c.title
         )
-        rows.append([InlineKeyboardButton(label, callback_data=f"sf:{c.unit_id}:{c.item_id}")])
-    rows.append([InlineKeyboardButton(t(lang, "ledger.stray_button_drop"), callback_data="sf:x")])
-    return InlineKeyboardMarkup(rows)
+        rows.append([(label, f"sf:{c.unit_id}:{c.item_id}")])
+    rows.append([(t(lang, "ledger.stray_button_drop"), "sf:x")])
+    return keyboard(rows)
 
 
 async def hold(update: Update, context: Context, lang: str, message: Message) -> None:

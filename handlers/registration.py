@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any, Literal, cast
 
 from telegram import (
-    InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
     Message,
@@ -52,6 +51,7 @@ from handlers.shared import (
     command_of,
     day_text,
     drop_buttons,
+    keyboard,
     language_for,
     moment_text,
     refresh_menus,
@@ -88,14 +88,8 @@ def _values(lang: str, values: dict[str, Any], context: Context) -> dict[str, ob
 
 def _buttons(step: StepOut, lang: str, rows: list[list[tuple[str, str]]]) -> InlineKeyboardMarkup:
     version = step.data["v"]
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(t(lang, label), callback_data=f"r:{version}:{action}")
-                for label, action in row
-            ]
-            for row in rows
-        ]
+    return keyboard(
+        [[(t(lang, label), f"r:{version}:{action}") for label, action in row] for row in rows]
     )
 
 
@@ -397,15 +391,13 @@ def render(found: ContactsOut, lang: str, context: Context) -> str:
 
 
 def buttons(found: ContactsOut, lang: str) -> InlineKeyboardMarkup:
-    rows = [[InlineKeyboardButton(t(lang, "contacts.button_me"), callback_data="c:me")]]
+    rows = [[(t(lang, "contacts.button_me"), "c:me")]]
     if found.my_role == "liaison":
         label = "contacts.button_lead" if found.lead else "contacts.button_lead_new"
-        rows.append([InlineKeyboardButton(t(lang, label), callback_data="c:lead")])
+        rows.append([(t(lang, label), "c:lead")])
         if found.lead is None or not found.lead.linked:
-            rows.append(
-                [InlineKeyboardButton(t(lang, "contacts.button_link"), callback_data="c:link")]
-            )
-    return InlineKeyboardMarkup(rows)
+            rows.append([(t(lang, "contacts.button_link"), "c:link")])
+    return keyboard(rows)
 
 
 async def contacts_command(update: Update, context: Context) -> None:

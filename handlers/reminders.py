@@ -3,7 +3,7 @@ file, and `/rollcall` in a group."""
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 
 from bot.context import Context
@@ -33,20 +33,9 @@ def _wake(context: Context) -> None:
 
 
 def confirm_keyboard(preview_id: int, lang: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(
-                    t(lang, "reminders.round.button_confirm"),
-                    callback_data=f"remind:ok:{preview_id}",
-                ),
-                InlineKeyboardButton(
-                    t(lang, "reminders.round.button_cancel"),
-                    callback_data=f"remind:no:{preview_id}",
-                ),
-            ]
-        ]
-    )
+    confirm = t(lang, "reminders.round.button_confirm")
+    cancel = t(lang, "reminders.round.button_cancel")
+    return keyboard([[(confirm, f"remind:ok:{preview_id}"), (cancel, f"remind:no:{preview_id}")]])
 
 
 async def remind(update: Update, context: Context, lang: str) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 from datetime import datetime
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardMarkup, Update
 from telegram.constants import ChatAction, ChatType
 from telegram.error import Forbidden
 
@@ -31,6 +31,7 @@ from handlers.shared import (
     command_of,
     drop_keyboard,
     error_text,
+    keyboard,
     language_for,
     matched,
     press,
@@ -42,21 +43,12 @@ from messages import Markup, format_date, t
 
 
 def card_keyboard(lang: str, submission_id: int) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
+    accept, back = t(lang, "review.button_accept"), t(lang, "review.button_return")
+    later = t(lang, "review.button_later")
+    return keyboard(
         [
-            [
-                InlineKeyboardButton(
-                    t(lang, "review.button_accept"), callback_data=f"rv:ok:{submission_id}"
-                ),
-                InlineKeyboardButton(
-                    t(lang, "review.button_return"), callback_data=f"rv:back:{submission_id}"
-                ),
-            ],
-            [
-                InlineKeyboardButton(
-                    t(lang, "review.button_later"), callback_data=f"rv:later:{submission_id}"
-                )
-            ],
+            [(accept, f"rv:ok:{submission_id}"), (back, f"rv:back:{submission_id}")],
+            [(later, f"rv:later:{submission_id}")],
         ]
     )
 

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardMarkup, Update
 
 from bot.context import Context
 from bot.conversations import StepOut
@@ -46,6 +46,7 @@ from handlers.shared import (
     awaited_text,
     edit,
     in_group,
+    keyboard,
     language_for,
     matched,
     private_chat,
@@ -118,9 +119,11 @@ def outstanding_text(view: OutstandingView, lang: str) -> str:
 def outstanding_markup(view: OutstandingView, lang: str) -> InlineKeyboardMarkup:
     kind = view.kind
 
-    def button(label: str, list_name: str, kind_code: str, page: int, current: bool) -> object:
+    def button(
+        label: str, list_name: str, kind_code: str, page: int, current: bool
+    ) -> tuple[str, str]:
         text = t(lang, "outstanding.current", label=label) if current else label
-        return InlineKeyboardButton(text, callback_data=f"st:o:{list_name[0]}:{kind_code}:{page}")
+        return text, f"st:o:{list_name[0]}:{kind_code}:{page}"
 
     lists = [
         button(t(lang, f"outstanding.button_{n}"), n, kind, 0, n == view.list_name) for n in LISTS
@@ -129,7 +132,7 @@ def outstanding_markup(view: OutstandingView, lang: str) -> InlineKeyboardMarkup
         button(t(lang, f"outstanding.kind_{k}"), view.list_name, k, 0, k == view.kind)
         for k in KINDS
     ]
-    rows: list[list[object]] = [lists[:3], lists[3:], kinds]
+    rows = [lists[:3], lists[3:], kinds]
     pages = []
     if view.page > 0:
         pages.append(
@@ -139,7 +142,7 @@ def outstanding_markup(view: OutstandingView, lang: str) -> InlineKeyboardMarkup
         pages.append(button(t(lang, "console.next"), view.list_name, kind, view.page + 1, False))
     if pages:
         rows.append(pages)
-    return InlineKeyboardMarkup(rows)  # type: ignore[arg-type]
+    return keyboard(rows)
 
 
 async def outstanding(update: Update, context: Context, lang: str) -> None:
@@ -314,8 +317,8 @@ def state_label(state: str, lang: str) -> str:
 def unit_markup(card: UnitCard, lang: str, today: date) -> InlineKeyboardMarkup:
     """The usual actions: excuse from an item, new invite links, pause or resume reminders."""
 
-    def button(key: str, data: str) -> InlineKeyboardButton:
-        return InlineKeyboardButton(t(lang, f"unitcard.button_{key}"), callback_data=data)
+    def button(key: str, data: str) -> tuple[str, str]:
+        return t(lang, f"unitcard.button_{key}"), data
 
     rows = []
     if any(i.state not in ("accepted", "exempt") for i in card.items):
@@ -338,7 +341,7 @@ def unit_markup(card: UnitCard, lang: str, today: date) -> InlineKeyboardMarkup:
             [button("pause_week", f"st:p:{card.id}:7"), button("pause_two", f"st:p:{card.id}:14")]
         )
     rows.append([button("refresh", f"st:u:{card.id}")])
-    return InlineKeyboardMarkup(rows)
+    return keyboard(rows)
 
 
 async def unit(update: Update, context: Context, lang: str) -> None:
@@ -375,16 +378,13 @@ async def choose_exempt(update: Update, context: Context, lang: str) -> None:
     choices = await console.exempt_choices(
         services=services_of(context), actor_id=user.id, unit_id=unit_id
     )
-    rows = [
-        [InlineKeyboardButton(i.title, callback_data=f"st:xi:{unit_id}:{i.item_id}")]
-        for i in choices.items
-    ]
-    rows.append([InlineKeyboardButton(t(lang, "console.back"), callback_data=f"st:u:{unit_id}")])
+    rows = [[(i.title, f"st:xi:{unit_id}:{i.item_id}")] for i in choices.items]
+    rows.append([(t(lang, "console.back"), f"st:u:{unit_id}")])
     await query.answer()
     await edit(
         query.message,
         t(lang, "unitcard.exempt_choose", unit=choices.unit),
-        InlineKeyboardMarkup(rows),
+        keyboard(rows),
     )
 
 
@@ -469,17 +469,12 @@ async def exempt_reason(update: Update, context: Context, step: StepOut) -> None
         return
     await message.reply_text(
         t(lang, "unitcard.exempted", unit=done.unit, title=done.title, reason=done.reason),
-        reply_markup=InlineKeyboardMarkup(
-            [
-                [
-                    InlineKeyboardButton(
-                        t(lang, "unitcard.button_back_to_unit", unit=done.unit),
-                        callback_data=f"st:u:{step.data['unit_id']}",
-                    )
-                ]
-            ]
-        ),
+        reply_markup=back_to_unit(lang, done.unit, int(step.data["unit_id"])),
     )
+
+
+def back_to_unit(lang: str, unit: str, unit_id: int) -> InlineKeyboardMarkup:
+    return keyboard([[(t(lang, "unitcard.button_back_to_unit", unit=unit), f"st:u:{unit_id}")]])
 
 
 async def item_title(update: Update, context: Context, step: StepOut) -> None:
@@ -506,16 +501,7 @@ async def item_title(update: Update, context: Context, step: StepOut) -> None:
     key = "unitcard.item_added" if done.added else "unitcard.item_exists"
     await message.reply_text(
         t(lang, key, unit=done.unit, title=done.title),
-        reply_markup=InlineKeyboardMarkup(
-            [
-                [
-                    InlineKeyboardButton(
-                        t(lang, "unitcard.button_back_to_unit", unit=done.unit),
-                        callback_data=f"st:u:{step.data['unit_id']}",
-                    )
-                ]
-            ]
-        ),
+        reply_markup=back_to_unit(lang, done.unit, int(step.data["unit_id"])),
     )
 
 
@@ -596,9 +582,7 @@ def _short(value: object) -> str:
 def audit_markup(page: AuditPage, lang: str) -> InlineKeyboardMarkup | None:
     if page.older is None:
         return None
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(t(lang, "audit.older"), callback_data=f"st:a:{page.older}")]]
-    )
+    return keyboard([[(t(lang, "audit.older"), f"st:a:{page.older}")]])
 
 
 async def audit(update: Update, context: Context, lang: str) -> None:

@@ -22,6 +22,7 @@ from telegram.ext import ApplicationHandlerStop, MessageHandler, filters
 
 from bot.context import Context
 from bot.errors import DomainError
+from bot.importing import reason_in
 from bot.ledger.files import DownloadTooLarge
 from bot.roster import RosterPlan
 from bot.staff import uploads
@@ -80,19 +81,7 @@ def kind_name(lang: str, kind: str) -> str:
 
 def problem_line(lang: str, problem: Problem) -> str:
     """One problem of a file, as the CLI says it: the row, then the reason."""
-    details = {
-        "column": "",
-        "value": "",
-        "max_length": "",
-        "first_row": "",
-        "year": "",
-        **problem.details,
-    }
-    key = f"import_reason.{problem.code}"
-    if key in catalogue(lang):
-        reason = t(lang, key, **details)
-    else:
-        reason = t(lang, "import_reason.invalid", value=problem.code)
+    reason = reason_in(lang, problem.code, problem.details, fallback=problem.code, say=t)
     if problem.row:
         return t(lang, "uploads.problem_row", row=problem.row, reason=Markup(reason))
     return reason  # a problem of the whole file is its reason alone

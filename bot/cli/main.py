@@ -15,7 +15,7 @@ from typing import Protocol
 from bot.cli import console, invites, notices, ops, reminders, runtime
 from bot.enums import UnitKind
 from bot.errors import BadInput, DomainError
-from bot.importing import ImportRejected
+from bot.importing import ImportRejected, reason_in
 from bot.logs import configure_logging
 from bot.services import Services
 from bot.settings import Settings, SettingsError, load_settings
@@ -259,18 +259,7 @@ def say(services: Services, key: str, /, **values: object) -> str:
 def rejection(settings: Settings, exc: ImportRejected) -> str:
     """One line saying which row of a file is wrong and why."""
     lang = settings.language
-    details = {
-        "column": "",
-        "value": "",
-        "max_length": "",
-        "first_row": "",
-        "year": "",
-        **{k: str(v) for k, v in exc.details.items()},
-    }
-    try:
-        reason = plain(lang, f"import_reason.{exc.code}", **details)
-    except KeyError:
-        reason = plain(lang, "import_reason.invalid", value=str(exc))
+    reason = reason_in(lang, exc.code, exc.details, fallback=str(exc))
     if exc.row:
         return plain(lang, "cli.import_rejected_row", row=exc.row, reason=reason)
     return plain(lang, "cli.import_rejected", reason=reason)

@@ -213,13 +213,7 @@ def _sqlite_snapshot(source: Path, target: Path) -> tuple[Counts, str | None]:
     if not source.is_file():
         raise BackupError("ops.no_database", path=source)
     # mode=rw: never create an empty database where none was.
-    src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=rw", uri=True)
-    dst = sqlite3.connect(target)
-    try:
-        src.backup(dst)
-    finally:
-        src.close()
-        dst.close()
+    _sqlite_copy(sqlite3.connect(f"{source.resolve().as_uri()}?mode=rw", uri=True), target)
     copy = sqlite3.connect(target)
     try:
         tables = {
@@ -458,7 +452,11 @@ def _unpack(source: Path, staging: Path) -> Manifest:
 def _sqlite_restore(dump: Path, target: Path) -> None:
     """Write the copy over the target database through SQLite (its WAL included)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    src = sqlite3.connect(dump)
+    _sqlite_copy(sqlite3.connect(dump), target)
+
+
+def _sqlite_copy(src: sqlite3.Connection, target: Path) -> None:
+    """Copy a database page by page with SQLite's online backup API, then close both."""
     dst = sqlite3.connect(target)
     try:
         src.backup(dst)
