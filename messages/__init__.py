@@ -141,6 +141,12 @@ def join(lang: str, parts: Iterable[str]) -> str:
     return _formats(lang)["list"].join(parts)
 
 
+def numeral(number: int, lang: str) -> str:
+    """A small counting number as a heading writes it (一, 二 …; 1, 2 …); digits past the list."""
+    names = _formats(lang)["numbers"].split()
+    return names[number - 1] if 0 < number <= len(names) else str(number)
+
+
 def strip_html(text: str) -> str:
     """The text a person would see, for a terminal: tags dropped, entities decoded."""
     import re

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.enums import AWAITING_REVIEW, ItemState
+from bot.enums import AWAITING_REVIEW, ItemState, UnitKind
 from bot.ledger.report import Report, Totals
 from bot.ledger.status import UnitObligations, load_obligations
 from bot.settings import Settings
@@ -95,6 +95,14 @@ class Letterhead(BaseModel):
         )
 
 
+class KindGroup(BaseModel):
+    """The units of one kind: how many, and those that still owe, in roster order."""
+
+    kind: str
+    units: int
+    owing: list[UnitOwing]
+
+
 class BulletinData(BaseModel):
     """The 通报: the numbers as of a day, and the units that still owe, by group."""
 
@@ -103,12 +111,9 @@ class BulletinData(BaseModel):
     signed: date
     deadline: date | None
     totals: Totals
-    counties: int
-    members: int
     unreachable: int
     complete: int
-    owing_counties: list[UnitOwing]
-    owing_members: list[UnitOwing]
+    groups: list[KindGroup]  # a kind of unit each (those the roster has), in UnitKind's order
 
 
 class UrgeData(BaseModel):
@@ -169,18 +174,20 @@ async def bulletin_from(
             )
         )
     kinds = [s.kind for s in report.units]
+    groups = [
+        KindGroup(kind=kind, units=kinds.count(kind), owing=[u for u in owing if u.kind == kind])
+        for kind in UnitKind
+        if kind in kinds
+    ]
     return BulletinData(
         head=head,
         as_of=as_of,
         signed=signed,
         deadline=report.deadline,
         totals=report.totals,
-        counties=kinds.count("county"),
-        members=kinds.count("member"),
         unreachable=sum(1 for s in report.units if s.unreachable),
         complete=len(report.units) - len(owing),
-        owing_counties=[u for u in owing if u.kind == "county"],
-        owing_members=[u for u in owing if u.kind != "county"],
+        groups=groups,
     )
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date
 
-from bot.staff.documents.data import BulletinData, OwedItem, UnitOwing, UrgeData
+from bot.staff.documents.data import BulletinData, KindGroup, OwedItem, UnitOwing, UrgeData
 from bot.staff.documents.layout import Gongwen
-from messages import format_date, plain
+from messages import format_date, join, numeral, plain
 
 # A group of more owing units than this is shown as a table rather than a list.
 TABLE_AFTER = 3
@@ -70,17 +69,17 @@ def _items_cell(unit: UnitOwing, lang: str) -> str:
     return "\n".join(lines) or plain(lang, "notice.cell_none")
 
 
-def _group(
-    doc: Gongwen, lang: str, *, kind: str, lead: str, units: int, owing: Sequence[UnitOwing]
-) -> None:
-    """Write （一）县（区） or （二）成员单位: the summary, then each owing unit."""
+def _group(doc: Gongwen, lang: str, group: KindGroup, *, lead: str) -> None:
+    """Write （一）县（区）, （二）成员单位 …: the summary, then each owing unit."""
+    kind, owing = group.kind, group.owing
+    lead = plain(lang, f"notice.bulletin.lead_{kind}", number=lead)
     if not owing:
-        doc.subheading(lead, plain(lang, f"notice.bulletin.{kind}_none"))
+        doc.subheading(lead, plain(lang, f"notice.bulletin.none_{kind}"))
         return
     summary = plain(
         lang,
-        f"notice.bulletin.{kind}_summary",
-        units=units,
+        f"notice.bulletin.summary_{kind}",
+        units=group.units,
         contacts=sum(1 for u in owing if u.missing_roles),
         items=sum(1 for u in owing if u.items),
     )
@@ -135,13 +134,13 @@ def render_bulletin(data: BulletinData, lang: str) -> Gongwen:
     doc.body(plain(lang, "notice.bulletin.opening", date=as_of))
 
     doc.heading(plain(lang, "notice.bulletin.h_basic"))
+    by_kind = [plain(lang, f"notice.bulletin.count_{g.kind}", count=g.units) for g in data.groups]
     basic = [
         plain(
             lang,
             "notice.bulletin.basic",
             date=as_of,
-            counties=data.counties,
-            members=data.members,
+            by_kind=join(lang, by_kind),
             **data.totals.model_dump(),
         ),
         plain(lang, "notice.bulletin.basic_complete", count=data.complete),
@@ -153,22 +152,8 @@ def render_bulletin(data: BulletinData, lang: str) -> Gongwen:
     doc.body("".join(basic))
 
     doc.heading(plain(lang, "notice.bulletin.h_problems"))
-    _group(
-        doc,
-        lang,
-        kind="counties",
-        lead=plain(lang, "notice.bulletin.counties_lead"),
-        units=data.counties,
-        owing=data.owing_counties,
-    )
-    _group(
-        doc,
-        lang,
-        kind="members",
-        lead=plain(lang, "notice.bulletin.members_lead"),
-        units=data.members,
-        owing=data.owing_members,
-    )
+    for number, group in enumerate(data.groups, start=1):
+        _group(doc, lang, group, lead=numeral(number, lang))
 
     doc.heading(plain(lang, "notice.bulletin.h_next"))
     if data.deadline is None:
