@@ -44,6 +44,7 @@ from handlers.shared import (
     language_for,
     matched,
     press,
+    pressed,
     services_of,
     set_buttons,
     staff_language,
@@ -292,9 +293,7 @@ async def _compose(update: Update, context: Context, step: StepOut, lang: str) -
 
 
 async def _flow_button(update: Update, context: Context, step: StepOut, lang: str) -> None:
-    user, query = update.effective_user, update.callback_query
-    assert user is not None
-    assert query is not None
+    user, query = pressed(update)
     services = services_of(context)
     data = query.data or ""
     if await press(update, context, BUTTONS):
@@ -347,9 +346,7 @@ async def _flow_button(update: Update, context: Context, step: StepOut, lang: st
 
 async def show_acks(update: Update, context: Context, lang: str) -> None:
     """`bc:acks:{id}`: who has and has not pressed "收到" (staff)."""
-    user, query = update.effective_user, update.callback_query
-    assert user is not None
-    assert query is not None
+    user, query = pressed(update)
     status = await broadcasts.ack_status(
         services=services_of(context), actor_id=user.id, broadcast_id=matched(context)
     )
@@ -362,9 +359,7 @@ async def show_acks(update: Update, context: Context, lang: str) -> None:
 
 async def nudge(update: Update, context: Context, lang: str) -> None:
     """`bc:nudge:{id}:{round}`: remind those who have not acknowledged, once a round (staff)."""
-    user, query = update.effective_user, update.callback_query
-    assert user is not None
-    assert query is not None
+    user, query = pressed(update)
     broadcast_id, round_number = matched(context, 1), matched(context, 2)
     done = await broadcasts.nudge(
         services=services_of(context),
@@ -382,9 +377,7 @@ async def nudge(update: Update, context: Context, lang: str) -> None:
 
 async def stop(update: Update, context: Context, lang: str) -> None:
     """`bc:stop:{id}`: hold what has not been sent yet (staff)."""
-    user, query = update.effective_user, update.callback_query
-    assert user is not None
-    assert query is not None
+    user, query = pressed(update)
     held = await broadcasts.stop_sending(
         services=services_of(context), actor_id=user.id, broadcast_id=matched(context)
     )

@@ -24,6 +24,7 @@ from handlers.shared import (
     Feature,
     edit,
     keyboard,
+    pressed,
     private_chat,
     services_of,
 )
@@ -113,9 +114,7 @@ async def stats(update: Update, context: Context, lang: str) -> None:
 
 async def files_pressed(update: Update, context: Context, lang: str) -> None:
     """The button under a workbook: the archive of the collected materials."""
-    query, user = update.callback_query, update.effective_user
-    assert query is not None
-    assert user is not None
+    user, query = pressed(update)
     await query.answer()
     chat = query.message.chat.id if query.message else user.id
     await send_archive(context, lang, chat, user.id)

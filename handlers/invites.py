@@ -26,6 +26,7 @@ from handlers.shared import (
     Feature,
     day_text,
     keyboard,
+    pressed,
     role_name,
     services_of,
 )
@@ -173,9 +174,8 @@ async def invite_pressed(update: Update, context: Context, lang: str) -> None:
 
 async def card_invite(update: Update, context: Context, lang: str) -> None:
     """The unit card's button: a new link for its liaison (l) or lead (d), as its own message."""
-    user, query, found = update.effective_user, update.callback_query, context.match
-    assert user is not None
-    assert query is not None
+    user, query = pressed(update)
+    found = context.match
     assert found is not None
     unit_id, role = int(found[1]), "lead" if found[2] == "d" else "liaison"
     made = await console.new_invite(

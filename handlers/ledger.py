@@ -47,6 +47,7 @@ from handlers.shared import (
     ids_of,
     keyboard,
     language_for,
+    pressed,
     send,
     services_of,
 )
@@ -370,9 +371,7 @@ async def not_applicable_reason(
 
 async def submit_press(update: Update, context: Context, step: StepOut, lang: str) -> None:
     """A button pressed during the flow; rights are checked again by each use-case."""
-    query, user = update.callback_query, update.effective_user
-    assert query is not None
-    assert user is not None
+    user, query = pressed(update)
     data = query.data or ""
     if data.startswith(("sub:start:", "sub:go:")):
         await submit_button(update, context)

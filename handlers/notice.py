@@ -27,6 +27,7 @@ from handlers.shared import (
     Command,
     Feature,
     matched,
+    pressed,
     private_chat,
     services_of,
     tell,
@@ -94,9 +95,7 @@ async def notice(update: Update, context: Context, lang: str) -> None:
 
 async def urge(update: Update, context: Context, lang: str) -> None:
     """Answer `nt:u:{unit}` with the unit's 催办通知, where the staff member is (privately)."""
-    query, user = update.callback_query, update.effective_user
-    assert query is not None
-    assert user is not None
+    user, query = pressed(update)
     services = services_of(context)
     [done] = await notices.write_urges(
         services=services, actor_id=user.id, unit_ids=[matched(context)], via="chat"

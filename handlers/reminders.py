@@ -20,6 +20,7 @@ from handlers.shared import (
     keyboard,
     language_for,
     matched,
+    pressed,
     services_of,
 )
 from messages import t
@@ -68,9 +69,7 @@ async def drop_round(update: Update, context: Context, lang: str) -> None:
 
 async def send_round(update: Update, context: Context, lang: str) -> None:
     """The preview's confirm button: send the round now (staff; rights checked again)."""
-    query, user = update.callback_query, update.effective_user
-    assert query is not None
-    assert user is not None
+    user, query = pressed(update)
     services = services_of(context)
     try:
         done = await rounds.confirm_round(
@@ -126,9 +125,7 @@ async def rollcall(update: Update, context: Context) -> None:
 async def remind_unit(update: Update, context: Context, lang: str) -> None:
     """ "Remind now" on a unit's file: the preview of a round for this unit only, with /remind's
     confirm button (the same round, audited as /remind's)."""
-    user, query = update.effective_user, update.callback_query
-    assert user is not None
-    assert query is not None
+    user, query = pressed(update)
     unit_id = matched(context)
     preview = await rounds.preview_round(
         services=services_of(context), actor_id=user.id, unit_ids=[unit_id]

@@ -22,10 +22,12 @@ from typing import Any, cast
 
 from telegram import (
     BotCommandScopeChat,
+    CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
     Update,
+    User,
 )
 from telegram.constants import ChatAction, ChatType
 from telegram.error import BadRequest, Forbidden, TelegramError
@@ -117,6 +119,14 @@ def fetcher(context: Context) -> Fetch:
         return bytes(await found.download_as_bytearray())
 
     return fetch
+
+
+def pressed(update: Update) -> tuple[User, CallbackQuery]:
+    """Who pressed a button, and the press (a button's handler always has both)."""
+    user, query = update.effective_user, update.callback_query
+    assert user is not None
+    assert query is not None
+    return user, query
 
 
 def services_of(context: Context) -> Services:

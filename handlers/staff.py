@@ -49,6 +49,7 @@ from handlers.shared import (
     keyboard,
     language_for,
     matched,
+    pressed,
     private_chat,
     send_private,
     services_of,
@@ -171,9 +172,8 @@ async def outstanding(update: Update, context: Context, lang: str) -> None:
 
 async def show_page(update: Update, context: Context, lang: str) -> None:
     """A button of /outstanding: another list, kind or page, in the same message."""
-    user, query, match = update.effective_user, update.callback_query, context.match
-    assert user is not None
-    assert query is not None
+    user, query = pressed(update)
+    match = context.match
     assert match is not None
     view = await console.outstanding(
         services=services_of(context),
@@ -360,9 +360,8 @@ async def unit(update: Update, context: Context, lang: str) -> None:
 
 async def show_unit(update: Update, context: Context, lang: str) -> None:
     """A unit's file again, in the same message."""
-    user, query, unit_id = update.effective_user, update.callback_query, matched(context)
-    assert user is not None
-    assert query is not None
+    user, query = pressed(update)
+    unit_id = matched(context)
     services = services_of(context)
     card = await console.unit_card(services=services, actor_id=user.id, unit_id=unit_id)
     await query.answer()
@@ -372,9 +371,8 @@ async def show_unit(update: Update, context: Context, lang: str) -> None:
 
 async def choose_exempt(update: Update, context: Context, lang: str) -> None:
     """Choose the item to excuse the unit from."""
-    user, query, unit_id = update.effective_user, update.callback_query, matched(context)
-    assert user is not None
-    assert query is not None
+    user, query = pressed(update)
+    unit_id = matched(context)
     choices = await console.exempt_choices(
         services=services_of(context), actor_id=user.id, unit_id=unit_id
     )
@@ -390,10 +388,8 @@ async def choose_exempt(update: Update, context: Context, lang: str) -> None:
 
 async def ask_reason(update: Update, context: Context, lang: str) -> None:
     """Excuse the unit from the item chosen: ask the reason."""
-    user, query = update.effective_user, update.callback_query
+    user, query = pressed(update)
     unit_id, item_id = matched(context, 1), matched(context, 2)
-    assert user is not None
-    assert query is not None
     asked = await console.ask_exempt_reason(
         services=services_of(context), actor_id=user.id, unit_id=unit_id, item_id=item_id
     )
@@ -407,9 +403,8 @@ async def ask_reason(update: Update, context: Context, lang: str) -> None:
 
 async def ask_item(update: Update, context: Context, lang: str) -> None:
     """Add an item for the unit only: ask its title."""
-    user, query, unit_id = update.effective_user, update.callback_query, matched(context)
-    assert user is not None
-    assert query is not None
+    user, query = pressed(update)
+    unit_id = matched(context)
     asked = await console.ask_item_title(
         services=services_of(context), actor_id=user.id, unit_id=unit_id
     )
@@ -422,11 +417,9 @@ async def ask_item(update: Update, context: Context, lang: str) -> None:
 
 async def pause(update: Update, context: Context, lang: str) -> None:
     """Hold the unit's reminders for some days (st:p:unit:days), or resume them (st:r:unit)."""
-    user, query, match = update.effective_user, update.callback_query, context.match
+    (user, query), match = pressed(update), context.match
     assert match is not None
     unit_id, days = int(match.group(1)), int(match.group(2) or 0)
-    assert user is not None
-    assert query is not None
     services = services_of(context)
     if days > 0:
         done = await console.pause_reminders(
@@ -597,9 +590,8 @@ async def audit(update: Update, context: Context, lang: str) -> None:
 
 async def older_audit(update: Update, context: Context, lang: str) -> None:
     """Older audit entries, in the same message."""
-    user, query, before = update.effective_user, update.callback_query, matched(context)
-    assert user is not None
-    assert query is not None
+    user, query = pressed(update)
+    before = matched(context)
     services = services_of(context)
     page = await console.audit_log(services=services, actor_id=user.id, before=before)
     await query.answer()

@@ -37,6 +37,7 @@ from handlers.shared import (
     fetcher,
     keyboard,
     matched,
+    pressed,
     refresh_menus,
     send,
     services_of,
@@ -373,9 +374,7 @@ async def received(update: Update, context: Context) -> None:
 
 async def kind_chosen(update: Update, context: Context, lang: str) -> None:
     """`up:k:<upload>:<kind>`: read the file as the kind the staff member chose."""
-    query, user = update.callback_query, update.effective_user
-    assert query is not None
-    assert user is not None
+    user, query = pressed(update)
     match = context.match
     assert match is not None
     kind = next(k for k in uploads.KINDS if k == match.group(2))
@@ -389,9 +388,7 @@ async def kind_chosen(update: Update, context: Context, lang: str) -> None:
 
 async def confirmed(update: Update, context: Context, lang: str) -> None:
     """`up:ok:<upload>` / `up:rm:<upload>`: import what the preview showed, if it still holds."""
-    query, user = update.callback_query, update.effective_user
-    assert query is not None
-    assert user is not None
+    user, query = pressed(update)
     match = context.match
     assert match is not None
     out = await uploads.apply_upload(
@@ -417,9 +414,7 @@ async def confirmed(update: Update, context: Context, lang: str) -> None:
 
 async def cancelled(update: Update, context: Context, lang: str) -> None:
     """`up:x:<upload>`: set the file aside; nothing changes."""
-    query, user = update.callback_query, update.effective_user
-    assert query is not None
-    assert user is not None
+    user, query = pressed(update)
     name = await uploads.cancel_upload(
         services=services_of(context), actor_id=user.id, upload_id=matched(context)
     )
