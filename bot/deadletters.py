@@ -66,9 +66,9 @@ async def store(*, services: Services, update: Update, error: str, attempts: int
         )
         repo.audit(
             session,
-            at=now,
-            actor_id=user.id if user else None,
-            action="dead_letter",
+            now,
+            user.id if user else None,
+            "dead_letter",
             dead_letter=letter.id,
             error=error[:200],
         )

@@ -94,9 +94,9 @@ async def import_units(
         await apply_roster(tx, plan, now=now, remove_absent=False)
         repo.audit(
             tx,
-            at=now,
-            actor_id=None,
-            action="units_import",
+            now,
+            None,
+            "units_import",
             file=path.name,
             by=actor,
             added=len(plan.added),
@@ -374,7 +374,7 @@ async def add_staff(*, services: Services, user_id: int, actor: str | None = Non
     async with services.db.uow() as tx:
         if await tx.get(StaffMember, user_id) is None:
             tx.add(StaffMember(user_id=user_id, added_at=services.now(), added_by=actor))
-        repo.audit(tx, at=services.now(), actor_id=None, action="staff_add", user_id=user_id)
+        repo.audit(tx, services.now(), None, "staff_add", user_id=user_id)
 
 
 async def remove_staff(*, services: Services, user_id: int) -> None:
@@ -382,7 +382,7 @@ async def remove_staff(*, services: Services, user_id: int) -> None:
         result = await tx.execute(delete(StaffMember).where(StaffMember.user_id == user_id))
         if result.rowcount == 0:  # type: ignore[attr-defined]
             raise StaffNotFound(user_id=user_id)
-        repo.audit(tx, at=services.now(), actor_id=None, action="staff_remove", user_id=user_id)
+        repo.audit(tx, services.now(), None, "staff_remove", user_id=user_id)
 
 
 async def list_staff(*, services: Services) -> list[StaffOut]:

@@ -96,14 +96,15 @@ async def staff_members(session: AsyncSession) -> Sequence[StaffMember]:
 
 def audit(
     session: AsyncSession,
-    *,
     at: datetime,
     actor_id: int | None,
     action: str,
+    /,
     unit_id: int | None = None,
     **details: Any,
 ) -> None:
-    """Add one entry to the audit log (in the caller's transaction)."""
+    """Add one entry to the audit log (in the caller's transaction): when, who (None: the bot
+    itself), what, and the details the entry keeps."""
     session.add(
         AuditEvent(at=at, actor_id=actor_id, action=action, unit_id=unit_id, details=details)
     )

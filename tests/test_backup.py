@@ -108,7 +108,7 @@ async def keep_writing(
                 tx, key=f"notice:{n}", chat_id=5000 + n, purpose="notice",
                 payload=text_payload(f"通知{n}"), now=services.now(),
             )  # fmt: skip
-            repo.audit(tx, at=services.now(), actor_id=None, action="test_write", n=n)
+            repo.audit(tx, services.now(), None, "test_write", n=n)
         written.append(n)
         if n == 3:
             warm.set()

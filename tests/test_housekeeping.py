@@ -44,7 +44,7 @@ async def test_pruning_keeps_what_must_be_kept(services: Services) -> None:
                     sent_at=now - timedelta(days=age) if state == "sent" else None,
                 )
             )  # fmt: skip
-        repo.audit(tx, at=now - timedelta(days=3000), actor_id=None, action="export")
+        repo.audit(tx, now - timedelta(days=3000), None, "export")
     async with services.db.sessions() as session:
         audits_before = await session.scalar(select(func.count()).select_from(AuditEvent))
 

@@ -103,7 +103,7 @@ async def seed_notice_situation(
             for item in owed[:done]:
                 tx.add(accepted_before_inspection(unit.id, item.id, now))
             result.append(SampleUnit(unit.name, unit.kind, liaison_id, complete))
-        repo.audit(tx, at=now, actor_id=None, action="sample_seed", units=len(units))
+        repo.audit(tx, now, None, "sample_seed", units=len(units))
     if deadline is not None:
         from bot.ledger.checklist import set_deadline
 

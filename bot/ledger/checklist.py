@@ -58,9 +58,9 @@ async def import_checklist(
         result = await _apply_checklist(tx, rows)
         repo.audit(
             tx,
-            at=services.now(),
-            actor_id=actor_id,
-            action="checklist_import",
+            services.now(),
+            actor_id,
+            "checklist_import",
             file=path.name,
             added=result.added,
             updated=result.updated,
@@ -162,7 +162,7 @@ async def ensure_default_checklist(*, services: Services) -> bool:
         if await tx.scalar(select(func.count()).select_from(ChecklistItem)):
             return False
         await _apply_checklist(tx, parse_checklist(default_checklist_path()))
-        repo.audit(tx, at=services.now(), actor_id=None, action="checklist_default")
+        repo.audit(tx, services.now(), None, "checklist_default")
         return True
 
 
@@ -228,9 +228,9 @@ async def exempt(
             found.reason = reason
         repo.audit(
             tx,
-            at=services.now(),
-            actor_id=actor_id,
-            action="exempt",
+            services.now(),
+            actor_id,
+            "exempt",
             unit_id=unit.id,
             item=item.title,
             reason=reason,
@@ -270,14 +270,7 @@ async def add_item(
                 active=True,
             )
         )
-        repo.audit(
-            tx,
-            at=services.now(),
-            actor_id=actor_id,
-            action="item_add",
-            unit_id=unit.id,
-            item=title,
-        )
+        repo.audit(tx, services.now(), actor_id, "item_add", unit_id=unit.id, item=title)
         return ItemAddedOut(unit=unit.name, title=title, added=True)
 
 
@@ -292,14 +285,7 @@ async def set_deadline(
             tx.add(Deadline(scope=scope, due=due, set_at=services.now(), set_by=actor_id))
         else:
             found.due, found.set_at, found.set_by = due, services.now(), actor_id
-        repo.audit(
-            tx,
-            at=services.now(),
-            actor_id=actor_id,
-            action="deadline_set",
-            scope=scope,
-            due=due.isoformat(),
-        )
+        repo.audit(tx, services.now(), actor_id, "deadline_set", scope=scope, due=due.isoformat())
     return DeadlineOut(scope=scope, due=due)
 
 

@@ -279,9 +279,9 @@ async def _decide(
         ) or await _item_title(tx, submission.item_id)
         repo.audit(
             tx,
-            at=now,
-            actor_id=actor_id,
-            action="review_accept" if accepted else "review_return",
+            now,
+            actor_id,
+            "review_accept" if accepted else "review_return",
             unit_id=submission.unit_id,
             submission_id=submission.id,
             item=title,

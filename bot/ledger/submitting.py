@@ -190,9 +190,9 @@ async def finish_item(
         draft.answer_kind = "files" if count else "text"
         repo.audit(
             tx,
-            at=now,
-            actor_id=actor_id,
-            action="submission",
+            now,
+            actor_id,
+            "submission",
             unit_id=unit_id,
             submission_id=draft.id,
             item=item.title,
@@ -249,9 +249,9 @@ async def declare_not_applicable(
         draft.answer_kind, draft.text = "not_applicable", reason
         repo.audit(
             tx,
-            at=now,
-            actor_id=actor_id,
-            action="submission",
+            now,
+            actor_id,
+            "submission",
             unit_id=unit_id,
             submission_id=draft.id,
             item=item.title,
@@ -376,9 +376,9 @@ async def _record(
         added = True
         repo.audit(
             tx,
-            at=now,
-            actor_id=actor_id,
-            action="submission_file",
+            now,
+            actor_id,
+            "submission_file",
             unit_id=unit_id,
             submission_id=draft.id,
             item=item.title,

@@ -139,13 +139,7 @@ async def unregister(
         holder.until = now
         await end_rights(tx, services, unit=unit, person=holder, now=now)
         repo.audit(
-            tx,
-            at=now,
-            actor_id=actor_id,
-            action="unregistered",
-            unit_id=unit.id,
-            role=role,
-            person_id=holder.id,
+            tx, now, actor_id, "unregistered", unit_id=unit.id, role=role, person_id=holder.id
         )
         if holder.telegram_user_id is not None:
             lang = await _language(tx, services, holder.telegram_user_id)

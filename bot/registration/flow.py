@@ -574,9 +574,9 @@ async def _complete(tx: AsyncSession, services: Services, step: StepOut) -> Outc
         message = "registration.staff_handover" if replaced else "registration.staff_registered"
     repo.audit(
         tx,
-        at=now,
-        actor_id=user_id,
-        action="registered",
+        now,
+        user_id,
+        "registered",
         unit_id=unit.id,
         role=role,
         person_id=person.id,
@@ -644,10 +644,7 @@ async def _save_lead(
     replaced: Person | None = None
     if lead is not None and lead.name == name:
         lead.post, lead.phone, lead.entered_by = post, phone, user_id
-        repo.audit(
-            tx, at=now, actor_id=user_id, action="lead_updated", unit_id=unit.id,
-            person_id=lead.id,
-        )  # fmt: skip
+        repo.audit(tx, now, user_id, "lead_updated", unit_id=unit.id, person_id=lead.id)
     else:
         if lead is not None:
             lead.until = now
@@ -676,9 +673,9 @@ async def _save_lead(
         await tx.flush()
         repo.audit(
             tx,
-            at=now,
-            actor_id=user_id,
-            action="lead_registered",
+            now,
+            user_id,
+            "lead_registered",
             unit_id=unit.id,
             person_id=lead.id,
             replaced_person_id=replaced.id if replaced else None,
@@ -729,9 +726,9 @@ async def _update_own(tx: AsyncSession, services: Services, step: StepOut) -> Ou
     holder.name, holder.post, holder.phone = str(data[NAME]), str(data[POST]), str(data[PHONE])
     repo.audit(
         tx,
-        at=services.now(),
-        actor_id=user_id,
-        action="contacts_updated",
+        services.now(),
+        user_id,
+        "contacts_updated",
         unit_id=holder.unit_id,
         person_id=holder.id,
         before=before,

@@ -40,9 +40,9 @@ async def handed_over(
     now = services.now()
     repo.audit(
         tx,
-        at=now,
-        actor_id=actor_id,
-        action="handover",
+        now,
+        actor_id,
+        "handover",
         unit_id=unit.id,
         role=old.role,
         old_person_id=old.id,

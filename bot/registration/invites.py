@@ -130,9 +130,9 @@ async def issue(
     await tx.flush()
     repo.audit(
         tx,
-        at=now,
-        actor_id=actor_id,
-        action="invite_created",
+        now,
+        actor_id,
+        "invite_created",
         unit_id=unit.id,
         role=role,
         invite_id=invite.id,
@@ -224,9 +224,9 @@ async def redeem(tx: AsyncSession, invite: Invite, *, user_id: int, now: datetim
     )
     repo.audit(
         tx,
-        at=now,
-        actor_id=user_id,
-        action="invite_redeemed",
+        now,
+        user_id,
+        "invite_redeemed",
         unit_id=invite.unit_id,
         role=invite.role,
         invite_id=invite.id,
@@ -262,9 +262,9 @@ async def revoke_open(
     if count:
         repo.audit(
             tx,
-            at=now,
-            actor_id=actor_id,
-            action="invite_revoked",
+            now,
+            actor_id,
+            "invite_revoked",
             unit_id=unit_id,
             role=role,
             count=count,

@@ -38,9 +38,9 @@ async def pause_unit(
         unit.paused_until, unit.pause_reason = until, reason
         repo.audit(
             tx,
-            at=services.now(),
-            actor_id=actor_id,
-            action="reminders_paused",
+            services.now(),
+            actor_id,
+            "reminders_paused",
             unit_id=unit.id,
             until=until.isoformat(),
             reason=reason,
@@ -57,7 +57,5 @@ async def resume_unit(
         unit = await roster.find_unit(tx, unit_name)
         changed = unit.paused_until is not None and unit.paused_until >= services.today()
         unit.paused_until, unit.pause_reason = None, None
-        repo.audit(
-            tx, at=services.now(), actor_id=actor_id, action="reminders_resumed", unit_id=unit.id
-        )
+        repo.audit(tx, services.now(), actor_id, "reminders_resumed", unit_id=unit.id)
         return PauseOut(unit=unit.name, paused_until=None, reason=None, changed=changed)

@@ -101,9 +101,9 @@ async def plan_tick(*, services: Services) -> TickOut:
         out = await _plan_day(tx, services, today=today, now=now, policy=policy, cal=cal)
         repo.audit(
             tx,
-            at=now,
-            actor_id=None,
-            action="reminders_planned",
+            now,
+            None,
+            "reminders_planned",
             day=today.isoformat(),
             reminders=out.reminders,
             digests=out.digests,

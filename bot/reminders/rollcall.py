@@ -56,7 +56,7 @@ async def rollcall_now(
                 ),
                 now=now,
             )
-        repo.audit(tx, at=now, actor_id=actor_id, action="rollcall", chat_id=chat_id)
+        repo.audit(tx, now, actor_id, "rollcall", chat_id=chat_id)
     return bool(queued)
 
 
@@ -71,10 +71,6 @@ async def set_rollcall(
         changed = group.rollcall_enabled != enabled
         group.rollcall_enabled = enabled
         repo.audit(
-            tx,
-            at=now,
-            actor_id=actor_id,
-            action="rollcall_on" if enabled else "rollcall_off",
-            chat_id=chat_id,
+            tx, now, actor_id, "rollcall_on" if enabled else "rollcall_off", chat_id=chat_id
         )
     return changed

@@ -205,9 +205,9 @@ async def confirm_round(*, services: Services, actor_id: int, preview_id: int) -
         plan.out.already = bool(plan.messages) and plan.out.queued == 0
         repo.audit(
             tx,
-            at=now,
-            actor_id=actor_id,
-            action="remind_round",
+            now,
+            actor_id,
+            "remind_round",
             unit_id=preview.unit_id,
             round=preview_id,
             queued=plan.out.queued,

@@ -410,9 +410,9 @@ async def confirm(
         await end_step(tx, actor_id)
         repo.audit(
             tx,
-            at=now,
-            actor_id=actor_id,
-            action="broadcast",
+            now,
+            actor_id,
+            "broadcast",
             broadcast_id=broadcast.id,
             audience=audience,
             units=units,
@@ -574,9 +574,9 @@ async def _finish(
     )
     repo.audit(
         tx,
-        at=services.now(),
-        actor_id=None,
-        action="broadcast_done",
+        services.now(),
+        None,
+        "broadcast_done",
         broadcast_id=broadcast.id,
         delivered=current.delivered,
         unreachable=current.unreachable,
@@ -642,9 +642,9 @@ async def stop_sending(*, services: Services, actor_id: int, broadcast_id: int) 
         count = int(result.rowcount or 0)  # type: ignore[attr-defined]
         repo.audit(
             tx,
-            at=services.now(),
-            actor_id=actor_id,
-            action="broadcast_stop",
+            services.now(),
+            actor_id,
+            "broadcast_stop",
             broadcast_id=broadcast_id,
             cancelled=count,
         )
@@ -781,9 +781,9 @@ async def nudge(
         if queued:
             repo.audit(
                 tx,
-                at=now,
-                actor_id=actor_id,
-                action="broadcast_nudge",
+                now,
+                actor_id,
+                "broadcast_nudge",
                 broadcast_id=broadcast_id,
                 round=round_number,
                 recipients=queued,

@@ -619,9 +619,9 @@ async def export_workbook(
     async with services.db.uow() as tx:
         repo.audit(
             tx,
-            at=services.now(),
-            actor_id=actor_id,
-            action="export",
+            services.now(),
+            actor_id,
+            "export",
             what="workbook",
             via=via,
             file=target.name,
@@ -766,9 +766,9 @@ async def build_archive(
     async with services.db.uow() as tx:
         repo.audit(
             tx,
-            at=services.now(),
-            actor_id=actor_id,
-            action="export",
+            services.now(),
+            actor_id,
+            "export",
             what="archive",
             via=via,
             files=len(entries),

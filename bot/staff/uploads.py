@@ -313,7 +313,7 @@ async def apply_upload(
             }
             action = "holidays_import"
         found.state, found.decided_at = "applied", now
-        repo.audit(tx, at=now, actor_id=actor_id, action=action, **details)
+        repo.audit(tx, now, actor_id, action, **details)
         return out
 
 

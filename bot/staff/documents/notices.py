@@ -118,9 +118,9 @@ async def write_bulletin(
     async with services.db.uow() as tx:
         repo.audit(
             tx,
-            at=services.now(),
-            actor_id=actor_id,
-            action="notice",
+            services.now(),
+            actor_id,
+            "notice",
             what="bulletin",
             via=via,
             file=target.name,
@@ -224,9 +224,9 @@ async def write_urges(
             written.append((data, path))
             repo.audit(
                 tx,
-                at=services.now(),
-                actor_id=actor_id,
-                action="notice",
+                services.now(),
+                actor_id,
+                "notice",
                 unit_id=unit.unit_id,
                 what="urge",
                 via=via,
@@ -254,9 +254,9 @@ async def write_urge_in(
     await asyncio.to_thread(_save_urge, data, path, services.settings.language)
     repo.audit(
         tx,
-        at=services.now(),
-        actor_id=None,
-        action="notice",
+        services.now(),
+        None,
+        "notice",
         unit_id=unit.unit_id,
         what="urge",
         via="supervision",
