@@ -141,6 +141,16 @@ async def skip_item(
         return await _walk(tx, services, actor_id=actor_id, unit=unit, skipped=skipped)
 
 
+async def _walk_on(
+    tx: AsyncSession, services: Services, actor_id: int, unit: Unit, *, submitted: str
+) -> SubmitStep:
+    """After an item is settled: on to the next open one, the items skipped before still last."""
+    skipped = [int(i) for i in (await _submit_data(tx, actor_id)).get("skipped", [])]
+    return await _walk(
+        tx, services, actor_id=actor_id, unit=unit, skipped=skipped, submitted=submitted
+    )
+
+
 async def _draft(
     tx: AsyncSession, *, unit_id: int, item_id: int, actor_id: int, now: datetime
 ) -> Submission:
@@ -199,11 +209,7 @@ async def finish_item(
             kind=draft.answer_kind,
             files=count,
         )
-        data = await _submit_data(tx, actor_id)
-        skipped = [int(i) for i in data.get("skipped", [])]
-        return await _walk(
-            tx, services, actor_id=actor_id, unit=unit, skipped=skipped, submitted=item.title
-        )
+        return await _walk_on(tx, services, actor_id, unit, submitted=item.title)
 
 
 async def ask_not_applicable(
@@ -258,11 +264,7 @@ async def declare_not_applicable(
             kind="not_applicable",
             reason=reason,
         )
-        data = await _submit_data(tx, actor_id)
-        skipped = [int(i) for i in data.get("skipped", [])]
-        return await _walk(
-            tx, services, actor_id=actor_id, unit=unit, skipped=skipped, submitted=item.title
-        )
+        return await _walk_on(tx, services, actor_id, unit, submitted=item.title)
 
 
 async def add_text(

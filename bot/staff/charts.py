@@ -254,20 +254,10 @@ def build_figure(data: ChartData, lang: str) -> Figure:
             axes.grid(axis="x", alpha=0.3)
         axes = figure.add_subplot(grid[len(panels)])
         days = [_num(p.day) for p in data.timeline]
-        axes.step(
-            days,
-            [p.contacts_complete for p in data.timeline],
-            where="post",
-            marker="o",
-            label=say("line_contacts"),
-        )
-        axes.step(
-            days,
-            [p.items_complete for p in data.timeline],
-            where="post",
-            marker="s",
-            label=say("line_items"),
-        )
+        contacts = [p.contacts_complete for p in data.timeline]
+        items = [p.items_complete for p in data.timeline]
+        for counts, marker, line in ((contacts, "o", "line_contacts"), (items, "s", "line_items")):
+            axes.step(days, counts, where="post", marker=marker, label=say(line))
         axes.axhline(data.totals.units, color="#555555", linestyle=":", label=say("line_all"))
         if data.deadline is not None:
             axes.axvline(
