@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck pytest bench clean lock
+.PHONY: install demo test lint typecheck pytest bench bench-scale clean lock
 
 install: $(STAMP)
 
@@ -40,3 +40,7 @@ lock: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# A country's roster (1,000, 10,000 and 100,000 units) on SQLite and PostgreSQL: see bench/scale.py.
+bench-scale: $(STAMP)
+	$(BIN)/python -m bench.scale
