@@ -423,17 +423,38 @@ async def _timed(name: str, url: str, units: int, work: Path) -> dict[str, Any]:
 # -- the parent: run each measurement as a process ----------------------------------------
 
 
+# Runs one process and reports its time and peak memory. A process started from this one
+# would count this one's memory as its own peak (Linux keeps the peak across fork and exec),
+# so a small interpreter without site-packages starts each one instead.
+LAUNCHER = """
+import json, os, sys, time
+args, out = json.loads(sys.argv[1]), os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    os.execvp(args[0], args)
+_, status, usage = os.wait4(pid, 0)
+print(json.dumps({"seconds": time.perf_counter() - started, "maxrss": usage.ru_maxrss,
+                  "code": os.waitstatus_to_exitcode(status)}))
+"""
+
+
 def _run_child(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int, str, int]:
     """Run a process; its wall time, peak resident memory (bytes), output and status."""
-    started = time.perf_counter()
-    with tempfile.TemporaryFile() as output:
-        process = subprocess.Popen(args, env=env, cwd=cwd, stdout=output, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        elapsed = time.perf_counter() - started
-        output.seek(0)
-        text = output.read().decode("utf-8", errors="replace")
-    return elapsed, int(usage.ru_maxrss) * 1024, text, process.returncode
+    output = cwd / "output.txt"
+    launched = subprocess.run(
+        [sys.executable, "-S", "-c", LAUNCHER, json.dumps(args), str(output)],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    figures = json.loads(launched.stdout)
+    text = output.read_text(encoding="utf-8", errors="replace")
+    return figures["seconds"], int(figures["maxrss"]) * 1024, text, int(figures["code"])
 
 
 def measure(name: str, url: str, units: int) -> dict[str, Any]:
