@@ -160,10 +160,11 @@ def render_digest(
     *,
     today: date,
     decisions: Sequence[Decision],
-    links: dict[int, str],
+    links: dict[int, tuple[str, date]],
     lang: str,
 ) -> list[str]:
-    """The daily staff digest: units to invite, to phone, and to supervise (督办)."""
+    """The daily staff digest: units to invite (each with its current link and the last day
+    it is valid), to phone, and to supervise (督办)."""
     unregistered = [d for d in decisions if d.unregistered]
     supervise = [d for d in decisions if d.supervise and not d.unregistered]
     call = [d for d in decisions if d.call and not d.supervise]
@@ -175,7 +176,17 @@ def render_digest(
         for d in unregistered[:DIGEST_LIMIT]:
             link = links.get(d.dues.unit_id)
             if link:
-                lines.append(t(lang, "reminders.digest.invite_line", unit=d.dues.name, link=link))
+                url, last_day = link
+                until = format_short_date(last_day, today, lang)
+                lines.append(
+                    t(
+                        lang,
+                        "reminders.digest.invite_line",
+                        unit=d.dues.name,
+                        link=url,
+                        until=until,
+                    )
+                )
             else:
                 lines.append(t(lang, "reminders.digest.unit_line", unit=d.dues.name))
     if len(unregistered) > DIGEST_LIMIT:
