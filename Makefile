@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck pytest bench bench-scale clean lock
+.PHONY: install demo test lint typecheck pytest bench bench-scale test-scale clean lock
 
 install: $(STAMP)
 
@@ -44,3 +44,7 @@ clean:
 # A country's roster (1,000, 10,000 and 100,000 units) on SQLite and PostgreSQL: see bench/scale.py.
 bench-scale: $(STAMP)
 	$(BIN)/python -m bench.scale
+
+# The tests of a country's roster (more rows than a statement's 32,767 parameters), on PostgreSQL.
+test-scale: $(STAMP)
+	SCALE_TESTS=1 scripts/with-postgres.sh $(BIN)/python -m pytest -q -p no:cacheprovider -m scale
