@@ -15,7 +15,7 @@ from telegram import InlineKeyboardMarkup
 from bot.context import Context
 from bot.errors import DomainError
 from bot.ledger.checklist import overall_deadline
-from bot.ledger.status import Holder, UnitObligations, deadlines, load_obligations
+from bot.ledger.status import Holder, UnitObligations, deadlines, gc_paused, load_obligations
 from bot.registration import invites
 from bot.reminders.history import History, load_history
 from bot.reminders.ladder import decide, staff_chats
@@ -97,7 +97,8 @@ async def plan_tick(*, services: Services) -> TickOut:
         )
         if not (await tx.execute(marker)).rowcount:  # type: ignore[attr-defined]
             return TickOut(day=today, planned=False, reason="done")
-        out = await _plan_day(tx, services, today=today, now=now, policy=policy, cal=cal)
+        with gc_paused():  # a country's round is a few hundred thousand objects at once
+            out = await _plan_day(tx, services, today=today, now=now, policy=policy, cal=cal)
         repo.audit(
             tx,
             at=now,
