@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import gc
 from collections import defaultdict
-from collections.abc import Collection, Iterator
+from collections.abc import AsyncIterator, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -416,25 +416,19 @@ async def _holders(
         ids,
     )
     holders: dict[tuple[int, str], Holder] = {}
-    rows = (await db.execute(query)).all()
-    if not detail:  # a country's people: positional, no per-row look-ups by name
+    if not detail:  # a country's people: positional, a part at a time
         roles = _ROLES
-        for person_id, unit_id, role, name, post, phone, user_id, language, flag in rows:
+        # Posts, names and languages repeat: one string each, not one per row.
+        same: dict[str, str] = {}
+        one = same.setdefault
+        async for row in _rows(db, query):
+            person_id, unit_id, role, name, post, phone, user_id, language, flag = row
             holders[(unit_id, role)] = Holder(
-                person_id,
-                roles[role],
-                name,
-                post,
-                phone,
-                user_id,
-                None,
-                None,
-                None,
-                language,
-                bool(flag),
-            )
+                person_id, roles[role], one(name, name), one(post, post), phone, user_id,
+                None, None, None, language and one(language, language), bool(flag),
+            )  # fmt: skip
         return holders
-    for p in rows:
+    for p in (await db.execute(query)).all():
         holders[(p.unit_id, p.role)] = Holder(
             person_id=p.id,
             role=_ROLES[p.role],
@@ -555,6 +549,17 @@ def _states_per_unit(dialect: str, ids: list[int] | None) -> Any:
     )
 
 
+_PART = 10_000
+
+
+async def _rows(db: AsyncConnection, query: Any) -> AsyncIterator[Any]:
+    """A query's rows, fetched _PART at a time."""
+    result = await db.stream(query.execution_options(yield_per=_PART))
+    async for part in result.partitions():
+        for row in part:
+            yield row
+
+
 @dataclass(frozen=True, slots=True)
 class _Derived:
     """A unit's items and what follows from them, shared by units in the same position."""
@@ -612,9 +617,6 @@ async def _load_lean(
     else:
         query = query.add_columns(literal(None).label("sent"))
     query = _for_units(query.order_by(Unit.kind, Unit.name), Unit.id, ids)
-    units = [u for u in (await db.execute(query)).all() if not wanted or u.id in wanted]
-    if not units:
-        return []
     items = await checklist(session)
     scoped = await deadlines(session)
     exempt: dict[int, dict[int, str]] = defaultdict(dict)
@@ -666,8 +668,11 @@ async def _load_lean(
     liaison_role, lead_role = Role.LIAISON, Role.LEAD
     new = object.__new__
     result = []
-    for row in units:
+    # Read a part at a time, so a country's rows are never all held at once besides the units.
+    async for row in _rows(db, query):
         unit_id, name, kind, paused_until, pause_reason, states, sent = row
+        if wanted and unit_id not in wanted:
+            continue
         if unit_id in special:
             derived = derive(row)
         else:
