@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TextIO
+from typing import Protocol
 
 from pydantic import BaseModel, TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -128,7 +128,11 @@ _LINES = TypeAdapter(list[UnitStatus])
 _CHUNK = 2_000
 
 
-def write_report_json(report: Report, out: TextIO) -> None:
+class Writable(Protocol):
+    def write(self, text: str, /) -> int: ...
+
+
+def write_report_json(report: Report, out: Writable) -> None:
     """`report_json` written a few thousand units at a time, never the whole text at once."""
     head = report.model_dump_json(indent=2, exclude={"units"})
     out.write(head[: head.rindex("}")].rstrip() + ',\n  "units": [')

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import roster
 from bot.enums import OPEN, ItemState
 from bot.ledger.checklist import overall_deadline
-from bot.ledger.report import Report, Totals, UnitStatus, report_row, totals_of
+from bot.ledger.report import Totals, UnitStatus, report_row, totals_of
 from bot.ledger.status import (
     ItemStatus,
     UnitObligations,
@@ -87,10 +87,14 @@ class ItemColumn(BaseModel):
 
 @dataclass(slots=True)
 class UnitRow:
-    """One unit of the workbook: what the read model says of it, and its report line."""
+    """One unit of the workbook: what the read model says of it."""
 
     obligations: UnitObligations
-    status: UnitStatus
+
+    @property
+    def status(self) -> UnitStatus:
+        """Its line in the report (made when asked: a country's lines are not kept)."""
+        return report_row(self.obligations)
 
     @property
     def cells(self) -> dict[int, ItemStatus]:
@@ -99,10 +103,21 @@ class UnitRow:
 
 
 @dataclass(slots=True)
+class Summary:
+    """The report's numbers: overall, by kind of unit, and the units no chat reaches."""
+
+    generated_at: datetime
+    deadline: date | None
+    totals: Totals
+    by_kind: dict[str, Totals]
+    unreachable: dict[str | None, int]  # by kind, and None for all
+
+
+@dataclass(slots=True)
 class ExportData:
     """What the workbook shows, besides the logs (read as they are written)."""
 
-    report: Report
+    summary: Summary
     units: list[UnitRow]
     items: list[ItemColumn]  # the matrix's columns of one item each
     shared_own: bool  # the units' own items share one column (more than OWN_COLUMNS)
@@ -149,13 +164,24 @@ async def collect(*, services: Services) -> ExportData:
 async def _collect_in(tx: AsyncSession, services: Services) -> ExportData:
     with gc_paused():
         obligations = await load_obligations(tx, detail=False, reminders=True)
-        rows = [UnitRow(o, report_row(o)) for o in obligations]
-    statuses = [r.status for r in rows]
-    report = Report.model_construct(
+        rows = [UnitRow(o) for o in obligations]
+    # Counted as the report counts (totals_of), a few thousand lines at a time.
+    parts: dict[str, list[Totals]] = defaultdict(list)
+    unreachable: dict[str | None, int] = defaultdict(int)
+    for kind in ("member", "county"):
+        of_kind = [o for o in obligations if o.kind == kind]
+        for start in range(0, len(of_kind), LOG_CHUNK):
+            lines = [report_row(o) for o in of_kind[start : start + LOG_CHUNK]]
+            parts[kind].append(totals_of(lines))
+            unreachable[kind] += sum(1 for line in lines if line.unreachable)
+        unreachable[None] += unreachable[kind]
+    by_kind = {kind: _added(parts[kind]) for kind in ("member", "county")}
+    summary = Summary(
         generated_at=services.now().astimezone(services.settings.tz),
         deadline=overall_deadline(await deadlines(tx)),
-        totals=totals_of(statuses),
-        units=statuses,
+        totals=_added([*by_kind.values()]),
+        by_kind=by_kind,
+        unreachable=dict(unreachable),
     )
     items = await checklist(tx)
     own = [i for i in items if i.unit_id is not None]
@@ -172,7 +198,7 @@ async def _collect_in(tx: AsyncSession, services: Services) -> ExportData:
         if i.unit_id is None or not shared_own
     ]
     return ExportData(
-        report=report,
+        summary=summary,
         units=rows,
         items=columns,
         shared_own=shared_own,
@@ -181,6 +207,16 @@ async def _collect_in(tx: AsyncSession, services: Services) -> ExportData:
             for b in (await tx.scalars(select(Broadcast).order_by(Broadcast.id))).all()
         ],
         names=await _names(tx),
+    )
+
+
+def _added(parts: Sequence[Totals]) -> Totals:
+    """Totals of several parts of the units, added up."""
+    return Totals(
+        units=sum(p.units for p in parts),
+        missing_contacts=sum(p.missing_contacts for p in parts),
+        missing_items=sum(p.missing_items for p in parts),
+        pending_review=sum(p.pending_review for p in parts),
     )
 
 
@@ -428,16 +464,10 @@ class _Widths:
 def _summary(w: _Writer, data: ExportData) -> None:
     from openpyxl.styles import Alignment, Font
 
-    report = data.report
+    report = data.summary
     totals = report.totals
-    by_kind = {
-        kind: totals_of([s for s in report.units if s.kind == kind])
-        for kind in ("member", "county")
-    }
-    unreachable = {
-        kind: sum(1 for s in report.units if s.unreachable and (kind is None or s.kind == kind))
-        for kind in ("member", "county", None)
-    }
+    by_kind = report.by_kind
+    unreachable = report.unreachable
     headers = [
         w.h(k)
         for k in (
@@ -882,9 +912,9 @@ async def export_workbook(
             what="workbook",
             via=via,
             file=target.name,
-            units=data.report.totals.units,
+            units=data.summary.totals.units,
         )
-    return ExportOut(path=target, units=len(data.units), totals=data.report.totals)
+    return ExportOut(path=target, units=len(data.units), totals=data.summary.totals)
 
 
 _UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
