@@ -81,6 +81,7 @@ class Person(Base):
             postgresql_where=text("until IS NULL"),
         ),
         Index("ix_person_user", "telegram_user_id"),
+        Index("ix_person_unit", "unit_id"),  # a unit's people, past and present
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -1,5 +1,5 @@
 """Indexes for a country's roster: the outbox by broadcast, unit, chat and purpose; submitted
-files by submission; units in the order they are listed
+files by submission; units in the order they are listed; a unit's people, past and present
 
 Revision ID: 0007
 Revises: 0005
@@ -24,6 +24,7 @@ INDEXES = {
     "ix_outbox_purpose": ("outbox", ["purpose", "state", "unit_id"]),
     "ix_submission_file_submission": ("submission_file", ["submission_id"]),
     "ix_unit_kind_name": ("unit", ["kind", "name"]),
+    "ix_person_unit": ("person", ["unit_id"]),
 }
 
 
