@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import roster
 from bot.errors import DomainError
-from bot.ledger.status import load_obligations
+from bot.ledger.status import gc_paused, load_obligations
 from bot.reminders.history import History, load_history
 from bot.reminders.ladder import Decision, Recipient, decide
 from bot.reminders.planner import _payload
@@ -67,6 +67,13 @@ async def _compose_round(
     unit_ids: Collection[int] | None = None,
 ) -> _Round:
     """The round now for every outstanding unit, or only for the units given."""
+    with gc_paused():  # a country's round: a few hundred thousand objects at once
+        return await _compose(tx, services, dry_run=dry_run, unit_ids=unit_ids)
+
+
+async def _compose(
+    tx: AsyncSession, services: Services, *, dry_run: bool, unit_ids: Collection[int] | None
+) -> _Round:
     today = services.today()
     policy = Policy.of(services.settings)
     cal = work_calendar(services.settings)
@@ -102,9 +109,9 @@ async def _compose_round(
             if not d.lead_registered:
                 missing.append("lead")
             lines.append(
-                RoundLine(
+                RoundLine.model_construct(  # from the read model as it is: no validation
                     unit=d.name,
-                    role=r.contact.role,
+                    role="lead" if r.contact.role == "lead" else "liaison",
                     name=r.contact.name,
                     chat_id=r.contact.chat,
                     items=[i.title for i in d.open_items],
