@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -261,8 +261,10 @@ async def _stream(
         yield part
 
 
+@cache
 def _wide_pattern() -> re.Pattern[str]:
-    """A character class of the characters a spreadsheet shows two columns wide."""
+    """A character class of the characters a spreadsheet shows two columns wide (made once,
+    from the Unicode database: a regular expression counts them at C speed)."""
     ranges: list[str] = []
     start = None
     for code in range(0x1100, 0x40000):
@@ -275,21 +277,17 @@ def _wide_pattern() -> re.Pattern[str]:
     return re.compile("[" + "".join(ranges) + "]")
 
 
-_WIDE: list[re.Pattern[str]] = []
-
-
 def display_width(text: str) -> int:
     """Columns a text takes in a spreadsheet cell (CJK characters take two)."""
     text = str(text)
     if text.isascii():
         return max(len(line) for line in text.split("\n")) if "\n" in text else len(text)
-    if not _WIDE:
-        _WIDE.append(_wide_pattern())
-    wide = _WIDE[0]
+    wide = _wide_pattern()
     return max(len(line) + len(wide.findall(line)) for line in text.split("\n"))
 
 
-def write_workbook_file(book: Any, path: Path) -> None:
+def _save(book: Any, path: Path) -> None:
+    """Write the workbook's file (the sheets were streamed to temporary files already)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     book.save(path)
 
@@ -883,7 +881,7 @@ async def write_workbook(
             await asyncio.to_thread(log.write, sheet, rows)
         if reminders:
             await asyncio.to_thread(_broadcasts, w, data)
-    await asyncio.to_thread(write_workbook_file, w.book, path)
+    await asyncio.to_thread(_save, w.book, path)
 
 
 def export_file_name(services: Services) -> str:
