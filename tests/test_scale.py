@@ -22,7 +22,9 @@ from sqlalchemy import func, insert, select, update
 from bench.scale import _link_everyone
 from bench.scale_data import populate
 from bot.app import prepare_database
+from bot.cli import reminders as cli_reminders
 from bot.clock import FrozenClock
+from bot.ledger import report as report_module
 from bot.ledger.checklist import set_deadline
 from bot.ledger.report import build_report, report_json, write_report_json
 from bot.services import Services
@@ -128,29 +130,34 @@ async def pg_services(pg_url: str, clock: FrozenClock, tmp_path: Path) -> AsyncI
     await svc.close()
 
 
-async def test_report_json_is_written_in_parts_as_one_object(services: Services) -> None:
-    await populate(services, 2_500)  # more units than one part of the writing
+async def test_report_json_is_written_in_parts_as_one_object(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(report_module, "_CHUNK", 40)  # 250 units: seven parts
+    await populate(services, 250)
     report = await build_report(services=services)
     out = io.StringIO()
     write_report_json(report, out)
     assert out.getvalue() == report_json(report) + "\n"
-    assert len(json.loads(out.getvalue())["units"]) == 2_500
+    assert len(json.loads(out.getvalue())["units"]) == 250
 
 
-async def test_remind_dry_run_text_names_a_few_hundred_json_lists_all(
+async def test_remind_dry_run_text_names_the_first_json_lists_all(
     services: Services, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    await populate(services, 1_200)
+    """The text names the first reminders (200; 20 here) and how many more."""
+    monkeypatch.setattr(cli_reminders, "TEXT_LINES", 20)
+    await populate(services, 150)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DATABASE_URL", services.settings.database_url)
     monkeypatch.setenv("LANGUAGE", "zh")
     listed = json.loads((await run_cli("remind", "--dry-run", "--json")).out)
     count = len(listed["reminders"])
-    assert count > 300
+    assert count > 40
     text = (await run_cli("remind", "--dry-run")).out
     assert f"将发送{count}条提醒" in text
-    assert text.count("\n· ") == 200
-    assert f"……另有{count - 200}条" in text
+    assert text.count("\n· ") == 20
+    assert f"……另有{count - 20}条" in text
     async with services.db.sessions() as session:
         assert not await session.scalar(
             select(func.count())
