@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo guide test test-resilience fuzz lint typecheck pytest bench clean lock
+.PHONY: install demo guide test test-resilience test-scale fuzz lint typecheck pytest bench bench-scale clean lock
 
 install: $(STAMP)
 
@@ -54,3 +54,11 @@ lock: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# A country's roster (1,000, 10,000 and 100,000 units) on SQLite and PostgreSQL: see bench/scale.py.
+bench-scale: $(STAMP)
+	$(BIN)/python -m bench.scale
+
+# The tests of a country's roster (more rows than a statement's 32,767 parameters), on PostgreSQL.
+test-scale: $(STAMP)
+	SCALE_TESTS=1 scripts/with-postgres.sh $(BIN)/python -m pytest -q -p no:cacheprovider -m scale

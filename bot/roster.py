@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -254,16 +255,31 @@ async def list_units(*, services: Services) -> list[UnitOut]:
 
 
 async def find_unit(session: AsyncSession, name: str) -> Unit:
-    """The unit a person means: the exact name, else the one name that contains the words."""
+    """The unit a person means: the exact name, else the one name that contains the words,
+    else the one whose pinyin initials contain them (市民政局: smzj)."""
     wanted = name.strip()
-    all_units = await repo.units(session)
-    for unit in all_units:
-        if unit.name == wanted:
-            return unit
-    matches = [u for u in all_units if wanted and wanted in u.name]
-    if not matches:
+    exact = await session.scalar(select(Unit).where(Unit.name == wanted))
+    if exact is not None:
+        return exact
+    matches: list[Unit] = []
+    if wanted:
+        # The database finds the candidates (LIKE ignores ASCII case); the exact test keeps
+        # those that contain the words as typed.
+        found = await session.scalars(
+            select(Unit)
+            .where(Unit.name.contains(wanted, autoescape=True))
+            .order_by(Unit.kind, Unit.name)
+        )
+        matches = [u for u in found.all() if wanted in u.name]
+    if not matches and wanted:
         initials = wanted.lower()
-        matches = [u for u in all_units if initials and initials in _initials(u.name)]
+        names = await session.execute(select(Unit.id, Unit.name).order_by(Unit.kind, Unit.name))
+        ids = [unit_id for unit_id, unit_name in names if initials in _initials(unit_name)]
+        if ids:
+            found = await session.scalars(
+                select(Unit).where(Unit.id.in_(ids[:9])).order_by(Unit.kind, Unit.name)
+            )
+            matches = list(found.all())
     if len(matches) == 1:
         return matches[0]
     if not matches:
@@ -271,6 +287,7 @@ async def find_unit(session: AsyncSession, name: str) -> Unit:
     raise UnitAmbiguous(name=wanted, matches="、".join(u.name for u in matches[:8]))
 
 
+@lru_cache(maxsize=200_000)
 def _initials(name: str) -> str:
     """Pinyin initials of a Chinese name (市民政局 → smzj), for quick typing."""
     from pypinyin import Style, lazy_pinyin

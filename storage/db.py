@@ -60,8 +60,12 @@ def _tune_sqlite(engine: AsyncEngine, busy_timeout: float) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        # Take the write lock at the start, so two writers never deadlock on an upgrade.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Take the write lock at the start, so two writers never deadlock on an upgrade; a
+        # long read (an export) asks for a snapshot instead and holds up no writer.
+        if connection.get_execution_options().get("sqlite_read_snapshot"):
+            connection.exec_driver_sql("BEGIN DEFERRED")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Database:

@@ -59,6 +59,7 @@ class Base(DeclarativeBase):
 # 成员单位 (member unit) or 县（区） (county/district): one row per reporting unit.
 class Unit(Base):
     __tablename__ = "unit"
+    __table_args__ = (Index("ix_unit_kind_name", "kind", "name"),)  # the order units are listed
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
@@ -81,6 +82,7 @@ class Person(Base):
             postgresql_where=text("until IS NULL"),
         ),
         Index("ix_person_user", "telegram_user_id"),
+        Index("ix_person_unit", "unit_id"),  # a unit's people, past and present
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -195,7 +197,10 @@ class Submission(Base):
 
 class SubmissionFile(Base):
     __tablename__ = "submission_file"
-    __table_args__ = (Index("ix_submission_file_unique", "unit_id", "item_id", "file_unique_id"),)
+    __table_args__ = (
+        Index("ix_submission_file_unique", "unit_id", "item_id", "file_unique_id"),
+        Index("ix_submission_file_submission", "submission_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     submission_id: Mapped[int] = mapped_column(ForeignKey("submission.id", ondelete="CASCADE"))
@@ -216,7 +221,14 @@ class SubmissionFile(Base):
 # The outbox: every message the bot sends on its own initiative, once per dedupe key.
 class OutboxMessage(Base):
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "state", "due_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "state", "due_at"),
+        # A broadcast's progress, a unit's reminders, a chat's messages, the report's counts.
+        Index("ix_outbox_broadcast", "broadcast_id", "purpose", "state"),
+        Index("ix_outbox_unit", "unit_id", "purpose", "created_at"),
+        Index("ix_outbox_chat", "chat_id", "purpose"),
+        Index("ix_outbox_purpose", "purpose", "state", "unit_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True)

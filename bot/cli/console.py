@@ -8,7 +8,6 @@ from pathlib import Path
 
 from bot.errors import BadInput
 from bot.services import Services
-from bot.staff.export import build_archive, export_workbook
 from messages import plain
 
 Command = Callable[[Services, argparse.Namespace], Awaitable[int]]
@@ -41,6 +40,9 @@ async def cmd_export(services: Services, args: argparse.Namespace) -> int:
         raise BadInput("export.cli_not_xlsx")
     if path.parent and not path.parent.exists():
         raise BadInput("export.cli_no_folder", folder=str(path.parent))
+    # Imported here: the workbook's libraries are not needed by the other commands.
+    from bot.staff.export import build_archive, export_workbook
+
     done = await export_workbook(services=services, actor_id=None, path=path, via="cli")
     print(_say(services, "export.cli_written", path=str(done.path), **done.totals.model_dump()))
     if args.archive is not None:

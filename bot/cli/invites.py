@@ -11,7 +11,7 @@ import sys
 from collections.abc import Awaitable, Callable
 
 from bot.errors import BadInput
-from bot.registration import contacts, flow, invites
+from bot.registration import invites
 from bot.services import Services
 from messages import format_date, plain
 
@@ -122,6 +122,9 @@ async def _revoke_or_unregister(services: Services, args: argparse.Namespace) ->
         return 0
     if args.role is None:
         raise BadInput("invite_cli.unregister_needs_role")
+    # Imported here: the conversation's modules are not needed by the other commands.
+    from bot.registration import contacts, flow
+
     for name in args.units:
         try:
             done = await contacts.unregister(services=services, unit_name=name, role=args.role)

@@ -194,11 +194,11 @@ async def cmd_staff(services: Services, args: argparse.Namespace) -> int:
 
 
 async def cmd_report(services: Services, args: argparse.Namespace) -> int:
-    from bot.ledger.report import build_report, render_report, report_json
+    from bot.ledger.report import build_report, render_report, write_report_json
 
     report = await build_report(services=services)
     if args.json:
-        print(report_json(report))
+        write_report_json(report, sys.stdout)
     else:
         print(strip_html(render_report(report, services.settings.language)))
     return 0

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from bot.errors import BadInput
 from bot.services import Services
-from bot.staff.documents.notices import write_bulletin, write_urges
 from messages import plain
 
 Command = Callable[[Services, argparse.Namespace], Awaitable[int]]
@@ -76,6 +75,9 @@ def _make_folder(path: Path) -> None:
 
 async def cmd_notice(services: Services, args: argparse.Namespace) -> int:
     """Write the documents and say where."""
+    # Imported here: the Word libraries are not needed by the other commands.
+    from bot.staff.documents.notices import write_bulletin, write_urges
+
     signed = _signed(args.date)
     if args.action == "bulletin":
         path: Path = args.file

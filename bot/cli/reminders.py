@@ -16,6 +16,7 @@ from bot.services import Services
 from messages import format_date, plain, strip_html
 
 Command = Callable[[Services, argparse.Namespace], Awaitable[int]]
+TEXT_LINES = 200
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,7 +41,8 @@ async def cmd_remind(services: Services, args: argparse.Namespace) -> int:
         print(json.dumps(out.model_dump(mode="json"), ensure_ascii=False, indent=2))
         return 0
     lang = services.settings.language
-    print(strip_html(rounds.render_round(out, lang, limit=len(out.reminders))))
+    # The text names the first few hundred reminders; --json lists every one.
+    print(strip_html(rounds.render_round(out, lang, limit=TEXT_LINES)))
     if args.dry_run:
         print(_say(services, "reminders.cli.dry_run"))
     elif out.reminders:

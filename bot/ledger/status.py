@@ -15,13 +15,15 @@ which wins over sent back):
 
 from __future__ import annotations
 
+import gc
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import AsyncIterator, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, and_, case, func, select
+from sqlalchemy import Select, String, and_, case, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.enums import AWAITING_REVIEW, OPEN, ItemState, Role
@@ -182,7 +184,10 @@ class UnitObligations:
     @property
     def unreachable(self) -> bool:
         """One of the unit's linked people can no longer be written to."""
-        return any(h is not None and not h.reachable for h in (self.liaison, self.lead))
+        liaison, lead = self.liaison, self.lead
+        return (liaison is not None and not liaison.reachable) or (
+            lead is not None and not lead.reachable
+        )
 
     @property
     def owes(self) -> bool:
@@ -202,6 +207,22 @@ class UnitObligations:
 
     def item(self, item_id: int) -> ItemStatus | None:
         return next((i for i in self.every_item if i.item_id == item_id), None)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Hold the cyclic garbage collector while many objects that form no cycles are made.
+
+    It would otherwise walk the growing heap again and again: for a country's report that
+    is as long as the work itself.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 async def checklist(session: AsyncSession) -> list[ChecklistItem]:
@@ -264,8 +285,9 @@ async def load_obligations(
 
     With `detail` (the default) each item carries the submission that decides it, its dates,
     its reason and any draft in progress, and each holder the date they took the role;
-    without, only the states (read as one aggregate per item: what the report, the planner
-    and the roll call need, fast for a whole country). `reminders` also counts the reminders
+    without, only the states (one row per unit, units in the same position sharing their
+    item lists: what the report, the planner and the roll call need, fast for a whole
+    country). `reminders` also counts the reminders
     delivered to each unit.
     """
     ids = sorted(set(unit_ids)) if unit_ids is not None else None
@@ -273,9 +295,12 @@ async def load_obligations(
         return []
     wanted = set(ids) if ids is not None else None
     db = await session.connection()
-    unit_columns = [Unit.id, Unit.name, Unit.kind, Unit.paused_until, Unit.pause_reason]
-    if detail:
-        unit_columns.append(Unit.created_at)
+    if not detail:
+        with gc_paused():
+            return await _load_lean(session, db, ids, wanted, reminders=reminders)
+    unit_columns = [
+        Unit.id, Unit.name, Unit.kind, Unit.paused_until, Unit.pause_reason, Unit.created_at
+    ]  # fmt: skip
     units_query = _for_units(select(*unit_columns).order_by(Unit.kind, Unit.name), Unit.id, ids)
     units = [u for u in (await db.execute(units_query)).all() if not wanted or u.id in wanted]
     if not units:
@@ -290,16 +315,14 @@ async def load_obligations(
     for unit_id, item_id, why in (await db.execute(exemption_query)).all():
         exempt[unit_id][item_id] = why
 
-    holders = await _holders(db, ids, detail=detail)
-    states = await _states(db, ids) if not detail else {}
+    holders = await _holders(db, ids, detail=True)
     deciding: dict[tuple[int, int], list[Any]] = defaultdict(list)
     drafts: dict[tuple[int, int], Any] = {}
-    if detail:
-        for row in (await db.execute(_submissions_query(ids))).all():
-            if row.state == "draft":
-                drafts[(row.unit_id, row.item_id)] = row
-            else:
-                deciding[(row.unit_id, row.item_id)].append(row)
+    for row in (await db.execute(_submissions_query(ids))).all():
+        if row.state == "draft":
+            drafts[(row.unit_id, row.item_id)] = row
+        else:
+            deciding[(row.unit_id, row.item_id)].append(row)
     draft_files = await _draft_files(session, ids) if drafts else {}
     sent = await _reminders_sent(session, ids) if reminders else {}
 
@@ -314,7 +337,6 @@ async def load_obligations(
         elif item.kind is not None:
             of_kind[item.kind].append(listed)
     missing = ItemState.MISSING
-    interned: dict[tuple[int, ItemState], ItemStatus] = {}
     result = []
     for unit in units:
         entries = []
@@ -328,16 +350,6 @@ async def load_obligations(
                 )
                 continue
             key = (unit.id, item_id)
-            if not detail:
-                # Without detail an item's status is the same for every unit in that state.
-                state = states.get(key, missing)
-                shared = interned.get((item_id, state))
-                if shared is None:
-                    shared = interned[(item_id, state)] = ItemStatus(
-                        item_id, title, description, state
-                    )
-                entries.append(shared)
-                continue
             found = deciding.get(key)
             state, decided = _decide(found) if found else (missing, None)
             draft = drafts.get(key) if state in OPEN else None
@@ -365,7 +377,7 @@ async def load_obligations(
                 unit_id=unit.id,
                 name=unit.name,
                 kind=unit.kind,
-                created_at=unit.created_at if detail else None,
+                created_at=unit.created_at,
                 deadline=deadline_for(unit.kind, scoped),
                 paused_until=unit.paused_until,
                 pause_reason=unit.pause_reason,
@@ -404,6 +416,18 @@ async def _holders(
         ids,
     )
     holders: dict[tuple[int, str], Holder] = {}
+    if not detail:  # a country's people: positional, a part at a time
+        roles = _ROLES
+        # Posts, names and languages repeat: one string each, not one per row.
+        same: dict[str, str] = {}
+        one = same.setdefault
+        async for row in _rows(db, query):
+            person_id, unit_id, role, name, post, phone, user_id, language, flag = row
+            holders[(unit_id, role)] = Holder(
+                person_id, roles[role], one(name, name), one(post, post), phone, user_id,
+                None, None, None, language and one(language, language), bool(flag),
+            )  # fmt: skip
+        return holders
     for p in (await db.execute(query)).all():
         holders[(p.unit_id, p.role)] = Holder(
             person_id=p.id,
@@ -412,45 +436,12 @@ async def _holders(
             post=p.post,
             phone=p.phone,
             user_id=p.telegram_user_id,
-            since=p.since if detail else None,
-            unreachable_since=p.unreachable_since if detail else None,
-            unreachable_reason=p.unreachable_reason if detail else None,
+            since=p.since,
+            unreachable_since=p.unreachable_since,
+            unreachable_reason=p.unreachable_reason,
             language=p.language,
-            unreachable_flag=bool(p.unreachable) if not detail else False,
         )
     return holders
-
-
-async def _states(db: AsyncConnection, ids: list[int] | None) -> dict[tuple[int, int], ItemState]:
-    """Each (unit, item) with a deciding submission, and its state, as one aggregate."""
-    rank = func.max(
-        case(
-            (Submission.state == "accepted", 3),
-            (Submission.state == "pending", 2),
-            else_=1,
-        )
-    )
-    not_applicable = func.max(
-        case(
-            (and_(Submission.state == "pending", Submission.answer_kind == "not_applicable"), 1),
-            else_=0,
-        )
-    )
-    query = _for_units(
-        select(Submission.unit_id, Submission.item_id, rank, not_applicable)
-        .where(Submission.state.in_(_DECIDING))
-        .group_by(Submission.unit_id, Submission.item_id),
-        Submission.unit_id,
-        ids,
-    )
-    by_rank = {3: ItemState.ACCEPTED, 2: ItemState.PENDING, 1: ItemState.RETURNED}
-    states: dict[tuple[int, int], ItemState] = {}
-    for unit_id, item_id, best, na in (await db.execute(query)).all():
-        state = by_rank[best]
-        if state == ItemState.PENDING and na:
-            state = ItemState.NOT_APPLICABLE_PENDING
-        states[(unit_id, item_id)] = state
-    return states
 
 
 def _submissions_query(ids: list[int] | None) -> Select[*tuple[Any, ...]]:
@@ -509,3 +500,208 @@ async def _reminders_sent(session: AsyncSession, ids: list[int] | None) -> dict[
         for unit_id, n in (await (await session.connection()).execute(query)).all()
         if unit_id
     }
+
+
+# -- The lean read model (detail=False): one row per unit, patterns shared --------------------
+
+# A deciding submission's state as a code, the best of an item's submissions winning:
+# accepted 6, pending 4 ("not applicable" pending 5), returned 2.
+_CODES = {
+    6: ItemState.ACCEPTED,
+    5: ItemState.NOT_APPLICABLE_PENDING,
+    4: ItemState.PENDING,
+    2: ItemState.RETURNED,
+}
+
+
+def _concat(dialect: str, value: Any) -> Any:
+    """Join a column's values of a group with commas (SQLite and PostgreSQL spell it apart)."""
+    if dialect == "postgresql":
+        return func.string_agg(value, ",")
+    return func.group_concat(value, ",")
+
+
+def _states_per_unit(dialect: str, ids: list[int] | None) -> Any:
+    """Each unit's items with a deciding submission, as one text `item:code,item:code…`."""
+    code = func.max(
+        case(
+            (Submission.state == "accepted", 6),
+            (
+                and_(Submission.state == "pending", Submission.answer_kind == "not_applicable"),
+                5,
+            ),
+            (Submission.state == "pending", 4),
+            else_=2,
+        )
+    )
+    per_item = _for_units(
+        select(Submission.unit_id, Submission.item_id, code.label("code"))
+        .where(Submission.state.in_(_DECIDING))
+        .group_by(Submission.unit_id, Submission.item_id),
+        Submission.unit_id,
+        ids,
+    ).subquery()
+    pair = cast(per_item.c.item_id, String) + ":" + cast(per_item.c.code, String)
+    return (
+        select(per_item.c.unit_id, _concat(dialect, pair).label("states"))
+        .group_by(per_item.c.unit_id)
+        .subquery()
+    )
+
+
+_PART = 10_000
+
+
+async def _rows(db: AsyncConnection, query: Any) -> AsyncIterator[Any]:
+    """A query's rows, fetched _PART at a time."""
+    result = await db.stream(query.execution_options(yield_per=_PART))
+    async for part in result.partitions():
+        for row in part:
+            yield row
+
+
+@dataclass(frozen=True, slots=True)
+class _Derived:
+    """A unit's items and what follows from them, shared by units in the same position."""
+
+    every_item: list[ItemStatus]
+    items: list[ItemStatus]
+    missing_items: list[str]
+    open_items: list[ItemStatus]
+    pending_review: int
+    accepted: int
+
+
+def _derive(every_item: list[ItemStatus]) -> _Derived:
+    probe = UnitObligations(0, "", "", None, None, None, None, None, None, every_item)
+    return _Derived(
+        every_item,
+        probe.items,
+        probe.missing_items,
+        probe.open_items,
+        probe.pending_review,
+        probe.accepted,
+    )
+
+
+async def _load_lean(
+    session: AsyncSession,
+    db: AsyncConnection,
+    ids: list[int] | None,
+    wanted: set[int] | None,
+    *,
+    reminders: bool,
+) -> list[UnitObligations]:
+    """Every unit's states without detail: one row per unit, with the states of its items
+    joined into one text, so that units in the same position share their item lists."""
+    dialect = db.dialect.name
+    states = _states_per_unit(dialect, ids)
+    columns: list[Any] = [
+        Unit.id,
+        Unit.name,
+        Unit.kind,
+        Unit.paused_until,
+        Unit.pause_reason,
+        states.c.states,
+    ]
+    query = select(*columns).outerjoin(states, states.c.unit_id == Unit.id)
+    if reminders:
+        sent = _for_units(
+            select(OutboxMessage.unit_id, func.count().label("sent"))
+            .where(OutboxMessage.purpose == "reminder", OutboxMessage.state == "sent")
+            .group_by(OutboxMessage.unit_id),
+            OutboxMessage.unit_id,
+            ids,
+        ).subquery()
+        query = query.add_columns(sent.c.sent).outerjoin(sent, sent.c.unit_id == Unit.id)
+    else:
+        query = query.add_columns(literal(None).label("sent"))
+    query = _for_units(query.order_by(Unit.kind, Unit.name), Unit.id, ids)
+    items = await checklist(session)
+    scoped = await deadlines(session)
+    exempt: dict[int, dict[int, str]] = defaultdict(dict)
+    exemption_query = _for_units(
+        select(Exemption.unit_id, Exemption.item_id, Exemption.reason), Exemption.unit_id, ids
+    )
+    for unit_id, item_id, why in (await db.execute(exemption_query)).all():
+        exempt[unit_id][item_id] = why
+    holders = await _holders(db, ids, detail=False)
+
+    of_kind: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
+    of_unit: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
+    for item in items:
+        listed = (item.id, item.title, item.description)
+        if item.unit_id is not None:
+            of_unit[item.unit_id].append(listed)
+        elif item.kind is not None:
+            of_kind[item.kind].append(listed)
+    interned: dict[tuple[int, ItemState], ItemStatus] = {}
+
+    def status(item_id: int, title: str, description: str, state: ItemState) -> ItemStatus:
+        found = interned.get((item_id, state))
+        if found is None:
+            found = interned[(item_id, state)] = ItemStatus(item_id, title, description, state)
+        return found
+
+    def derive(unit: Any) -> _Derived:
+        decided: dict[int, ItemState] = {}
+        if unit.states:
+            for pair in unit.states.split(","):
+                item_id, _, code = pair.partition(":")
+                decided[int(item_id)] = _CODES[int(code)]
+        excused = exempt.get(unit.id, {})
+        own = of_unit.get(unit.id, [])
+        entries = []
+        for item_id, title, description in of_kind.get(unit.kind, []) + own:
+            if item_id in excused:
+                entries.append(
+                    ItemStatus(item_id, title, description, ItemState.EXEMPT, excused[item_id])
+                )
+            else:
+                state = decided.get(item_id, ItemState.MISSING)
+                entries.append(status(item_id, title, description, state))
+        return _derive(entries)
+
+    deadline_of: dict[str, date | None] = {}
+    shared: dict[tuple[str, str | None], _Derived] = {}
+    special = exempt.keys() | of_unit.keys()
+    liaison_role, lead_role = Role.LIAISON, Role.LEAD
+    new = object.__new__
+    result = []
+    # Read a part at a time, so a country's rows are never all held at once besides the units.
+    async for row in _rows(db, query):
+        unit_id, name, kind, paused_until, pause_reason, states, sent = row
+        if wanted and unit_id not in wanted:
+            continue
+        if unit_id in special:
+            derived = derive(row)
+        else:
+            found = shared.get((kind, states))
+            derived = (
+                found if found is not None else shared.setdefault((kind, states), derive(row))
+            )
+        if kind not in deadline_of:
+            deadline_of[kind] = deadline_for(kind, scoped)
+        # Made without __init__: the derived lists are shared, not worked out again.
+        unit = new(UnitObligations)
+        unit.unit_id, unit.name, unit.kind, unit.created_at = unit_id, name, kind, None
+        unit.deadline, unit.paused_until, unit.pause_reason = (
+            deadline_of[kind],
+            paused_until,
+            pause_reason,
+        )
+        unit.liaison = holders.get((unit_id, liaison_role))
+        unit.lead = holders.get((unit_id, lead_role))
+        unit.every_item, unit.items, unit.missing_items = (
+            derived.every_item,
+            derived.items,
+            derived.missing_items,
+        )
+        unit.open_items, unit.pending_review, unit.accepted = (
+            derived.open_items,
+            derived.pending_review,
+            derived.accepted,
+        )
+        unit.reminders_sent = sent or 0
+        result.append(unit)
+    return result

@@ -13,11 +13,13 @@ it later is told the true reason (the office withdrew it, or someone else regist
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import re
 import secrets
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Literal
 
 from pydantic import BaseModel
@@ -147,6 +149,110 @@ async def issue(
         link=invite_link(username, token),
         expires_at=invite.expires_at,
     )
+
+
+# Links the daily digest shows are one per unit and role for each validity period
+# (INVITE_TTL_DAYS days, counted from this day), not a new one every day.
+PERIOD_EPOCH = date(2026, 1, 5)
+# A period's link that staff revoked (or that expired early) is followed by the next one.
+MAX_GENERATIONS = 20
+
+
+def period_start(day: date, ttl_days: int) -> date:
+    """The first day of the validity period that `day` (an office date) falls in."""
+    return PERIOD_EPOCH + timedelta(days=(day - PERIOD_EPOCH).days // ttl_days * ttl_days)
+
+
+def period_token(secret: bytes, *, unit_id: int, role: str, start: date, generation: int) -> str:
+    """The token of a unit's link for one period: derived, so that it can be shown again
+    every day of the period while only its hash is stored (32 URL-safe characters)."""
+    message = f"{unit_id}:{role}:{start.isoformat()}:{generation}".encode()
+    digest = hmac.new(secret, message, hashlib.sha256).digest()[:TOKEN_BYTES]
+    return base64.urlsafe_b64encode(digest).decode("ascii")
+
+
+def _period_secret(services: Services) -> bytes | None:
+    """A key for period tokens, derived from the bot token (None without one)."""
+    token = services.settings.token
+    if not token:
+        return None
+    return hashlib.sha256(b"liaison-bot period invite links\0" + token.encode()).digest()
+
+
+async def current_links(
+    tx: AsyncSession,
+    *,
+    services: Services,
+    units: Sequence[tuple[int, str]],
+    role: Role = "liaison",
+    username: str,
+) -> dict[int, InviteOut]:
+    """The current period's link of each unit (id, name), made the first time it is asked
+    for in the period and shown again on later days; empty without a bot token."""
+    secret = _period_secret(services)
+    if secret is None or not units:
+        return {}
+    now = services.now()
+    ttl = services.settings.invite_ttl_days
+    start = period_start(now.astimezone(services.settings.tz).date(), ttl)
+    end = datetime.combine(start + timedelta(days=ttl), time(0), tzinfo=services.settings.tz)
+    names = dict(units)
+    found: dict[int, InviteOut] = {}
+    pending = dict.fromkeys(names, 0)
+    while pending:
+        tokens = {
+            unit_id: period_token(
+                secret, unit_id=unit_id, role=role, start=start, generation=generation
+            )
+            for unit_id, generation in pending.items()
+        }
+        hashes = {hash_token(token): unit_id for unit_id, token in tokens.items()}
+        stored = {
+            invite.token_hash: invite
+            for invite in (
+                await tx.scalars(select(Invite).where(Invite.token_hash.in_(list(hashes))))
+            ).all()
+        }
+        later: dict[int, int] = {}
+        for token_hash, unit_id in hashes.items():
+            invite = stored.get(token_hash)
+            if invite is None:
+                invite = Invite(
+                    unit_id=unit_id,
+                    role=role,
+                    token_hash=token_hash,
+                    created_at=now,
+                    created_by=None,
+                    expires_at=end,
+                )
+                tx.add(invite)
+                await tx.flush()
+                repo.audit(
+                    tx,
+                    now,
+                    None,
+                    "invite_created",
+                    unit_id=unit_id,
+                    role=role,
+                    invite_id=invite.id,
+                    expires_at=invite.expires_at.isoformat(),
+                )
+            elif problem_of(invite, now=now) is not None:
+                if pending[unit_id] + 1 < MAX_GENERATIONS:
+                    later[unit_id] = pending[unit_id] + 1
+                continue
+            token = tokens[unit_id]
+            found[unit_id] = InviteOut(
+                id=invite.id,
+                unit_id=unit_id,
+                unit=names[unit_id],
+                role=role,
+                token=token,
+                link=invite_link(username, token),
+                expires_at=invite.expires_at,
+            )
+        pending = later
+    return found
 
 
 async def find(tx: AsyncSession, token: str) -> Invite | None:

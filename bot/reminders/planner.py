@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -16,7 +16,7 @@ from bot.context import Context
 from bot.errors import DomainError
 from bot.holidays import load_calendar
 from bot.ledger.checklist import overall_deadline
-from bot.ledger.status import Holder, UnitObligations, deadlines, load_obligations
+from bot.ledger.status import Holder, UnitObligations, deadlines, gc_paused, load_obligations
 from bot.registration import invites
 from bot.reminders.history import History, load_history
 from bot.reminders.ladder import decide, staff_chats
@@ -41,7 +41,6 @@ from storage.models import (
     GroupChat,
     OutboxMessage,
     Setting,
-    Unit,
 )
 
 log = logging.getLogger(__name__)
@@ -98,7 +97,8 @@ async def plan_tick(*, services: Services) -> TickOut:
         )
         if not (await tx.execute(marker)).rowcount:  # type: ignore[attr-defined]
             return TickOut(day=today, planned=False, reason="done")
-        out = await _plan_day(tx, services, today=today, now=now, policy=policy, cal=cal)
+        with gc_paused():  # a country's round is a few hundred thousand objects at once
+            out = await _plan_day(tx, services, today=today, now=now, policy=policy, cal=cal)
         repo.audit(
             tx,
             now,
@@ -276,8 +276,9 @@ async def _plan_rollcalls(
 
 async def _invite_links(
     tx: AsyncSession, services: Services, units: Sequence[UnitObligations]
-) -> dict[int, str]:
-    """A fresh liaison invite link per unit with nobody registered (old links stay valid)."""
+) -> dict[int, tuple[str, date]]:
+    """The current liaison invite link of each unit with nobody registered: one per unit for
+    each validity period, shown again every day of it (links staff asked for stay valid)."""
     if not units:
         return {}
     try:
@@ -285,16 +286,19 @@ async def _invite_links(
     except DomainError:
         log.warning("no bot username known yet: the digest lists units without invite links")
         return {}
-    links = {}
-    for dues in units:
-        unit = await tx.get(Unit, dues.unit_id)
-        if unit is None:
-            continue
-        made = await invites.issue(
-            tx, services=services, unit=unit, role="liaison", actor_id=None, username=username
-        )
-        links[dues.unit_id] = made.link
-    return links
+    made = await invites.current_links(
+        tx,
+        services=services,
+        units=[(d.unit_id, d.name) for d in units],
+        role="liaison",
+        username=username,
+    )
+    tz = services.settings.tz
+    # Valid up to the period's end (office midnight): the last whole day is the one before.
+    return {
+        unit_id: (out.link, (out.expires_at - timedelta(seconds=1)).astimezone(tz).date())
+        for unit_id, out in made.items()
+    }
 
 
 async def planner_job(context: Context) -> None:

@@ -28,6 +28,8 @@ SUBMIT_CALLBACK = "sub:start:{unit_id}"
 PART_LIMIT = 3500
 # A daily digest lists at most this many units per section (and says how many more).
 DIGEST_LIMIT = 50
+# A roll call names at most this many units per list (and says how many more).
+ROLLCALL_LIMIT = 500
 # A /remind preview can be confirmed for this long.
 PREVIEW_VALID = timedelta(hours=24)
 # States of an outbox row that mean "this reminder happened, or may have".

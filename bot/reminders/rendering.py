@@ -10,7 +10,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.enums import ItemState
 from bot.ledger.status import Holder, UnitObligations
 from bot.reminders.ladder import Decision
-from bot.reminders.policy import DIGEST_LIMIT, PART_LIMIT, SUBMIT_CALLBACK
+from bot.reminders.policy import DIGEST_LIMIT, PART_LIMIT, ROLLCALL_LIMIT, SUBMIT_CALLBACK
 from messages import Markup, format_date, format_short_date, join, t
 
 
@@ -160,10 +160,11 @@ def render_digest(
     *,
     today: date,
     decisions: Sequence[Decision],
-    links: dict[int, str],
+    links: dict[int, tuple[str, date]],
     lang: str,
 ) -> list[str]:
-    """The daily staff digest: units to invite, to phone, and to supervise (督办)."""
+    """The daily staff digest: units to invite (each with its current link and the last day
+    it is valid), to phone, and to supervise (督办)."""
     unregistered = [d for d in decisions if d.unregistered]
     supervise = [d for d in decisions if d.supervise and not d.unregistered]
     call = [d for d in decisions if d.call and not d.supervise]
@@ -175,7 +176,17 @@ def render_digest(
         for d in unregistered[:DIGEST_LIMIT]:
             link = links.get(d.dues.unit_id)
             if link:
-                lines.append(t(lang, "reminders.digest.invite_line", unit=d.dues.name, link=link))
+                url, last_day = link
+                until = format_short_date(last_day, today, lang)
+                lines.append(
+                    t(
+                        lang,
+                        "reminders.digest.invite_line",
+                        unit=d.dues.name,
+                        link=url,
+                        until=until,
+                    )
+                )
             else:
                 lines.append(t(lang, "reminders.digest.unit_line", unit=d.dues.name))
     if len(unregistered) > DIGEST_LIMIT:
@@ -216,6 +227,14 @@ def render_digest(
     return split_parts(lines, lang)
 
 
+def _capped(lang: str, names: list[str], total: int) -> str:
+    """Names joined, and how many more there are (a country's roll call names the first)."""
+    shown = join(lang, names)
+    if total <= len(names):
+        return shown
+    return shown + t(lang, "reminders.rollcall.more", count=total - len(names))
+
+
 def render_rollcall(
     dues: Sequence[UnitObligations], *, today: date, deadline: date | None, lang: str
 ) -> list[str]:
@@ -232,10 +251,10 @@ def render_rollcall(
         return [t(lang, "reminders.rollcall.all_done", date=when)]
     lines = [t(lang, "reminders.rollcall.heading", date=when)]
     if contacts:
-        names = join(lang, [d.name for d in contacts])
+        names = _capped(lang, [d.name for d in contacts[:ROLLCALL_LIMIT]], len(contacts))
         lines.append(t(lang, "reminders.rollcall.contacts", count=len(contacts), units=names))
     if items:
-        names = join(
+        names = _capped(
             lang,
             [
                 t(
@@ -252,8 +271,9 @@ def render_rollcall(
                     count=len(d.open_items) + d.pending_review,
                     pending=d.pending_review,
                 )
-                for d in items
+                for d in items[:ROLLCALL_LIMIT]
             ],
+            len(items),
         )
         lines.append(t(lang, "reminders.rollcall.items", count=len(items), units=Markup(names)))
         waiting = sum(1 for d in items if d.pending_review)

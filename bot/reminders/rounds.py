@@ -13,14 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import roster
 from bot.errors import DomainError
 from bot.holidays import office_calendar
-from bot.ledger.status import load_obligations
+from bot.ledger.status import gc_paused, load_obligations
 from bot.reminders.history import History, load_history
 from bot.reminders.ladder import Decision, Recipient, decide
-from bot.reminders.planner import _lang, _payload
+from bot.reminders.planner import _payload
 from bot.reminders.policy import PREVIEW_VALID, REMINDER, Policy, Role
-from bot.reminders.rendering import render_reminder
 from bot.services import Services
-from bot.transport.outbox import enqueue
+from bot.transport.outbox import enqueue_many
 from messages import join, t
 from storage import repositories as repo
 from storage.models import (
@@ -69,10 +68,18 @@ async def _compose_round(
     unit_ids: Collection[int] | None = None,
 ) -> _Round:
     """The round now for every outstanding unit, or only for the units given."""
+    with gc_paused():  # a country's round: a few hundred thousand objects at once
+        return await _compose(tx, services, dry_run=dry_run, unit_ids=unit_ids)
+
+
+async def _compose(
+    tx: AsyncSession, services: Services, *, dry_run: bool, unit_ids: Collection[int] | None
+) -> _Round:
     today = services.today()
     policy = Policy.of(services.settings)
     cal = await office_calendar(tx, services.settings)
-    dues = await load_obligations(tx, unit_ids)
+    # Without detail: who is told and what they owe (the words are written at delivery).
+    dues = await load_obligations(tx, unit_ids, detail=False)
     history = await load_history(tx, services.settings)
     lines: list[RoundLine] = []
     messages: list[tuple[Decision, Recipient]] = []
@@ -103,9 +110,9 @@ async def _compose_round(
             if not d.lead_registered:
                 missing.append("lead")
             lines.append(
-                RoundLine(
+                RoundLine.model_construct(  # from the read model as it is: no validation
                     unit=d.name,
-                    role=r.contact.role,
+                    role="lead" if r.contact.role == "lead" else "liaison",
                     name=r.contact.name,
                     chat_id=r.contact.chat,
                     items=[i.title for i in d.open_items],
@@ -119,8 +126,9 @@ async def _compose_round(
 async def _enqueue_round(
     tx: AsyncSession, services: Services, plan: _Round, round_id: int, now: datetime
 ) -> int:
-    today = services.today()
-    queued = 0
+    """The round as one set of inserts; each reminder's words are written when it is sent
+    (ReminderDelivery renders what the unit owes at that moment, as for the planner's)."""
+    rows = []
     for decision, r in plan.messages:
         chat = r.contact.chat
         assert chat is not None
@@ -134,20 +142,16 @@ async def _enqueue_round(
             "why": r.why,
             "count": decision.silent,
         }
-        lang = _lang(r.contact, services.settings)
-        text, markup = render_reminder(
-            unit, role=r.contact.role, lang=lang, today=today, why=r.why, count=decision.silent
+        rows.append(
+            {
+                "key": f"round:{round_id}:{chat}:{unit.unit_id}",
+                "chat_id": chat,
+                "purpose": REMINDER,
+                "payload": _payload("", None, meta),
+                "unit_id": unit.unit_id,
+            }
         )
-        queued += await enqueue(
-            tx,
-            key=f"round:{round_id}:{chat}:{unit.unit_id}",
-            chat_id=chat,
-            purpose=REMINDER,
-            payload=_payload(text, markup, meta),
-            now=now,
-            unit_id=unit.unit_id,
-        )
-    return queued
+    return await enqueue_many(tx, rows, now=now)
 
 
 async def preview_round(

@@ -24,9 +24,9 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from bot import roster
 from bot.conversations import end_step, load_step, save_step
 from bot.errors import DomainError
-from bot.ledger.report import unit_statuses
+from bot.ledger.report import UnitStatus, unit_statuses
 from bot.services import Services
-from bot.transport.outbox import enqueue, text_payload
+from bot.transport.outbox import enqueue, enqueue_many, text_payload
 from messages import format_short_date, t
 from storage import repositories as repo
 from storage.db import insert_ignore
@@ -271,44 +271,52 @@ async def back_to_audience(*, services: Services, actor_id: int) -> Draft:
 
 async def _recipients(tx: AsyncSession, draft: Draft) -> tuple[list[Recipient], list[str], int]:
     """The people the draft would reach, the units it cannot reach, and the units chosen."""
-    statuses = {s.name: s for s in await unit_statuses(tx)}
     audience = draft.audience
-    chosen: list[Unit] = []
-    for unit in await repo.units(tx):
-        s = statuses[unit.name]
-        if (
-            audience == "registered"
-            or (audience == "outstanding" and (s.missing_contacts or s.missing_items))
-            or (audience == "contacts" and s.missing_contacts)
-            or (audience == "items" and s.missing_items)
-            or (audience == "counties" and unit.kind == "county")
-            or (audience == "members" and unit.kind == "member")
-            or (audience == "units" and unit.id in draft.unit_ids)
-        ):
-            chosen.append(unit)
-    people: dict[int, list[Person]] = defaultdict(list)
-    for p in await repo.current_people(tx):
-        if p.telegram_user_id:
-            people[p.unit_id].append(p)
+    units = (
+        await tx.execute(select(Unit.id, Unit.name, Unit.kind).order_by(Unit.kind, Unit.name))
+    ).all()
+    if audience in ("outstanding", "contacts", "items"):
+        statuses = {s.name: s for s in await unit_statuses(tx)}
+
+        def wanted(s: UnitStatus) -> bool:
+            if audience == "contacts":
+                return s.missing_contacts
+            if audience == "items":
+                return bool(s.missing_items)
+            return s.missing_contacts or bool(s.missing_items)
+
+        chosen = [u for u in units if wanted(statuses[u.name])]
+    elif audience in ("counties", "members"):
+        kind = "county" if audience == "counties" else "member"
+        chosen = [u for u in units if u.kind == kind]
+    elif audience == "units":
+        picked = set(draft.unit_ids)
+        chosen = [u for u in units if u.id in picked]
+    else:
+        chosen = list(units)
+    people: dict[int, list[tuple[str, str, int]]] = defaultdict(list)
+    linked = await tx.execute(
+        select(Person.unit_id, Person.role, Person.name, Person.telegram_user_id).where(
+            Person.until.is_(None), Person.telegram_user_id.is_not(None)
+        )
+    )
+    for unit_id, role, name, user_id in linked.all():
+        if user_id is not None:
+            people[unit_id].append((role, name, user_id))
     recipients: list[Recipient] = []
     seen: set[int] = set()
     without: list[str] = []
     for unit in chosen:
-        mine = sorted(people.get(unit.id, []), key=lambda p: p.role != "liaison")
+        mine = sorted(people.get(unit.id, []), key=lambda p: p[0] != "liaison")
         if not mine:
             without.append(unit.name)
-        for p in mine:
-            assert p.telegram_user_id is not None
-            if p.telegram_user_id in seen:
+        for role, name, user_id in mine:
+            if user_id in seen:
                 continue
-            seen.add(p.telegram_user_id)
+            seen.add(user_id)
             recipients.append(
-                Recipient(
-                    user_id=p.telegram_user_id,
-                    unit_id=unit.id,
-                    unit=unit.name,
-                    role=p.role,
-                    name=p.name,
+                Recipient.model_construct(
+                    user_id=user_id, unit_id=unit.id, unit=unit.name, role=role, name=name
                 )
             )
     return recipients, without, len(chosen)
@@ -340,11 +348,20 @@ def ack_markup(broadcast_id: int, lang: str) -> InlineKeyboardMarkup:
     )
 
 
+# Ids bound in one `IN (…)`: PostgreSQL's driver takes at most 32,767 parameters a statement.
+IN_CHUNK = 10_000
+
+
 async def _languages(tx: AsyncSession, services: Services, user_ids: list[int]) -> dict[int, str]:
-    found = await tx.execute(
-        select(Account.user_id, Account.language).where(Account.user_id.in_(user_ids))
-    )
-    chosen = {user_id: language for user_id, language in found.all() if language}
+    chosen: dict[int, str] = {}
+    for start in range(0, len(user_ids), IN_CHUNK):
+        found = await tx.execute(
+            select(Account.user_id, Account.language).where(
+                Account.user_id.in_(user_ids[start : start + IN_CHUNK]),
+                Account.language.is_not(None),
+            )
+        )
+        chosen.update((user_id, language) for user_id, language in found.all() if language)
     return {u: chosen.get(u, services.settings.language) for u in user_ids}
 
 
@@ -375,29 +392,34 @@ async def confirm(
         tx.add(broadcast)
         await tx.flush()
         languages = await _languages(tx, services, [r.user_id for r in recipients])
-        for r in recipients:
-            markup = ack_markup(broadcast.id, languages[r.user_id]) if draft.ack else None
-            payload: dict[str, Any]
+        payloads: dict[str, dict[str, Any]] = {}  # one per language: shared by its rows
+        for lang in set(languages.values()):
+            markup = ack_markup(broadcast.id, lang) if draft.ack else None
             if draft.text is not None:
-                payload = text_payload(draft.text, markup)
+                payloads[lang] = text_payload(draft.text, markup)
             else:
-                payload = {
+                payloads[lang] = {
                     "method": "copyMessage",
                     "from_chat_id": draft.from_chat_id,
                     "message_id": draft.message_id,
                 }
                 if markup is not None:
-                    payload["reply_markup"] = markup.to_dict()
-            await enqueue(
-                tx,
-                key=f"broadcast:{broadcast.id}:{r.user_id}",
-                chat_id=r.user_id,
-                purpose=PURPOSE,
-                payload=payload,
-                now=now,
-                unit_id=r.unit_id,
-                broadcast_id=broadcast.id,
-            )
+                    payloads[lang]["reply_markup"] = markup.to_dict()
+        await enqueue_many(
+            tx,
+            [
+                {
+                    "key": f"broadcast:{broadcast.id}:{r.user_id}",
+                    "chat_id": r.user_id,
+                    "purpose": PURPOSE,
+                    "payload": payloads[languages[r.user_id]],
+                    "unit_id": r.unit_id,
+                    "broadcast_id": broadcast.id,
+                }
+                for r in recipients
+            ],
+            now=now,
+        )
         initial = await progress_of(tx, broadcast)
         # The handler shows `initial` at once: a tick edits the message only once it differs
         # (Telegram refuses an edit to the same text: "message is not modified").
@@ -675,14 +697,19 @@ async def acknowledge(*, services: Services, broadcast_id: int, user_id: int) ->
 
 
 async def _lines(tx: AsyncSession, rows: list[OutboxMessage]) -> list[AckLine]:
-    users = [r.chat_id for r in rows]
-    people = (
-        await tx.scalars(
-            select(Person).where(Person.telegram_user_id.in_(users)).order_by(Person.since)
-        )
-    ).all()
+    users = sorted({r.chat_id for r in rows})
+    people: list[Person] = []
+    for start in range(0, len(users), IN_CHUNK):
+        people += (
+            await tx.scalars(
+                select(Person).where(Person.telegram_user_id.in_(users[start : start + IN_CHUNK]))
+            )
+        ).all()
+    people.sort(key=lambda p: (p.since, p.id))
     by_user = {p.telegram_user_id: p for p in people}  # the latest role held wins
-    units = {u.id: u.name for u in await repo.units(tx)}
+    units: dict[int, str] = {}
+    for unit_id, name in await tx.execute(select(Unit.id, Unit.name)):
+        units[unit_id] = name
     lines = []
     for row in rows:
         person = by_user.get(row.chat_id)
@@ -759,25 +786,33 @@ async def nudge(
         rows = await _unacknowledged(tx, broadcast_id)
         languages = await _languages(tx, services, [r.chat_id for r in rows])
         sent_on = broadcast.created_at.astimezone(services.settings.tz).date()
-        queued = 0
-        for row in rows:
-            lang = languages[row.chat_id]
-            text = t(
-                lang,
-                "ack.nudge",
-                date=format_short_date(sent_on, services.today(), lang),
-                summary=summarize(broadcast.text or ""),
+        payloads = {
+            lang: text_payload(
+                t(
+                    lang,
+                    "ack.nudge",
+                    date=format_short_date(sent_on, services.today(), lang),
+                    summary=summarize(broadcast.text or ""),
+                ),
+                ack_markup(broadcast_id, lang),
             )
-            queued += await enqueue(
-                tx,
-                key=f"broadcast:{broadcast_id}:{row.chat_id}:n{round_number}",
-                chat_id=row.chat_id,
-                purpose=NUDGE_PURPOSE,
-                payload=text_payload(text, ack_markup(broadcast_id, lang)),
-                now=now,
-                unit_id=row.unit_id,
-                broadcast_id=broadcast_id,
-            )
+            for lang in set(languages.values())
+        }
+        queued = await enqueue_many(
+            tx,
+            [
+                {
+                    "key": f"broadcast:{broadcast_id}:{row.chat_id}:n{round_number}",
+                    "chat_id": row.chat_id,
+                    "purpose": NUDGE_PURPOSE,
+                    "payload": payloads[languages[row.chat_id]],
+                    "unit_id": row.unit_id,
+                    "broadcast_id": broadcast_id,
+                }
+                for row in rows
+            ],
+            now=now,
+        )
         if queued:
             repo.audit(
                 tx,

@@ -1,8 +1,12 @@
 """The status workbook (`/export`, `liaison-bot export FILE.xlsx`) and the archive of materials.
 
-The numbers come from `bot.reports` — the same as the chat and `report --json`. Reading the
-database is one transaction that returns plain pydantic data; writing the workbook or the
-archive is CPU and disk work the callers run off the event loop (`asyncio.to_thread`)."""
+The numbers come from `bot.ledger.report` — the same as the chat and `report --json`. The
+workbook is read in ONE transaction (a snapshot: the report's numbers, the item matrix and the
+logs come from the same moment) and written as it is read, in openpyxl's write-only mode: a few
+thousand rows at a time, each batch written in a worker thread (`asyncio.to_thread`), so that a
+country's 100,000 units never sit in memory as cells. A write-only sheet cannot change its
+column widths once rows are written, so each sheet's widths are worked out from its values
+first (the logs are read twice for that)."""
 
 from __future__ import annotations
 
@@ -11,23 +15,34 @@ import re
 import unicodedata
 import zipfile
 from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import Select, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import roster
-from bot.enums import KIND_ORDER, UnitKind
+from bot.enums import KIND_ORDER, OPEN, ItemState, UnitKind
 from bot.ledger.checklist import overall_deadline
-from bot.ledger.report import Report, Totals, UnitStatus, report_row, totals_of
-from bot.ledger.status import Holder, checklist, deadlines, load_obligations
+from bot.ledger.report import Totals, UnitStatus, report_row, totals_of
+from bot.ledger.status import (
+    ItemStatus,
+    UnitObligations,
+    checklist,
+    deadlines,
+    gc_paused,
+    load_obligations,
+)
 from bot.services import Services
 from bot.staff.broadcasts import PURPOSE as BROADCAST_PURPOSE
 from bot.staff.broadcasts import Progress, audience_name, progress_of
-from bot.staff.console import REMINDER_PURPOSES, ItemOut, item_out
+from bot.staff.console import REMINDER_PURPOSES
 from messages import plain
 from storage import repositories as repo
 from storage.models import (
@@ -37,29 +52,30 @@ from storage.models import (
     Person,
     Submission,
     SubmissionFile,
+    Unit,
 )
 
 PART_LIMIT = 45 * 1024 * 1024
 MAX_WIDTH = 60
-
-
-class PersonCell(BaseModel):
-    name: str
-    post: str
-    phone: str
-    linked: bool  # has a Telegram account on record
-
-
-class UnitRow(BaseModel):
-    id: int
-    name: str
-    kind: str
-    deadline: date | None
-    paused_until: date | None
-    liaison: PersonCell | None
-    lead: PersonCell | None
-    status: UnitStatus
-    cells: dict[int, ItemOut]  # item id → state (items that do not apply are absent)
+# Units whose items are read in detail (dates, drafts) at a time for the matrix: the read
+# model binds one parameter per unit up to 1,000.
+DETAIL_CHUNK = 1_000
+# Rows of the logs fetched and written at a time.
+LOG_CHUNK = 5_000
+# A unit's own items get a column each up to this many; beyond, they share one column.
+OWN_COLUMNS = 20
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
+DATE_FORMAT = "yyyy-mm-dd"
+HEADER_FILL = "DDEBF7"
+# The matrix's colours by state (green done, yellow awaiting review, red owed, grey excused).
+FILLS = {
+    ItemState.ACCEPTED: "C6EFCE",
+    ItemState.PENDING: "FFEB9C",
+    ItemState.RETURNED: "FFC7CE",
+    ItemState.NOT_APPLICABLE_PENDING: "FFEB9C",
+    ItemState.MISSING: "FFC7CE",
+    ItemState.EXEMPT: "D9D9D9",
+}
 
 
 class ItemColumn(BaseModel):
@@ -69,34 +85,44 @@ class ItemColumn(BaseModel):
     title: str
 
 
-class ReminderRow(BaseModel):
-    at: datetime
-    unit: str
-    recipient: str
-    role: str
-    purpose: str
-    state: str
-    error: str | None
+@dataclass(slots=True)
+class UnitRow:
+    """One unit of the workbook: what the read model says of it."""
+
+    obligations: UnitObligations
+
+    @property
+    def status(self) -> UnitStatus:
+        """Its line in the report (made when asked: a country's lines are not kept)."""
+        return report_row(self.obligations)
+
+    @property
+    def cells(self) -> dict[int, ItemStatus]:
+        """Item id → its state (items that do not apply are absent)."""
+        return {i.item_id: i for i in self.obligations.every_item}
 
 
-class DeliveryRow(BaseModel):
-    broadcast_id: int
-    unit: str
-    recipient: str
-    role: str
-    state: str
-    sent_at: datetime | None
-    acknowledged_at: datetime | None
-    error: str | None
+@dataclass(slots=True)
+class Summary:
+    """The report's numbers: overall, by kind of unit, and the units no chat reaches."""
+
+    generated_at: datetime
+    deadline: date | None
+    totals: Totals
+    by_kind: dict[str, Totals]
+    unreachable: dict[str | None, int]  # by kind, and None for all
 
 
-class ExportData(BaseModel):
-    report: Report
+@dataclass(slots=True)
+class ExportData:
+    """What the workbook shows, besides the logs (read as they are written)."""
+
+    summary: Summary
     units: list[UnitRow]
-    items: list[ItemColumn]
-    reminders: list[ReminderRow]
+    items: list[ItemColumn]  # the matrix's columns of one item each
+    shared_own: bool  # the units' own items share one column (more than OWN_COLUMNS)
     broadcasts: list[Progress]
-    deliveries: list[DeliveryRow]
+    names: dict[int, tuple[str, str]]  # Telegram user id → (name, role), latest holder wins
 
 
 class ExportOut(BaseModel):
@@ -117,169 +143,170 @@ class ArchiveOut(BaseModel):
     missing: list[str]
 
 
-async def collect(*, services: Services) -> ExportData:
-    """Everything the workbook shows, read from the database in ONE transaction, so the
-    report's numbers and the item matrix come from the same moment (on PostgreSQL the
-    transaction is REPEATABLE READ: every query sees the same snapshot)."""
+@asynccontextmanager
+async def _snapshot(services: Services) -> AsyncIterator[AsyncSession]:
+    """One read transaction that sees one moment and holds up no writer: REPEATABLE READ on
+    PostgreSQL; on SQLite a deferred transaction (WAL keeps its snapshot, no write lock)."""
     async with services.db.sessions() as tx, tx.begin():
         if services.db.dialect == "postgresql":
             await tx.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-        obligations = await load_obligations(tx, reminders=True)
-        statuses = [report_row(o) for o in obligations]
-        report = Report(
-            generated_at=services.now().astimezone(services.settings.tz),
-            deadline=overall_deadline(await deadlines(tx)),
-            totals=totals_of(statuses),
-            units=statuses,
-        )
-        items = await checklist(tx)
-        unit_names = {o.unit_id: o.name for o in obligations}
-        rows = [
-            UnitRow(
-                id=o.unit_id,
-                name=o.name,
-                kind=o.kind,
-                deadline=o.deadline,
-                paused_until=o.paused_until,
-                liaison=_person(o.liaison),
-                lead=_person(o.lead),
-                status=status,
-                cells={i.item_id: item_out(i) for i in o.every_item},
-            )
-            for o, status in zip(obligations, statuses, strict=True)
-        ]
-        names = await _names(tx)
-        return ExportData(
-            report=report,
-            units=rows,
-            items=[
-                ItemColumn(
-                    id=i.id,
-                    kind=i.kind,
-                    unit=unit_names.get(i.unit_id) if i.unit_id else None,
-                    title=i.title,
-                )
-                for i in sorted(
-                    items, key=lambda i: (i.unit_id is not None, KIND_ORDER.get(i.kind or "", 0))
-                )
-            ],
-            reminders=await _reminders(tx, unit_names, names),
-            broadcasts=[
-                await progress_of(tx, b)
-                for b in (await tx.scalars(select(Broadcast).order_by(Broadcast.id))).all()
-            ],
-            deliveries=await _deliveries(tx, unit_names, names),
-        )
+        else:
+            await tx.connection(execution_options={"sqlite_read_snapshot": True})
+        yield tx
 
 
-def _person(p: Holder | None) -> PersonCell | None:
-    if p is None:
-        return None
-    return PersonCell(name=p.name, post=p.post, phone=p.phone, linked=p.user_id is not None)
+async def collect(*, services: Services) -> ExportData:
+    """The workbook's units, items, numbers and notices, read in ONE transaction."""
+    async with _snapshot(services) as tx:
+        return await _collect_in(tx, services)
+
+
+async def _collect_in(tx: AsyncSession, services: Services) -> ExportData:
+    with gc_paused():
+        obligations = await load_obligations(tx, detail=False, reminders=True)
+        rows = [UnitRow(o) for o in obligations]
+    # Counted as the report counts (totals_of), a few thousand lines at a time.
+    parts: dict[str, list[Totals]] = defaultdict(list)
+    unreachable: dict[str | None, int] = defaultdict(int)
+    for kind in UnitKind:
+        of_kind = [o for o in obligations if o.kind == kind]
+        for start in range(0, len(of_kind), LOG_CHUNK):
+            lines = [report_row(o) for o in of_kind[start : start + LOG_CHUNK]]
+            parts[kind].append(totals_of(lines))
+            unreachable[kind] += sum(1 for line in lines if line.unreachable)
+        unreachable[None] += unreachable[kind]
+    by_kind = {kind.value: _added(parts[kind]) for kind in UnitKind}
+    summary = Summary(
+        generated_at=services.now().astimezone(services.settings.tz),
+        deadline=overall_deadline(await deadlines(tx)),
+        totals=_added([*by_kind.values()]),
+        by_kind=by_kind,
+        unreachable=dict(unreachable),
+    )
+    items = await checklist(tx)
+    own = [i for i in items if i.unit_id is not None]
+    shared_own = len(own) > OWN_COLUMNS
+    unit_names = {o.unit_id: o.name for o in obligations} if own and not shared_own else {}
+    columns = [
+        ItemColumn(
+            id=i.id,
+            kind=i.kind,
+            unit=unit_names.get(i.unit_id) if i.unit_id else None,
+            title=i.title,
+        )
+        for i in sorted(
+            items, key=lambda i: (i.unit_id is not None, KIND_ORDER.get(i.kind or "", 0))
+        )
+        if i.unit_id is None or not shared_own
+    ]
+    return ExportData(
+        summary=summary,
+        units=rows,
+        items=columns,
+        shared_own=shared_own,
+        broadcasts=[
+            await progress_of(tx, b)
+            for b in (await tx.scalars(select(Broadcast).order_by(Broadcast.id))).all()
+        ],
+        names=await _names(tx),
+    )
+
+
+def _added(parts: Sequence[Totals]) -> Totals:
+    """Totals of several parts of the units, added up."""
+    return Totals(
+        units=sum(p.units for p in parts),
+        missing_contacts=sum(p.missing_contacts for p in parts),
+        missing_items=sum(p.missing_items for p in parts),
+        pending_review=sum(p.pending_review for p in parts),
+    )
 
 
 async def _names(tx: AsyncSession) -> dict[int, tuple[str, str]]:
     """Telegram user id → (name, role) of whoever held a role with that account (latest wins)."""
-    people = (
-        await tx.scalars(
-            select(Person).where(Person.telegram_user_id.is_not(None)).order_by(Person.since)
-        )
-    ).all()
-    return {p.telegram_user_id: (p.name, p.role) for p in people if p.telegram_user_id}
+    rows = await tx.execute(
+        select(Person.telegram_user_id, Person.name, Person.role)
+        .where(Person.telegram_user_id.is_not(None))
+        .order_by(Person.since, Person.id)
+    )
+    return {user_id: (name, role) for user_id, name, role in rows.all() if user_id is not None}
 
 
-async def _reminders(
-    tx: AsyncSession, units: dict[int, str], names: dict[int, tuple[str, str]]
-) -> list[ReminderRow]:
-    rows = (
-        await tx.scalars(
-            select(OutboxMessage)
-            .where(OutboxMessage.purpose.in_(REMINDER_PURPOSES))
-            .order_by(OutboxMessage.created_at, OutboxMessage.id)
+async def _drafted_items(tx: AsyncSession, data: ExportData) -> set[int]:
+    """Items that some unit still owes with a draft under way (their cells say so)."""
+    has_file = exists().where(SubmissionFile.submission_id == Submission.id)
+    rows = await tx.execute(
+        select(Submission.unit_id, Submission.item_id)
+        .where(
+            Submission.state == "draft",
+            has_file | (func.coalesce(func.length(Submission.text), 0) > 0),
         )
-    ).all()
-    return [
-        ReminderRow(
-            at=r.sent_at or r.created_at,
-            unit=units.get(r.unit_id or 0, ""),
-            recipient=names.get(r.chat_id, (str(r.chat_id), ""))[0],
-            role=names.get(r.chat_id, ("", ""))[1],
-            purpose=r.purpose,
-            state=r.state,
-            error=r.error,
-        )
-        for r in rows
-    ]
+        .distinct()
+    )
+    drafted = set(rows.all())
+    if not drafted:
+        return set()
+    found = set()
+    for unit in data.units:
+        for item in unit.obligations.open_items:
+            if (unit.obligations.unit_id, item.item_id) in drafted:
+                found.add(item.item_id)
+    return found
 
 
-async def _deliveries(
-    tx: AsyncSession, units: dict[int, str], names: dict[int, tuple[str, str]]
-) -> list[DeliveryRow]:
-    acks = {
-        (a.broadcast_id, a.user_id): a.at for a in (await tx.scalars(select(BroadcastAck))).all()
-    }
-    rows = (
-        await tx.scalars(
-            select(OutboxMessage)
-            .where(OutboxMessage.purpose == BROADCAST_PURPOSE)
-            .order_by(OutboxMessage.broadcast_id, OutboxMessage.id)
-        )
-    ).all()
-    return [
-        DeliveryRow(
-            broadcast_id=r.broadcast_id or 0,
-            unit=units.get(r.unit_id or 0, ""),
-            recipient=names.get(r.chat_id, (str(r.chat_id), ""))[0],
-            role=names.get(r.chat_id, ("", ""))[1],
-            state=r.state,
-            sent_at=r.sent_at,
-            acknowledged_at=acks.get((r.broadcast_id or 0, r.chat_id)),
-            error=r.error,
-        )
-        for r in rows
-    ]
+async def _stream(
+    tx: AsyncSession, query: Select[*tuple[Any, ...]]
+) -> AsyncIterator[Sequence[Any]]:
+    """A query's rows, LOG_CHUNK at a time."""
+    result = await tx.stream(query.execution_options(yield_per=LOG_CHUNK))
+    async for part in result.partitions():
+        yield part
+
+
+@cache
+def _wide_pattern() -> re.Pattern[str]:
+    """A character class of the characters a spreadsheet shows two columns wide (made once,
+    from the Unicode database: a regular expression counts them at C speed)."""
+    ranges: list[str] = []
+    start = None
+    for code in range(0x1100, 0x40000):
+        wide = unicodedata.east_asian_width(chr(code)) in "WF"
+        if wide and start is None:
+            start = code
+        elif not wide and start is not None:
+            ranges.append(f"{re.escape(chr(start))}-{re.escape(chr(code - 1))}")
+            start = None
+    return re.compile("[" + "".join(ranges) + "]")
 
 
 def display_width(text: str) -> int:
     """Columns a text takes in a spreadsheet cell (CJK characters take two)."""
-    longest = 0
-    for line in str(text).split("\n"):
-        width = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in line)
-        longest = max(longest, width)
-    return longest
+    text = str(text)
+    if text.isascii():
+        return max(len(line) for line in text.split("\n")) if "\n" in text else len(text)
+    wide = _wide_pattern()
+    return max(len(line) + len(wide.findall(line)) for line in text.split("\n"))
 
 
-def write_workbook(data: ExportData, path: Path, *, lang: str, tz: Any) -> None:
-    """Write the workbook the office hands over as it is (runs in a worker thread)."""
-    from openpyxl import Workbook
-
-    book = Workbook()
-    w = _Writer(lang, tz)
-    w.summary(book.active, data)
-    w.units(book.create_sheet(), data)
-    w.matrix(book.create_sheet(), data)
-    w.reminders(book.create_sheet(), data)
-    w.broadcasts(book.create_sheet(), data)
-    w.deliveries(book.create_sheet(), data)
+def _save(book: Any, path: Path) -> None:
+    """Write the workbook's file (the sheets were streamed to temporary files already)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     book.save(path)
 
 
 class _Writer:
-    """Sheets of the workbook, with the office's headers, frozen header rows and fitted widths."""
+    """The workbook's sheets, with the office's headers, frozen header rows and fitted widths.
 
-    FILLS = {  # noqa: RUF012
-        "accepted": "C6EFCE",
-        "pending": "FFEB9C",
-        "returned": "FFC7CE",
-        "not_applicable_pending": "FFEB9C",
-        "missing": "FFC7CE",
-        "exempt": "D9D9D9",
-    }
+    Its methods run in a worker thread, one at a time; the rows come from the caller."""
 
     def __init__(self, lang: str, tz: Any) -> None:
+        from openpyxl import Workbook
+
         self.lang = lang
         self.tz = tz
+        self.book = Workbook(write_only=True)
+        self._styles: dict[str, Any] = {}
+        self._cells: dict[tuple[str, Any], Any] = {}
 
     def h(self, key: str, /, **values: object) -> str:
         return plain(self.lang, f"export.{key}", **values)
@@ -291,312 +318,572 @@ class _Writer:
         return moment.astimezone(self.tz).replace(tzinfo=None, microsecond=0)
 
     def yes_no(self, value: bool) -> str:
-        return plain(self.lang, "common.yes" if value else "common.no")
+        return self._label("common.yes" if value else "common.no")
 
     def kind(self, kind: str | None) -> str:
-        return plain(self.lang, f"common.kind_{kind}") if kind else ""
+        return self._label(f"common.kind_{kind}") if kind else ""
 
     def role(self, role: str) -> str:
-        return plain(self.lang, f"common.role_{role}") if role else ""
-
-    def table(self, sheet: Any, title: str, headers: list[str], rows: list[list[Any]]) -> None:
-        """A plain table: bold header row, frozen, filtered, widths fitted to the contents."""
-        from openpyxl.styles import Alignment, Font, PatternFill
-
-        sheet.title = title
-        sheet.append(headers)
-        for row in rows:
-            sheet.append(row)
-        header_fill = PatternFill("solid", fgColor="DDEBF7")
-        for cell in sheet[1]:
-            cell.font = Font(bold=True)
-            cell.fill = header_fill
-            cell.alignment = Alignment(vertical="center", wrap_text=True)
-        for row in sheet.iter_rows(min_row=2):
-            for cell in row:
-                if isinstance(cell.value, datetime):
-                    cell.number_format = "yyyy-mm-dd hh:mm"
-                elif isinstance(cell.value, date):
-                    cell.number_format = "yyyy-mm-dd"
-                elif isinstance(cell.value, str) and "\n" in cell.value:
-                    cell.alignment = Alignment(wrap_text=True, vertical="top")
-        sheet.freeze_panes = "B2" if len(headers) > 6 else "A2"
-        if rows:
-            sheet.auto_filter.ref = sheet.dimensions
-        self.fit(sheet)
-
-    def fit(self, sheet: Any, *, header_cap: int = MAX_WIDTH) -> None:
-        from openpyxl.utils import get_column_letter
-
-        widths: dict[int, int] = defaultdict(int)
-        for row_index, row in enumerate(sheet.iter_rows(), start=1):
-            for cell in row:
-                if cell.value is None:
-                    continue
-                value = cell.value
-                if isinstance(value, datetime):
-                    width = 16
-                elif isinstance(value, date):
-                    width = 10
-                else:
-                    width = display_width(str(value))
-                if row_index == 1:
-                    width = min(width, header_cap)
-                widths[cell.column] = max(widths[cell.column], width)
-        for column, width in widths.items():
-            sheet.column_dimensions[get_column_letter(column)].width = min(width + 2, MAX_WIDTH)
-
-    # -- sheets --
-
-    def summary(self, sheet: Any, data: ExportData) -> None:
-        from openpyxl.styles import Alignment, Font
-
-        report = data.report
-        totals = report.totals
-        by_kind = {
-            kind: totals_of([s for s in report.units if s.kind == kind]) for kind in UnitKind
-        }
-        unreachable = sum(1 for s in report.units if s.unreachable)
-        sheet.title = self.h("sheet_summary")
-        sheet.append([self.h("summary_title")])
-        sheet.append([self.h("generated_at"), self.local(report.generated_at)])
-        deadline = report.deadline
-        sheet.append([self.h("deadline"), deadline if deadline else self.h("no_deadline")])
-        sheet.append(
-            [
-                self.h(
-                    "summary_sentence",
-                    units=totals.units,
-                    missing_contacts=totals.missing_contacts,
-                    missing_items=totals.missing_items,
-                )
-            ]
-        )
-        sheet.append([])
-        header_row = sheet.max_row + 1
-        sheet.append(
-            [
-                self.h("col_scope"),
-                self.h("col_units"),
-                self.h("col_missing_contacts"),
-                self.h("col_missing_items"),
-                self.h("col_pending_review"),
-                self.h("col_unreachable_units"),
-            ]
-        )
-        for kind, part in by_kind.items():
-            sheet.append(
-                [
-                    self.kind(kind),
-                    part.units,
-                    part.missing_contacts,
-                    part.missing_items,
-                    part.pending_review,
-                    sum(1 for s in report.units if s.kind == kind and s.unreachable),
-                ]
-            )
-        sheet.append(
-            [
-                self.h("total"),
-                totals.units,
-                totals.missing_contacts,
-                totals.missing_items,
-                totals.pending_review,
-                unreachable,
-            ]
-        )
-        sheet["A1"].font = Font(bold=True, size=14)
-        sheet["B2"].number_format = "yyyy-mm-dd hh:mm"
-        sheet["B3"].number_format = "yyyy-mm-dd"
-        for cell in sheet[header_row]:
-            cell.font = Font(bold=True)
-            cell.alignment = Alignment(wrap_text=True, vertical="center")
-        for cell in sheet[sheet.max_row]:
-            cell.font = Font(bold=True)
-        sheet.freeze_panes = f"A{header_row + 1}"
-        self.fit(sheet)
-        # The title and the sentence run across the table rather than widening column A.
-        from openpyxl.utils import get_column_letter
-
-        sheet.column_dimensions["A"].width = (
-            max(display_width(self.h("col_scope")), display_width(self.h("generated_at")), 14) + 2
-        )
-        for column in range(2, 7):
-            letter = get_column_letter(column)
-            sheet.column_dimensions[letter].width = max(
-                display_width(str(sheet.cell(header_row, column).value)) + 2, 12
-            )
-
-    def units(self, sheet: Any, data: ExportData) -> None:
-        headers = [
-            self.h(k)
-            for k in (
-                "col_number", "col_unit", "col_kind",
-                "col_liaison", "col_liaison_post", "col_liaison_phone",
-                "col_lead", "col_lead_post", "col_lead_phone", "col_lead_linked",
-                "col_contacts_complete", "col_deadline", "col_missing_count",
-                "col_pending_count", "col_reminders", "col_unreachable", "col_paused_until",
-                "col_missing_list",
-            )
-        ]  # fmt: skip
-        rows = []
-        for number, unit in enumerate(data.units, start=1):
-            s = unit.status
-            rows.append(
-                [
-                    number,
-                    unit.name,
-                    self.kind(unit.kind),
-                    unit.liaison.name if unit.liaison else "",
-                    unit.liaison.post if unit.liaison else "",
-                    unit.liaison.phone if unit.liaison else "",
-                    unit.lead.name if unit.lead else "",
-                    unit.lead.post if unit.lead else "",
-                    unit.lead.phone if unit.lead else "",
-                    self.yes_no(s.lead_linked),
-                    self.yes_no(not s.missing_contacts),
-                    unit.deadline,
-                    len(s.missing_items),
-                    s.pending_review,
-                    s.reminders_sent,
-                    self.yes_no(s.unreachable),
-                    unit.paused_until,
-                    "\n".join(s.missing_items),
-                ]
-            )
-        self.table(sheet, self.h("sheet_units"), headers, rows)
-
-    def cell_text(self, cell: ItemOut | None) -> str:
-        if cell is None:
-            return self.h("not_applicable")
-        label = plain(self.lang, f"unitcard.state_{cell.state}")
-        moment = cell.reviewed_at if cell.state in ("accepted", "returned") else cell.submitted_at
-        if cell.draft:
-            label += plain(self.lang, "unitcard.item_draft")
-        local = self.local(moment)
-        return f"{label}\n{local:%Y-%m-%d}" if local else label
-
-    def matrix(self, sheet: Any, data: ExportData) -> None:
-        from openpyxl.styles import Alignment, Font, PatternFill
-
-        headers = [self.h("col_unit"), self.h("col_kind"), self.h("col_done")]
-        for item in data.items:
-            scope = item.unit or self.kind(item.kind)
-            headers.append(f"{item.title}\n（{scope}）")
-        rows = []
-        for unit in data.units:
-            owed = [c for c in unit.cells.values() if c.state != "exempt"]
-            accepted = sum(1 for c in owed if c.state == "accepted")
-            rows.append(
-                [unit.name, self.kind(unit.kind), f"{accepted}/{len(owed)}"]
-                + [self.cell_text(unit.cells.get(item.id)) for item in data.items]
-            )
-        sheet.title = self.h("sheet_matrix")
-        sheet.append(headers)
-        for row in rows:
-            sheet.append(row)
-        for cell in sheet[1]:
-            cell.font = Font(bold=True)
-            cell.fill = PatternFill("solid", fgColor="DDEBF7")
-            cell.alignment = Alignment(wrap_text=True, vertical="center", horizontal="center")
-        sheet.row_dimensions[1].height = 75
-        for unit, row in zip(data.units, sheet.iter_rows(min_row=2), strict=True):
-            for item, cell in zip(data.items, row[3:], strict=True):
-                state = unit.cells[item.id].state if item.id in unit.cells else None
-                cell.alignment = Alignment(wrap_text=True, vertical="center", horizontal="center")
-                if state is not None:
-                    cell.fill = PatternFill("solid", fgColor=self.FILLS[state])
-                else:
-                    cell.font = Font(color="808080")
-        sheet.freeze_panes = "D2"
-        # Item titles are long: wrap them in a column of fixed width instead.
-        self.fit(sheet, header_cap=16)
-
-    def reminders(self, sheet: Any, data: ExportData) -> None:
-        headers = [
-            self.h(k)
-            for k in (
-                "col_time", "col_unit", "col_recipient", "col_role", "col_purpose",
-                "col_state", "col_note",
-            )
-        ]  # fmt: skip
-        rows = [
-            [
-                self.local(r.at),
-                r.unit,
-                r.recipient,
-                self.role(r.role),
-                self.purpose(r.purpose),
-                self.state(r.state),
-                r.error or "",
-            ]
-            for r in data.reminders
-        ]
-        self.table(sheet, self.h("sheet_reminders"), headers, rows)
+        return self._label(f"common.role_{role}") if role else ""
 
     def purpose(self, purpose: str) -> str:
-        key = f"export.purpose_{purpose}"
         try:
-            return plain(self.lang, key)
+            return self._label(f"export.purpose_{purpose}")
         except KeyError:
             return purpose
 
     def state(self, state: str) -> str:
         try:
-            return plain(self.lang, f"export.state_{state}")
+            return self._label(f"export.state_{state}")
         except KeyError:
             return state
 
-    def broadcasts(self, sheet: Any, data: ExportData) -> None:
-        headers = [
-            self.h(k)
-            for k in (
-                "col_broadcast", "col_time", "col_audience", "col_content", "col_recipients",
-                "col_delivered", "col_unreachable_count", "col_failed", "col_unknown",
-                "col_cancelled", "col_ack_enabled", "col_acknowledged",
-            )
-        ]  # fmt: skip
-        rows = [
-            [
-                b.id,
-                self.local(b.created_at),
-                audience_name(b.audience, self.lang),
-                b.summary,
-                b.total,
-                b.delivered,
-                b.unreachable,
-                b.failed,
-                b.unknown,
-                b.cancelled,
-                self.yes_no(b.ack_enabled),
-                b.acknowledged if b.ack_enabled else "",
-            ]
-            for b in data.broadcasts
-        ]
-        self.table(sheet, self.h("sheet_broadcasts"), headers, rows)
+    @lru_cache(maxsize=256)  # noqa: B019 (one writer per workbook)
+    def _label(self, key: str) -> str:
+        return plain(self.lang, key)
 
-    def deliveries(self, sheet: Any, data: ExportData) -> None:
-        headers = [
-            self.h(k)
-            for k in (
-                "col_broadcast", "col_unit", "col_recipient", "col_role", "col_state",
-                "col_sent_at", "col_acknowledged_at", "col_note",
+    # -- cells and sheets --
+
+    def cell(self, value: Any, name: str, make: Callable[[Any], None]) -> Any:
+        """A value carrying one of a few styles (`make` sets it up the first time).
+
+        A write-only sheet writes each row as it comes and reads a cell only while writing
+        it, so one cell serves every occurrence of the same value and style (a matrix of
+        100,000 rows holds a few hundred distinct texts)."""
+        from openpyxl.cell import WriteOnlyCell
+
+        found = self._cells.get((name, value))
+        if found is not None:
+            return found
+        template = self._styles.get(name)
+        if template is None:
+            template = WriteOnlyCell(self.book.worksheets[0])
+            make(template)
+            self._styles[name] = template
+        if len(self._cells) >= 20_000:  # moments of a log are mostly distinct
+            self._cells.clear()
+        found = self._cells[(name, value)] = WriteOnlyCell(template.parent, value)
+        found._style = template._style
+        return found
+
+    def header(self, values: Iterable[str], *, centered: bool = False) -> list[Any]:
+        from openpyxl.styles import Alignment, Font, PatternFill
+
+        def make(cell: Any) -> None:
+            cell.font = Font(bold=True)
+            cell.fill = PatternFill("solid", fgColor=HEADER_FILL)
+            cell.alignment = Alignment(
+                vertical="center", wrap_text=True, horizontal="center" if centered else None
             )
-        ]  # fmt: skip
-        rows = [
+
+        name = "header_centered" if centered else "header"
+        return [self.cell(v, name, make) for v in values]
+
+    def moment(self, value: datetime | date | None) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, datetime):
+            return self.cell(value, "datetime", _number_format(DATETIME_FORMAT))
+        return self.cell(value, "date", _number_format(DATE_FORMAT))
+
+    def wrapped(self, value: str) -> Any:
+        """A text of several lines, shown so."""
+        if "\n" not in value:
+            return value
+        from openpyxl.styles import Alignment
+
+        def make(cell: Any) -> None:
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+
+        return self.cell(value, "wrapped", make)
+
+    def begin(self, title: str, widths: Sequence[int], *, freeze: str) -> Any:
+        """A new sheet with its widths set and its header rows frozen (before any row)."""
+        from openpyxl.utils import get_column_letter
+
+        sheet = self.book.create_sheet(title)
+        for column, width in enumerate(widths, start=1):
+            if width:
+                sheet.column_dimensions[get_column_letter(column)].width = min(
+                    width + 2, MAX_WIDTH
+                )
+        sheet.freeze_panes = freeze
+        return sheet
+
+    def table(
+        self,
+        title: str,
+        headers: list[str],
+        widths: Sequence[int],
+        rows: int,
+    ) -> Any:
+        """A plain table: bold header row, frozen, filtered; the rows come by `append`."""
+        from openpyxl.utils import get_column_letter
+
+        header_widths = [min(display_width(h), MAX_WIDTH) for h in headers]
+        fitted = [max(a, b) for a, b in zip(widths, header_widths, strict=True)]
+        sheet = self.begin(title, fitted, freeze="B2" if len(headers) > 6 else "A2")
+        if rows:
+            sheet.auto_filter.ref = f"A1:{get_column_letter(len(headers))}{rows + 1}"
+        sheet.append(self.header(headers))
+        return sheet
+
+
+def _number_format(pattern: str) -> Callable[[Any], None]:
+    def make(cell: Any) -> None:
+        cell.number_format = pattern
+
+    return make
+
+
+class _Widths:
+    """The widest value of each column, as the spreadsheet shows it."""
+
+    def __init__(self, columns: int) -> None:
+        self.widths = [0] * columns
+
+    def see(self, column: int, value: Any) -> None:
+        if value is None or value == "":
+            return
+        if isinstance(value, datetime):
+            width = 16
+        elif isinstance(value, date):
+            width = 10
+        elif isinstance(value, int):
+            width = len(str(value))
+        else:
+            width = display_width(value)
+        if width > self.widths[column]:
+            self.widths[column] = width
+
+    def see_all(self, column: int, values: Iterable[Any]) -> None:
+        for value in set(values):
+            self.see(column, value)
+
+
+def _summary(w: _Writer, data: ExportData) -> None:
+    from openpyxl.styles import Alignment, Font
+
+    report = data.summary
+    totals = report.totals
+    by_kind = report.by_kind
+    unreachable = report.unreachable
+    headers = [
+        w.h(k)
+        for k in (
+            "col_scope", "col_units", "col_missing_contacts", "col_missing_items",
+            "col_pending_review", "col_unreachable_units",
+        )
+    ]  # fmt: skip
+    # The title and the sentence run across the table rather than widening column A.
+    widths = [max(display_width(headers[0]), display_width(w.h("generated_at")), 14)]
+    # The numbers' columns are narrow, their headers wrapped; B also shows the time.
+    widths += [16] + [10] * (len(headers) - 2)
+    sheet = w.begin(w.h("sheet_summary"), widths, freeze="A6")
+    sheet.row_dimensions[6].height = 30  # the table's header, wrapped on two lines
+
+    def bold(size: int | None = None) -> Callable[[Any], None]:
+        def make(cell: Any) -> None:
+            cell.font = Font(bold=True, size=size)
+
+        return make
+
+    def heading(cell: Any) -> None:
+        cell.font = Font(bold=True)
+        cell.alignment = Alignment(wrap_text=True, vertical="center")
+
+    deadline = report.deadline
+    sheet.append([w.cell(w.h("summary_title"), "title", bold(14))])
+    sheet.append([w.h("generated_at"), w.moment(w.local(report.generated_at))])
+    sheet.append([w.h("deadline"), w.moment(deadline) if deadline else w.h("no_deadline")])
+    sentence = w.h(
+        "summary_sentence",
+        units=totals.units,
+        missing_contacts=totals.missing_contacts,
+        missing_items=totals.missing_items,
+    )
+    sheet.append([sentence])
+    sheet.append([])
+    sheet.append([w.cell(h, "summary_header", heading) for h in headers])
+    for kind, part in by_kind.items():
+        sheet.append(
             [
-                d.broadcast_id,
-                d.unit,
-                d.recipient,
-                self.role(d.role),
-                self.state(d.state),
-                self.local(d.sent_at),
-                self.local(d.acknowledged_at),
-                d.error or "",
+                w.kind(kind),
+                part.units,
+                part.missing_contacts,
+                part.missing_items,
+                part.pending_review,
+                unreachable[kind],
             ]
-            for d in data.deliveries
+        )
+    total = [
+        w.h("total"),
+        totals.units,
+        totals.missing_contacts,
+        totals.missing_items,
+        totals.pending_review,
+        unreachable[None],
+    ]
+    sheet.append([w.cell(v, "bold", bold()) for v in total])
+
+
+_UNIT_COLUMNS = (
+    "col_number", "col_unit", "col_kind",
+    "col_liaison", "col_liaison_post", "col_liaison_phone",
+    "col_lead", "col_lead_post", "col_lead_phone", "col_lead_linked",
+    "col_contacts_complete", "col_deadline", "col_missing_count",
+    "col_pending_count", "col_reminders", "col_unreachable", "col_paused_until",
+    "col_missing_list",
+)  # fmt: skip
+
+
+def _units_begin(w: _Writer, data: ExportData) -> Any:
+    """The units sheet, its widths from every unit's values (distinct values measured once)."""
+    units = [u.obligations for u in data.units]
+    fit = _Widths(len(_UNIT_COLUMNS))
+    fit.see(0, len(units))
+    fit.see_all(1, (u.name for u in units))
+    fit.see_all(2, (w.kind(u.kind) for u in units))
+    for first, role in ((3, "liaison"), (6, "lead")):
+        holders = [h for u in units if (h := u.holder(role)) is not None]
+        fit.see_all(first, (h.name for h in holders))
+        fit.see_all(first + 1, (h.post for h in holders))
+        fit.see_all(first + 2, (h.phone for h in holders))
+    fit.see_all(9, (w.yes_no(v) for v in (True, False)))
+    fit.see_all(10, (w.yes_no(v) for v in (True, False)))
+    fit.see_all(11, (u.deadline for u in units))
+    fit.see_all(12, (len(u.missing_items) for u in units))
+    fit.see_all(13, (u.pending_review for u in units))
+    fit.see_all(14, (u.reminders_sent for u in units))
+    fit.see_all(15, (w.yes_no(v) for v in (True, False)))
+    fit.see_all(16, (u.paused_until for u in units))
+    # The missing lists are shared by units in the same position: each measured once.
+    lists = {id(u.missing_items): u.missing_items for u in units}
+    fit.see_all(17, (title for titles in lists.values() for title in titles))
+    headers = [w.h(k) for k in _UNIT_COLUMNS]
+    return w.table(w.h("sheet_units"), headers, fit.widths, len(units))
+
+
+def _units_rows(w: _Writer, sheet: Any, rows: Sequence[UnitRow], first: int) -> None:
+    for number, row in enumerate(rows, start=first):
+        unit, s = row.obligations, row.status
+        liaison, lead = unit.liaison, unit.lead
+        sheet.append(
+            [
+                number,
+                unit.name,
+                w.kind(unit.kind),
+                liaison.name if liaison else None,
+                liaison.post if liaison else None,
+                liaison.phone if liaison else None,
+                lead.name if lead else None,
+                lead.post if lead else None,
+                lead.phone if lead else None,
+                w.yes_no(s.lead_linked),
+                w.yes_no(not s.missing_contacts),
+                w.moment(unit.deadline),
+                len(s.missing_items),
+                s.pending_review,
+                s.reminders_sent,
+                w.yes_no(s.unreachable),
+                w.moment(unit.paused_until),
+                w.wrapped("\n".join(s.missing_items)) if s.missing_items else None,
+            ]
+        )
+
+
+def _cell_label(w: _Writer, state: ItemState, draft: bool) -> str:
+    label = w._label(f"unitcard.state_{state}")
+    return label + w._label("unitcard.item_draft") if draft else label
+
+
+def _matrix_begin(w: _Writer, data: ExportData, drafted: set[int]) -> Any:
+    """The units × items sheet; each column as wide as its widest label, its colours by state
+    as conditional formats over the whole range (one rule per state, not a style per cell)."""
+    from openpyxl.formatting.rule import Rule
+    from openpyxl.styles import Font, PatternFill
+    from openpyxl.styles.differential import DifferentialStyle
+    from openpyxl.utils import get_column_letter
+
+    headers = [w.h("col_unit"), w.h("col_kind"), w.h("col_done")]
+    for item in data.items:
+        scope = item.unit or w.kind(item.kind)
+        headers.append(f"{item.title}\n（{scope}）")
+    if data.shared_own:
+        headers.append(w.h("col_own_items"))
+    units = [u.obligations for u in data.units]
+    fit = _Widths(len(headers))
+    fit.see_all(0, (u.name for u in units))
+    fit.see_all(1, (w.kind(u.kind) for u in units))
+    fit.see_all(2, (f"{len(u.items)}/{len(u.items)}" for u in units))
+    states_of: dict[int, set[ItemState]] = defaultdict(set)
+    own_lines: set[str] = set()
+    for unit in units:
+        for status in unit.every_item:
+            states_of[status.item_id].add(status.state)
+    for column, item in enumerate(data.items, start=3):
+        fit.see(column, w.h("not_applicable"))
+        for state in states_of.get(item.id, ()):
+            draft = state in OPEN and item.id in drafted
+            fit.see(column, _cell_label(w, state, draft))
+            if state not in (ItemState.MISSING, ItemState.EXEMPT):
+                fit.see(column, "2026-01-01")
+    if data.shared_own:
+        listed = {item.id for item in data.items}
+        for unit in units:
+            for status in unit.every_item:
+                if status.item_id not in listed:
+                    own_lines.add(f"{status.title}：{_cell_label(w, status.state, False)}")
+        fit.see_all(len(headers) - 1, own_lines)
+    # Item titles are long: wrapped in a column of fixed width, the header counting up to 16.
+    widths = [
+        max(fit.widths[c], min(display_width(h), 16 if c >= 3 else MAX_WIDTH))
+        for c, h in enumerate(headers)
+    ]
+    sheet = w.begin(w.h("sheet_matrix"), widths, freeze="D2")
+    sheet.row_dimensions[1].height = 75
+    last = f"{get_column_letter(len(headers))}{len(units) + 1}"
+    cells = f"D2:{last}"
+    for state, color in FILLS.items() if units else ():
+        label = w._label(f"unitcard.state_{state}")
+        fill = PatternFill("solid", fgColor=color, bgColor=color)
+        sheet.conditional_formatting.add(
+            cells,
+            Rule(
+                type="beginsWith",
+                operator="beginsWith",
+                text=label,
+                formula=[f'LEFT(D2,{len(label)})="{label}"'],
+                dxf=DifferentialStyle(fill=fill),
+            ),
+        )
+    if units:
+        na = w.h("not_applicable")
+        grey = DifferentialStyle(font=Font(color="808080"))
+        sheet.conditional_formatting.add(
+            cells, Rule(type="cellIs", operator="equal", formula=[f'"{na}"'], dxf=grey)
+        )
+    sheet.append(w.header(headers, centered=True))
+    return sheet
+
+
+def _matrix_rows(
+    w: _Writer, sheet: Any, data: ExportData, detailed: Sequence[UnitObligations]
+) -> None:
+    from openpyxl.styles import Alignment
+
+    def centered(cell: Any) -> None:
+        cell.alignment = Alignment(wrap_text=True, vertical="center", horizontal="center")
+
+    na = w.cell(w.h("not_applicable"), "centered", centered)  # greyed by a conditional format
+    columns = [item.id for item in data.items]
+    listed = set(columns)
+    for unit in detailed:
+        cells = {i.item_id: i for i in unit.every_item}
+        row: list[Any] = [unit.name, w.kind(unit.kind), f"{unit.accepted}/{len(unit.items)}"]
+        for item_id in columns:
+            item = cells.get(item_id)
+            row.append(na if item is None else w.cell(_cell_text(w, item), "centered", centered))
+        if data.shared_own:
+            own = [
+                f"{i.title}：{_cell_label(w, i.state, False)}"
+                for i in unit.every_item
+                if i.item_id not in listed
+            ]
+            row.append(w.cell("\n".join(own), "centered", centered) if own else None)
+        sheet.append(row)
+
+
+def _cell_text(w: _Writer, item: ItemStatus) -> str:
+    label = _cell_label(w, item.state, item.has_draft)
+    moment = (
+        item.reviewed_at
+        if item.state in (ItemState.ACCEPTED, ItemState.RETURNED)
+        else item.submitted_at
+    )
+    local = w.local(moment)
+    return f"{label}\n{local:%Y-%m-%d}" if local else label
+
+
+_REMINDER_COLUMNS = (
+    "col_time", "col_unit", "col_recipient", "col_role", "col_purpose", "col_state", "col_note",
+)  # fmt: skip
+_DELIVERY_COLUMNS = (
+    "col_broadcast", "col_unit", "col_recipient", "col_role", "col_state",
+    "col_sent_at", "col_acknowledged_at", "col_note",
+)  # fmt: skip
+
+
+def _reminders_query() -> Select[*tuple[Any, ...]]:
+    return (
+        select(
+            OutboxMessage.sent_at,
+            OutboxMessage.created_at,
+            OutboxMessage.unit_id,
+            OutboxMessage.chat_id,
+            OutboxMessage.purpose,
+            OutboxMessage.state,
+            OutboxMessage.error,
+        )
+        .where(OutboxMessage.purpose.in_(REMINDER_PURPOSES))
+        .order_by(OutboxMessage.created_at, OutboxMessage.id)
+    )
+
+
+def _deliveries_query() -> Select[*tuple[Any, ...]]:
+    return (
+        select(
+            OutboxMessage.broadcast_id,
+            OutboxMessage.unit_id,
+            OutboxMessage.chat_id,
+            OutboxMessage.state,
+            OutboxMessage.sent_at,
+            BroadcastAck.at,
+            OutboxMessage.error,
+        )
+        .outerjoin(
+            BroadcastAck,
+            (BroadcastAck.broadcast_id == OutboxMessage.broadcast_id)
+            & (BroadcastAck.user_id == OutboxMessage.chat_id),
+        )
+        .where(OutboxMessage.purpose == BROADCAST_PURPOSE)
+        .order_by(OutboxMessage.broadcast_id, OutboxMessage.id)
+    )
+
+
+class _Log:
+    """The reminder log or the deliveries of notices, as rows of the sheet."""
+
+    def __init__(self, w: _Writer, data: ExportData, reminders: bool) -> None:
+        self.w = w
+        self.reminders = reminders
+        self.units = {u.obligations.unit_id: u.obligations.name for u in data.units}
+        self.names = data.names
+        keys = _REMINDER_COLUMNS if reminders else _DELIVERY_COLUMNS
+        self.headers = [w.h(k) for k in keys]
+        self.fit = _Widths(len(keys))
+        self.count = 0
+
+    def person(self, chat_id: int) -> tuple[str, str]:
+        found = self.names.get(chat_id)
+        return (found[0], self.w.role(found[1])) if found else (str(chat_id), "")
+
+    def values(self, row: Any) -> list[Any]:
+        w = self.w
+        if self.reminders:
+            sent_at, created_at, unit_id, chat_id, purpose, state, error = row
+            name, role = self.person(chat_id)
+            return [
+                w.local(sent_at or created_at),
+                self.units.get(unit_id or 0, ""),
+                name,
+                role,
+                w.purpose(purpose),
+                w.state(state),
+                error,
+            ]
+        broadcast_id, unit_id, chat_id, state, sent_at, acked_at, error = row
+        name, role = self.person(chat_id)
+        return [
+            broadcast_id or 0,
+            self.units.get(unit_id or 0, ""),
+            name,
+            role,
+            w.state(state),
+            w.local(sent_at),
+            w.local(acked_at),
+            error,
         ]
-        self.table(sheet, self.h("sheet_deliveries"), headers, rows)
+
+    def measure(self, rows: Sequence[Any]) -> None:
+        """First pass: widths (each distinct value measured once)."""
+        self.count += len(rows)
+        columns = list(zip(*(self.values(r) for r in rows), strict=True))
+        for column, values in enumerate(columns):
+            self.fit.see_all(column, values)
+
+    def begin(self) -> Any:
+        key = "sheet_reminders" if self.reminders else "sheet_deliveries"
+        return self.w.table(self.w.h(key), self.headers, self.fit.widths, self.count)
+
+    def write(self, sheet: Any, rows: Sequence[Any]) -> None:
+        w = self.w
+        for row in rows:
+            values = self.values(row)
+            sheet.append([w.moment(v) if isinstance(v, datetime) else v for v in values])
+
+
+def _broadcasts(w: _Writer, data: ExportData) -> None:
+    headers = [
+        w.h(k)
+        for k in (
+            "col_broadcast", "col_time", "col_audience", "col_content", "col_recipients",
+            "col_delivered", "col_unreachable_count", "col_failed", "col_unknown",
+            "col_cancelled", "col_ack_enabled", "col_acknowledged",
+        )
+    ]  # fmt: skip
+    rows = [
+        [
+            b.id,
+            w.local(b.created_at),
+            audience_name(b.audience, w.lang),
+            b.summary,
+            b.total,
+            b.delivered,
+            b.unreachable,
+            b.failed,
+            b.unknown,
+            b.cancelled,
+            w.yes_no(b.ack_enabled),
+            b.acknowledged if b.ack_enabled else "",
+        ]
+        for b in data.broadcasts
+    ]
+    fit = _Widths(len(headers))
+    for row in rows:
+        for column, value in enumerate(row):
+            fit.see(column, value)
+    sheet = w.table(w.h("sheet_broadcasts"), headers, fit.widths, len(rows))
+    for row in rows:
+        sheet.append([w.moment(v) if isinstance(v, datetime) else v for v in row])
+
+
+async def write_workbook(
+    tx: AsyncSession, data: ExportData, path: Path, *, lang: str, tz: Any
+) -> None:
+    """Write the workbook the office hands over, reading the matrix's detail and the logs in
+    the caller's transaction as it goes; the writing runs in a worker thread, a batch at a
+    time."""
+    w = _Writer(lang, tz)
+    await asyncio.to_thread(_summary, w, data)
+    sheet = await asyncio.to_thread(_units_begin, w, data)
+    for start in range(0, len(data.units), LOG_CHUNK):
+        part = data.units[start : start + LOG_CHUNK]
+        await asyncio.to_thread(_units_rows, w, sheet, part, start + 1)
+    drafted = await _drafted_items(tx, data)
+    sheet = await asyncio.to_thread(_matrix_begin, w, data, drafted)
+    ids = [u.obligations.unit_id for u in data.units]
+    chunks = [ids[start : start + DETAIL_CHUNK] for start in range(0, len(ids), DETAIL_CHUNK)]
+    writing: asyncio.Future[None] | None = None
+    for chunk in chunks:  # each chunk is read while the one before is written
+        with gc_paused():
+            detailed = {u.unit_id: u for u in await load_obligations(tx, chunk)}
+        if writing is not None:
+            await writing
+        ordered = [detailed[i] for i in chunk]
+        writing = asyncio.ensure_future(asyncio.to_thread(_matrix_rows, w, sheet, data, ordered))
+    if writing is not None:
+        await writing
+    for reminders, query in ((True, _reminders_query()), (False, _deliveries_query())):
+        log = _Log(w, data, reminders)
+        async for rows in _stream(tx, query):
+            await asyncio.to_thread(log.measure, rows)
+        sheet = await asyncio.to_thread(log.begin)
+        async for rows in _stream(tx, query):
+            await asyncio.to_thread(log.write, sheet, rows)
+        if reminders:
+            await asyncio.to_thread(_broadcasts, w, data)
+    await asyncio.to_thread(_save, w.book, path)
 
 
 def export_file_name(services: Services) -> str:
@@ -611,11 +898,11 @@ async def export_workbook(
     """Write the status workbook (to `path`, or under DATA_DIR/exports) and log the export."""
     if actor_id is not None:
         await roster.require_staff(services=services, actor_id=actor_id)
-    data = await collect(services=services)
     target = path or services.settings.data_dir / "exports" / export_file_name(services)
-    await asyncio.to_thread(
-        write_workbook, data, target, lang=services.settings.language, tz=services.settings.tz
-    )
+    settings = services.settings
+    async with _snapshot(services) as tx:
+        data = await _collect_in(tx, services)
+        await write_workbook(tx, data, target, lang=settings.language, tz=settings.tz)
     async with services.db.uow() as tx:
         repo.audit(
             tx,
@@ -625,9 +912,9 @@ async def export_workbook(
             what="workbook",
             via=via,
             file=target.name,
-            units=data.report.totals.units,
+            units=data.summary.totals.units,
         )
-    return ExportOut(path=target, units=len(data.units), totals=data.report.totals)
+    return ExportOut(path=target, units=len(data.units), totals=data.summary.totals)
 
 
 _UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
@@ -639,15 +926,21 @@ def safe_name(name: str) -> str:
     return cleaned[:120] or "_"
 
 
-class _Entry(BaseModel):
+@dataclass(slots=True)
+class _Entry:
     arcname: str
+    size: int
     source: Path | None = None
     text: str | None = None
-    size: int
 
 
 async def _entries(services: Services) -> tuple[list[_Entry], list[str]]:
+    """Every kept file and text answer of the submissions awaiting review or accepted.
+
+    Read as one join, a few thousand rows at a time (no list of ids is bound: a country's
+    submissions are far more than a statement's parameters)."""
     data_dir = services.settings.data_dir
+    lang = services.settings.language
     entries: list[_Entry] = []
     missing: list[str] = []
     taken: set[str] = set()
@@ -663,46 +956,44 @@ async def _entries(services: Services) -> tuple[list[_Entry], list[str]]:
         taken.add(candidate)
         return candidate
 
-    async with services.db.sessions() as tx:
-        units = {u.id: u.name for u in await repo.units(tx)}
-        titles = {i.id: i.title for i in await repo.checklist(tx)}
-        submissions = (
-            await tx.scalars(
-                select(Submission)
-                .where(Submission.state.in_(("pending", "accepted")))
-                .order_by(Submission.unit_id, Submission.item_id, Submission.id)
-            )
-        ).all()
-        files = (
-            await tx.scalars(
-                select(SubmissionFile)
-                .where(SubmissionFile.submission_id.in_([s.id for s in submissions]))
-                .order_by(SubmissionFile.id)
-            )
-        ).all()
-    by_submission: dict[int, list[SubmissionFile]] = defaultdict(list)
-    for f in files:
-        by_submission[f.submission_id].append(f)
-    for s in submissions:
-        folder = (
-            f"{safe_name(units.get(s.unit_id, str(s.unit_id)))}/"
-            f"{safe_name(titles.get(s.item_id, str(s.item_id)))}"
+    query = (
+        select(
+            Submission.id,
+            Submission.unit_id,
+            Submission.item_id,
+            Submission.text,
+            SubmissionFile.file_name,
+            SubmissionFile.path,
         )
-        if s.text:
-            body = s.text.encode("utf-8")
-            name = plain(services.settings.language, "export.text_answer")
-            entries.append(
-                _Entry(arcname=unique(f"{folder}/{name}.txt"), text=s.text, size=len(body))
-            )
-        for f in by_submission[s.id]:
-            source = Path(f.path) if f.path else None
-            if source is not None and not source.is_absolute():
-                source = data_dir / source
-            arcname = unique(f"{folder}/{safe_name(f.file_name)}")
-            if source is None or not source.is_file():
-                missing.append(arcname)
-                continue
-            entries.append(_Entry(arcname=arcname, source=source, size=source.stat().st_size))
+        .outerjoin(SubmissionFile, SubmissionFile.submission_id == Submission.id)
+        .where(Submission.state.in_(("pending", "accepted")))
+        .order_by(Submission.unit_id, Submission.item_id, Submission.id, SubmissionFile.id)
+    )
+    async with services.db.sessions() as tx:
+        units = {unit_id: safe_name(name) for unit_id, name in await tx.execute(
+            select(Unit.id, Unit.name)
+        )}  # fmt: skip
+        titles = {i.id: safe_name(i.title) for i in await repo.checklist(tx)}
+        answer = plain(lang, "export.text_answer")
+        last = None
+        async for rows in _stream(tx, query):
+            for submission_id, unit_id, item_id, text, file_name, path in rows:
+                folder = f"{units.get(unit_id, str(unit_id))}/{titles.get(item_id, str(item_id))}"
+                if submission_id != last:
+                    last = submission_id
+                    if text:
+                        size = len(text.encode("utf-8"))
+                        entries.append(_Entry(unique(f"{folder}/{answer}.txt"), size, text=text))
+                if file_name is None:
+                    continue
+                source = Path(path) if path else None
+                if source is not None and not source.is_absolute():
+                    source = data_dir / source
+                arcname = unique(f"{folder}/{safe_name(file_name)}")
+                if source is None or not source.is_file():
+                    missing.append(arcname)
+                    continue
+                entries.append(_Entry(arcname, source.stat().st_size, source=source))
     return entries, missing
 
 

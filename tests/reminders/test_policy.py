@@ -45,7 +45,7 @@ from bot.workdays import WorkCalendar
 from messages import format_short_date, join
 from storage import repositories as repo
 from storage.db import Database
-from storage.models import GroupChat, OutboxMessage, Person, Setting, Submission, Unit
+from storage.models import GroupChat, Invite, OutboxMessage, Person, Setting, Submission, Unit
 from tests.support.cli import run_cli
 from tests.support.messages import label, mentions, says
 from tests.support.settings import START
@@ -614,6 +614,57 @@ async def test_the_digest_brings_fresh_invite_links_and_old_ones_stay_valid(
         assert await invites.redeem(tx, old, user_id=5001, now=now)
 
 
+async def test_a_unit_has_one_digest_link_per_validity_period(services: Services) -> None:
+    """The digest shows the same link every day of a period (one invite row, not one a day),
+    a new one in the next period, and the next one when staff revoked the current one."""
+    world = World(services)
+    world.at(d(11, 30), time(8, 0))
+    unit_id = await world.unit("市税务局")
+    async with services.db.uow() as tx:
+        tx.add(Setting(key="bot_username", value="liaison_test_bot"))
+    link = re.compile(r"· 市税务局：https://t\.me/liaison_test_bot\?start=(\S+) （(.+)前有效）")
+
+    async def shown(day: date) -> tuple[str, str]:
+        sent = await world.day(day)
+        [digest] = [s.text for s in sent if s.chat_id == STAFF]
+        found = link.search(digest)
+        assert found is not None, digest
+        return found.group(1), found.group(2)
+
+    async def rows() -> int:
+        async with services.db.sessions() as session:
+            return int(
+                await session.scalar(
+                    select(func.count()).select_from(Invite).where(Invite.unit_id == unit_id)
+                )
+                or 0
+            )
+
+    # 23 November to 6 December 2026 is one period of 14 days (INVITE_TTL_DAYS).
+    first, until = await shown(d(11, 30))
+    assert until.startswith("12月6日")
+    assert (await shown(d(12, 1)))[0] == first
+    assert (await shown(d(12, 4)))[0] == first
+    assert await rows() == 1
+    second, until = await shown(d(12, 7))  # the next period
+    assert second != first
+    assert until.startswith("12月20日")
+    assert await rows() == 2
+    async with services.db.uow() as tx:
+        now = services.now()
+        assert invites.problem_of(await invites.find(tx, first), now=now) == "expired"
+        assert invites.problem_of(await invites.find(tx, second), now=now) is None
+    await invites.revoke_invites(services=services, units=["市税务局"], actor_id=STAFF)
+    third = (await shown(d(12, 8)))[0]
+    assert third not in (first, second)
+    assert (await shown(d(12, 9)))[0] == third
+    assert await rows() == 3
+    async with services.db.uow() as tx:
+        invite = await invites.find(tx, third)
+        assert invite is not None
+        assert invites.problem_of(invite, now=services.now()) is None
+
+
 async def test_activity_resets_the_escalation(services: Services) -> None:
     services = _with(services, reminder_every_workdays=1, escalate_lead_after=2)
     world = World(services)
@@ -809,10 +860,12 @@ def test_long_digests_and_roll_calls_fit_in_telegram_messages() -> None:
     parts = rendering.render_rollcall(dues, today=d(11, 30), deadline=None, lang="zh")
     assert len(parts) > 2
     assert all(len(part) <= 4096 for part in parts)
-    # Every unit named twice (contacts, items), none cut in half between two messages.
-    named = re.findall(r"测试单位\d{4}(?=[、。（])", "\n".join(parts))
-    assert len(named) == 4000
-    assert len(set(named)) == 2000
+    # The first 500 units named in each list (contacts, items), none cut in half between two
+    # messages, then how many more: a country's roll call does not name every unit.
+    named = re.findall(r"测试单位\d{4}(?=[、。（…])", "\n".join(parts))
+    assert len(named) == 1000
+    assert len(set(named)) == 500
+    assert "\n".join(parts).count("……另有1500家") == 2
 
 
 # ---- the command line ------------------------------------------------------------------------
