@@ -308,13 +308,7 @@ async def load_obligations(
     items = await checklist(session)
     scoped = await deadlines(session)
 
-    exempt: dict[int, dict[int, str]] = defaultdict(dict)
-    exemption_query = _for_units(
-        select(Exemption.unit_id, Exemption.item_id, Exemption.reason), Exemption.unit_id, ids
-    )
-    for unit_id, item_id, why in (await db.execute(exemption_query)).all():
-        exempt[unit_id][item_id] = why
-
+    exempt = await _exemptions(db, ids)
     holders = await _holders(db, ids, detail=True)
     deciding: dict[tuple[int, int], list[Any]] = defaultdict(list)
     drafts: dict[tuple[int, int], Any] = {}
@@ -388,6 +382,17 @@ async def load_obligations(
             )
         )
     return result
+
+
+async def _exemptions(db: AsyncConnection, ids: list[int] | None) -> dict[int, dict[int, str]]:
+    """Unit id → item id → why the unit is excused from it."""
+    exempt: dict[int, dict[int, str]] = defaultdict(dict)
+    query = _for_units(
+        select(Exemption.unit_id, Exemption.item_id, Exemption.reason), Exemption.unit_id, ids
+    )
+    for unit_id, item_id, why in (await db.execute(query)).all():
+        exempt[unit_id][item_id] = why
+    return exempt
 
 
 async def _holders(
@@ -619,12 +624,7 @@ async def _load_lean(
     query = _for_units(query.order_by(Unit.kind, Unit.name), Unit.id, ids)
     items = await checklist(session)
     scoped = await deadlines(session)
-    exempt: dict[int, dict[int, str]] = defaultdict(dict)
-    exemption_query = _for_units(
-        select(Exemption.unit_id, Exemption.item_id, Exemption.reason), Exemption.unit_id, ids
-    )
-    for unit_id, item_id, why in (await db.execute(exemption_query)).all():
-        exempt[unit_id][item_id] = why
+    exempt = await _exemptions(db, ids)
     holders = await _holders(db, ids, detail=False)
 
     of_kind: dict[str, list[tuple[int, str, str]]] = defaultdict(list)

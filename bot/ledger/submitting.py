@@ -141,6 +141,26 @@ async def skip_item(
         return await _walk(tx, services, actor_id=actor_id, unit=unit, skipped=skipped)
 
 
+async def _to_review(
+    tx: AsyncSession,
+    services: Services,
+    unit: Unit,
+    item: ItemStatus,
+    draft: Submission,
+    actor_id: int,
+    now: datetime,
+    **details: object,
+) -> SubmitStep:
+    """The draft goes to review (audited, with `details`); the person on to the next item."""
+    draft.state, draft.submitted_at, draft.submitted_by = "pending", now, actor_id
+    kind = draft.answer_kind
+    repo.audit(
+        tx, now, actor_id, "submission", unit_id=unit.id, submission_id=draft.id,
+        item=item.title, kind=kind, **details,
+    )  # fmt: skip
+    return await _walk_on(tx, services, actor_id, unit, submitted=item.title)
+
+
 async def _walk_on(
     tx: AsyncSession, services: Services, actor_id: int, unit: Unit, *, submitted: str
 ) -> SubmitStep:
@@ -196,20 +216,8 @@ async def finish_item(
         count = await _file_count(tx, draft.id)
         if count == 0 and not draft.text:
             raise NothingReceived(title=item.title)
-        draft.state, draft.submitted_at, draft.submitted_by = "pending", now, actor_id
         draft.answer_kind = "files" if count else "text"
-        repo.audit(
-            tx,
-            now,
-            actor_id,
-            "submission",
-            unit_id=unit_id,
-            submission_id=draft.id,
-            item=item.title,
-            kind=draft.answer_kind,
-            files=count,
-        )
-        return await _walk_on(tx, services, actor_id, unit, submitted=item.title)
+        return await _to_review(tx, services, unit, item, draft, actor_id, now, files=count)
 
 
 async def ask_not_applicable(
@@ -251,20 +259,8 @@ async def declare_not_applicable(
         unit = await _require_member(tx, actor_id, unit_id)
         item = await _open_item(tx, unit_id, item_id)
         draft = await _draft(tx, unit_id=unit_id, item_id=item_id, actor_id=actor_id, now=now)
-        draft.state, draft.submitted_at, draft.submitted_by = "pending", now, actor_id
         draft.answer_kind, draft.text = "not_applicable", reason
-        repo.audit(
-            tx,
-            now,
-            actor_id,
-            "submission",
-            unit_id=unit_id,
-            submission_id=draft.id,
-            item=item.title,
-            kind="not_applicable",
-            reason=reason,
-        )
-        return await _walk_on(tx, services, actor_id, unit, submitted=item.title)
+        return await _to_review(tx, services, unit, item, draft, actor_id, now, reason=reason)
 
 
 async def add_text(
