@@ -11,7 +11,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, select
+from sqlalchemy import Connection, event, make_url, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql.dml import Insert
 
+from storage import sqlite as inloop
 from storage.models import HandledUpdate
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -38,9 +39,17 @@ class UpdateAlreadyHandled(Exception):
 
 
 def make_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -> AsyncEngine:
-    """Create the async engine; SQLite gets WAL, a busy timeout and immediate transactions."""
+    """Create the async engine; SQLite gets WAL, a busy timeout and immediate transactions,
+    on one connection used on the event loop's thread (storage/sqlite.py)."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": busy_timeout})
+        database = make_url(url).database or ":memory:"
+        on_file = database != ":memory:" and not database.startswith("file:")
+        engine = create_async_engine(
+            url,
+            echo=echo,
+            async_creator=inloop.connector(database, timeout=busy_timeout),
+            **({"pool_size": 1, "max_overflow": 0} if on_file else {}),
+        )
         _tune_sqlite(engine, busy_timeout)
         return engine
     return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10)
