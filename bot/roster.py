@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 
 from pydantic import BaseModel
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.errors import NotStaff, StaffNotFound, UnitAmbiguous, UnitNotFound
@@ -292,35 +292,35 @@ class ActorOut(BaseModel):
         return bool(self.roles)
 
 
+# The person acting, read for every update: built once, each run binds `user_id`.
+_ACCOUNT = select(
+    select(Account.language)
+    .where(Account.user_id == bindparam("user_id"))
+    .scalar_subquery()
+    .label("language"),
+    select(Account.unreachable_since)
+    .where(Account.user_id == bindparam("user_id"))
+    .scalar_subquery()
+    .label("unreachable"),
+    select(StaffMember.user_id)
+    .where(StaffMember.user_id == bindparam("user_id"))
+    .scalar_subquery()
+    .label("staff"),
+)
+_ROLES = (
+    select(Unit.id, Unit.name, Unit.kind, Person.role)
+    .join(Person, Person.unit_id == Unit.id)
+    .where(Person.telegram_user_id == bindparam("user_id"), Person.until.is_(None))
+    .order_by(Unit.kind, Unit.name)
+)
+
+
 async def actor(*, services: Services, user_id: int, language_code: str | None) -> ActorOut:
-    """Who is acting, read once per update in one query: language, staff, roles."""
+    """Who is acting, read once per update: language, staff, roles."""
+    who = {"user_id": user_id}
     async with services.db.sessions() as session:
-        language, unreachable, stored_staff = (
-            await session.execute(
-                select(
-                    select(Account.language)
-                    .where(Account.user_id == user_id)
-                    .scalar_subquery()
-                    .label("language"),
-                    select(Account.unreachable_since)
-                    .where(Account.user_id == user_id)
-                    .scalar_subquery()
-                    .label("unreachable"),
-                    select(StaffMember.user_id)
-                    .where(StaffMember.user_id == user_id)
-                    .scalar_subquery()
-                    .label("staff"),
-                )
-            )
-        ).one()
-        held = (
-            await session.execute(
-                select(Unit.id, Unit.name, Unit.kind, Person.role)
-                .join(Person, Person.unit_id == Unit.id)
-                .where(Person.telegram_user_id == user_id, Person.until.is_(None))
-                .order_by(Unit.kind, Unit.name)
-            )
-        ).all()
+        language, unreachable, stored_staff = (await session.execute(_ACCOUNT, who)).one()
+        held = (await session.execute(_ROLES, who)).all()
     return ActorOut(
         user_id=user_id,
         language=language or _default_language(services, language_code),

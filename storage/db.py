@@ -11,7 +11,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, make_url, select
+from sqlalchemy import Connection, event, func, make_url, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
@@ -108,13 +108,22 @@ class Database:
             )
             return found is not None
 
+    async def highest_handled(self) -> int:
+        """The highest update id recorded as handled (0 when none is)."""
+        async with self.sessions() as session:
+            found = await session.scalar(select(func.max(HandledUpdate.update_id)))
+            return int(found or 0)
+
     async def mark_handled(self, update_id: int, at: datetime) -> None:
         """Record an update whose handling wrote nothing (a /help, say) as handled."""
+        await self.mark_handled_many([update_id], at)
+
+    async def mark_handled_many(self, update_ids: list[int], at: datetime) -> None:
+        """Record updates whose handling wrote nothing as handled, in one transaction."""
         async with self.sessions() as session, session.begin():
             await session.execute(
-                insert_ignore(self.dialect, HandledUpdate).values(
-                    update_id=update_id, handled_at=at
-                )
+                insert_ignore(self.dialect, HandledUpdate),
+                [{"update_id": u, "handled_at": at} for u in update_ids],
             )
 
     async def upgrade(self) -> None:
