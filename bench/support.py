@@ -149,6 +149,7 @@ class Answers:
     messages: defaultdict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
     answered: defaultdict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
     refused: list[CallRecord] = field(default_factory=list)
+    throttled: int = 0  # 429s answered
     _events: dict[int, asyncio.Event] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -159,7 +160,9 @@ class Answers:
 
     def _seen(self, call: CallRecord) -> None:
         if not call.ok:
-            if call.fault is None and call.status != 429:
+            if call.status == 429:
+                self.throttled += 1
+            elif call.fault is None:
                 self.refused.append(call)
             return
         now = time.perf_counter()
