@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo guide test test-resilience lint typecheck pytest bench clean lock
+.PHONY: install demo guide test test-resilience lint typecheck pytest bench bench-smoke crash faults clean lock
 
 install: $(STAMP)
 
@@ -40,8 +40,21 @@ test: lint typecheck pytest
 test-resilience: $(STAMP)
 	scripts/with-postgres.sh $(BIN)/python -m pytest -q -p no:cacheprovider -m resilience
 
+# Every benchmark (HTTP client, throughput, broadcast pacing) on SQLite and PostgreSQL.
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	scripts/with-postgres.sh $(BIN)/python -m bench
+
+# A short throughput run for CI: a small burst and mix, one round, on SQLite.
+bench-smoke: $(STAMP)
+	$(BIN)/python -m bench.throughput --burst 200 --people 40 --rounds 1 --databases sqlite
+
+# 20 trials of kill -9 during a broadcast of 1,000 and during conversations.
+crash: $(STAMP)
+	$(BIN)/python -m bench.crash
+
+# 10% of Bot API calls failing at random while reminders and a notice go out.
+faults: $(STAMP)
+	$(BIN)/python -m bench.faults
 
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^liaison-bot' > constraints.txt

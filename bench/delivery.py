@@ -9,6 +9,7 @@ or not, and is never sent again by itself."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections import Counter
@@ -205,21 +206,21 @@ async def tally(
     )
 
 
-async def settled(services: Services, seconds: float) -> bool:
-    """Wait until no outbox row is pending, claimed or sending (True), or `seconds` pass."""
+async def settled(
+    services: Services, seconds: float, purposes: tuple[str, ...] = ("broadcast", "reminder")
+) -> bool:
+    """Wait until no outbox row of `purposes` is pending, claimed or sending (True), or
+    `seconds` pass."""
+    query = select(func.count()).where(
+        OutboxMessage.purpose.in_(purposes), OutboxMessage.state.in_(OPEN)
+    )
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        states = await outbox_states(services)
-        if not any(states[s] for s in OPEN):
-            return True
-        await _sleep(0.2)
+        async with services.db.sessions() as session:
+            if not await session.scalar(query):
+                return True
+        await asyncio.sleep(0.2)
     return False
-
-
-async def _sleep(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)
 
 
 def postgres_base() -> str:
