@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.conversations import StepOut
 from bot.errors import NotStaff, StaffNotFound, UnitAmbiguous, UnitNotFound
 from bot.importing import (
     ImportProblems,
@@ -22,7 +23,15 @@ from bot.importing import (
 from bot.services import Services
 from messages import normalize_language
 from storage import repositories as repo
-from storage.models import Account, OutboxMessage, Person, StaffMember, Submission, Unit
+from storage.models import (
+    Account,
+    ConversationStep,
+    OutboxMessage,
+    Person,
+    StaffMember,
+    Submission,
+    Unit,
+)
 
 
 class ImportResult(BaseModel):
@@ -286,6 +295,7 @@ class ActorOut(BaseModel):
     staff: bool
     roles: list[RoleOut]
     unreachable: bool = False  # a message to them failed with 403 (blocked, never started)
+    step: StepOut | None = None  # the conversation step they are at, as the update began
 
     @property
     def member(self) -> bool:
@@ -306,6 +316,13 @@ _ACCOUNT = select(
     .where(StaffMember.user_id == bindparam("user_id"))
     .scalar_subquery()
     .label("staff"),
+    *(
+        select(column)
+        .where(ConversationStep.user_id == bindparam("user_id"))
+        .scalar_subquery()
+        .label(f"step_{column.key}")
+        for column in (ConversationStep.flow, ConversationStep.step, ConversationStep.data)
+    ),
 )
 _ROLES = (
     select(Unit.id, Unit.name, Unit.kind, Person.role)
@@ -319,7 +336,9 @@ async def actor(*, services: Services, user_id: int, language_code: str | None) 
     """Who is acting, read once per update: language, staff, roles."""
     who = {"user_id": user_id}
     async with services.db.sessions() as session:
-        language, unreachable, stored_staff = (await session.execute(_ACCOUNT, who)).one()
+        language, unreachable, stored_staff, flow, step, data = (
+            await session.execute(_ACCOUNT, who)
+        ).one()
         held = (await session.execute(_ROLES, who)).all()
     return ActorOut(
         user_id=user_id,
@@ -327,6 +346,9 @@ async def actor(*, services: Services, user_id: int, language_code: str | None) 
         staff=user_id in services.settings.staff_ids or stored_staff is not None,
         roles=[RoleOut(unit_id=u, unit=n, kind=kind, role=role) for u, n, kind, role in held],
         unreachable=unreachable is not None,
+        step=StepOut(user_id=user_id, flow=flow, step=step, data=dict(data or {}))
+        if flow is not None
+        else None,
     )
 
 

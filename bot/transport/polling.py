@@ -88,10 +88,6 @@ class Poller:
             return min(waiting)
         return None if self._highest is None else self._highest + 1
 
-    @property
-    def in_hand(self) -> int:
-        return len(self._pending)
-
     async def step(self, stop: asyncio.Event) -> float | None:
         """Fetch one batch (until `stop`) and hand it out; raise if an update must wait."""
         if self._failure is not None:
@@ -235,7 +231,7 @@ class Poller:
 
     async def confirm(self) -> None:
         """Tell Telegram what was handled, so a restart does not fetch it again."""
-        await self.drain(grace=5)
+        await self.drain(grace=2)  # the supervisor's grace has passed already
         if self.offset is None or self.conflict:
             return  # after a 409 a getUpdates would cut off the other process's poll
         try:
