@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo guide test test-resilience test-scale fuzz lint typecheck pytest bench bench-scale clean lock
+.PHONY: install demo guide test test-resilience test-scale fuzz lint typecheck pytest bench bench-smoke bench-scale crash faults clean lock
 
 install: $(STAMP)
 
@@ -46,8 +46,21 @@ fuzz: $(STAMP)
 	FUZZ_EXAMPLES=150 $(BIN)/python -m pytest -q -p no:cacheprovider -k "not postgres" \
 		tests/handlers/test_any_update.py tests/handlers/test_registration_properties.py
 
+# Every benchmark (HTTP client, throughput, broadcast pacing) on SQLite and PostgreSQL.
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	scripts/with-postgres.sh $(BIN)/python -m bench
+
+# A short throughput run for CI: a small burst and mix, one round, on SQLite.
+bench-smoke: $(STAMP)
+	$(BIN)/python -m bench.throughput --burst 200 --people 40 --rounds 1 --databases sqlite
+
+# 20 trials of kill -9 during a broadcast of 1,000 and during conversations.
+crash: $(STAMP)
+	$(BIN)/python -m bench.crash
+
+# 10% of Bot API calls failing at random while reminders and a notice go out.
+faults: $(STAMP)
+	$(BIN)/python -m bench.faults
 
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^liaison-bot' > constraints.txt

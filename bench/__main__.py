@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from bench import http_client
+from bench import http_client, pacing, throughput
 
 
 def main() -> None:
     asyncio.run(http_client.run())
+    asyncio.run(throughput.run())
+    asyncio.run(pacing.run())
 
 
 if __name__ == "__main__":

@@ -178,7 +178,7 @@ async def serve(
 
             server = WebhookServer(
                 app,
-                Intake(app),
+                Intake(app, look_up_every=True),
                 supervisor,
                 url=webhook.url,
                 listen=webhook.listen,

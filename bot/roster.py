@@ -8,9 +8,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from pydantic import BaseModel
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.conversations import StepOut
 from bot.errors import NotStaff, StaffNotFound, UnitAmbiguous, UnitNotFound
 from bot.importing import (
     ImportProblems,
@@ -23,7 +24,15 @@ from bot.importing import (
 from bot.services import Services
 from messages import normalize_language
 from storage import repositories as repo
-from storage.models import Account, OutboxMessage, Person, StaffMember, Submission, Unit
+from storage.models import (
+    Account,
+    ConversationStep,
+    OutboxMessage,
+    Person,
+    StaffMember,
+    Submission,
+    Unit,
+)
 
 
 class ImportResult(BaseModel):
@@ -303,47 +312,60 @@ class ActorOut(BaseModel):
     staff: bool
     roles: list[RoleOut]
     unreachable: bool = False  # a message to them failed with 403 (blocked, never started)
+    step: StepOut | None = None  # the conversation step they are at, as the update began
 
     @property
     def member(self) -> bool:
         return bool(self.roles)
 
 
+# The person acting, read for every update: built once, each run binds `user_id`.
+_ACCOUNT = select(
+    select(Account.language)
+    .where(Account.user_id == bindparam("user_id"))
+    .scalar_subquery()
+    .label("language"),
+    select(Account.unreachable_since)
+    .where(Account.user_id == bindparam("user_id"))
+    .scalar_subquery()
+    .label("unreachable"),
+    select(StaffMember.user_id)
+    .where(StaffMember.user_id == bindparam("user_id"))
+    .scalar_subquery()
+    .label("staff"),
+    *(
+        select(column)
+        .where(ConversationStep.user_id == bindparam("user_id"))
+        .scalar_subquery()
+        .label(f"step_{column.key}")
+        for column in (ConversationStep.flow, ConversationStep.step, ConversationStep.data)
+    ),
+)
+_ROLES = (
+    select(Unit.id, Unit.name, Unit.kind, Person.role)
+    .join(Person, Person.unit_id == Unit.id)
+    .where(Person.telegram_user_id == bindparam("user_id"), Person.until.is_(None))
+    .order_by(Unit.kind, Unit.name)
+)
+
+
 async def actor(*, services: Services, user_id: int, language_code: str | None) -> ActorOut:
-    """Who is acting, read once per update in one query: language, staff, roles."""
+    """Who is acting, read once per update: language, staff, roles."""
+    who = {"user_id": user_id}
     async with services.db.sessions() as session:
-        language, unreachable, stored_staff = (
-            await session.execute(
-                select(
-                    select(Account.language)
-                    .where(Account.user_id == user_id)
-                    .scalar_subquery()
-                    .label("language"),
-                    select(Account.unreachable_since)
-                    .where(Account.user_id == user_id)
-                    .scalar_subquery()
-                    .label("unreachable"),
-                    select(StaffMember.user_id)
-                    .where(StaffMember.user_id == user_id)
-                    .scalar_subquery()
-                    .label("staff"),
-                )
-            )
+        language, unreachable, stored_staff, flow, step, data = (
+            await session.execute(_ACCOUNT, who)
         ).one()
-        held = (
-            await session.execute(
-                select(Unit.id, Unit.name, Unit.kind, Person.role)
-                .join(Person, Person.unit_id == Unit.id)
-                .where(Person.telegram_user_id == user_id, Person.until.is_(None))
-                .order_by(Unit.kind, Unit.name)
-            )
-        ).all()
+        held = (await session.execute(_ROLES, who)).all()
     return ActorOut(
         user_id=user_id,
         language=language or _default_language(services, language_code),
         staff=user_id in services.settings.staff_ids or stored_staff is not None,
         roles=[RoleOut(unit_id=u, unit=n, kind=kind, role=role) for u, n, kind, role in held],
         unreachable=unreachable is not None,
+        step=StepOut(user_id=user_id, flow=flow, step=step, data=dict(data or {}))
+        if flow is not None
+        else None,
     )
 
 

@@ -14,7 +14,7 @@ from telegram.ext import ApplicationHandlerStop
 
 from bot import conversations
 from bot.context import Context
-from handlers.shared import FlowHandler, command_of, language_for, services_of
+from handlers.shared import FlowHandler, actor_of, command_of, language_for, services_of
 from messages import t
 
 FLOWS: dict[str, FlowHandler] = {}
@@ -35,7 +35,8 @@ async def route(update: Update, context: Context) -> None:
     query = update.callback_query
     if query is not None and (query.data or "").startswith("lang:"):
         return  # the language buttons work in any step
-    step = await conversations.current_step(services=services_of(context), user_id=user.id)
+    actor = await actor_of(update, context)  # read once per update, with the step
+    step = actor.step if actor is not None else None
     if step is None or step.flow not in FLOWS:
         return
     await FLOWS[step.flow](update, context, step)

@@ -40,6 +40,7 @@ from handlers.shared import (
     Button,
     Command,
     Feature,
+    actor_of,
     command_of,
     drop_keyboard,
     error_text,
@@ -215,8 +216,12 @@ async def status(update: Update, context: Context) -> None:
     if user is None:
         return
     lang = await language_for(update, context)
+    actor = await actor_of(update, context)
+    units = list(dict.fromkeys(r.unit_id for r in actor.roles)) if actor is not None else []
     try:
-        ledgers = await permissions.my_ledgers(services=services_of(context), actor_id=user.id)
+        ledgers = await permissions.my_ledgers(
+            services=services_of(context), actor_id=user.id, unit_ids=units
+        )
     except DomainError as error:
         await send(update, context, error_text(error, lang))
         return

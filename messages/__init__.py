@@ -93,6 +93,7 @@ def plain(lang: str, key: str, /, **values: object) -> str:
     return text.format_map({name: str(value) for name, value in values.items()})
 
 
+@cache
 def _formats(lang: str) -> dict[str, str]:
     return {
         key.removeprefix("formats."): value

@@ -11,7 +11,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, select
+from sqlalchemy import Connection, event, func, make_url, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql.dml import Insert
 
+from storage import sqlite as inloop
 from storage.models import HandledUpdate
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -38,15 +39,23 @@ class UpdateAlreadyHandled(Exception):
 
 
 def make_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -> AsyncEngine:
-    """Create the async engine; SQLite gets WAL, a busy timeout and immediate transactions."""
+    """Create the async engine; SQLite gets WAL, a busy timeout and immediate transactions,
+    on one connection used on the event loop's thread (storage/sqlite.py)."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": busy_timeout})
-        _tune_sqlite(engine, busy_timeout)
+        database = make_url(url).database or ":memory:"
+        on_file = database != ":memory:" and not database.startswith("file:")
+        engine = create_async_engine(
+            url,
+            echo=echo,
+            async_creator=inloop.connector(database, timeout=busy_timeout),
+            **({"pool_size": 1, "max_overflow": 0} if on_file else {}),
+        )
+        _tune_sqlite(engine, inloop.LOCK_POLL)  # the driver waits out the rest off the loop
         return engine
     return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10)
 
 
-def _tune_sqlite(engine: AsyncEngine, busy_timeout: float) -> None:
+def _tune_sqlite(engine: AsyncEngine, busy_timeout: float, *, reads_only: bool = False) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: DBAPIConnection, _: ConnectionPoolEntry) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin.
@@ -56,16 +65,37 @@ def _tune_sqlite(engine: AsyncEngine, busy_timeout: float) -> None:
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if reads_only:
+            cursor.execute("PRAGMA query_only=ON")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
         # Take the write lock at the start, so two writers never deadlock on an upgrade; a
         # long read (an export) asks for a snapshot instead and holds up no writer.
-        if connection.get_execution_options().get("sqlite_read_snapshot"):
+        if reads_only or connection.get_execution_options().get("sqlite_read_snapshot"):
             connection.exec_driver_sql("BEGIN DEFERRED")
         else:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _reads_engine(url: str, *, echo: bool, busy_timeout: float) -> AsyncEngine | None:
+    """For a SQLite file, an engine of long reads on aiosqlite's own thread (None otherwise):
+    its transactions never take the write lock and leave the loop's one connection free."""
+    if not url.startswith("sqlite"):
+        return None
+    database = make_url(url).database or ":memory:"
+    if database == ":memory:" or database.startswith("file:"):
+        return None  # nothing to share a snapshot with: the one connection it is
+    engine = create_async_engine(
+        make_url(url).set(drivername="sqlite+aiosqlite"),
+        echo=echo,
+        connect_args={"timeout": busy_timeout},
+        pool_size=2,
+        max_overflow=0,
+    )
+    _tune_sqlite(engine, busy_timeout, reads_only=True)
+    return engine
 
 
 class Database:
@@ -75,6 +105,10 @@ class Database:
         self.url = url
         self.engine = make_engine(url, echo=echo, busy_timeout=busy_timeout)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._reads = _reads_engine(url, echo=echo, busy_timeout=busy_timeout)
+        self._read_sessions = (
+            async_sessionmaker(self._reads, expire_on_commit=False) if self._reads else None
+        )
 
     @property
     def dialect(self) -> str:
@@ -96,6 +130,23 @@ class Database:
                 current_update.set(None)
             yield session
 
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncSession]:
+        """One read transaction that sees one moment and holds up no one (an export, an
+        archive): REPEATABLE READ on PostgreSQL; on SQLite a deferred transaction (WAL keeps its
+        snapshot, no write lock) on a connection of its own, so the updates, the dispatcher and
+        the loop go on while it reads."""
+        if self._read_sessions is not None:
+            async with self._read_sessions() as tx, tx.begin():
+                yield tx
+            return
+        async with self.sessions() as tx, tx.begin():
+            if self.dialect == "postgresql":
+                await tx.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            else:
+                await tx.connection(execution_options={"sqlite_read_snapshot": True})
+            yield tx
+
     async def is_handled(self, update_id: int) -> bool:
         async with self.sessions() as session:
             found = await session.scalar(
@@ -103,13 +154,22 @@ class Database:
             )
             return found is not None
 
+    async def highest_handled(self) -> int:
+        """The highest update id recorded as handled (0 when none is)."""
+        async with self.sessions() as session:
+            found = await session.scalar(select(func.max(HandledUpdate.update_id)))
+            return int(found or 0)
+
     async def mark_handled(self, update_id: int, at: datetime) -> None:
         """Record an update whose handling wrote nothing (a /help, say) as handled."""
+        await self.mark_handled_many([update_id], at)
+
+    async def mark_handled_many(self, update_ids: list[int], at: datetime) -> None:
+        """Record updates whose handling wrote nothing as handled, in one transaction."""
         async with self.sessions() as session, session.begin():
             await session.execute(
-                insert_ignore(self.dialect, HandledUpdate).values(
-                    update_id=update_id, handled_at=at
-                )
+                insert_ignore(self.dialect, HandledUpdate),
+                [{"update_id": u, "handled_at": at} for u in update_ids],
             )
 
     async def upgrade(self) -> None:
@@ -119,6 +179,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._reads is not None:
+            await self._reads.dispose()
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

@@ -203,7 +203,7 @@ async def test_units_own_items_share_one_column_when_many(
 async def test_an_export_holds_up_no_writer(services: Services) -> None:
     """On SQLite the export reads a snapshot: the bot can write while it runs."""
     await populate(services, 20)
-    async with export_module._snapshot(services) as snapshot:
+    async with services.db.snapshot() as snapshot:
         before = int(await snapshot.scalar(select(func.count()).select_from(Unit)) or 0)
         async with services.db.uow() as tx:
             # The generated roster gives its own ids (PostgreSQL's sequence knows none).

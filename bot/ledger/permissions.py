@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -55,13 +57,17 @@ async def my_units(*, services: Services, actor_id: int) -> list[UnitRef]:
         ]
 
 
-async def my_ledgers(*, services: Services, actor_id: int) -> list[UnitObligations]:
-    """`/status`: the ledger of each unit the person acts for (NotAMember if none)."""
+async def my_ledgers(
+    *, services: Services, actor_id: int, unit_ids: Sequence[int] | None = None
+) -> list[UnitObligations]:
+    """`/status`: the ledger of each unit the person acts for (NotAMember if none); given
+    `unit_ids` (the person's units as read for this update, in order), they are not read again."""
     async with services.db.sessions() as session:
-        units = await _member_units(session, actor_id)
-        if not units:
+        if unit_ids is None:
+            unit_ids = [u.id for u in await _member_units(session, actor_id)]
+        if not unit_ids:
             raise NotAMember()
-        return await load_obligations(session, [u.id for u in units])
+        return await load_obligations(session, list(unit_ids))
 
 
 async def unit_ledger(*, services: Services, actor_id: int, unit_id: int) -> UnitObligations:

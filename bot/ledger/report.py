@@ -104,7 +104,7 @@ async def unit_statuses(session: AsyncSession) -> list[UnitStatus]:
 
 async def build_report(*, services: Services) -> Report:
     """The outstanding report, computed from the database now."""
-    async with services.db.sessions() as session:
+    async with services.db.snapshot() as session:
         return await report_in(session, services)
 
 

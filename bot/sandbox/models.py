@@ -339,7 +339,9 @@ class FaultIn(_In):
     seconds, default 30); "reset" (read the request, then reset the connection without an
     answer); "html" (answer 200 with an HTML page, as a proxy or captive portal does).
     `deliver`: carry the call out before failing (outcome unknown). `migrate_to_chat_id`
-    (with error 400): the group became this supergroup, as Telegram says it.
+    (with error 400): the group became this supergroup, as Telegram says it. `method` "*"
+    matches every method; with `rate`, each matching call fails with that probability, until
+    `times` have failed.
     """
 
     method: str
@@ -351,6 +353,7 @@ class FaultIn(_In):
     description: str | None = None
     delay: float | None = Field(None, ge=0)
     deliver: bool = False
+    rate: float | None = Field(None, gt=0, le=1)
 
 
 class Fault(FaultIn):

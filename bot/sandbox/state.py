@@ -6,6 +6,7 @@ import asyncio
 import base64
 import itertools
 import mimetypes
+import random
 import re
 import secrets
 import struct
@@ -21,6 +22,9 @@ from bot.sandbox.html import utf16_len
 from bot.sandbox.limits import RateLimiter
 
 MAX_DOWNLOAD = 20 * 1024 * 1024
+# Faults with a `rate` strike at random; the seed makes a run repeatable.
+_chance = random.Random(20261204)
+
 DEFAULT_ALLOWED = frozenset(
     {
         "message",
@@ -387,9 +391,12 @@ class FaultRule:
 
     def matches(self, method: str, chat_id: Any) -> bool:
         """Does this fault apply to a call of `method` to `chat_id`?"""
-        if self.remaining <= 0 or self.spec.method.lower() != method.lower():
+        wanted = self.spec.method.lower()
+        if self.remaining <= 0 or wanted not in ("*", method.lower()):
             return False
-        return self.spec.chat_id is None or str(self.spec.chat_id) == str(chat_id)
+        if self.spec.chat_id is not None and str(self.spec.chat_id) != str(chat_id):
+            return False
+        return self.spec.rate is None or _chance.random() < self.spec.rate
 
     def info(self) -> models.Fault:
         """As the control API shows it."""
@@ -407,6 +414,8 @@ class SandboxState:
         self._update_ids = itertools.count(1)
         self._max_log = max_log
         self.last_update_id = 0
+        # Told of every Bot API call as it is logged (a benchmark counts answers this way).
+        self.call_listeners: list[Callable[[models.CallRecord], None]] = []
         self.clear()
 
     # ---- lifecycle ----------------------------------------------------------------------
@@ -668,18 +677,19 @@ class SandboxState:
         fault: str | None,
     ) -> None:
         """Record one Bot API call."""
-        self.calls.append(
-            models.CallRecord(
-                seq=next(self._call_seq),
-                time=time.time(),
-                method=method,
-                params=params,
-                status=status,
-                ok=200 <= status < 300,
-                description=description,
-                fault=fault,
-            )
+        record = models.CallRecord(
+            seq=next(self._call_seq),
+            time=time.time(),
+            method=method,
+            params=params,
+            status=status,
+            ok=200 <= status < 300,
+            description=description,
+            fault=fault,
         )
+        self.calls.append(record)
+        for listener in self.call_listeners:
+            listener(record)
         self.touch()
 
     def warn(self, method: str, param: str, reason: str = "unknown parameter") -> None:

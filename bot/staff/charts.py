@@ -108,7 +108,7 @@ def cjk_font_name() -> str:
 async def chart_data(*, services: Services) -> ChartData:
     """Completion per unit (as the report counts it) and the days on which units completed."""
     tz = services.settings.tz
-    async with services.db.sessions() as tx:
+    async with services.db.snapshot() as tx:
         report = await report_in(tx, services)
         obligations = await load_obligations(tx)
         accepted = (

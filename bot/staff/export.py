@@ -16,7 +16,6 @@ import unicodedata
 import zipfile
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache, lru_cache
@@ -143,21 +142,9 @@ class ArchiveOut(BaseModel):
     missing: list[str]
 
 
-@asynccontextmanager
-async def _snapshot(services: Services) -> AsyncIterator[AsyncSession]:
-    """One read transaction that sees one moment and holds up no writer: REPEATABLE READ on
-    PostgreSQL; on SQLite a deferred transaction (WAL keeps its snapshot, no write lock)."""
-    async with services.db.sessions() as tx, tx.begin():
-        if services.db.dialect == "postgresql":
-            await tx.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-        else:
-            await tx.connection(execution_options={"sqlite_read_snapshot": True})
-        yield tx
-
-
 async def collect(*, services: Services) -> ExportData:
     """The workbook's units, items, numbers and notices, read in ONE transaction."""
-    async with _snapshot(services) as tx:
+    async with services.db.snapshot() as tx:
         return await _collect_in(tx, services)
 
 
@@ -900,7 +887,7 @@ async def export_workbook(
         await roster.require_staff(services=services, actor_id=actor_id)
     target = path or services.settings.data_dir / "exports" / export_file_name(services)
     settings = services.settings
-    async with _snapshot(services) as tx:
+    async with services.db.snapshot() as tx:
         data = await _collect_in(tx, services)
         await write_workbook(tx, data, target, lang=settings.language, tz=settings.tz)
     async with services.db.uow() as tx:
@@ -969,7 +956,7 @@ async def _entries(services: Services) -> tuple[list[_Entry], list[str]]:
         .where(Submission.state.in_(("pending", "accepted")))
         .order_by(Submission.unit_id, Submission.item_id, Submission.id, SubmissionFile.id)
     )
-    async with services.db.sessions() as tx:
+    async with services.db.snapshot() as tx:
         units = {unit_id: safe_name(name) for unit_id, name in await tx.execute(
             select(Unit.id, Unit.name)
         )}  # fmt: skip

@@ -94,21 +94,52 @@ def _content_kind(message: Message) -> str:
 
 
 class Intake:
-    """Applies updates one at a time, counting the failed tries of each."""
+    """Applies updates, counting the failed tries of each.
 
-    def __init__(self, app: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    An update's first write transaction records it as handled (storage/db.py); one that wrote
+    nothing is recorded by `flush()`, all of a batch at once, before the offset that confirms
+    them is sent. Ids above the highest one recorded when the intake began are new to the
+    database (one process takes the updates), so only the others are looked up; with
+    `look_up_every` (webhooks, which several processes may serve) every one is."""
+
+    def __init__(
+        self, app: Application[Any, Any, Any, Any, Any, Any], *, look_up_every: bool = False
+    ) -> None:
         self.app = app
         self.attempts: dict[int, int] = {}
+        self.look_up_every = look_up_every
+        self._floor: int | None = None
+        self._unrecorded: list[int] = []
 
     @property
     def services(self) -> Services:
         services: Services = self.app.bot_data.services
         return services
 
+    async def _handled_before(self, update_id: int) -> bool:
+        db = self.services.db
+        if not self.look_up_every:
+            if self._floor is None:
+                self._floor = await db.highest_handled()
+            if update_id > self._floor:
+                return False
+        return await db.is_handled(update_id)
+
+    async def flush(self) -> None:
+        """Record the updates handled since the last flush that wrote nothing themselves."""
+        if not self._unrecorded:
+            return
+        ids, self._unrecorded = self._unrecorded, []
+        try:
+            await self.services.db.mark_handled_many(ids, datetime.now(UTC))
+        except BaseException:
+            self._unrecorded[:0] = ids
+            raise
+
     async def handle(self, update: Update) -> Outcome:
         """Apply one update once; raise UpdateFailed when it must be handled again later."""
         services = self.services
-        if await services.db.is_handled(update.update_id):
+        if await self._handled_before(update.update_id):
             log.info("%s: was handled before; skipped", describe(update))
             services.metrics.count_update("duplicate")
             return "skipped"
@@ -117,6 +148,7 @@ class Intake:
         update_token = current_update.set(update.update_id)
         try:
             await self.app.process_update(update)
+            recorded = current_update.get() is None  # a write transaction recorded it
         finally:
             current_update.reset(update_token)
             _failure.reset(failure_token)
@@ -127,7 +159,8 @@ class Intake:
             return "skipped"
         if error is None or isinstance(error, Forbidden):
             # Forbidden: the person blocked the bot while we answered; nothing to try again.
-            await services.db.mark_handled(update.update_id, datetime.now(UTC))
+            if not recorded:
+                self._unrecorded.append(update.update_id)
             self.attempts.pop(update.update_id, None)
             log.info("%s: handled", describe(update))
             services.metrics.count_update("handled")

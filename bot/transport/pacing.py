@@ -65,7 +65,15 @@ class Pacer:
                 break
             await self._sleep(delay)
         now = self._monotonic()
-        self._next_global = now + self._global_interval
+        slot = now
+        late = now - self._next_global
+        if 0 < late < self._global_interval and self._next_global >= self._next_chat.get(
+            chat_id, 0.0
+        ):
+            # Waiting for the overall pace, the slots keep it through a late wake-up or the
+            # claim of the next batch: a send less than a slot late pushes no later one back.
+            slot = max(self._next_global, self._paused_until)
+        self._next_global = slot + self._global_interval
         interval = self._group_interval if chat_id < 0 else self._private_interval
         self._next_chat[chat_id] = now + interval
 

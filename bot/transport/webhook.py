@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from collections.abc import Hashable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,6 +20,7 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.transport.intake import Intake
+from bot.transport.polling import chat_of
 from bot.transport.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
@@ -40,9 +42,24 @@ def build_webhook_app(
 ) -> web.Application:
     """The aiohttp application that receives Telegram's POSTs on `path`."""
     secret = webhook_secret(app.bot.token)
-    order = asyncio.Lock()  # one update at a time, in the order they arrive
+    # One update of a chat at a time, in the order they arrive; chats at once.
+    lanes: dict[Hashable, tuple[asyncio.Lock, list[int]]] = {}
     if supervisor is not None:
         supervisor.watch(RECEIVER)
+
+    async def handle(update: Update) -> web.Response:
+        try:
+            await intake.handle(update)
+            await intake.flush()
+        except Exception as exc:
+            if supervisor is not None:
+                supervisor.failed(RECEIVER, exc)
+            else:
+                log.warning("update %s not handled: %s", update.update_id, exc)
+            return web.Response(status=500)  # Telegram sends it again
+        if supervisor is not None:
+            supervisor.succeeded(RECEIVER)
+        return web.Response(status=200)
 
     async def receive(request: web.Request) -> web.Response:
         if request.headers.get(SECRET_HEADER) != secret:
@@ -52,18 +69,16 @@ def build_webhook_app(
             update = Update.de_json(data, app.bot)
         except (json.JSONDecodeError, TypeError, KeyError, ValueError):
             return web.Response(status=400)
-        async with order:
-            try:
-                await intake.handle(update)
-            except Exception as exc:
-                if supervisor is not None:
-                    supervisor.failed(RECEIVER, exc)
-                else:
-                    log.warning("update %s not handled: %s", update.update_id, exc)
-                return web.Response(status=500)  # Telegram sends it again
-        if supervisor is not None:
-            supervisor.succeeded(RECEIVER)
-        return web.Response(status=200)
+        chat = chat_of(update)
+        lock, users = lanes.setdefault(chat, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                return await handle(update)
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                del lanes[chat]
 
     web_app = web.Application(client_max_size=1024 * 1024)
     web_app.router.add_post(path, receive)

@@ -14,6 +14,7 @@ from openpyxl import load_workbook
 from openpyxl.cell.cell import Cell, MergedCell
 from openpyxl.utils import get_column_letter
 from sqlalchemy import event, select, update
+from sqlalchemy.engine import Engine
 
 from bot.demo.sample import seed_notice_situation
 from bot.errors import NotStaff
@@ -260,11 +261,11 @@ async def test_export_reads_one_moment(services: Services, tmp_path: Path) -> No
     def on_begin(connection: object) -> None:
         begun.append(connection)
 
-    event.listen(services.db.engine.sync_engine, "begin", on_begin)
+    event.listen(Engine, "begin", on_begin)  # every engine's (SQLite reads on one of their own)
     try:
         data = await collect(services=services)
     finally:
-        event.remove(services.db.engine.sync_engine, "begin", on_begin)
+        event.remove(Engine, "begin", on_begin)
     assert len(begun) == 1
     for unit in data.units:
         owed = [c for c in unit.cells.values() if c.state != "exempt"]

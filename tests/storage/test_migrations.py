@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 
 from storage.db import Database
 from storage.models import Base
+from storage.sqlite import LOCK_POLL
 
 
 async def test_upgrade_from_empty_creates_every_table(db_url: str) -> None:
@@ -41,6 +42,8 @@ async def test_upgrade_twice_is_harmless_and_models_match_migrations(db_url: str
 
 
 async def test_sqlite_uses_wal_and_a_busy_timeout(sqlite_url: str) -> None:
+    """SQLite itself waits a few milliseconds for a lock on the loop's thread; the driver
+    waits out the rest of the busy timeout off it (tests/storage/test_sqlite_on_loop.py)."""
     db = Database(sqlite_url)
     try:
         await db.upgrade()
@@ -49,7 +52,7 @@ async def test_sqlite_uses_wal_and_a_busy_timeout(sqlite_url: str) -> None:
             timeout = (await connection.execute(text("PRAGMA busy_timeout"))).scalar()
             keys = (await connection.execute(text("PRAGMA foreign_keys"))).scalar()
         assert mode == "wal"
-        assert timeout == 30000
+        assert timeout == int(LOCK_POLL * 1000)
         assert keys == 1
     finally:
         await db.dispose()
