@@ -13,7 +13,7 @@ from typing import Any
 
 from telegram import Update
 
-from bot.app import App, build_application, remember_username
+from bot.app import App, build_application, on_error, remember_username
 from bot.context import Context
 from bot.services import Services
 from storage.db import UpdateAlreadyHandled
@@ -163,7 +163,11 @@ async def running_bot(services: Services) -> AsyncIterator[BotHarness]:
         if context.error is not None and not isinstance(context.error, UpdateAlreadyHandled):
             harness.errors.append(context.error)
 
+    # Before the application's own error handler, which stops the update (and any error
+    # handler after it): a handler that raises must fail the test, not be apologised for.
+    app.remove_error_handler(on_error)
     app.add_error_handler(record)
+    app.add_error_handler(on_error)
     await app.initialize()
     await remember_username(app)
     try:
