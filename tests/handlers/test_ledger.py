@@ -13,6 +13,7 @@ from storage.models import ChecklistItem, ConversationStep, Submission, Submissi
 from tests.support import factories, rows
 from tests.support.application import BotHarness
 from tests.support.messages import label
+from tests.support.updates import make_message_update
 
 LIAISON, OTHER_LIAISON, STRANGER = 1001, 2001, 3001
 GROUP = -100_555
@@ -92,6 +93,26 @@ async def test_submit_a_file_and_finish_the_item(
     step = await rows.get(services, ConversationStep, LIAISON)
     assert step is not None
     assert step.data["item_id"] == minutes.id
+
+
+async def test_an_edited_answer_is_not_taken_as_more_text(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    await bot.command(LIAISON, "/submit")
+    answer = "本年度召开双拥工作会议2次。"
+    sent = make_message_update(bot.app.bot, LIAISON, answer)
+    assert (await bot.send(sent)).one().says("ledger.text_received", chars=len(answer))
+    assert sent.message is not None
+    edit = make_message_update(
+        bot.app.bot,
+        LIAISON,
+        answer + "另有座谈会1次。",
+        edited=True,
+        message_id=sent.message.message_id,
+    )
+    assert (await bot.send(edit)).one().says("common.edit_ignored")
+    [draft] = await submissions(services, office.unit)
+    assert (draft.state, draft.text) == ("draft", answer)
 
 
 async def test_not_applicable_asks_for_a_reason_and_submits_it(
