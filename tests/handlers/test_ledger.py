@@ -13,6 +13,8 @@ from storage.models import ChecklistItem, ConversationStep, Submission, Submissi
 from tests.support import factories, rows
 from tests.support.application import BotHarness
 from tests.support.messages import label
+from tests.support.request import DATE
+from tests.support.settings import STAFF
 from tests.support.updates import make_message_update
 
 LIAISON, OTHER_LIAISON, STRANGER = 1001, 2001, 3001
@@ -113,6 +115,26 @@ async def test_an_edited_answer_is_not_taken_as_more_text(
     assert (await bot.send(edit)).one().says("common.edit_ignored")
     [draft] = await submissions(services, office.unit)
     assert (draft.state, draft.text) == ("draft", answer)
+
+
+async def test_a_forwarded_file_keeps_its_origin_and_staff_see_it_in_review(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    await bot.command(LIAISON, "/submit")
+    origin = {
+        "type": "user",
+        "date": DATE,
+        "sender_user": {"id": OTHER_LIAISON, "is_bot": False, "first_name": "李明",
+                        "username": "liming"},
+    }  # fmt: skip
+    received = (await bot.send_document(LIAISON, "工作计划.pdf", forward_origin=origin)).one()
+    await bot.press(LIAISON, label("ledger.button_done"), on=received)
+    [file] = await rows.all_of(services, SubmissionFile)
+    assert file.forwarded_from == "李明 (@liming)"
+
+    shown, card = (await bot.command(STAFF, "/review")).messages
+    assert shown.mentions("review.forwarded_from", origin="李明 (@liming)")
+    assert card.mentions("review.card", unit="市民政局")
 
 
 async def test_not_applicable_asks_for_a_reason_and_submits_it(

@@ -112,8 +112,10 @@ class BotHarness:
         size: int | None = None,
         caption: str | None = None,
         file_unique_id: str | None = None,
+        forward_origin: dict[str, Any] | None = None,
     ) -> Replies:
-        """A person sends a document; its bytes can be downloaded."""
+        """A person sends a document (or forwards one from `forward_origin`, a MessageOrigin
+        as Telegram describes it); its bytes can be downloaded."""
         document = make_document(
             file_name,
             mime_type=mime_type,
@@ -121,8 +123,11 @@ class BotHarness:
             file_unique_id=file_unique_id,
         )
         self.request.add_file(document["file_id"], content, size=document["file_size"])
+        forwarded = {"forward_origin": forward_origin} if forward_origin else None
         return await self.send(
-            make_message_update(self.app.bot, user_id, document=document, caption=caption)
+            make_message_update(
+                self.app.bot, user_id, document=document, caption=caption, extra=forwarded
+            )
         )
 
     async def send_photo(self, user_id: int, content: bytes = b"\xff\xd8\xff\xe0 jpeg") -> Replies:
