@@ -6,16 +6,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from telegram.error import NetworkError
 
 from bot.ledger import submitting
 from bot.services import Services
+from bot.transport.intake import Intake, UpdateFailed
 from storage.models import ChecklistItem, ConversationStep, Submission, SubmissionFile, Unit
 from tests.support import factories, rows
 from tests.support.application import BotHarness
 from tests.support.messages import label
 from tests.support.request import DATE
 from tests.support.settings import STAFF
-from tests.support.updates import make_message_update
+from tests.support.updates import make_document, make_message_update
 
 LIAISON, OTHER_LIAISON, STRANGER = 1001, 2001, 3001
 GROUP = -100_555
@@ -135,6 +137,51 @@ async def test_a_forwarded_file_keeps_its_origin_and_staff_see_it_in_review(
     shown, card = (await bot.command(STAFF, "/review")).messages
     assert shown.mentions("review.forwarded_from", origin="李明 (@liming)")
     assert card.mentions("review.card", unit="市民政局")
+
+
+async def test_a_file_too_big_to_download_in_submit_is_refused_and_the_step_kept(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    await bot.command(LIAISON, "/submit")
+    before = await rows.get(services, ConversationStep, LIAISON)
+    # Telegram's metadata says nothing of the size; getFile refuses the file.
+    bot.request.fail("getFile", 400, description="Bad Request: file is too big")
+    reply = (await bot.send_document(LIAISON, "全年影像资料.pdf")).one()
+    assert reply.says("files.too_large", name="全年影像资料.pdf")
+    assert await rows.all_of(services, SubmissionFile) == []
+    step = await rows.get(services, ConversationStep, LIAISON)
+    assert before is not None
+    assert step is not None
+    assert (step.flow, step.step, step.data) == (before.flow, before.step, before.data)
+
+
+async def test_a_download_failing_on_the_network_keeps_the_step_and_is_handled_later(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    """The failure is handed to the intake (retried later), never to the stray-file handler."""
+    await bot.command(LIAISON, "/submit")
+    before = await rows.get(services, ConversationStep, LIAISON)
+    document = make_document("工作计划.pdf", size=100)
+    bot.request.add_file(document["file_id"], b"%PDF-1.4 plan\n%%EOF\n")
+    update = make_message_update(bot.app.bot, LIAISON, document=document)
+    intake = Intake(bot.app)
+
+    bot.request.fail("getFile", 502, description="Bad Gateway")
+    since = bot.request.mark()
+    with pytest.raises(UpdateFailed):
+        await intake.handle(update)
+    assert [type(e) for e in bot.errors] == [NetworkError]
+    bot.errors.clear()
+    assert bot.request.sent(LIAISON, since=since) == []  # no stray-file prompt, nothing else
+    step = await rows.get(services, ConversationStep, LIAISON)
+    assert before is not None
+    assert step is not None
+    assert (step.flow, step.step, step.data) == (before.flow, before.step, before.data)
+
+    since = bot.request.mark()
+    assert await intake.handle(update) == "handled"
+    [received] = bot.request.sent(LIAISON, since=since)
+    assert received.says("ledger.file_received", name="工作计划.pdf", files=1)
 
 
 async def test_not_applicable_asks_for_a_reason_and_submits_it(
