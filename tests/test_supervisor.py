@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 import pytest
 
+from bot import app as app_module
+from bot.sandbox.server import Emulator
 from bot.transport.supervisor import Fatal, Supervisor
+from tests.support.cli import run_cli
+from tests.support.messages import says
+from tests.support.settings import TEST_TOKEN
 
 
 class FakeTime:
@@ -112,3 +118,39 @@ async def test_fatal_stops_every_task_after_its_step() -> None:
     assert ended.value.key == "runtime.conflict"
     assert finished == ["sender"]  # the step in hand was finished, not cut off
     assert supervisor.problems() == ["stopping: another process takes the updates"]
+
+
+async def test_run_exits_with_status_1_when_a_task_gives_up(
+    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`liaison-bot run` in full; the supervisor's clock runs fast, the planner has a bug."""
+    fake = FakeTime()
+
+    async def rest(stop: asyncio.Event, seconds: float) -> None:
+        await fake.rest(stop, seconds)
+        if fake.now > 100_000:  # long past giving up: stop the run rather than hang the test
+            stop.set()
+
+    class FastSupervisor(Supervisor):
+        def __init__(self, *, give_up_after: float) -> None:
+            super().__init__(give_up_after=give_up_after, monotonic=fake.monotonic, rest=rest)
+
+    async def broken_planner(context: object) -> None:
+        raise ValueError("the planner's bug")
+
+    monkeypatch.setattr(app_module, "Supervisor", FastSupervisor)
+    monkeypatch.setattr(app_module, "planner_job", broken_planner)
+    for variable, value in {
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        "DATA_DIR": str(tmp_path / "data"),
+        "BOT_TOKEN": TEST_TOKEN,
+        "TELEGRAM_API_URL": emulator.base_url,
+        "LANGUAGE": "zh",
+    }.items():
+        monkeypatch.setenv(variable, value)
+
+    done = await run_cli("run", "--no-updates")
+
+    assert done.code == 1
+    cause = "reminder planner has failed for more than 900 s: ValueError: the planner's bug"
+    assert says(done.err.strip().splitlines()[-1], "runtime.gave_up", reason=cause)

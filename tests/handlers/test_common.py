@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+import pytest
+
 from bot.services import Services
 from storage.models import Account
 from tests.support import factories, rows
@@ -96,3 +100,27 @@ async def test_a_button_that_belongs_to_nothing_is_stale(bot: BotHarness) -> Non
     reply = await bot.press(PERSON, "x", on=old)
     assert reply.answer["text"] == label("common.stale_button")
     assert reply.messages == []
+
+
+async def _writes(bot: BotHarness) -> None:
+    await bot.say(PERSON, "你好")
+
+
+async def _presses_an_old_button(bot: BotHarness) -> None:
+    old = bot.request.bot_message(
+        PERSON, "旧消息", {"inline_keyboard": [[{"text": "x", "callback_data": "zz:1"}]]}
+    )
+    await bot.press(PERSON, "x", on=old)
+
+
+@pytest.mark.parametrize("act", [_writes, _presses_an_old_button], ids=["text", "stale_press"])
+async def test_a_person_marked_unreachable_who_writes_or_presses_is_reachable_again(
+    bot: BotHarness, services: Services, act: Callable[[BotHarness], Awaitable[None]]
+) -> None:
+    await factories.add_account(
+        services, PERSON, unreachable_reason="Forbidden: bot was blocked by the user"
+    )
+    await act(bot)
+    account = await rows.get(services, Account, PERSON)
+    assert account is not None
+    assert (account.unreachable_since, account.unreachable_reason) == (None, None)

@@ -6,13 +6,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from telegram.error import NetworkError
 
 from bot.ledger import submitting
 from bot.services import Services
+from bot.transport.intake import Intake, UpdateFailed
 from storage.models import ChecklistItem, ConversationStep, Submission, SubmissionFile, Unit
 from tests.support import factories, rows
 from tests.support.application import BotHarness
 from tests.support.messages import label
+from tests.support.request import DATE
+from tests.support.settings import STAFF
+from tests.support.updates import make_document, make_message_update
 
 LIAISON, OTHER_LIAISON, STRANGER = 1001, 2001, 3001
 GROUP = -100_555
@@ -92,6 +97,91 @@ async def test_submit_a_file_and_finish_the_item(
     step = await rows.get(services, ConversationStep, LIAISON)
     assert step is not None
     assert step.data["item_id"] == minutes.id
+
+
+async def test_an_edited_answer_is_not_taken_as_more_text(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    await bot.command(LIAISON, "/submit")
+    answer = "本年度召开双拥工作会议2次。"
+    sent = make_message_update(bot.app.bot, LIAISON, answer)
+    assert (await bot.send(sent)).one().says("ledger.text_received", chars=len(answer))
+    assert sent.message is not None
+    edit = make_message_update(
+        bot.app.bot,
+        LIAISON,
+        answer + "另有座谈会1次。",
+        edited=True,
+        message_id=sent.message.message_id,
+    )
+    assert (await bot.send(edit)).one().says("common.edit_ignored")
+    [draft] = await submissions(services, office.unit)
+    assert (draft.state, draft.text) == ("draft", answer)
+
+
+async def test_a_forwarded_file_keeps_its_origin_and_staff_see_it_in_review(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    await bot.command(LIAISON, "/submit")
+    origin = {
+        "type": "user",
+        "date": DATE,
+        "sender_user": {"id": OTHER_LIAISON, "is_bot": False, "first_name": "李明",
+                        "username": "liming"},
+    }  # fmt: skip
+    received = (await bot.send_document(LIAISON, "工作计划.pdf", forward_origin=origin)).one()
+    await bot.press(LIAISON, label("ledger.button_done"), on=received)
+    [file] = await rows.all_of(services, SubmissionFile)
+    assert file.forwarded_from == "李明 (@liming)"
+
+    shown, card = (await bot.command(STAFF, "/review")).messages
+    assert shown.mentions("review.forwarded_from", origin="李明 (@liming)")
+    assert card.mentions("review.card", unit="市民政局")
+
+
+async def test_a_file_too_big_to_download_in_submit_is_refused_and_the_step_kept(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    await bot.command(LIAISON, "/submit")
+    before = await rows.get(services, ConversationStep, LIAISON)
+    # Telegram's metadata says nothing of the size; getFile refuses the file.
+    bot.request.fail("getFile", 400, description="Bad Request: file is too big")
+    reply = (await bot.send_document(LIAISON, "全年影像资料.pdf")).one()
+    assert reply.says("files.too_large", name="全年影像资料.pdf")
+    assert await rows.all_of(services, SubmissionFile) == []
+    step = await rows.get(services, ConversationStep, LIAISON)
+    assert before is not None
+    assert step is not None
+    assert (step.flow, step.step, step.data) == (before.flow, before.step, before.data)
+
+
+async def test_a_download_failing_on_the_network_keeps_the_step_and_is_handled_later(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    """The failure is handed to the intake (retried later), never to the stray-file handler."""
+    await bot.command(LIAISON, "/submit")
+    before = await rows.get(services, ConversationStep, LIAISON)
+    document = make_document("工作计划.pdf", size=100)
+    bot.request.add_file(document["file_id"], b"%PDF-1.4 plan\n%%EOF\n")
+    update = make_message_update(bot.app.bot, LIAISON, document=document)
+    intake = Intake(bot.app)
+
+    bot.request.fail("getFile", 502, description="Bad Gateway")
+    since = bot.request.mark()
+    with pytest.raises(UpdateFailed):
+        await intake.handle(update)
+    assert [type(e) for e in bot.errors] == [NetworkError]
+    bot.errors.clear()
+    assert bot.request.sent(LIAISON, since=since) == []  # no stray-file prompt, nothing else
+    step = await rows.get(services, ConversationStep, LIAISON)
+    assert before is not None
+    assert step is not None
+    assert (step.flow, step.step, step.data) == (before.flow, before.step, before.data)
+
+    since = bot.request.mark()
+    assert await intake.handle(update) == "handled"
+    [received] = bot.request.sent(LIAISON, since=since)
+    assert received.says("ledger.file_received", name="工作计划.pdf", files=1)
 
 
 async def test_not_applicable_asks_for_a_reason_and_submits_it(

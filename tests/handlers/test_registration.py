@@ -11,7 +11,7 @@ from storage.models import ConversationStep, Invite, Person, Unit
 from tests.support import factories, rows
 from tests.support.application import BotHarness
 from tests.support.messages import label
-from tests.support.request import Sent
+from tests.support.request import TOO_OLD, Sent
 from tests.support.settings import STAFF
 
 PERSON, STRANGER = 3001, 3002
@@ -83,6 +83,21 @@ async def test_a_liaison_registers_through_the_conversation(
     [menu] = [c for c in done.calls if c.method == "setMyCommands"]
     assert menu.params["scope"] == {"type": "chat", "chat_id": PERSON}
     assert "status" in [c["command"] for c in menu.params["commands"]]
+
+
+async def test_a_confirmation_handled_too_late_to_answer_still_registers(
+    bot: BotHarness, services: Services, unit: Unit
+) -> None:
+    await at_name(bot, services)
+    await bot.say(PERSON, "张伟")
+    await bot.say(PERSON, "办公室主任")
+    summary = (await bot.share_contact(PERSON, "8613912345678")).last
+    bot.request.fail("answerCallbackQuery", 400, description=TOO_OLD)
+    done = await bot.press(PERSON, label("registration.button_ok"), on=summary)
+    assert [c.error for c in done.calls if c.method == "answerCallbackQuery"] == [TOO_OLD]
+    assert done.one().mentions("registration.registered_liaison", unit=UNIT)
+    [person] = await rows.all_of(services, Person, Person.unit_id == unit.id)
+    assert (person.role, person.name, person.telegram_user_id) == ("liaison", "张伟", PERSON)
 
 
 async def test_a_wrong_phone_is_refused_with_the_reason_and_asked_again(

@@ -35,6 +35,7 @@ from bot.roster import roles_of
 from storage.models import Person, Unit
 from tests.support.application import BotHarness
 from tests.support.registration import Event, Harness, drive, step_of, token_for
+from tests.support.tally import SENT
 
 _ids = itertools.count(10_000)
 _units = itertools.count(1)
@@ -177,6 +178,7 @@ async def test_random_updates_in_every_state_never_raise(
         in_flow = await step_of(h, user_id) is not None
         before = len(h.request.calls)
         await h.act(user_id, event)
+        SENT["test_registration_properties"] += 1
         assert h.errors == [], (state, event)
         if in_flow:
             assert answered(h.bot, user_id, before), (state, event)

@@ -11,6 +11,7 @@ from storage.models import ChecklistItem, OutboxMessage, Submission, Unit
 from tests.support import factories, rows
 from tests.support.application import BotHarness
 from tests.support.messages import label
+from tests.support.request import TOO_OLD
 from tests.support.settings import STAFF
 
 LIAISON, STRANGER = 1001, 3001
@@ -64,6 +65,20 @@ async def test_accepting_tells_the_unit_through_the_outbox(
     assert accepted.says("review.accepted", unit="市民政局", title=office.plan.title)
     assert nothing.says("review.nothing")
     assert card.buttons() == []
+    submission = await state_of(services, office.submission)
+    assert (submission.state, submission.reviewed_by) == ("accepted", STAFF)
+    [notice] = await notices_to(services, LIAISON)
+    assert notice.state == "pending"
+
+
+async def test_a_press_handled_too_late_to_answer_still_accepts(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    card = (await bot.command(STAFF, "/review")).messages[-1]
+    bot.request.fail("answerCallbackQuery", 400, description=TOO_OLD)
+    done = await bot.press(STAFF, label("review.button_accept"), on=card)
+    assert [c.error for c in done.calls if c.method == "answerCallbackQuery"] == [TOO_OLD]
+    assert done.messages[0].says("review.accepted", unit="市民政局", title=office.plan.title)
     submission = await state_of(services, office.submission)
     assert (submission.state, submission.reviewed_by) == ("accepted", STAFF)
     [notice] = await notices_to(services, LIAISON)

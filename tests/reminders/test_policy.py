@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -507,6 +508,23 @@ async def test_a_reminder_names_what_is_owed_when_it_is_sent(services: Services)
     [reminder] = await world.drain()
     assert items[0][1] not in reminder.text
     assert items[1][1] in reminder.text
+
+
+async def test_a_planned_round_is_summed_up_in_one_info_line(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    world = World(services)
+    world.at(d(11, 30))
+    await _one_unit(world)
+    caplog.set_level(logging.INFO, logger="bot.reminders.planner")
+    assert (await planner.plan_tick(services=services)).reminders == 1
+    await planner.plan_tick(services=services)  # the round is planned once a day
+    [line] = [r for r in caplog.records if r.name == "bot.reminders.planner"]
+    assert line.levelno == logging.INFO
+    summary = line.getMessage()
+    assert "\n" not in summary
+    assert summary.startswith("reminders for 2026-11-30: ")
+    assert "'reminders': 1" in summary
 
 
 async def test_scheduled_reminders_keep_to_hours_and_their_day(services: Services) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from telegram import Update
 
-from bot.app import App, build_application, remember_username
+from bot.app import App, build_application, on_error, remember_username
 from bot.context import Context
 from bot.services import Services
 from storage.db import UpdateAlreadyHandled
@@ -112,8 +112,10 @@ class BotHarness:
         size: int | None = None,
         caption: str | None = None,
         file_unique_id: str | None = None,
+        forward_origin: dict[str, Any] | None = None,
     ) -> Replies:
-        """A person sends a document; its bytes can be downloaded."""
+        """A person sends a document (or forwards one from `forward_origin`, a MessageOrigin
+        as Telegram describes it); its bytes can be downloaded."""
         document = make_document(
             file_name,
             mime_type=mime_type,
@@ -121,8 +123,11 @@ class BotHarness:
             file_unique_id=file_unique_id,
         )
         self.request.add_file(document["file_id"], content, size=document["file_size"])
+        forwarded = {"forward_origin": forward_origin} if forward_origin else None
         return await self.send(
-            make_message_update(self.app.bot, user_id, document=document, caption=caption)
+            make_message_update(
+                self.app.bot, user_id, document=document, caption=caption, extra=forwarded
+            )
         )
 
     async def send_photo(self, user_id: int, content: bytes = b"\xff\xd8\xff\xe0 jpeg") -> Replies:
@@ -163,7 +168,11 @@ async def running_bot(services: Services) -> AsyncIterator[BotHarness]:
         if context.error is not None and not isinstance(context.error, UpdateAlreadyHandled):
             harness.errors.append(context.error)
 
+    # Before the application's own error handler, which stops the update (and any error
+    # handler after it): a handler that raises must fail the test, not be apologised for.
+    app.remove_error_handler(on_error)
     app.add_error_handler(record)
+    app.add_error_handler(on_error)
     await app.initialize()
     await remember_username(app)
     try:

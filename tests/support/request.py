@@ -157,6 +157,8 @@ DESCRIPTIONS = {
     403: "Forbidden: bot was blocked by the user",
     429: "Too Many Requests: retry after 5",
 }
+# answerCallbackQuery for a press handled late (after a restart or an outage).
+TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 
 
 class RecordingRequest(BaseRequest):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import string
 
 import pytest
+from telegram import Update
 from telegram.error import BadRequest, Forbidden, RetryAfter
+from telegram.ext import TypeHandler
 
 from bot.enums import ItemState
 from bot.ledger.status import load_obligations
@@ -164,6 +166,16 @@ async def test_registered_files_can_be_fetched_and_downloaded(services: Services
         harness.request.add_file("BIG", b"x", size=25 * 1024 * 1024)
         with pytest.raises(BadRequest, match="too big"):
             await harness.app.bot.get_file("BIG")
+
+
+async def test_a_handler_that_raises_fails_the_test(services: Services) -> None:
+    async def broken(update: object, context: object) -> None:
+        raise RuntimeError("a handler's bug")
+
+    async with running_bot(services) as harness:
+        harness.app.add_handler(TypeHandler(Update, broken), group=-100)
+        with pytest.raises(RuntimeError, match="a handler's bug"):
+            await harness.say(3001, "你好")
 
 
 # ---- factories --------------------------------------------------------------------------

@@ -79,9 +79,10 @@ def _message(
     chat_id: int | None,
     language_code: str | None,
     content: dict[str, Any],
+    message_id: int | None = None,
 ) -> dict[str, Any]:
     return {
-        "message_id": next(message_ids),
+        "message_id": next(message_ids) if message_id is None else message_id,
         "date": DATE,
         "chat": chat_of(user_id if chat_id is None else chat_id),
         "from": make_user(user_id, language_code=language_code),
@@ -102,9 +103,11 @@ def make_message_update(
     caption: str | None = None,
     forwarded: bool = False,
     edited: bool = False,
+    message_id: int | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Update:
-    """A message from a person: text, a document, a photo or a contact (or `extra` content)."""
+    """A message from a person: text, a document, a photo or a contact (or `extra` content);
+    `edited` with the `message_id` of one sent earlier is that message edited."""
     content: dict[str, Any] = dict(extra or {})
     if text is not None:
         content["text"] = text
@@ -125,7 +128,13 @@ def make_message_update(
             "date": DATE,
             "sender_user": make_user(user_id + 1, first_name="转发"),
         }
-    message = _message(user_id, chat_id=chat_id, language_code=language_code, content=content)
+    message = _message(
+        user_id,
+        chat_id=chat_id,
+        language_code=language_code,
+        content=content,
+        message_id=message_id,
+    )
     if edited:
         message["edit_date"] = DATE + 60
     field = "edited_message" if edited else "message"
