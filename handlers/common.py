@@ -15,6 +15,7 @@ from handlers.shared import (
     Command,
     Feature,
     actor_of,
+    edit,
     forget_actor,
     keyboard,
     language_for,
@@ -84,7 +85,7 @@ async def language_chosen(update: Update, context: Context) -> None:
     )
     forget_actor(context)
     await query.answer()
-    await query.edit_message_text(t(chosen, "language.changed"))
+    await edit(query.message, t(chosen, "language.changed"), None)
 
 
 async def unknown_command(update: Update, context: Context) -> None:

@@ -92,6 +92,18 @@ def _button_callback(button: Button) -> Handler:
     return gated(button.callback, staff=button.staff)
 
 
+class ButtonHandler(CallbackQueryHandler[Context, None]):
+    """A press whose callback data matches the pattern. (PTB's own handler takes a press that
+    carries no data at all as a match of any pattern, with no match object to read.)"""
+
+    def check_update(self, update: object) -> Any:
+        if not (isinstance(update, Update) and update.callback_query is not None):
+            return None
+        if not update.callback_query.data:
+            return False
+        return super().check_update(update)
+
+
 def register_handlers(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Every handler, in order of precedence, and the menus they define."""
     # group -4: a first look at every update (edits are not new input; unreachable no more).
@@ -101,7 +113,7 @@ def register_handlers(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
         for button in feature.buttons:
             if button.always:
                 app.add_handler(
-                    CallbackQueryHandler(_button_callback(button), pattern=button.pattern),
+                    ButtonHandler(_button_callback(button), pattern=button.pattern),
                     group=-3,
                 )
     # group -2: a person in a conversation has every update handed to that conversation.
@@ -124,9 +136,7 @@ def register_handlers(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
             )
         for button in feature.buttons:
             if not button.always:
-                app.add_handler(
-                    CallbackQueryHandler(_button_callback(button), pattern=button.pattern)
-                )
+                app.add_handler(ButtonHandler(_button_callback(button), pattern=button.pattern))
         for handler in feature.handlers:
             app.add_handler(handler)
         for name, flow in (feature.flows or {}).items():
@@ -135,9 +145,7 @@ def register_handlers(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
             add_tick(app, job.name, job.seconds, job.callback)
     app.add_handler(MessageHandler(filters.COMMAND, common.unknown_command))
     # A staff button no handler took (old, or forged): refused to anyone but staff.
-    app.add_handler(
-        CallbackQueryHandler(gated(stale_staff_button, staff=True), pattern=STAFF_BUTTONS)
-    )
+    app.add_handler(ButtonHandler(gated(stale_staff_button, staff=True), pattern=STAFF_BUTTONS))
     app.add_handler(CallbackQueryHandler(common.stale_button))
     app.add_handler(
         MessageHandler(filters.ChatType.PRIVATE & ~filters.COMMAND, common.not_understood)

@@ -64,7 +64,7 @@ async def drop_round(update: Update, context: Context, lang: str) -> None:
     query = update.callback_query
     assert query is not None
     await query.answer()
-    await query.edit_message_text(t(lang, "reminders.round.cancelled"))
+    await edit(query.message, t(lang, "reminders.round.cancelled"), None)
 
 
 async def send_round(update: Update, context: Context, lang: str) -> None:
@@ -81,7 +81,7 @@ async def send_round(update: Update, context: Context, lang: str) -> None:
     _wake(context)
     await query.answer()
     key = "reminders.round.already" if done.already else "reminders.round.queued"
-    await query.edit_message_text(t(lang, key, count=done.queued))
+    await edit(query.message, t(lang, key, count=done.queued), None)
 
 
 async def rollcall(update: Update, context: Context) -> None:

@@ -291,14 +291,23 @@ def _shows(message: Message, text: str | None, markup: InlineKeyboardMarkup | No
     return same_text and (message.reply_markup or None) == (markup or None)
 
 
+def _gone(exc: BadRequest) -> bool:
+    """Telegram's words for a message that can no longer be edited (deleted by the person)."""
+    words = exc.message.lower()
+    return "to edit not found" in words or "can't be edited" in words
+
+
 async def edit(message: object, text: str, markup: InlineKeyboardMarkup | None) -> None:
-    """Edit a message of the bot in place, unless it shows that already."""
+    """Edit a message of the bot in place, unless it shows that already; when the message is
+    gone (the person deleted it), send the text as a new message instead."""
     if not isinstance(message, Message) or _shows(message, text, markup):
         return
     try:
         await message.edit_text(text, reply_markup=markup)
     except BadRequest as exc:
-        if "not modified" not in exc.message.lower():
+        if _gone(exc):
+            await message.chat.send_message(text, reply_markup=markup)
+        elif "not modified" not in exc.message.lower():
             raise
 
 
@@ -316,8 +325,8 @@ async def set_buttons(message: object, markup: InlineKeyboardMarkup | None) -> N
             caption = message.caption_html if message.caption else None
             await message.edit_caption(caption, reply_markup=markup)
     except BadRequest as exc:
-        if "not modified" not in exc.message.lower():
-            raise
+        if not _gone(exc) and "not modified" not in exc.message.lower():
+            raise  # a message that is gone has no buttons to change
 
 
 async def drop_buttons(message: object) -> None:

@@ -124,3 +124,22 @@ async def test_a_person_marked_unreachable_who_writes_or_presses_is_reachable_ag
     account = await rows.get(services, Account, PERSON)
     assert account is not None
     assert (account.unreachable_since, account.unreachable_reason) == (None, None)
+
+
+async def test_a_press_that_carries_no_data_is_answered_as_stale(bot: BotHarness) -> None:
+    """Telegram may send a press without data; no button's action takes it for its own."""
+    for who in (PERSON, STAFF):
+        reply = await bot.press(who, data="")
+        assert reply.answer["text"] == label("common.stale_button")
+        assert reply.messages == []
+    assert bot.errors == []
+
+
+async def test_an_answer_to_a_message_the_person_deleted_comes_as_a_new_message(
+    bot: BotHarness,
+) -> None:
+    # The button's message is not the bot's any more (deleted): its edit is refused.
+    reply = await bot.press(PERSON, data="lang:en")
+    assert reply.edited == []
+    assert reply.one().says("language.changed", "en")
+    assert bot.errors == []
