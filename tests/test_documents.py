@@ -37,7 +37,16 @@ from bot.staff.documents.preview import first_page_png, to_pdf
 from bot.transport.outbox import Dispatcher
 from bot.transport.pacing import Pacer
 from storage import repositories as repo
-from storage.models import AuditEvent, Invite, OutboxMessage, Setting, Submission, Unit
+from storage.models import (
+    AuditEvent,
+    Invite,
+    OutboxMessage,
+    Person,
+    Setting,
+    Submission,
+    Unit,
+)
+from tests.support import factories
 from tests.support.cli import run_cli
 
 STAFF = 900  # the `services` fixture's STAFF_IDS
@@ -216,6 +225,35 @@ async def test_bulletin_quotes_the_report(services: Services, tmp_path: Path) ->
     assert "2026年12月4日印发" in text
 
 
+async def test_bulletin_counts_units_the_bot_cannot_reach(
+    services: Services, tmp_path: Path
+) -> None:
+    await make_scene(services)
+    path = tmp_path / "通报.docx"
+    await notices.write_bulletin(services=services, actor_id=STAFF, path=path)
+    assert "无法通过机器人接收提醒" not in full_text(docx.Document(str(path)))
+
+    # Two units' registered liaisons have blocked the bot.
+    async with services.db.sessions() as session:
+        liaisons = (
+            await session.scalars(
+                select(Person.telegram_user_id)
+                .where(Person.role == "liaison", Person.until.is_(None))
+                .where(Person.telegram_user_id.is_not(None))
+                .order_by(Person.unit_id)
+                .limit(2)
+            )
+        ).all()
+    for user_id in liaisons:
+        assert user_id is not None
+        await factories.add_account(
+            services, user_id, unreachable_reason="Forbidden: bot was blocked by the user"
+        )
+    await notices.write_bulletin(services=services, actor_id=STAFF, path=path)
+    basic = paragraph(docx.Document(str(path)), "本次统计共")
+    assert "另有2家单位的联系人无法通过机器人接收提醒。" in basic.text
+
+
 async def test_bulletin_page_geometry_and_fonts(services: Services, tmp_path: Path) -> None:
     await make_scene(services)
     done = await notices.write_bulletin(
@@ -335,6 +373,27 @@ async def test_an_urging_notice_names_only_its_own_unit(
     for other in report.units:
         if other.name != scene.returned_unit and other.name not in scene.returned_unit:
             assert other.name not in text, other.name
+
+
+async def test_an_urging_notice_ends_with_the_offices_contact_line(
+    services: Services, tmp_path: Path
+) -> None:
+    scene = await make_scene(services)
+    [plain] = await notices.write_urges(
+        services=services, actor_id=STAFF, unit_names=[scene.returned_unit], target=tmp_path
+    )
+    assert "联系人及电话" not in full_text(docx.Document(str(plain.path)))  # none set
+
+    settings = services.settings.model_copy(
+        update={"notice_contact": "市双拥办 王明，0954-2033xxx"}
+    )
+    other = Services(settings=settings, db=services.db, clock=services.clock)
+    [done] = await notices.write_urges(
+        services=other, actor_id=STAFF, unit_names=[scene.returned_unit], target=tmp_path / "c"
+    )
+    assert paragraph(docx.Document(str(done.path)), "联系人及电话").text == (
+        "联系人及电话：市双拥办 王明，0954-2033xxx"
+    )
 
 
 async def test_a_unit_without_liaison_gets_its_own_invite_link(

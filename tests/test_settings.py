@@ -36,6 +36,11 @@ def test_defaults_are_those_of_the_contract() -> None:
     assert s.telegram_proxy is None
     assert s.log_level == "INFO"
     assert s.reminder_time == time(9, 30)
+    # Off unless asked for: no health port, and when there is one, this machine only.
+    assert s.health_port is None
+    assert s.health_host == "127.0.0.1"
+    # No scheduled backup unless a folder is given; then at 03:00, the last 7 kept.
+    assert (s.backup_dir, s.backup_time, s.backup_keep) == (None, time(3, 0), 7)
 
 
 def test_good_values_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
