@@ -368,7 +368,8 @@ async def _timed(name: str, url: str, units: int, work: Path) -> dict[str, Any]:
     from bot.ledger.report import build_report, write_report_json
     from bot.reminders.planner import plan_tick
     from bot.staff import broadcasts, console
-    from bot.staff.export import build_archive, export_workbook
+    from bot.staff.archive import build_archive
+    from bot.staff.export import export_workbook
 
     data = work / "data"
     out: dict[str, Any] = {}

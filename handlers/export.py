@@ -14,8 +14,9 @@ from telegram import InputFile, Update
 from telegram.constants import ChatAction
 
 from bot.context import Context
+from bot.staff.archive import build_archive
 from bot.staff.charts import stats_chart
-from bot.staff.export import build_archive, export_workbook
+from bot.staff.export import export_workbook
 from handlers.shared import (
     UPLOAD_TIMEOUT,
     Audience,

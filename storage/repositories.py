@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -108,3 +108,12 @@ def audit(
     session.add(
         AuditEvent(at=at, actor_id=actor_id, action=action, unit_id=unit_id, details=details)
     )
+
+
+async def in_parts(
+    tx: AsyncSession, query: Select[*tuple[Any, ...]], size: int
+) -> AsyncIterator[Sequence[Any]]:
+    """A query's rows, `size` at a time, streamed (a country's rows never all in memory)."""
+    result = await tx.stream(query.execution_options(yield_per=size))
+    async for part in result.partitions():
+        yield part

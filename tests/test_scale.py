@@ -30,7 +30,8 @@ from bot.ledger.report import build_report, report_json, write_report_json
 from bot.services import Services
 from bot.staff import broadcasts
 from bot.staff import export as export_module
-from bot.staff.export import build_archive, export_workbook
+from bot.staff.archive import build_archive
+from bot.staff.export import export_workbook
 from storage.db import Database
 from storage.models import ChecklistItem, OutboxMessage, Unit
 from tests.support.cli import run_cli

@@ -41,7 +41,8 @@ async def cmd_export(services: Services, args: argparse.Namespace) -> int:
     if path.parent and not path.parent.exists():
         raise BadInput("export.cli_no_folder", folder=str(path.parent))
     # Imported here: the workbook's libraries are not needed by the other commands.
-    from bot.staff.export import build_archive, export_workbook
+    from bot.staff.archive import build_archive
+    from bot.staff.export import export_workbook
 
     done = await export_workbook(services=services, actor_id=None, path=path, via="cli")
     print(_say(services, "export.cli_written", path=str(done.path), **done.totals.model_dump()))

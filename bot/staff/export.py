@@ -1,4 +1,5 @@
-"""The status workbook (`/export`, `liaison-bot export FILE.xlsx`) and the archive of materials.
+"""The status workbook (`/export`, `liaison-bot export FILE.xlsx`); the archive of materials is
+`bot.staff.archive`.
 
 The numbers come from `bot.ledger.report` — the same as the chat and `report --json`. The
 workbook is read in ONE transaction (a snapshot: the report's numbers, the item matrix and the
@@ -11,14 +12,10 @@ first (the logs are read twice for that)."""
 from __future__ import annotations
 
 import asyncio
-import re
-import unicodedata
-import zipfile
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +39,13 @@ from bot.services import Services
 from bot.staff.broadcasts import PURPOSE as BROADCAST_PURPOSE
 from bot.staff.broadcasts import Progress, audience_name, progress_of
 from bot.staff.console import REMINDER_PURPOSES
+from bot.staff.workbook import (
+    MAX_WIDTH,
+    Widths,
+    Writer,
+    display_width,
+    save,
+)
 from messages import plain
 from storage import repositories as repo
 from storage.models import (
@@ -51,11 +55,8 @@ from storage.models import (
     Person,
     Submission,
     SubmissionFile,
-    Unit,
 )
 
-PART_LIMIT = 45 * 1024 * 1024
-MAX_WIDTH = 60
 # Units whose items are read in detail (dates, drafts) at a time for the matrix: the read
 # model binds one parameter per unit up to 1,000.
 DETAIL_CHUNK = 1_000
@@ -63,9 +64,6 @@ DETAIL_CHUNK = 1_000
 LOG_CHUNK = 5_000
 # A unit's own items get a column each up to this many; beyond, they share one column.
 OWN_COLUMNS = 20
-DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
-DATE_FORMAT = "yyyy-mm-dd"
-HEADER_FILL = "DDEBF7"
 # The matrix's colours by state (green done, yellow awaiting review, red owed, grey excused).
 FILLS = {
     ItemState.ACCEPTED: "C6EFCE",
@@ -128,18 +126,6 @@ class ExportOut(BaseModel):
     path: Path
     units: int
     totals: Totals
-
-
-class ArchivePart(BaseModel):
-    path: Path
-    files: int
-    size: int
-
-
-class ArchiveOut(BaseModel):
-    parts: list[ArchivePart]
-    files: int
-    missing: list[str]
 
 
 async def collect(*, services: Services) -> ExportData:
@@ -241,214 +227,7 @@ async def _drafted_items(tx: AsyncSession, data: ExportData) -> set[int]:
     return found
 
 
-async def _stream(
-    tx: AsyncSession, query: Select[*tuple[Any, ...]]
-) -> AsyncIterator[Sequence[Any]]:
-    """A query's rows, LOG_CHUNK at a time."""
-    result = await tx.stream(query.execution_options(yield_per=LOG_CHUNK))
-    async for part in result.partitions():
-        yield part
-
-
-@cache
-def _wide_pattern() -> re.Pattern[str]:
-    """A character class of the characters a spreadsheet shows two columns wide (made once,
-    from the Unicode database: a regular expression counts them at C speed)."""
-    ranges: list[str] = []
-    start = None
-    for code in range(0x1100, 0x40000):
-        wide = unicodedata.east_asian_width(chr(code)) in "WF"
-        if wide and start is None:
-            start = code
-        elif not wide and start is not None:
-            ranges.append(f"{re.escape(chr(start))}-{re.escape(chr(code - 1))}")
-            start = None
-    return re.compile("[" + "".join(ranges) + "]")
-
-
-def display_width(text: str) -> int:
-    """Columns a text takes in a spreadsheet cell (CJK characters take two)."""
-    text = str(text)
-    if text.isascii():
-        return max(len(line) for line in text.split("\n")) if "\n" in text else len(text)
-    wide = _wide_pattern()
-    return max(len(line) + len(wide.findall(line)) for line in text.split("\n"))
-
-
-def _save(book: Any, path: Path) -> None:
-    """Write the workbook's file (the sheets were streamed to temporary files already)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    book.save(path)
-
-
-class _Writer:
-    """The workbook's sheets, with the office's headers, frozen header rows and fitted widths.
-
-    Its methods run in a worker thread, one at a time; the rows come from the caller."""
-
-    def __init__(self, lang: str, tz: Any) -> None:
-        from openpyxl import Workbook
-
-        self.lang = lang
-        self.tz = tz
-        self.book = Workbook(write_only=True)
-        self._styles: dict[str, Any] = {}
-        self._cells: dict[tuple[str, Any], Any] = {}
-
-    def h(self, key: str, /, **values: object) -> str:
-        return plain(self.lang, f"export.{key}", **values)
-
-    def local(self, moment: datetime | None) -> datetime | None:
-        """An aware moment as the office's wall-clock time (Excel has no time zones)."""
-        if moment is None:
-            return None
-        return moment.astimezone(self.tz).replace(tzinfo=None, microsecond=0)
-
-    def yes_no(self, value: bool) -> str:
-        return self._label("common.yes" if value else "common.no")
-
-    def kind(self, kind: str | None) -> str:
-        return self._label(f"common.kind_{kind}") if kind else ""
-
-    def role(self, role: str) -> str:
-        return self._label(f"common.role_{role}") if role else ""
-
-    def purpose(self, purpose: str) -> str:
-        try:
-            return self._label(f"export.purpose_{purpose}")
-        except KeyError:
-            return purpose
-
-    def state(self, state: str) -> str:
-        try:
-            return self._label(f"export.state_{state}")
-        except KeyError:
-            return state
-
-    @lru_cache(maxsize=256)  # noqa: B019 (one writer per workbook)
-    def _label(self, key: str) -> str:
-        return plain(self.lang, key)
-
-    # -- cells and sheets --
-
-    def cell(self, value: Any, name: str, make: Callable[[Any], None]) -> Any:
-        """A value carrying one of a few styles (`make` sets it up the first time).
-
-        A write-only sheet writes each row as it comes and reads a cell only while writing
-        it, so one cell serves every occurrence of the same value and style (a matrix of
-        100,000 rows holds a few hundred distinct texts)."""
-        from openpyxl.cell import WriteOnlyCell
-
-        found = self._cells.get((name, value))
-        if found is not None:
-            return found
-        template = self._styles.get(name)
-        if template is None:
-            template = WriteOnlyCell(self.book.worksheets[0])
-            make(template)
-            self._styles[name] = template
-        if len(self._cells) >= 20_000:  # moments of a log are mostly distinct
-            self._cells.clear()
-        found = self._cells[(name, value)] = WriteOnlyCell(template.parent, value)
-        found._style = template._style
-        return found
-
-    def header(self, values: Iterable[str], *, centered: bool = False) -> list[Any]:
-        from openpyxl.styles import Alignment, Font, PatternFill
-
-        def make(cell: Any) -> None:
-            cell.font = Font(bold=True)
-            cell.fill = PatternFill("solid", fgColor=HEADER_FILL)
-            cell.alignment = Alignment(
-                vertical="center", wrap_text=True, horizontal="center" if centered else None
-            )
-
-        name = "header_centered" if centered else "header"
-        return [self.cell(v, name, make) for v in values]
-
-    def moment(self, value: datetime | date | None) -> Any:
-        if value is None:
-            return None
-        if isinstance(value, datetime):
-            return self.cell(value, "datetime", _number_format(DATETIME_FORMAT))
-        return self.cell(value, "date", _number_format(DATE_FORMAT))
-
-    def wrapped(self, value: str) -> Any:
-        """A text of several lines, shown so."""
-        if "\n" not in value:
-            return value
-        from openpyxl.styles import Alignment
-
-        def make(cell: Any) -> None:
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
-
-        return self.cell(value, "wrapped", make)
-
-    def begin(self, title: str, widths: Sequence[int], *, freeze: str) -> Any:
-        """A new sheet with its widths set and its header rows frozen (before any row)."""
-        from openpyxl.utils import get_column_letter
-
-        sheet = self.book.create_sheet(title)
-        for column, width in enumerate(widths, start=1):
-            if width:
-                sheet.column_dimensions[get_column_letter(column)].width = min(
-                    width + 2, MAX_WIDTH
-                )
-        sheet.freeze_panes = freeze
-        return sheet
-
-    def table(
-        self,
-        title: str,
-        headers: list[str],
-        widths: Sequence[int],
-        rows: int,
-    ) -> Any:
-        """A plain table: bold header row, frozen, filtered; the rows come by `append`."""
-        from openpyxl.utils import get_column_letter
-
-        header_widths = [min(display_width(h), MAX_WIDTH) for h in headers]
-        fitted = [max(a, b) for a, b in zip(widths, header_widths, strict=True)]
-        sheet = self.begin(title, fitted, freeze="B2" if len(headers) > 6 else "A2")
-        if rows:
-            sheet.auto_filter.ref = f"A1:{get_column_letter(len(headers))}{rows + 1}"
-        sheet.append(self.header(headers))
-        return sheet
-
-
-def _number_format(pattern: str) -> Callable[[Any], None]:
-    def make(cell: Any) -> None:
-        cell.number_format = pattern
-
-    return make
-
-
-class _Widths:
-    """The widest value of each column, as the spreadsheet shows it."""
-
-    def __init__(self, columns: int) -> None:
-        self.widths = [0] * columns
-
-    def see(self, column: int, value: Any) -> None:
-        if value is None or value == "":
-            return
-        if isinstance(value, datetime):
-            width = 16
-        elif isinstance(value, date):
-            width = 10
-        elif isinstance(value, int):
-            width = len(str(value))
-        else:
-            width = display_width(value)
-        if width > self.widths[column]:
-            self.widths[column] = width
-
-    def see_all(self, column: int, values: Iterable[Any]) -> None:
-        for value in set(values):
-            self.see(column, value)
-
-
-def _summary(w: _Writer, data: ExportData) -> None:
+def _summary(w: Writer, data: ExportData) -> None:
     from openpyxl.styles import Alignment, Font
 
     report = data.summary
@@ -524,10 +303,10 @@ _UNIT_COLUMNS = (
 )  # fmt: skip
 
 
-def _units_begin(w: _Writer, data: ExportData) -> Any:
+def _units_begin(w: Writer, data: ExportData) -> Any:
     """The units sheet, its widths from every unit's values (distinct values measured once)."""
     units = [u.obligations for u in data.units]
-    fit = _Widths(len(_UNIT_COLUMNS))
+    fit = Widths(len(_UNIT_COLUMNS))
     fit.see(0, len(units))
     fit.see_all(1, (u.name for u in units))
     fit.see_all(2, (w.kind(u.kind) for u in units))
@@ -551,7 +330,7 @@ def _units_begin(w: _Writer, data: ExportData) -> Any:
     return w.table(w.h("sheet_units"), headers, fit.widths, len(units))
 
 
-def _units_rows(w: _Writer, sheet: Any, rows: Sequence[UnitRow], first: int) -> None:
+def _units_rows(w: Writer, sheet: Any, rows: Sequence[UnitRow], first: int) -> None:
     for number, row in enumerate(rows, start=first):
         unit, s = row.obligations, row.status
         liaison, lead = unit.liaison, unit.lead
@@ -579,12 +358,12 @@ def _units_rows(w: _Writer, sheet: Any, rows: Sequence[UnitRow], first: int) -> 
         )
 
 
-def _cell_label(w: _Writer, state: ItemState, draft: bool) -> str:
+def _cell_label(w: Writer, state: ItemState, draft: bool) -> str:
     label = w._label(f"unitcard.state_{state}")
     return label + w._label("unitcard.item_draft") if draft else label
 
 
-def _matrix_begin(w: _Writer, data: ExportData, drafted: set[int]) -> Any:
+def _matrix_begin(w: Writer, data: ExportData, drafted: set[int]) -> Any:
     """The units × items sheet; each column as wide as its widest label, its colours by state
     as conditional formats over the whole range (one rule per state, not a style per cell)."""
     from openpyxl.formatting.rule import Rule
@@ -599,7 +378,7 @@ def _matrix_begin(w: _Writer, data: ExportData, drafted: set[int]) -> Any:
     if data.shared_own:
         headers.append(w.h("col_own_items"))
     units = [u.obligations for u in data.units]
-    fit = _Widths(len(headers))
+    fit = Widths(len(headers))
     fit.see_all(0, (u.name for u in units))
     fit.see_all(1, (w.kind(u.kind) for u in units))
     fit.see_all(2, (f"{len(u.items)}/{len(u.items)}" for u in units))
@@ -655,7 +434,7 @@ def _matrix_begin(w: _Writer, data: ExportData, drafted: set[int]) -> Any:
 
 
 def _matrix_rows(
-    w: _Writer, sheet: Any, data: ExportData, detailed: Sequence[UnitObligations]
+    w: Writer, sheet: Any, data: ExportData, detailed: Sequence[UnitObligations]
 ) -> None:
     from openpyxl.styles import Alignment
 
@@ -681,7 +460,7 @@ def _matrix_rows(
         sheet.append(row)
 
 
-def _cell_text(w: _Writer, item: ItemStatus) -> str:
+def _cell_text(w: Writer, item: ItemStatus) -> str:
     label = _cell_label(w, item.state, item.has_draft)
     moment = (
         item.reviewed_at
@@ -741,14 +520,14 @@ def _deliveries_query() -> Select[*tuple[Any, ...]]:
 class _Log:
     """The reminder log or the deliveries of notices, as rows of the sheet."""
 
-    def __init__(self, w: _Writer, data: ExportData, reminders: bool) -> None:
+    def __init__(self, w: Writer, data: ExportData, reminders: bool) -> None:
         self.w = w
         self.reminders = reminders
         self.units = {u.obligations.unit_id: u.obligations.name for u in data.units}
         self.names = data.names
         keys = _REMINDER_COLUMNS if reminders else _DELIVERY_COLUMNS
         self.headers = [w.h(k) for k in keys]
-        self.fit = _Widths(len(keys))
+        self.fit = Widths(len(keys))
         self.count = 0
 
     def person(self, chat_id: int) -> tuple[str, str]:
@@ -800,7 +579,7 @@ class _Log:
             sheet.append([w.moment(v) if isinstance(v, datetime) else v for v in values])
 
 
-def _broadcasts(w: _Writer, data: ExportData) -> None:
+def _broadcasts(w: Writer, data: ExportData) -> None:
     headers = [
         w.h(k)
         for k in (
@@ -826,7 +605,7 @@ def _broadcasts(w: _Writer, data: ExportData) -> None:
         ]
         for b in data.broadcasts
     ]
-    fit = _Widths(len(headers))
+    fit = Widths(len(headers))
     for row in rows:
         for column, value in enumerate(row):
             fit.see(column, value)
@@ -841,7 +620,7 @@ async def write_workbook(
     """Write the workbook the office hands over, reading the matrix's detail and the logs in
     the caller's transaction as it goes; the writing runs in a worker thread, a batch at a
     time."""
-    w = _Writer(lang, tz)
+    w = Writer(lang, tz)
     await asyncio.to_thread(_summary, w, data)
     sheet = await asyncio.to_thread(_units_begin, w, data)
     for start in range(0, len(data.units), LOG_CHUNK):
@@ -863,14 +642,14 @@ async def write_workbook(
         await writing
     for reminders, query in ((True, _reminders_query()), (False, _deliveries_query())):
         log = _Log(w, data, reminders)
-        async for rows in _stream(tx, query):
+        async for rows in repo.in_parts(tx, query, LOG_CHUNK):
             await asyncio.to_thread(log.measure, rows)
         sheet = await asyncio.to_thread(log.begin)
-        async for rows in _stream(tx, query):
+        async for rows in repo.in_parts(tx, query, LOG_CHUNK):
             await asyncio.to_thread(log.write, sheet, rows)
         if reminders:
             await asyncio.to_thread(_broadcasts, w, data)
-    await asyncio.to_thread(_save, w.book, path)
+    await asyncio.to_thread(save, w.book, path)
 
 
 def export_file_name(services: Services) -> str:
@@ -902,155 +681,3 @@ async def export_workbook(
             units=data.summary.totals.units,
         )
     return ExportOut(path=target, units=len(data.units), totals=data.summary.totals)
-
-
-_UNSAFE = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
-
-
-def safe_name(name: str) -> str:
-    """A file or folder name that is valid on Windows and cannot climb out of its folder."""
-    cleaned = _UNSAFE.sub("_", name).strip().strip(".")
-    return cleaned[:120] or "_"
-
-
-@dataclass(slots=True)
-class _Entry:
-    arcname: str
-    size: int
-    source: Path | None = None
-    text: str | None = None
-
-
-async def _entries(services: Services) -> tuple[list[_Entry], list[str]]:
-    """Every kept file and text answer of the submissions awaiting review or accepted.
-
-    Read as one join, a few thousand rows at a time (no list of ids is bound: a country's
-    submissions are far more than a statement's parameters)."""
-    data_dir = services.settings.data_dir
-    lang = services.settings.language
-    entries: list[_Entry] = []
-    missing: list[str] = []
-    taken: set[str] = set()
-
-    def unique(arcname: str) -> str:
-        base, dot, ext = arcname.rpartition(".")
-        if not dot or "/" in ext:
-            base, ext = arcname, ""
-        candidate, n = arcname, 2
-        while candidate in taken:
-            candidate = f"{base} ({n}).{ext}" if ext else f"{base} ({n})"
-            n += 1
-        taken.add(candidate)
-        return candidate
-
-    query = (
-        select(
-            Submission.id,
-            Submission.unit_id,
-            Submission.item_id,
-            Submission.text,
-            SubmissionFile.file_name,
-            SubmissionFile.path,
-        )
-        .outerjoin(SubmissionFile, SubmissionFile.submission_id == Submission.id)
-        .where(Submission.state.in_(("pending", "accepted")))
-        .order_by(Submission.unit_id, Submission.item_id, Submission.id, SubmissionFile.id)
-    )
-    async with services.db.snapshot() as tx:
-        units = {unit_id: safe_name(name) for unit_id, name in await tx.execute(
-            select(Unit.id, Unit.name)
-        )}  # fmt: skip
-        titles = {i.id: safe_name(i.title) for i in await repo.checklist(tx)}
-        answer = plain(lang, "export.text_answer")
-        last = None
-        async for rows in _stream(tx, query):
-            for submission_id, unit_id, item_id, text, file_name, path in rows:
-                folder = f"{units.get(unit_id, str(unit_id))}/{titles.get(item_id, str(item_id))}"
-                if submission_id != last:
-                    last = submission_id
-                    if text:
-                        size = len(text.encode("utf-8"))
-                        entries.append(_Entry(unique(f"{folder}/{answer}.txt"), size, text=text))
-                if file_name is None:
-                    continue
-                source = Path(path) if path else None
-                if source is not None and not source.is_absolute():
-                    source = data_dir / source
-                arcname = unique(f"{folder}/{safe_name(file_name)}")
-                if source is None or not source.is_file():
-                    missing.append(arcname)
-                    continue
-                entries.append(_Entry(arcname, source.stat().st_size, source=source))
-    return entries, missing
-
-
-def _cost(size: int, arcname: str) -> int:
-    """Bytes an entry may take in a zip: data (deflate never grows it by much), two headers."""
-    return size + size // 1000 + 2 * len(arcname.encode("utf-8")) + 200
-
-
-def _write_parts(
-    entries: list[_Entry], missing: list[str], out_dir: Path, stem: str, limit: int, lang: str
-) -> list[ArchivePart]:
-    """Zip the entries into parts no bigger than `limit` (each file whole, in one part).
-
-    The list of files that could not be found goes into the first part.
-    """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    listing_name = plain(lang, "export.missing_list") + ".txt"
-    listing = "\n".join(missing) + "\n" if missing else ""
-    used = _cost(len(listing.encode("utf-8")), listing_name) + 100 if missing else 100
-    groups: list[list[_Entry]] = [[]]
-    for entry in entries:
-        cost = _cost(entry.size, entry.arcname)
-        if groups[-1] and used + cost > limit:
-            groups.append([])
-            used = 100
-        groups[-1].append(entry)
-        used += cost
-    parts: list[ArchivePart] = []
-    for number, group in enumerate(groups, start=1):
-        suffix = "" if len(groups) == 1 else plain(lang, "export.part_suffix", number=number)
-        path = out_dir / f"{stem}{suffix}.zip"
-        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            if missing and number == 1:
-                archive.writestr(listing_name, listing)
-            for entry in group:
-                if entry.source is not None:
-                    archive.write(entry.source, entry.arcname)
-                else:
-                    archive.writestr(entry.arcname, entry.text or "")
-        parts.append(ArchivePart(path=path, files=len(group), size=path.stat().st_size))
-    return parts
-
-
-async def build_archive(
-    *,
-    services: Services,
-    actor_id: int | None,
-    out_dir: Path | None = None,
-    limit: int = PART_LIMIT,
-    via: str = "chat",
-) -> ArchiveOut:
-    """The collected materials in folders 单位/资料项/文件, zipped in parts under `limit`."""
-    if actor_id is not None:
-        await roster.require_staff(services=services, actor_id=actor_id)
-    entries, missing = await _entries(services)
-    lang = services.settings.language
-    local = services.now().astimezone(services.settings.tz)
-    stem = plain(lang, "export.archive_name", stamp=f"{local:%Y%m%d_%H%M}")
-    target = out_dir or services.settings.data_dir / "exports"
-    parts = await asyncio.to_thread(_write_parts, entries, missing, target, stem, limit, lang)
-    async with services.db.uow() as tx:
-        repo.audit(
-            tx,
-            services.now(),
-            actor_id,
-            "export",
-            what="archive",
-            via=via,
-            files=len(entries),
-            parts=len(parts),
-            missing=len(missing),
-        )
-    return ArchiveOut(parts=parts, files=len(entries), missing=missing)

@@ -24,7 +24,9 @@ from bot.ledger.report import build_report
 from bot.roster import import_units
 from bot.services import Services
 from bot.staff import broadcasts
-from bot.staff.export import build_archive, collect, display_width, export_workbook
+from bot.staff.archive import build_archive
+from bot.staff.export import collect, export_workbook
+from bot.staff.workbook import display_width
 from bot.transport.outbox import enqueue, text_payload
 from storage import repositories as repo
 from storage.models import OutboxMessage, Person, Submission, SubmissionFile, Unit

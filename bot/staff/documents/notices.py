@@ -17,6 +17,7 @@ from bot.ledger.report import Totals, build_report
 from bot.registration import invites
 from bot.roster import require_staff
 from bot.services import Services
+from bot.staff.archive import safe_name
 from bot.staff.documents.data import (
     BulletinData,
     Letterhead,
@@ -26,7 +27,6 @@ from bot.staff.documents.data import (
     units_owing,
 )
 from bot.staff.documents.render import document_number, render_bulletin, render_urge
-from bot.staff.export import safe_name
 from messages import plain
 from storage import repositories as repo
 from storage.models import Unit
