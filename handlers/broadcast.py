@@ -29,8 +29,9 @@ from bot import conversations
 from bot.context import Context
 from bot.conversations import StepOut
 from bot.errors import DomainError
-from bot.staff import broadcasts
-from bot.staff.broadcasts import AUDIENCES, AckStatus, Preview, Progress, audience_name
+from bot.staff import acks, broadcasts
+from bot.staff.acks import AckStatus
+from bot.staff.broadcasts import AUDIENCES, Preview, Progress, audience_name
 from handlers.shared import (
     Audience,
     Button,
@@ -136,7 +137,7 @@ def progress_markup(p: Progress, lang: str) -> InlineKeyboardMarkup | None:
     return keyboard([[(t(lang, "broadcast.button_stop"), f"bc:stop:{p.id}")]])
 
 
-def _listing(lines: list[broadcasts.AckLine], lang: str) -> list[str]:
+def _listing(lines: list[acks.AckLine], lang: str) -> list[str]:
     shown = [
         t(
             lang,
@@ -347,7 +348,7 @@ async def _flow_button(update: Update, context: Context, step: StepOut, lang: st
 async def show_acks(update: Update, context: Context, lang: str) -> None:
     """`bc:acks:{id}`: who has and has not pressed "收到" (staff)."""
     user, query = pressed(update)
-    status = await broadcasts.ack_status(
+    status = await acks.ack_status(
         services=services_of(context), actor_id=user.id, broadcast_id=matched(context)
     )
     await query.answer()
@@ -361,7 +362,7 @@ async def nudge(update: Update, context: Context, lang: str) -> None:
     """`bc:nudge:{id}:{round}`: remind those who have not acknowledged, once a round (staff)."""
     user, query = pressed(update)
     broadcast_id, round_number = matched(context, 1), matched(context, 2)
-    done = await broadcasts.nudge(
+    done = await acks.nudge(
         services=services_of(context),
         actor_id=user.id,
         broadcast_id=broadcast_id,
@@ -391,7 +392,7 @@ async def acknowledge(update: Update, context: Context) -> None:
         return
     lang = await language_for(update, context)
     broadcast_id = int(query.data.split(":", 1)[1])
-    outcome = await broadcasts.acknowledge(
+    outcome = await acks.acknowledge(
         services=services_of(context), broadcast_id=broadcast_id, user_id=user.id
     )
     if outcome == "not_recipient":

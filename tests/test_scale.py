@@ -28,7 +28,7 @@ from bot.ledger import report as report_module
 from bot.ledger.checklist import set_deadline
 from bot.ledger.report import build_report, report_json, write_report_json
 from bot.services import Services
-from bot.staff import broadcasts
+from bot.staff import acks, broadcasts
 from bot.staff import export as export_module
 from bot.staff.archive import build_archive
 from bot.staff.export import export_workbook
@@ -83,10 +83,10 @@ async def _broadcast_and_archive(services: Services, units: int, tmp_path: Path)
         await tx.execute(
             update(OutboxMessage).where(OutboxMessage.broadcast_id == sent.id).values(state="sent")
         )
-    status = await broadcasts.ack_status(services=services, actor_id=STAFF, broadcast_id=sent.id)
+    status = await acks.ack_status(services=services, actor_id=STAFF, broadcast_id=sent.id)
     assert len(status.not_acknowledged) == 2 * units
     assert all(line.name != "" and line.unit for line in status.not_acknowledged)
-    nudged = await broadcasts.nudge(
+    nudged = await acks.nudge(
         services=services, actor_id=STAFF, broadcast_id=sent.id, round_number=1
     )
     assert nudged.queued == 2 * units

@@ -13,7 +13,7 @@ from bot.demo.sample import UNREPORTED, seed_notice_situation
 from bot.errors import NotStaff, UnitAmbiguous
 from bot.ledger.report import build_report
 from bot.services import Services
-from bot.staff import broadcasts, console
+from bot.staff import acks, broadcasts, console
 from handlers.staff import audit_text, unit_text
 from messages import catalogue, format_date
 from storage import repositories as repo
@@ -248,24 +248,20 @@ async def test_acknowledgements_and_reminders(seeded: Services) -> None:
                 )
             ).all()
         )
-    assert await broadcasts.acknowledge(services=seeded, broadcast_id=sent.id, user_id=1) == (
+    assert await acks.acknowledge(services=seeded, broadcast_id=sent.id, user_id=1) == (
         "not_recipient"
     )
-    ack = broadcasts.acknowledge
+    ack = acks.acknowledge
     assert await ack(services=seeded, broadcast_id=sent.id, user_id=users[0]) == "recorded"
     assert await ack(services=seeded, broadcast_id=sent.id, user_id=users[0]) == "again"
-    status = await broadcasts.ack_status(services=seeded, actor_id=STAFF, broadcast_id=sent.id)
+    status = await acks.ack_status(services=seeded, actor_id=STAFF, broadcast_id=sent.id)
     assert (status.progress.acknowledged, len(status.not_acknowledged), status.next_round) == (
         1, 3, 1,
     )  # fmt: skip
-    first = await broadcasts.nudge(
-        services=seeded, actor_id=STAFF, broadcast_id=sent.id, round_number=1
-    )
-    again = await broadcasts.nudge(
-        services=seeded, actor_id=STAFF, broadcast_id=sent.id, round_number=1
-    )
+    first = await acks.nudge(services=seeded, actor_id=STAFF, broadcast_id=sent.id, round_number=1)
+    again = await acks.nudge(services=seeded, actor_id=STAFF, broadcast_id=sent.id, round_number=1)
     assert (first.queued, again.queued) == (3, 0)
-    status = await broadcasts.ack_status(services=seeded, actor_id=STAFF, broadcast_id=sent.id)
+    status = await acks.ack_status(services=seeded, actor_id=STAFF, broadcast_id=sent.id)
     assert status.next_round == 2
     async with seeded.db.sessions() as session:
         nudges = (
@@ -276,7 +272,7 @@ async def test_acknowledgements_and_reminders(seeded: Services) -> None:
     assert sorted(n.chat_id for n in nudges) == users[1:]
     assert all(says(n.payload["text"], "ack.nudge") for n in nudges)
     with pytest.raises(NotStaff):
-        await broadcasts.nudge(services=seeded, actor_id=1, broadcast_id=sent.id, round_number=2)
+        await acks.nudge(services=seeded, actor_id=1, broadcast_id=sent.id, round_number=2)
 
 
 async def test_stop_sending_holds_back_the_rest(seeded: Services) -> None:

@@ -23,7 +23,7 @@ from bot.ledger.checklist import exempt
 from bot.ledger.report import build_report
 from bot.roster import import_units
 from bot.services import Services
-from bot.staff import broadcasts
+from bot.staff import acks, broadcasts
 from bot.staff.archive import build_archive
 from bot.staff.export import collect, export_workbook
 from bot.staff.workbook import display_width
@@ -142,7 +142,7 @@ async def make_scene(services: Services) -> Scene:
         for row in rows[2:]:
             row.state, row.sent_at, row.message_id = "sent", services.now(), 8
         first = rows[0].chat_id
-    assert await broadcasts.acknowledge(services=services, broadcast_id=sent.id, user_id=first)
+    assert await acks.acknowledge(services=services, broadcast_id=sent.id, user_id=first)
     return Scene(chosen.name, pending, returned, exempted, sent.id)
 
 
