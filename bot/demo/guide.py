@@ -47,7 +47,7 @@ from bot.reminders.planner import plan_tick
 from bot.sandbox import models
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.html import utf16_len
-from bot.sandbox.state import detect_entities
+from bot.sandbox.records import detect_entities
 from messages import catalogue, plain, strip_html
 
 log = logging.getLogger(__name__)

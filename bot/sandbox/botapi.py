@@ -14,16 +14,9 @@ from typing import Any
 from bot.sandbox.errors import ApiError, bad_request, forbidden
 from bot.sandbox.html import EntityParseError, parse_html, strip_formatted, utf16_len
 from bot.sandbox.models import CallbackAnswer, CommandSet
+from bot.sandbox.records import MAX_DOWNLOAD, MessageRecord, SimChat, StoredFile, image_size, now
 from bot.sandbox.spec import Upload
-from bot.sandbox.state import (
-    MAX_DOWNLOAD,
-    MessageRecord,
-    SandboxState,
-    SimChat,
-    StoredFile,
-    image_size,
-    now,
-)
+from bot.sandbox.state import SandboxState
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024

@@ -17,8 +17,9 @@ from bot.sandbox.control import ControlApi
 from bot.sandbox.errors import NOT_FOUND, UNAUTHORIZED, ApiError, bad_request
 from bot.sandbox.limits import Limits
 from bot.sandbox.models import Config, ConfigPatch
+from bot.sandbox.records import FaultRule
 from bot.sandbox.spec import ApiSpec, Upload
-from bot.sandbox.state import FaultRule, SandboxState
+from bot.sandbox.state import SandboxState
 
 TOKEN = re.compile(r"^(\d+):[A-Za-z0-9_-]{20,}$")
 MAX_REQUEST = 64 * 1024 * 1024
