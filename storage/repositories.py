@@ -52,14 +52,17 @@ async def roles_of_user(session: AsyncSession, user_id: int) -> Sequence[Person]
     return (await session.scalars(query)).all()
 
 
+_CHECKLIST = (
+    select(ChecklistItem)
+    .where(ChecklistItem.active.is_(True))
+    .order_by(ChecklistItem.unit_id.is_not(None), ChecklistItem.position, ChecklistItem.id)
+)
+_DEADLINES = select(Deadline)
+
+
 async def checklist(session: AsyncSession) -> Sequence[ChecklistItem]:
     """Active items: per kind first, then each unit's additions, in file order."""
-    query = (
-        select(ChecklistItem)
-        .where(ChecklistItem.active.is_(True))
-        .order_by(ChecklistItem.unit_id.is_not(None), ChecklistItem.position, ChecklistItem.id)
-    )
-    return (await session.scalars(query)).all()
+    return (await session.scalars(_CHECKLIST)).all()
 
 
 async def exemptions(session: AsyncSession) -> Sequence[Exemption]:
@@ -67,7 +70,7 @@ async def exemptions(session: AsyncSession) -> Sequence[Exemption]:
 
 
 async def deadlines(session: AsyncSession) -> dict[str, Deadline]:
-    return {d.scope: d for d in (await session.scalars(select(Deadline))).all()}
+    return {d.scope: d for d in (await session.scalars(_DEADLINES)).all()}
 
 
 async def open_submissions(session: AsyncSession) -> Sequence[Submission]:

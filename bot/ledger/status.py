@@ -21,9 +21,10 @@ from collections.abc import AsyncIterator, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, String, and_, case, cast, func, literal, select
+from sqlalchemy import Select, String, and_, bindparam, case, cast, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.enums import AWAITING_REVIEW, OPEN, ItemState, Role
@@ -252,6 +253,20 @@ def _for_units(query: _Query, column: Any, ids: list[int] | None) -> _Query:
     return query.where(column.in_(ids))
 
 
+def _filtered(ids: list[int] | None) -> bool:
+    """Whether a query names its units (up to 1,000) rather than reading every unit."""
+    return ids is not None and len(ids) <= _IN_LIMIT
+
+
+def _of_units(query: _Query, column: Any, filtered: bool) -> _Query:
+    """The query for the units bound as `unit_ids` when it runs (built once, run often)."""
+    return query.where(column.in_(bindparam("unit_ids", expanding=True))) if filtered else query
+
+
+def _unit_ids(ids: list[int] | None) -> dict[str, Any]:
+    return {"unit_ids": ids} if _filtered(ids) else {}
+
+
 def _decide(subs: list[Any]) -> tuple[ItemState, Any]:
     """One item's state from its deciding submissions (oldest first), with the one that
     decides it."""
@@ -298,11 +313,8 @@ async def load_obligations(
     if not detail:
         with gc_paused():
             return await _load_lean(session, db, ids, wanted, reminders=reminders)
-    unit_columns = [
-        Unit.id, Unit.name, Unit.kind, Unit.paused_until, Unit.pause_reason, Unit.created_at
-    ]  # fmt: skip
-    units_query = _for_units(select(*unit_columns).order_by(Unit.kind, Unit.name), Unit.id, ids)
-    units = [u for u in (await db.execute(units_query)).all() if not wanted or u.id in wanted]
+    rows = await db.execute(_units_query(_filtered(ids)), _unit_ids(ids))
+    units = [u for u in rows.all() if not wanted or u.id in wanted]
     if not units:
         return []
     items = await checklist(session)
@@ -312,7 +324,7 @@ async def load_obligations(
     holders = await _holders(db, ids, detail=True)
     deciding: dict[tuple[int, int], list[Any]] = defaultdict(list)
     drafts: dict[tuple[int, int], Any] = {}
-    for row in (await db.execute(_submissions_query(ids))).all():
+    for row in (await db.execute(_submissions_query(_filtered(ids)), _unit_ids(ids))).all():
         if row.state == "draft":
             drafts[(row.unit_id, row.item_id)] = row
         else:
@@ -387,10 +399,8 @@ async def load_obligations(
 async def _exemptions(db: AsyncConnection, ids: list[int] | None) -> dict[int, dict[int, str]]:
     """Unit id → item id → why the unit is excused from it."""
     exempt: dict[int, dict[int, str]] = defaultdict(dict)
-    query = _for_units(
-        select(Exemption.unit_id, Exemption.item_id, Exemption.reason), Exemption.unit_id, ids
-    )
-    for unit_id, item_id, why in (await db.execute(query)).all():
+    query = _exemptions_query(_filtered(ids))
+    for unit_id, item_id, why in (await db.execute(query, _unit_ids(ids))).all():
         exempt[unit_id][item_id] = why
     return exempt
 
@@ -399,41 +409,21 @@ async def _holders(
     db: AsyncConnection, ids: list[int] | None, *, detail: bool
 ) -> dict[tuple[int, str], Holder]:
     """The current holder of each unit's roles, with what the bot knows of their account."""
-    columns: list[Any] = [
-        Person.id,
-        Person.unit_id,
-        Person.role,
-        Person.name,
-        Person.post,
-        Person.phone,
-        Person.telegram_user_id,
-        Account.language,
-    ]
-    if detail:
-        columns += [Person.since, Account.unreachable_since, Account.unreachable_reason]
-    else:  # whether, not since when: no date to read
-        columns.append(Account.unreachable_since.is_not(None).label("unreachable"))
-    query = _for_units(
-        select(*columns)
-        .outerjoin(Account, Account.user_id == Person.telegram_user_id)
-        .where(Person.until.is_(None)),
-        Person.unit_id,
-        ids,
-    )
+    query = _holders_query(_filtered(ids), detail)
     holders: dict[tuple[int, str], Holder] = {}
     if not detail:  # a country's people: positional, a part at a time
         roles = _ROLES
         # Posts, names and languages repeat: one string each, not one per row.
         same: dict[str, str] = {}
         one = same.setdefault
-        async for row in _rows(db, query):
+        async for row in _rows(db, query, _unit_ids(ids)):
             person_id, unit_id, role, name, post, phone, user_id, language, flag = row
             holders[(unit_id, role)] = Holder(
                 person_id, roles[role], one(name, name), one(post, post), phone, user_id,
                 None, None, None, language and one(language, language), bool(flag),
             )  # fmt: skip
         return holders
-    for p in (await db.execute(query)).all():
+    for p in (await db.execute(query, _unit_ids(ids))).all():
         holders[(p.unit_id, p.role)] = Holder(
             person_id=p.id,
             role=_ROLES[p.role],
@@ -449,8 +439,53 @@ async def _holders(
     return holders
 
 
-def _submissions_query(ids: list[int] | None) -> Select[*tuple[Any, ...]]:
-    return _for_units(
+@cache
+def _units_query(filtered: bool) -> Select[*tuple[Any, ...]]:
+    columns = (
+        Unit.id,
+        Unit.name,
+        Unit.kind,
+        Unit.paused_until,
+        Unit.pause_reason,
+        Unit.created_at,
+    )
+    return _of_units(select(*columns).order_by(Unit.kind, Unit.name), Unit.id, filtered)
+
+
+@cache
+def _exemptions_query(filtered: bool) -> Select[*tuple[Any, ...]]:
+    query = select(Exemption.unit_id, Exemption.item_id, Exemption.reason)
+    return _of_units(query, Exemption.unit_id, filtered)
+
+
+@cache
+def _holders_query(filtered: bool, detail: bool) -> Select[*tuple[Any, ...]]:
+    columns: list[Any] = [
+        Person.id,
+        Person.unit_id,
+        Person.role,
+        Person.name,
+        Person.post,
+        Person.phone,
+        Person.telegram_user_id,
+        Account.language,
+    ]
+    if detail:
+        columns += [Person.since, Account.unreachable_since, Account.unreachable_reason]
+    else:  # whether, not since when: no date to read
+        columns.append(Account.unreachable_since.is_not(None).label("unreachable"))
+    return _of_units(
+        select(*columns)
+        .outerjoin(Account, Account.user_id == Person.telegram_user_id)
+        .where(Person.until.is_(None)),
+        Person.unit_id,
+        filtered,
+    )
+
+
+@cache
+def _submissions_query(filtered: bool) -> Select[*tuple[Any, ...]]:
+    return _of_units(
         select(
             Submission.id,
             Submission.unit_id,
@@ -469,7 +504,7 @@ def _submissions_query(ids: list[int] | None) -> Select[*tuple[Any, ...]]:
         .where(Submission.state.in_((*_DECIDING, "draft")))
         .order_by(Submission.id),
         Submission.unit_id,
-        ids,
+        filtered,
     )
 
 
@@ -480,29 +515,29 @@ async def load_unit(session: AsyncSession, unit_id: int, **options: bool) -> Uni
 
 
 async def _draft_files(session: AsyncSession, ids: list[int] | None) -> dict[int, int]:
-    query = _for_units(
+    query = _of_units(
         select(SubmissionFile.submission_id, func.count())
         .join(Submission, Submission.id == SubmissionFile.submission_id)
         .where(Submission.state == "draft")
         .group_by(SubmissionFile.submission_id),
         Submission.unit_id,
-        ids,
+        _filtered(ids),
     )
-    rows = (await (await session.connection()).execute(query)).all()
+    rows = (await (await session.connection()).execute(query, _unit_ids(ids))).all()
     return {submission_id: n for submission_id, n in rows}  # noqa: C416
 
 
 async def _reminders_sent(session: AsyncSession, ids: list[int] | None) -> dict[int, int]:
-    query = _for_units(
+    query = _of_units(
         select(OutboxMessage.unit_id, func.count())
         .where(OutboxMessage.purpose == "reminder", OutboxMessage.state == "sent")
         .group_by(OutboxMessage.unit_id),
         OutboxMessage.unit_id,
-        ids,
+        _filtered(ids),
     )
     return {
         unit_id: n
-        for unit_id, n in (await (await session.connection()).execute(query)).all()
+        for unit_id, n in (await (await session.connection()).execute(query, _unit_ids(ids))).all()
         if unit_id
     }
 
@@ -557,9 +592,11 @@ def _states_per_unit(dialect: str, ids: list[int] | None) -> Any:
 _PART = 10_000
 
 
-async def _rows(db: AsyncConnection, query: Any) -> AsyncIterator[Any]:
+async def _rows(
+    db: AsyncConnection, query: Any, params: dict[str, Any] | None = None
+) -> AsyncIterator[Any]:
     """A query's rows, fetched _PART at a time."""
-    result = await db.stream(query.execution_options(yield_per=_PART))
+    result = await db.stream(query.execution_options(yield_per=_PART), params)
     async for part in result.partitions():
         for row in part:
             yield row
