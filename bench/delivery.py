@@ -20,7 +20,7 @@ import aiohttp
 from sqlalchemy import func, insert, select
 
 from bench.support import TOKEN
-from bot.app import prepare_database
+from bot.ledger.checklist import prepare_database
 from bot.registration.invites import create_invites
 from bot.reminders.rounds import queue_round
 from bot.sandbox.models import NewUser

@@ -121,8 +121,7 @@ async def _prepare(url: str, units: int, data_dir: Path) -> None:
     from sqlalchemy import func, select
 
     from bench.scale_data import populate
-    from bot.app import prepare_database
-    from bot.ledger.checklist import set_deadline
+    from bot.ledger.checklist import prepare_database, set_deadline
     from storage.models import Deadline, Unit
 
     async with services_for(url, data_dir) as svc:

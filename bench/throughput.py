@@ -43,7 +43,7 @@ from bench.support import (
     median,
     percentile,
 )
-from bot.app import prepare_database
+from bot.ledger.checklist import prepare_database
 from bot.registration.invites import create_invites
 from bot.sandbox.models import DocumentIn, NewUser, PhotoIn, PressIn, StartIn, TextIn
 from bot.sandbox.server import Emulator

@@ -22,7 +22,7 @@ from telegram.ext import (
 )
 
 from bot.context import BotData, Context, Tick, add_tick
-from bot.ledger.checklist import ensure_default_checklist
+from bot.ledger.checklist import prepare_database
 from bot.ops.runtime import start_operations
 from bot.reminders.delivery import ReminderDelivery
 from bot.reminders.planner import planner_job
@@ -124,12 +124,6 @@ async def remember_username(app: App) -> str:
             stored.value = username
     app.bot_data.username = username
     return username
-
-
-async def prepare_database(services: Services) -> None:
-    """Apply migrations and load the shipped checklist on first start."""
-    await services.db.upgrade()
-    await ensure_default_checklist(services=services)
 
 
 async def serve(

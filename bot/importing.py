@@ -30,7 +30,6 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
 
-import openpyxl
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
 
@@ -239,6 +238,8 @@ def _read_xlsx(path: Path) -> list[tuple[int, list[str]]]:
         with warnings.catch_warnings():
             # Files written by WPS and other tools make openpyxl warn about styles.
             warnings.simplefilter("ignore")
+            import openpyxl  # only when a workbook comes in (the command line starts faster)
+
             workbook = openpyxl.load_workbook(
                 path, read_only=True, data_only=True, keep_links=False
             )

@@ -43,7 +43,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 async def _prepare(url: str, data_dir: Path) -> None:
     """Migrate an empty database and load the shipped checklist, as `run` does at start."""
-    from bot.app import prepare_database
+    from bot.ledger.checklist import prepare_database
 
     svc = Services(settings=make_settings(url, data_dir=data_dir), db=Database(url))
     try:

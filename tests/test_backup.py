@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from bot.app import prepare_database
 from bot.clock import FrozenClock
 from bot.demo.sample import seed_notice_situation
+from bot.ledger.checklist import prepare_database
 from bot.ops import backup as ops
 from bot.ops.backup import BackupError, BackupSchedule, create_backup, restore_backup
 from bot.services import Services

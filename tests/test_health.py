@@ -17,9 +17,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 from sqlalchemy.engine import make_url
 
-from bot.app import App, build_application, prepare_database
+from bot.app import App, build_application
 from bot.clock import FrozenClock
 from bot.errors import BadInput
+from bot.ledger.checklist import prepare_database
 from bot.ops.health import Health, serve_health
 from bot.ops.metrics import Metrics
 from bot.ops.runtime import start_operations

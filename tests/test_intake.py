@@ -23,10 +23,11 @@ from aiohttp import web
 from sqlalchemy import select
 from telegram import Update
 
-from bot.app import build_application, prepare_database, serve
+from bot.app import build_application, serve
 from bot.context import Context
 from bot.conversations import StepOut
 from bot.deadletters import list_dead_letters
+from bot.ledger.checklist import prepare_database
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.server import Emulator
 from bot.services import Services

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from bot.app import App, build_application, prepare_database
+from bot.app import App, build_application
 from bot.clock import FrozenClock
+from bot.ledger.checklist import prepare_database
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.server import Emulator
 from bot.services import Services

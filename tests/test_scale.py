@@ -21,11 +21,10 @@ from sqlalchemy import func, insert, select, update
 
 from bench.scale import _link_everyone
 from bench.scale_data import populate
-from bot.app import prepare_database
 from bot.cli import reminders as cli_reminders
 from bot.clock import FrozenClock
 from bot.ledger import report as report_module
-from bot.ledger.checklist import set_deadline
+from bot.ledger.checklist import prepare_database, set_deadline
 from bot.ledger.report import build_report, report_json, write_report_json
 from bot.services import Services
 from bot.staff import acks, broadcasts

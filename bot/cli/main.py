@@ -272,7 +272,7 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
     )
     try:
         if args.command not in ("demo", *ops.UNMIGRATED):
-            from bot.app import prepare_database
+            from bot.ledger.checklist import prepare_database
 
             await prepare_database(services)
         commands = dict(COMMANDS)

@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bot.ledger.files import size_text
-from bot.ops.backup import create_backup, restore_backup
 from bot.services import Services
 from messages import format_date, plain
 
@@ -32,6 +31,8 @@ def _say(services: Services, key: str, /, **values: object) -> str:
 
 
 async def cmd_backup(services: Services, args: argparse.Namespace) -> int:
+    from bot.ops.backup import create_backup  # (its outbox brings in Telegram's library)
+
     out = await create_backup(services=services, target=args.file)
     print(
         _say(
@@ -47,6 +48,8 @@ async def cmd_backup(services: Services, args: argparse.Namespace) -> int:
 
 
 async def cmd_restore(services: Services, args: argparse.Namespace) -> int:
+    from bot.ops.backup import restore_backup
+
     out = await restore_backup(services=services, source=args.file, force=args.force)
     lang = services.settings.language
     made = out.manifest.created_at.astimezone(services.settings.tz)

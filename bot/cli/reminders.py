@@ -8,10 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 
 from bot.errors import BadInput
-from bot.reminders import (
-    pause,
-    rounds,
-)
+from bot.reminders import pause
 from bot.services import Services
 from messages import format_date, plain, strip_html
 
@@ -36,6 +33,8 @@ def _say(services: Services, key: str, /, **values: object) -> str:
 
 
 async def cmd_remind(services: Services, args: argparse.Namespace) -> int:
+    from bot.reminders import rounds  # (the planner brings in Telegram's library)
+
     out = await rounds.queue_round(services=services, dry_run=args.dry_run)
     if args.json:
         print(json.dumps(out.model_dump(mode="json"), ensure_ascii=False, indent=2))

@@ -6,7 +6,6 @@ import argparse
 import json
 from collections.abc import Awaitable, Callable
 
-from bot.deadletters import list_dead_letters
 from bot.services import Services
 from messages import plain
 
@@ -28,6 +27,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 async def cmd_deadletters(services: Services, args: argparse.Namespace) -> int:
     """Print the dead letters, newest first."""
+    from bot.deadletters import list_dead_letters  # (it brings in Telegram's library)
+
     letters = await list_dead_letters(services=services)
     if args.json:
         print(

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, select
 
-from bot.app import prepare_database, serve
+from bot.app import serve
 from bot.clock import FrozenClock
 from bot.demo.sample import FIRST_USER_ID, STAFF_USER_ID, SampleUnit, seed_notice_situation
 from bot.demo.scenes.ledger import scene_ledger
@@ -27,6 +27,7 @@ from bot.demo.scenes.registration import scene_registration
 from bot.demo.scenes.reminders import scene_reminders
 from bot.demo.scenes.staff import scene_staff
 from bot.demo.simulation import Person
+from bot.ledger.checklist import prepare_database
 from bot.ledger.report import build_report, render_report
 from bot.logs import quieted
 from bot.sandbox.client import SandboxClient

@@ -156,6 +156,12 @@ async def _apply_checklist(tx: AsyncSession, rows: list[ChecklistRow]) -> Import
     return ImportResult(count=len(rows), added=added, updated=updated)
 
 
+async def prepare_database(services: Services) -> None:
+    """Apply migrations and load the shipped checklist on first start."""
+    await services.db.upgrade()
+    await ensure_default_checklist(services=services)
+
+
 async def ensure_default_checklist(*, services: Services) -> bool:
     """Load the shipped checklist on first start (when there is none); tell if it did."""
     async with services.db.uow() as tx:

@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.app import prepare_database
 from bot.demo.simulation import Person
-from bot.ledger.checklist import set_deadline
+from bot.ledger.checklist import prepare_database, set_deadline
 from bot.ledger.report import build_report
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.models import SentMessage

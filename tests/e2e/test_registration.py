@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import select
 
 from bot import roster
-from bot.app import prepare_database
 from bot.clock import FrozenClock
 from bot.demo.sample import seed_notice_situation, unit_id_by_name
 from bot.demo.simulation import Person
+from bot.ledger.checklist import prepare_database
 from bot.ledger.report import build_report
 from bot.registration import invites
 from bot.sandbox.client import SandboxClient, SandboxError

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.app import prepare_database
 from bot.demo.simulation import Person as SimPerson
+from bot.ledger.checklist import prepare_database
 from bot.ledger.report import build_report
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.server import Emulator

@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bot.app import prepare_database
 from bot.demo.sample import seed_notice_situation
 from bot.demo.simulation import Person
+from bot.ledger.checklist import prepare_database
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.models import SentMessage
 from bot.services import Services

@@ -47,7 +47,7 @@ async def app_services(
         data_dir=tmp_path,
     )
     services = Services(settings=settings, db=Database(db_url), clock=clock)
-    from bot.app import prepare_database
+    from bot.ledger.checklist import prepare_database
 
     await prepare_database(services)
     app = build_application(services)
