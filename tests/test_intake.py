@@ -184,6 +184,10 @@ async def test_a_handler_that_raises_ends_as_a_dead_letter_and_the_rest_go_on(
             await session.scalars(select(AuditEvent).where(AuditEvent.action == "dead_letter"))
         ).all()
     assert [(a.actor_id, a.details["dead_letter"]) for a in audited] == [(7101, letter.id)]
+    # /metrics counts it once, and the two tries that came again before it
+    metrics = bot.services.metrics.registry
+    assert metrics.get_sample_value("liaison_bot_dead_letters_total") == 1
+    assert metrics.get_sample_value("liaison_bot_updates_total", {"outcome": "retry"}) == 2
 
 
 async def test_an_error_in_a_conversation_step_never_reaches_the_general_handlers(

@@ -280,6 +280,26 @@ async def test_a_good_roster_is_previewed_then_applied(office: Office) -> None:
     assert event.at == office.services.now()
 
 
+async def test_a_roster_sent_as_an_excel_workbook_is_previewed_then_applied(
+    office: Office,
+) -> None:
+    """The office keeps its roster in Excel: the same preview and import as a CSV."""
+    await roster_of(office, BEFORE)
+    before = await office.units()
+    workbook = xlsx([row.split(",") for row in NEW_ROSTER.splitlines()])
+
+    [answer] = await office.document(STAFF, "新名单.xlsx", workbook)
+
+    assert "单位名单预览" in answer["text"]
+    assert "新增1家：市退役军人事务局" in answer["text"]
+    assert await office.units() == before
+    [done] = await office.press(STAFF, buttons(answer)["确认导入"])
+    assert done["text"].startswith("已导入单位名单《新名单.xlsx》：新增1家，更名1家")
+    after = await office.units()
+    assert after["市卫生健康委员会"] == (before["市卫健委"][0], "member")
+    assert "市退役军人事务局" in after
+
+
 async def test_removing_the_units_left_out_takes_their_people_and_reminders(
     office: Office,
 ) -> None:
@@ -367,6 +387,14 @@ async def test_a_checklist_is_previewed_then_applied(office: Office) -> None:
     async with office.services.db.sessions() as session:
         now = [(i.kind, i.title) for i in await repo.checklist(session)]
     assert now == [("member", title) for title in [*kept, "双拥工作总结"]]
+    async with office.services.db.sessions() as session:
+        event = await session.scalar(
+            select(AuditEvent).where(AuditEvent.action == "checklist_import")
+        )
+    assert event is not None
+    assert event.actor_id == STAFF
+    assert event.details["file"] == "资料清单.csv"
+    assert event.details["via"] == "chat"
 
 
 async def test_a_holiday_file_moves_the_reminders_working_days(

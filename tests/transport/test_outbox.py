@@ -130,6 +130,10 @@ async def test_each_outcome_is_recorded_and_nothing_is_doubled(
             if a.unreachable_since
         }
     assert unreachable == {106, 107}
+    # /metrics saw Telegram's 429 once and its 403 for the two people it could not reach.
+    metrics = services.metrics.registry
+    assert metrics.get_sample_value("liaison_bot_api_responses_total", {"status": "429"}) == 1
+    assert metrics.get_sample_value("liaison_bot_api_responses_total", {"status": "403"}) == 2
     # More rounds later change nothing.
     clock.advance(timedelta(hours=1))
     assert await dispatcher.run_once() == 0
