@@ -289,6 +289,25 @@ def _decide(subs: list[Any]) -> tuple[ItemState, Any]:
     return ItemState.MISSING, None
 
 
+_Listed = tuple[int, str, str]  # an item's id, title and description
+
+
+def _items_by_owner(
+    items: list[ChecklistItem],
+) -> tuple[dict[str, list[_Listed]], dict[int, list[_Listed]]]:
+    """The items of each kind, and each unit's own additions, in checklist order: a unit's
+    items are its kind's followed by its own."""
+    of_kind: dict[str, list[_Listed]] = defaultdict(list)
+    of_unit: dict[int, list[_Listed]] = defaultdict(list)
+    for item in items:
+        listed = (item.id, item.title, item.description)
+        if item.unit_id is not None:
+            of_unit[item.unit_id].append(listed)
+        elif item.kind is not None:
+            of_kind[item.kind].append(listed)
+    return of_kind, of_unit
+
+
 async def load_obligations(
     session: AsyncSession,
     unit_ids: Collection[int] | None = None,
@@ -332,16 +351,7 @@ async def load_obligations(
     draft_files = await _draft_files(session, ids) if drafts else {}
     sent = await _reminders_sent(session, ids) if reminders else {}
 
-    # The items of each kind, and each unit's own additions, in checklist order (kind items
-    # first): a unit's items are its kind's followed by its own.
-    of_kind: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
-    of_unit: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
-    for item in items:
-        listed = (item.id, item.title, item.description)
-        if item.unit_id is not None:
-            of_unit[item.unit_id].append(listed)
-        elif item.kind is not None:
-            of_kind[item.kind].append(listed)
+    of_kind, of_unit = _items_by_owner(items)
     missing = ItemState.MISSING
     result = []
     for unit in units:
@@ -664,14 +674,7 @@ async def _load_lean(
     exempt = await _exemptions(db, ids)
     holders = await _holders(db, ids, detail=False)
 
-    of_kind: dict[str, list[tuple[int, str, str]]] = defaultdict(list)
-    of_unit: dict[int, list[tuple[int, str, str]]] = defaultdict(list)
-    for item in items:
-        listed = (item.id, item.title, item.description)
-        if item.unit_id is not None:
-            of_unit[item.unit_id].append(listed)
-        elif item.kind is not None:
-            of_kind[item.kind].append(listed)
+    of_kind, of_unit = _items_by_owner(items)
     interned: dict[tuple[int, ItemState], ItemStatus] = {}
 
     def status(item_id: int, title: str, description: str, state: ItemState) -> ItemStatus:
