@@ -12,6 +12,7 @@ context variable and stops the update there: no general handler gets it instead.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 from dataclasses import dataclass
@@ -109,6 +110,7 @@ class Intake:
         self.attempts: dict[int, int] = {}
         self.look_up_every = look_up_every
         self._floor: int | None = None
+        self._floor_read = asyncio.Lock()  # the first batch's lanes read it once, not each
         self._unrecorded: list[int] = []
 
     @property
@@ -120,7 +122,9 @@ class Intake:
         db = self.services.db
         if not self.look_up_every:
             if self._floor is None:
-                self._floor = await db.highest_handled()
+                async with self._floor_read:
+                    if self._floor is None:
+                        self._floor = await db.highest_handled()
             if update_id > self._floor:
                 return False
         return await db.is_handled(update_id)
