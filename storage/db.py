@@ -62,6 +62,16 @@ def _tune_sqlite(engine: AsyncEngine, busy_timeout: float, *, reads_only: bool =
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
+        (mode,) = cursor.fetchone() or ("",)
+        mode = str(mode).lower()
+        if mode not in ("wal", "memory"):
+            # Without WAL, readers block writers and a statement refused as busy may have
+            # been half applied: better to stop with the reason than to run so.
+            cursor.close()
+            raise RuntimeError(
+                f"SQLite could not switch to WAL (journal mode {mode!r}): keep the database "
+                "on a local disk, or use PostgreSQL"
+            )
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")

@@ -26,9 +26,15 @@ LOCK_POLL = 0.005  # seconds SQLite itself may wait for a lock, on the loop's th
 
 
 def _busy(error: sqlite3.OperationalError) -> bool:
-    return getattr(error, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, 261, 517) or (
-        "locked" in str(error)
-    )  # 261 SQLITE_BUSY_RECOVERY, 517 SQLITE_BUSY_SNAPSHOT
+    """Whether another connection holds the lock, so that trying again later can succeed.
+
+    Not SQLITE_LOCKED (a conflict inside this connection), not SQLITE_BUSY_SNAPSHOT (this
+    transaction's snapshot is stale: only a new transaction helps), and not a COMMIT refused
+    while this connection's own statements are still running: waiting mends none of them."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if code not in (sqlite3.SQLITE_BUSY, 261):  # 261: SQLITE_BUSY_RECOVERY
+        return False
+    return "statements in progress" not in str(error)
 
 
 async def _patiently(call: Callable[[], Any], patience: float) -> Any:

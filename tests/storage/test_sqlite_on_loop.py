@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 
 from storage.db import Database
 from storage.models import Unit
+from storage.sqlite import _busy
 
 
 @pytest.fixture
@@ -87,3 +88,31 @@ async def test_a_long_read_on_sqlite_cannot_write(sqlite_db: Path) -> None:
                 await reading.execute(text("DELETE FROM unit"))
     finally:
         await db.dispose()
+
+
+def _error(message: str, code: int) -> sqlite3.OperationalError:
+    error = sqlite3.OperationalError(message)
+    error.sqlite_errorcode = code
+    return error
+
+
+@pytest.mark.parametrize(
+    ("error", "waits"),
+    [
+        (_error("database is locked", sqlite3.SQLITE_BUSY), True),  # another process writes
+        (_error("database is locked", 261), True),  # SQLITE_BUSY_RECOVERY
+        # Waiting mends none of these: they fail at once instead of after the busy timeout.
+        (_error("database table is locked", sqlite3.SQLITE_LOCKED), False),
+        (_error("database is locked", 517), False),  # SQLITE_BUSY_SNAPSHOT
+        (
+            _error("cannot commit transaction - SQL statements in progress", 5),
+            False,
+        ),
+        (_error("no such table: unit", sqlite3.SQLITE_ERROR), False),
+    ],
+    ids=["busy", "recovery", "locked_here", "stale_snapshot", "own_statements", "other"],
+)
+def test_only_another_connections_lock_is_waited_for(
+    error: sqlite3.OperationalError, waits: bool
+) -> None:
+    assert _busy(error) is waits
