@@ -1,4 +1,4 @@
-"""A bot process reaches an https:// Bot API through an HTTP proxy's CONNECT tunnel."""
+"""The bot reaches the Bot API over TLS through a proxy: CONNECT, and an https:// proxy."""
 
 from __future__ import annotations
 
@@ -55,3 +55,38 @@ async def test_a_bot_process_reaches_an_https_api_through_connect(
     came_through = Counter(carried_methods(front.requests))
     assert seen_by_api["sendMessage"] >= 1
     assert seen_by_api <= came_through  # every call the API answered came through the tunnel
+
+
+async def test_a_bot_process_reaches_the_api_through_an_https_proxy(
+    make_bot: Callable[..., BotProcess],
+    emulator: Emulator,
+    sandbox: SandboxClient,
+    tmp_path: Path,
+) -> None:
+    """`run` with TELEGRAM_PROXY=https://…: TLS to the proxy itself, every call through it."""
+    authority = trustme.CA()
+    proxy_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(proxy_context)
+    trusted = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(trusted))
+    proxy = HttpProxy(ssl_context=proxy_context)
+    await proxy.start()
+    try:
+        bot = make_bot(
+            TELEGRAM_PROXY=f"https://127.0.0.1:{proxy.port}",
+            SSL_CERT_FILE=str(trusted),
+        )
+        await bot.start()
+        await sandbox.add_user(user_id=602, first_name="王芳", language_code="zh-hans")
+        await sandbox.start(602)
+        [welcome] = await sandbox.wait_messages(602, 1, timeout=30)
+        assert "市双拥办联络机器人" in (welcome.text or "")
+        await bot.stop()
+    finally:
+        await proxy.close()
+
+    carried = Counter(target.split("/")[-1] for target in proxy.requests)
+    seen_by_api = Counter(c.method for c in await sandbox.calls())
+    assert carried["sendMessage"] >= 1
+    assert carried["getUpdates"] >= 1
+    assert seen_by_api <= carried  # every call the API answered came through the proxy
