@@ -74,4 +74,4 @@ bench-scale: $(STAMP)
 
 # The tests of a country's roster (more rows than a statement's 32,767 parameters), on PostgreSQL.
 test-scale: $(STAMP)
-	SCALE_TESTS=1 scripts/with-postgres.sh $(BIN)/python -m pytest -q -p no:cacheprovider -m scale
+	scripts/with-postgres.sh $(BIN)/python -m pytest -q -p no:cacheprovider -m scale

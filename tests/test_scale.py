@@ -2,16 +2,15 @@
 
 The tests marked `scale` write tens of thousands of units (more people and submissions than
 PostgreSQL's driver takes bind parameters in one statement, 32,767); they run with
-`make test-scale` (SCALE_TESTS=1). The others are their smoke in every run: the same paths on
-a small roster, with the batch sizes made small.
+`make test-scale` (left out of `make test`, run in CI). The others are their smoke in every
+run: the same paths on a small roster, with the batch sizes made small.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
 
@@ -39,15 +38,6 @@ from tests.support.settings import make_settings
 STAFF = 900  # STAFF_IDS of the `services` fixture
 # More than 32,767: each unit has a liaison and a lead, so 34,000 recipients.
 BIG = 17_000
-
-
-def scale(test: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
-    """A test of a country's roster: marked `scale`, run only with SCALE_TESTS=1."""
-    skip = pytest.mark.skipif(
-        not os.environ.get("SCALE_TESTS"), reason="a country's roster: make test-scale"
-    )
-    marked: Callable[..., Awaitable[None]] = pytest.mark.scale(skip(test))
-    return marked
 
 
 async def _broadcast_to_everyone(services: Services) -> broadcasts.Progress:
@@ -112,7 +102,7 @@ async def test_broadcast_nudge_and_archive_in_batches(
     await _broadcast_and_archive(services, 120, tmp_path)
 
 
-@scale
+@pytest.mark.scale
 @pytest.mark.postgres
 async def test_broadcast_and_archive_beyond_the_parameter_limit(
     pg_services: Services, tmp_path: Path
