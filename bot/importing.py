@@ -119,8 +119,8 @@ def reason_in(
 class ImportRejected(Exception):
     """A file that cannot be imported: ``row`` (Excel's numbering, or None), ``code``, ``details``.
 
-    ``reason`` and ``str()`` give a plain English fallback; what users read comes from
-    ``code`` and ``details`` through the message catalogue.
+    ``reason`` and ``str()`` give the English catalogue's sentence; what users read comes from
+    ``code`` and ``details`` through their language's catalogue.
     """
 
     def __init__(
@@ -133,52 +133,9 @@ class ImportRejected(Exception):
 
     @property
     def reason(self) -> str:
-        """Return a plain English sentence (a fallback; users get the localised message)."""
-        d = self.details
-        column = d.get("column", "?")
-        value = d.get("value", "")
-        match self.code:
-            case "unsupported_format":
-                extension = d.get("extension", "")
-                return f"files of type '{extension}' are not supported; use .xlsx or .csv"
-            case "unreadable":
-                return f"the file could not be read ({d.get('error', 'unknown error')})"
-            case "empty_file":
-                return "the file has no data rows"
-            case "missing_column":
-                accepted = d.get("accepted", column)
-                return f"the required column '{column}' is missing (accepted headers: {accepted})"
-            case "duplicate_column":
-                return f"the column '{column}' appears more than once in the header"
-            case "empty_value":
-                return f"column '{column}' is empty"
-            case "too_long":
-                limit = d.get("max_length", "?")
-                return f"column '{column}' is longer than {limit} characters"
-            case "bad_kind":
-                expected = "member (成员单位) or county (县（区）)"
-                return f"column '{column}' has '{value}'; expected {expected}"
-            case "bad_value":
-                return f"column '{column}' has an invalid value '{value}'"
-            case "duplicate":
-                first = d.get("first_row")
-                where = f" (first in row {first})" if first else ""
-                return f"'{value}' appears more than once{where}"
-            case "bad_date":
-                return f"'{value}' is not a date; write it as 2027-01-01"
-            case "bad_type":
-                return f"'{value}' is neither a day off (休/off) nor a working day (班/work)"
-            case "year_mismatch":
-                return f"{value} is not in the year {d.get('year', '?')}"
-            case "conflict":
-                return f"{value} is listed both as a day off and as a working day"
-            case "unknown_former":
-                return f"no unit on the roster is called '{value}'"
-            case "rename_taken":
-                return f"'{value}' is already the name of another unit on the roster"
-            case "former_listed":
-                return f"'{value}' is renamed here and also listed as a unit of the file"
-        return self.code  # pragma: no cover - every code is handled above
+        """The English catalogue's sentence, for logs and tracebacks (people read their own
+        language's, through `reason_in`)."""
+        return reason_in("en", self.code, self.details, fallback=self.code)
 
     def __str__(self) -> str:
         return self.reason if self.row is None else f"row {self.row}: {self.reason}"
