@@ -18,24 +18,18 @@ from typing import Any
 import openpyxl
 import pytest
 from sqlalchemy import func, select
-from telegram import Update
-from telegram._utils.defaultvalue import DEFAULT_NONE
-from telegram._utils.types import ODVInput
-from telegram.constants import ParseMode
-from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
-from telegram.request import BaseRequest, RequestData
 
 from bot import roster
 from bot.clock import FrozenClock
-from bot.context import BotData, Context
 from bot.holidays import load_calendar
 from bot.reminders.planner import plan_tick
 from bot.services import Services
-from handlers.registry import register_handlers
 from messages import t
 from storage import repositories as repo
 from storage.db import Database
 from storage.models import AuditEvent, OutboxMessage, Person, StaffUpload
+from tests.support.application import BotHarness, running_bot
+from tests.support.request import RecordingRequest
 
 TOKEN = "123456:UPLOADS-TEST-TOKEN-abcdefghijklmnop"
 BOT_ID = 123456
@@ -44,69 +38,6 @@ LIAISON = 5001
 STRANGER = 5002
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "import"
 _ids = itertools.count(1)
-
-
-class FileServingRequest(BaseRequest):
-    """Stands in for Telegram: answers every call, remembers it, and serves sent files."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.files: dict[str, bytes] = {}
-        self._message_ids = itertools.count(50_000)
-
-    async def initialize(self) -> None:
-        return None
-
-    async def shutdown(self) -> None:
-        return None
-
-    @property
-    def read_timeout(self) -> float:
-        return 1.0
-
-    async def do_request(
-        self,
-        url: str,
-        method: str,
-        request_data: RequestData | None = None,
-        read_timeout: ODVInput[float] = DEFAULT_NONE,
-        write_timeout: ODVInput[float] = DEFAULT_NONE,
-        connect_timeout: ODVInput[float] = DEFAULT_NONE,
-        pool_timeout: ODVInput[float] = DEFAULT_NONE,
-    ) -> tuple[int, bytes]:
-        if "/file/bot" in url:
-            return 200, self.files[url.rsplit("/", 1)[-1]]
-        name = url.rsplit("/", 1)[-1]
-        params = dict(request_data.parameters) if request_data else {}
-        self.calls.append((name, params))
-        result: Any = True
-        if name == "getMe":
-            result = {"id": BOT_ID, "is_bot": True, "first_name": "Bot", "username": "test_bot"}
-        elif name == "getFile":
-            file_id = str(params["file_id"])
-            result = {
-                "file_id": file_id,
-                "file_unique_id": file_id,
-                "file_size": len(self.files[file_id]),
-                "file_path": f"documents/{file_id}",
-            }
-        elif name in ("sendMessage", "editMessageText"):
-            message_id = params.get("message_id")
-            result = {
-                "message_id": int(str(message_id)) if message_id else next(self._message_ids),
-                "date": 0,
-                "chat": {"id": int(str(params.get("chat_id", 0))), "type": "private"},
-                "text": str(params.get("text", "")),
-            }
-        return 200, json.dumps({"ok": True, "result": result}).encode()
-
-    def sent(self, chat_id: int, since: int = 0) -> list[dict[str, Any]]:
-        """The messages sent to a chat since a call, with their buttons."""
-        return [
-            p
-            for name, p in self.calls[since:]
-            if name == "sendMessage" and int(str(p["chat_id"])) == chat_id
-        ]
 
 
 def xlsx(rows: list[list[str]]) -> bytes:
@@ -132,55 +63,33 @@ def buttons(message: dict[str, Any]) -> dict[str, str]:
 
 @dataclass
 class Office:
+    """Staff and liaisons sending files and pressing buttons; the bot's answers as Telegram
+    was asked to send them (text as sent, with its buttons)."""
+
     services: Services
-    app: Application[Any, Any, Any, Any, Any, Any]
-    request: FileServingRequest
-    errors: list[BaseException]
+    bot: BotHarness
 
-    async def send(self, payload: dict[str, Any]) -> None:
-        update = Update.de_json({"update_id": next(_ids), **payload}, self.app.bot)
-        await self.app.process_update(update)
+    @property
+    def request(self) -> RecordingRequest:
+        return self.bot.request
 
-    def _message(self, user_id: int, **content: Any) -> dict[str, Any]:
-        return {
-            "message_id": next(_ids),
-            "date": 0,
-            "chat": {"id": user_id, "type": "private"},
-            "from": {"id": user_id, "is_bot": False, "first_name": "测试", "language_code": "zh"},
-            **content,
-        }
+    def _answers(self, user_id: int, since: int) -> list[dict[str, Any]]:
+        return [
+            {"text": m.html, "reply_markup": m.reply_markup}
+            for m in self.request.sent(user_id, since=since)
+        ]
 
     async def document(self, user_id: int, name: str, data: bytes) -> list[dict[str, Any]]:
         """A person sends a file; the bot's answers to them."""
-        file_id = f"f{next(_ids)}"
-        self.request.files[file_id] = data
-        since = len(self.request.calls)
-        document = {
-            "file_id": file_id,
-            "file_unique_id": file_id,
-            "file_name": name,
-            "file_size": len(data),
-        }
-        await self.send({"message": self._message(user_id, document=document)})
-        assert self.errors == []
-        return self.request.sent(user_id, since)
+        since = self.request.mark()
+        await self.bot.send_document(user_id, name, data, mime_type=None)
+        return self._answers(user_id, since)
 
     async def press(self, user_id: int, data: str) -> list[dict[str, Any]]:
         """A person presses an inline button under a bot message; the bot's answers."""
-        since = len(self.request.calls)
-        message = self._message(user_id, text="…")
-        message["from"] = {"id": BOT_ID, "is_bot": True, "first_name": "Bot"}
-        message["reply_markup"] = {"inline_keyboard": [[{"text": "x", "callback_data": data}]]}
-        query = {
-            "id": str(next(_ids)),
-            "from": {"id": user_id, "is_bot": False, "first_name": "测试"},
-            "chat_instance": "1",
-            "message": message,
-            "data": data,
-        }
-        await self.send({"callback_query": query})
-        assert self.errors == []
-        return self.request.sent(user_id, since)
+        since = self.request.mark()
+        await self.bot.press(user_id, data=data)
+        return self._answers(user_id, since)
 
     async def units(self) -> dict[str, tuple[int, str]]:
         async with self.services.db.sessions() as session:
@@ -189,29 +98,8 @@ class Office:
 
 @pytest.fixture
 async def office(services: Services) -> AsyncIterator[Office]:
-    request = FileServingRequest()
-    app: Application[Any, Any, Any, Any, Any, Any] = (
-        ApplicationBuilder()
-        .token(TOKEN)
-        .request(request)
-        .get_updates_request(FileServingRequest())
-        .defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=services.settings.tz))
-        .context_types(ContextTypes(context=Context, bot_data=BotData))
-        .updater(None)
-        .build()
-    )
-    app.bot_data.services = services
-    register_handlers(app)
-    errors: list[BaseException] = []
-
-    async def record(update: object, context: Any) -> None:
-        if context.error is not None:
-            errors.append(context.error)
-
-    app.add_error_handler(record)
-    await app.initialize()
-    yield Office(services=services, app=app, request=request, errors=errors)
-    await app.shutdown()
+    async with running_bot(services) as bot:
+        yield Office(services=services, bot=bot)
 
 
 async def roster_of(office: Office, csv: str) -> None:
@@ -332,7 +220,7 @@ async def test_removing_the_units_left_out_takes_their_people_and_reminders(
         row = await session.scalar(select(OutboxMessage))
         assert row is not None
         assert row.state == "cancelled"
-    menus = [p for name, p in office.request.calls if name == "setMyCommands"]
+    menus = [c.params for c in office.request.calls if c.method == "setMyCommands"]
     assert any(p["scope"]["chat_id"] == LIAISON for p in menus)
 
 
@@ -553,7 +441,7 @@ async def test_only_staff_may_press_the_import_buttons(office: Office) -> None:
 
     await office.press(STRANGER, buttons(answer)["确认导入"])
 
-    alerts = [p for name, p in office.request.calls if name == "answerCallbackQuery"]
+    alerts = [c.params for c in office.request.calls if c.method == "answerCallbackQuery"]
     assert alerts[-1]["text"] == t("zh", "common.staff_only")
     assert await office.units() == before
 
