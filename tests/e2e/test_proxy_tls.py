@@ -16,6 +16,17 @@ from tests.support.process import BotProcess
 from tests.support.proxies import API_HOST, HttpProxy, TlsFront, carried_methods
 
 
+def _certified(host: str, folder: Path) -> tuple[ssl.SSLContext, Path]:
+    """A server's TLS context with a certificate for `host`, and the file of the authority
+    that signed it (the bot trusts it through SSL_CERT_FILE)."""
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert(host).configure_cert(server_context)
+    trusted = folder / "ca.pem"
+    authority.cert_pem.write_to_path(str(trusted))
+    return server_context, trusted
+
+
 async def test_a_bot_process_reaches_an_https_api_through_connect(
     make_bot: Callable[..., BotProcess],
     emulator: Emulator,
@@ -23,11 +34,7 @@ async def test_a_bot_process_reaches_an_https_api_through_connect(
     tmp_path: Path,
 ) -> None:
     """`run` with TELEGRAM_PROXY=http://…: TLS to the Bot API inside the proxy's tunnel."""
-    authority = trustme.CA()
-    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    authority.issue_cert(API_HOST).configure_cert(server_context)
-    trusted = tmp_path / "ca.pem"
-    authority.cert_pem.write_to_path(str(trusted))
+    server_context, trusted = _certified(API_HOST, tmp_path)
     front = TlsFront(ssl_context=server_context, target_port=urlsplit(emulator.base_url).port or 0)
     proxy = HttpProxy(hosts={API_HOST: "127.0.0.1"})
     await front.start()
@@ -64,11 +71,7 @@ async def test_a_bot_process_reaches_the_api_through_an_https_proxy(
     tmp_path: Path,
 ) -> None:
     """`run` with TELEGRAM_PROXY=https://…: TLS to the proxy itself, every call through it."""
-    authority = trustme.CA()
-    proxy_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    authority.issue_cert("127.0.0.1").configure_cert(proxy_context)
-    trusted = tmp_path / "ca.pem"
-    authority.cert_pem.write_to_path(str(trusted))
+    proxy_context, trusted = _certified("127.0.0.1", tmp_path)
     proxy = HttpProxy(ssl_context=proxy_context)
     await proxy.start()
     try:
