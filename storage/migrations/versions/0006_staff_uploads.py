@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import storage.models
+from storage.migrations.helpers import primary_key
 
 revision: str = "0006"
 down_revision: str | None = "0005"
@@ -28,7 +29,7 @@ def upgrade() -> None:
         sa.Column("file_name", sa.String(length=255), nullable=False),
         sa.Column("loaded_at", storage.models.UTCDateTime(), nullable=False),
         sa.Column("loaded_by", sa.BigInteger(), nullable=True),
-        sa.PrimaryKeyConstraint("year", name=op.f("pk_holiday_year")),
+        primary_key("holiday_year", "year"),
     )
     op.create_table(
         "staff_upload",
@@ -41,7 +42,7 @@ def upgrade() -> None:
         sa.Column("basis", sa.String(length=64), nullable=True),
         sa.Column("created_at", storage.models.UTCDateTime(), nullable=False),
         sa.Column("decided_at", storage.models.UTCDateTime(), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_staff_upload")),
+        primary_key("staff_upload"),
     )
 
 
