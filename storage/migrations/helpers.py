@@ -1,6 +1,8 @@
-"""Pieces the migrations repeat: named keys, cascading foreign keys."""
+"""Pieces the migrations repeat: named keys, cascading foreign keys, one column in batch mode."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -17,3 +19,14 @@ def cascade(table: str, column: str, parent: str) -> sa.ForeignKeyConstraint:
         [column], [f"{parent}.id"], name=op.f(f"fk_{table}_{column}_{parent}"), ondelete="CASCADE"
     )
 
+
+def add_column(table: str, column: sa.Column[Any]) -> None:
+    """Add one column to a table, in batch mode like every alteration here."""
+    with op.batch_alter_table(table, schema=None) as batch_op:
+        batch_op.add_column(column)
+
+
+def drop_column(table: str, column: str) -> None:
+    """Drop one column from a table (in batch mode SQLite copies the table without it)."""
+    with op.batch_alter_table(table, schema=None) as batch_op:
+        batch_op.drop_column(column)

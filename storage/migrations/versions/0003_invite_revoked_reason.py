@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op
+
+from storage.migrations.helpers import add_column, drop_column
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -19,10 +20,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("invite", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("revoked_reason", sa.String(length=20), nullable=True))
+    add_column("invite", sa.Column("revoked_reason", sa.String(length=20), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("invite", schema=None) as batch_op:
-        batch_op.drop_column("revoked_reason")
+    drop_column("invite", "revoked_reason")

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op
+
+from storage.migrations.helpers import add_column, drop_column
 
 revision: str = "0005"
 down_revision: str | None = "0004"
@@ -19,10 +20,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("submission_file", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("forwarded_from", sa.String(length=200), nullable=True))
+    add_column(
+        "submission_file", sa.Column("forwarded_from", sa.String(length=200), nullable=True)
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("submission_file", schema=None) as batch_op:
-        batch_op.drop_column("forwarded_from")
+    drop_column("submission_file", "forwarded_from")
