@@ -1,13 +1,9 @@
 """initial schema
 
-Revision ID: 0001
-Revises:
 Create Date: 2026-11-28 21:11:07.490007
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
@@ -17,8 +13,6 @@ from storage.migrations.helpers import cascade, primary_key
 
 revision: str = "0001"
 down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -1,13 +1,9 @@
 """dead letters and shared send slots
 
-Revision ID: 0002
-Revises: 0001
 Create Date: 2026-12-04
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
@@ -17,8 +13,6 @@ from storage.migrations.helpers import primary_key
 
 revision: str = "0002"
 down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -1,13 +1,9 @@
 """invite: why a link was revoked
 
-Revision ID: 0003
-Revises: 0002
 Create Date: 2026-12-05 10:00:00.000000
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 
@@ -15,8 +11,6 @@ from storage.migrations.helpers import add_column, drop_column
 
 revision: str = "0003"
 down_revision: str | None = "0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

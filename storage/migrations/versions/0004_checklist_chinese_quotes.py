@@ -2,22 +2,15 @@
 
 Databases loaded before the fix keep the shipped title as it was; this renames that one
 title (only where the new one is not already there, so the unique constraint holds).
-
-Revision ID: 0004
-Revises: 0003
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
 down_revision: str | None = "0003"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 ASCII = '拥军共建活动开展记录（不限于"八一"前后）'
 CHINESE = "拥军共建活动开展记录（不限于“八一”前后）"

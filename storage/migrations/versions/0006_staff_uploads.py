@@ -1,13 +1,9 @@
 """staff uploads from the chat, and the holiday years loaded there
 
-Revision ID: 0006
-Revises: 0005
 Create Date: 2026-12-06 10:00:00.000000
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
@@ -17,8 +13,6 @@ from storage.migrations.helpers import primary_key
 
 revision: str = "0006"
 down_revision: str | None = "0005"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

@@ -1,21 +1,15 @@
 """Indexes for a country's roster: the outbox by broadcast, unit, chat and purpose; submitted
 files by submission; units in the order they are listed; a unit's people, past and present
 
-Revision ID: 0007
-Revises: 0005
 Create Date: 2026-12-04 21:00:00.000000
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from alembic import op
 
 revision: str = "0007"
 down_revision: str | None = "0006"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 INDEXES = {
     "ix_outbox_broadcast": ("outbox", ["broadcast_id", "purpose", "state"]),
