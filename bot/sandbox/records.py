@@ -129,15 +129,7 @@ class SimUser:
 
     def info(self) -> models.UserInfo:
         """As the control API shows it."""
-        return models.UserInfo(
-            id=self.id,
-            first_name=self.first_name,
-            last_name=self.last_name,
-            username=self.username,
-            language_code=self.language_code,
-            started=self.started,
-            blocked=self.blocked,
-        )
+        return models.UserInfo.model_validate(self, from_attributes=True)
 
 
 @dataclass

@@ -128,14 +128,8 @@ class SandboxState:
             raise ControlError("a user id must be positive")
         if user_id in self.users:
             raise ControlError(f"user {user_id} exists", status=409)
-        user = SimUser(
-            id=user_id,
-            first_name=new.first_name,
-            last_name=new.last_name,
-            username=new.username,
-            language_code=new.language_code,
-            started=new.started,
-        )
+        # A new user's fields are the record's (all but `blocked`).
+        user = SimUser(**new.model_dump(exclude={"id"}), id=user_id)
         self.users[user_id] = user
         self.chats[user_id] = SimChat(id=user_id, type="private", user=user)
         self.touch()
