@@ -663,12 +663,12 @@ class BotApi:
         stored = self.state.files.get(call.params["file_id"])
         if stored is None:
             raise bad_request("wrong file_id or the file is temporarily unavailable")
-        if stored.size > MAX_DOWNLOAD:
+        if stored.file_size > MAX_DOWNLOAD:
             raise bad_request("file is too big")
         return {
             "file_id": stored.file_id,
             "file_unique_id": stored.file_unique_id,
-            "file_size": stored.size,
+            "file_size": stored.file_size,
             "file_path": self.state.file_path_for(stored),
         }
 

@@ -139,7 +139,7 @@ class StoredFile:
     file_id: str
     file_unique_id: str
     kind: str
-    size: int
+    file_size: int
     data: bytes | None = None
     file_name: str | None = None
     mime_type: str | None = None
@@ -150,14 +150,14 @@ class StoredFile:
 
     def content(self) -> bytes:
         """The bytes (zeros of the right size for a file given only a size)."""
-        return self.data if self.data is not None else bytes(self.size)
+        return self.data if self.data is not None else bytes(self.file_size)
 
     def document(self) -> dict[str, Any]:
         """As a Bot API `Document`."""
         out: dict[str, Any] = {
             "file_id": self.file_id,
             "file_unique_id": self.file_unique_id,
-            "file_size": self.size,
+            "file_size": self.file_size,
         }
         if self.file_name:
             out["file_name"] = self.file_name
@@ -172,22 +172,17 @@ class StoredFile:
             "file_unique_id": self.file_unique_id,
             "width": self.width or 0,
             "height": self.height or 0,
-            "file_size": self.size,
+            "file_size": self.file_size,
         }
+
+    @property
+    def has_bytes(self) -> bool:
+        """Whether the file has real bytes (not only a size)."""
+        return self.data is not None
 
     def info(self) -> models.FileInfo:
         """As the control API shows it."""
-        return models.FileInfo(
-            file_id=self.file_id,
-            file_unique_id=self.file_unique_id,
-            kind=self.kind,
-            file_size=self.size,
-            file_name=self.file_name,
-            mime_type=self.mime_type,
-            width=self.width,
-            height=self.height,
-            has_bytes=self.data is not None,
-        )
+        return models.FileInfo.model_validate(self, from_attributes=True)
 
 
 @dataclass
@@ -261,32 +256,24 @@ class MessageRecord:
             out["reply_markup"] = self.reply_markup
         return out
 
+    @property
+    def reply_to_message_id(self) -> int | None:
+        """The id of the message this one answers."""
+        return self.reply_to.message_id if self.reply_to else None
+
+    @property
+    def forwarded(self) -> bool:
+        """Whether this message was forwarded."""
+        return self.forward_origin is not None
+
+    @property
+    def sender_id(self) -> int | None:
+        """The id of the user (or bot) who sent it."""
+        return self.sender.get("id")
+
     def info(self) -> models.SentMessage:
-        """As the control API shows it."""
-        return models.SentMessage(
-            chat_id=self.chat_id,
-            message_id=self.message_id,
-            date=self.date,
-            kind=self.kind,
-            method=self.method,
-            text=self.text,
-            raw_text=self.raw_text,
-            parse_mode=self.parse_mode,
-            entities=self.entities,
-            caption=self.caption,
-            raw_caption=self.raw_caption,
-            caption_entities=self.caption_entities,
-            reply_markup=self.reply_markup,
-            files=[f.info() for f in self.files],
-            edits=self.edits,
-            deleted=self.deleted,
-            media_group_id=self.media_group_id,
-            reply_to_message_id=self.reply_to.message_id if self.reply_to else None,
-            forwarded=self.forward_origin is not None,
-            from_bot=self.from_bot,
-            sender_id=self.sender.get("id"),
-            extra=self.extra,
-        )
+        """As the control API shows it (files too, from their attributes)."""
+        return models.SentMessage.model_validate(self, from_attributes=True)
 
 
 @dataclass

@@ -240,7 +240,7 @@ class SandboxState:
             file_id=file_id,
             file_unique_id=unique_id,
             kind=kind,
-            size=len(data) if data is not None else (size or 0),
+            file_size=len(data) if data is not None else (size or 0),
             data=data,
             file_name=file_name,
             mime_type=mime_type,
@@ -509,7 +509,7 @@ class SandboxState:
             "is_video": False,
             "type": "regular",
             "emoji": body.emoji,
-            "file_size": stored.size,
+            "file_size": stored.file_size,
         }
         if body.set_name:
             sticker["set_name"] = body.set_name
@@ -537,7 +537,7 @@ class SandboxState:
             "file_unique_id": stored.file_unique_id,
             "duration": body.duration,
             "mime_type": body.mime_type,
-            "file_size": stored.size,
+            "file_size": stored.file_size,
         }
         ref = self.user_message(user_id, body.chat_id, "voice", extra={"voice": voice})
         ref.file_id = stored.file_id
