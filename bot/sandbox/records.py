@@ -9,7 +9,9 @@ import secrets
 import struct
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
 
 from bot.sandbox import models
 from bot.sandbox.html import utf16_len
@@ -104,9 +106,24 @@ def detect_entities(text: str) -> list[dict[str, Any]]:
     ]
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+class _Shown(Generic[M]):
+    """A record the control API shows as the model `shown_as`, read from its attributes."""
+
+    shown_as: type[M]
+
+    def info(self) -> M:
+        """As the control API shows it."""
+        return self.shown_as.model_validate(self, from_attributes=True)
+
+
 @dataclass
-class SimUser:
+class SimUser(_Shown[models.UserInfo]):
     """A simulated Telegram user."""
+
+    shown_as = models.UserInfo
 
     id: int
     first_name: str
@@ -127,14 +144,12 @@ class SimUser:
             out["language_code"] = self.language_code
         return out
 
-    def info(self) -> models.UserInfo:
-        """As the control API shows it."""
-        return models.UserInfo.model_validate(self, from_attributes=True)
-
 
 @dataclass
-class StoredFile:
+class StoredFile(_Shown[models.FileInfo]):
     """A file Telegram holds: uploaded by the bot or sent by a user."""
+
+    shown_as = models.FileInfo
 
     file_id: str
     file_unique_id: str
@@ -180,14 +195,12 @@ class StoredFile:
         """Whether the file has real bytes (not only a size)."""
         return self.data is not None
 
-    def info(self) -> models.FileInfo:
-        """As the control API shows it."""
-        return models.FileInfo.model_validate(self, from_attributes=True)
-
 
 @dataclass
-class MessageRecord:
+class MessageRecord(_Shown[models.SentMessage]):
     """A message in a chat, from the bot or from a user, in its current state."""
+
+    shown_as = models.SentMessage
 
     chat_id: int
     message_id: int
@@ -270,10 +283,6 @@ class MessageRecord:
     def sender_id(self) -> int | None:
         """The id of the user (or bot) who sent it."""
         return self.sender.get("id")
-
-    def info(self) -> models.SentMessage:
-        """As the control API shows it (files too, from their attributes)."""
-        return models.SentMessage.model_validate(self, from_attributes=True)
 
 
 @dataclass
