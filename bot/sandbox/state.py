@@ -473,9 +473,7 @@ class SandboxState:
 
     def send_document(self, user_id: int, body: models.DocumentIn) -> models.UpdateRef:
         """A user sends a file."""
-        data = _decode_b64(body.data_b64)
-        if data is None and body.size is None:
-            raise ControlError("give data_b64 or size")
+        data = _bytes_or_size(body)
         stored = self.store_file(
             "document",
             data=data,
@@ -489,9 +487,7 @@ class SandboxState:
 
     def send_photo(self, user_id: int, body: models.PhotoIn) -> models.UpdateRef:
         """A user sends a photo."""
-        data = _decode_b64(body.data_b64)
-        if data is None and body.size is None:
-            raise ControlError("give data_b64 or size")
+        data = _bytes_or_size(body)
         sizes = self.store_photo(data, size=body.size, width=body.width, height=body.height)
         return self.user_message(user_id, body.chat_id, "photo", caption=body.caption, files=sizes)
 
@@ -638,6 +634,14 @@ def _find_button(
             elif data is None and text is not None and button.get("text") == text:
                 return dict(button)
     return None
+
+
+def _bytes_or_size(body: models.UploadIn) -> bytes | None:
+    """The bytes a user sends, or None for a file given only by its size (one is needed)."""
+    data = _decode_b64(body.data_b64)
+    if data is None and body.size is None:
+        raise ControlError("give data_b64 or size")
+    return data
 
 
 def _decode_b64(data_b64: str | None) -> bytes | None:
