@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
-from types import TracebackType
 from typing import Any
 
 LOCK_POLL = 0.005  # seconds SQLite itself may wait for a lock, on the loop's thread
@@ -60,15 +59,9 @@ class Cursor:
         self._patience = patience
 
     async def __aenter__(self) -> Cursor:
+        # SQLAlchemy enters each cursor it makes and ends it with close(), never __aexit__
+        # (its AsyncIODBAPICursor protocol), so this cursor is no async context manager.
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._cursor.close()
 
     async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Cursor:
         await _patiently(lambda: self._cursor.execute(sql, parameters), self._patience)

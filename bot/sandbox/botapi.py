@@ -495,27 +495,31 @@ class BotApi:
             raise bad_request(f"message to {what} not found")
         return source
 
+    def _repost(
+        self, chat: SimChat, method: str, source: MessageRecord, **changes: Any
+    ) -> MessageRecord:
+        """Send `source`'s content to `chat` again, with `changes` (forward, copy)."""
+        self._acquire(chat)
+        content = {
+            "text": source.text,
+            "raw_text": source.raw_text,
+            "parse_mode": source.parse_mode,
+            "entities": list(source.entities),
+            "caption": source.caption,
+            "raw_caption": source.raw_caption,
+            "caption_entities": list(source.caption_entities),
+            "files": list(source.files),
+            "extra": dict(source.extra),
+        }
+        return self._new_message(chat, method, source.kind, **(content | changes))
+
     async def forward_message(self, call: Call) -> Any:
         """Forward a message, with forward_origin naming its sender."""
         params = call.params
         chat = self._send_target(params["chat_id"])
         source = self._source(params, "forward")
-        self._acquire(chat)
-        record = self._new_message(
-            chat,
-            call.method,
-            source.kind,
-            text=source.text,
-            raw_text=source.raw_text,
-            parse_mode=source.parse_mode,
-            entities=list(source.entities),
-            caption=source.caption,
-            raw_caption=source.raw_caption,
-            caption_entities=list(source.caption_entities),
-            files=list(source.files),
-            extra=dict(source.extra),
-            forward_origin={"type": "user", "sender_user": source.sender, "date": source.date},
-        )
+        origin = {"type": "user", "sender_user": source.sender, "date": source.date}
+        record = self._repost(chat, call.method, source, forward_origin=origin)
         return record.to_api(chat.to_api())
 
     async def copy_message(self, call: Call) -> Any:
@@ -535,20 +539,14 @@ class BotApi:
             raw_caption = params["caption"]
         markup = self._markup(params.get("reply_markup"))
         reply_to = self._reply_to(chat, params)
-        self._acquire(chat)
-        record = self._new_message(
+        record = self._repost(
             chat,
             call.method,
-            source.kind,
-            text=source.text,
-            raw_text=source.raw_text,
+            source,
             parse_mode=mode,
-            entities=list(source.entities),
             caption=caption or None,
             raw_caption=raw_caption,
             caption_entities=caption_entities,
-            files=list(source.files),
-            extra=dict(source.extra),
             reply_markup=markup,
             reply_to=reply_to,
         )
@@ -665,12 +663,12 @@ class BotApi:
         stored = self.state.files.get(call.params["file_id"])
         if stored is None:
             raise bad_request("wrong file_id or the file is temporarily unavailable")
-        if stored.size > MAX_DOWNLOAD:
+        if stored.file_size > MAX_DOWNLOAD:
             raise bad_request("file is too big")
         return {
             "file_id": stored.file_id,
             "file_unique_id": stored.file_unique_id,
-            "file_size": stored.size,
+            "file_size": stored.file_size,
             "file_path": self.state.file_path_for(stored),
         }
 

@@ -11,19 +11,18 @@ import aiohttp
 from pydantic import BaseModel, TypeAdapter
 
 from bot.sandbox import models
+from bot.sandbox.errors import ControlError
 from bot.sandbox.limits import Limits
 
 M = TypeVar("M", bound=BaseModel)
 _PREFIX = "/_control"
 
 
-class SandboxError(Exception):
-    """The control API refused a request."""
+class SandboxError(ControlError):
+    """The control API refused a request: the emulator's ControlError, as the client sees it."""
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"{status}: {message}")
-        self.status = status
-        self.message = message
+    def __str__(self) -> str:
+        return f"{self.status}: {self.message}"
 
 
 class SandboxTimeout(TimeoutError):
@@ -97,7 +96,7 @@ class SandboxClient:
                     message = str(json.loads(data).get("error", data.decode()))
                 except ValueError:
                     message = data.decode(errors="replace")
-                raise SandboxError(response.status, message)
+                raise SandboxError(message, status=response.status)
             return data
 
     async def _get(self, path: str, model: type[M], **params: Any) -> M:

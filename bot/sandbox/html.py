@@ -317,25 +317,15 @@ class _Parser:
         elif tag == "a":
             self._link(opened, offset, length)
         elif tag == "pre":
-            last = self.entities[-1] if self.entities else None
-            if (
-                last is not None
-                and last["type"] == "code"
-                and (last["offset"], last["length"]) == (offset, length)
-                and last.get("language")
-            ):
-                last["type"] = "pre"
+            inner = self._last_over("code", offset, length)
+            if inner is not None and inner.get("language"):
+                inner["type"] = "pre"
             else:
                 self.entities.append({"type": "pre", "offset": offset, "length": length})
         elif tag == "code":
-            last = self.entities[-1] if self.entities else None
-            if (
-                last is not None
-                and last["type"] == "pre"
-                and (last["offset"], last["length"]) == (offset, length)
-                and opened.argument
-            ):
-                last["language"] = opened.argument
+            outer = self._last_over("pre", offset, length)
+            if outer is not None and opened.argument:
+                outer["language"] = opened.argument
             else:
                 entity: dict[str, Any] = {"type": "code", "offset": offset, "length": length}
                 if opened.argument:
@@ -344,6 +334,13 @@ class _Parser:
         elif tag == "blockquote":
             kind = "expandable_blockquote" if opened.expandable else "blockquote"
             self.entities.append({"type": kind, "offset": offset, "length": length})
+
+    def _last_over(self, kind: str, offset: int, length: int) -> dict[str, Any] | None:
+        """The last entity, if it is a `kind` over the same text (`<pre><code>` nests so)."""
+        last = self.entities[-1] if self.entities else None
+        if last is None or last["type"] != kind:
+            return None
+        return last if (last["offset"], last["length"]) == (offset, length) else None
 
     def _link(self, opened: _Open, offset: int, length: int) -> None:
         """`<a href>`: a text_mention for tg://user?id=, a text_link for a valid URL."""

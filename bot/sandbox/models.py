@@ -112,11 +112,23 @@ class ChatInfo(BaseModel):
 # ---- what users do ------------------------------------------------------------------------
 
 
-class TextIn(_In):
+class ActionIn(_In):
+    """What a user does in a chat: `chat_id`, or their private chat with the bot."""
+
+    chat_id: int | None = None
+
+
+class UploadIn(ActionIn):
+    """A user sends a file: real bytes (base64) or only a size."""
+
+    data_b64: str | None = None
+    size: int | None = Field(None, ge=0)
+
+
+class TextIn(ActionIn):
     """A user sends text (a command too)."""
 
     text: str
-    chat_id: int | None = None
     reply_to_message_id: int | None = None
 
 
@@ -126,7 +138,7 @@ class StartIn(_In):
     payload: str | None = None
 
 
-class ContactIn(_In):
+class ContactIn(ActionIn):
     """A user shares a contact (their own by default)."""
 
     phone_number: str
@@ -134,61 +146,48 @@ class ContactIn(_In):
     last_name: str | None = None
     contact_user_id: int | None = None
     own: bool = True
-    chat_id: int | None = None
 
 
-class DocumentIn(_In):
-    """A user sends a file: real bytes (base64) or only a size."""
+class DocumentIn(UploadIn):
+    """A user sends a document."""
 
     file_name: str = "file.bin"
     mime_type: str | None = None
-    data_b64: str | None = None
-    size: int | None = Field(None, ge=0)
     caption: str | None = None
-    chat_id: int | None = None
 
 
-class PhotoIn(_In):
+class PhotoIn(UploadIn):
     """A user sends a photo."""
 
-    data_b64: str | None = None
-    size: int | None = Field(None, ge=0)
     width: int = 1280
     height: int = 960
     caption: str | None = None
-    chat_id: int | None = None
 
 
-class StickerIn(_In):
+class StickerIn(ActionIn):
     """A user sends a sticker."""
 
     emoji: str = "👍"
     set_name: str | None = None
-    chat_id: int | None = None
 
 
-class LocationIn(_In):
+class LocationIn(ActionIn):
     """A user shares a location."""
 
     latitude: float
     longitude: float
-    chat_id: int | None = None
 
 
-class VoiceIn(_In):
+class VoiceIn(UploadIn):
     """A user sends a voice note."""
 
     duration: int = 1
     mime_type: str = "audio/ogg"
-    data_b64: str | None = None
-    size: int | None = Field(None, ge=0)
-    chat_id: int | None = None
 
 
-class PressIn(_In):
+class PressIn(ActionIn):
     """A user presses an inline button: by message and data, or by its text."""
 
-    chat_id: int | None = None
     message_id: int | None = None
     data: str | None = None
     button_text: str | None = None

@@ -9,7 +9,9 @@ import secrets
 import struct
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
 
 from bot.sandbox import models
 from bot.sandbox.html import utf16_len
@@ -104,9 +106,24 @@ def detect_entities(text: str) -> list[dict[str, Any]]:
     ]
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+class _Shown(Generic[M]):
+    """A record the control API shows as the model `shown_as`, read from its attributes."""
+
+    shown_as: type[M]
+
+    def info(self) -> M:
+        """As the control API shows it."""
+        return self.shown_as.model_validate(self, from_attributes=True)
+
+
 @dataclass
-class SimUser:
+class SimUser(_Shown[models.UserInfo]):
     """A simulated Telegram user."""
+
+    shown_as = models.UserInfo
 
     id: int
     first_name: str
@@ -127,27 +144,17 @@ class SimUser:
             out["language_code"] = self.language_code
         return out
 
-    def info(self) -> models.UserInfo:
-        """As the control API shows it."""
-        return models.UserInfo(
-            id=self.id,
-            first_name=self.first_name,
-            last_name=self.last_name,
-            username=self.username,
-            language_code=self.language_code,
-            started=self.started,
-            blocked=self.blocked,
-        )
-
 
 @dataclass
-class StoredFile:
+class StoredFile(_Shown[models.FileInfo]):
     """A file Telegram holds: uploaded by the bot or sent by a user."""
+
+    shown_as = models.FileInfo
 
     file_id: str
     file_unique_id: str
     kind: str
-    size: int
+    file_size: int
     data: bytes | None = None
     file_name: str | None = None
     mime_type: str | None = None
@@ -158,14 +165,14 @@ class StoredFile:
 
     def content(self) -> bytes:
         """The bytes (zeros of the right size for a file given only a size)."""
-        return self.data if self.data is not None else bytes(self.size)
+        return self.data if self.data is not None else bytes(self.file_size)
 
     def document(self) -> dict[str, Any]:
         """As a Bot API `Document`."""
         out: dict[str, Any] = {
             "file_id": self.file_id,
             "file_unique_id": self.file_unique_id,
-            "file_size": self.size,
+            "file_size": self.file_size,
         }
         if self.file_name:
             out["file_name"] = self.file_name
@@ -180,27 +187,20 @@ class StoredFile:
             "file_unique_id": self.file_unique_id,
             "width": self.width or 0,
             "height": self.height or 0,
-            "file_size": self.size,
+            "file_size": self.file_size,
         }
 
-    def info(self) -> models.FileInfo:
-        """As the control API shows it."""
-        return models.FileInfo(
-            file_id=self.file_id,
-            file_unique_id=self.file_unique_id,
-            kind=self.kind,
-            file_size=self.size,
-            file_name=self.file_name,
-            mime_type=self.mime_type,
-            width=self.width,
-            height=self.height,
-            has_bytes=self.data is not None,
-        )
+    @property
+    def has_bytes(self) -> bool:
+        """Whether the file has real bytes (not only a size)."""
+        return self.data is not None
 
 
 @dataclass
-class MessageRecord:
+class MessageRecord(_Shown[models.SentMessage]):
     """A message in a chat, from the bot or from a user, in its current state."""
+
+    shown_as = models.SentMessage
 
     chat_id: int
     message_id: int
@@ -269,32 +269,20 @@ class MessageRecord:
             out["reply_markup"] = self.reply_markup
         return out
 
-    def info(self) -> models.SentMessage:
-        """As the control API shows it."""
-        return models.SentMessage(
-            chat_id=self.chat_id,
-            message_id=self.message_id,
-            date=self.date,
-            kind=self.kind,
-            method=self.method,
-            text=self.text,
-            raw_text=self.raw_text,
-            parse_mode=self.parse_mode,
-            entities=self.entities,
-            caption=self.caption,
-            raw_caption=self.raw_caption,
-            caption_entities=self.caption_entities,
-            reply_markup=self.reply_markup,
-            files=[f.info() for f in self.files],
-            edits=self.edits,
-            deleted=self.deleted,
-            media_group_id=self.media_group_id,
-            reply_to_message_id=self.reply_to.message_id if self.reply_to else None,
-            forwarded=self.forward_origin is not None,
-            from_bot=self.from_bot,
-            sender_id=self.sender.get("id"),
-            extra=self.extra,
-        )
+    @property
+    def reply_to_message_id(self) -> int | None:
+        """The id of the message this one answers."""
+        return self.reply_to.message_id if self.reply_to else None
+
+    @property
+    def forwarded(self) -> bool:
+        """Whether this message was forwarded."""
+        return self.forward_origin is not None
+
+    @property
+    def sender_id(self) -> int | None:
+        """The id of the user (or bot) who sent it."""
+        return self.sender.get("id")
 
 
 @dataclass

@@ -107,6 +107,31 @@ class _Mismatch(Exception):
     json_error: bool = False
 
 
+@dataclass(frozen=True)
+class _At:
+    """Where a value stands: the depth and type of its innermost object, its path inside that
+    object (what an error names) and its whole path (what an unknown field is listed as)."""
+
+    depth: int
+    path: str
+    owner: str | None
+    where: str
+
+    def item(self, index: int) -> _At:
+        """An item of the array at this place."""
+        return _At(self.depth, f"{self.path}[{index}]", self.owner, f"{self.where}[{index}]")
+
+    def field(self, name: str, owner: str) -> _At:
+        """A field of the `owner` object at this place."""
+        return _At(self.depth + 1, name, owner, f"{self.where}.{name}")
+
+    def mismatch(
+        self, expected: str, *, present: bool = True, json_error: bool = False
+    ) -> _Mismatch:
+        """The value here does not fit `expected`."""
+        return _Mismatch(self.depth, self.path, expected, self.owner, present, json_error)
+
+
 @dataclass
 class _Context:
     """State carried through one check: uploads, attach:// names seen, unknown fields."""
@@ -192,7 +217,7 @@ class ApiSpec:
     def _top_level(self, spec: FieldSpec, value: Any, ctx: _Context) -> Any:
         """Convert one parameter, turning a mismatch into Telegram's error text."""
         try:
-            return self._coerce_any(spec.types, value, 0, spec.name, None, ctx, spec.name)
+            return self._coerce_any(spec.types, value, _At(0, spec.name, None, spec.name), ctx)
         except _Mismatch as miss:
             raise self._error(spec, miss) from None
 
@@ -208,66 +233,43 @@ class ApiSpec:
             f'can\'t parse {label}: Field "{miss.path}" must be of type {miss.expected}'
         )
 
-    def _coerce_any(
-        self,
-        types: tuple[str, ...],
-        value: Any,
-        depth: int,
-        path: str,
-        owner: str | None,
-        ctx: _Context,
-        where: str,
-    ) -> Any:
+    def _coerce_any(self, types: tuple[str, ...], value: Any, at: _At, ctx: _Context) -> Any:
         """Try each alternative type in turn; report the mismatch that got furthest."""
         misses: list[_Mismatch] = []
         for type_name in types:
             unknown_before = len(ctx.unknown)
             try:
-                return self._coerce(type_name, value, depth, path, owner, ctx, where)
+                return self._coerce(type_name, value, at, ctx)
             except _Mismatch as miss:
                 del ctx.unknown[unknown_before:]
                 misses.append(miss)
         if all(m.json_error for m in misses):
             raise misses[0]
         best = max(misses, key=lambda m: (m.depth, m.present, not m.json_error))
-        if best.depth == depth:
-            raise _Mismatch(depth, path, " or ".join(types), owner)
+        if best.depth == at.depth:
+            raise at.mismatch(" or ".join(types))
         raise best
 
-    def _coerce(
-        self,
-        type_name: str,
-        value: Any,
-        depth: int,
-        path: str,
-        owner: str | None,
-        ctx: _Context,
-        where: str,
-    ) -> Any:
+    def _coerce(self, type_name: str, value: Any, at: _At, ctx: _Context) -> Any:
         """Convert `value` to one type, or raise _Mismatch."""
         if type_name.startswith(ARRAY_PREFIX):
             inner = type_name[len(ARRAY_PREFIX) :]
-            items = self._decode_json(value, list, depth, path, type_name, owner)
-            return [
-                self._coerce(inner, item, depth, f"{path}[{i}]", owner, ctx, f"{where}[{i}]")
-                for i, item in enumerate(items)
-            ]
+            items = self._decode_json(value, list, at, type_name)
+            return [self._coerce(inner, item, at.item(i), ctx) for i, item in enumerate(items)]
         scalar = _coerce_scalar(type_name, value, ctx)
         if scalar is not _NO_MATCH:
             return scalar
         if type_name in _SCALARS:
-            raise _Mismatch(depth, path, type_name, owner)
-        obj = self._decode_json(value, dict, depth, path, type_name, owner)
+            raise at.mismatch(type_name)
+        obj = self._decode_json(value, dict, at, type_name)
         spec = self.types.get(type_name)
         if spec is None:
             return obj  # a type the trimmed description does not check
         if spec.subtypes:
-            spec = self._pick_subtype(spec, obj, depth, path, owner)
-        return self._coerce_object(spec, obj, depth + 1, ctx, where)
+            spec = self._pick_subtype(spec, obj, at)
+        return self._coerce_object(spec, obj, at, ctx)
 
-    def _pick_subtype(
-        self, union: ObjectSpec, obj: Mapping[str, Any], depth: int, path: str, owner: str | None
-    ) -> ObjectSpec:
+    def _pick_subtype(self, union: ObjectSpec, obj: Mapping[str, Any], at: _At) -> ObjectSpec:
         """Choose the member of a union by its `type` discriminator."""
         wanted = obj.get("type")
         for name in union.subtypes:
@@ -277,44 +279,40 @@ class ApiSpec:
             type_field = sub.fields.get("type")
             if type_field is not None and type_field.const == wanted:
                 return sub
-        raise _Mismatch(depth, path, union.name, owner)
+        raise at.mismatch(union.name)
 
     def _coerce_object(
-        self, spec: ObjectSpec, obj: Mapping[str, Any], depth: int, ctx: _Context, where: str
+        self, spec: ObjectSpec, obj: Mapping[str, Any], at: _At, ctx: _Context
     ) -> dict[str, Any]:
         """Check the fields of one object: required present, known ones typed, others noted."""
         for f in spec.fields.values():
             if f.required and obj.get(f.name) is None:
-                raise _Mismatch(depth, f.name, f.type_text, spec.name, present=False)
+                raise at.field(f.name, spec.name).mismatch(f.type_text, present=False)
             if f.const is not None and obj.get(f.name) not in (None, f.const):
-                raise _Mismatch(depth, f.name, f'"{f.const}"', spec.name)
+                raise at.field(f.name, spec.name).mismatch(f'"{f.const}"')
         out: dict[str, Any] = {}
         for key, item in obj.items():
             known = spec.fields.get(key)
             if known is None:
-                ctx.unknown.append(f"{where}.{key}")
+                ctx.unknown.append(at.field(key, spec.name).where)
                 out[key] = item
                 continue
             if item is None:
                 continue
-            out[key] = self._coerce_any(
-                known.types, item, depth, key, spec.name, ctx, f"{where}.{key}"
-            )
+            out[key] = self._coerce_any(known.types, item, at.field(key, spec.name), ctx)
         return out
 
     @staticmethod
-    def _decode_json(
-        value: Any, kind: type, depth: int, path: str, type_name: str, owner: str | None
-    ) -> Any:
+    def _decode_json(value: Any, kind: type, at: _At, type_name: str) -> Any:
         """Accept a JSON value of `kind`; a parameter itself may be a string holding one."""
-        top_level = depth == 0 and "[" not in path
+        top_level = at.depth == 0 and "[" not in at.path
         if isinstance(value, str) and top_level:
             try:
                 value = json.loads(value)
             except ValueError:
-                raise _Mismatch(depth, path, type_name, owner, json_error=True) from None
+                raise at.mismatch(type_name, json_error=True) from None
         if not isinstance(value, kind):
-            raise _Mismatch(depth, path, type_name, owner)
+            raise at.mismatch(type_name)
         return value
 
 

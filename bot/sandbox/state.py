@@ -128,14 +128,8 @@ class SandboxState:
             raise ControlError("a user id must be positive")
         if user_id in self.users:
             raise ControlError(f"user {user_id} exists", status=409)
-        user = SimUser(
-            id=user_id,
-            first_name=new.first_name,
-            last_name=new.last_name,
-            username=new.username,
-            language_code=new.language_code,
-            started=new.started,
-        )
+        # A new user's fields are the record's (all but `blocked`).
+        user = SimUser(**new.model_dump(exclude={"id"}), id=user_id)
         self.users[user_id] = user
         self.chats[user_id] = SimChat(id=user_id, type="private", user=user)
         self.touch()
@@ -246,7 +240,7 @@ class SandboxState:
             file_id=file_id,
             file_unique_id=unique_id,
             kind=kind,
-            size=len(data) if data is not None else (size or 0),
+            file_size=len(data) if data is not None else (size or 0),
             data=data,
             file_name=file_name,
             mime_type=mime_type,
@@ -479,9 +473,7 @@ class SandboxState:
 
     def send_document(self, user_id: int, body: models.DocumentIn) -> models.UpdateRef:
         """A user sends a file."""
-        data = _decode_b64(body.data_b64)
-        if data is None and body.size is None:
-            raise ControlError("give data_b64 or size")
+        data = _bytes_or_size(body)
         stored = self.store_file(
             "document",
             data=data,
@@ -495,9 +487,7 @@ class SandboxState:
 
     def send_photo(self, user_id: int, body: models.PhotoIn) -> models.UpdateRef:
         """A user sends a photo."""
-        data = _decode_b64(body.data_b64)
-        if data is None and body.size is None:
-            raise ControlError("give data_b64 or size")
+        data = _bytes_or_size(body)
         sizes = self.store_photo(data, size=body.size, width=body.width, height=body.height)
         return self.user_message(user_id, body.chat_id, "photo", caption=body.caption, files=sizes)
 
@@ -515,7 +505,7 @@ class SandboxState:
             "is_video": False,
             "type": "regular",
             "emoji": body.emoji,
-            "file_size": stored.size,
+            "file_size": stored.file_size,
         }
         if body.set_name:
             sticker["set_name"] = body.set_name
@@ -543,7 +533,7 @@ class SandboxState:
             "file_unique_id": stored.file_unique_id,
             "duration": body.duration,
             "mime_type": body.mime_type,
-            "file_size": stored.size,
+            "file_size": stored.file_size,
         }
         ref = self.user_message(user_id, body.chat_id, "voice", extra={"voice": voice})
         ref.file_id = stored.file_id
@@ -644,6 +634,14 @@ def _find_button(
             elif data is None and text is not None and button.get("text") == text:
                 return dict(button)
     return None
+
+
+def _bytes_or_size(body: models.UploadIn) -> bytes | None:
+    """The bytes a user sends, or None for a file given only by its size (one is needed)."""
+    data = _decode_b64(body.data_b64)
+    if data is None and body.size is None:
+        raise ControlError("give data_b64 or size")
+    return data
 
 
 def _decode_b64(data_b64: str | None) -> bytes | None:
