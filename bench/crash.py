@@ -27,16 +27,16 @@ from sqlalchemy import select
 from bench.delivery import (
     LIAISONS,
     REGISTRANTS,
-    STAFF,
     Delivery,
     add_people,
+    bot_run,
     queue_broadcast,
     seed,
     services_for,
     settled,
     tally,
 )
-from bench.support import TOKEN, Answers, BotRun, bot_env
+from bench.support import TOKEN, Answers
 from bot.sandbox.errors import ControlError
 from bot.sandbox.limits import Limits
 from bot.sandbox.models import PressIn, StartIn, TextIn
@@ -143,19 +143,13 @@ async def trial(
     await emulator.start()
     services = services_for(url)
     answers = Answers(emulator)
-    bot = BotRun(
-        "bot",
-        ["-m", "bot", "run"],
-        bot_env(
-            emulator.base_url,
-            url,
-            workdir,
-            STAFF_IDS=str(STAFF),
-            STAFF_NOTIFICATIONS="digest",
-            SEND_RATE_GLOBAL="200",
-            OUTBOX_LEASE_SECONDS="5",
-        ),
+    bot = bot_run(
+        emulator,
+        url,
         workdir,
+        STAFF_NOTIFICATIONS="digest",
+        SEND_RATE_GLOBAL="200",
+        OUTBOX_LEASE_SECONDS="5",
     )
     try:
         tokens = await seed(services, notices, registrants=people)

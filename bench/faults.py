@@ -19,9 +19,9 @@ from pathlib import Path
 
 from bench.delivery import (
     LIAISONS,
-    STAFF,
     Delivery,
     add_people,
+    bot_run,
     outbox_states,
     queue_broadcast,
     queue_reminders,
@@ -30,7 +30,7 @@ from bench.delivery import (
     settled,
     tally,
 )
-from bench.support import TOKEN, BotRun, bot_env
+from bench.support import TOKEN
 from bot.sandbox.models import FaultIn
 from bot.sandbox.server import Emulator
 from messages import strip_html, t
@@ -64,19 +64,13 @@ async def one_run(workdir: Path, *, liaisons: int = 300, database_url: str | Non
     emulator = Emulator(token=TOKEN, rate_limits=False, max_log=1_000_000)
     await emulator.start()
     services = services_for(url)
-    bot = BotRun(
-        "bot",
-        ["-m", "bot", "run"],
-        bot_env(
-            emulator.base_url,
-            url,
-            workdir,
-            STAFF_IDS=str(STAFF),
-            SEND_RATE_GLOBAL="100",
-            REQUEST_TIMEOUT="1",
-            OUTBOX_LEASE_SECONDS="10",
-        ),
+    bot = bot_run(
+        emulator,
+        url,
         workdir,
+        SEND_RATE_GLOBAL="100",
+        REQUEST_TIMEOUT="1",
+        OUTBOX_LEASE_SECONDS="10",
     )
     try:
         await seed(services, liaisons)

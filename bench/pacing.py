@@ -14,23 +14,26 @@ import argparse
 import asyncio
 import tempfile
 import time
-import uuid
 from pathlib import Path
-
-import asyncpg
 
 from bench.delivery import (
     LIAISONS,
-    STAFF,
     add_people,
-    postgres_base,
+    bot_run,
     queue_broadcast,
     seed,
     services_for,
     settled,
     tally,
 )
-from bench.support import TOKEN, Answers, BotRun, bot_env
+from bench.support import (
+    TOKEN,
+    Answers,
+    BotRun,
+    drop_postgres,
+    fresh_postgres,
+    postgres_base,
+)
 from bot.sandbox.limits import Limits
 from bot.sandbox.server import Emulator
 
@@ -51,17 +54,15 @@ async def one_run(
     try:
         await seed(services, messages)
         add_people(emulator, messages)
-        env = bot_env(
-            emulator.base_url,
-            database_url,
-            workdir,
-            STAFF_IDS=str(STAFF),
-            # Told a little less than R: requests reach Telegram a little unevenly.
-            SEND_RATE_GLOBAL=f"{rate * HEADROOM:g}",
-        )
         for n in range(processes):
-            bot = BotRun(
-                f"{label}-dispatcher{n + 1}", ["-m", "bot", "run", "--no-updates"], env, workdir
+            bot = bot_run(
+                emulator,
+                database_url,
+                workdir,
+                name=f"{label}-dispatcher{n + 1}",
+                no_updates=True,
+                # Told a little less than R: requests reach Telegram a little unevenly.
+                SEND_RATE_GLOBAL=f"{rate * HEADROOM:g}",
             )
             await bot.start()
             bots.append(bot)
@@ -107,7 +108,7 @@ async def run(*, messages: int = 3_000, rate: int = 100) -> list[str]:
         for label, url, processes in runs:
             name = ""
             if not url:
-                url, name = await _fresh_postgres()
+                url, name = await fresh_postgres()
             try:
                 line = await one_run(
                     label.split(",")[0],
@@ -119,30 +120,11 @@ async def run(*, messages: int = 3_000, rate: int = 100) -> list[str]:
                 )
             finally:
                 if name:
-                    await _drop_postgres(name)
+                    await drop_postgres(name)
             line = f"{label:22} {line.split(' ', 1)[1].strip()}"
             print("  " + line, flush=True)
             lines.append(line)
     return lines
-
-
-async def _fresh_postgres() -> tuple[str, str]:
-    base = postgres_base()
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(base.replace("postgresql+asyncpg", "postgresql"))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return base.rsplit("/", 1)[0] + f"/{name}", name
-
-
-async def _drop_postgres(name: str) -> None:
-    admin = await asyncpg.connect(postgres_base().replace("postgresql+asyncpg", "postgresql"))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 def main(argv: list[str] | None = None) -> None:
