@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from sqlalchemy import func, select
 from bench.support import TOKEN, BotRun, bot_env, seed_units
 from bot.registration.invites import create_invites
 from bot.reminders.rounds import queue_round
+from bot.sandbox.limits import Limits
 from bot.sandbox.models import NewUser
 from bot.sandbox.server import Emulator
 from bot.services import Services
@@ -72,6 +75,35 @@ def bot_run(
     args = ["-m", "bot", "run", *(["--no-updates"] if no_updates else [])]
     env = bot_env(emulator.base_url, database_url, workdir, STAFF_IDS=str(STAFF), **settings)
     return BotRun(name, args, env, workdir)
+
+
+@dataclass
+class Office:
+    """An emulated Telegram and a seeded database, for one run of a suite."""
+
+    emulator: Emulator
+    services: Services
+    tokens: list[str]  # the registrants' invite tokens
+
+
+@asynccontextmanager
+async def office(
+    database_url: str, liaisons: int, *, registrants: int = 0, limits: Limits | None = None
+) -> AsyncIterator[Office]:
+    """Start the emulator (enforcing `limits`; None: no rate limit) and seed the database
+    (see seed), every person a Telegram user who started the bot; stop both after."""
+    emulator = Emulator(
+        token=TOKEN, limits=limits, rate_limits=None if limits else False, max_log=1_000_000
+    )
+    await emulator.start()
+    services = services_for(database_url)
+    try:
+        tokens = await seed(services, liaisons, registrants=registrants)
+        add_people(emulator, liaisons, registrants)
+        yield Office(emulator, services, tokens)
+    finally:
+        await services.close()
+        await emulator.stop()
 
 
 def add_people(emulator: Emulator, liaisons: int, registrants: int = 0) -> None:
