@@ -28,7 +28,6 @@ from bench.delivery import (
     LIAISONS,
     REGISTRANTS,
     Delivery,
-    bot_run,
     office,
     queue_broadcast,
     settled,
@@ -141,9 +140,7 @@ async def trial(
     async with office(url, notices, registrants=people, limits=limits) as seeded:
         emulator, services = seeded.emulator, seeded.services
         answers = Answers(emulator)
-        bot = bot_run(
-            emulator,
-            url,
+        bot = seeded.bot(
             workdir,
             STAFF_NOTIFICATIONS="digest",
             SEND_RATE_GLOBAL="200",

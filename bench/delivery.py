@@ -61,29 +61,25 @@ async def seed(services: Services, liaisons: int, *, registrants: int = 0) -> li
     return [invite.token for invite in made]
 
 
-def bot_run(
-    emulator: Emulator,
-    database_url: str,
-    workdir: Path,
-    *,
-    name: str = "bot",
-    no_updates: bool = False,
-    **settings: str,
-) -> BotRun:
-    """`liaison-bot run` (`--no-updates`: deliver only) against the emulator, STAFF its
-    staff, with more `settings`."""
-    args = ["-m", "bot", "run", *(["--no-updates"] if no_updates else [])]
-    env = bot_env(emulator.base_url, database_url, workdir, STAFF_IDS=str(STAFF), **settings)
-    return BotRun(name, args, env, workdir)
-
-
 @dataclass
 class Office:
     """An emulated Telegram and a seeded database, for one run of a suite."""
 
     emulator: Emulator
+    database_url: str
     services: Services
     tokens: list[str]  # the registrants' invite tokens
+
+    def bot(
+        self, workdir: Path, *, name: str = "bot", no_updates: bool = False, **settings: str
+    ) -> BotRun:
+        """`liaison-bot run` (`--no-updates`: deliver only) against this office, STAFF its
+        staff, with more `settings`."""
+        args = ["-m", "bot", "run", *(["--no-updates"] if no_updates else [])]
+        env = bot_env(
+            self.emulator.base_url, self.database_url, workdir, STAFF_IDS=str(STAFF), **settings
+        )
+        return BotRun(name, args, env, workdir)
 
 
 @asynccontextmanager
@@ -100,7 +96,7 @@ async def office(
     try:
         tokens = await seed(services, liaisons, registrants=registrants)
         add_people(emulator, liaisons, registrants)
-        yield Office(emulator, services, tokens)
+        yield Office(emulator, database_url, services, tokens)
     finally:
         await services.close()
         await emulator.stop()

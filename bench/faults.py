@@ -20,7 +20,6 @@ from pathlib import Path
 from bench.delivery import (
     LIAISONS,
     Delivery,
-    bot_run,
     office,
     outbox_states,
     queue_broadcast,
@@ -59,9 +58,7 @@ async def one_run(workdir: Path, *, liaisons: int = 300, database_url: str | Non
     url = database_url or f"sqlite+aiosqlite:///{workdir / 'faults.db'}"
     async with office(url, liaisons) as seeded:
         emulator, services = seeded.emulator, seeded.services
-        bot = bot_run(
-            emulator,
-            url,
+        bot = seeded.bot(
             workdir,
             SEND_RATE_GLOBAL="100",
             REQUEST_TIMEOUT="1",

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from bench.delivery import (
     LIAISONS,
-    bot_run,
     office,
     queue_broadcast,
     settled,
@@ -47,9 +46,7 @@ async def one_run(
         answers = Answers(emulator)
         try:
             for n in range(processes):
-                bot = bot_run(
-                    emulator,
-                    database_url,
+                bot = seeded.bot(
                     workdir,
                     name=f"{label}-dispatcher{n + 1}",
                     no_updates=True,
