@@ -27,16 +27,13 @@ from sqlalchemy import select
 from bench.delivery import (
     LIAISONS,
     REGISTRANTS,
-    STAFF,
     Delivery,
-    add_people,
+    office,
     queue_broadcast,
-    seed,
-    services_for,
     settled,
     tally,
 )
-from bench.support import TOKEN, Answers, BotRun, bot_env
+from bench.support import Answers
 from bot.sandbox.errors import ControlError
 from bot.sandbox.limits import Limits
 from bot.sandbox.models import PressIn, StartIn, TextIn
@@ -139,49 +136,39 @@ async def trial(
     """One trial on a fresh database (SQLite in `workdir` unless one is given)."""
     rng = random.Random(seed_value)
     url = database_url or f"sqlite+aiosqlite:///{workdir / 'crash.db'}"
-    emulator = Emulator(token=TOKEN, limits=Limits(global_per_second=250), max_log=1_000_000)
-    await emulator.start()
-    services = services_for(url)
-    answers = Answers(emulator)
-    bot = BotRun(
-        "bot",
-        ["-m", "bot", "run"],
-        bot_env(
-            emulator.base_url,
-            url,
+    limits = Limits(global_per_second=250)
+    async with office(url, notices, registrants=people, limits=limits) as seeded:
+        emulator, services = seeded.emulator, seeded.services
+        answers = Answers(emulator)
+        bot = seeded.bot(
             workdir,
-            STAFF_IDS=str(STAFF),
             STAFF_NOTIFICATIONS="digest",
             SEND_RATE_GLOBAL="200",
             OUTBOX_LEASE_SECONDS="5",
-        ),
-        workdir,
-    )
-    try:
-        tokens = await seed(services, notices, registrants=people)
-        add_people(emulator, notices, people)
-        await bot.start(ready=lambda: emulator.state.polling)
-        await queue_broadcast(services, emulator, TEXT)
-        persons = [
-            asyncio.create_task(register(emulator, answers, REGISTRANTS + n, tokens[n], rng))
-            for n in range(people)
-        ]
-        killed_after = rng.uniform(0.2, 4.0)
-        await asyncio.sleep(killed_after)
-        await bot.kill()
-        await bot.start()
-        restarts = sum(await asyncio.gather(*persons))
-        if not await settled(services, seconds=120):
-            raise RuntimeError(f"the outbox did not empty:\n{bot.tail()}")
-        chats = [LIAISONS + n for n in range(notices)]
-        found = await tally(services, emulator, chats, TEXT, "broadcast")
-        ok = [await registered(services, REGISTRANTS + n) for n in range(people)]
-        return Trial(killed_after, found, people, ok.count(False), restarts)
-    finally:
-        answers.close()
-        await bot.stop()
-        await services.close()
-        await emulator.stop()
+        )
+        try:
+            await bot.start(ready=lambda: emulator.state.polling)
+            await queue_broadcast(services, emulator, TEXT)
+            persons = [
+                asyncio.create_task(
+                    register(emulator, answers, REGISTRANTS + n, seeded.tokens[n], rng)
+                )
+                for n in range(people)
+            ]
+            killed_after = rng.uniform(0.2, 4.0)
+            await asyncio.sleep(killed_after)
+            await bot.kill()
+            await bot.start()
+            restarts = sum(await asyncio.gather(*persons))
+            if not await settled(services, seconds=120):
+                raise RuntimeError(f"the outbox did not empty:\n{bot.tail()}")
+            chats = [LIAISONS + n for n in range(notices)]
+            found = await tally(services, emulator, chats, TEXT, "broadcast")
+            ok = [await registered(services, REGISTRANTS + n) for n in range(people)]
+            return Trial(killed_after, found, people, ok.count(False), restarts)
+        finally:
+            answers.close()
+            await bot.stop()
 
 
 async def run(*, trials: int = 20, notices: int = 1_000, people: int = 10) -> Totals:

@@ -10,31 +10,31 @@ or not, and is never sent again by itself."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from pathlib import Path
 
 import aiohttp
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
-from bench.support import TOKEN
-from bot.ledger.checklist import prepare_database
+from bench.support import TOKEN, BotRun, bot_env, seed_units
 from bot.registration.invites import create_invites
 from bot.reminders.rounds import queue_round
+from bot.sandbox.limits import Limits
 from bot.sandbox.models import NewUser
 from bot.sandbox.server import Emulator
 from bot.services import Services
 from bot.settings import Settings
 from bot.staff import broadcasts
 from storage.db import Database
-from storage.models import Account, Deadline, OutboxMessage, Person, Unit
+from storage.models import OutboxMessage
 
 STAFF = 600_000_001
 LIAISONS = 650_000_000  # + n: the liaison of unit n
 REGISTRANTS = 660_000_000  # + n: a liaison in the middle of registering
-SEEDED = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
 OPEN = ("pending", "claimed", "sending")
 
 
@@ -53,52 +53,53 @@ def services_for(database_url: str) -> Services:
 async def seed(services: Services, liaisons: int, *, registrants: int = 0) -> list[str]:
     """`liaisons` units with a registered liaison each (owing every item), and `registrants`
     units waiting for theirs; return the registrants' invite tokens."""
-    await prepare_database(services)
-    async with services.db.uow() as tx:
-        await tx.execute(
-            insert(Unit),
-            [
-                {"id": n + 1, "name": f"单位{n:05d}", "kind": "member", "created_at": SEEDED}
-                for n in range(liaisons + registrants)
-            ],
-        )
-        if liaisons:
-            await tx.execute(
-                insert(Person),
-                [
-                    {
-                        "unit_id": n + 1,
-                        "role": "liaison",
-                        "name": "张伟",
-                        "post": "科长",
-                        "phone": "13995400101",
-                        "telegram_user_id": LIAISONS + n,
-                        "since": SEEDED,
-                        "until": None,
-                        "entered_by": LIAISONS + n,
-                    }
-                    for n in range(liaisons)
-                ],
-            )
-            await tx.execute(
-                insert(Account),
-                [
-                    {
-                        "user_id": LIAISONS + n,
-                        "language": "zh",
-                        "first_seen": SEEDED,
-                        "last_seen": SEEDED,
-                    }
-                    for n in range(liaisons)
-                ],
-            )
-        tx.add(Deadline(scope="all", due=date(2026, 12, 31), set_at=SEEDED, set_by=None))
+    names = [f"单位{n:05d}" for n in range(liaisons + registrants)]
+    await seed_units(services, names, [LIAISONS + n for n in range(liaisons)])
     if not registrants:
         return []
-    made = await create_invites(
-        services=services, units=[f"单位{liaisons + n:05d}" for n in range(registrants)]
-    )
+    made = await create_invites(services=services, units=names[liaisons:])
     return [invite.token for invite in made]
+
+
+@dataclass
+class Office:
+    """An emulated Telegram and a seeded database, for one run of a suite."""
+
+    emulator: Emulator
+    database_url: str
+    services: Services
+    tokens: list[str]  # the registrants' invite tokens
+
+    def bot(
+        self, workdir: Path, *, name: str = "bot", no_updates: bool = False, **settings: str
+    ) -> BotRun:
+        """`liaison-bot run` (`--no-updates`: deliver only) against this office, STAFF its
+        staff, with more `settings`."""
+        args = ["-m", "bot", "run", *(["--no-updates"] if no_updates else [])]
+        env = bot_env(
+            self.emulator.base_url, self.database_url, workdir, STAFF_IDS=str(STAFF), **settings
+        )
+        return BotRun(name, args, env, workdir)
+
+
+@asynccontextmanager
+async def office(
+    database_url: str, liaisons: int, *, registrants: int = 0, limits: Limits | None = None
+) -> AsyncIterator[Office]:
+    """Start the emulator (enforcing `limits`; None: no rate limit) and seed the database
+    (see seed), every person a Telegram user who started the bot; stop both after."""
+    emulator = Emulator(
+        token=TOKEN, limits=limits, rate_limits=None if limits else False, max_log=1_000_000
+    )
+    await emulator.start()
+    services = services_for(database_url)
+    try:
+        tokens = await seed(services, liaisons, registrants=registrants)
+        add_people(emulator, liaisons, registrants)
+        yield Office(emulator, database_url, services, tokens)
+    finally:
+        await services.close()
+        await emulator.stop()
 
 
 def add_people(emulator: Emulator, liaisons: int, registrants: int = 0) -> None:
@@ -221,8 +222,3 @@ async def settled(
                 return True
         await asyncio.sleep(0.2)
     return False
-
-
-def postgres_base() -> str:
-    """The PostgreSQL server for the runs on PostgreSQL (empty: none)."""
-    return os.environ.get("TEST_POSTGRES_URL", "")

@@ -19,20 +19,15 @@ from pathlib import Path
 
 from bench.delivery import (
     LIAISONS,
-    STAFF,
     Delivery,
-    add_people,
+    office,
     outbox_states,
     queue_broadcast,
     queue_reminders,
-    seed,
-    services_for,
     settled,
     tally,
 )
-from bench.support import TOKEN, BotRun, bot_env
 from bot.sandbox.models import FaultIn
-from bot.sandbox.server import Emulator
 from messages import strip_html, t
 
 TEXT = "关于报送双拥工作资料台账的通知（故障演练）"
@@ -61,58 +56,47 @@ class Found:
 async def one_run(workdir: Path, *, liaisons: int = 300, database_url: str | None = None) -> Found:
     """Reminders and a notice to `liaisons` liaisons with 10% of calls failing."""
     url = database_url or f"sqlite+aiosqlite:///{workdir / 'faults.db'}"
-    emulator = Emulator(token=TOKEN, rate_limits=False, max_log=1_000_000)
-    await emulator.start()
-    services = services_for(url)
-    bot = BotRun(
-        "bot",
-        ["-m", "bot", "run"],
-        bot_env(
-            emulator.base_url,
-            url,
+    async with office(url, liaisons) as seeded:
+        emulator, services = seeded.emulator, seeded.services
+        bot = seeded.bot(
             workdir,
-            STAFF_IDS=str(STAFF),
             SEND_RATE_GLOBAL="100",
             REQUEST_TIMEOUT="1",
             OUTBOX_LEASE_SECONDS="10",
-        ),
-        workdir,
-    )
-    try:
-        await seed(services, liaisons)
-        add_people(emulator, liaisons)
-        await bot.start(ready=lambda: emulator.state.polling)
-        await queue_reminders(services)
-        await queue_broadcast(services, emulator, TEXT)
-        # At once: the dispatcher looks at the outbox about once a second.
-        calls_before = len(emulator.state.calls)
-        for error, rate, deliver in FAULTS:
-            emulator.state.inject_fault(
-                FaultIn(
-                    method="*",
-                    error=error,
-                    rate=rate,
-                    times=1_000_000,
-                    retry_after=1 if error == 429 else None,
-                    delay=2.0 if error == "timeout" else None,
-                    deliver=deliver,
-                )
-            )
-        if not await settled(services, seconds=600):
-            raise RuntimeError(f"the outbox did not empty:\n{bot.tail()}")
-        emulator.state.clear_faults()
-        chats = [LIAISONS + n for n in range(liaisons)]
-        return Found(
-            reminders=await tally(services, emulator, chats, REMINDER_MARK, "reminder"),
-            notices=await tally(services, emulator, chats, TEXT, "broadcast"),
-            faults=sum(1 for c in list(emulator.state.calls)[calls_before:] if c.fault),
-            calls=len(emulator.state.calls) - calls_before,
-            states={p: dict(await outbox_states(services, p)) for p in ("reminder", "broadcast")},
         )
-    finally:
-        await bot.stop()
-        await services.close()
-        await emulator.stop()
+        try:
+            await bot.start(ready=lambda: emulator.state.polling)
+            await queue_reminders(services)
+            await queue_broadcast(services, emulator, TEXT)
+            # At once: the dispatcher looks at the outbox about once a second.
+            calls_before = len(emulator.state.calls)
+            for error, rate, deliver in FAULTS:
+                emulator.state.inject_fault(
+                    FaultIn(
+                        method="*",
+                        error=error,
+                        rate=rate,
+                        times=1_000_000,
+                        retry_after=1 if error == 429 else None,
+                        delay=2.0 if error == "timeout" else None,
+                        deliver=deliver,
+                    )
+                )
+            if not await settled(services, seconds=600):
+                raise RuntimeError(f"the outbox did not empty:\n{bot.tail()}")
+            emulator.state.clear_faults()
+            chats = [LIAISONS + n for n in range(liaisons)]
+            return Found(
+                reminders=await tally(services, emulator, chats, REMINDER_MARK, "reminder"),
+                notices=await tally(services, emulator, chats, TEXT, "broadcast"),
+                faults=sum(1 for c in list(emulator.state.calls)[calls_before:] if c.fault),
+                calls=len(emulator.state.calls) - calls_before,
+                states={
+                    p: dict(await outbox_states(services, p)) for p in ("reminder", "broadcast")
+                },
+            )
+        finally:
+            await bot.stop()
 
 
 async def run(*, liaisons: int = 300) -> Found:

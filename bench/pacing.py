@@ -14,25 +14,23 @@ import argparse
 import asyncio
 import tempfile
 import time
-import uuid
 from pathlib import Path
-
-import asyncpg
 
 from bench.delivery import (
     LIAISONS,
-    STAFF,
-    add_people,
-    postgres_base,
+    office,
     queue_broadcast,
-    seed,
-    services_for,
     settled,
     tally,
 )
-from bench.support import TOKEN, Answers, BotRun, bot_env
+from bench.support import (
+    Answers,
+    BotRun,
+    drop_postgres,
+    fresh_postgres,
+    postgres_base,
+)
 from bot.sandbox.limits import Limits
-from bot.sandbox.server import Emulator
 
 TEXT = "关于报送双拥工作资料台账的通知（压测）"
 HEADROOM = 0.97
@@ -42,51 +40,41 @@ async def one_run(
     label: str, database_url: str, workdir: Path, *, messages: int, rate: int, processes: int
 ) -> str:
     """One broadcast of `messages` through `processes` dispatchers; the line of figures."""
-    limits = Limits(global_per_second=rate)
-    emulator = Emulator(token=TOKEN, limits=limits, max_log=1_000_000)
-    await emulator.start()
-    services = services_for(database_url)
-    bots: list[BotRun] = []
-    answers = Answers(emulator)
-    try:
-        await seed(services, messages)
-        add_people(emulator, messages)
-        env = bot_env(
-            emulator.base_url,
-            database_url,
-            workdir,
-            STAFF_IDS=str(STAFF),
-            # Told a little less than R: requests reach Telegram a little unevenly.
-            SEND_RATE_GLOBAL=f"{rate * HEADROOM:g}",
-        )
-        for n in range(processes):
-            bot = BotRun(
-                f"{label}-dispatcher{n + 1}", ["-m", "bot", "run", "--no-updates"], env, workdir
+    async with office(database_url, messages, limits=Limits(global_per_second=rate)) as seeded:
+        emulator, services = seeded.emulator, seeded.services
+        bots: list[BotRun] = []
+        answers = Answers(emulator)
+        try:
+            for n in range(processes):
+                bot = seeded.bot(
+                    workdir,
+                    name=f"{label}-dispatcher{n + 1}",
+                    no_updates=True,
+                    # Told a little less than R: requests reach Telegram a little unevenly.
+                    SEND_RATE_GLOBAL=f"{rate * HEADROOM:g}",
+                )
+                await bot.start()
+                bots.append(bot)
+            chats = [LIAISONS + n for n in range(messages)]
+            started = time.perf_counter()
+            await queue_broadcast(services, emulator, TEXT)
+            if not await settled(services, seconds=30 + 3 * messages / rate):
+                raise RuntimeError(f"{label}: the outbox did not empty")
+            sends = sorted(t for chat in chats for t in answers.messages.get(chat, []))
+            span = sends[-1] - sends[0] if len(sends) > 1 else float("nan")
+            achieved = (len(sends) - 1) / span
+            found = await tally(services, emulator, chats, TEXT, "broadcast")
+            attempts = len(sends) + answers.throttled
+            return (
+                f"{label:24} {achieved:6.1f}/s of R={rate}: {achieved / rate:.2f} R; "
+                f"{found.lost} lost, {found.duplicated} duplicated, {found.unknown} unknown; "
+                f"429s {answers.throttled} ({100 * answers.throttled / attempts:.2f}% of sends); "
+                f"{time.perf_counter() - started:.1f} s in all"
             )
-            await bot.start()
-            bots.append(bot)
-        chats = [LIAISONS + n for n in range(messages)]
-        started = time.perf_counter()
-        await queue_broadcast(services, emulator, TEXT)
-        if not await settled(services, seconds=30 + 3 * messages / rate):
-            raise RuntimeError(f"{label}: the outbox did not empty")
-        sends = sorted(t for chat in chats for t in answers.messages.get(chat, []))
-        span = sends[-1] - sends[0] if len(sends) > 1 else float("nan")
-        achieved = (len(sends) - 1) / span
-        found = await tally(services, emulator, chats, TEXT, "broadcast")
-        attempts = len(sends) + answers.throttled
-        return (
-            f"{label:24} {achieved:6.1f}/s of R={rate}: {achieved / rate:.2f} R; "
-            f"{found.lost} lost, {found.duplicated} duplicated, {found.unknown} unknown; "
-            f"429s {answers.throttled} ({100 * answers.throttled / attempts:.2f}% of sends); "
-            f"{time.perf_counter() - started:.1f} s in all"
-        )
-    finally:
-        answers.close()
-        for bot in bots:
-            await bot.stop()
-        await services.close()
-        await emulator.stop()
+        finally:
+            answers.close()
+            for bot in bots:
+                await bot.stop()
 
 
 async def run(*, messages: int = 3_000, rate: int = 100) -> list[str]:
@@ -107,7 +95,7 @@ async def run(*, messages: int = 3_000, rate: int = 100) -> list[str]:
         for label, url, processes in runs:
             name = ""
             if not url:
-                url, name = await _fresh_postgres()
+                url, name = await fresh_postgres()
             try:
                 line = await one_run(
                     label.split(",")[0],
@@ -119,30 +107,11 @@ async def run(*, messages: int = 3_000, rate: int = 100) -> list[str]:
                 )
             finally:
                 if name:
-                    await _drop_postgres(name)
+                    await drop_postgres(name)
             line = f"{label:22} {line.split(' ', 1)[1].strip()}"
             print("  " + line, flush=True)
             lines.append(line)
     return lines
-
-
-async def _fresh_postgres() -> tuple[str, str]:
-    base = postgres_base()
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(base.replace("postgresql+asyncpg", "postgresql"))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return base.rsplit("/", 1)[0] + f"/{name}", name
-
-
-async def _drop_postgres(name: str) -> None:
-    admin = await asyncpg.connect(postgres_base().replace("postgresql+asyncpg", "postgresql"))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 def main(argv: list[str] | None = None) -> None:

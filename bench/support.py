@@ -12,18 +12,27 @@ import signal
 import statistics
 import sys
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 
+import asyncpg
+from sqlalchemy import insert
+
+from bot.ledger.checklist import prepare_database
 from bot.sandbox.models import CallRecord
 from bot.sandbox.server import Emulator
+from bot.services import Services
+from storage.models import Account, Deadline, Person, Unit
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "777000:BENCH-TOKEN-abcdefghijklmnopqrst"
 # Bot API methods that put a new message in a chat.
 SENDS = frozenset({"sendMessage", "sendDocument", "sendPhoto", "copyMessage", "sendMediaGroup"})
+SEEDED = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)  # when the seeded rows were made
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -207,3 +216,68 @@ async def gather_limited(jobs: Sequence[Callable[[], Awaitable[None]]], limit: i
             await job()
 
     await asyncio.gather(*(one(job) for job in jobs))
+
+
+async def seed_units(services: Services, names: Sequence[str], liaisons: Sequence[int]) -> None:
+    """The checklist, units named `names` (ids 1, 2, …) owing every item by 2026-12-31, and
+    the first of them each with the registered liaison of that Telegram user id."""
+    await prepare_database(services)
+    async with services.db.uow() as tx:
+        await tx.execute(
+            insert(Unit),
+            [
+                {"id": n + 1, "name": name, "kind": "member", "created_at": SEEDED}
+                for n, name in enumerate(names)
+            ],
+        )
+        if liaisons:
+            await tx.execute(
+                insert(Person),
+                [
+                    {
+                        "unit_id": n + 1,
+                        "role": "liaison",
+                        "name": "张伟",
+                        "post": "科长",
+                        "phone": "13995400101",
+                        "telegram_user_id": user,
+                        "since": SEEDED,
+                        "until": None,
+                        "entered_by": user,
+                    }
+                    for n, user in enumerate(liaisons)
+                ],
+            )
+            await tx.execute(
+                insert(Account),
+                [
+                    {"user_id": user, "language": "zh", "first_seen": SEEDED, "last_seen": SEEDED}
+                    for user in liaisons
+                ],
+            )
+        tx.add(Deadline(scope="all", due=date(2026, 12, 31), set_at=SEEDED, set_by=None))
+
+
+def postgres_base() -> str:
+    """The PostgreSQL server for the runs on PostgreSQL (empty: none)."""
+    return os.environ.get("TEST_POSTGRES_URL", "")
+
+
+async def _on_server(statement: str) -> None:
+    admin = await asyncpg.connect(postgres_base().replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await admin.execute(statement)
+    finally:
+        await admin.close()
+
+
+async def fresh_postgres() -> tuple[str, str]:
+    """A new database on the server TEST_POSTGRES_URL names: its URL and its name."""
+    name = f"bench_{uuid.uuid4().hex[:12]}"
+    await _on_server(f'CREATE DATABASE "{name}"')
+    return postgres_base().rsplit("/", 1)[0] + f"/{name}", name
+
+
+async def drop_postgres(name: str) -> None:
+    """Drop a database fresh_postgres() made."""
+    await _on_server(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -28,11 +28,8 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal
-
-from sqlalchemy import insert
 
 from bench.support import (
     TOKEN,
@@ -40,10 +37,12 @@ from bench.support import (
     BotRun,
     bot_env,
     cpu_seconds,
+    fresh_postgres,
     median,
     percentile,
+    postgres_base,
+    seed_units,
 )
-from bot.ledger.checklist import prepare_database
 from bot.registration.invites import create_invites
 from bot.sandbox.models import DocumentIn, NewUser, PhotoIn, PressIn, StartIn, TextIn
 from bot.sandbox.server import Emulator
@@ -51,14 +50,12 @@ from bot.services import Services
 from bot.settings import Settings
 from messages import plain
 from storage.db import Database
-from storage.models import Account, Deadline, Person, Unit
 
 STAFF = (600_000_001, 600_000_002, 600_000_003, 600_000_004, 600_000_005)
 LIAISONS = 610_000_000  # + n: the liaison of unit n (registered, in the burst and the mix)
 STRANGERS = 620_000_000  # + n: people the bot does not know
 REGISTRANTS = 630_000_000  # + n: a liaison about to register through an invite link
 SUBMITTERS = 640_000_000  # + n: the registered liaison of a unit that will submit
-SEEDED = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 80 + b"\n%%EOF\n"  # about 20 KB
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01" + bytes(range(256)) * 60
 
@@ -115,47 +112,13 @@ def unit_name(n: int) -> str:
 
 async def seed(services: Services, population: Population) -> None:
     """Units with registered liaisons, units waiting for theirs (with invites), a deadline."""
-    await prepare_database(services)
     units = population.units()
     waiting = population.per_kind * 2 * population.rounds
-    async with services.db.uow() as tx:
-        await tx.execute(
-            insert(Unit),
-            [
-                {"id": n + 1, "name": unit_name(n), "kind": "member", "created_at": SEEDED}
-                for n in range(units + waiting)
-            ],
-        )
-        liaisons = [LIAISONS + n for n in range(population.status_liaisons)]
-        liaisons += [SUBMITTERS + n for n in range(units - population.status_liaisons)]
-        await tx.execute(
-            insert(Person),
-            [
-                {
-                    "unit_id": n + 1,
-                    "role": "liaison",
-                    "name": "张伟",
-                    "post": "科长",
-                    "phone": "13995400101",
-                    "telegram_user_id": user,
-                    "since": SEEDED,
-                    "until": None,
-                    "entered_by": user,
-                }
-                for n, user in enumerate(liaisons)
-            ],
-        )
-        await tx.execute(
-            insert(Account),
-            [
-                {"user_id": user, "language": "zh", "first_seen": SEEDED, "last_seen": SEEDED}
-                for user in liaisons
-            ],
-        )
-        tx.add(Deadline(scope="all", due=date(2026, 12, 31), set_at=SEEDED, set_by=None))
-    invites = await create_invites(
-        services=services, units=[unit_name(units + n) for n in range(waiting)]
-    )
+    liaisons = [LIAISONS + n for n in range(population.status_liaisons)]
+    liaisons += [SUBMITTERS + n for n in range(units - population.status_liaisons)]
+    names = [unit_name(n) for n in range(units + waiting)]
+    await seed_units(services, names, liaisons)
+    invites = await create_invites(services=services, units=names[units:])
     population.tokens = [invite.token for invite in invites]
 
 
@@ -452,12 +415,11 @@ async def run(
             )
         with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:
             for label in databases:
-                url = (
-                    f"sqlite+aiosqlite:///{tmp}/bench.db"
-                    if label == "sqlite"
-                    else await _fresh_postgres()
-                )
-                if url is None:
+                if label == "sqlite":
+                    url = f"sqlite+aiosqlite:///{tmp}/bench.db"
+                elif postgres_base():
+                    url, _ = await fresh_postgres()
+                else:
                     print("  PostgreSQL: skipped (set TEST_POSTGRES_URL, or make bench)")
                     continue
                 results = await measure_database(
@@ -494,22 +456,6 @@ async def _spy(bot: BotRun) -> asyncio.subprocess.Process | None:
         spy, "record", "-p", str(bot.pid), "-f", "raw", "-r", "250", "-o", str(out),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
-
-
-async def _fresh_postgres() -> str | None:
-    """A new database on the server TEST_POSTGRES_URL names, or None without one."""
-    base = os.environ.get("TEST_POSTGRES_URL", "")
-    if not base:
-        return None
-    import asyncpg
-
-    name = f"bench_{int(time.time() * 1000)}"
-    admin = await asyncpg.connect(base.replace("postgresql+asyncpg", "postgresql"))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    return base.rsplit("/", 1)[0] + f"/{name}"
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -35,7 +35,7 @@ from bot.staff.documents import notices
 from bot.staff.documents.layout import east_asian_font
 from bot.staff.documents.preview import first_page_png, to_pdf
 from bot.transport.outbox import Dispatcher
-from bot.transport.pacing import Pacer
+from bot.transport.pacing import Intervals, Pacer
 from storage import repositories as repo
 from storage.models import (
     AuditEvent,
@@ -553,7 +553,9 @@ async def test_the_supervision_task_carries_the_urging_notice(services: Services
         checks=checks.checks(),
         on_unreachable=[checks.on_unreachable],
     )
-    dispatcher.pacer = Pacer(per_second=10_000, private_per_second=1_000, group_per_minute=60_000)
+    dispatcher.pacer = Pacer(
+        Intervals.of(per_second=10_000, private_per_second=1_000, group_per_minute=60_000)
+    )
     await seed_notice_situation(services=services)
     await set_deadline(services=services, due=date(2026, 10, 16))
 
@@ -643,7 +645,9 @@ async def test_a_supervision_notice_is_not_sent_once_the_unit_has_reported(
         worker_id="test",
         checks=checks.checks(),
     )
-    dispatcher.pacer = Pacer(per_second=10_000, private_per_second=1_000, group_per_minute=60_000)
+    dispatcher.pacer = Pacer(
+        Intervals.of(per_second=10_000, private_per_second=1_000, group_per_minute=60_000)
+    )
     for _ in range(50):  # one message a chat at a time: a second on, until nothing is left
         await dispatcher.run_once()
         clock.advance(timedelta(seconds=1))

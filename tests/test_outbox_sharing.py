@@ -20,7 +20,7 @@ from bot.sandbox.client import SandboxClient
 from bot.sandbox.server import Emulator
 from bot.services import Services
 from bot.transport.outbox import Dispatcher, enqueue, text_payload
-from bot.transport.pacing import SharedPacer
+from bot.transport.pacing import Intervals, SharedPacer
 from storage.db import Database
 from storage.models import OutboxMessage
 from tests.support.process import TOKEN
@@ -147,9 +147,7 @@ async def test_concurrent_reservations_of_two_pacers_never_share_a_slot(db_url: 
     pacers = [
         SharedPacer(
             db,
-            per_second=20,
-            private_per_second=1,
-            group_per_minute=20,
+            Intervals.of(per_second=20, private_per_second=1, group_per_minute=20),
             clock=lambda: frozen,
             sleep=record,
         )

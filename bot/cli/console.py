@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from bot.cli.common import Command, Subparsers, say
 from bot.errors import BadInput
 from bot.services import Services
-from messages import plain
-
-Command = Callable[[Services, argparse.Namespace], Awaitable[int]]
 
 
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parsers(sub: Subparsers) -> None:
     """The `export` command."""
     parser = sub.add_parser(
         "export",
@@ -29,10 +26,6 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     parser.add_argument("--archive", type=Path, metavar="DIR", default=None)
 
 
-def _say(services: Services, key: str, /, **values: object) -> str:
-    return plain(services.settings.language, key, **values)
-
-
 async def cmd_export(services: Services, args: argparse.Namespace) -> int:
     """Write the workbook (and the archive) and say where."""
     path: Path = args.file
@@ -45,15 +38,15 @@ async def cmd_export(services: Services, args: argparse.Namespace) -> int:
     from bot.staff.export import export_workbook
 
     done = await export_workbook(services=services, actor_id=None, path=path, via="cli")
-    print(_say(services, "export.cli_written", path=str(done.path), **done.totals.model_dump()))
+    print(say(services, "export.cli_written", path=str(done.path), **done.totals.model_dump()))
     if args.archive is not None:
         archive = await build_archive(
             services=services, actor_id=None, out_dir=args.archive, via="cli"
         )
         for part in archive.parts:
-            print(_say(services, "export.cli_archive_part", path=str(part.path), files=part.files))
+            print(say(services, "export.cli_archive_part", path=str(part.path), files=part.files))
         if archive.missing:
-            print(_say(services, "export.cli_archive_missing", count=len(archive.missing)))
+            print(say(services, "export.cli_archive_missing", count=len(archive.missing)))
     return 0
 
 

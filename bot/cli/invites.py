@@ -8,17 +8,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Awaitable, Callable
 
+from bot.cli.common import Command, Subparsers, say
 from bot.errors import BadInput
 from bot.registration import invites
 from bot.services import Services
-from messages import format_date, plain
-
-Command = Callable[[Services, argparse.Namespace], Awaitable[int]]
+from messages import format_date
 
 
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parsers(sub: Subparsers) -> None:
     """The `invite` command."""
     parser = sub.add_parser(
         "invite",
@@ -47,12 +45,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
 
 
-def _say(services: Services, key: str, /, **values: object) -> str:
-    return plain(services.settings.language, key, **values)
-
-
 def _role(services: Services, role: str) -> str:
-    return _say(services, f"common.role_{role}")
+    return say(services, f"common.role_{role}")
 
 
 async def cmd_invite(services: Services, args: argparse.Namespace) -> int:
@@ -82,10 +76,10 @@ async def cmd_invite(services: Services, args: argparse.Namespace) -> int:
         print(json.dumps(listed, ensure_ascii=False, indent=2))
         return 0
     if not created:
-        print(_say(services, "invite_cli.none_missing"))
+        print(say(services, "invite_cli.none_missing"))
     for invite in created:
         if invite.open_before:  # on stderr: the lines on stdout stay one link each
-            note = _say(
+            note = say(
                 services,
                 "invite_cli.open_before",
                 unit=invite.unit,
@@ -99,7 +93,7 @@ async def cmd_invite(services: Services, args: argparse.Namespace) -> int:
         date = format_date(invite.expires_at.astimezone(tz).date(), lang)
         role = _role(services, invite.role)
         print(
-            _say(
+            say(
                 services,
                 "invite_cli.line",
                 unit=invite.unit,
@@ -118,7 +112,7 @@ async def _revoke_or_unregister(services: Services, args: argparse.Namespace) ->
         for revoked in await invites.revoke_invites(
             services=services, units=args.units, role=args.role
         ):
-            print(_say(services, "invite_cli.revoked", unit=revoked.unit, count=revoked.count))
+            print(say(services, "invite_cli.revoked", unit=revoked.unit, count=revoked.count))
         return 0
     if args.role is None:
         raise BadInput("invite_cli.unregister_needs_role")
@@ -133,7 +127,7 @@ async def _revoke_or_unregister(services: Services, args: argparse.Namespace) ->
                 "invite_cli.no_holder", unit=exc.values["unit"], role=_role(services, args.role)
             ) from None
         print(
-            _say(
+            say(
                 services,
                 "invite_cli.unregistered",
                 unit=done.unit,

@@ -7,12 +7,12 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import Protocol
 
 from bot.cli import console, invites, notices, ops, reminders, runtime
+from bot.cli.common import Command, Feature, say
 from bot.enums import UnitKind
 from bot.errors import BadInput, DomainError
 from bot.importing import ImportRejected, reason_in
@@ -23,8 +23,6 @@ from messages import LANGUAGES, plain, strip_html
 from storage.db import Database
 
 log = logging.getLogger("liaison-bot")
-
-Command = Callable[[Services, argparse.Namespace], Awaitable[int]]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -228,14 +226,6 @@ async def cmd_demo(services: Services, args: argparse.Namespace) -> int:
     return await run_demo(lang=args.lang or services.settings.language, keep=args.keep)
 
 
-class Feature(Protocol):
-    """A feature module's commands: `add_parsers(sub)` and `COMMANDS` (name → function)."""
-
-    COMMANDS: dict[str, Command]
-
-    def add_parsers(self, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None: ...
-
-
 # Feature modules that bring their own commands (one line each).
 FEATURES: list[Feature] = [invites, console, reminders, notices, ops, runtime]
 
@@ -249,11 +239,6 @@ COMMANDS: dict[str, Command] = {
     "run": cmd_run,
     "demo": cmd_demo,
 }
-
-
-def say(services: Services, key: str, /, **values: object) -> str:
-    """A sentence for the terminal in the office's language."""
-    return plain(services.settings.language, key, **values)
 
 
 def rejection(settings: Settings, exc: ImportRejected) -> str:

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
 
+from bot.cli.common import Command, Subparsers, say
 from bot.errors import BadInput
 from bot.services import Services
-from messages import plain
-
-Command = Callable[[Services, argparse.Namespace], Awaitable[int]]
 
 
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parsers(sub: Subparsers) -> None:
     """Add the `notice` command and its two actions."""
     notice = sub.add_parser(
         "notice",
@@ -47,10 +44,6 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     urge.add_argument("--number", default=None, help="the document number, as for bulletin")
     urge.add_argument("--date", default=None, metavar="YYYY-MM-DD", help="成文日期")
-
-
-def _say(services: Services, key: str, /, **values: object) -> str:
-    return plain(services.settings.language, key, **values)
 
 
 def _signed(text: str | None) -> date | None:
@@ -92,9 +85,7 @@ async def cmd_notice(services: Services, args: argparse.Namespace) -> int:
             signed=signed,
             via="cli",
         )
-        print(
-            _say(services, "notice.cli_written", path=str(done.path), **done.totals.model_dump())
-        )
+        print(say(services, "notice.cli_written", path=str(done.path), **done.totals.model_dump()))
         return 0
     if args.all_outstanding is not None:
         if args.names:
@@ -123,7 +114,7 @@ async def cmd_notice(services: Services, args: argparse.Namespace) -> int:
         via="cli",
     )
     for out in written:
-        print(_say(services, "notice.cli_urge_written", path=str(out.path), unit=out.unit))
+        print(say(services, "notice.cli_urge_written", path=str(out.path), unit=out.unit))
     return 0
 
 

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from bot.cli.common import Command, Subparsers, say
 from bot.ledger.files import size_text
 from bot.services import Services
-from messages import format_date, plain
+from messages import format_date
 
-Command = Callable[[Services, argparse.Namespace], Awaitable[int]]
 # Commands that must see the database as it is, not migrated first.
 UNMIGRATED = ("backup", "restore")
 
 
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parsers(sub: Subparsers) -> None:
     """`backup FILE` and `restore FILE [--force]`."""
     backup = sub.add_parser("backup", help="archive the database and DATA_DIR while the bot runs")
     backup.add_argument("file", type=Path)
@@ -26,16 +25,12 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
 
 
-def _say(services: Services, key: str, /, **values: object) -> str:
-    return plain(services.settings.language, key, **values)
-
-
 async def cmd_backup(services: Services, args: argparse.Namespace) -> int:
     from bot.ops.backup import create_backup  # (its outbox brings in Telegram's library)
 
     out = await create_backup(services=services, target=args.file)
     print(
-        _say(
+        say(
             services,
             "ops.backup_done",
             path=out.path,
@@ -54,7 +49,7 @@ async def cmd_restore(services: Services, args: argparse.Namespace) -> int:
     lang = services.settings.language
     made = out.manifest.created_at.astimezone(services.settings.tz)
     print(
-        _say(
+        say(
             services,
             "ops.restore_done",
             date=format_date(made.date(), lang),

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Awaitable, Callable
 from datetime import date
 
+from bot.cli.common import Command, Subparsers, say
 from bot.errors import BadInput
 from bot.reminders import pause
 from bot.services import Services
-from messages import format_date, plain, strip_html
+from messages import format_date, strip_html
 
-Command = Callable[[Services, argparse.Namespace], Awaitable[int]]
 TEXT_LINES = 200
 
 
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parsers(sub: Subparsers) -> None:
     """Add `remind`, `pause` and `resume`."""
     remind = sub.add_parser("remind", help="queue a round of reminders now")
     remind.add_argument("--dry-run", action="store_true", help="list who would get what")
@@ -26,10 +25,6 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     pause.add_argument("--until", required=True, metavar="YYYY-MM-DD")
     pause.add_argument("--reason", default=None)
     sub.add_parser("resume", help="reminders again for a paused unit").add_argument("unit")
-
-
-def _say(services: Services, key: str, /, **values: object) -> str:
-    return plain(services.settings.language, key, **values)
 
 
 async def cmd_remind(services: Services, args: argparse.Namespace) -> int:
@@ -43,10 +38,10 @@ async def cmd_remind(services: Services, args: argparse.Namespace) -> int:
     # The text names the first few hundred reminders; --json lists every one.
     print(strip_html(rounds.render_round(out, lang, limit=TEXT_LINES)))
     if args.dry_run:
-        print(_say(services, "reminders.cli.dry_run"))
+        print(say(services, "reminders.cli.dry_run"))
     elif out.reminders:
         units = len({line.unit for line in out.reminders})
-        print(_say(services, "reminders.cli.queued", count=out.queued, units=units))
+        print(say(services, "reminders.cli.queued", count=out.queued, units=units))
     return 0
 
 
@@ -59,9 +54,9 @@ async def cmd_pause(services: Services, args: argparse.Namespace) -> int:
         services=services, unit_name=args.unit, until=until, reason=args.reason
     )
     lang = services.settings.language
-    reason = _say(services, "reminders.cli.pause_reason", reason=out.reason) if out.reason else ""
+    reason = say(services, "reminders.cli.pause_reason", reason=out.reason) if out.reason else ""
     print(
-        _say(
+        say(
             services,
             "reminders.cli.paused",
             unit=out.unit,
@@ -75,7 +70,7 @@ async def cmd_pause(services: Services, args: argparse.Namespace) -> int:
 async def cmd_resume(services: Services, args: argparse.Namespace) -> int:
     out = await pause.resume_unit(services=services, unit_name=args.unit)
     key = "reminders.cli.resumed" if out.changed else "reminders.cli.not_paused"
-    print(_say(services, key, unit=out.unit))
+    print(say(services, key, unit=out.unit))
     return 0
 
 

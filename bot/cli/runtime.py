@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Awaitable, Callable
 
+from bot.cli.common import Command, Subparsers
 from bot.services import Services
 from messages import plain
 
-Command = Callable[[Services, argparse.Namespace], Awaitable[int]]
 
-
-def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_parsers(sub: Subparsers) -> None:
     """The `deadletters` command."""
     parser = sub.add_parser(
         "deadletters",

@@ -42,7 +42,7 @@ from telegram.ext import ExtBot
 
 from bot import menus
 from bot.services import Services
-from bot.transport.pacing import Pacer, Pacing, SharedPacer
+from bot.transport.pacing import Intervals, Pacer, Pacing, SharedPacer
 from bot.transport.request import seconds_of
 from storage.db import insert_ignore
 from storage.models import Account, GroupChat, OutboxMessage
@@ -164,23 +164,17 @@ class Dispatcher:
         shared = self.shared_pacing
         if shared is None:
             shared = self.services.db.dialect == "postgresql"
+        intervals = Intervals.of(
+            per_second=s.send_rate_global,
+            private_per_second=s.send_rate_private,
+            group_per_minute=s.send_rate_group_per_minute,
+        )
         if shared:
             self.pacer = SharedPacer(
-                self.services.db,
-                per_second=s.send_rate_global,
-                private_per_second=s.send_rate_private,
-                group_per_minute=s.send_rate_group_per_minute,
-                clock=self.clock or time.time,
-                sleep=self.sleep,
+                self.services.db, intervals, clock=self.clock or time.time, sleep=self.sleep
             )
         else:
-            self.pacer = Pacer(
-                per_second=s.send_rate_global,
-                private_per_second=s.send_rate_private,
-                group_per_minute=s.send_rate_group_per_minute,
-                monotonic=self.clock or time.monotonic,
-                sleep=self.sleep,
-            )
+            self.pacer = Pacer(intervals, monotonic=self.clock or time.monotonic, sleep=self.sleep)
 
     def wake(self) -> None:
         """Look at the outbox now rather than at the next tick."""

@@ -24,6 +24,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Hashable
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from telegram import Update
@@ -52,33 +53,28 @@ def chat_of(update: Update) -> Hashable:
     return ("user", user.id) if user is not None else "other"
 
 
+@dataclass(eq=False)
 class Poller:
     """Long-polls getUpdates; hands each chat's updates to the intake in order, chats at once."""
 
-    def __init__(
-        self,
-        app: Application[Any, Any, Any, Any, Any, Any],
-        intake: Intake,
-        *,
-        poll_seconds: int = 10,
-        recheck: float = RECHECK,
-    ) -> None:
-        self.app = app
-        self.intake = intake
-        self.poll_seconds = poll_seconds
-        self.recheck = recheck
-        self.conflict = False
-        self._highest: int | None = None  # the highest update id fetched
-        self._pending: dict[int, Hashable] = {}  # in hand: queued or being handled
-        self._retry: dict[int, Hashable] = {}  # failed: to be fetched and handled again
-        self._handled = 0  # updates handled so far
-        self._handled_at_look = 0
-        self._in_hand_at_look = 0
-        self._lanes: dict[Hashable, deque[Update]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._failure: BaseException | None = None
-        self._changed = asyncio.Event()
-        self._stopping = False
+    app: Application[Any, Any, Any, Any, Any, Any]
+    intake: Intake
+    _: KW_ONLY
+    poll_seconds: int = 10
+    recheck: float = RECHECK
+    conflict: bool = field(default=False, init=False)
+    _highest: int | None = field(default=None, init=False)  # the highest update id fetched
+    # In hand (queued or being handled); failed (to be fetched and handled again).
+    _pending: dict[int, Hashable] = field(default_factory=dict, init=False)
+    _retry: dict[int, Hashable] = field(default_factory=dict, init=False)
+    _handled: int = field(default=0, init=False)  # updates handled so far
+    _handled_at_look: int = field(default=0, init=False)
+    _in_hand_at_look: int = field(default=0, init=False)
+    _lanes: dict[Hashable, deque[Update]] = field(default_factory=dict, init=False)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    _failure: BaseException | None = field(default=None, init=False)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _stopping: bool = field(default=False, init=False)
 
     @property
     def offset(self) -> int | None:

@@ -17,7 +17,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.transport.failures import cause_of, is_transient
 
@@ -39,6 +39,12 @@ class Fatal(Exception):
         self.values = {"reason": reason, **values}
 
 
+async def _rest(stop: asyncio.Event, seconds: float) -> None:
+    """Wait `seconds`, or less if `stop` is set meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
 @dataclass
 class _Task:
     name: str
@@ -49,28 +55,19 @@ class _Task:
     finished: bool = False
 
 
+@dataclass(eq=False, kw_only=True)
 class Supervisor:
     """Runs the tasks, retries their failures with back-off, and gives up in bounded time."""
 
-    def __init__(
-        self,
-        *,
-        give_up_after: float,
-        first_backoff: float = FIRST_BACKOFF,
-        max_backoff: float = MAX_BACKOFF,
-        grace: float = 7.0,
-        monotonic: Callable[[], float] = time.monotonic,
-        rest: Callable[[asyncio.Event, float], Awaitable[None]] | None = None,
-    ) -> None:
-        self.give_up_after = give_up_after
-        self.first_backoff = first_backoff
-        self.max_backoff = max_backoff
-        self.grace = grace
-        self._monotonic = monotonic
-        self._rest = rest or _rest
-        self._tasks: dict[str, _Task] = {}
-        self._stopping = False
-        self.fatal: Fatal | None = None
+    give_up_after: float
+    first_backoff: float = FIRST_BACKOFF
+    max_backoff: float = MAX_BACKOFF
+    grace: float = 7.0
+    monotonic: Callable[[], float] = time.monotonic
+    rest: Callable[[asyncio.Event, float], Awaitable[None]] = _rest
+    fatal: Fatal | None = field(default=None, init=False)
+    _tasks: dict[str, _Task] = field(default_factory=dict, init=False)
+    _stopping: bool = field(default=False, init=False)
 
     def add(self, name: str, step: Step) -> None:
         """Run `step` again and again under this supervisor, as the task `name`."""
@@ -89,7 +86,7 @@ class Supervisor:
         task = self._tasks[name]
         cause = cause_of(error)
         if task.failing_since is None:
-            task.failing_since = self._monotonic()
+            task.failing_since = self.monotonic()
         task.failures += 1
         if cause != task.cause:
             transient = is_transient(error)
@@ -112,14 +109,14 @@ class Supervisor:
             log.info(
                 "%s working again after %.0f s (%d failed tries)",
                 name,
-                self._monotonic() - task.failing_since,
+                self.monotonic() - task.failing_since,
                 task.failures,
             )
         task.failing_since, task.failures, task.cause = None, 0, None
 
     def problems(self) -> list[str]:
         """One line per task that is failing or has stopped; empty when all are well."""
-        now = self._monotonic()
+        now = self.monotonic()
         lines = []
         for task in self._tasks.values():
             if task.failing_since is not None:
@@ -136,7 +133,7 @@ class Supervisor:
     def _check(self, task: _Task) -> None:
         if self.fatal is not None or task.failing_since is None:
             return
-        if self._monotonic() - task.failing_since > self.give_up_after:
+        if self.monotonic() - task.failing_since > self.give_up_after:
             self.fatal = Fatal(
                 f"{task.name} has failed for more than {self.give_up_after:g} s: {task.cause}"
             )
@@ -194,18 +191,12 @@ class Supervisor:
                     if self.fatal is not None:
                         stop.set()
                         return
-                    await self._rest(stop, backoff)
+                    await self.rest(stop, backoff)
                     backoff = min(backoff * 2, self.max_backoff)
                     continue
                 backoff = self.first_backoff
                 self.succeeded(task.name)
                 if pause:
-                    await self._rest(stop, pause)
+                    await self.rest(stop, pause)
         finally:
             task.finished = True
-
-
-async def _rest(stop: asyncio.Event, seconds: float) -> None:
-    """Wait `seconds`, or less if `stop` is set meanwhile."""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Hashable
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -85,25 +86,17 @@ def build_webhook_app(
     return web_app
 
 
+@dataclass(eq=False)
 class WebhookServer:
     """Registers the webhook with Telegram and serves it until stopped."""
 
-    def __init__(
-        self,
-        app: Application[Any, Any, Any, Any, Any, Any],
-        intake: Intake,
-        supervisor: Supervisor,
-        *,
-        url: str,
-        listen: str,
-        port: int,
-    ) -> None:
-        self.app = app
-        self.intake = intake
-        self.supervisor = supervisor
-        self.url = url
-        self.listen = listen
-        self.port = port
+    app: Application[Any, Any, Any, Any, Any, Any]
+    intake: Intake
+    supervisor: Supervisor
+    _: KW_ONLY
+    url: str
+    listen: str
+    port: int
 
     async def step(self, stop: asyncio.Event) -> float | None:
         """Listen, register the webhook, and serve until `stop`; a failure is retried."""

@@ -41,7 +41,7 @@ from bot.reminders import (
 )
 from bot.services import Services
 from bot.transport.outbox import Dispatcher
-from bot.transport.pacing import Pacer
+from bot.transport.pacing import Intervals, Pacer
 from bot.workdays import WorkCalendar
 from messages import format_short_date, join
 from storage import repositories as repo
@@ -115,7 +115,7 @@ class World:
             on_unreachable=[delivery.on_unreachable],
         )
         self.dispatcher.pacer = Pacer(
-            per_second=10_000, private_per_second=1_000, group_per_minute=60_000
+            Intervals.of(per_second=10_000, private_per_second=1_000, group_per_minute=60_000)
         )
 
     def at(self, day: date, moment: time = time(9, 30)) -> None:

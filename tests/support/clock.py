@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.transport.pacing import Pacer
+from bot.transport.pacing import Intervals, Pacer
 
 
 class FakeTime:
@@ -29,9 +29,11 @@ def pacer_on(
 ) -> Pacer:
     """A pacer with the dispatcher's default limits, on a fake clock."""
     return Pacer(
-        per_second=per_second,
-        private_per_second=private_per_second,
-        group_per_minute=group_per_minute,
+        Intervals.of(
+            per_second=per_second,
+            private_per_second=private_per_second,
+            group_per_minute=group_per_minute,
+        ),
         monotonic=time.monotonic,
         sleep=time.sleep,
     )
