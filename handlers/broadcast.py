@@ -46,6 +46,7 @@ from handlers.shared import (
     matched,
     press,
     pressed,
+    role_name,
     services_of,
     set_buttons,
     staff_language,
@@ -144,7 +145,7 @@ def _listing(lines: list[acks.AckLine], lang: str) -> list[str]:
             "broadcast.person_line",
             unit=line.unit,
             name=line.name,
-            role=t(lang, f"common.role_{line.role}") if line.role else "",
+            role=role_name(lang, line.role) if line.role else "",
         )
         for line in lines[:LIST_LIMIT]
     ]

@@ -191,7 +191,7 @@ async def card_invite(update: Update, context: Context, lang: str) -> None:
             lang,
             "unitcard.invite",
             unit=made.unit,
-            role=t(lang, f"common.role_{role}"),
+            role=role_name(lang, role),
             link=made.link,
             date=day_text(context, made.expires_at, lang),
         )
