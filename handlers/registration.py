@@ -58,7 +58,7 @@ from handlers.shared import (
     role_name,
     services_of,
 )
-from messages import format_date, t
+from messages import t
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,20 @@ def _buttons(step: StepOut, lang: str, rows: list[list[tuple[str, str]]]) -> Inl
     )
 
 
+def _summary(
+    step: StepOut, lang: str, heading: str, body: str, edit: str
+) -> tuple[str, InlineKeyboardMarkup]:
+    """A summary to confirm, with its buttons: confirm, or change the name, post or phone
+    (actions `edit` + the field: `e-name` for the person, `e-lname` for the lead)."""
+    text = "\n".join((t(lang, heading), body, t(lang, "registration.summary_hint")))
+    fields = ("name", "post", "phone")
+    rows = [
+        [("registration.button_ok", "ok")],
+        [(f"registration.button_edit_{field}", f"{edit}{field}") for field in fields],
+    ]
+    return text, _buttons(step, lang, rows)
+
+
 def question(step: StepOut, lang: str) -> tuple[str, Markups]:
     """What the bot asks at a step, with its keyboard."""
     data, name = step.data, step.step
@@ -121,16 +135,7 @@ def question(step: StepOut, lang: str) -> tuple[str, Markups]:
             post=data.get(POST, ""),
             phone=format_phone(str(data.get(PHONE, ""))),
         )
-        text = "\n".join((t(lang, heading), body, t(lang, "registration.summary_hint")))
-        rows = [
-            [("registration.button_ok", "ok")],
-            [
-                ("registration.button_edit_name", "e-name"),
-                ("registration.button_edit_post", "e-post"),
-                ("registration.button_edit_phone", "e-phone"),
-            ],
-        ]
-        return text, _buttons(step, lang, rows)
+        return _summary(step, lang, heading, body, "e-")
     if name == LEAD_OFFER:
         text = t(
             lang,
@@ -155,18 +160,7 @@ def question(step: StepOut, lang: str) -> tuple[str, Markups]:
         post=data.get(LEAD_POST, ""),
         phone=format_phone(str(data.get(LEAD_PHONE, ""))),
     )
-    text = "\n".join(
-        (t(lang, "registration.lead_summary_heading"), body, t(lang, "registration.summary_hint"))
-    )
-    rows = [
-        [("registration.button_ok", "ok")],
-        [
-            ("registration.button_edit_name", "e-lname"),
-            ("registration.button_edit_post", "e-lpost"),
-            ("registration.button_edit_phone", "e-lphone"),
-        ],
-    ]
-    return text, _buttons(step, lang, rows)
+    return _summary(step, lang, "registration.lead_summary_heading", body, "e-l")
 
 
 async def ask(message: Message, step: StepOut, lang: str, *before: str) -> None:
@@ -368,14 +362,13 @@ def render(found: ContactsOut, lang: str, context: Context) -> str:
         _person_line(lang, "lead", found.lead),
     ]
     if found.history:
-        tz = services_of(context).settings.tz
         lines += ["", t(lang, "contacts.history_title")]
         for person in found.history:
-            since = format_date(person.since.astimezone(tz).date(), lang)
+            since = day_text(context, person.since, lang)
             if person.until is None:
                 period = t(lang, "contacts.period_current", since=since)
             else:
-                until = format_date(person.until.astimezone(tz).date(), lang)
+                until = day_text(context, person.until, lang)
                 period = t(lang, "contacts.period_past", since=since, until=until)
             lines.append(
                 t(
