@@ -24,8 +24,10 @@ from handlers.shared import (
     Button,
     Command,
     Feature,
+    captured,
     day_text,
     keyboard,
+    matched,
     pressed,
     role_name,
     services_of,
@@ -175,9 +177,7 @@ async def invite_pressed(update: Update, context: Context, lang: str) -> None:
 async def card_invite(update: Update, context: Context, lang: str) -> None:
     """The unit card's button: a new link for its liaison (l) or lead (d), as its own message."""
     user, query = pressed(update)
-    found = context.match
-    assert found is not None
-    unit_id, role = int(found[1]), "lead" if found[2] == "d" else "liaison"
+    unit_id, role = matched(context, 1), "lead" if captured(context, 2) == "d" else "liaison"
     made = await console.new_invite(
         services=services_of(context),
         actor_id=user.id,

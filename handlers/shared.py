@@ -366,11 +366,16 @@ async def press(update: Update, context: Context, buttons: Sequence[Button]) -> 
     return False
 
 
-def matched(context: Context, group: int = 1) -> int:
-    """A number the button's pattern captured (`^st:u:(\\d+)$` → the unit's id)."""
+def captured(context: Context, group: int = 1) -> str:
+    """What the button's pattern captured (`^up:(ok|rm):(\\d+)$`, group 1 → `rm`)."""
     match = context.match
     assert match is not None, "a Button's callback runs on a pattern match"
-    return int(match.group(group))
+    return match.group(group)
+
+
+def matched(context: Context, group: int = 1) -> int:
+    """A number the button's pattern captured (`^st:u:(\\d+)$` → the unit's id)."""
+    return int(captured(context, group))
 
 
 def command_of(update: Update) -> str | None:

@@ -44,6 +44,7 @@ from handlers.shared import (
     Command,
     Feature,
     awaited_text,
+    captured,
     edit,
     error_text,
     keyboard,
@@ -172,14 +173,12 @@ async def outstanding(update: Update, context: Context, lang: str) -> None:
 async def show_page(update: Update, context: Context, lang: str) -> None:
     """A button of /outstanding: another list, kind or page, in the same message."""
     user, query = pressed(update)
-    match = context.match
-    assert match is not None
     view = await console.outstanding(
         services=services_of(context),
         actor_id=user.id,
-        list_name=LIST_CODES[match.group(1)],
-        kind=match.group(2),
-        page=int(match.group(3)),
+        list_name=LIST_CODES[captured(context, 1)],
+        kind=captured(context, 2),
+        page=matched(context, 3),
     )
     await query.answer()
     await edit(query.message, outstanding_text(view, lang), outstanding_markup(view, lang))
@@ -414,9 +413,8 @@ async def ask_item(update: Update, context: Context, lang: str) -> None:
 
 async def pause(update: Update, context: Context, lang: str) -> None:
     """Hold the unit's reminders for some days (st:p:unit:days), or resume them (st:r:unit)."""
-    (user, query), match = pressed(update), context.match
-    assert match is not None
-    unit_id, days = int(match.group(1)), int(match.group(2) or 0)
+    user, query = pressed(update)
+    unit_id, days = matched(context, 1), int(captured(context, 2) or 0)
     services = services_of(context)
     if days > 0:
         done = await console.pause_reminders(

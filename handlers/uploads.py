@@ -32,6 +32,7 @@ from handlers.shared import (
     Button,
     Feature,
     actor_of,
+    captured,
     drop_keyboard,
     error_text,
     fetcher,
@@ -375,9 +376,7 @@ async def received(update: Update, context: Context) -> None:
 async def kind_chosen(update: Update, context: Context, lang: str) -> None:
     """`up:k:<upload>:<kind>`: read the file as the kind the staff member chose."""
     user, query = pressed(update)
-    match = context.match
-    assert match is not None
-    kind = next(k for k in uploads.KINDS if k == match.group(2))
+    kind = next(k for k in uploads.KINDS if k == captured(context, 2))
     out = await uploads.choose_kind(
         services=services_of(context), actor_id=user.id, upload_id=matched(context), kind=kind
     )
@@ -389,13 +388,11 @@ async def kind_chosen(update: Update, context: Context, lang: str) -> None:
 async def confirmed(update: Update, context: Context, lang: str) -> None:
     """`up:ok:<upload>` / `up:rm:<upload>`: import what the preview showed, if it still holds."""
     user, query = pressed(update)
-    match = context.match
-    assert match is not None
     out = await uploads.apply_upload(
         services=services_of(context),
         actor_id=user.id,
         upload_id=matched(context, 2),
-        remove_absent=match.group(1) == "rm",
+        remove_absent=captured(context, 1) == "rm",
     )
     await query.answer()
     await drop_keyboard(update)
