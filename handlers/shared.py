@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from functools import wraps
+from pathlib import Path
 from typing import Any, cast
 
 from telegram import (
@@ -25,6 +26,7 @@ from telegram import (
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     Message,
     Update,
     User,
@@ -217,6 +219,44 @@ async def send(
     if chat is None:
         return None
     return await context.bot.send_message(chat.id, text, reply_markup=markup)
+
+
+async def working(context: Context, chat_id: int, action: str) -> None:
+    """Show that a file or picture is on its way (a chat action; a failure changes nothing)."""
+    with contextlib.suppress(Exception):
+        await context.bot.send_chat_action(chat_id, action)
+
+
+async def send_file(
+    context: Context,
+    chat_id: int,
+    path: Path,
+    caption: str,
+    markup: InlineKeyboardMarkup | None = None,
+) -> None:
+    """Send a file the bot made, with the time an upload of a document may take."""
+    with path.open("rb") as file:
+        await context.bot.send_document(
+            chat_id,
+            InputFile(file, filename=path.name),
+            caption=caption,
+            reply_markup=markup,
+            read_timeout=UPLOAD_TIMEOUT,
+            write_timeout=UPLOAD_TIMEOUT,
+        )
+
+
+async def send_picture(
+    context: Context, chat_id: int, png: bytes, filename: str, caption: str
+) -> None:
+    """Send a picture the bot made (a chart, a page), with the time an upload may take."""
+    await context.bot.send_photo(
+        chat_id,
+        InputFile(png, filename=filename),
+        caption=caption,
+        read_timeout=UPLOAD_TIMEOUT,
+        write_timeout=UPLOAD_TIMEOUT,
+    )
 
 
 def in_group(update: Update) -> bool:
