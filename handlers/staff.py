@@ -48,6 +48,7 @@ from handlers.shared import (
     edit,
     error_text,
     keyboard,
+    kind_name,
     language_for,
     matched,
     pressed,
@@ -101,7 +102,7 @@ def outstanding_text(view: OutstandingView, lang: str) -> str:
             t(
                 lang,
                 "outstanding.scope_totals",
-                kind=t(lang, f"common.kind_{view.kind}"),
+                kind=kind_name(lang, view.kind),
                 **view.scope.model_dump(),
             )
         )
@@ -206,7 +207,7 @@ def _reason(reason: str | None, lang: str) -> str:
 def unit_text(card: UnitCard, lang: str, tz: object, today: date) -> str:
     s = card.status
     lines = [
-        t(lang, "unitcard.title", name=card.name, kind=t(lang, f"common.kind_{card.kind}")),
+        t(lang, "unitcard.title", name=card.name, kind=kind_name(lang, card.kind)),
         deadline_line(card.deadline, lang),
     ]
     current = {c.role: c for c in card.contacts}
@@ -568,7 +569,7 @@ def _audit_value(name: str, value: object, lang: str, known: Mapping[str, str]) 
         return t(lang, "audit.yes" if value else "audit.no")
     text = str(value)
     if name == "role" and f"common.role_{text}" in known:
-        return t(lang, f"common.role_{text}")
+        return role_name(lang, text)
     if name == "audience":
         return audience_name(text, lang)
     if name in ("kind", "via", "what", "scope") and f"audit.{name}_{text}" in known:

@@ -37,6 +37,7 @@ from handlers.shared import (
     error_text,
     fetcher,
     keyboard,
+    kind_name,
     matched,
     pressed,
     refresh_menus,
@@ -75,10 +76,6 @@ def names_text(lang: str, names: Sequence[str]) -> str:
     if len(names) > NAMES_SHOWN:
         shown += t(lang, "uploads.more", count=len(names) - NAMES_SHOWN)
     return shown
-
-
-def kind_name(lang: str, kind: str) -> str:
-    return t(lang, f"common.kind_{kind}")
 
 
 def problem_line(lang: str, problem: Problem) -> str:
