@@ -72,6 +72,15 @@ STEP_QUESTIONS = {
     LEAD_PHONE: "registration.ask_lead_phone",
 }
 
+# The outcomes told in one sentence of their own, before the next question.
+OUTCOME_SENTENCES = {
+    "declined": "registration.declined",
+    "none": "registration.flow_over",
+    "lead_kept": "registration.lead_kept",
+    "lead_skipped": "registration.lead_skipped",
+    "updated": "contacts.updated",
+}
+
 
 def _values(lang: str, values: dict[str, Any], context: Context) -> dict[str, object]:
     """An outcome's values, with role codes named and moments written out."""
@@ -274,16 +283,8 @@ async def show(update: Update, context: Context, outcome: Outcome, lang: str) ->
     elif kind == "reask" and outcome.step is not None:
         typed = outcome.step.step in flow.TEXT_STEPS
         before.append(t(lang, "registration.reask" if typed else "registration.reask_buttons"))
-    elif kind == "declined":
-        before.append(t(lang, "registration.declined"))
-    elif kind == "none":
-        before.append(t(lang, "registration.flow_over"))
-    elif kind == "lead_kept":
-        before.append(t(lang, "registration.lead_kept"))
-    elif kind == "lead_skipped":
-        before.append(t(lang, "registration.lead_skipped"))
-    elif kind == "updated":
-        before.append(t(lang, "contacts.updated"))
+    elif kind in OUTCOME_SENTENCES:
+        before.append(t(lang, OUTCOME_SENTENCES[kind]))
     elif kind == "registered" and outcome.registered is not None:
         done = outcome.registered
         before.append(t(lang, f"registration.registered_{done.role}", unit=done.unit))
