@@ -28,7 +28,6 @@ from telegram.ext import (
 from bot import conversations
 from bot.context import Context
 from bot.conversations import StepOut
-from bot.errors import DomainError
 from bot.staff import acks, broadcasts
 from bot.staff.acks import AckStatus
 from bot.staff.broadcasts import AUDIENCES, Preview, Progress, audience_name
@@ -49,9 +48,7 @@ from handlers.shared import (
     role_name,
     services_of,
     set_buttons,
-    staff_language,
     staff_only,
-    tell,
 )
 from messages import join, t
 
@@ -242,13 +239,11 @@ def describe(message: Message, lang: str) -> str:
 
 async def compose(update: Update, context: Context, step: StepOut) -> None:
     """The flow "broadcast": every update of a staff member who is composing a notice."""
-    lang = await staff_language(update, context)
-    if lang is None:
-        return
-    try:
+
+    async def composing(update: Update, context: Context, lang: str) -> None:
         await _compose(update, context, step, lang)
-    except DomainError as exc:
-        await tell(update, t(lang, exc.key, **exc.values))
+
+    await staff_only(composing)(update, context)
 
 
 async def _compose(update: Update, context: Context, step: StepOut, lang: str) -> None:
