@@ -78,6 +78,11 @@ def names_text(lang: str, names: Sequence[str]) -> str:
     return shown
 
 
+def marked_names(lang: str, key: str, names: Sequence[str]) -> str:
+    """A sentence with a count and names that are HTML already (lines of the catalogue)."""
+    return t(lang, key, count=len(names), names=Markup(names_text(lang, names)))
+
+
 def problem_line(lang: str, problem: Problem) -> str:
     """One problem of a file, as the CLI says it: the row, then the reason."""
     reason = reason_in(lang, problem.code, problem.details, fallback=problem.code, say=t)
@@ -123,14 +128,7 @@ def roster_text(lang: str, file: str, plan: RosterPlan) -> str:
             t(lang, "uploads.units_renamed_one", former=c.former or "", name=c.name)
             for c in plan.renamed
         ]
-        lines.append(
-            t(
-                lang,
-                "uploads.units_renamed",
-                count=len(names),
-                names=Markup(names_text(lang, names)),
-            )
-        )
+        lines.append(marked_names(lang, "uploads.units_renamed", names))
     retyped = [c for c in plan.renamed + plan.retyped if c.former_kind]
     if retyped:
         names = [
@@ -143,14 +141,7 @@ def roster_text(lang: str, file: str, plan: RosterPlan) -> str:
             )
             for c in retyped
         ]
-        lines.append(
-            t(
-                lang,
-                "uploads.units_retyped",
-                count=len(names),
-                names=Markup(names_text(lang, names)),
-            )
-        )
+        lines.append(marked_names(lang, "uploads.units_retyped", names))
     if not plan.changes:
         lines.append(t(lang, "uploads.units_none"))
     if plan.absent:
@@ -167,14 +158,7 @@ def roster_text(lang: str, file: str, plan: RosterPlan) -> str:
             for u in plan.absent
         ]
         lines.append("")
-        lines.append(
-            t(
-                lang,
-                "uploads.units_absent",
-                count=len(names),
-                names=Markup(names_text(lang, names)),
-            )
-        )
+        lines.append(marked_names(lang, "uploads.units_absent", names))
         key = "uploads.units_absent_choice" if plan.changes else "uploads.units_absent_only"
         lines.append(t(lang, key, count=len(plan.absent)))
     return "\n".join(lines)
