@@ -46,6 +46,7 @@ from handlers.shared import (
     press,
     pressed,
     role_name,
+    send,
     services_of,
     set_buttons,
     staff_only,
@@ -348,10 +349,7 @@ async def show_acks(update: Update, context: Context, lang: str) -> None:
         services=services_of(context), actor_id=user.id, broadcast_id=matched(context)
     )
     await query.answer()
-    if query.message is not None:
-        await context.bot.send_message(
-            query.message.chat.id, acks_text(status, lang), reply_markup=acks_markup(status, lang)
-        )
+    await send(update, context, acks_text(status, lang), acks_markup(status, lang))
 
 
 async def nudge(update: Update, context: Context, lang: str) -> None:

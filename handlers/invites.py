@@ -30,6 +30,7 @@ from handlers.shared import (
     matched,
     pressed,
     role_name,
+    send,
     services_of,
 )
 from messages import t
@@ -186,18 +187,17 @@ async def card_invite(update: Update, context: Context, lang: str) -> None:
         username=context.bot_data.username,
     )
     await query.answer()
-    if query.message is not None:
-        text = t(
-            lang,
-            "unitcard.invite",
-            unit=made.unit,
-            role=role_name(lang, role),
-            link=made.link,
-            date=day_text(context, made.expires_at, lang),
-        )
-        if made.open_before:
-            text = "\n".join((text, open_before_note(made, lang)))
-        await context.bot.send_message(query.message.chat.id, text)
+    text = t(
+        lang,
+        "unitcard.invite",
+        unit=made.unit,
+        role=role_name(lang, role),
+        link=made.link,
+        date=day_text(context, made.expires_at, lang),
+    )
+    if made.open_before:
+        text = "\n".join((text, open_before_note(made, lang)))
+    await send(update, context, text)
 
 
 FEATURE = Feature(

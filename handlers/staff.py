@@ -53,6 +53,7 @@ from handlers.shared import (
     matched,
     pressed,
     role_name,
+    send,
     send_private,
     services_of,
     tell,
@@ -391,11 +392,8 @@ async def ask_reason(update: Update, context: Context, lang: str) -> None:
         services=services_of(context), actor_id=user.id, unit_id=unit_id, item_id=item_id
     )
     await query.answer()
-    if query.message is not None:
-        await context.bot.send_message(
-            query.message.chat.id,
-            t(lang, "unitcard.exempt_reason", unit=asked.unit, title=asked.title),
-        )
+    text = t(lang, "unitcard.exempt_reason", unit=asked.unit, title=asked.title)
+    await send(update, context, text)
 
 
 async def ask_item(update: Update, context: Context, lang: str) -> None:
@@ -406,10 +404,7 @@ async def ask_item(update: Update, context: Context, lang: str) -> None:
         services=services_of(context), actor_id=user.id, unit_id=unit_id
     )
     await query.answer()
-    if query.message is not None:
-        await context.bot.send_message(
-            query.message.chat.id, t(lang, "unitcard.add_item_title", unit=asked.unit)
-        )
+    await send(update, context, t(lang, "unitcard.add_item_title", unit=asked.unit))
 
 
 async def pause(update: Update, context: Context, lang: str) -> None:
