@@ -27,6 +27,7 @@ from telegram import InlineKeyboardMarkup, Update
 from bot.context import Context
 from bot.conversations import StepOut
 from bot.errors import DomainError
+from bot.services import Services
 from bot.staff import console
 from bot.staff.broadcasts import audience_name
 from bot.staff.console import (
@@ -342,6 +343,12 @@ def unit_markup(card: UnitCard, lang: str, today: date) -> InlineKeyboardMarkup:
     return keyboard(rows)
 
 
+def unit_view(card: UnitCard, lang: str, services: Services) -> tuple[str, InlineKeyboardMarkup]:
+    """A unit's file as of today, with its buttons."""
+    today = services.today()
+    return unit_text(card, lang, services.settings.tz, today), unit_markup(card, lang, today)
+
+
 async def unit(update: Update, context: Context, lang: str) -> None:
     """`/unit NAME`: a unit's file (a part of the name, or pinyin initials, will do)."""
     user = update.effective_user
@@ -352,8 +359,7 @@ async def unit(update: Update, context: Context, lang: str) -> None:
         return
     services = services_of(context)
     card = await console.unit_card(services=services, actor_id=user.id, name=name)
-    text = unit_text(card, lang, services.settings.tz, services.today())
-    await send_private(update, context, lang, text, unit_markup(card, lang, services.today()))
+    await send_private(update, context, lang, *unit_view(card, lang, services))
 
 
 async def show_unit(update: Update, context: Context, lang: str) -> None:
@@ -363,8 +369,7 @@ async def show_unit(update: Update, context: Context, lang: str) -> None:
     services = services_of(context)
     card = await console.unit_card(services=services, actor_id=user.id, unit_id=unit_id)
     await query.answer()
-    text = unit_text(card, lang, services.settings.tz, services.today())
-    await edit(query.message, text, unit_markup(card, lang, services.today()))
+    await edit(query.message, *unit_view(card, lang, services))
 
 
 async def choose_exempt(update: Update, context: Context, lang: str) -> None:
@@ -425,8 +430,7 @@ async def pause(update: Update, context: Context, lang: str) -> None:
         answer = t(lang, "unitcard.resumed_now", unit=done.unit)
     await query.answer(answer, show_alert=True)
     card = await console.unit_card(services=services, actor_id=user.id, unit_id=unit_id)
-    text = unit_text(card, lang, services.settings.tz, services.today())
-    await edit(query.message, text, unit_markup(card, lang, services.today()))
+    await edit(query.message, *unit_view(card, lang, services))
 
 
 # What a unit card's flow does with the text it waited for: (language, staff member, text) →
