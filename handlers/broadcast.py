@@ -28,7 +28,6 @@ from telegram.ext import (
 from bot import conversations
 from bot.context import Context
 from bot.conversations import StepOut
-from bot.errors import DomainError
 from bot.staff import acks, broadcasts
 from bot.staff.acks import AckStatus
 from bot.staff.broadcasts import AUDIENCES, Preview, Progress, audience_name
@@ -46,11 +45,11 @@ from handlers.shared import (
     matched,
     press,
     pressed,
+    role_name,
+    send,
     services_of,
     set_buttons,
-    staff_language,
     staff_only,
-    tell,
 )
 from messages import join, t
 
@@ -144,7 +143,7 @@ def _listing(lines: list[acks.AckLine], lang: str) -> list[str]:
             "broadcast.person_line",
             unit=line.unit,
             name=line.name,
-            role=t(lang, f"common.role_{line.role}") if line.role else "",
+            role=role_name(lang, line.role) if line.role else "",
         )
         for line in lines[:LIST_LIMIT]
     ]
@@ -241,13 +240,11 @@ def describe(message: Message, lang: str) -> str:
 
 async def compose(update: Update, context: Context, step: StepOut) -> None:
     """The flow "broadcast": every update of a staff member who is composing a notice."""
-    lang = await staff_language(update, context)
-    if lang is None:
-        return
-    try:
+
+    async def composing(update: Update, context: Context, lang: str) -> None:
         await _compose(update, context, step, lang)
-    except DomainError as exc:
-        await tell(update, t(lang, exc.key, **exc.values))
+
+    await staff_only(composing)(update, context)
 
 
 async def _compose(update: Update, context: Context, step: StepOut, lang: str) -> None:
@@ -352,10 +349,7 @@ async def show_acks(update: Update, context: Context, lang: str) -> None:
         services=services_of(context), actor_id=user.id, broadcast_id=matched(context)
     )
     await query.answer()
-    if query.message is not None:
-        await context.bot.send_message(
-            query.message.chat.id, acks_text(status, lang), reply_markup=acks_markup(status, lang)
-        )
+    await send(update, context, acks_text(status, lang), acks_markup(status, lang))
 
 
 async def nudge(update: Update, context: Context, lang: str) -> None:

@@ -7,10 +7,7 @@ Buttons: `exp:files`, under a workbook, sends the archive of collected materials
 
 from __future__ import annotations
 
-import contextlib
-from pathlib import Path
-
-from telegram import InputFile, Update
+from telegram import Update
 from telegram.constants import ChatAction
 
 from bot.context import Context
@@ -18,7 +15,6 @@ from bot.staff.archive import build_archive
 from bot.staff.charts import stats_chart
 from bot.staff.export import export_workbook
 from handlers.shared import (
-    UPLOAD_TIMEOUT,
     Audience,
     Button,
     Command,
@@ -27,14 +23,12 @@ from handlers.shared import (
     keyboard,
     pressed,
     private_chat,
+    send_file,
+    send_picture,
     services_of,
+    working,
 )
 from messages import t
-
-
-async def _working(context: Context, chat_id: int, action: str) -> None:
-    with contextlib.suppress(Exception):
-        await context.bot.send_chat_action(chat_id, action)
 
 
 async def export(update: Update, context: Context, lang: str) -> None:
@@ -49,17 +43,15 @@ async def export(update: Update, context: Context, lang: str) -> None:
         return
     services = services_of(context)
     note = await context.bot.send_message(chat_id, t(lang, "export.working"))
-    await _working(context, chat_id, ChatAction.UPLOAD_DOCUMENT)
+    await working(context, chat_id, ChatAction.UPLOAD_DOCUMENT)
     done = await export_workbook(services=services, actor_id=user.id, via="chat")
-    with done.path.open("rb") as file:
-        await context.bot.send_document(
-            chat_id,
-            InputFile(file, filename=done.path.name),
-            caption=t(lang, "export.caption", **done.totals.model_dump()),
-            reply_markup=keyboard([[(t(lang, "export.button_files"), "exp:files")]]),
-            read_timeout=UPLOAD_TIMEOUT,
-            write_timeout=UPLOAD_TIMEOUT,
-        )
+    await send_file(
+        context,
+        chat_id,
+        done.path,
+        t(lang, "export.caption", **done.totals.model_dump()),
+        keyboard([[(t(lang, "export.button_files"), "exp:files")]]),
+    )
     await edit(note, t(lang, "export.done"), None)
 
 
@@ -67,31 +59,19 @@ async def send_archive(context: Context, lang: str, chat_id: int, actor_id: int)
     """Zip the collected materials and send them in parts under the 50 MB upload limit."""
     services = services_of(context)
     note = await context.bot.send_message(chat_id, t(lang, "export.archive_working"))
-    await _working(context, chat_id, ChatAction.UPLOAD_DOCUMENT)
+    await working(context, chat_id, ChatAction.UPLOAD_DOCUMENT)
     archive = await build_archive(services=services, actor_id=actor_id, via="chat")
     if archive.files == 0 and not archive.missing:
         await edit(note, t(lang, "export.archive_empty"), None)
         return
     for number, part in enumerate(archive.parts, start=1):
-        await _working(context, chat_id, ChatAction.UPLOAD_DOCUMENT)
-        await _send_part(context, lang, chat_id, part.path, number, len(archive.parts))
+        await working(context, chat_id, ChatAction.UPLOAD_DOCUMENT)
+        caption = t(lang, "export.archive_part", number=number, parts=len(archive.parts))
+        await send_file(context, chat_id, part.path, caption)
     text = t(lang, "export.archive_done", files=archive.files, parts=len(archive.parts))
     if archive.missing:
         text += t(lang, "export.archive_missing", count=len(archive.missing))
     await edit(note, text, None)
-
-
-async def _send_part(
-    context: Context, lang: str, chat_id: int, path: Path, number: int, parts: int
-) -> None:
-    with path.open("rb") as file:
-        await context.bot.send_document(
-            chat_id,
-            InputFile(file, filename=path.name),
-            caption=t(lang, "export.archive_part", number=number, parts=parts),
-            read_timeout=UPLOAD_TIMEOUT,
-            write_timeout=UPLOAD_TIMEOUT,
-        )
 
 
 async def stats(update: Update, context: Context, lang: str) -> None:
@@ -102,15 +82,10 @@ async def stats(update: Update, context: Context, lang: str) -> None:
     if chat_id is None:
         return
     services = services_of(context)
-    await _working(context, chat_id, ChatAction.UPLOAD_PHOTO)
+    await working(context, chat_id, ChatAction.UPLOAD_PHOTO)
     chart = await stats_chart(services=services, actor_id=user.id, lang=lang)
-    await context.bot.send_photo(
-        chat_id,
-        InputFile(chart.png, filename="stats.png"),
-        caption=t(lang, "stats.caption", **chart.totals.model_dump()),
-        read_timeout=UPLOAD_TIMEOUT,
-        write_timeout=UPLOAD_TIMEOUT,
-    )
+    caption = t(lang, "stats.caption", **chart.totals.model_dump())
+    await send_picture(context, chat_id, chart.png, "stats.png", caption)
 
 
 async def files_pressed(update: Update, context: Context, lang: str) -> None:

@@ -24,10 +24,13 @@ from handlers.shared import (
     Button,
     Command,
     Feature,
+    captured,
     day_text,
     keyboard,
+    matched,
     pressed,
     role_name,
+    send,
     services_of,
 )
 from messages import t
@@ -175,9 +178,7 @@ async def invite_pressed(update: Update, context: Context, lang: str) -> None:
 async def card_invite(update: Update, context: Context, lang: str) -> None:
     """The unit card's button: a new link for its liaison (l) or lead (d), as its own message."""
     user, query = pressed(update)
-    found = context.match
-    assert found is not None
-    unit_id, role = int(found[1]), "lead" if found[2] == "d" else "liaison"
+    unit_id, role = matched(context, 1), "lead" if captured(context, 2) == "d" else "liaison"
     made = await console.new_invite(
         services=services_of(context),
         actor_id=user.id,
@@ -186,18 +187,17 @@ async def card_invite(update: Update, context: Context, lang: str) -> None:
         username=context.bot_data.username,
     )
     await query.answer()
-    if query.message is not None:
-        text = t(
-            lang,
-            "unitcard.invite",
-            unit=made.unit,
-            role=t(lang, f"common.role_{role}"),
-            link=made.link,
-            date=day_text(context, made.expires_at, lang),
-        )
-        if made.open_before:
-            text = "\n".join((text, open_before_note(made, lang)))
-        await context.bot.send_message(query.message.chat.id, text)
+    text = t(
+        lang,
+        "unitcard.invite",
+        unit=made.unit,
+        role=role_name(lang, role),
+        link=made.link,
+        date=day_text(context, made.expires_at, lang),
+    )
+    if made.open_before:
+        text = "\n".join((text, open_before_note(made, lang)))
+    await send(update, context, text)
 
 
 FEATURE = Feature(

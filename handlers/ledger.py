@@ -281,9 +281,21 @@ async def submit_button(update: Update, context: Context) -> None:
     await start(update, context, lang, ids[0], ids[1] if len(ids) == 2 else None)
 
 
+async def flow_message(update: Update, context: Context) -> Message | None:
+    """The message sent during a ledger flow, unless it is /status: that is answered at once and
+    the flow goes on (None then, as when the update carries no message)."""
+    message = update.effective_message
+    if message is None:
+        return None
+    if command_of(update) == "status":
+        await status(update, context)
+        return None
+    return message
+
+
 async def submit_flow(update: Update, context: Context, step: StepOut) -> None:
     """Everything a person sends while submitting: files, text, buttons, commands."""
-    user, message = update.effective_user, update.effective_message
+    user = update.effective_user
     if user is None:
         return
     lang = await language_for(update, context)
@@ -292,12 +304,11 @@ async def submit_flow(update: Update, context: Context, step: StepOut) -> None:
         if update.callback_query is not None:
             await submit_press(update, context, step, lang)
             return
+        message = await flow_message(update, context)
         if message is None:
             return
         command = command_of(update)
-        if command == "status":
-            await status(update, context)
-        elif command == "submit":
+        if command == "submit":
             await start(update, context, lang, unit_id, item_id)
         elif command is not None:
             await send(update, context, t(lang, "ledger.in_flow_command"))
@@ -480,7 +491,7 @@ async def stray_file(update: Update, context: Context) -> None:
 
 async def stray_flow(update: Update, context: Context, step: StepOut) -> None:
     """While files are held: more files, the choice of item, or a reminder to choose."""
-    user, message, query = update.effective_user, update.effective_message, update.callback_query
+    user, query = update.effective_user, update.callback_query
     if user is None:
         return
     lang = await language_for(update, context)
@@ -526,12 +537,10 @@ async def stray_flow(update: Update, context: Context, step: StepOut) -> None:
         )
         await send(update, context, *render_step(placed.step, lang, *before))
         return
+    message = await flow_message(update, context)
     if message is None:
         return
-    command = command_of(update)
-    if command == "status":
-        await status(update, context)
-    elif command is None and incoming_of(message) is not None:
+    if command_of(update) is None and incoming_of(message) is not None:
         await hold(update, context, lang, message)
     else:
         await send(update, context, t(lang, "ledger.stray_reask"))

@@ -9,10 +9,9 @@ Buttons (`callback_data`): nt:u:{unit}   the unit's 催办通知
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
-from telegram import InputFile, Update
+from telegram import Update
 from telegram.constants import ChatAction
 
 from bot.context import Context
@@ -21,7 +20,6 @@ from bot.ledger.report import build_report
 from bot.staff.documents import notices
 from bot.staff.documents.preview import first_page_png
 from handlers.shared import (
-    UPLOAD_TIMEOUT,
     Audience,
     Button,
     Command,
@@ -29,8 +27,11 @@ from handlers.shared import (
     matched,
     pressed,
     private_chat,
+    send_file,
+    send_picture,
     services_of,
     tell,
+    working,
 )
 from messages import format_time, t
 
@@ -39,25 +40,12 @@ async def _send_document(
     context: Context, chat_id: int, path: Path, caption: str, lang: str
 ) -> None:
     """Send the .docx, then (where LibreOffice is installed) its first page as a picture."""
-    with contextlib.suppress(Exception):
-        await context.bot.send_chat_action(chat_id, ChatAction.UPLOAD_DOCUMENT)
-    with path.open("rb") as file:
-        await context.bot.send_document(
-            chat_id,
-            InputFile(file, filename=path.name),
-            caption=caption,
-            read_timeout=UPLOAD_TIMEOUT,
-            write_timeout=UPLOAD_TIMEOUT,
-        )
+    await working(context, chat_id, ChatAction.UPLOAD_DOCUMENT)
+    await send_file(context, chat_id, path, caption)
     png = await first_page_png(path)
     if png is not None:
-        await context.bot.send_photo(
-            chat_id,
-            InputFile(png, filename=f"{path.stem}.png"),
-            caption=t(lang, "notice.caption_page"),
-            read_timeout=UPLOAD_TIMEOUT,
-            write_timeout=UPLOAD_TIMEOUT,
-        )
+        page = t(lang, "notice.caption_page")
+        await send_picture(context, chat_id, png, f"{path.stem}.png", page)
 
 
 async def notice(update: Update, context: Context, lang: str) -> None:

@@ -58,7 +58,7 @@ from handlers.shared import (
     role_name,
     services_of,
 )
-from messages import format_date, t
+from messages import t
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,15 @@ STEP_QUESTIONS = {
     PHONE: "registration.ask_phone",
     LEAD_POST: "registration.ask_lead_post",
     LEAD_PHONE: "registration.ask_lead_phone",
+}
+
+# The outcomes told in one sentence of their own, before the next question.
+OUTCOME_SENTENCES = {
+    "declined": "registration.declined",
+    "none": "registration.flow_over",
+    "lead_kept": "registration.lead_kept",
+    "lead_skipped": "registration.lead_skipped",
+    "updated": "contacts.updated",
 }
 
 
@@ -91,6 +100,20 @@ def _buttons(step: StepOut, lang: str, rows: list[list[tuple[str, str]]]) -> Inl
     return keyboard(
         [[(t(lang, label), f"r:{version}:{action}") for label, action in row] for row in rows]
     )
+
+
+def _summary(
+    step: StepOut, lang: str, heading: str, body: str, edit: str
+) -> tuple[str, InlineKeyboardMarkup]:
+    """A summary to confirm, with its buttons: confirm, or change the name, post or phone
+    (actions `edit` + the field: `e-name` for the person, `e-lname` for the lead)."""
+    text = "\n".join((t(lang, heading), body, t(lang, "registration.summary_hint")))
+    fields = ("name", "post", "phone")
+    rows = [
+        [("registration.button_ok", "ok")],
+        [(f"registration.button_edit_{field}", f"{edit}{field}") for field in fields],
+    ]
+    return text, _buttons(step, lang, rows)
 
 
 def question(step: StepOut, lang: str) -> tuple[str, Markups]:
@@ -121,16 +144,7 @@ def question(step: StepOut, lang: str) -> tuple[str, Markups]:
             post=data.get(POST, ""),
             phone=format_phone(str(data.get(PHONE, ""))),
         )
-        text = "\n".join((t(lang, heading), body, t(lang, "registration.summary_hint")))
-        rows = [
-            [("registration.button_ok", "ok")],
-            [
-                ("registration.button_edit_name", "e-name"),
-                ("registration.button_edit_post", "e-post"),
-                ("registration.button_edit_phone", "e-phone"),
-            ],
-        ]
-        return text, _buttons(step, lang, rows)
+        return _summary(step, lang, heading, body, "e-")
     if name == LEAD_OFFER:
         text = t(
             lang,
@@ -155,18 +169,7 @@ def question(step: StepOut, lang: str) -> tuple[str, Markups]:
         post=data.get(LEAD_POST, ""),
         phone=format_phone(str(data.get(LEAD_PHONE, ""))),
     )
-    text = "\n".join(
-        (t(lang, "registration.lead_summary_heading"), body, t(lang, "registration.summary_hint"))
-    )
-    rows = [
-        [("registration.button_ok", "ok")],
-        [
-            ("registration.button_edit_name", "e-lname"),
-            ("registration.button_edit_post", "e-lpost"),
-            ("registration.button_edit_phone", "e-lphone"),
-        ],
-    ]
-    return text, _buttons(step, lang, rows)
+    return _summary(step, lang, "registration.lead_summary_heading", body, "e-l")
 
 
 async def ask(message: Message, step: StepOut, lang: str, *before: str) -> None:
@@ -280,16 +283,8 @@ async def show(update: Update, context: Context, outcome: Outcome, lang: str) ->
     elif kind == "reask" and outcome.step is not None:
         typed = outcome.step.step in flow.TEXT_STEPS
         before.append(t(lang, "registration.reask" if typed else "registration.reask_buttons"))
-    elif kind == "declined":
-        before.append(t(lang, "registration.declined"))
-    elif kind == "none":
-        before.append(t(lang, "registration.flow_over"))
-    elif kind == "lead_kept":
-        before.append(t(lang, "registration.lead_kept"))
-    elif kind == "lead_skipped":
-        before.append(t(lang, "registration.lead_skipped"))
-    elif kind == "updated":
-        before.append(t(lang, "contacts.updated"))
+    elif kind in OUTCOME_SENTENCES:
+        before.append(t(lang, OUTCOME_SENTENCES[kind]))
     elif kind == "registered" and outcome.registered is not None:
         done = outcome.registered
         before.append(t(lang, f"registration.registered_{done.role}", unit=done.unit))
@@ -368,14 +363,13 @@ def render(found: ContactsOut, lang: str, context: Context) -> str:
         _person_line(lang, "lead", found.lead),
     ]
     if found.history:
-        tz = services_of(context).settings.tz
         lines += ["", t(lang, "contacts.history_title")]
         for person in found.history:
-            since = format_date(person.since.astimezone(tz).date(), lang)
+            since = day_text(context, person.since, lang)
             if person.until is None:
                 period = t(lang, "contacts.period_current", since=since)
             else:
-                until = format_date(person.until.astimezone(tz).date(), lang)
+                until = day_text(context, person.until, lang)
                 period = t(lang, "contacts.period_past", since=since, until=until)
             lines.append(
                 t(

@@ -34,12 +34,14 @@ from handlers.shared import (
     keyboard,
     language_for,
     matched,
+    moment_text,
     press,
+    role_name,
     send,
     services_of,
     staff_only,
 )
-from messages import Markup, format_date, t
+from messages import Markup, t
 
 
 def card_keyboard(lang: str, submission_id: int) -> InlineKeyboardMarkup:
@@ -54,14 +56,12 @@ def card_keyboard(lang: str, submission_id: int) -> InlineKeyboardMarkup:
 
 
 def render_card(card: ReviewCard, lang: str, context: Context) -> str:
-    tz = services_of(context).settings.tz
-    moment = card.submitted_at.astimezone(tz)
     submitter = (
         t(
             lang,
             "review.card_submitter_role",
             name=card.submitter,
-            role=t(lang, f"common.role_{card.submitter_role}"),
+            role=role_name(lang, card.submitter_role),
         )
         if card.submitter_role
         else html.escape(card.submitter, quote=False)
@@ -74,7 +74,7 @@ def render_card(card: ReviewCard, lang: str, context: Context) -> str:
             unit=card.unit_name,
             title=card.item_title,
             submitter=Markup(submitter),
-            time=f"{format_date(moment.date(), lang)} {moment:%H:%M}",
+            time=moment_text(context, card.submitted_at, lang),
         )
     ]
     if card.answer_kind == "not_applicable":
@@ -195,7 +195,6 @@ def refusal_text(error: DomainError, lang: str, context: Context, user_id: int) 
     at, by = values.get("at"), values.get("by")
     if not isinstance(error, errors.AlreadyReviewed) or not isinstance(at, datetime):
         return error_text(error, lang)
-    moment = at.astimezone(services_of(context).settings.tz)
     who = (
         t(lang, "review.decided_by_you")
         if by == user_id
@@ -204,7 +203,7 @@ def refusal_text(error: DomainError, lang: str, context: Context, user_id: int) 
     return t(
         lang,
         f"review.already_{values.get('state')}",
-        time=f"{format_date(moment.date(), lang)} {moment:%H:%M}",
+        time=moment_text(context, at, lang),
         who=who,
         reason=values.get("reason") or "",
     )

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from functools import wraps
+from pathlib import Path
 from typing import Any, cast
 
 from telegram import (
@@ -25,6 +26,7 @@ from telegram import (
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     Message,
     Update,
     User,
@@ -219,6 +221,44 @@ async def send(
     return await context.bot.send_message(chat.id, text, reply_markup=markup)
 
 
+async def working(context: Context, chat_id: int, action: str) -> None:
+    """Show that a file or picture is on its way (a chat action; a failure changes nothing)."""
+    with contextlib.suppress(Exception):
+        await context.bot.send_chat_action(chat_id, action)
+
+
+async def send_file(
+    context: Context,
+    chat_id: int,
+    path: Path,
+    caption: str,
+    markup: InlineKeyboardMarkup | None = None,
+) -> None:
+    """Send a file the bot made, with the time an upload of a document may take."""
+    with path.open("rb") as file:
+        await context.bot.send_document(
+            chat_id,
+            InputFile(file, filename=path.name),
+            caption=caption,
+            reply_markup=markup,
+            read_timeout=UPLOAD_TIMEOUT,
+            write_timeout=UPLOAD_TIMEOUT,
+        )
+
+
+async def send_picture(
+    context: Context, chat_id: int, png: bytes, filename: str, caption: str
+) -> None:
+    """Send a picture the bot made (a chart, a page), with the time an upload may take."""
+    await context.bot.send_photo(
+        chat_id,
+        InputFile(png, filename=filename),
+        caption=caption,
+        read_timeout=UPLOAD_TIMEOUT,
+        write_timeout=UPLOAD_TIMEOUT,
+    )
+
+
 def in_group(update: Update) -> bool:
     chat = update.effective_chat
     return chat is not None and chat.type != ChatType.PRIVATE
@@ -261,6 +301,10 @@ def error_text(error: DomainError, lang: str) -> str:
 
 def role_name(lang: str, role: str) -> str:
     return t(lang, f"common.role_{role}")
+
+
+def kind_name(lang: str, kind: str) -> str:
+    return t(lang, f"common.kind_{kind}")
 
 
 def day_text(context: Context, moment: datetime, lang: str) -> str:
@@ -366,11 +410,16 @@ async def press(update: Update, context: Context, buttons: Sequence[Button]) -> 
     return False
 
 
-def matched(context: Context, group: int = 1) -> int:
-    """A number the button's pattern captured (`^st:u:(\\d+)$` → the unit's id)."""
+def captured(context: Context, group: int = 1) -> str:
+    """What the button's pattern captured (`^up:(ok|rm):(\\d+)$`, group 1 → `rm`)."""
     match = context.match
     assert match is not None, "a Button's callback runs on a pattern match"
-    return int(match.group(group))
+    return match.group(group)
+
+
+def matched(context: Context, group: int = 1) -> int:
+    """A number the button's pattern captured (`^st:u:(\\d+)$` → the unit's id)."""
+    return int(captured(context, group))
 
 
 def command_of(update: Update) -> str | None:

@@ -18,7 +18,7 @@ Buttons (`callback_data`, short ids only):
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -27,6 +27,7 @@ from telegram import InlineKeyboardMarkup, Update
 from bot.context import Context
 from bot.conversations import StepOut
 from bot.errors import DomainError
+from bot.services import Services
 from bot.staff import console
 from bot.staff.broadcasts import audience_name
 from bot.staff.console import (
@@ -44,13 +45,16 @@ from handlers.shared import (
     Command,
     Feature,
     awaited_text,
+    captured,
     edit,
-    in_group,
+    error_text,
     keyboard,
+    kind_name,
     language_for,
     matched,
     pressed,
-    private_chat,
+    role_name,
+    send,
     send_private,
     services_of,
     tell,
@@ -70,7 +74,7 @@ LIST_CODES: dict[str, ListName] = {name[0]: name for name in LISTS}
 def outstanding_line(line: console.OutstandingLine, lang: str) -> str:
     parts = []
     if line.missing_roles:
-        roles = join(lang, [t(lang, f"common.role_{r}") for r in line.missing_roles])
+        roles = join(lang, [role_name(lang, r) for r in line.missing_roles])
         parts.append(t(lang, "outstanding.missing_roles", roles=roles))
     if line.missing_items:
         parts.append(t(lang, "outstanding.missing_items", count=line.missing_items))
@@ -82,12 +86,17 @@ def outstanding_line(line: console.OutstandingLine, lang: str) -> str:
     return t(lang, "outstanding.line", name=line.name, what=Markup(joined))
 
 
+def deadline_line(deadline: date | None, lang: str) -> str:
+    """The overall deadline, or that none is set, as the report and the unit's file say it."""
+    if deadline is None:
+        return t(lang, "report.no_deadline")
+    return t(lang, "report.deadline", date=format_date(deadline, lang))
+
+
 def outstanding_text(view: OutstandingView, lang: str) -> str:
     lines = [
         t(lang, "outstanding.title", time=format_time(view.generated_at, lang)),
-        t(lang, "report.deadline", date=format_date(view.deadline, lang))
-        if view.deadline
-        else t(lang, "report.no_deadline"),
+        deadline_line(view.deadline, lang),
         t(lang, "outstanding.totals", **view.totals.model_dump()),
     ]
     if view.kind != "any":
@@ -95,7 +104,7 @@ def outstanding_text(view: OutstandingView, lang: str) -> str:
             t(
                 lang,
                 "outstanding.scope_totals",
-                kind=t(lang, f"common.kind_{view.kind}"),
+                kind=kind_name(lang, view.kind),
                 **view.scope.model_dump(),
             )
         )
@@ -159,28 +168,20 @@ async def outstanding(update: Update, context: Context, lang: str) -> None:
     view = await console.outstanding(
         services=services_of(context), actor_id=user.id, list_name=list_name, kind=kind
     )
-    chat_id = await private_chat(update, context, lang)
-    if chat_id is None:
-        return
-    text, markup = outstanding_text(view, lang), outstanding_markup(view, lang)
-    if in_group(update):
-        await context.bot.send_message(chat_id, text, reply_markup=markup)
-    else:
-        assert update.effective_message is not None
-        await update.effective_message.reply_text(text, reply_markup=markup)
+    await send_private(
+        update, context, lang, outstanding_text(view, lang), outstanding_markup(view, lang)
+    )
 
 
 async def show_page(update: Update, context: Context, lang: str) -> None:
     """A button of /outstanding: another list, kind or page, in the same message."""
     user, query = pressed(update)
-    match = context.match
-    assert match is not None
     view = await console.outstanding(
         services=services_of(context),
         actor_id=user.id,
-        list_name=LIST_CODES[match.group(1)],
-        kind=match.group(2),
-        page=int(match.group(3)),
+        list_name=LIST_CODES[captured(context, 1)],
+        kind=captured(context, 2),
+        page=matched(context, 3),
     )
     await query.answer()
     await edit(query.message, outstanding_text(view, lang), outstanding_markup(view, lang))
@@ -208,15 +209,13 @@ def _reason(reason: str | None, lang: str) -> str:
 def unit_text(card: UnitCard, lang: str, tz: object, today: date) -> str:
     s = card.status
     lines = [
-        t(lang, "unitcard.title", name=card.name, kind=t(lang, f"common.kind_{card.kind}")),
-        t(lang, "report.deadline", date=format_date(card.deadline, lang))
-        if card.deadline
-        else t(lang, "report.no_deadline"),
+        t(lang, "unitcard.title", name=card.name, kind=kind_name(lang, card.kind)),
+        deadline_line(card.deadline, lang),
     ]
     current = {c.role: c for c in card.contacts}
     for role in ("liaison", "lead"):
         c = current.get(role)
-        label = t(lang, f"common.role_{role}")
+        label = role_name(lang, role)
         if c is None:
             lines.append(t(lang, "unitcard.contact_missing", role=label))
             continue
@@ -299,7 +298,7 @@ def unit_text(card: UnitCard, lang: str, tz: object, today: date) -> str:
                 t(
                     lang,
                     "unitcard.history_line",
-                    role=t(lang, f"common.role_{c.role}"),
+                    role=role_name(lang, c.role),
                     name=c.name,
                     post=c.post,
                     since=_day(c.since, lang, tz),
@@ -344,6 +343,12 @@ def unit_markup(card: UnitCard, lang: str, today: date) -> InlineKeyboardMarkup:
     return keyboard(rows)
 
 
+def unit_view(card: UnitCard, lang: str, services: Services) -> tuple[str, InlineKeyboardMarkup]:
+    """A unit's file as of today, with its buttons."""
+    today = services.today()
+    return unit_text(card, lang, services.settings.tz, today), unit_markup(card, lang, today)
+
+
 async def unit(update: Update, context: Context, lang: str) -> None:
     """`/unit NAME`: a unit's file (a part of the name, or pinyin initials, will do)."""
     user = update.effective_user
@@ -354,8 +359,7 @@ async def unit(update: Update, context: Context, lang: str) -> None:
         return
     services = services_of(context)
     card = await console.unit_card(services=services, actor_id=user.id, name=name)
-    text = unit_text(card, lang, services.settings.tz, services.today())
-    await send_private(update, context, lang, text, unit_markup(card, lang, services.today()))
+    await send_private(update, context, lang, *unit_view(card, lang, services))
 
 
 async def show_unit(update: Update, context: Context, lang: str) -> None:
@@ -365,8 +369,7 @@ async def show_unit(update: Update, context: Context, lang: str) -> None:
     services = services_of(context)
     card = await console.unit_card(services=services, actor_id=user.id, unit_id=unit_id)
     await query.answer()
-    text = unit_text(card, lang, services.settings.tz, services.today())
-    await edit(query.message, text, unit_markup(card, lang, services.today()))
+    await edit(query.message, *unit_view(card, lang, services))
 
 
 async def choose_exempt(update: Update, context: Context, lang: str) -> None:
@@ -394,11 +397,8 @@ async def ask_reason(update: Update, context: Context, lang: str) -> None:
         services=services_of(context), actor_id=user.id, unit_id=unit_id, item_id=item_id
     )
     await query.answer()
-    if query.message is not None:
-        await context.bot.send_message(
-            query.message.chat.id,
-            t(lang, "unitcard.exempt_reason", unit=asked.unit, title=asked.title),
-        )
+    text = t(lang, "unitcard.exempt_reason", unit=asked.unit, title=asked.title)
+    await send(update, context, text)
 
 
 async def ask_item(update: Update, context: Context, lang: str) -> None:
@@ -409,17 +409,13 @@ async def ask_item(update: Update, context: Context, lang: str) -> None:
         services=services_of(context), actor_id=user.id, unit_id=unit_id
     )
     await query.answer()
-    if query.message is not None:
-        await context.bot.send_message(
-            query.message.chat.id, t(lang, "unitcard.add_item_title", unit=asked.unit)
-        )
+    await send(update, context, t(lang, "unitcard.add_item_title", unit=asked.unit))
 
 
 async def pause(update: Update, context: Context, lang: str) -> None:
     """Hold the unit's reminders for some days (st:p:unit:days), or resume them (st:r:unit)."""
-    (user, query), match = pressed(update), context.match
-    assert match is not None
-    unit_id, days = int(match.group(1)), int(match.group(2) or 0)
+    user, query = pressed(update)
+    unit_id, days = matched(context, 1), int(captured(context, 2) or 0)
     services = services_of(context)
     if days > 0:
         done = await console.pause_reminders(
@@ -434,35 +430,58 @@ async def pause(update: Update, context: Context, lang: str) -> None:
         answer = t(lang, "unitcard.resumed_now", unit=done.unit)
     await query.answer(answer, show_alert=True)
     card = await console.unit_card(services=services, actor_id=user.id, unit_id=unit_id)
-    text = unit_text(card, lang, services.settings.tz, services.today())
-    await edit(query.message, text, unit_markup(card, lang, services.today()))
+    await edit(query.message, *unit_view(card, lang, services))
+
+
+# What a unit card's flow does with the text it waited for: (language, staff member, text) →
+# the answer, and the unit's name for the button back to its file.
+CardAction = Callable[[str, int, str], Awaitable[tuple[str, str]]]
+
+
+async def card_flow(
+    update: Update,
+    context: Context,
+    step: StepOut,
+    waiting_key: str,
+    usable: Callable[[str], bool],
+    action: CardAction,
+) -> None:
+    """The text a unit card's flow waits for: re-ask unless it is usable, else act on it and
+    answer with a button back to the unit's file."""
+    lang = await language_for(update, context)
+    user, message = update.effective_user, update.effective_message
+    text = await awaited_text(update, lang, waiting_key)
+    if user is None or message is None or text is None:
+        return
+    if not usable(text):
+        await message.reply_text(t(lang, waiting_key))
+        return
+    try:
+        answer, unit = await action(lang, user.id, text)
+    except DomainError as exc:
+        await message.reply_text(error_text(exc, lang))
+        return
+    await message.reply_text(
+        answer, reply_markup=back_to_unit(lang, unit, int(step.data["unit_id"]))
+    )
 
 
 async def exempt_reason(update: Update, context: Context, step: StepOut) -> None:
     """The flow "staff_exempt": the next text is the reason for the exemption."""
-    lang = await language_for(update, context)
-    user, message = update.effective_user, update.effective_message
-    text = await awaited_text(update, lang, "unitcard.exempt_waiting")
-    if user is None or message is None or text is None:
-        return
-    reason = text.strip()
-    if not reason:
-        await message.reply_text(t(lang, "unitcard.exempt_waiting"))
-        return
-    try:
+
+    async def excuse(lang: str, actor_id: int, text: str) -> tuple[str, str]:
         done = await console.excuse(
             services=services_of(context),
-            actor_id=user.id,
+            actor_id=actor_id,
             unit_id=int(step.data["unit_id"]),
             item_id=int(step.data["item_id"]),
-            reason=reason,
+            reason=text.strip(),
         )
-    except DomainError as exc:
-        await message.reply_text(t(lang, exc.key, **exc.values))
-        return
-    await message.reply_text(
-        t(lang, "unitcard.exempted", unit=done.unit, title=done.title, reason=done.reason),
-        reply_markup=back_to_unit(lang, done.unit, int(step.data["unit_id"])),
+        answer = t(lang, "unitcard.exempted", unit=done.unit, title=done.title, reason=done.reason)
+        return answer, done.unit
+
+    await card_flow(
+        update, context, step, "unitcard.exempt_waiting", lambda text: bool(text.strip()), excuse
     )
 
 
@@ -472,29 +491,24 @@ def back_to_unit(lang: str, unit: str, unit_id: int) -> InlineKeyboardMarkup:
 
 async def item_title(update: Update, context: Context, step: StepOut) -> None:
     """The flow "staff_add_item": the next text is the new item's title (and description)."""
-    lang = await language_for(update, context)
-    user, message = update.effective_user, update.effective_message
-    text = await awaited_text(update, lang, "unitcard.add_item_waiting")
-    if user is None or message is None or text is None:
-        return
-    title, _ = console.split_item_text(text)
-    if not title:
-        await message.reply_text(t(lang, "unitcard.add_item_waiting"))
-        return
-    try:
+
+    async def add(lang: str, actor_id: int, text: str) -> tuple[str, str]:
         done = await console.add_unit_item(
             services=services_of(context),
-            actor_id=user.id,
+            actor_id=actor_id,
             unit_id=int(step.data["unit_id"]),
             text=text,
         )
-    except DomainError as exc:
-        await message.reply_text(t(lang, exc.key, **exc.values))
-        return
-    key = "unitcard.item_added" if done.added else "unitcard.item_exists"
-    await message.reply_text(
-        t(lang, key, unit=done.unit, title=done.title),
-        reply_markup=back_to_unit(lang, done.unit, int(step.data["unit_id"])),
+        key = "unitcard.item_added" if done.added else "unitcard.item_exists"
+        return t(lang, key, unit=done.unit, title=done.title), done.unit
+
+    await card_flow(
+        update,
+        context,
+        step,
+        "unitcard.add_item_waiting",
+        lambda text: bool(console.split_item_text(text)[0]),
+        add,
     )
 
 
@@ -554,7 +568,7 @@ def _audit_value(name: str, value: object, lang: str, known: Mapping[str, str]) 
         return t(lang, "audit.yes" if value else "audit.no")
     text = str(value)
     if name == "role" and f"common.role_{text}" in known:
-        return t(lang, f"common.role_{text}")
+        return role_name(lang, text)
     if name == "audience":
         return audience_name(text, lang)
     if name in ("kind", "via", "what", "scope") and f"audit.{name}_{text}" in known:

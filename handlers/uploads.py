@@ -32,10 +32,12 @@ from handlers.shared import (
     Button,
     Feature,
     actor_of,
+    captured,
     drop_keyboard,
     error_text,
     fetcher,
     keyboard,
+    kind_name,
     matched,
     pressed,
     refresh_menus,
@@ -76,8 +78,9 @@ def names_text(lang: str, names: Sequence[str]) -> str:
     return shown
 
 
-def kind_name(lang: str, kind: str) -> str:
-    return t(lang, f"common.kind_{kind}")
+def marked_names(lang: str, key: str, names: Sequence[str]) -> str:
+    """A sentence with a count and names that are HTML already (lines of the catalogue)."""
+    return t(lang, key, count=len(names), names=Markup(names_text(lang, names)))
 
 
 def problem_line(lang: str, problem: Problem) -> str:
@@ -125,14 +128,7 @@ def roster_text(lang: str, file: str, plan: RosterPlan) -> str:
             t(lang, "uploads.units_renamed_one", former=c.former or "", name=c.name)
             for c in plan.renamed
         ]
-        lines.append(
-            t(
-                lang,
-                "uploads.units_renamed",
-                count=len(names),
-                names=Markup(names_text(lang, names)),
-            )
-        )
+        lines.append(marked_names(lang, "uploads.units_renamed", names))
     retyped = [c for c in plan.renamed + plan.retyped if c.former_kind]
     if retyped:
         names = [
@@ -145,14 +141,7 @@ def roster_text(lang: str, file: str, plan: RosterPlan) -> str:
             )
             for c in retyped
         ]
-        lines.append(
-            t(
-                lang,
-                "uploads.units_retyped",
-                count=len(names),
-                names=Markup(names_text(lang, names)),
-            )
-        )
+        lines.append(marked_names(lang, "uploads.units_retyped", names))
     if not plan.changes:
         lines.append(t(lang, "uploads.units_none"))
     if plan.absent:
@@ -169,14 +158,7 @@ def roster_text(lang: str, file: str, plan: RosterPlan) -> str:
             for u in plan.absent
         ]
         lines.append("")
-        lines.append(
-            t(
-                lang,
-                "uploads.units_absent",
-                count=len(names),
-                names=Markup(names_text(lang, names)),
-            )
-        )
+        lines.append(marked_names(lang, "uploads.units_absent", names))
         key = "uploads.units_absent_choice" if plan.changes else "uploads.units_absent_only"
         lines.append(t(lang, key, count=len(plan.absent)))
     return "\n".join(lines)
@@ -375,9 +357,7 @@ async def received(update: Update, context: Context) -> None:
 async def kind_chosen(update: Update, context: Context, lang: str) -> None:
     """`up:k:<upload>:<kind>`: read the file as the kind the staff member chose."""
     user, query = pressed(update)
-    match = context.match
-    assert match is not None
-    kind = next(k for k in uploads.KINDS if k == match.group(2))
+    kind = next(k for k in uploads.KINDS if k == captured(context, 2))
     out = await uploads.choose_kind(
         services=services_of(context), actor_id=user.id, upload_id=matched(context), kind=kind
     )
@@ -389,13 +369,11 @@ async def kind_chosen(update: Update, context: Context, lang: str) -> None:
 async def confirmed(update: Update, context: Context, lang: str) -> None:
     """`up:ok:<upload>` / `up:rm:<upload>`: import what the preview showed, if it still holds."""
     user, query = pressed(update)
-    match = context.match
-    assert match is not None
     out = await uploads.apply_upload(
         services=services_of(context),
         actor_id=user.id,
         upload_id=matched(context, 2),
-        remove_absent=match.group(1) == "rm",
+        remove_absent=captured(context, 1) == "rm",
     )
     await query.answer()
     await drop_keyboard(update)
