@@ -13,9 +13,6 @@ from bot.errors import NotStaff
 from bot.registration import invites
 from bot.registration.flow import (
     LEAD_NAME,
-    NAME,
-    PHONE,
-    POST,
     SUMMARY,
     ContactsOut,
     LeadAlreadyLinked,
@@ -26,6 +23,7 @@ from bot.registration.flow import (
     UnregisteredOut,
     _begin,
     _person_out,
+    details_of,
 )
 from bot.registration.handover import end_rights
 from bot.registration.invites import InviteOut, Role
@@ -91,10 +89,7 @@ async def begin_edit(*, services: Services, user_id: int, what: Literal["me", "l
             raise NotRegistered()
         base = {"unit_id": unit.id, "unit": unit.name, "role": person.role}
         if what == "me":
-            data = {
-                **base, "mode": "self", NAME: person.name, POST: person.post,
-                PHONE: person.phone,
-            }  # fmt: skip
+            data = {**base, "mode": "self", **details_of(person)}
             return await _begin(tx, services, user_id, SUMMARY, data)
         if person.role != "liaison":
             raise NotLiaison()
