@@ -26,6 +26,21 @@ async def _staff_ids(tx: AsyncSession, services: Services) -> list[int]:
     return sorted({*services.settings.staff_ids, *stored})
 
 
+async def notify(
+    tx: AsyncSession, chat_id: int, text: str, *, key: str, now: datetime, unit_id: int
+) -> None:
+    """Queue a notice about a unit to one chat (sent once, by its key)."""
+    await enqueue(
+        tx,
+        key=key,
+        chat_id=chat_id,
+        purpose="notice",
+        payload=text_payload(text),
+        now=now,
+        unit_id=unit_id,
+    )
+
+
 def next_digest_at(services: Services, calendar: WorkCalendar) -> datetime:
     """The next working day's reminder time (office time), when the digest goes out."""
     now = services.now()
@@ -58,15 +73,7 @@ async def _tell_staff(
             tx, services, staff_id=staff_id, lang=lang, line=line
         ):
             continue
-        await enqueue(
-            tx,
-            key=f"{event_key}:{staff_id}",
-            chat_id=staff_id,
-            purpose="notice",
-            payload=text_payload(line),
-            now=now,
-            unit_id=unit_id,
-        )
+        await notify(tx, staff_id, line, key=f"{event_key}:{staff_id}", now=now, unit_id=unit_id)
 
 
 async def _add_to_digest(
