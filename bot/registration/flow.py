@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import conversations
+from bot import conversations, roster
 from bot.conversations import StepOut
 from bot.errors import DomainError
 from bot.registration import invites
@@ -42,7 +42,7 @@ from bot.registration.validation import (
 )
 from bot.services import Services
 from storage import repositories as repo
-from storage.models import Account, Invite, InviteAttempt, Person, Unit
+from storage.models import Invite, InviteAttempt, Person, Unit
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +212,7 @@ async def start(*, services: Services, user_id: int, token: str) -> Outcome:
     """Open an invite: check the token (slowing down guessers) and ask to confirm the unit."""
     now = services.now()
     async with services.db.uow() as tx:
-        await _seen(tx, user_id, now)
+        await roster.seen(tx, user_id, now)
         until = await _held_until(tx, user_id, now)
         if until is not None:
             tx.add(InviteAttempt(user_id=user_id, at=now, reason="throttled"))
@@ -321,15 +321,6 @@ async def _conflict(tx: AsyncSession, user_id: int, unit_id: int, role: str) -> 
                 values={"unit": name, "held_role": person.role, "wanted_role": role},
             )
     return None
-
-
-async def _seen(tx: AsyncSession, user_id: int, now: datetime) -> None:
-    account = await tx.get(Account, user_id)
-    if account is None:
-        tx.add(Account(user_id=user_id, first_seen=now, last_seen=now))
-    else:
-        account.last_seen = now
-        account.unreachable_since, account.unreachable_reason = None, None
 
 
 async def _begin(

@@ -14,11 +14,11 @@ from typing import Literal
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import conversations
+from bot import conversations, roster
 from bot.ledger.submitting import FLOW_SUBMIT
 from bot.menus import menu_payload
 from bot.registration import invites
-from bot.registration.notices import _language, _staff_ids, notify
+from bot.registration.notices import _staff_ids, notify
 from bot.services import Services
 from bot.transport.outbox import enqueue
 from messages import t
@@ -74,7 +74,7 @@ async def tell_former_holder(
     chat_id = person.telegram_user_id
     if chat_id is None:
         return
-    lang = await _language(tx, services, chat_id)
+    lang = await roster.language_in(tx, services, chat_id)
     role = t(lang, f"common.role_{person.role}")
     text = t(lang, ENDED_MESSAGES[why], unit=unit.name, role=role, **values)
     await notify(tx, chat_id, text, key=f"{why}:{person.id}", now=now, unit_id=unit.id)
@@ -119,7 +119,7 @@ async def end_rights(
     await tx.flush()
     member = bool(await repo.roles_of_user(tx, user_id))
     staff = user_id in await _staff_ids(tx, services)
-    lang = await _language(tx, services, user_id)
+    lang = await roster.language_in(tx, services, user_id)
     await enqueue(
         tx,
         key=f"menu:{person.id}",

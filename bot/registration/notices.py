@@ -7,18 +7,14 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import roster
 from bot.holidays import office_calendar
 from bot.services import Services
 from bot.transport.outbox import enqueue, text_payload
 from bot.workdays import WorkCalendar
 from messages import Markup, t
 from storage import repositories as repo
-from storage.models import Account, OutboxMessage
-
-
-async def _language(tx: AsyncSession, services: Services, user_id: int) -> str:
-    chosen = await tx.scalar(select(Account.language).where(Account.user_id == user_id))
-    return chosen or services.settings.language
+from storage.models import OutboxMessage
 
 
 async def _staff_ids(tx: AsyncSession, services: Services) -> list[int]:
@@ -67,7 +63,7 @@ async def _tell_staff(
     """A completed registration, to every member of staff: now, or in the next digest."""
     now = services.now()
     for staff_id in await _staff_ids(tx, services):
-        lang = await _language(tx, services, staff_id)
+        lang = await roster.language_in(tx, services, staff_id)
         line = t(lang, message, **{**values, "role": t(lang, f"common.role_{values['role']}")})
         if services.settings.staff_notifications == "digest" and await _add_to_digest(
             tx, services, staff_id=staff_id, lang=lang, line=line
