@@ -167,26 +167,31 @@ class ReminderDelivery:
                 "role": "lead",
                 "why": why,
             }
-            await enqueue(
-                tx,
-                key=f"fallback:{row.id}:{lead.chat}",
-                chat_id=lead.chat,
-                purpose=REMINDER,
-                payload=_payload(text, markup, fallback),
-                now=now,
-                unit_id=dues.unit_id,
-            )
+            await _fall_back(tx, row, lead.chat, REMINDER, _payload(text, markup, fallback), now)
             return
         for member in await staff_chats(tx, settings):
             if member.user_id == row.chat_id:
                 continue
             text = render_task(dues, failed=failed, lang=member.language)
-            await enqueue(
-                tx,
-                key=f"fallback:{row.id}:{member.user_id}",
-                chat_id=member.user_id,
-                purpose=TASK,
-                payload=_payload(text, None, {**meta, "failed": row.chat_id}),
-                now=now,
-                unit_id=dues.unit_id,
-            )
+            payload = _payload(text, None, {**meta, "failed": row.chat_id})
+            await _fall_back(tx, row, member.user_id, TASK, payload, now)
+
+
+async def _fall_back(
+    tx: AsyncSession,
+    row: OutboxMessage,
+    chat_id: int,
+    purpose: str,
+    payload: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Queue, once, what goes to another chat in place of a reminder that could not be sent."""
+    await enqueue(
+        tx,
+        key=f"fallback:{row.id}:{chat_id}",
+        chat_id=chat_id,
+        purpose=purpose,
+        payload=payload,
+        now=now,
+        unit_id=row.unit_id,
+    )
