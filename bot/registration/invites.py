@@ -164,6 +164,7 @@ async def _add_invite(
 
 
 def _invite_out(invite: Invite, unit: str, role: Role, token: str, username: str) -> InviteOut:
+    """A stored invite as shown with its token and link."""
     return InviteOut(
         id=invite.id,
         unit_id=invite.unit_id,
