@@ -552,10 +552,10 @@ async def _complete(tx: AsyncSession, services: Services, step: StepOut) -> Outc
         person = holder
         event_key = f"registration:{person.id}:{'linked' if newly_linked else invite.id}"
     else:
-        replaced = holder
-        person = await _succeed(
-            tx, holder, unit, role, details, user_id, entered_by=user_id, now=now
-        )
+        if holder is not None:
+            replaced = holder
+            await _end_term(tx, holder, now)
+        person = await _succeed(tx, unit, role, details, user_id, entered_by=user_id, now=now)
     audited = {"role": role, "person_id": person.id, "invite_id": invite.id}
     await _record_successor(
         tx,
@@ -598,7 +598,6 @@ async def _end_term(tx: AsyncSession, holder: Person, now: datetime) -> None:
 
 async def _succeed(
     tx: AsyncSession,
-    holder: Person | None,
     unit: Unit,
     role: str,
     details: tuple[str, str, str],
@@ -607,9 +606,7 @@ async def _succeed(
     entered_by: int,
     now: datetime,
 ) -> Person:
-    """The new holder of a role (name, post, phone), after the term of the one before ends."""
-    if holder is not None:
-        await _end_term(tx, holder, now)
+    """Add the new holder of a role (name, post, phone); the one before has ended their term."""
     name, post, phone = details
     person = Person(
         unit_id=unit.id,
@@ -698,7 +695,7 @@ async def _save_lead(
                 actor_id=user_id,
                 why=invites.LEAD_REPLACED,
             )
-        lead = await _succeed(tx, None, unit, "lead", details, None, entered_by=user_id, now=now)
+        lead = await _succeed(tx, unit, "lead", details, None, entered_by=user_id, now=now)
         audited = {"person_id": lead.id}
         await _record_successor(
             tx, services, unit, lead, replaced, now=now, action="lead_registered", details=audited
