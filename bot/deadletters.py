@@ -14,12 +14,13 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from telegram import Update
 
+from bot import roster
 from bot.services import Services
 from bot.transport.outbox import enqueue, text_payload
-from messages import normalize_language, t
+from messages import t
 from storage import repositories as repo
 from storage.db import insert_ignore
-from storage.models import Account, DeadLetter, HandledUpdate
+from storage.models import DeadLetter, HandledUpdate
 
 PURPOSE = "apology"
 
@@ -73,14 +74,7 @@ async def store(*, services: Services, update: Update, error: str, attempts: int
             error=error[:200],
         )
         if user is not None and chat is not None and chat.type == "private":
-            chosen = await session.scalar(
-                select(Account.language).where(Account.user_id == user.id)
-            )
-            lang = chosen or (
-                normalize_language(user.language_code)
-                if user.language_code
-                else services.settings.language
-            )
+            lang = await roster.language_in(session, services, user.id, user.language_code)
             await enqueue(
                 session,
                 key=f"dead_letter:{letter.id}",

@@ -374,9 +374,7 @@ async def reachable_again(*, services: Services, user_id: int) -> None:
     async with services.db.uow() as tx:
         account = await tx.get(Account, user_id)
         if account is not None:
-            account.unreachable_since = None
-            account.unreachable_reason = None
-            account.last_seen = services.now()
+            _reachable(account, services.now())
 
 
 async def is_staff(*, services: Services, user_id: int) -> bool:
@@ -436,28 +434,45 @@ async def list_staff(*, services: Services) -> list[StaffOut]:
 
 async def greet(*, services: Services, user_id: int, language_code: str | None) -> str:
     """Record that a person has started the bot; return the language to answer in."""
-    now = services.now()
     async with services.db.uow() as tx:
-        account = await tx.get(Account, user_id)
-        if account is None:
-            account = Account(
-                user_id=user_id,
-                language=None,
-                first_seen=now,
-                last_seen=now,
-            )
-            tx.add(account)
-        account.last_seen = now
-        # A person who writes to the bot can be reached again.
-        account.unreachable_since = None
-        account.unreachable_reason = None
+        account = await seen(tx, user_id, services.now())
         return account.language or _default_language(services, language_code)
+
+
+async def _account(session: AsyncSession, user_id: int, now: datetime) -> Account:
+    """A person's account, made the first time the bot meets them."""
+    account = await session.get(Account, user_id)
+    if account is None:
+        account = Account(user_id=user_id, first_seen=now, last_seen=now)
+        session.add(account)
+    return account
+
+
+async def seen(session: AsyncSession, user_id: int, now: datetime) -> Account:
+    """Record, in the caller's transaction, that a person wrote or pressed now."""
+    account = await _account(session, user_id, now)
+    _reachable(account, now)
+    return account
+
+
+def _reachable(account: Account, now: datetime) -> None:
+    """Seen now: a person who writes to the bot can be reached again."""
+    account.last_seen = now
+    account.unreachable_since = None
+    account.unreachable_reason = None
 
 
 async def language_of(*, services: Services, user_id: int, language_code: str | None) -> str:
     """The language a person chose, else their Telegram app's, else the office default."""
     async with services.db.sessions() as session:
-        chosen = await session.scalar(select(Account.language).where(Account.user_id == user_id))
+        return await language_in(session, services, user_id, language_code)
+
+
+async def language_in(
+    session: AsyncSession, services: Services, user_id: int, language_code: str | None = None
+) -> str:
+    """`language_of`, read in the caller's transaction."""
+    chosen = await session.scalar(select(Account.language).where(Account.user_id == user_id))
     return chosen or _default_language(services, language_code)
 
 
@@ -471,10 +486,7 @@ async def set_language(*, services: Services, user_id: int, language: str) -> st
     """Remember the language a person chose."""
     now = services.now()
     async with services.db.uow() as tx:
-        account = await tx.get(Account, user_id)
-        if account is None:
-            account = Account(user_id=user_id, first_seen=now, last_seen=now)
-            tx.add(account)
+        account = await _account(tx, user_id, now)
         account.language = normalize_language(language)
         account.last_seen = now
         return account.language

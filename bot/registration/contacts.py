@@ -13,9 +13,6 @@ from bot.errors import NotStaff
 from bot.registration import invites
 from bot.registration.flow import (
     LEAD_NAME,
-    NAME,
-    PHONE,
-    POST,
     SUMMARY,
     ContactsOut,
     LeadAlreadyLinked,
@@ -26,13 +23,11 @@ from bot.registration.flow import (
     UnregisteredOut,
     _begin,
     _person_out,
+    details_of,
 )
-from bot.registration.handover import end_rights
+from bot.registration.handover import end_rights, tell_former_holder
 from bot.registration.invites import InviteOut, Role
-from bot.registration.notices import _language
 from bot.services import Services
-from bot.transport.outbox import enqueue, text_payload
-from messages import t
 from storage import repositories as repo
 from storage.models import Person, Unit
 
@@ -91,10 +86,7 @@ async def begin_edit(*, services: Services, user_id: int, what: Literal["me", "l
             raise NotRegistered()
         base = {"unit_id": unit.id, "unit": unit.name, "role": person.role}
         if what == "me":
-            data = {
-                **base, "mode": "self", NAME: person.name, POST: person.post,
-                PHONE: person.phone,
-            }  # fmt: skip
+            data = {**base, "mode": "self", **details_of(person)}
             return await _begin(tx, services, user_id, SUMMARY, data)
         if person.role != "liaison":
             raise NotLiaison()
@@ -141,21 +133,5 @@ async def unregister(
         repo.audit(
             tx, now, actor_id, "unregistered", unit_id=unit.id, role=role, person_id=holder.id
         )
-        if holder.telegram_user_id is not None:
-            lang = await _language(tx, services, holder.telegram_user_id)
-            text = t(
-                lang,
-                "registration.unregistered",
-                unit=unit.name,
-                role=t(lang, f"common.role_{role}"),
-            )
-            await enqueue(
-                tx,
-                key=f"unregistered:{holder.id}",
-                chat_id=holder.telegram_user_id,
-                purpose="notice",
-                payload=text_payload(text),
-                now=now,
-                unit_id=unit.id,
-            )
+        await tell_former_holder(tx, services, unit, holder, "unregistered", now=now)
         return UnregisteredOut(unit=unit.name, person=_person_out(holder))

@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import conversations
+from bot import conversations, roster
 from bot.conversations import StepOut
 from bot.errors import DomainError
 from bot.registration import invites
@@ -42,7 +42,7 @@ from bot.registration.validation import (
 )
 from bot.services import Services
 from storage import repositories as repo
-from storage.models import Account, Invite, InviteAttempt, Person, Unit
+from storage.models import Invite, InviteAttempt, Person, Unit
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,9 @@ STEPS = (
 FIELD_STEPS = {NAME: POST, POST: PHONE, PHONE: SUMMARY}
 LEAD_FIELD_STEPS = {LEAD_NAME: LEAD_POST, LEAD_POST: LEAD_PHONE, LEAD_PHONE: LEAD_SUMMARY}
 TEXT_STEPS = {**FIELD_STEPS, **LEAD_FIELD_STEPS}
+# Where a step's data keeps a person's name, post and phone.
+DETAILS = (NAME, POST, PHONE)
+LEAD_DETAILS = (LEAD_NAME, LEAD_POST, LEAD_PHONE)
 # Correction buttons of the two summaries.
 EDITS = {"e-name": NAME, "e-post": POST, "e-phone": PHONE}
 LEAD_EDITS = {"e-lname": LEAD_NAME, "e-lpost": LEAD_POST, "e-lphone": LEAD_PHONE}
@@ -178,6 +181,17 @@ def _person_out(person: Person) -> PersonOut:
     )
 
 
+def details_of(person: Person, keys: tuple[str, str, str] = DETAILS) -> dict[str, str]:
+    """A person's name, post and phone as a step's data keeps them."""
+    return dict(zip(keys, (person.name, person.post, person.phone), strict=True))
+
+
+def _details_entered(data: dict[str, Any], keys: tuple[str, str, str]) -> tuple[str, str, str]:
+    """The name, post and phone entered in a step's data."""
+    name, post, phone = keys
+    return str(data[name]), str(data[post]), str(data[phone])
+
+
 def buttons_of(step: StepOut) -> tuple[str, ...]:
     """The actions the step's message offers (the only presses it accepts)."""
     data = step.data
@@ -198,7 +212,7 @@ async def start(*, services: Services, user_id: int, token: str) -> Outcome:
     """Open an invite: check the token (slowing down guessers) and ask to confirm the unit."""
     now = services.now()
     async with services.db.uow() as tx:
-        await _seen(tx, user_id, now)
+        await roster.seen(tx, user_id, now)
         until = await _held_until(tx, user_id, now)
         if until is not None:
             tx.add(InviteAttempt(user_id=user_id, at=now, reason="throttled"))
@@ -309,15 +323,6 @@ async def _conflict(tx: AsyncSession, user_id: int, unit_id: int, role: str) -> 
     return None
 
 
-async def _seen(tx: AsyncSession, user_id: int, now: datetime) -> None:
-    account = await tx.get(Account, user_id)
-    if account is None:
-        tx.add(Account(user_id=user_id, first_seen=now, last_seen=now))
-    else:
-        account.last_seen = now
-        account.unreachable_since, account.unreachable_reason = None, None
-
-
 async def _begin(
     tx: AsyncSession, services: Services, user_id: int, step: str, data: dict[str, Any]
 ) -> StepOut:
@@ -413,7 +418,7 @@ async def _pressed(
         if action == "keep":
             await conversations.end_step(tx, step.user_id)
             return Outcome(kind="lead_kept", values={"unit": data["unit"]})
-        cleared = {LEAD_NAME: None, LEAD_POST: None, LEAD_PHONE: None}
+        cleared = dict.fromkeys(LEAD_DETAILS)
         return Outcome(kind="step", step=await _move(tx, services, step, LEAD_NAME, **cleared))
     if step.step == LEAD_NAME:  # "skip"
         await conversations.end_step(tx, step.user_id)
@@ -501,17 +506,8 @@ async def _confirm_unit(tx: AsyncSession, services: Services, step: StepOut) -> 
         holder.telegram_user_id == step.user_id
         or (holder.telegram_user_id is None and invite.role == "lead")
     ):
-        moved = await _move(
-            tx,
-            services,
-            step,
-            SUMMARY,
-            name=holder.name,
-            post=holder.post,
-            phone=holder.phone,
-            prefilled=True,
-            prefilled_person=holder.id,
-        )
+        prefilled = {**details_of(holder), "prefilled": True, "prefilled_person": holder.id}
+        moved = await _move(tx, services, step, SUMMARY, **prefilled)
         return Outcome(kind="step", step=moved)
     return Outcome(kind="step", step=await _move(tx, services, step, NAME))
 
@@ -534,9 +530,12 @@ async def _complete(tx: AsyncSession, services: Services, step: StepOut) -> Outc
         await conversations.end_step(tx, user_id)
         return await _role_taken(tx, services, step, invite)
     role: Role = invite.role  # type: ignore[assignment]
-    name, post, phone = str(data[NAME]), str(data[POST]), str(data[PHONE])
+    details = _details_entered(data, DETAILS)
+    name, post, phone = details
     holder = await repo.current_holder(tx, unit_id=unit.id, role=role)
     replaced: Person | None = None
+    event_key: str | None = None  # a new holder's, by default
+    message: str | None = None
     # The same person: their own record, or the lead's record as the liaison entered it and
     # this lead confirmed or corrected (a corrected name is not a handover).
     if holder is not None and (
@@ -554,51 +553,21 @@ async def _complete(tx: AsyncSession, services: Services, step: StepOut) -> Outc
         event_key = f"registration:{person.id}:{'linked' if newly_linked else invite.id}"
     else:
         if holder is not None:
-            holder.until = now
             replaced = holder
-            await tx.flush()
-        person = Person(
-            unit_id=unit.id,
-            role=role,
-            name=name,
-            post=post,
-            phone=phone,
-            telegram_user_id=user_id,
-            since=now,
-            until=None,
-            entered_by=user_id,
-        )
-        tx.add(person)
-        await tx.flush()
-        event_key = f"registration:{person.id}"
-        message = "registration.staff_handover" if replaced else "registration.staff_registered"
-    repo.audit(
-        tx,
-        now,
-        user_id,
-        "registered",
-        unit_id=unit.id,
-        role=role,
-        person_id=person.id,
-        invite_id=invite.id,
-        replaced_person_id=replaced.id if replaced else None,
-    )
-    if replaced is not None:
-        await handed_over(tx, services, unit, replaced, person, actor_id=user_id)
-    await _tell_staff(
+            await _end_term(tx, holder, now)
+        person = await _succeed(tx, unit, role, details, user_id, entered_by=user_id, now=now)
+    audited = {"role": role, "person_id": person.id, "invite_id": invite.id}
+    await _record_successor(
         tx,
         services,
+        unit,
+        person,
+        replaced,
+        now=now,
+        action="registered",
+        details=audited,
         event_key=event_key,
-        unit_id=unit.id,
         message=message,
-        values={
-            "unit": unit.name,
-            "role": role,
-            "name": name,
-            "post": post,
-            "phone": format_phone(phone),
-            "old": replaced.name if replaced else "",
-        },
     )
     registered = RegisteredOut(
         unit_id=unit.id,
@@ -613,19 +582,87 @@ async def _complete(tx: AsyncSession, services: Services, step: StepOut) -> Outc
         return Outcome(kind="registered", registered=registered)
     lead = await repo.current_holder(tx, unit_id=unit.id, role="lead")
     if lead is not None:
-        moved = await _move(
-            tx,
-            services,
-            step,
-            LEAD_OFFER,
-            lead_name=lead.name,
-            lead_post=lead.post,
-            lead_phone=lead.phone,
-            lead_linked=lead.telegram_user_id is not None,
-        )
+        linked = lead.telegram_user_id is not None
+        offer = {**details_of(lead, LEAD_DETAILS), "lead_linked": linked}
+        moved = await _move(tx, services, step, LEAD_OFFER, **offer)
     else:
         moved = await _move(tx, services, step, LEAD_NAME)
     return Outcome(kind="registered", registered=registered, step=moved)
+
+
+async def _end_term(tx: AsyncSession, holder: Person, now: datetime) -> None:
+    """End a holder's term now, written before a successor's row may exist."""
+    holder.until = now
+    await tx.flush()
+
+
+async def _succeed(
+    tx: AsyncSession,
+    unit: Unit,
+    role: str,
+    details: tuple[str, str, str],
+    user_id: int | None,
+    *,
+    entered_by: int,
+    now: datetime,
+) -> Person:
+    """Add the new holder of a role (name, post, phone); the one before has ended their term."""
+    name, post, phone = details
+    person = Person(
+        unit_id=unit.id,
+        role=role,
+        name=name,
+        post=post,
+        phone=phone,
+        telegram_user_id=user_id,
+        since=now,
+        until=None,
+        entered_by=entered_by,
+    )
+    tx.add(person)
+    await tx.flush()
+    return person
+
+
+async def _record_successor(
+    tx: AsyncSession,
+    services: Services,
+    unit: Unit,
+    person: Person,
+    replaced: Person | None,
+    *,
+    now: datetime,
+    action: str,
+    details: dict[str, Any],
+    event_key: str | None = None,
+    message: str | None = None,
+) -> None:
+    """Audit who holds the role now (entered by the actor), hand it over from the one replaced,
+    and tell staff (by default: of a new holder, or of a handover)."""
+    actor_id = person.entered_by
+    replaced_id = replaced.id if replaced else None
+    repo.audit(
+        tx, now, actor_id, action, unit_id=unit.id, **details, replaced_person_id=replaced_id
+    )
+    if replaced is not None:
+        await handed_over(tx, services, unit, replaced, person, actor_id=actor_id)
+    if message is None:
+        message = "registration.staff_handover" if replaced else "registration.staff_registered"
+    await _tell_staff(
+        tx,
+        services,
+        event_key=event_key or f"registration:{person.id}",
+        unit_id=unit.id,
+        message=message,
+        values={
+            "unit": unit.name,
+            "role": person.role,
+            "name": person.name,
+            "post": person.post,
+            "phone": format_phone(person.phone),
+            "old": replaced.name if replaced else "",
+        },
+    )
 
 
 async def _save_lead(
@@ -639,7 +676,8 @@ async def _save_lead(
     if unit is None or liaison is None or liaison.telegram_user_id != user_id:
         await conversations.end_step(tx, user_id)
         return Outcome(kind="refused", reason="registration.not_liaison")
-    name, post, phone = str(data[LEAD_NAME]), str(data[LEAD_POST]), str(data[LEAD_PHONE])
+    details = _details_entered(data, LEAD_DETAILS)
+    name, post, phone = details
     lead = await repo.current_holder(tx, unit_id=unit.id, role="lead")
     replaced: Person | None = None
     if lead is not None and lead.name == name:
@@ -647,9 +685,8 @@ async def _save_lead(
         repo.audit(tx, now, user_id, "lead_updated", unit_id=unit.id, person_id=lead.id)
     else:
         if lead is not None:
-            lead.until = now
             replaced = lead
-            await tx.flush()
+            await _end_term(tx, lead, now)
             await invites.revoke_open(
                 tx,
                 unit_id=unit.id,
@@ -658,44 +695,10 @@ async def _save_lead(
                 actor_id=user_id,
                 why=invites.LEAD_REPLACED,
             )
-        lead = Person(
-            unit_id=unit.id,
-            role="lead",
-            name=name,
-            post=post,
-            phone=phone,
-            telegram_user_id=None,
-            since=now,
-            until=None,
-            entered_by=user_id,
-        )
-        tx.add(lead)
-        await tx.flush()
-        repo.audit(
-            tx,
-            now,
-            user_id,
-            "lead_registered",
-            unit_id=unit.id,
-            person_id=lead.id,
-            replaced_person_id=replaced.id if replaced else None,
-        )
-        if replaced is not None:
-            await handed_over(tx, services, unit, replaced, lead, actor_id=user_id)
-        await _tell_staff(
-            tx,
-            services,
-            event_key=f"registration:{lead.id}",
-            unit_id=unit.id,
-            message="registration.staff_handover" if replaced else "registration.staff_registered",
-            values={
-                "unit": unit.name,
-                "role": "lead",
-                "name": name,
-                "post": post,
-                "phone": format_phone(phone),
-                "old": replaced.name if replaced else "",
-            },
+        lead = await _succeed(tx, unit, "lead", details, None, entered_by=user_id, now=now)
+        audited = {"person_id": lead.id}
+        await _record_successor(
+            tx, services, unit, lead, replaced, now=now, action="lead_registered", details=audited
         )
     invite = None
     if lead.telegram_user_id is None:
@@ -723,7 +726,7 @@ async def _update_own(tx: AsyncSession, services: Services, step: StepOut) -> Ou
         await conversations.end_step(tx, user_id)
         return Outcome(kind="refused", reason="registration.no_longer_holder")
     before = {"name": holder.name, "post": holder.post, "phone": holder.phone}
-    holder.name, holder.post, holder.phone = str(data[NAME]), str(data[POST]), str(data[PHONE])
+    holder.name, holder.post, holder.phone = _details_entered(data, DETAILS)
     repo.audit(
         tx,
         services.now(),

@@ -9,22 +9,28 @@ half-open). They are told of a handover through the outbox.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import conversations
+from bot import conversations, roster
 from bot.ledger.submitting import FLOW_SUBMIT
 from bot.menus import menu_payload
 from bot.registration import invites
-from bot.registration.notices import _language, _staff_ids
+from bot.registration.notices import _staff_ids, notify
 from bot.services import Services
-from bot.transport.outbox import enqueue, text_payload
+from bot.transport.outbox import enqueue
 from messages import t
 from storage import repositories as repo
 from storage.models import OutboxMessage, Person, Unit
 
 FLOW = "registration"
+# What a former holder is told, by why their role ended.
+ENDED_MESSAGES = {
+    "handover": "registration.old_holder",
+    "unregistered": "registration.unregistered",
+}
 
 
 async def handed_over(
@@ -51,23 +57,27 @@ async def handed_over(
     if old.telegram_user_id is None or old.telegram_user_id == new.telegram_user_id:
         return
     await end_rights(tx, services, unit=unit, person=old, now=now)
-    lang = await _language(tx, services, old.telegram_user_id)
-    text = t(
-        lang,
-        "registration.old_holder",
-        unit=unit.name,
-        role=t(lang, f"common.role_{old.role}"),
-        name=new.name,
-    )
-    await enqueue(
-        tx,
-        key=f"handover:{old.id}",
-        chat_id=old.telegram_user_id,
-        purpose="notice",
-        payload=text_payload(text),
-        now=now,
-        unit_id=unit.id,
-    )
+    await tell_former_holder(tx, services, unit, old, "handover", now=now, name=new.name)
+
+
+async def tell_former_holder(
+    tx: AsyncSession,
+    services: Services,
+    unit: Unit,
+    person: Person,
+    why: Literal["handover", "unregistered"],
+    *,
+    now: datetime,
+    **values: str,
+) -> None:
+    """Tell a person, in their language, that their role in the unit has ended (outbox)."""
+    chat_id = person.telegram_user_id
+    if chat_id is None:
+        return
+    lang = await roster.language_in(tx, services, chat_id)
+    role = t(lang, f"common.role_{person.role}")
+    text = t(lang, ENDED_MESSAGES[why], unit=unit.name, role=role, **values)
+    await notify(tx, chat_id, text, key=f"{why}:{person.id}", now=now, unit_id=unit.id)
 
 
 async def end_rights(
@@ -109,7 +119,7 @@ async def end_rights(
     await tx.flush()
     member = bool(await repo.roles_of_user(tx, user_id))
     staff = user_id in await _staff_ids(tx, services)
-    lang = await _language(tx, services, user_id)
+    lang = await roster.language_in(tx, services, user_id)
     await enqueue(
         tx,
         key=f"menu:{person.id}",

@@ -18,9 +18,9 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime, time, timedelta
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import func, select, update
@@ -32,6 +32,8 @@ from bot.ledger.report import unit_statuses
 from bot.services import Services
 from storage import repositories as repo
 from storage.models import Invite, Setting, Unit
+
+T = TypeVar("T")
 
 Role = Literal["liaison", "lead"]
 ROLES: tuple[Role, ...] = ("liaison", "lead")
@@ -120,13 +122,31 @@ async def issue(
     now = services.now()
     username = username or await bot_username(tx, services)
     token = new_token()
+    expires_at = now + timedelta(days=services.settings.invite_ttl_days)
+    invite = await _add_invite(
+        tx, unit.id, role, hash_token(token), actor_id=actor_id, now=now, expires_at=expires_at
+    )
+    return _invite_out(invite, unit.name, role, token, username)
+
+
+async def _add_invite(
+    tx: AsyncSession,
+    unit_id: int,
+    role: Role,
+    token_hash: str,
+    *,
+    actor_id: int | None,
+    now: datetime,
+    expires_at: datetime,
+) -> Invite:
+    """Store one invite and audit it (the token is not stored, only its hash)."""
     invite = Invite(
-        unit_id=unit.id,
+        unit_id=unit_id,
         role=role,
-        token_hash=hash_token(token),
+        token_hash=token_hash,
         created_at=now,
         created_by=actor_id,
-        expires_at=now + timedelta(days=services.settings.invite_ttl_days),
+        expires_at=expires_at,
     )
     tx.add(invite)
     await tx.flush()
@@ -135,15 +155,20 @@ async def issue(
         now,
         actor_id,
         "invite_created",
-        unit_id=unit.id,
+        unit_id=unit_id,
         role=role,
         invite_id=invite.id,
         expires_at=invite.expires_at.isoformat(),
     )
+    return invite
+
+
+def _invite_out(invite: Invite, unit: str, role: Role, token: str, username: str) -> InviteOut:
+    """A stored invite as shown with its token and link."""
     return InviteOut(
         id=invite.id,
-        unit_id=unit.id,
-        unit=unit.name,
+        unit_id=invite.unit_id,
+        unit=unit,
         role=role,
         token=token,
         link=invite_link(username, token),
@@ -217,40 +242,14 @@ async def current_links(
         for token_hash, unit_id in hashes.items():
             invite = stored.get(token_hash)
             if invite is None:
-                invite = Invite(
-                    unit_id=unit_id,
-                    role=role,
-                    token_hash=token_hash,
-                    created_at=now,
-                    created_by=None,
-                    expires_at=end,
-                )
-                tx.add(invite)
-                await tx.flush()
-                repo.audit(
-                    tx,
-                    now,
-                    None,
-                    "invite_created",
-                    unit_id=unit_id,
-                    role=role,
-                    invite_id=invite.id,
-                    expires_at=invite.expires_at.isoformat(),
+                invite = await _add_invite(
+                    tx, unit_id, role, token_hash, actor_id=None, now=now, expires_at=end
                 )
             elif problem_of(invite, now=now) is not None:
                 if pending[unit_id] + 1 < MAX_GENERATIONS:
                     later[unit_id] = pending[unit_id] + 1
                 continue
-            token = tokens[unit_id]
-            found[unit_id] = InviteOut(
-                id=invite.id,
-                unit_id=unit_id,
-                unit=names[unit_id],
-                role=role,
-                token=token,
-                link=invite_link(username, token),
-                expires_at=invite.expires_at,
-            )
+            found[unit_id] = _invite_out(invite, names[unit_id], role, tokens[unit_id], username)
         pending = later
     return found
 
@@ -462,37 +461,55 @@ async def revoke_invites(
         result = []
         for name in units:
             unit = await roster.find_unit(tx, name)
-            await lock_unit(tx, unit.id)
-            count = await revoke_open(tx, unit_id=unit.id, role=role, now=now, actor_id=actor_id)
-            result.append(RevokedOut(unit=unit.name, count=count))
+            result.append(await _revoke_unit(tx, unit, role, now, actor_id))
         return result
+
+
+async def _revoke_unit(
+    tx: AsyncSession, unit: Unit, role: Role | None, now: datetime, actor_id: int | None
+) -> RevokedOut:
+    """Revoke a unit's open invites (one role or both), its row held meanwhile."""
+    await lock_unit(tx, unit.id)
+    count = await revoke_open(tx, unit_id=unit.id, role=role, now=now, actor_id=actor_id)
+    return RevokedOut(unit=unit.name, count=count)
+
+
+async def _on_unit(
+    services: Services,
+    unit_id: int,
+    actor_id: int,
+    act: Callable[[AsyncSession, Unit], Awaitable[T]],
+) -> T | None:
+    """Staff's button on a unit by its id: `act` in one transaction (None if the unit is gone)."""
+    await roster.require_staff(services=services, actor_id=actor_id)
+    async with services.db.uow() as tx:
+        unit = await tx.get(Unit, unit_id)
+        if unit is None:
+            return None
+        return await act(tx, unit)
 
 
 async def revoke_unit_invites(
     *, services: Services, unit_id: int, actor_id: int
 ) -> RevokedOut | None:
     """Staff's button: revoke a unit's open invites by its id (None if the unit is gone)."""
-    await roster.require_staff(services=services, actor_id=actor_id)
-    async with services.db.uow() as tx:
-        unit = await tx.get(Unit, unit_id)
-        if unit is None:
-            return None
-        await lock_unit(tx, unit.id)
-        count = await revoke_open(
-            tx, unit_id=unit.id, role=None, now=services.now(), actor_id=actor_id
-        )
-        return RevokedOut(unit=unit.name, count=count)
+    return await _on_unit(
+        services,
+        unit_id,
+        actor_id,
+        lambda tx, unit: _revoke_unit(tx, unit, None, services.now(), actor_id),
+    )
 
 
 async def create_unit_invite(
     *, services: Services, unit_id: int, role: Role, actor_id: int, username: str | None = None
 ) -> InviteOut | None:
     """Staff's button: a new invite for a unit by its id (None if the unit is gone)."""
-    await roster.require_staff(services=services, actor_id=actor_id)
-    async with services.db.uow() as tx:
-        unit = await tx.get(Unit, unit_id)
-        if unit is None:
-            return None
-        return await _issue_counted(
+    return await _on_unit(
+        services,
+        unit_id,
+        actor_id,
+        lambda tx, unit: _issue_counted(
             tx, services=services, unit=unit, role=role, actor_id=actor_id, username=username
-        )
+        ),
+    )

@@ -7,23 +7,34 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import roster
 from bot.holidays import office_calendar
 from bot.services import Services
 from bot.transport.outbox import enqueue, text_payload
 from bot.workdays import WorkCalendar
 from messages import Markup, t
 from storage import repositories as repo
-from storage.models import Account, OutboxMessage
-
-
-async def _language(tx: AsyncSession, services: Services, user_id: int) -> str:
-    chosen = await tx.scalar(select(Account.language).where(Account.user_id == user_id))
-    return chosen or services.settings.language
+from storage.models import OutboxMessage
 
 
 async def _staff_ids(tx: AsyncSession, services: Services) -> list[int]:
     stored = [s.user_id for s in await repo.staff_members(tx)]
     return sorted({*services.settings.staff_ids, *stored})
+
+
+async def notify(
+    tx: AsyncSession, chat_id: int, text: str, *, key: str, now: datetime, unit_id: int
+) -> None:
+    """Queue a notice about a unit to one chat (sent once, by its key)."""
+    await enqueue(
+        tx,
+        key=key,
+        chat_id=chat_id,
+        purpose="notice",
+        payload=text_payload(text),
+        now=now,
+        unit_id=unit_id,
+    )
 
 
 def next_digest_at(services: Services, calendar: WorkCalendar) -> datetime:
@@ -52,21 +63,13 @@ async def _tell_staff(
     """A completed registration, to every member of staff: now, or in the next digest."""
     now = services.now()
     for staff_id in await _staff_ids(tx, services):
-        lang = await _language(tx, services, staff_id)
+        lang = await roster.language_in(tx, services, staff_id)
         line = t(lang, message, **{**values, "role": t(lang, f"common.role_{values['role']}")})
         if services.settings.staff_notifications == "digest" and await _add_to_digest(
             tx, services, staff_id=staff_id, lang=lang, line=line
         ):
             continue
-        await enqueue(
-            tx,
-            key=f"{event_key}:{staff_id}",
-            chat_id=staff_id,
-            purpose="notice",
-            payload=text_payload(line),
-            now=now,
-            unit_id=unit_id,
-        )
+        await notify(tx, staff_id, line, key=f"{event_key}:{staff_id}", now=now, unit_id=unit_id)
 
 
 async def _add_to_digest(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,9 @@ from storage.models import (
     OutboxMessage,
 )
 
+# A still-wanted check of one of our messages, given its meta.
+Check = Callable[[AsyncSession, OutboxMessage, dict[str, Any]], Awaitable[bool]]
+
 
 class ReminderDelivery:
     """The dispatcher's side of reminders: `checks` and the `on_unreachable` hook."""
@@ -30,11 +34,25 @@ class ReminderDelivery:
 
     def checks(self) -> dict[str, StillWanted]:
         return {
-            REMINDER: self.reminder_wanted,
-            TASK: self.task_wanted,
+            REMINDER: self._ours(self.reminder_wanted),
+            TASK: self._ours(self.task_wanted),
             DIGEST: self.digest_wanted,
-            ROLLCALL: self.rollcall_wanted,
+            ROLLCALL: self._ours(self.rollcall_wanted),
         }
+
+    def _ours(self, check: Check) -> StillWanted:
+        """A check of our own messages: a row that is not one goes as it is; a scheduled one
+        that is held goes not at all; else `check` decides, with the row's meta."""
+
+        async def wanted(tx: AsyncSession, row: OutboxMessage) -> bool:
+            meta = row.payload.get("meta")
+            if not isinstance(meta, dict):
+                return True  # not one of ours
+            if self._held(meta):
+                return False
+            return await check(tx, row, meta)
+
+        return wanted
 
     def _held(self, meta: dict[str, Any]) -> bool:
         """A scheduled message waits for nothing: after its day or in quiet hours it is moot."""
@@ -51,14 +69,11 @@ class ReminderDelivery:
         found = await load_obligations(tx, [unit_id])
         return found[0] if found else None
 
-    async def reminder_wanted(self, tx: AsyncSession, row: OutboxMessage) -> bool:
+    async def reminder_wanted(
+        self, tx: AsyncSession, row: OutboxMessage, meta: dict[str, Any]
+    ) -> bool:
         """Send only if the unit still owes something, to whoever still holds the role;
         re-render it so it names exactly what is owed now."""
-        meta = row.payload.get("meta")
-        if not isinstance(meta, dict):
-            return True  # not one of ours
-        if self._held(meta):
-            return False
         today = self.services.today()
         dues = await self._dues(tx, row.unit_id)
         if dues is None or not dues.owes or dues.paused_on(today):
@@ -81,12 +96,9 @@ class ReminderDelivery:
         row.payload = _payload(text, markup, meta)
         return True
 
-    async def task_wanted(self, tx: AsyncSession, row: OutboxMessage) -> bool:
-        meta = row.payload.get("meta")
-        if not isinstance(meta, dict):
-            return True
-        if self._held(meta):
-            return False
+    async def task_wanted(
+        self, tx: AsyncSession, row: OutboxMessage, meta: dict[str, Any]
+    ) -> bool:
         dues = await self._dues(tx, row.unit_id)
         return dues is not None and dues.owes and not dues.paused_on(self.services.today())
 
@@ -94,13 +106,10 @@ class ReminderDelivery:
         meta = row.payload.get("meta")
         return not isinstance(meta, dict) or meta.get("day") == self.services.today().isoformat()
 
-    async def rollcall_wanted(self, tx: AsyncSession, row: OutboxMessage) -> bool:
+    async def rollcall_wanted(
+        self, tx: AsyncSession, row: OutboxMessage, meta: dict[str, Any]
+    ) -> bool:
         """A roll call names the units outstanding when it is posted, not when it was asked."""
-        meta = row.payload.get("meta")
-        if not isinstance(meta, dict):
-            return True
-        if self._held(meta):
-            return False
         today = self.services.today()
         dues = await load_obligations(tx)
         if meta.get("kind") == "scheduled" and not any(
@@ -158,26 +167,31 @@ class ReminderDelivery:
                 "role": "lead",
                 "why": why,
             }
-            await enqueue(
-                tx,
-                key=f"fallback:{row.id}:{lead.chat}",
-                chat_id=lead.chat,
-                purpose=REMINDER,
-                payload=_payload(text, markup, fallback),
-                now=now,
-                unit_id=dues.unit_id,
-            )
+            await _fall_back(tx, row, lead.chat, REMINDER, _payload(text, markup, fallback), now)
             return
         for member in await staff_chats(tx, settings):
             if member.user_id == row.chat_id:
                 continue
             text = render_task(dues, failed=failed, lang=member.language)
-            await enqueue(
-                tx,
-                key=f"fallback:{row.id}:{member.user_id}",
-                chat_id=member.user_id,
-                purpose=TASK,
-                payload=_payload(text, None, {**meta, "failed": row.chat_id}),
-                now=now,
-                unit_id=dues.unit_id,
-            )
+            payload = _payload(text, None, {**meta, "failed": row.chat_id})
+            await _fall_back(tx, row, member.user_id, TASK, payload, now)
+
+
+async def _fall_back(
+    tx: AsyncSession,
+    row: OutboxMessage,
+    chat_id: int,
+    purpose: str,
+    payload: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Queue, once, what goes to another chat in place of a reminder that could not be sent."""
+    await enqueue(
+        tx,
+        key=f"fallback:{row.id}:{chat_id}",
+        chat_id=chat_id,
+        purpose=purpose,
+        payload=payload,
+        now=now,
+        unit_id=row.unit_id,
+    )
