@@ -164,6 +164,27 @@ def urge_file_name(services: Services, unit: str) -> str:
     return stamped_name(services, "notice.urge_file", unit=safe_name(unit))
 
 
+def _audit_urge(
+    tx: AsyncSession,
+    services: Services,
+    actor_id: int | None,
+    data: UrgeData,
+    path: Path,
+    via: str,
+) -> None:
+    """Log a unit's 催办通知 as the file `path` (in the caller's transaction)."""
+    repo.audit(
+        tx,
+        services.now(),
+        actor_id,
+        "notice",
+        unit_id=data.unit.unit_id,
+        what="urge",
+        via=via,
+        file=path.name,
+    )
+
+
 async def write_urges(
     *,
     services: Services,
@@ -209,16 +230,7 @@ async def write_urges(
             else:
                 path = (target or _folder(services)) / urge_file_name(services, unit.name)
             written.append((data, path))
-            repo.audit(
-                tx,
-                services.now(),
-                actor_id,
-                "notice",
-                unit_id=unit.unit_id,
-                what="urge",
-                via=via,
-                file=path.name,
-            )
+            _audit_urge(tx, services, actor_id, data, path, via)
     for data, path in written:
         await asyncio.to_thread(_save_urge, data, path, lang)
     return [UrgeOut(path=p, unit=d.unit.name, unit_id=d.unit.unit_id) for d, p in written]
@@ -239,14 +251,5 @@ async def write_urge_in(
     )
     path = folder / urge_file_name(services, unit.name)
     await asyncio.to_thread(_save_urge, data, path, services.settings.language)
-    repo.audit(
-        tx,
-        services.now(),
-        None,
-        "notice",
-        unit_id=unit.unit_id,
-        what="urge",
-        via="supervision",
-        file=path.name,
-    )
+    _audit_urge(tx, services, None, data, path, "supervision")
     return path
