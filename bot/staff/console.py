@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -145,6 +145,7 @@ class ContactOut(BaseModel):
 
 
 class ItemOut(BaseModel):
+    # An ItemStatus's fields (read from it by name; the note is its reason).
     item_id: int
     title: str
     state: ItemState
@@ -152,8 +153,9 @@ class ItemOut(BaseModel):
     reviewed_at: datetime | None = None
     # The exemption's reason, the reviewer's reason (returned) or the unit's reason
     # (not applicable, awaiting review).
-    note: str | None = None
-    draft: bool = False  # still owed, and a draft is in progress (a note, never the state)
+    note: str | None = Field(default=None, validation_alias="reason")
+    # Still owed, and a draft is in progress (a note, never the state).
+    draft: bool = Field(default=False, validation_alias="has_draft")
 
 
 class ReminderOut(BaseModel):
@@ -192,15 +194,7 @@ async def _unit_for(session: AsyncSession, *, name: str | None, unit_id: int | N
 
 def item_out(item: ItemStatus) -> ItemOut:
     """One item of a unit's file: its state, dates and reason; a draft is only a note."""
-    return ItemOut(
-        item_id=item.item_id,
-        title=item.title,
-        state=item.state,
-        submitted_at=item.submitted_at,
-        reviewed_at=item.reviewed_at,
-        note=item.reason,
-        draft=item.has_draft,
-    )
+    return ItemOut.model_validate(item, from_attributes=True)
 
 
 async def _card(session: AsyncSession, unit: Unit) -> UnitCard:
