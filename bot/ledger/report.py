@@ -143,13 +143,18 @@ def write_report_json(report: Report, out: Writable) -> None:
     out.write("\n  ]\n}\n" if report.units else "]\n}\n")
 
 
+def deadline_line(deadline: date | None, lang: str) -> str:
+    """The line 报送截止日期：… (the date, or 尚未设置) that heads a report of the units."""
+    if deadline is None:
+        return t(lang, "report.no_deadline")
+    return t(lang, "report.deadline", date=format_date(deadline, lang))
+
+
 def render_report(report: Report, lang: str) -> str:
     """The report as a person reads it (HTML, for the chat; `strip_html` for a terminal)."""
     lines = [
         t(lang, "report.title", time=format_time(report.generated_at, lang)),
-        t(lang, "report.deadline", date=format_date(report.deadline, lang))
-        if report.deadline
-        else t(lang, "report.no_deadline"),
+        deadline_line(report.deadline, lang),
         "",
         t(lang, "report.totals", **report.totals.model_dump()),
         "",

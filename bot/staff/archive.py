@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from bot import roster
 from bot.services import Services
+from bot.staff.outputs import audit_file, stamped_name
 from messages import plain
 from storage import repositories as repo
 from storage.models import Submission, SubmissionFile, Unit
@@ -167,20 +168,17 @@ async def build_archive(
         await roster.require_staff(services=services, actor_id=actor_id)
     entries, missing = await _entries(services)
     lang = services.settings.language
-    local = services.now().astimezone(services.settings.tz)
-    stem = plain(lang, "export.archive_name", stamp=f"{local:%Y%m%d_%H%M}")
+    stem = stamped_name(services, "export.archive_name")
     target = out_dir or services.settings.data_dir / "exports"
     parts = await asyncio.to_thread(_write_parts, entries, missing, target, stem, limit, lang)
-    async with services.db.uow() as tx:
-        repo.audit(
-            tx,
-            services.now(),
-            actor_id,
-            "export",
-            what="archive",
-            via=via,
-            files=len(entries),
-            parts=len(parts),
-            missing=len(missing),
-        )
+    await audit_file(
+        services=services,
+        actor_id=actor_id,
+        action="export",
+        what="archive",
+        via=via,
+        files=len(entries),
+        parts=len(parts),
+        missing=len(missing),
+    )
     return ArchiveOut(parts=parts, files=len(entries), missing=missing)

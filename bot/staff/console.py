@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -132,6 +132,7 @@ async def outstanding(
 
 
 class ContactOut(BaseModel):
+    # A Person's own fields (read from it by name), then its account's reachability.
     role: str
     name: str
     post: str
@@ -144,6 +145,7 @@ class ContactOut(BaseModel):
 
 
 class ItemOut(BaseModel):
+    # An ItemStatus's fields (read from it by name; the note is its reason).
     item_id: int
     title: str
     state: ItemState
@@ -151,8 +153,9 @@ class ItemOut(BaseModel):
     reviewed_at: datetime | None = None
     # The exemption's reason, the reviewer's reason (returned) or the unit's reason
     # (not applicable, awaiting review).
-    note: str | None = None
-    draft: bool = False  # still owed, and a draft is in progress (a note, never the state)
+    note: str | None = Field(default=None, validation_alias="reason")
+    # Still owed, and a draft is in progress (a note, never the state).
+    draft: bool = Field(default=False, validation_alias="has_draft")
 
 
 class ReminderOut(BaseModel):
@@ -176,26 +179,22 @@ class UnitCard(BaseModel):
     reminders: list[ReminderOut]  # the latest few, latest first
 
 
+async def _unit_by_id(session: AsyncSession, unit_id: int) -> Unit:
+    unit = await session.get(Unit, unit_id)
+    if unit is None:
+        raise UnitNotFound(name=str(unit_id))
+    return unit
+
+
 async def _unit_for(session: AsyncSession, *, name: str | None, unit_id: int | None) -> Unit:
     if unit_id is not None:
-        unit = await session.get(Unit, unit_id)
-        if unit is None:
-            raise UnitNotFound(name=str(unit_id))
-        return unit
+        return await _unit_by_id(session, unit_id)
     return await roster.find_unit(session, name or "")
 
 
 def item_out(item: ItemStatus) -> ItemOut:
     """One item of a unit's file: its state, dates and reason; a draft is only a note."""
-    return ItemOut(
-        item_id=item.item_id,
-        title=item.title,
-        state=item.state,
-        submitted_at=item.submitted_at,
-        reviewed_at=item.reviewed_at,
-        note=item.reason,
-        draft=item.has_draft,
-    )
+    return ItemOut.model_validate(item, from_attributes=True)
 
 
 async def _card(session: AsyncSession, unit: Unit) -> UnitCard:
@@ -212,18 +211,12 @@ async def _card(session: AsyncSession, unit: Unit) -> UnitCard:
     }
 
     def contact(p: Person) -> ContactOut:
+        out = ContactOut.model_validate(p, from_attributes=True)
         account = accounts.get(p.telegram_user_id or 0)
-        return ContactOut(
-            role=p.role,
-            name=p.name,
-            post=p.post,
-            phone=p.phone,
-            telegram_user_id=p.telegram_user_id,
-            since=p.since,
-            until=p.until,
-            unreachable_since=account.unreachable_since if account else None,
-            unreachable_reason=account.unreachable_reason if account else None,
-        )
+        if account is not None:
+            out.unreachable_since = account.unreachable_since
+            out.unreachable_reason = account.unreachable_reason
+        return out
 
     current = sorted(
         (contact(p) for p in people if p.until is None), key=lambda c: c.role != "liaison"
@@ -307,10 +300,8 @@ class ExemptDone(BaseModel):
 async def _unit_item(
     session: AsyncSession, unit_id: int, item_id: int
 ) -> tuple[Unit, ChecklistItem]:
-    unit = await session.get(Unit, unit_id)
+    unit = await _unit_by_id(session, unit_id)
     item = await session.get(ChecklistItem, item_id)
-    if unit is None:
-        raise UnitNotFound(name=str(unit_id))
     if item is None or not (item.kind == unit.kind or item.unit_id == unit.id):
         raise ItemNotFound(title=str(item_id))
     return unit, item
@@ -365,9 +356,7 @@ async def ask_item_title(*, services: Services, actor_id: int, unit_id: int) -> 
     """Remember which unit staff are adding an item for; the title comes next."""
     await roster.require_staff(services=services, actor_id=actor_id)
     async with services.db.uow() as tx:
-        unit = await tx.get(Unit, unit_id)
-        if unit is None:
-            raise UnitNotFound(name=str(unit_id))
+        unit = await _unit_by_id(tx, unit_id)
         await save_step(
             tx,
             user_id=actor_id,
@@ -393,11 +382,7 @@ async def add_unit_item(
     """Make one unit owe one more item (bot.checklist.add_item, which writes the audit entry)."""
     await roster.require_staff(services=services, actor_id=actor_id)
     title, description = split_item_text(text)
-    async with services.db.sessions() as session:
-        unit = await session.get(Unit, unit_id)
-        if unit is None:
-            raise UnitNotFound(name=str(unit_id))
-        unit_name = unit.name
+    unit_name = await _unit_name(services, unit_id)
     added = await add_item(
         services=services,
         unit_name=unit_name,
@@ -543,10 +528,7 @@ async def new_invite(
 
 async def _unit_name(services: Services, unit_id: int) -> str:
     async with services.db.sessions() as session:
-        unit = await session.get(Unit, unit_id)
-        if unit is None:
-            raise UnitNotFound(name=str(unit_id))
-        return unit.name
+        return (await _unit_by_id(session, unit_id)).name
 
 
 async def pause_reminders(

@@ -39,6 +39,7 @@ from bot.services import Services
 from bot.staff.broadcasts import PURPOSE as BROADCAST_PURPOSE
 from bot.staff.broadcasts import Progress, audience_name, progress_of
 from bot.staff.console import REMINDER_PURPOSES
+from bot.staff.outputs import audit_file, stamped_name
 from bot.staff.workbook import (
     MAX_WIDTH,
     Widths,
@@ -46,7 +47,6 @@ from bot.staff.workbook import (
     display_width,
     save,
 )
-from messages import plain
 from storage import repositories as repo
 from storage.models import (
     Broadcast,
@@ -652,32 +652,25 @@ async def write_workbook(
     await asyncio.to_thread(save, w.book, path)
 
 
-def export_file_name(services: Services) -> str:
-    """双拥工作联络情况_20261130_0900.xlsx (the office's time)."""
-    local = services.now().astimezone(services.settings.tz)
-    return plain(services.settings.language, "export.file_name", stamp=f"{local:%Y%m%d_%H%M}")
-
-
 async def export_workbook(
     *, services: Services, actor_id: int | None, path: Path | None = None, via: str = "chat"
 ) -> ExportOut:
     """Write the status workbook (to `path`, or under DATA_DIR/exports) and log the export."""
     if actor_id is not None:
         await roster.require_staff(services=services, actor_id=actor_id)
-    target = path or services.settings.data_dir / "exports" / export_file_name(services)
     settings = services.settings
+    # 双拥工作联络情况_20261130_0900.xlsx
+    target = path or settings.data_dir / "exports" / stamped_name(services, "export.file_name")
     async with services.db.snapshot() as tx:
         data = await _collect_in(tx, services)
         await write_workbook(tx, data, target, lang=settings.language, tz=settings.tz)
-    async with services.db.uow() as tx:
-        repo.audit(
-            tx,
-            services.now(),
-            actor_id,
-            "export",
-            what="workbook",
-            via=via,
-            file=target.name,
-            units=data.summary.totals.units,
-        )
+    await audit_file(
+        services=services,
+        actor_id=actor_id,
+        action="export",
+        what="workbook",
+        via=via,
+        file=target.name,
+        units=data.summary.totals.units,
+    )
     return ExportOut(path=target, units=len(data.units), totals=data.summary.totals)

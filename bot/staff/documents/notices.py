@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -27,7 +27,7 @@ from bot.staff.documents.data import (
     units_owing,
 )
 from bot.staff.documents.render import document_number, render_bulletin, render_urge
-from messages import plain
+from bot.staff.outputs import audit_file, stamped_name
 from storage import repositories as repo
 from storage.models import Unit
 
@@ -70,14 +70,6 @@ def parse_number(services: Services, text: str | None, year: int) -> str:
     raise BadInput("notice.cli_bad_number")
 
 
-def _local(services: Services) -> datetime:
-    return services.now().astimezone(services.settings.tz)
-
-
-def _stamp(services: Services) -> str:
-    return f"{_local(services):%Y%m%d_%H%M}"
-
-
 def _folder(services: Services) -> Path:
     return services.settings.data_dir / "notices"
 
@@ -105,27 +97,23 @@ async def write_bulletin(
     if actor_id is not None:
         await require_staff(services=services, actor_id=actor_id)
     lang = services.settings.language
-    today = _local(services).date()
+    today = services.today()
     signed = signed or today
     head = Letterhead.of(services.settings, parse_number(services, number, signed.year))
     report = await build_report(services=services)
     async with services.db.sessions() as session:
         data = await bulletin_from(session, report, head=head, as_of=today, signed=signed)
-    target = path or _folder(services) / plain(
-        lang, "notice.bulletin_file", stamp=_stamp(services)
-    )
+    target = path or _folder(services) / stamped_name(services, "notice.bulletin_file")
     await asyncio.to_thread(_save_bulletin, data, target, lang)
-    async with services.db.uow() as tx:
-        repo.audit(
-            tx,
-            services.now(),
-            actor_id,
-            "notice",
-            what="bulletin",
-            via=via,
-            file=target.name,
-            units=report.totals.units,
-        )
+    await audit_file(
+        services=services,
+        actor_id=actor_id,
+        action="notice",
+        what="bulletin",
+        via=via,
+        file=target.name,
+        units=report.totals.units,
+    )
     return BulletinOut(
         path=target, number=head.number, totals=report.totals, unreachable=data.unreachable
     )
@@ -149,7 +137,7 @@ async def urge_data(
         username = None
     data = UrgeData(
         head=head,
-        as_of=_local(services).date(),
+        as_of=services.today(),
         signed=signed,
         deadline=unit.deadline,
         unit=unit,
@@ -173,8 +161,28 @@ async def urge_data(
 
 def urge_file_name(services: Services, unit: str) -> str:
     """Name the file: 催办通知_市民政局_20261204_0930.docx (valid on every system)."""
-    lang = services.settings.language
-    return plain(lang, "notice.urge_file", unit=safe_name(unit), stamp=_stamp(services))
+    return stamped_name(services, "notice.urge_file", unit=safe_name(unit))
+
+
+def _audit_urge(
+    tx: AsyncSession,
+    services: Services,
+    actor_id: int | None,
+    data: UrgeData,
+    path: Path,
+    via: str,
+) -> None:
+    """Log a unit's 催办通知 as the file `path` (in the caller's transaction)."""
+    repo.audit(
+        tx,
+        services.now(),
+        actor_id,
+        "notice",
+        unit_id=data.unit.unit_id,
+        what="urge",
+        via=via,
+        file=path.name,
+    )
 
 
 async def write_urges(
@@ -194,7 +202,7 @@ async def write_urges(
     if actor_id is not None:
         await require_staff(services=services, actor_id=actor_id)
     lang = services.settings.language
-    signed = signed or _local(services).date()
+    signed = signed or services.today()
     head = Letterhead.of(services.settings, parse_number(services, number, signed.year))
     one_file = target is not None and target.suffix.lower() == ".docx"
     written: list[tuple[UrgeData, Path]] = []
@@ -222,16 +230,7 @@ async def write_urges(
             else:
                 path = (target or _folder(services)) / urge_file_name(services, unit.name)
             written.append((data, path))
-            repo.audit(
-                tx,
-                services.now(),
-                actor_id,
-                "notice",
-                unit_id=unit.unit_id,
-                what="urge",
-                via=via,
-                file=path.name,
-            )
+            _audit_urge(tx, services, actor_id, data, path, via)
     for data, path in written:
         await asyncio.to_thread(_save_urge, data, path, lang)
     return [UrgeOut(path=p, unit=d.unit.name, unit_id=d.unit.unit_id) for d, p in written]
@@ -252,14 +251,5 @@ async def write_urge_in(
     )
     path = folder / urge_file_name(services, unit.name)
     await asyncio.to_thread(_save_urge, data, path, services.settings.language)
-    repo.audit(
-        tx,
-        services.now(),
-        None,
-        "notice",
-        unit_id=unit.unit_id,
-        what="urge",
-        via="supervision",
-        file=path.name,
-    )
+    _audit_urge(tx, services, None, data, path, "supervision")
     return path
