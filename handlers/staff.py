@@ -27,6 +27,7 @@ from telegram import InlineKeyboardMarkup, Update
 from bot.context import Context
 from bot.conversations import StepOut
 from bot.errors import DomainError
+from bot.ledger.report import deadline_line
 from bot.services import Services
 from bot.staff import console
 from bot.staff.broadcasts import audience_name
@@ -84,13 +85,6 @@ def outstanding_line(line: console.OutstandingLine, lang: str) -> str:
         parts.append(t(lang, "outstanding.unreachable_flag"))
     joined = t(lang, "outstanding.separator").join(parts) or t(lang, "outstanding.complete")
     return t(lang, "outstanding.line", name=line.name, what=Markup(joined))
-
-
-def deadline_line(deadline: date | None, lang: str) -> str:
-    """The overall deadline, or that none is set, as the report and the unit's file say it."""
-    if deadline is None:
-        return t(lang, "report.no_deadline")
-    return t(lang, "report.deadline", date=format_date(deadline, lang))
 
 
 def outstanding_text(view: OutstandingView, lang: str) -> str:
