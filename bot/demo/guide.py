@@ -37,7 +37,7 @@ from bot.demo.run import (
 from bot.demo.sample import STAFF_USER_ID
 from bot.demo.scenes.ledger import scene_ledger
 from bot.demo.scenes.registration import LEAD_ID, LIAISON_ID, LINK_TOKEN, scene_registration
-from bot.demo.scenes.reminders import _cast, scene_reminders
+from bot.demo.scenes.reminders import cast_of, scene_reminders
 from bot.demo.scenes.staff import scene_staff
 from bot.demo.simulation import Person
 from bot.importing import SAMPLE_ROSTER_PATH, parse_units
@@ -214,7 +214,7 @@ async def _until(person: Person, button: str) -> None:
 async def scene_handover(stage: Stage) -> None:
     """A new liaison registers for the followed unit; the liaison before is told."""
     staff = await _staff_now(stage)
-    cast = await _cast(stage.services)
+    cast = await cast_of(stage.services)
     [link] = await staff.say(f"/invite {cast.watched.name}")
     found = LINK_TOKEN.search(link.text or "")
     assert found is not None
@@ -484,7 +484,7 @@ async def _draw(out: Path, *, lang: str, only: Collection[str] | None) -> list[P
                 await _wait_until_serving(sandbox, bot.task)
                 stage = QuietStage(services=bot.services, sandbox=sandbox, lang=lang)
                 await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
-                followed = (await _cast(bot.services)).watched.liaison
+                followed = (await cast_of(bot.services)).watched.liaison
                 assert followed is not None
                 assert followed.user_id is not None
                 for scene in scenes(lang, followed.user_id):

@@ -25,7 +25,7 @@ class UnitRef(BaseModel):
     kind: str
 
 
-async def _member_units(session: AsyncSession, actor_id: int) -> list[Unit]:
+async def member_units(session: AsyncSession, actor_id: int) -> list[Unit]:
     ids = sorted({p.unit_id for p in await repo.roles_of_user(session, actor_id)})
     if not ids:
         return []
@@ -33,7 +33,7 @@ async def _member_units(session: AsyncSession, actor_id: int) -> list[Unit]:
     return list((await session.scalars(query)).all())
 
 
-async def _require_member(session: AsyncSession, actor_id: int, unit_id: int) -> Unit:
+async def require_member(session: AsyncSession, actor_id: int, unit_id: int) -> Unit:
     """The unit, if the actor is its liaison or lead now (checked on every action)."""
     holds = await session.scalar(
         select(Person.id).where(
@@ -53,7 +53,7 @@ async def my_units(*, services: Services, actor_id: int) -> list[UnitRef]:
     async with services.db.sessions() as session:
         return [
             UnitRef(unit_id=u.id, name=u.name, kind=u.kind)
-            for u in await _member_units(session, actor_id)
+            for u in await member_units(session, actor_id)
         ]
 
 
@@ -64,7 +64,7 @@ async def my_ledgers(
     `unit_ids` (the person's units as read for this update, in order), they are not read again."""
     async with services.db.sessions() as session:
         if unit_ids is None:
-            unit_ids = [u.id for u in await _member_units(session, actor_id)]
+            unit_ids = [u.id for u in await member_units(session, actor_id)]
         if not unit_ids:
             raise NotAMember()
         return await load_obligations(session, list(unit_ids))
@@ -74,7 +74,7 @@ async def unit_ledger(*, services: Services, actor_id: int, unit_id: int) -> Uni
     """One unit's ledger, for its own liaison or lead, or for staff."""
     async with services.db.sessions() as session:
         if not await roster.staff_in(session, services, actor_id):
-            await _require_member(session, actor_id, unit_id)
+            await require_member(session, actor_id, unit_id)
         found = await load_obligations(session, [unit_id])
     if not found:
         raise NotYourUnit()

@@ -13,7 +13,7 @@ from bot.conversations import end_step, load_step, save_step
 from bot.ledger import files
 from bot.ledger.errors import NoHeldFiles, NotAMember, NothingOwed
 from bot.ledger.files import Fetch, FileRefused, IncomingFile
-from bot.ledger.permissions import _member_units, _require_member
+from bot.ledger.permissions import member_units, require_member
 from bot.ledger.status import load_obligations
 from bot.ledger.submitting import (
     FLOW_STRAY,
@@ -110,7 +110,7 @@ async def hold_stray_file(
     """A file sent outside /submit: kept in hand (not downloaded) with the item it most
     likely belongs to, until the person confirms or chooses another."""
     async with services.db.uow() as tx:
-        units = await _member_units(tx, actor_id)
+        units = await member_units(tx, actor_id)
         if not units:
             raise NotAMember()
         files.check_incoming(incoming)
@@ -201,7 +201,7 @@ async def place_held_files(
         if step is None or step.flow != FLOW_STRAY:
             raise NoHeldFiles()
         held = _held(step.data)
-        await _require_member(session, actor_id, unit_id)
+        await require_member(session, actor_id, unit_id)
         await _open_item(session, unit_id, item_id)
     data_dir = services.settings.data_dir
     received: list[Received] = []
@@ -222,7 +222,7 @@ async def place_held_files(
                 continue
             received.append(Received(incoming=incoming, stored=stored))
         async with services.db.uow() as tx:
-            unit = await _require_member(tx, actor_id, unit_id)
+            unit = await require_member(tx, actor_id, unit_id)
             item = await _open_item(tx, unit_id, item_id)
             draft, unwanted = await _record(
                 tx, services, actor_id=actor_id, unit_id=unit_id, item=item, received=received

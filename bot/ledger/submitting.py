@@ -14,7 +14,7 @@ from bot.conversations import end_step, load_step, save_step
 from bot.ledger import files
 from bot.ledger.errors import AnswerTooLong, BadReason, ItemNotOpen, NothingReceived
 from bot.ledger.files import Fetch, IncomingFile, StoredFile
-from bot.ledger.permissions import _require_member
+from bot.ledger.permissions import require_member
 from bot.ledger.status import ItemStatus, load_obligations
 from bot.services import Services
 from storage import repositories as repo
@@ -126,7 +126,7 @@ async def start_submission(
 ) -> SubmitStep:
     """`/submit`: walk through the unit's open items from the first (or from `item_id`)."""
     async with services.db.uow() as tx:
-        unit = await _require_member(tx, actor_id, unit_id)
+        unit = await require_member(tx, actor_id, unit_id)
         return await _walk(tx, services, actor_id=actor_id, unit=unit, skipped=[], prefer=item_id)
 
 
@@ -135,7 +135,7 @@ async def skip_item(
 ) -> SubmitStep:
     """Skip for now (暂时跳过): what was received stays in the draft; on to the next item."""
     async with services.db.uow() as tx:
-        unit = await _require_member(tx, actor_id, unit_id)
+        unit = await require_member(tx, actor_id, unit_id)
         data = await _submit_data(tx, actor_id)
         skipped = [int(i) for i in data.get("skipped", []) if int(i) != item_id] + [item_id]
         return await _walk(tx, services, actor_id=actor_id, unit=unit, skipped=skipped)
@@ -210,7 +210,7 @@ async def finish_item(
     """This item is complete (本项已报齐): the draft goes to review; on to the next item."""
     now = services.now()
     async with services.db.uow() as tx:
-        unit = await _require_member(tx, actor_id, unit_id)
+        unit = await require_member(tx, actor_id, unit_id)
         item = await _open_item(tx, unit_id, item_id)
         draft = await _draft(tx, unit_id=unit_id, item_id=item_id, actor_id=actor_id, now=now)
         count = await _file_count(tx, draft.id)
@@ -225,7 +225,7 @@ async def ask_not_applicable(
 ) -> ItemStatus:
     """Not applicable (不适用): ask for the reason (the step waits for it)."""
     async with services.db.uow() as tx:
-        await _require_member(tx, actor_id, unit_id)
+        await require_member(tx, actor_id, unit_id)
         item = await _open_item(tx, unit_id, item_id)
         data = await _submit_data(tx, actor_id)
         data.update(unit_id=unit_id, item_id=item_id)
@@ -256,7 +256,7 @@ async def declare_not_applicable(
     reason = clean_reason(reason)
     now = services.now()
     async with services.db.uow() as tx:
-        unit = await _require_member(tx, actor_id, unit_id)
+        unit = await require_member(tx, actor_id, unit_id)
         item = await _open_item(tx, unit_id, item_id)
         draft = await _draft(tx, unit_id=unit_id, item_id=item_id, actor_id=actor_id, now=now)
         draft.answer_kind, draft.text = "not_applicable", reason
@@ -270,7 +270,7 @@ async def add_text(
     now = services.now()
     text = text.strip()
     async with services.db.uow() as tx:
-        await _require_member(tx, actor_id, unit_id)
+        await require_member(tx, actor_id, unit_id)
         item = await _open_item(tx, unit_id, item_id)
         draft = await _draft(tx, unit_id=unit_id, item_id=item_id, actor_id=actor_id, now=now)
         combined = f"{draft.text}\n{text}" if draft.text else text
@@ -412,7 +412,7 @@ async def receive_file(
     """A document or photo for the item: checked before download, downloaded, kept once."""
     files.check_incoming(incoming)
     async with services.db.sessions() as session:
-        await _require_member(session, actor_id, unit_id)
+        await require_member(session, actor_id, unit_id)
         item = await _open_item(session, unit_id, item_id)
         known = await _known_file(
             session, unit_ids=[unit_id], item_id=item_id, file_unique_id=incoming.file_unique_id
@@ -434,7 +434,7 @@ async def receive_file(
     )
     try:
         async with services.db.uow() as tx:
-            await _require_member(tx, actor_id, unit_id)
+            await require_member(tx, actor_id, unit_id)
             item = await _open_item(tx, unit_id, item_id)
             draft, unwanted = await _record(
                 tx,

@@ -32,7 +32,7 @@ from bot.errors import DomainError
 from bot.registration import invites
 from bot.registration.handover import handed_over
 from bot.registration.invites import InviteOut, Problem, Role
-from bot.registration.notices import _tell_staff
+from bot.registration.notices import tell_staff
 from bot.registration.validation import (
     InvalidInput,
     clean_name,
@@ -459,7 +459,7 @@ async def _role_taken(
         return await _refusal(tx, invite, "taken")
     unit_name = str(step.data.get("unit", ""))
     entered = step.data.get(NAME)
-    await _tell_staff(
+    await tell_staff(
         tx,
         services,
         event_key=f"taken:{invite.id}:{step.user_id}",
@@ -648,7 +648,7 @@ async def _record_successor(
         await handed_over(tx, services, unit, replaced, person, actor_id=actor_id)
     if message is None:
         message = "registration.staff_handover" if replaced else "registration.staff_registered"
-    await _tell_staff(
+    await tell_staff(
         tx,
         services,
         event_key=event_key or f"registration:{person.id}",

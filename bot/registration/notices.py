@@ -17,7 +17,7 @@ from storage import repositories as repo
 from storage.models import OutboxMessage
 
 
-async def _staff_ids(tx: AsyncSession, services: Services) -> list[int]:
+async def staff_ids(tx: AsyncSession, services: Services) -> list[int]:
     stored = [s.user_id for s in await repo.staff_members(tx)]
     return sorted({*services.settings.staff_ids, *stored})
 
@@ -51,7 +51,7 @@ def next_digest_at(services: Services, calendar: WorkCalendar) -> datetime:
     return moment
 
 
-async def _tell_staff(
+async def tell_staff(
     tx: AsyncSession,
     services: Services,
     *,
@@ -62,7 +62,7 @@ async def _tell_staff(
 ) -> None:
     """A completed registration, to every member of staff: now, or in the next digest."""
     now = services.now()
-    for staff_id in await _staff_ids(tx, services):
+    for staff_id in await staff_ids(tx, services):
         lang = await roster.language_in(tx, services, staff_id)
         line = t(lang, message, **{**values, "role": t(lang, f"common.role_{values['role']}")})
         if services.settings.staff_notifications == "digest" and await _add_to_digest(

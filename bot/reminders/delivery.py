@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.ledger.checklist import overall_deadline
 from bot.ledger.status import UnitObligations, deadlines, load_obligations
 from bot.reminders.ladder import staff_chats
-from bot.reminders.planner import _lang, _payload
+from bot.reminders.planner import contact_language, reminder_payload
 from bot.reminders.policy import DIGEST, REMINDER, ROLLCALL, TASK, Policy, Why, office_now
 from bot.reminders.rendering import render_reminder, render_rollcall, render_task
 from bot.services import Services
@@ -88,12 +88,12 @@ class ReminderDelivery:
         text, markup = render_reminder(
             dues,
             role=contact.role,
-            lang=_lang(contact, self.services.settings),
+            lang=contact_language(contact, self.services.settings),
             today=today,
             why=meta.get("why"),
             count=int(meta.get("count") or 0),
         )
-        row.payload = _payload(text, markup, meta)
+        row.payload = reminder_payload(text, markup, meta)
         return True
 
     async def task_wanted(
@@ -123,7 +123,7 @@ class ReminderDelivery:
             dues, today=today, deadline=deadline, lang=self.services.settings.language
         )
         if len(parts) == 1:
-            row.payload = _payload(parts[0], None, meta)
+            row.payload = reminder_payload(parts[0], None, meta)
         return True
 
     async def on_unreachable(self, tx: AsyncSession, row: OutboxMessage, now: datetime) -> None:
@@ -158,7 +158,11 @@ class ReminderDelivery:
                 return  # the lead has their own reminder today: one message a day, not two
             why: Why = "liaison_unreachable"
             text, markup = render_reminder(
-                dues, role="lead", lang=_lang(lead, settings), today=self.services.today(), why=why
+                dues,
+                role="lead",
+                lang=contact_language(lead, settings),
+                today=self.services.today(),
+                why=why,
             )
             fallback = {
                 **meta,
@@ -167,13 +171,15 @@ class ReminderDelivery:
                 "role": "lead",
                 "why": why,
             }
-            await _fall_back(tx, row, lead.chat, REMINDER, _payload(text, markup, fallback), now)
+            await _fall_back(
+                tx, row, lead.chat, REMINDER, reminder_payload(text, markup, fallback), now
+            )
             return
         for member in await staff_chats(tx, settings):
             if member.user_id == row.chat_id:
                 continue
             text = render_task(dues, failed=failed, lang=member.language)
-            payload = _payload(text, None, {**meta, "failed": row.chat_id})
+            payload = reminder_payload(text, None, {**meta, "failed": row.chat_id})
             await _fall_back(tx, row, member.user_id, TASK, payload, now)
 
 

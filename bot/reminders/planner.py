@@ -59,14 +59,14 @@ class TickOut(BaseModel):
     warnings: int = 0
 
 
-def _payload(
+def reminder_payload(
     text: str, markup: InlineKeyboardMarkup | None, meta: dict[str, Any]
 ) -> dict[str, Any]:
     """An outbox payload with our own `meta` (the dispatcher sends only text and markup)."""
     return {**text_payload(text, markup), "meta": meta}
 
 
-def _lang(contact: Holder, settings: Settings) -> str:
+def contact_language(contact: Holder, settings: Settings) -> str:
     return contact.language or settings.language
 
 
@@ -146,7 +146,7 @@ async def _plan_day(
             "key": f"reminder:{decision.dues.unit_id}:{r.contact.person_id}:{day}",
             "chat_id": r.contact.chat,
             "purpose": REMINDER,
-            "payload": _payload(
+            "payload": reminder_payload(
                 "",
                 None,
                 {
@@ -176,7 +176,7 @@ async def _plan_day(
                 key=f"digest:{day}:{member.user_id}:{index}",
                 chat_id=member.user_id,
                 purpose=DIGEST,
-                payload=_payload(text, None, {"kind": "digest", "day": day}),
+                payload=reminder_payload(text, None, {"kind": "digest", "day": day}),
                 now=now,
             )
     supervised = [
@@ -268,7 +268,7 @@ async def _plan_rollcalls(
                 key=f"rollcall:{group.chat_id}:{today.isoformat()}:{index}",
                 chat_id=group.chat_id,
                 purpose=ROLLCALL,
-                payload=_payload(text, None, meta),
+                payload=reminder_payload(text, None, meta),
                 now=now,
             )
     return count

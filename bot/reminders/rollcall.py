@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import roster
 from bot.ledger.checklist import overall_deadline
 from bot.ledger.status import deadlines, load_obligations
-from bot.reminders.planner import _payload
+from bot.reminders.planner import reminder_payload
 from bot.reminders.policy import ROLLCALL
 from bot.reminders.rendering import render_rollcall
 from bot.services import Services
@@ -51,7 +51,7 @@ async def rollcall_now(
                 key=f"rollcall:{chat_id}:ask:{request_id}:{index}",
                 chat_id=chat_id,
                 purpose=ROLLCALL,
-                payload=_payload(
+                payload=reminder_payload(
                     text, None, {"kind": "asked", "part": index, "parts": len(parts)}
                 ),
                 now=now,

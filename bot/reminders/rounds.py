@@ -16,7 +16,7 @@ from bot.holidays import office_calendar
 from bot.ledger.status import gc_paused, load_obligations
 from bot.reminders.history import History, load_history
 from bot.reminders.ladder import Decision, Recipient, decide
-from bot.reminders.planner import _payload
+from bot.reminders.planner import reminder_payload
 from bot.reminders.policy import PREVIEW_VALID, REMINDER, Policy, Role
 from bot.services import Services
 from bot.transport.outbox import enqueue_many
@@ -147,7 +147,7 @@ async def _enqueue_round(
                 "key": f"round:{round_id}:{chat}:{unit.unit_id}",
                 "chat_id": chat,
                 "purpose": REMINDER,
-                "payload": _payload("", None, meta),
+                "payload": reminder_payload("", None, meta),
                 "unit_id": unit.unit_id,
             }
         )

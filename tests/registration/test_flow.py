@@ -710,7 +710,7 @@ async def test_a_failure_while_saving_leaves_everything_as_it_was(
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("outbox unavailable")
 
-    monkeypatch.setattr(flow, "_tell_staff", broken)
+    monkeypatch.setattr(flow, "tell_staff", broken)
     with pytest.raises(RuntimeError):
         await talk.press("ok")
     assert await talk.saved_step() == before

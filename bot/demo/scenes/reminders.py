@@ -51,7 +51,7 @@ def _pick(candidates: list[UnitObligations], name: str, taken: set[int]) -> Unit
     return chosen
 
 
-async def _cast(services: Services) -> Cast:
+async def cast_of(services: Services) -> Cast:
     async with services.db.sessions() as session:
         dues = await load_obligations(session)
     owing = [d for d in dues if d.open_items and d.liaison and d.liaison.user_id]
@@ -160,7 +160,7 @@ async def scene_reminders(stage: Stage) -> None:
     start = clock.now().astimezone(tz).date()
     days = [start + timedelta(days=n) for n in range(DAYS)]
     workdays = [d for d in days if cal.is_workday(d)]
-    cast = await _cast(services)
+    cast = await cast_of(services)
     weekdays = plain(lang, "demo_reminders.weekdays").split(",")
 
     def when(day: date) -> str:
