@@ -563,6 +563,7 @@ async def _complete(tx: AsyncSession, services: Services, step: StepOut) -> Outc
         unit,
         person,
         replaced,
+        actor_id=user_id,
         now=now,
         action="registered",
         details=audited,
@@ -631,15 +632,15 @@ async def _record_successor(
     person: Person,
     replaced: Person | None,
     *,
+    actor_id: int,
     now: datetime,
     action: str,
     details: dict[str, Any],
     event_key: str | None = None,
     message: str | None = None,
 ) -> None:
-    """Audit who holds the role now (entered by the actor), hand it over from the one replaced,
+    """Audit who holds the role now, hand it over from the one replaced,
     and tell staff (by default: of a new holder, or of a handover)."""
-    actor_id = person.entered_by
     replaced_id = replaced.id if replaced else None
     repo.audit(
         tx, now, actor_id, action, unit_id=unit.id, **details, replaced_person_id=replaced_id
@@ -698,7 +699,15 @@ async def _save_lead(
         lead = await _succeed(tx, unit, "lead", details, None, entered_by=user_id, now=now)
         audited = {"person_id": lead.id}
         await _record_successor(
-            tx, services, unit, lead, replaced, now=now, action="lead_registered", details=audited
+            tx,
+            services,
+            unit,
+            lead,
+            replaced,
+            actor_id=user_id,
+            now=now,
+            action="lead_registered",
+            details=audited,
         )
     invite = None
     if lead.telegram_user_id is None:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -146,6 +146,8 @@ class ContactOut(BaseModel):
 
 class ItemOut(BaseModel):
     # An ItemStatus's fields (read from it by name; the note is its reason).
+    model_config = ConfigDict(validate_by_name=True)
+
     item_id: int
     title: str
     state: ItemState
