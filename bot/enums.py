@@ -8,8 +8,12 @@ from enum import StrEnum
 class UnitKind(StrEnum):
     """A kind of reporting unit; each has its own checklist. Listed in this order.
 
-    A new kind is a member here, its spellings in KIND_ALIASES, its names in the catalogues
-    (`common.kind_<kind>`, `outstanding.kind_<kind>`, `stats.kind_<kind>`) and its checklist.
+    A new kind is a member here (a value of at most 10 characters: the kind columns are
+    String(10)), its spellings in KIND_ALIASES, its names in the catalogues
+    (`common.kind_<kind>`, `outstanding.kind_<kind>`, `stats.kind_<kind>`,
+    `audit.scope_<kind>`, `notice.bulletin.{count,lead,summary,none}_<kind>`) and its
+    checklist. Two places name the kinds by hand: the broadcast audiences (`counties`,
+    `members` in bot/staff/broadcasts.py) and the 通报's opening sentence and default 主送.
     """
 
     COUNTY = "county"  # 县（区）
