@@ -23,6 +23,7 @@ from bot.sandbox.server import Emulator
 from bot.services import Services
 from storage.db import Database
 from storage.models import OutboxMessage, Person, Unit
+from tests.support.checklist import item_count
 from tests.support.cli import run_cli
 from tests.support.messages import label, mentions, says
 from tests.support.process import STAFF_ID, BotProcess
@@ -141,7 +142,7 @@ async def test_remind_preview_confirm_and_unreachable_falls_back(
     text = preview.text or ""
     liaison, lead = label("common.role_liaison"), label("common.role_lead")
     assert mentions(text, "reminders.round.summary", count=3, units=3)
-    owed = label("reminders.summary_items", count=6)
+    owed = label("reminders.summary_items", count=item_count("member"))
     assert mentions(
         text, "reminders.round.line", unit="市民政局", role=liaison, name="李0", owed=owed
     )
@@ -332,7 +333,8 @@ async def test_rollcall_in_the_group(
     assert mentions(text, "reminders.rollcall.heading")
     # Golden text: the roll call names the units in the office's own words.
     assert "以下1家单位尚未报送分管领导和联络员：市税务局。" in text
-    assert "以下2家单位资料台账未报齐：市民政局（缺6项）、市税务局（缺6项）。" in text
+    owed = item_count("member")  # neither unit has sent anything
+    assert f"以下2家单位资料台账未报齐：市民政局（缺{owed}项）、市税务局（缺{owed}项）。" in text
     assert text.endswith("请上述单位尽快报送。特此通报。")
     await sandbox.send_text(STAFF_ID, "/rollcall off", chat_id=group.id)
     posts = await sandbox.wait_messages(group.id, 4)

@@ -31,6 +31,7 @@ from storage.models import (
     SubmissionFile,
     Unit,
 )
+from tests.support.checklist import item_count, titles
 from tests.support.concurrency import interleaved
 from tests.support.messages import label, says
 
@@ -156,10 +157,11 @@ async def count(w: World, model: type[SubmissionFile] | type[OutboxMessage]) -> 
 
 async def test_a_new_unit_owes_every_item_and_agrees_with_the_report(world: World) -> None:
     state = await status_of(world)
-    assert [i.state for i in state.items] == [ItemState.MISSING] * 6
+    assert [i.title for i in state.items] == titles("member")
+    assert [i.state for i in state.items] == [ItemState.MISSING] * item_count("member")
     assert state.items[0].title == PLAN
     assert state.items[0].description.startswith("请上传本单位本年度工作计划")
-    assert len(state.open_items) == 6
+    assert len(state.open_items) == item_count("member")
     await assert_agrees_with_report(world)
 
 
@@ -169,7 +171,7 @@ async def test_walk_through_the_open_items_one_at_a_time(world: World) -> None:
     )
     assert step.item is not None
     assert step.item.title == PLAN
-    assert step.open_count == 6
+    assert step.open_count == item_count("member")
     saved = await current_step(services=world.services, user_id=LIAISON)
     assert saved is not None
     assert (saved.flow, saved.step) == ("submit", "item")
@@ -180,7 +182,7 @@ async def test_walk_through_the_open_items_one_at_a_time(world: World) -> None:
     assert step.item is not None
     assert step.item.title == MINUTES
     assert step.skipped == [PLAN]
-    for _ in range(5):
+    for _ in range(item_count("member") - 1):
         assert step.item is not None
         step = await submitting.skip_item(
             services=world.services,
@@ -189,7 +191,7 @@ async def test_walk_through_the_open_items_one_at_a_time(world: World) -> None:
             item_id=step.item.item_id,
         )
     assert step.item is None
-    assert len(step.skipped) == 6
+    assert step.skipped == titles("member")
     assert await current_step(services=world.services, user_id=LIAISON) is None
 
 
@@ -543,7 +545,7 @@ async def test_a_file_outside_submit_is_matched_and_placed(world: World) -> None
     )
     assert held.guess is not None
     assert held.guess.title == AGREEMENT
-    assert len(held.candidates) == 6
+    assert len(held.candidates) == item_count("member")
     assert world.fetched == []
     saved = await current_step(services=world.services, user_id=LIAISON)
     assert saved is not None
@@ -614,7 +616,7 @@ async def test_owed_items_leave_out_what_awaits_review(world: World) -> None:
         owed = [u for u in await load_obligations(session) if u.open_items]
     mine = next(o for o in owed if o.unit_id == world.unit)
     assert PLAN not in [i.title for i in mine.open_items]
-    assert len(mine.open_items) == 5
+    assert len(mine.open_items) == item_count("member") - 1
     assert {o.name for o in owed} == {"市民政局", "市卫健委"}
 
 
