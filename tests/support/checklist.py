@@ -28,7 +28,3 @@ def item_count(kind: str) -> int:
     """How many items a unit of that kind owes."""
     return len(titles(kind))
 
-
-def last_title(kind: str) -> str:
-    """The last item a unit of that kind owes."""
-    return titles(kind)[-1]
