@@ -11,8 +11,9 @@ be English or Chinese, with full-width or half-width brackets and stray spaces.
 
 Two files ship with the package in ``bot/data``:
 
-- ``default_checklist.csv``: the office's default ledger checklist (6 items for member
-  units, 11 for counties and districts), read with :func:`parse_checklist`;
+- ``default_checklist.csv``: the office's default ledger checklist, one line an item and the
+  kind of unit that owes it (a new default item is a new line), read with
+  :func:`parse_checklist`;
 - ``sample_roster.csv``: a SAMPLE roster (the five counties and districts of the notice and
   45 member units) for the offline demo and for trying ``units import``. It is not the
   office's real roster; CSV has no comment line to say so, hence this note and the name.
