@@ -27,4 +27,3 @@ def titles(kind: str) -> list[str]:
 def item_count(kind: str) -> int:
     """How many items a unit of that kind owes."""
     return len(titles(kind))
-
