@@ -34,7 +34,7 @@ from storage.db import Database
 from storage.models import OutboxMessage, Setting
 from tests.support.network import free_port
 from tests.support.proxies import Relay
-from tests.support.settings import TEST_TOKEN, make_settings
+from tests.support.settings import emulated_settings
 
 
 @dataclass
@@ -71,9 +71,7 @@ async def serving(
     url: str, emulator: Emulator, clock: FrozenClock, tmp_path: Path
 ) -> AsyncIterator[Served]:
     """The bot's application against the emulator, and its health server on a free port."""
-    settings = make_settings(
-        url, telegram_api_url=emulator.base_url, bot_token=TEST_TOKEN, data_dir=tmp_path
-    )
+    settings = emulated_settings(url, emulator.base_url, tmp_path)
     services = Services(
         settings=settings, db=Database(url), clock=clock, metrics=Metrics(clock=FakeClock())
     )
@@ -214,13 +212,7 @@ async def test_a_busy_health_port_stops_run_with_one_line(
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        settings = make_settings(
-            sqlite_url,
-            telegram_api_url=emulator.base_url,
-            bot_token=TEST_TOKEN,
-            data_dir=tmp_path,
-            health_port=port,
-        )
+        settings = emulated_settings(sqlite_url, emulator.base_url, tmp_path, health_port=port)
         services = Services(settings=settings, db=Database(sqlite_url))
         app = build_application(services)
         try:

@@ -39,7 +39,7 @@ from messages import t
 from storage.db import Database
 from storage.models import AuditEvent, ConversationStep
 from tests.support.process import TOKEN
-from tests.support.settings import make_settings
+from tests.support.settings import emulated_settings
 
 
 @dataclass
@@ -68,11 +68,10 @@ async def start_bot(
     async def start(database_url: str | None = None, **values: Any) -> Running:
         url = database_url or f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
         values.setdefault("staff_ids", "900")
-        settings = make_settings(
+        settings = emulated_settings(
             url,
-            telegram_api_url=emulator.base_url,
-            bot_token=TOKEN,
-            data_dir=tmp_path / "data",
+            emulator.base_url,
+            tmp_path / "data",
             scheduled_reminders=False,
             request_timeout=5,
             **values,
@@ -364,13 +363,8 @@ async def test_the_webhook_answers_500_while_the_cause_passes_and_200_for_a_dead
 
     monkeypatch.setattr(registry, "help_command", broken_help)
     url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
-    settings = make_settings(
-        url,
-        telegram_api_url=emulator.base_url,
-        bot_token=TOKEN,
-        data_dir=tmp_path / "data",
-        sqlite_busy_timeout=0.2,
-        update_max_attempts=2,
+    settings = emulated_settings(
+        url, emulator.base_url, tmp_path / "data", sqlite_busy_timeout=0.2, update_max_attempts=2
     )
     services = Services(settings=settings, db=Database(url, busy_timeout=0.2))
     await prepare_database(services)

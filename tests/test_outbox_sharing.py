@@ -23,8 +23,7 @@ from bot.transport.outbox import Dispatcher, enqueue, text_payload
 from bot.transport.pacing import Intervals, SharedPacer
 from storage.db import Database
 from storage.models import OutboxMessage
-from tests.support.process import TOKEN
-from tests.support.settings import make_settings
+from tests.support.settings import emulated_settings
 
 
 class SharedTime:
@@ -48,14 +47,13 @@ async def processes_on(
     """Two sets of services on one database (as two processes have), and a bot."""
     made = []
     for _ in range(2):
-        settings = make_settings(
+        settings = emulated_settings(
             url,
-            telegram_api_url=emulator.base_url,
-            bot_token=TOKEN,
+            emulator.base_url,
+            tmp_path,
             send_rate_global=10,
             send_rate_private=1,
             send_rate_group_per_minute=20,
-            data_dir=tmp_path,
         )
         made.append(Services(settings=settings, db=Database(url), clock=clock))
     await prepare_database(made[0])

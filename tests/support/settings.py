@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from bot.settings import Settings
@@ -19,3 +20,10 @@ def make_settings(database_url: str, **values: Any) -> Settings:
     """Settings for a test: no .env, a fake token, the given values."""
     values.setdefault("bot_token", "123456:TEST-TOKEN-abcdefghijklmnopqrstuvwxyz")
     return Settings(_env_file=None, database_url=database_url, **values)
+
+
+def emulated_settings(database_url: str, api_url: str, data_dir: Path, **values: Any) -> Settings:
+    """Settings for a bot served by the emulator at `api_url`, with the token it accepts."""
+    return make_settings(
+        database_url, telegram_api_url=api_url, bot_token=TEST_TOKEN, data_dir=data_dir, **values
+    )

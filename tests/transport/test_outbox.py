@@ -30,21 +30,20 @@ from storage.db import Database
 from storage.models import Account, GroupChat, OutboxMessage
 from tests.support.clock import FakeTime, pacer_on
 from tests.support.process import TOKEN
-from tests.support.settings import make_settings
+from tests.support.settings import emulated_settings
 
 
 @pytest.fixture
 async def app_services(
     db_url: str, emulator: Emulator, clock: FrozenClock, tmp_path: Path
 ) -> AsyncIterator[tuple[App, Services]]:
-    settings = make_settings(
+    settings = emulated_settings(
         db_url,
-        telegram_api_url=emulator.base_url,
-        bot_token=TOKEN,
+        emulator.base_url,
+        tmp_path,
         request_timeout=1.0,
         send_rate_global=500,
         send_rate_private=100,
-        data_dir=tmp_path,
     )
     services = Services(settings=settings, db=Database(db_url), clock=clock)
     from bot.ledger.checklist import prepare_database

@@ -25,8 +25,7 @@ from handlers import flows
 from messages import strip_html, t
 from storage.db import Database
 from storage.models import ConversationStep
-from tests.support.process import TOKEN
-from tests.support.settings import make_settings
+from tests.support.settings import emulated_settings
 from tests.support.waiting import eventually
 
 SLOW, OTHER = 8101, 8102
@@ -59,13 +58,8 @@ async def probe(
     probe = Probe()
     monkeypatch.setitem(flows.FLOWS, "probe", probe.step)
     url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
-    settings = make_settings(
-        url,
-        telegram_api_url=emulator.base_url,
-        bot_token=TOKEN,
-        data_dir=tmp_path / "data",
-        scheduled_reminders=False,
-        staff_ids="900",
+    settings = emulated_settings(
+        url, emulator.base_url, tmp_path / "data", scheduled_reminders=False, staff_ids="900"
     )
     services = Services(settings=settings, db=Database(url))
     stop = asyncio.Event()
