@@ -27,6 +27,16 @@ def _certified(host: str, folder: Path) -> tuple[ssl.SSLContext, Path]:
     return server_context, trusted
 
 
+async def _welcomed(bot: BotProcess, sandbox: SandboxClient, user_id: int, name: str) -> None:
+    """Start the bot, have a new person press Start, see the welcome arrive, stop the bot."""
+    await bot.start()
+    await sandbox.add_user(user_id=user_id, first_name=name, language_code="zh-hans")
+    await sandbox.start(user_id)
+    [welcome] = await sandbox.wait_messages(user_id, 1, timeout=30)
+    assert "市双拥办联络机器人" in (welcome.text or "")
+    await bot.stop()
+
+
 async def test_a_bot_process_reaches_an_https_api_through_connect(
     make_bot: Callable[..., BotProcess],
     emulator: Emulator,
@@ -45,12 +55,7 @@ async def test_a_bot_process_reaches_an_https_api_through_connect(
             TELEGRAM_PROXY=proxy.url,
             SSL_CERT_FILE=str(trusted),
         )
-        await bot.start()
-        await sandbox.add_user(user_id=601, first_name="李娜", language_code="zh-hans")
-        await sandbox.start(601)
-        [welcome] = await sandbox.wait_messages(601, 1, timeout=30)
-        assert "市双拥办联络机器人" in (welcome.text or "")
-        await bot.stop()
+        await _welcomed(bot, sandbox, 601, "李娜")
     finally:
         await proxy.close()
         await front.close()
@@ -79,12 +84,7 @@ async def test_a_bot_process_reaches_the_api_through_an_https_proxy(
             TELEGRAM_PROXY=f"https://127.0.0.1:{proxy.port}",
             SSL_CERT_FILE=str(trusted),
         )
-        await bot.start()
-        await sandbox.add_user(user_id=602, first_name="王芳", language_code="zh-hans")
-        await sandbox.start(602)
-        [welcome] = await sandbox.wait_messages(602, 1, timeout=30)
-        assert "市双拥办联络机器人" in (welcome.text or "")
-        await bot.stop()
+        await _welcomed(bot, sandbox, 602, "王芳")
     finally:
         await proxy.close()
 
