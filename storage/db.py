@@ -43,16 +43,23 @@ def make_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -> 
     on one connection used on the event loop's thread (storage/sqlite.py)."""
     if url.startswith("sqlite"):
         database = make_url(url).database or ":memory:"
-        on_file = database != ":memory:" and not database.startswith("file:")
         engine = create_async_engine(
             url,
             echo=echo,
             async_creator=inloop.connector(database, timeout=busy_timeout),
-            **({"pool_size": 1, "max_overflow": 0} if on_file else {}),
+            **({"pool_size": 1, "max_overflow": 0} if _sqlite_file(url) else {}),
         )
         _tune_sqlite(engine, inloop.LOCK_POLL)  # the driver waits out the rest off the loop
         return engine
     return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10)
+
+
+def _sqlite_file(url: str) -> str | None:
+    """The file of a SQLite URL; None for another database or SQLite in memory."""
+    if not url.startswith("sqlite"):
+        return None
+    database = make_url(url).database or ":memory:"
+    return None if database == ":memory:" or database.startswith("file:") else database
 
 
 def _tune_sqlite(engine: AsyncEngine, busy_timeout: float, *, reads_only: bool = False) -> None:
@@ -92,11 +99,8 @@ def _tune_sqlite(engine: AsyncEngine, busy_timeout: float, *, reads_only: bool =
 def _reads_engine(url: str, *, echo: bool, busy_timeout: float) -> AsyncEngine | None:
     """For a SQLite file, an engine of long reads on aiosqlite's own thread (None otherwise):
     its transactions never take the write lock and leave the loop's one connection free."""
-    if not url.startswith("sqlite"):
-        return None
-    database = make_url(url).database or ":memory:"
-    if database == ":memory:" or database.startswith("file:"):
-        return None  # nothing to share a snapshot with: the one connection it is
+    if _sqlite_file(url) is None:
+        return None  # PostgreSQL, or SQLite in memory: nothing to share a snapshot with
     engine = create_async_engine(
         make_url(url).set(drivername="sqlite+aiosqlite"),
         echo=echo,
@@ -169,10 +173,6 @@ class Database:
         async with self.sessions() as session:
             found = await session.scalar(select(func.max(HandledUpdate.update_id)))
             return int(found or 0)
-
-    async def mark_handled(self, update_id: int, at: datetime) -> None:
-        """Record an update whose handling wrote nothing (a /help, say) as handled."""
-        await self.mark_handled_many([update_id], at)
 
     async def mark_handled_many(self, update_ids: list[int], at: datetime) -> None:
         """Record updates whose handling wrote nothing as handled, in one transaction."""
