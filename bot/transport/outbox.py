@@ -127,12 +127,7 @@ async def enqueue_many(tx: AsyncSession, rows: list[dict[str, Any]], *, now: dat
                 "state": "pending",
                 "due_at": row.get("due_at") or now,
                 "attempts": 0,
-                "lease_until": None,
-                "claimed_by": None,
                 "created_at": now,
-                "sent_at": None,
-                "message_id": None,
-                "error": None,
             }
             for row in rows[start : start + _ROWS_PER_INSERT]
         ]
