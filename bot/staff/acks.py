@@ -85,9 +85,14 @@ async def _lines(tx: AsyncSession, rows: list[OutboxMessage]) -> list[AckLine]:
         ).all()
     people.sort(key=lambda p: (p.since, p.id))
     by_user = {p.telegram_user_id: p for p in people}  # the latest role held wins
+    unit_ids = sorted({row.unit_id for row in rows if row.unit_id is not None})
     units: dict[int, str] = {}
-    for unit_id, name in await tx.execute(select(Unit.id, Unit.name)):
-        units[unit_id] = name
+    for start in range(0, len(unit_ids), IN_CHUNK):
+        chunk = unit_ids[start : start + IN_CHUNK]
+        for unit_id, name in await tx.execute(
+            select(Unit.id, Unit.name).where(Unit.id.in_(chunk))
+        ):
+            units[unit_id] = name
     lines = []
     for row in rows:
         person = by_user.get(row.chat_id)
