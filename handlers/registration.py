@@ -51,6 +51,7 @@ from handlers.shared import (
     command_of,
     day_text,
     drop_buttons,
+    error_text,
     keyboard,
     language_for,
     moment_text,
@@ -455,7 +456,7 @@ async def contacts_pressed(update: Update, context: Context) -> None:
         what = cast(Literal["me", "lead"], found[1])
         step = await contacts.begin_edit(services=services, user_id=user.id, what=what)
     except DomainError as exc:
-        await query.answer(t(lang, exc.key, **exc.values), show_alert=True)
+        await query.answer(error_text(exc, lang), show_alert=True)
         return
     await query.answer()
     await drop_buttons(message)

@@ -17,6 +17,7 @@ from handlers.shared import (
     Feature,
     actor_of,
     edit,
+    error_text,
     keyboard,
     language_for,
     matched,
@@ -76,7 +77,7 @@ async def send_round(update: Update, context: Context, lang: str) -> None:
             services=services, actor_id=user.id, preview_id=matched(context)
         )
     except DomainError as exc:
-        await query.answer(t(lang, exc.key, **exc.values), show_alert=True)
+        await query.answer(error_text(exc, lang), show_alert=True)
         return
     _wake(context)
     await query.answer()

@@ -187,7 +187,7 @@ def staff_only(handler: StaffHandler) -> Handler:
         try:
             await handler(update, context, lang)
         except DomainError as exc:
-            await tell(update, t(lang, exc.key, **exc.values))
+            await tell(update, error_text(exc, lang))
 
     return run
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from bot.cli.common import Command, Subparsers
+from bot.cli.common import Command, Subparsers, say
 from bot.services import Services
-from messages import plain
 
 
 def add_parsers(sub: Subparsers) -> None:
@@ -33,14 +32,13 @@ async def cmd_deadletters(services: Services, args: argparse.Namespace) -> int:
             json.dumps([d.model_dump(mode="json") for d in letters], ensure_ascii=False, indent=2)
         )
         return 0
-    lang = services.settings.language
     if not letters:
-        print(plain(lang, "runtime.deadletters_none"))
+        print(say(services, "runtime.deadletters_none"))
     for letter in letters:
         moment = letter.at.astimezone(services.settings.tz).strftime("%Y-%m-%d %H:%M")
         print(
-            plain(
-                lang,
+            say(
+                services,
                 "runtime.deadletter_line",
                 id=letter.id,
                 time=moment,

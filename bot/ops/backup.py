@@ -33,6 +33,7 @@ from sqlalchemy import func, inspect, select, text, update
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot import roster
 from bot.errors import DomainError
 from bot.services import Services
 from bot.settings import in_quiet_hours, parse_quiet_hours
@@ -41,7 +42,6 @@ from messages import t
 from storage import repositories as repo
 from storage.db import Database, insert_ignore
 from storage.models import (
-    Account,
     OutboxMessage,
     Person,
     Setting,
@@ -603,8 +603,7 @@ async def tell_staff_backup_failed(services: Services, *, day: date, reason: str
     async with services.db.uow() as tx:
         stored = [s.user_id for s in await repo.staff_members(tx)]
         for staff_id in sorted({*services.settings.staff_ids, *stored}):
-            chosen = await tx.scalar(select(Account.language).where(Account.user_id == staff_id))
-            lang = chosen or services.settings.language
+            lang = await roster.language_in(tx, services, staff_id)
             message = t(
                 lang,
                 "ops.backup_failed_notice",
