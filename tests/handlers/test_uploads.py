@@ -7,7 +7,6 @@ place of Telegram (which also serves the files people send), on SQLite and Postg
 from __future__ import annotations
 
 import io
-import itertools
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -31,13 +30,10 @@ from storage.models import AuditEvent, OutboxMessage, Person, StaffUpload
 from tests.support.application import BotHarness, running_bot
 from tests.support.request import RecordingRequest
 
-TOKEN = "123456:UPLOADS-TEST-TOKEN-abcdefghijklmnop"
-BOT_ID = 123456
 STAFF = 900  # in STAFF_IDS of the `services` fixture
 LIAISON = 5001
 STRANGER = 5002
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "import"
-_ids = itertools.count(1)
 
 
 def xlsx(rows: list[list[str]]) -> bytes:
@@ -220,7 +216,7 @@ async def test_removing_the_units_left_out_takes_their_people_and_reminders(
         row = await session.scalar(select(OutboxMessage))
         assert row is not None
         assert row.state == "cancelled"
-    menus = [c.params for c in office.request.calls if c.method == "setMyCommands"]
+    menus = [c.params for c in office.request.calls_to("setMyCommands")]
     assert any(p["scope"]["chat_id"] == LIAISON for p in menus)
 
 
@@ -444,7 +440,7 @@ async def test_only_staff_may_press_the_import_buttons(office: Office) -> None:
 
     await office.press(STRANGER, buttons(answer)["确认导入"])
 
-    alerts = [c.params for c in office.request.calls if c.method == "answerCallbackQuery"]
+    alerts = office.request.answers()
     assert alerts[-1]["text"] == t("zh", "common.staff_only")
     assert await office.units() == before
 
