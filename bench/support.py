@@ -14,7 +14,7 @@ import sys
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -205,17 +205,6 @@ class Answers:
 
     def count(self) -> int:
         return sum(len(v) for v in self.messages.values())
-
-
-async def gather_limited(jobs: Sequence[Callable[[], Awaitable[None]]], limit: int) -> None:
-    """Run the jobs, at most `limit` at a time."""
-    semaphore = asyncio.Semaphore(limit)
-
-    async def one(job: Callable[[], Awaitable[None]]) -> None:
-        async with semaphore:
-            await job()
-
-    await asyncio.gather(*(one(job) for job in jobs))
 
 
 async def seed_units(services: Services, names: Sequence[str], liaisons: Sequence[int]) -> None:
