@@ -48,6 +48,7 @@ from storage.models import (
 )
 from tests.support import factories
 from tests.support.cli import run_cli
+from tests.support.settings import with_settings
 
 STAFF = 900  # the `services` fixture's STAFF_IDS
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -320,15 +321,13 @@ async def test_bulletin_page_geometry_and_fonts(services: Services, tmp_path: Pa
 
 
 async def test_settings_change_the_letterhead(services: Services, tmp_path: Path) -> None:
-    settings = services.settings.model_copy(
-        update={
-            "notice_office": "某市双拥办",
-            "notice_number_prefix": "某双拥发",
-            "notice_signature": "某市双拥工作领导小组办公室",
-            "notice_copy_to": "省双拥办",
-        }
+    other = with_settings(
+        services,
+        notice_office="某市双拥办",
+        notice_number_prefix="某双拥发",
+        notice_signature="某市双拥工作领导小组办公室",
+        notice_copy_to="省双拥办",
     )
-    other = Services(settings=settings, db=services.db, clock=services.clock)
     await seed_notice_situation(services=other, deadline=date(2026, 12, 31))
     done = await notices.write_bulletin(
         services=other, actor_id=STAFF, path=tmp_path / "b.docx", number="某双拥发[2026]3号"
@@ -384,10 +383,7 @@ async def test_an_urging_notice_ends_with_the_offices_contact_line(
     )
     assert "联系人及电话" not in full_text(docx.Document(str(plain.path)))  # none set
 
-    settings = services.settings.model_copy(
-        update={"notice_contact": "市双拥办 王明，0954-2033xxx"}
-    )
-    other = Services(settings=settings, db=services.db, clock=services.clock)
+    other = with_settings(services, notice_contact="市双拥办 王明，0954-2033xxx")
     [done] = await notices.write_urges(
         services=other, actor_id=STAFF, unit_names=[scene.returned_unit], target=tmp_path / "c"
     )

@@ -50,7 +50,7 @@ from storage.models import GroupChat, Invite, OutboxMessage, Person, Setting, Su
 from tests.support.checklist import item_count
 from tests.support.cli import run_cli
 from tests.support.messages import label, mentions, says
-from tests.support.settings import START
+from tests.support.settings import START, with_settings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 STAFF = 900  # the `services` fixture's STAFF_IDS
@@ -402,19 +402,13 @@ async def _one_unit(world: World, *, liaison: int = 1001) -> int:
     return unit
 
 
-def _with(services: Services, **values: object) -> Services:
-    """The same database and clock, other reminder settings."""
-    settings = services.settings.model_copy(update=values)
-    return Services(settings=settings, db=services.db, clock=services.clock)
-
-
 async def test_a_holiday_file_overrides_the_package(services: Services, tmp_path: Path) -> None:
     holidays = tmp_path / "holidays.json"
     # The office declares Thursday 8 October off and works Sunday 11 October instead.
     holidays.write_text(
         json.dumps({"year": 2026, "holidays": ["2026-10-08"], "workdays": ["2026-10-11"]})
     )
-    services = _with(services, holiday_file=holidays, reminder_every_workdays=1)
+    services = with_settings(services, holiday_file=holidays, reminder_every_workdays=1)
     world = World(services)
     world.at(d(9, 28))
     await _one_unit(world)
@@ -431,7 +425,7 @@ async def test_a_holiday_file_overrides_the_package(services: Services, tmp_path
 async def test_a_year_nobody_knows_is_monday_to_friday_with_one_warning_a_day(
     services: Services,
 ) -> None:
-    services = _with(services, reminder_every_workdays=1)
+    services = with_settings(services, reminder_every_workdays=1)
     world = World(services)
     world.at(d(12, 30))
     await set_deadline(services=services, due=date(2027, 1, 8))
@@ -687,7 +681,7 @@ async def test_a_unit_has_one_digest_link_per_validity_period(services: Services
 
 
 async def test_activity_resets_the_escalation(services: Services) -> None:
-    services = _with(services, reminder_every_workdays=1, escalate_lead_after=2)
+    services = with_settings(services, reminder_every_workdays=1, escalate_lead_after=2)
     world = World(services)
     world.at(d(11, 30))
     unit = await world.unit("市民政局")
@@ -702,7 +696,9 @@ async def test_activity_resets_the_escalation(services: Services) -> None:
 
 
 async def test_the_cap_hands_a_unit_to_the_office(services: Services) -> None:
-    services = _with(services, reminder_every_workdays=1, reminder_cap=2, escalate_lead_after=5)
+    services = with_settings(
+        services, reminder_every_workdays=1, reminder_cap=2, escalate_lead_after=5
+    )
     world = World(services)
     world.at(d(11, 30))
     await _one_unit(world)
@@ -996,7 +992,7 @@ async def test_roll_call_counts_as_the_report(services: Services) -> None:
 async def test_a_lead_escalated_to_gets_one_reminder_a_day(services: Services) -> None:
     """Escalation has started and the liaison blocks the bot: the lead's own reminder of the
     day is enough, no second message "on behalf of" the unreachable liaison."""
-    services = _with(services, reminder_every_workdays=1, escalate_lead_after=2)
+    services = with_settings(services, reminder_every_workdays=1, escalate_lead_after=2)
     world = World(services)
     world.at(d(11, 30))
     unit = await world.unit("市民政局")

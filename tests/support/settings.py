@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bot.services import Services
 from bot.settings import Settings
 
 # The bot token the emulator accepts in tests.
@@ -27,3 +28,9 @@ def emulated_settings(database_url: str, api_url: str, data_dir: Path, **values:
     return make_settings(
         database_url, telegram_api_url=api_url, bot_token=TEST_TOKEN, data_dir=data_dir, **values
     )
+
+
+def with_settings(services: Services, **values: Any) -> Services:
+    """The same database and clock, with some settings changed."""
+    settings = services.settings.model_copy(update=values)
+    return Services(settings=settings, db=services.db, clock=services.clock)
