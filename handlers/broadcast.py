@@ -45,13 +45,12 @@ from handlers.shared import (
     matched,
     press,
     pressed,
-    role_name,
     send,
     services_of,
     set_buttons,
     staff_only,
 )
-from messages import join, t
+from messages import join, role_name, t
 
 log = logging.getLogger(__name__)
 

@@ -29,11 +29,10 @@ from handlers.shared import (
     keyboard,
     matched,
     pressed,
-    role_name,
     send,
     services_of,
 )
-from messages import t
+from messages import role_name, t
 
 ROLE_WORDS = {
     "liaison": "liaison", "联络员": "liaison",

@@ -56,10 +56,9 @@ from handlers.shared import (
     language_for,
     moment_text,
     refresh_menus,
-    role_name,
     services_of,
 )
-from messages import t
+from messages import role_name, t
 
 log = logging.getLogger(__name__)
 

@@ -36,12 +36,11 @@ from handlers.shared import (
     matched,
     moment_text,
     press,
-    role_name,
     send,
     services_of,
     staff_only,
 )
-from messages import Markup, t
+from messages import Markup, role_name, t
 
 
 def card_keyboard(lang: str, submission_id: int) -> InlineKeyboardMarkup:

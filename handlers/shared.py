@@ -299,10 +299,6 @@ def error_text(error: DomainError, lang: str) -> str:
     return t(lang, error.key, **error.values)
 
 
-def role_name(lang: str, role: str) -> str:
-    return t(lang, f"common.role_{role}")
-
-
 def kind_name(lang: str, kind: str) -> str:
     return t(lang, f"common.kind_{kind}")
 

@@ -54,13 +54,12 @@ from handlers.shared import (
     language_for,
     matched,
     pressed,
-    role_name,
     send,
     send_private,
     services_of,
     tell,
 )
-from messages import Markup, catalogue, format_date, format_time, join, t
+from messages import Markup, catalogue, format_date, format_time, join, role_name, t
 
 log = logging.getLogger(__name__)
 

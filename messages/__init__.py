@@ -93,6 +93,11 @@ def plain(lang: str, key: str, /, **values: object) -> str:
     return text.format_map({name: str(value) for name, value in values.items()})
 
 
+def role_name(lang: str, role: str) -> str:
+    """Name a role (liaison, lead) in `lang`: plain words, as fit for a terminal as for HTML."""
+    return t(lang, f"common.role_{role}")
+
+
 @cache
 def _formats(lang: str) -> dict[str, str]:
     return {

@@ -6,7 +6,16 @@ import string
 
 import pytest
 
-from messages import LANGUAGES, catalogue, normalize_language, own, plain, strip_html, t
+from messages import (
+    LANGUAGES,
+    catalogue,
+    normalize_language,
+    own,
+    plain,
+    role_name,
+    strip_html,
+    t,
+)
 
 
 def placeholders(text: str) -> set[str]:
@@ -38,6 +47,16 @@ def test_values_are_escaped_for_html_but_not_for_the_terminal() -> None:
     assert "&lt;b&gt;&amp;" in t("zh", "cli.unit_not_found", name="<b>&")
     assert "<b>&" in plain("zh", "cli.unit_not_found", name="<b>&")
     assert strip_html("<b>A&amp;B</b>") == "A&B"
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_role_names_read_the_same_in_a_chat_and_on_a_terminal(lang: str) -> None:
+    """role_name serves HTML messages, Word documents and the command line alike."""
+    for role in ("liaison", "lead"):
+        name = role_name(lang, role)
+        assert name == t(lang, f"common.role_{role}") == plain(lang, f"common.role_{role}")
+        assert name == strip_html(name)
+        assert not set(name) & set("<>&{}")
 
 
 def test_no_exclamation_marks_in_chinese() -> None:

@@ -13,7 +13,7 @@ from bot.cli.common import Command, Subparsers, say
 from bot.errors import BadInput
 from bot.registration import invites
 from bot.services import Services
-from messages import format_date
+from messages import format_date, role_name
 
 
 def add_parsers(sub: Subparsers) -> None:
@@ -46,7 +46,7 @@ def add_parsers(sub: Subparsers) -> None:
 
 
 def _role(services: Services, role: str) -> str:
-    return say(services, f"common.role_{role}")
+    return role_name(services.settings.language, role)
 
 
 async def cmd_invite(services: Services, args: argparse.Namespace) -> int:

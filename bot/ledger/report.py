@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.ledger.checklist import overall_deadline
 from bot.ledger.status import UnitObligations, deadlines, gc_paused, load_obligations
 from bot.services import Services
-from messages import Markup, format_date, format_time, join, t
+from messages import Markup, format_date, format_time, join, role_name, t
 
 
 class UnitStatus(BaseModel):
@@ -163,7 +163,7 @@ def render_report(report: Report, lang: str) -> str:
     contacts = [s for s in report.units if s.missing_contacts]
     for s in contacts:
         missing = [
-            t(lang, f"common.role_{role}")
+            role_name(lang, role)
             for role, ok in (("liaison", s.liaison_registered), ("lead", s.lead_registered))
             if not ok
         ]

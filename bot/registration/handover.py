@@ -21,7 +21,7 @@ from bot.registration import invites
 from bot.registration.notices import notify, staff_ids
 from bot.services import Services
 from bot.transport.outbox import enqueue
-from messages import t
+from messages import role_name, t
 from storage import repositories as repo
 from storage.models import OutboxMessage, Person, Unit
 
@@ -75,7 +75,7 @@ async def tell_former_holder(
     if chat_id is None:
         return
     lang = await roster.language_in(tx, services, chat_id)
-    role = t(lang, f"common.role_{person.role}")
+    role = role_name(lang, person.role)
     text = t(lang, ENDED_MESSAGES[why], unit=unit.name, role=role, **values)
     await notify(tx, chat_id, text, key=f"{why}:{person.id}", now=now, unit_id=unit.id)
 

@@ -12,7 +12,7 @@ from bot.holidays import office_calendar
 from bot.services import Services
 from bot.transport.outbox import enqueue, text_payload
 from bot.workdays import WorkCalendar
-from messages import Markup, t
+from messages import Markup, role_name, t
 from storage import repositories as repo
 from storage.models import OutboxMessage
 
@@ -64,7 +64,7 @@ async def tell_staff(
     now = services.now()
     for staff_id in await staff_ids(tx, services):
         lang = await roster.language_in(tx, services, staff_id)
-        line = t(lang, message, **{**values, "role": t(lang, f"common.role_{values['role']}")})
+        line = t(lang, message, **{**values, "role": role_name(lang, values["role"])})
         if services.settings.staff_notifications == "digest" and await _add_to_digest(
             tx, services, staff_id=staff_id, lang=lang, line=line
         ):

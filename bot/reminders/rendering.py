@@ -11,7 +11,7 @@ from bot.enums import ItemState
 from bot.ledger.status import Holder, UnitObligations
 from bot.reminders.ladder import Decision
 from bot.reminders.policy import DIGEST_LIMIT, PART_LIMIT, ROLLCALL_LIMIT, SUBMIT_CALLBACK
-from messages import Markup, format_date, format_short_date, join, t
+from messages import Markup, format_date, format_short_date, join, role_name, t
 
 
 def _owed_lines(dues: UnitObligations, lang: str, role: str) -> list[str]:
@@ -94,7 +94,7 @@ def _contact_text(contact: Holder | None, lang: str) -> str:
     return t(
         lang,
         "reminders.contact",
-        role=t(lang, f"common.role_{contact.role}"),
+        role=role_name(lang, contact.role),
         name=contact.name,
         post=contact.post,
         phone=contact.phone,
@@ -122,7 +122,7 @@ def render_task(dues: UnitObligations, *, failed: Holder | None, lang: str) -> s
     """A task for staff when a reminder could not reach anyone by chat."""
     lines = [t(lang, "reminders.task.heading")]
     if failed is not None:
-        role = t(lang, f"common.role_{failed.role}")
+        role = role_name(lang, failed.role)
         lines.append(
             t(lang, "reminders.task.unreachable", unit=dues.name, role=role, name=failed.name)
         )

@@ -20,7 +20,7 @@ from bot.reminders.planner import reminder_payload
 from bot.reminders.policy import PREVIEW_VALID, REMINDER, Policy, Role
 from bot.services import Services
 from bot.transport.outbox import enqueue_many
-from messages import join, t
+from messages import join, role_name, t
 from storage import repositories as repo
 from storage.models import (
     AuditEvent,
@@ -269,7 +269,7 @@ def render_round(out: RoundOut, lang: str, *, limit: int = 40) -> str:
                 lang,
                 "reminders.round.line",
                 unit=line.unit,
-                role=t(lang, f"common.role_{line.role}"),
+                role=role_name(lang, line.role),
                 name=line.name,
                 owed=join(lang, parts),
             )

@@ -12,7 +12,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
-from messages import plain
+from messages import plain, role_name
 
 MAX_WIDTH = 60
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
@@ -81,7 +81,7 @@ class Writer:
         return self._label(f"common.kind_{kind}") if kind else ""
 
     def role(self, role: str) -> str:
-        return self._label(f"common.role_{role}") if role else ""
+        return role_name(self.lang, role) if role else ""
 
     def purpose(self, purpose: str) -> str:
         try:
