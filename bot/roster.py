@@ -392,6 +392,12 @@ async def staff_in(session: AsyncSession, services: Services, user_id: int) -> b
     return await session.get(StaffMember, user_id) is not None
 
 
+async def staff_ids(session: AsyncSession, services: Services) -> list[int]:
+    """Everyone who is office staff (STAFF_IDS and those added with `staff add`), by id."""
+    stored = [s.user_id for s in await repo.staff_members(session)]
+    return sorted({*services.settings.staff_ids, *stored})
+
+
 async def require_staff(
     *, services: Services, actor_id: int | None, session: AsyncSession | None = None
 ) -> None:
@@ -424,12 +430,9 @@ async def remove_staff(*, services: Services, user_id: int) -> None:
 
 async def list_staff(*, services: Services) -> list[StaffOut]:
     async with services.db.uow() as tx:
-        stored = [s.user_id for s in await repo.staff_members(tx)]
-    staff = [StaffOut(user_id=u, source="env") for u in services.settings.staff_ids]
-    staff += [
-        StaffOut(user_id=u, source="db") for u in stored if u not in services.settings.staff_ids
-    ]
-    return staff
+        ids = await staff_ids(tx, services)
+    env = set(services.settings.staff_ids)
+    return [StaffOut(user_id=u, source="env" if u in env else "db") for u in ids]
 
 
 async def greet(*, services: Services, user_id: int, language_code: str | None) -> str:

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
+from bot import roster
 from bot.clock import FrozenClock
 from bot.demo.sample import seed_notice_situation
 from bot.ledger.checklist import prepare_database
@@ -362,6 +363,8 @@ async def test_a_failed_daily_backup_tells_staff_after_the_quiet_hours(
     scheduled: Services, clock: FrozenClock, tmp_path: Path
 ) -> None:
     (tmp_path / "backups").write_text("a file where the folder should be")
+    for user_id in (901, 899):  # 901 is in STAFF_IDS too: one notice for them all the same
+        await roster.add_staff(services=scheduled, user_id=user_id)
     woken: list[bool] = []
     clock.set(office_time(4, 3, 0))
     assert await BackupSchedule(scheduled, on_notice=lambda: woken.append(True)).run_once() is None
@@ -370,7 +373,7 @@ async def test_a_failed_daily_backup_tells_staff_after_the_quiet_hours(
         notices = (
             await session.scalars(select(OutboxMessage).order_by(OutboxMessage.chat_id))
         ).all()
-    assert [n.chat_id for n in notices] == [900, 901]
+    assert [n.chat_id for n in notices] == [899, 900, 901]
     text = notices[0].payload["text"]
     assert text.startswith("2026年12月4日的自动备份未完成：")
     assert str(tmp_path / "backups") in text

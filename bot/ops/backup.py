@@ -39,7 +39,6 @@ from bot.services import Services
 from bot.settings import in_quiet_hours, parse_quiet_hours
 from bot.transport.outbox import enqueue, text_payload
 from messages import t
-from storage import repositories as repo
 from storage.db import Database, insert_ignore
 from storage.models import (
     OutboxMessage,
@@ -601,8 +600,7 @@ async def tell_staff_backup_failed(services: Services, *, day: date, reason: str
     folder = str(services.settings.backup_dir or "")
     queued = 0
     async with services.db.uow() as tx:
-        stored = [s.user_id for s in await repo.staff_members(tx)]
-        for staff_id in sorted({*services.settings.staff_ids, *stored}):
+        for staff_id in await roster.staff_ids(tx, services):
             lang = await roster.language_in(tx, services, staff_id)
             message = t(
                 lang,

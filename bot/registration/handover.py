@@ -18,7 +18,7 @@ from bot import conversations, roster
 from bot.ledger.submitting import FLOW_SUBMIT
 from bot.menus import menu_payload
 from bot.registration import invites
-from bot.registration.notices import notify, staff_ids
+from bot.registration.notices import notify
 from bot.services import Services
 from bot.transport.outbox import enqueue
 from messages import role_name, t
@@ -118,7 +118,7 @@ async def end_rights(
         await conversations.end_step(tx, user_id)
     await tx.flush()
     member = bool(await repo.roles_of_user(tx, user_id))
-    staff = user_id in await staff_ids(tx, services)
+    staff = await roster.staff_in(tx, services, user_id)
     lang = await roster.language_in(tx, services, user_id)
     await enqueue(
         tx,

@@ -13,13 +13,7 @@ from bot.services import Services
 from bot.transport.outbox import enqueue, text_payload
 from bot.workdays import WorkCalendar
 from messages import Markup, role_name, t
-from storage import repositories as repo
 from storage.models import OutboxMessage
-
-
-async def staff_ids(tx: AsyncSession, services: Services) -> list[int]:
-    stored = [s.user_id for s in await repo.staff_members(tx)]
-    return sorted({*services.settings.staff_ids, *stored})
 
 
 async def notify(
@@ -62,7 +56,7 @@ async def tell_staff(
 ) -> None:
     """A completed registration, to every member of staff: now, or in the next digest."""
     now = services.now()
-    for staff_id in await staff_ids(tx, services):
+    for staff_id in await roster.staff_ids(tx, services):
         lang = await roster.language_in(tx, services, staff_id)
         line = t(lang, message, **{**values, "role": role_name(lang, values["role"])})
         if services.settings.staff_notifications == "digest" and await _add_to_digest(

@@ -175,7 +175,7 @@ class ReminderDelivery:
                 tx, row, lead.chat, REMINDER, reminder_payload(text, markup, fallback), now
             )
             return
-        for member in await staff_chats(tx, settings):
+        for member in await staff_chats(tx, self.services):
             if member.user_id == row.chat_id:
                 continue
             text = render_task(dues, failed=failed, lang=member.language)

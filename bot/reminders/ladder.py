@@ -9,12 +9,12 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import roster
 from bot.ledger.status import Holder, UnitObligations
 from bot.reminders.history import History
 from bot.reminders.policy import Policy, Why
-from bot.settings import Settings
+from bot.services import Services
 from bot.workdays import WorkCalendar
-from storage import repositories as repo
 from storage.models import (
     Account,
 )
@@ -92,13 +92,9 @@ class StaffChat:
     language: str
 
 
-async def staff_chats(session: AsyncSession, settings: Settings) -> list[StaffChat]:
+async def staff_chats(session: AsyncSession, services: Services) -> list[StaffChat]:
     """Office staff the bot can write to (those found unreachable are skipped)."""
-    ids = list(
-        dict.fromkeys(
-            [*settings.staff_ids, *(s.user_id for s in await repo.staff_members(session))]
-        )
-    )
+    ids = await roster.staff_ids(session, services)
     if not ids:
         return []
     accounts = {
@@ -110,6 +106,6 @@ async def staff_chats(session: AsyncSession, settings: Settings) -> list[StaffCh
         account = accounts.get(user_id)
         if account is not None and account.unreachable_since is not None:
             continue
-        lang = account.language if account and account.language else settings.language
+        lang = account.language if account and account.language else services.settings.language
         result.append(StaffChat(user_id, lang))
     return result

@@ -165,7 +165,7 @@ async def _plan_day(
         for r in decision.reminders
     ]
     out.reminders = await enqueue_many(tx, rows, now=now)
-    staff = await staff_chats(tx, settings)
+    staff = await staff_chats(tx, services)
     unregistered = [d.dues for d in decisions if d.unregistered][:DIGEST_LIMIT]
     links = await _invite_links(tx, services, unregistered) if staff else {}
     for member in staff:

@@ -10,7 +10,7 @@ import openpyxl
 import pytest
 
 from bot.importing import SAMPLE_ROSTER_PATH
-from messages import format_date
+from messages import format_date, plain
 from tests.support.checklist import titles
 from tests.support.cli import run_cli
 from tests.support.messages import label, mentions, says
@@ -219,6 +219,19 @@ async def test_staff_add_list_remove(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (await run_cli("staff", "remove", "42")).code == 0
     assert "42" not in (await run_cli("staff", "list")).out
     assert (await run_cli("staff", "remove", "42")).code == 2
+
+
+async def test_staff_list_names_everyone_once_in_order_of_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STAFF_IDS", "42,7")
+    for user_id in ("42", "3"):
+        assert (await run_cli("staff", "add", user_id)).code == 0
+    env, db = plain("zh", "cli.staff_source_env"), plain("zh", "cli.staff_source_db")
+    assert (await run_cli("staff", "list")).out.splitlines() == [
+        plain("zh", "cli.staff_line", user_id=user_id, source=source)
+        for user_id, source in ((3, db), (7, env), (42, env))
+    ]
 
 
 async def test_command_line_changes_are_in_the_audit_log(db_url: str, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot import conversations
+from bot import conversations, roster
 from bot.clock import FrozenClock
 from bot.conversations import StepOut, current_step
 from bot.demo.sample import FIRST_USER_ID, seed_notice_situation, unit_id_by_name
@@ -38,6 +38,7 @@ from storage import repositories as repo
 from storage.models import AuditEvent, Invite, InviteAttempt, OutboxMessage, Person, Setting
 from tests.support.concurrency import interleaved
 from tests.support.messages import label, says
+from tests.support.settings import with_settings
 
 STAFF = 900
 LIAISON_ROLE, LEAD_ROLE = label("common.role_liaison"), label("common.role_lead")
@@ -776,6 +777,21 @@ async def test_staff_digest_collects_registrations_for_the_morning(services: Ser
     assert "新登记2条" in staff[0].payload["text"]
     assert "市文旅局联络员" in staff[0].payload["text"]
     assert "市科技局联络员" in staff[0].payload["text"]
+
+
+async def test_staff_on_both_lists_hear_of_a_registration_once_each(services: Services) -> None:
+    """STAFF_IDS and the staff added on the command line are one list, in order of id."""
+    services = with_settings(services, staff_ids=(902, STAFF))
+    for user_id in (STAFF, 901):
+        await roster.add_staff(services=services, user_id=user_id)
+    await seeded(services)
+    await liaison_registered(services, 1001)
+    told = [
+        m.chat_id
+        for m in await outbox(services)
+        if m.purpose == "notice" and m.dedupe_key.startswith("registration:")
+    ]
+    assert told == [STAFF, 901, 902]
 
 
 # ---- the end of a role ends every right -----------------------------------------------------

@@ -23,6 +23,7 @@ from telegram import Chat, InlineKeyboardMarkup, Message
 from telegram.error import Forbidden
 from telegram.ext import ExtBot
 
+from bot import roster
 from bot.clock import FrozenClock
 from bot.enums import ItemState
 from bot.errors import BadInput, NotStaff
@@ -592,6 +593,24 @@ async def test_unreachable_falls_to_the_lead_then_to_staff(services: Services) -
     assert report["市民政局"].unreachable
     assert report["市卫健委"].unreachable
     assert report["市民政局"].reminders_sent == 2  # the lead's two
+
+
+async def test_staff_on_both_lists_get_one_task_and_one_digest_each(services: Services) -> None:
+    """STAFF_IDS and the staff added on the command line are one list, in order of id."""
+    services = with_settings(services, staff_ids=(902, STAFF))
+    for user_id in (STAFF, 901):
+        await roster.add_staff(services=services, user_id=user_id)
+    world = World(services)
+    unit = await world.unit("市卫健委")
+    await world.person(unit, "liaison", "张敏", user_id=1002)
+    await world.person(unit, "lead", "刘军", user_id=None)
+    world.bot.blocked = {1002}
+    await world.day(d(11, 30))
+    await world.day(d(12, 2))  # the unreachable liaison goes to the office's digest
+    async with services.db.sessions() as session:
+        rows = (await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()
+    assert [r.chat_id for r in rows if r.purpose == "reminder_task"] == [STAFF, 901, 902]
+    assert [r.chat_id for r in rows if r.purpose == "reminder_digest"] == [STAFF, 901, 902]
 
 
 async def test_the_digest_brings_fresh_invite_links_and_old_ones_stay_valid(
