@@ -30,8 +30,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from bot import menus
 from bot.conversations import current_step
 from bot.services import Services
+from handlers import registry
+from handlers.shared import Command, Feature
 from storage.models import AuditEvent, ChecklistItem, OutboxMessage, Submission, Unit
 from storage.models import Person as Holder
 from tests.support.application import BotHarness, running_bot
@@ -53,11 +56,13 @@ BOT = "liaison_test_bot"
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "3"))
 _people = itertools.count(800_000)
 
-COMMANDS = [
-    "start", "help", "cancel", "language", "status", "submit", "contacts", "outstanding",
-    "unit", "invite", "remind", "broadcast", "review", "export", "stats", "audit", "notice",
-    "rollcall", "frobnicate",
-]  # fmt: skip
+
+def fuzzed_commands() -> list[str]:
+    """List every command the bot registers (a new one is sent too), then one it does not know."""
+    return [*sorted({command.name for command in registry.commands()}), "frobnicate"]
+
+
+COMMANDS = fuzzed_commands()
 ARGUMENTS = ["", " 市民政局", " mzj", " files", " on", " off", " en", " zh", " 1", " " + "A" * 70]
 PREFIXES = [
     "sub:start", "sub:go", "sub:done", "sub:skip", "sub:na", "sf", "sf:x", "rv:ok", "rv:back",
@@ -378,3 +383,20 @@ async def test_any_update_in_any_state_holds(
         await person.act(("command", ("cancel", "", False)))
         assert await current_step(services=services, user_id=person.user_id) is None
         assert (await bot.command(person.user_id, "/help")).messages
+
+
+async def test_a_new_command_is_sent_too_and_its_crash_fails_the_run(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def boom(update: object, context: object) -> None:
+        raise RuntimeError("boom")
+
+    assert "frobnicate" not in {command.name for command in registry.commands()}
+    monkeypatch.setattr(menus, "_MENUS", dict(menus._MENUS))  # put back after the test
+    new = Feature(commands=(Command("boom", boom),))
+    monkeypatch.setattr(registry, "FEATURES", (*registry.FEATURES, new))
+    assert set(fuzzed_commands()) == {*COMMANDS, "boom"}
+    async with running_bot(services) as bot:
+        person = await person_in(bot, "stranger", _idle)
+        with pytest.raises(RuntimeError, match="boom"):
+            await person.act(("command", ("boom", "", False)))
