@@ -38,6 +38,16 @@ class UpdateAlreadyHandled(Exception):
     """Another transaction has already applied this update (a redelivery)."""
 
 
+class WalRefused(Exception):
+    """SQLite would not switch to WAL: `key` in messages/ tells whoever runs the bot what to do."""
+
+    key = "cli.no_wal"
+
+    def __init__(self, mode: str) -> None:
+        super().__init__(f"SQLite journal mode {mode!r}, not WAL")
+        self.values = {"mode": mode}
+
+
 def make_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -> AsyncEngine:
     """Create the async engine; SQLite gets WAL, a busy timeout and immediate transactions,
     on one connection used on the event loop's thread (storage/sqlite.py)."""
@@ -75,10 +85,7 @@ def _tune_sqlite(engine: AsyncEngine, busy_timeout: float, *, reads_only: bool =
             # Without WAL, readers block writers and a statement refused as busy may have
             # been half applied: better to stop with the reason than to run so.
             cursor.close()
-            raise RuntimeError(
-                f"SQLite could not switch to WAL (journal mode {mode!r}): keep the database "
-                "on a local disk, or use PostgreSQL"
-            )
+            raise WalRefused(mode)
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")

@@ -20,7 +20,7 @@ from bot.logs import configure_logging
 from bot.services import Services
 from bot.settings import Settings, SettingsError, load_settings
 from messages import LANGUAGES, plain, strip_html
-from storage.db import Database
+from storage.db import Database, WalRefused
 
 log = logging.getLogger("liaison-bot")
 
@@ -286,6 +286,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(rejection(settings, exc), file=sys.stderr)
     except DomainError as exc:
         print(plain(settings.language, exc.key, **exc.values), file=sys.stderr)
+    except WalRefused as exc:
+        print(plain(settings.language, exc.key, **exc.values), file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return 2

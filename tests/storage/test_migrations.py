@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
+from messages import LANGUAGES, plain
+from storage import sqlite as inloop
 from storage.db import Database
 from storage.models import Base
 from storage.sqlite import LOCK_POLL
+from tests.support.cli import run_cli
 
 
 async def test_upgrade_from_empty_creates_every_table(db_url: str) -> None:
@@ -90,3 +98,30 @@ async def test_one_current_holder_per_unit_and_role(db_url: str) -> None:
                 tx.add(Person(name="丙", until=None, **old))
     finally:
         await db.dispose()
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_sqlite_without_wal_stops_and_says_why_in_the_office_language(
+    lang: str, sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file system without shared memory (SQLite's unix-none VFS) keeps SQLite out of WAL."""
+
+    def without_shared_memory(database: str, *, timeout: float) -> Callable[[], Awaitable[object]]:
+        async def connect() -> inloop.Connection:
+            raw = sqlite3.connect(
+                f"file:{database}?vfs=unix-none",
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            return inloop.Connection(raw, patience=timeout)
+
+        return connect
+
+    monkeypatch.setattr(inloop, "connector", without_shared_memory)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("LANGUAGE", lang)
+    done = await run_cli("units", "list")
+    assert (done.code, done.out) == (1, "")
+    assert done.err == plain(lang, "cli.no_wal", mode="delete") + "\n"
