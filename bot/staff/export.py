@@ -363,6 +363,11 @@ def _cell_label(w: Writer, state: ItemState, draft: bool) -> str:
     return label + w._label("unitcard.item_draft") if draft else label
 
 
+def _own_line(w: Writer, item: ItemStatus) -> str:
+    """A unit's own item in the shared column: its title and its state."""
+    return w.h("own_item", title=item.title, state=_cell_label(w, item.state, False))
+
+
 def _matrix_begin(w: Writer, data: ExportData, drafted: set[int]) -> Any:
     """The units × items sheet; each column as wide as its widest label, its colours by state
     as conditional formats over the whole range (one rule per state, not a style per cell)."""
@@ -374,7 +379,7 @@ def _matrix_begin(w: Writer, data: ExportData, drafted: set[int]) -> Any:
     headers = [w.h("col_unit"), w.h("col_kind"), w.h("col_done")]
     for item in data.items:
         scope = item.unit or w.kind(item.kind)
-        headers.append(f"{item.title}\n（{scope}）")
+        headers.append(w.h("item_header", title=item.title, scope=scope))
     if data.shared_own:
         headers.append(w.h("col_own_items"))
     units = [u.obligations for u in data.units]
@@ -399,7 +404,7 @@ def _matrix_begin(w: Writer, data: ExportData, drafted: set[int]) -> Any:
         for unit in units:
             for status in unit.every_item:
                 if status.item_id not in listed:
-                    own_lines.add(f"{status.title}：{_cell_label(w, status.state, False)}")
+                    own_lines.add(_own_line(w, status))
         fit.see_all(len(headers) - 1, own_lines)
     # Item titles are long: wrapped in a column of fixed width, the header counting up to 16.
     widths = [
@@ -452,7 +457,7 @@ def _matrix_rows(
             row.append(na if item is None else w.cell(_cell_text(w, item), "centered", centered))
         if data.shared_own:
             own = [
-                f"{i.title}：{_cell_label(w, i.state, False)}"
+                _own_line(w, i)
                 for i in unit.every_item
                 if i.item_id not in listed
             ]

@@ -19,19 +19,22 @@ from sqlalchemy.engine import Engine
 from bot.demo.sample import seed_notice_situation
 from bot.errors import NotStaff
 from bot.importing import SAMPLE_ROSTER_PATH
-from bot.ledger.checklist import exempt
+from bot.ledger.checklist import add_item, exempt
 from bot.ledger.report import build_report
 from bot.roster import import_units
 from bot.services import Services
 from bot.staff import acks, broadcasts
+from bot.staff import export as export_module
 from bot.staff.archive import build_archive
 from bot.staff.export import collect, export_workbook
 from bot.staff.workbook import display_width
 from bot.transport.outbox import enqueue, text_payload
+from messages import t
 from storage import repositories as repo
 from storage.models import OutboxMessage, Person, Submission, SubmissionFile, Unit
 from tests.support.cli import run_cli
 from tests.support.messages import label
+from tests.support.settings import with_settings
 
 STAFF = 900  # STAFF_IDS of the `services` fixture
 
@@ -443,3 +446,38 @@ async def test_export_on_the_command_line(tmp_path: Path) -> None:
     missing = await run_cli("export", "nowhere/status.xlsx")
     assert missing.code == 2
     assert "nowhere" in missing.err
+
+
+@pytest.mark.parametrize(
+    ("lang", "header", "own_line"),
+    [
+        ("zh", "{title}\n（{scope}）", "{title}：{state}"),
+        ("en", "{title}\n({scope})", "{title}: {state}"),
+    ],
+)
+async def test_item_headers_and_own_items_are_written_in_the_workbooks_language(
+    services: Services, tmp_path: Path, lang: str, header: str, own_line: str
+) -> None:
+    """A matrix column names whom its item is asked of, and the shared column of units' own
+    items gives each item's state, in the punctuation of the workbook's language."""
+    await seed_notice_situation(services=services, deadline=date(2026, 12, 31))
+    async with services.db.uow() as tx:
+        names = list((await tx.scalars(select(Unit.name).order_by(Unit.id))).all())
+    own = names[: export_module.OWN_COLUMNS + 1]  # more than fit a column each: one column
+    for name in own:
+        await add_item(services=services, unit_name=name, title=f"增列{name}")
+    items = (await collect(services=services)).items
+    path = tmp_path / "status.xlsx"
+    await export_workbook(
+        services=with_settings(services, language=lang), actor_id=None, path=path
+    )
+
+    matrix = _rows(load_workbook(path)[t(lang, "export.sheet_matrix")])
+    assert matrix[0][3:-1] == [
+        header.format(title=item.title, scope=t(lang, f"common.kind_{item.kind}"))
+        for item in items
+    ]
+    assert matrix[0][-1] == t(lang, "export.col_own_items")
+    missing = t(lang, "unitcard.state_missing")
+    shown_own = sorted(str(r[-1]) for r in matrix[1:] if r[-1])
+    assert shown_own == sorted(own_line.format(title=f"增列{n}", state=missing) for n in own)
