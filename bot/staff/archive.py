@@ -47,7 +47,7 @@ def safe_name(name: str) -> str:
 @dataclass(slots=True)
 class _Entry:
     arcname: str
-    size: int
+    size: int  # -1: a stored file not yet looked at
     source: Path | None = None
     text: str | None = None
 
@@ -59,8 +59,7 @@ async def _entries(services: Services) -> tuple[list[_Entry], list[str]]:
     submissions are far more than a statement's parameters)."""
     data_dir = services.settings.data_dir
     lang = services.settings.language
-    entries: list[_Entry] = []
-    missing: list[str] = []
+    entries: list[_Entry] = []  # the files' sizes still to be measured
     taken: set[str] = set()
 
     def unique(arcname: str) -> str:
@@ -107,11 +106,22 @@ async def _entries(services: Services) -> tuple[list[_Entry], list[str]]:
                 source = Path(path) if path else None
                 if source is not None and not source.is_absolute():
                     source = data_dir / source
-                arcname = unique(f"{folder}/{safe_name(file_name)}")
-                if source is None or not source.is_file():
-                    missing.append(arcname)
-                    continue
-                entries.append(_Entry(arcname, source.stat().st_size, source=source))
+                # Measured below, off the event loop; no source: missing.
+                entries.append(_Entry(unique(f"{folder}/{safe_name(file_name)}"), -1, source))
+    return await asyncio.to_thread(_measured, entries)
+
+
+def _measured(listed: list[_Entry]) -> tuple[list[_Entry], list[str]]:
+    """The entries with their files' sizes, and (in the same order) the files not found."""
+    entries: list[_Entry] = []
+    missing: list[str] = []
+    for entry in listed:
+        if entry.size < 0:
+            if entry.source is None or not entry.source.is_file():
+                missing.append(entry.arcname)
+                continue
+            entry.size = entry.source.stat().st_size
+        entries.append(entry)
     return entries, missing
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import zipfile
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from openpyxl import load_workbook
@@ -411,6 +413,34 @@ async def test_archive_in_parts_under_the_limit(services: Services, tmp_path: Pa
         assert folder_item == title.replace('"', "_")
         assert file_name.endswith(".pdf")
     assert len(found) == 5
+
+
+async def test_archive_looks_at_the_stored_files_off_the_event_loop(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Thousands of stored files are looked up in a worker thread: the bot keeps answering."""
+    await import_units(services=services, path=SAMPLE_ROSTER_PATH)
+    await _stored_files(services, [100, 100, 0])
+    files = str(services.settings.data_dir) + os.sep
+    looked_from: list[int] = []
+    real_is_file, real_stat = Path.is_file, Path.stat
+
+    def watched_is_file(path: Path) -> bool:
+        if str(path).startswith(files):
+            looked_from.append(threading.get_ident())
+        return real_is_file(path)
+
+    def watched_stat(path: Path, **kwargs: Any) -> Any:
+        if str(path).startswith(files):
+            looked_from.append(threading.get_ident())
+        return real_stat(path, **kwargs)
+
+    monkeypatch.setattr(Path, "is_file", watched_is_file)
+    monkeypatch.setattr(Path, "stat", watched_stat)
+    archive = await build_archive(services=services, actor_id=None, out_dir=tmp_path / "out")
+    assert archive.files == 3  # two files and one text answer
+    assert looked_from  # the stored files were looked at
+    assert threading.get_ident() not in looked_from
 
 
 async def test_archive_parts_respect_the_upload_limit_by_default(
