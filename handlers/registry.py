@@ -180,22 +180,29 @@ async def help_command(update: Update, context: Context) -> None:
     parts = []
     for audience in sections:
         lines = [t(lang, f"help.heading_{audience}")]
-        lines += [_help_line(lang, name) for name in menus.audience_commands(audience)]
+        lines += [help_line(lang, name) for name in menus.audience_commands(audience)]
         parts.append("\n".join(lines))
     await message.reply_text("\n\n".join(parts))
 
 
-def _help_line(lang: str, name: str) -> str:
+def help_line(lang: str, name: str) -> str:
     """`/unit 单位名称 查看某单位详情`: the command, what it takes, what it does."""
     known = catalogue(lang)
     usage = known.get(f"usage.{name}", "")
+    what = known.get(f"help.{name}") or known[f"commands.{name}"]
     return t(
         lang,
         "help.line",
         command=f"/{name}",
         usage=f" {usage}" if usage else "",
-        what=known.get(f"help.{name}") or known[f"commands.{name}"],
+        what=what.format_map({"languages": _language_names(lang)}),
     )
+
+
+def _language_names(lang: str) -> str:
+    """Every language the bot speaks, each by its own name (中文 / English), for /language."""
+    names = (t(code, "language.name") for code in LANGUAGES)
+    return t(lang, "help.languages_separator").join(names)
 
 
 async def setup_commands(app: Application[Any, Any, Any, Any, Any, Any]) -> None:

@@ -39,6 +39,7 @@ from bot.cli.main import build_parser
 from bot.services import Services
 from bot.settings import Settings
 from handlers.common import language_keyboard
+from handlers.registry import help_line
 from messages import LANGUAGES, format_date, format_time, join, normalize_language, t
 from storage.db import Database
 
@@ -53,6 +54,9 @@ assert join("fr", ["a", "b"]) == "a, b"
 # The language button, the setting, the command line and the button's handler know it.
 buttons = [b.text for row in language_keyboard("zh").inline_keyboard for b in row]
 assert buttons == ["中文", "English", "Français"], buttons
+# /help names every language /language offers, by its own name.
+assert help_line("zh", "language") == "/language 切换界面语言（中文 / English / Français）"
+assert help_line("en", "language") == "/language switch language (中文 / English / Français)"
 settings = Settings(_env_file=None, language="fr", bot_token="1:x")
 assert settings.language == "fr"
 assert build_parser().parse_args(["demo", "--lang", "fr"]).lang == "fr"
