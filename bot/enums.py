@@ -26,6 +26,10 @@ KIND_ALIASES: dict[UnitKind, tuple[str, ...]] = {
     UnitKind.MEMBER: ("member", "成员单位", "成员"),
 }
 KIND_ORDER = {kind.value: index for index, kind in enumerate(UnitKind)}
+# The order a sentence naming every kind lists them in (the checklist preview's counts, the
+# kinds an import accepts): the city's own member units first, as those sentences have always
+# read, then the others in UnitKind's order.
+KINDS_IN_TEXT: tuple[UnitKind, ...] = tuple(sorted(UnitKind, key=lambda k: k != UnitKind.MEMBER))
 
 
 class Role(StrEnum):

@@ -34,8 +34,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from bot.enums import KIND_ALIASES, UnitKind
-from messages import catalogue, plain
+from bot.enums import KIND_ALIASES, KINDS_IN_TEXT, UnitKind
+from messages import catalogue, join_or, kind_name, plain
 
 __all__ = [
     "CHECKLIST_COLUMNS",
@@ -111,10 +111,23 @@ def reason_in(
     a chat); `fallback` names a code the catalogue does not know."""
     values = dict.fromkeys(("column", "value", "max_length", "first_row", "year"), "")
     values |= {name: str(value) for name, value in details.items()}
+    if code == "bad_kind":
+        values["kinds"] = accepted_kinds(lang)
     key = f"import_reason.{code}"
     if key in catalogue(lang):
         return say(lang, key, **values)
     return say(lang, "import_reason.invalid", value=fallback)
+
+
+def accepted_kinds(lang: str) -> str:
+    """Every kind a file may name, as alternatives: “成员单位”或“县（区）” / member or county."""
+    return join_or(
+        lang,
+        (
+            plain(lang, "formats.kind_choice", name=kind_name(lang, kind), value=kind)
+            for kind in KINDS_IN_TEXT
+        ),
+    )
 
 
 class ImportRejected(Exception):

@@ -303,10 +303,6 @@ def role_name(lang: str, role: str) -> str:
     return t(lang, f"common.role_{role}")
 
 
-def kind_name(lang: str, kind: str) -> str:
-    return t(lang, f"common.kind_{kind}")
-
-
 def day_text(context: Context, moment: datetime, lang: str) -> str:
     """The office's date of a moment, as the office writes it: 2026年11月30日."""
     return format_date(moment.astimezone(services_of(context).settings.tz).date(), lang)

@@ -37,7 +37,6 @@ from handlers.shared import (
     error_text,
     fetcher,
     keyboard,
-    kind_name,
     matched,
     pressed,
     refresh_menus,
@@ -50,6 +49,7 @@ from messages import (
     format_short_date,
     format_weekday_date,
     join,
+    kind_name,
     t,
 )
 

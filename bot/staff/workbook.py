@@ -12,7 +12,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
-from messages import plain
+from messages import kind_name, plain
 
 MAX_WIDTH = 60
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
@@ -78,7 +78,7 @@ class Writer:
         return self._label("common.yes" if value else "common.no")
 
     def kind(self, kind: str | None) -> str:
-        return self._label(f"common.kind_{kind}") if kind else ""
+        return kind_name(self.lang, kind) if kind else ""
 
     def role(self, role: str) -> str:
         return self._label(f"common.role_{role}") if role else ""
