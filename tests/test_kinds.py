@@ -25,6 +25,7 @@ def test_every_kind_has_its_names_in_every_language(kind: UnitKind, lang: str) -
         f"common.kinds_{kind}",
         f"outstanding.kind_{kind}",
         f"stats.kind_{kind}",
+        f"broadcast.audience_{kind}",
         *(f"notice.bulletin.{part}_{kind}" for part in NOTICE_PARTS),
     ]
     assert [key for key in keys if key not in own(lang)] == []
