@@ -337,7 +337,7 @@ _KindField = Annotated[UnitKind, BeforeValidator(_kind_before)]
 
 
 class UnitRow(BaseModel):
-    """One unit of the roster: a member unit (成员单位) or a county/district (县（区）).
+    """One unit of the roster, of a kind (bot/enums.py UnitKind: 成员单位, 县（区）…).
 
     ``former_name`` (原单位名称, optional): the name the unit had on the roster before, so a
     renamed unit keeps its people, materials and history.

@@ -38,6 +38,10 @@ def test_every_kind_is_read_from_its_spellings_and_its_chinese_name(kind: UnitKi
         assert parse_kind(spelling) == kind
 
 
+def test_lists_ordered_by_the_kind_column_keep_unitkinds_order() -> None:
+    assert sorted(kind.value for kind in UnitKind) == [kind.value for kind in UnitKind]
+
+
 def test_sentences_name_every_kind_once_member_units_first() -> None:
     assert sorted(KINDS_IN_TEXT) == sorted(UnitKind)
     assert KINDS_IN_TEXT[0] == UnitKind.MEMBER
@@ -56,3 +60,8 @@ async def test_a_checklist_plan_counts_the_items_of_every_kind(
     async with services.db.sessions() as session:
         plan = await plan_checklist(session, [*rows, street])
     assert list(plan.by_kind.items()) == [("county", 11), ("member", 6), ("street", 1)]
+
+
+def test_every_kind_has_items_in_the_default_checklist() -> None:
+    kinds = {row.kind for row in parse_checklist(default_checklist_path())}
+    assert kinds == set(UnitKind)
