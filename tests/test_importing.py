@@ -24,7 +24,7 @@ from bot.importing import (
     read_table,
     reason_in,
 )
-from tests.support.kinds import add_street
+from tests.support.kinds import add_trial, today_s_kinds
 
 FIXTURES = Path(__file__).parent / "fixtures" / "import"
 
@@ -295,11 +295,12 @@ def test_an_unknown_kind_is_answered_with_every_kind_a_file_may_name(
     def reason(lang: str) -> str:
         return reason_in(lang, "bad_kind", {"value": "部门"}, fallback="")
 
+    today_s_kinds(monkeypatch, bot.importing)
     assert reason("zh") == "类型“部门”无法识别，应为“成员单位”或“县（区）”"
     assert reason("en") == "the type “部门” is unknown; use member or county"
-    add_street(monkeypatch, bot.importing)
-    assert reason("zh") == "类型“部门”无法识别，应为“成员单位”、“县（区）”或“街道”"
-    assert reason("en") == "the type “部门” is unknown; use member, county or street"
+    add_trial(monkeypatch, bot.importing)
+    assert reason("zh") == "类型“部门”无法识别，应为“成员单位”、“县（区）”或“试点单位”"
+    assert reason("en") == "the type “部门” is unknown; use member, county or trial"
 
 
 def test_bad_row_number_in_xlsx_counts_blank_rows(tmp_path: Path) -> None:

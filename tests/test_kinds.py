@@ -12,7 +12,7 @@ from bot.importing import ChecklistRow, parse_checklist, parse_kind
 from bot.ledger.checklist import default_checklist_path, plan_checklist
 from bot.services import Services
 from messages import LANGUAGES, kind_name, own
-from tests.support.kinds import add_street
+from tests.support.kinds import add_trial, today_s_kinds
 
 NOTICE_PARTS = ("count", "lead", "summary", "none")
 
@@ -51,15 +51,16 @@ async def test_a_checklist_plan_counts_the_items_of_every_kind(
     services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rows = parse_checklist(default_checklist_path())
+    today_s_kinds(monkeypatch, bot.ledger.checklist)
     async with services.db.sessions() as session:
         plan = await plan_checklist(session, rows)
     assert list(plan.by_kind.items()) == [("county", 11), ("member", 6)]
 
-    kind = add_street(monkeypatch, bot.ledger.checklist)
-    street = ChecklistRow.model_construct(kind=cast(UnitKind, kind), title="街道台账")
+    kind = add_trial(monkeypatch, bot.ledger.checklist)
+    trial = ChecklistRow.model_construct(kind=cast(UnitKind, kind), title="试点台账")
     async with services.db.sessions() as session:
-        plan = await plan_checklist(session, [*rows, street])
-    assert list(plan.by_kind.items()) == [("county", 11), ("member", 6), ("street", 1)]
+        plan = await plan_checklist(session, [*rows, trial])
+    assert list(plan.by_kind.items()) == [("county", 11), ("member", 6), ("trial", 1)]
 
 
 def test_every_kind_has_items_in_the_default_checklist() -> None:

@@ -32,7 +32,7 @@ from storage import repositories as repo
 from storage.db import Database
 from storage.models import AuditEvent, OutboxMessage, Person, StaffUpload
 from tests.support.application import BotHarness, running_bot
-from tests.support.kinds import add_street
+from tests.support.kinds import add_trial, today_s_kinds
 from tests.support.request import RecordingRequest
 
 STAFF = 900  # in STAFF_IDS of the `services` fixture
@@ -263,16 +263,17 @@ def test_the_checklist_preview_counts_the_items_of_every_kind(
         )
         return checklist_text(lang, "f.csv", out).splitlines()[1]
 
+    today_s_kinds(monkeypatch, handlers.uploads)
     assert count_line("zh", county=6, member=3) == "文件共9项：成员单位3项，县（区）6项。确认后："
     assert count_line("en", county=6, member=3) == (
         "The file has 9 items: 3 for member units, 6 for counties. Once confirmed:"
     )
-    add_street(monkeypatch, handlers.uploads)
-    assert count_line("zh", county=6, member=3, street=2) == (
-        "文件共11项：成员单位3项，县（区）6项，街道2项。确认后："
+    add_trial(monkeypatch, handlers.uploads)
+    assert count_line("zh", county=6, member=3, trial=2) == (
+        "文件共11项：成员单位3项，县（区）6项，试点单位2项。确认后："
     )
-    assert count_line("en", county=6, member=3, street=0) == (
-        "The file has 9 items: 3 for member units, 6 for counties, 0 for subdistricts."
+    assert count_line("en", county=6, member=3, trial=0) == (
+        "The file has 9 items: 3 for member units, 6 for counties, 0 for pilot units."
         " Once confirmed:"
     )
 
