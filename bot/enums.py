@@ -8,12 +8,19 @@ from enum import StrEnum
 class UnitKind(StrEnum):
     """A kind of reporting unit; each has its own checklist. Listed in this order.
 
-    A new kind is a member here (a value of at most 10 characters: the kind columns are
-    String(10)), its spellings in KIND_ALIASES, its names in the catalogues
-    (`common.kind_<kind>`, `outstanding.kind_<kind>`, `stats.kind_<kind>`,
-    `audit.scope_<kind>`, `notice.bulletin.{count,lead,summary,none}_<kind>`) and its
-    checklist. Two places name the kinds by hand: the broadcast audiences (`counties`,
-    `members` in bot/staff/broadcasts.py) and the 通报's opening sentence and default 主送.
+    A new kind is, and needs no more than (tests/test_kinds.py checks each):
+    - a member here, its value at most 10 characters (the kind columns are String(10)); the
+      values sort in UnitKind's order (lists of units order by the value, with the index
+      ix_unit_kind_name; everything else goes by UnitKind's order);
+    - its spellings in KIND_ALIASES, its value and its Chinese name among them;
+    - its names in both catalogues: `common.kind_<kind>` (one unit), `common.kinds_<kind>`
+      (several, in running text), `outstanding.kind_<kind>` and `stats.kind_<kind>` (the
+      /outstanding button's and the chart panel's label), `broadcast.audience_<kind>`, and the
+      通报's `notice.bulletin.{count,lead,summary,none}_<kind>`;
+    - its items in the default checklist (bot/data/default_checklist.csv).
+    The 通报's opening sentence (`notice.bulletin.opening`) and its default 主送
+    (`notice_main_to` in bot/settings.py) address the counties and the member units in the
+    office's own words; a new kind is added to them by hand if it is to be addressed there.
     """
 
     COUNTY = "county"  # 县（区）
@@ -26,6 +33,10 @@ KIND_ALIASES: dict[UnitKind, tuple[str, ...]] = {
     UnitKind.MEMBER: ("member", "成员单位", "成员"),
 }
 KIND_ORDER = {kind.value: index for index, kind in enumerate(UnitKind)}
+# The order a sentence naming every kind lists them in (the checklist preview's counts, the
+# kinds an import accepts): the city's own member units first, as those sentences have always
+# read, then the others in UnitKind's order.
+KINDS_IN_TEXT: tuple[UnitKind, ...] = tuple(sorted(UnitKind, key=lambda k: k != UnitKind.MEMBER))
 
 
 class Role(StrEnum):

@@ -34,8 +34,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from bot.enums import KIND_ALIASES, UnitKind
-from messages import catalogue, plain
+from bot.enums import KIND_ALIASES, KINDS_IN_TEXT, UnitKind
+from messages import catalogue, join_or, kind_name, plain
 
 __all__ = [
     "CHECKLIST_COLUMNS",
@@ -111,10 +111,23 @@ def reason_in(
     a chat); `fallback` names a code the catalogue does not know."""
     values = dict.fromkeys(("column", "value", "max_length", "first_row", "year"), "")
     values |= {name: str(value) for name, value in details.items()}
+    if code == "bad_kind":
+        values["kinds"] = accepted_kinds(lang)
     key = f"import_reason.{code}"
     if key in catalogue(lang):
         return say(lang, key, **values)
     return say(lang, "import_reason.invalid", value=fallback)
+
+
+def accepted_kinds(lang: str) -> str:
+    """Every kind a file may name, as alternatives: “成员单位”或“县（区）” / member or county."""
+    return join_or(
+        lang,
+        (
+            plain(lang, "formats.kind_choice", name=kind_name(lang, kind), value=kind)
+            for kind in KINDS_IN_TEXT
+        ),
+    )
 
 
 class ImportRejected(Exception):
@@ -324,7 +337,7 @@ _KindField = Annotated[UnitKind, BeforeValidator(_kind_before)]
 
 
 class UnitRow(BaseModel):
-    """One unit of the roster: a member unit (成员单位) or a county/district (县（区）).
+    """One unit of the roster, of a kind (bot/enums.py UnitKind: 成员单位, 县（区）…).
 
     ``former_name`` (原单位名称, optional): the name the unit had on the roster before, so a
     renamed unit keeps its people, materials and history.

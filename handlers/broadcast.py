@@ -6,7 +6,8 @@ message ("已发送 120/300") is edited by a throttled tick, and the final repor
 message of its own. Recipients acknowledge with the "收到" button.
 
 Buttons (`callback_data`):
-    bc:aud:{audience}   choose the audience (in the flow)
+    bc:aud:{audience}   choose the audience (in the flow; a kind's by its UnitKind value, or
+                        by its former name, bc:aud:counties, on buttons sent before)
     bc:send | bc:ackt | bc:back | bc:drop   send, "收到" on/off, audience again, discard
     bc:acks:{id}        who has (not) acknowledged, who was not reached
     bc:nudge:{id}:{n}   remind those who have not acknowledged (round n, once)
@@ -30,7 +31,7 @@ from bot.context import Context
 from bot.conversations import StepOut
 from bot.staff import acks, broadcasts
 from bot.staff.acks import AckStatus
-from bot.staff.broadcasts import AUDIENCES, Preview, Progress, audience_name
+from bot.staff.broadcasts import AUDIENCES, Preview, Progress, audience_name, audience_of
 from handlers.shared import (
     Audience,
     Button,
@@ -296,8 +297,8 @@ async def _flow_button(update: Update, context: Context, step: StepOut, lang: st
     if await press(update, context, BUTTONS):
         return
     if data.startswith("bc:aud:") and step.step in ("audience", "preview", "units"):
-        audience = data.split(":", 2)[2]
-        if audience not in AUDIENCES:
+        audience = audience_of(data.split(":", 2)[2])
+        if audience is None:
             await query.answer(t(lang, "common.stale_button"))
             return
         p = await broadcasts.set_audience(

@@ -299,10 +299,6 @@ def error_text(error: DomainError, lang: str) -> str:
     return t(lang, error.key, **error.values)
 
 
-def kind_name(lang: str, kind: str) -> str:
-    return t(lang, f"common.kind_{kind}")
-
-
 def day_text(context: Context, moment: datetime, lang: str) -> str:
     """The office's date of a moment, as the office writes it: 2026年11月30日."""
     return format_date(moment.astimezone(services_of(context).settings.tz).date(), lang)

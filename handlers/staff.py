@@ -50,7 +50,6 @@ from handlers.shared import (
     edit,
     error_text,
     keyboard,
-    kind_name,
     language_for,
     matched,
     pressed,
@@ -59,7 +58,7 @@ from handlers.shared import (
     services_of,
     tell,
 )
-from messages import Markup, catalogue, format_date, format_time, join, role_name, t
+from messages import Markup, catalogue, format_date, format_time, join, kind_name, role_name, t
 
 log = logging.getLogger(__name__)
 
@@ -564,6 +563,8 @@ def _audit_value(name: str, value: object, lang: str, known: Mapping[str, str]) 
         return role_name(lang, text)
     if name == "audience":
         return audience_name(text, lang)
+    if name == "scope" and f"common.kinds_{text}" in known:
+        return kind_name(lang, text, plural=True)
     if name in ("kind", "via", "what", "scope") and f"audit.{name}_{text}" in known:
         return t(lang, f"audit.{name}_{text}")
     if name in _DATE_KEYS:

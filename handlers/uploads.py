@@ -21,6 +21,7 @@ from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import ApplicationHandlerStop, MessageHandler, filters
 
 from bot.context import Context
+from bot.enums import KINDS_IN_TEXT
 from bot.errors import DomainError
 from bot.importing import reason_in
 from bot.ledger.files import DownloadTooLarge
@@ -37,7 +38,6 @@ from handlers.shared import (
     error_text,
     fetcher,
     keyboard,
-    kind_name,
     matched,
     pressed,
     refresh_menus,
@@ -50,6 +50,7 @@ from messages import (
     format_short_date,
     format_weekday_date,
     join,
+    kind_name,
     t,
 )
 
@@ -173,8 +174,17 @@ def checklist_text(lang: str, file: str, out: UploadOut) -> str:
             lang,
             "uploads.checklist_count",
             count=plan.count,
-            member=plan.member,
-            county=plan.county,
+            by_kind=Markup(
+                t(lang, "uploads.checklist_count_separator").join(
+                    t(
+                        lang,
+                        "uploads.checklist_count_kind",
+                        kinds=kind_name(lang, kind, plural=True),
+                        count=plan.by_kind.get(kind, 0),
+                    )
+                    for kind in KINDS_IN_TEXT
+                )
+            ),
         ),
     ]
     for key, items in (("checklist_added", plan.added), ("checklist_retired", plan.retired)):

@@ -87,6 +87,11 @@ def t(lang: str, key: str, /, **values: object) -> str:
     return text.format_map(safe)
 
 
+def kind_name(lang: str, kind: str, *, plural: bool = False) -> str:
+    """A kind of unit (bot/enums.py UnitKind) as running text names one, or several."""
+    return t(lang, f"common.{'kinds' if plural else 'kind'}_{kind}")
+
+
 def plain(lang: str, key: str, /, **values: object) -> str:
     """The sentence for a terminal: placeholders filled as they are, no escaping."""
     text = catalogue(lang if lang in LANGUAGES else DEFAULT_LANGUAGE)[key]
@@ -145,6 +150,14 @@ def format_time(moment: datetime, lang: str) -> str:
 def join(lang: str, parts: Iterable[str]) -> str:
     """A list in running text: 市民政局、市卫健委 / Civil Affairs, Health."""
     return _formats(lang)["list"].join(parts)
+
+
+def join_or(lang: str, parts: Iterable[str]) -> str:
+    """Alternatives in running text: “成员单位”或“县（区）” / member or county."""
+    *rest, last = parts
+    if not rest:
+        return last
+    return _formats(lang)["or_list"].format(rest=join(lang, rest), last=last)
 
 
 def numeral(number: int, lang: str) -> str:

@@ -56,14 +56,14 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, int: BigInteger}  # noqa: RUF012
 
 
-# 成员单位 (member unit) or 县（区） (county/district): one row per reporting unit.
+# A reporting unit of a kind (bot/enums.py UnitKind: 县（区）, 成员单位 …): one row each.
 class Unit(Base):
     __tablename__ = "unit"
     __table_args__ = (Index("ix_unit_kind_name", "kind", "name"),)  # the order units are listed
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
-    kind: Mapped[str] = mapped_column(String(10))  # "member" | "county"
+    kind: Mapped[str] = mapped_column(String(10))  # a UnitKind value: "county", "member" …
     created_at: Mapped[datetime]
     paused_until: Mapped[date | None] = mapped_column(Date)
     pause_reason: Mapped[str | None] = mapped_column(String(200))

@@ -8,6 +8,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+import bot.importing
 from bot.importing import (
     DEFAULT_CHECKLIST_PATH,
     REJECT_CODES,
@@ -21,7 +22,9 @@ from bot.importing import (
     parse_units,
     read_sheet,
     read_table,
+    reason_in,
 )
+from tests.support.kinds import add_trial, today_s_kinds
 
 FIXTURES = Path(__file__).parent / "fixtures" / "import"
 
@@ -284,6 +287,20 @@ def test_bad_units_csv(
     error = rejected(write_csv(tmp_path / "units.csv", text))
     assert (error.row, error.code) == (row, code)
     assert details.items() <= error.details.items()
+
+
+def test_an_unknown_kind_is_answered_with_every_kind_a_file_may_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def reason(lang: str) -> str:
+        return reason_in(lang, "bad_kind", {"value": "部门"}, fallback="")
+
+    today_s_kinds(monkeypatch, bot.importing)
+    assert reason("zh") == "类型“部门”无法识别，应为“成员单位”或“县（区）”"
+    assert reason("en") == "the type “部门” is unknown; use member or county"
+    add_trial(monkeypatch, bot.importing)
+    assert reason("zh") == "类型“部门”无法识别，应为“成员单位”、“县（区）”或“试点单位”"
+    assert reason("en") == "the type “部门” is unknown; use member, county or trial"
 
 
 def test_bad_row_number_in_xlsx_counts_blank_rows(tmp_path: Path) -> None:

@@ -9,6 +9,8 @@ import pytest
 from messages import (
     LANGUAGES,
     catalogue,
+    join_or,
+    kind_name,
     normalize_language,
     own,
     plain,
@@ -70,3 +72,17 @@ def test_no_exclamation_marks_in_chinese() -> None:
 )
 def test_telegram_language_codes(code: str | None, expected: str) -> None:
     assert normalize_language(code) == expected
+
+
+def test_alternatives_end_with_or() -> None:
+    assert join_or("zh", ["“休”"]) == "“休”"
+    assert join_or("zh", ["“成员单位”", "“县（区）”"]) == "“成员单位”或“县（区）”"
+    assert join_or("zh", ["甲", "乙", "丙"]) == "甲、乙或丙"
+    assert join_or("en", ["member", "county"]) == "member or county"
+    assert join_or("en", ["member", "county", "street"]) == "member, county or street"
+
+
+def test_a_kind_is_named_once_or_as_several() -> None:
+    assert kind_name("zh", "county") == kind_name("zh", "county", plural=True) == "县（区）"
+    assert kind_name("en", "member") == "member unit"
+    assert kind_name("en", "member", plural=True) == "member units"

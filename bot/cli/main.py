@@ -19,7 +19,7 @@ from bot.importing import ImportRejected, reason_in
 from bot.logs import configure_logging
 from bot.services import Services
 from bot.settings import Settings, SettingsError, load_settings
-from messages import LANGUAGES, plain, strip_html
+from messages import LANGUAGES, kind_name, plain, strip_html
 from storage.db import Database, WalRefused
 
 log = logging.getLogger("liaison-bot")
@@ -104,7 +104,7 @@ async def cmd_units(services: Services, args: argparse.Namespace) -> int:
         print(say(services, "cli.no_units"))
     else:
         for unit in units:
-            print(f"{unit.name}\t{say(services, f'common.kind_{unit.kind}')}")
+            print(f"{unit.name}\t{kind_name(services.settings.language, unit.kind)}")
     return 0
 
 
@@ -119,7 +119,7 @@ async def cmd_checklist(services: Services, args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps([i.model_dump() for i in items], ensure_ascii=False, indent=2))
         for item in [] if args.json else items:
-            scope = item.unit or say(services, f"common.kind_{item.kind}")
+            scope = item.unit or kind_name(services.settings.language, item.kind or "")
             print(f"{scope}\t{item.title}\t{item.description}")
     elif args.action == "exempt":
         unit, title = await checklist.exempt(
@@ -171,8 +171,9 @@ async def cmd_deadline(services: Services, args: argparse.Namespace) -> int:
 
 
 def scope_name(services: Services, scope: str) -> str:
-    key = "cli.deadline_scope_all" if scope == "all" else f"common.kind_{scope}"
-    return say(services, key)
+    if scope == "all":
+        return say(services, "cli.deadline_scope_all")
+    return kind_name(services.settings.language, scope)
 
 
 async def cmd_staff(services: Services, args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.enums import KIND_ORDER
+from bot.enums import KIND_ORDER, UnitKind
 from bot.errors import ItemNotFound
 from bot.importing import ChecklistRow, parse_checklist
 from bot.roster import ImportResult, find_unit, require_staff
@@ -77,8 +77,7 @@ class ChecklistPlan(BaseModel):
     """What a checklist file changes: items required anew, items retired, items reworded."""
 
     count: int
-    member: int  # items of the file for member units
-    county: int  # and for counties and districts
+    by_kind: dict[str, int]  # items of the file for each kind of unit, in UnitKind's order
     added: list[ItemChange]
     retired: list[ItemChange]
     changed: int  # a new description or place in the list
@@ -112,8 +111,7 @@ async def plan_checklist(tx: AsyncSession, rows: list[ChecklistRow]) -> Checklis
     ]
     return ChecklistPlan(
         count=len(rows),
-        member=sum(1 for row in rows if row.kind == "member"),
-        county=sum(1 for row in rows if row.kind == "county"),
+        by_kind={kind.value: sum(1 for row in rows if row.kind == kind) for kind in UnitKind},
         added=added,
         retired=retired,
         changed=changed,

@@ -14,15 +14,16 @@ import json
 import re
 from collections import defaultdict
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot import roster
 from bot.conversations import end_step, load_step, save_step
+from bot.enums import KIND_ORDER, UnitKind
 from bot.errors import DomainError
 from bot.ledger.report import UnitStatus, unit_statuses
 from bot.services import Services
@@ -39,12 +40,18 @@ from storage.models import (
     Unit,
 )
 
-Audience = Literal[
-    "registered", "outstanding", "contacts", "items", "counties", "members", "units"
-]
+Audience = str  # one of AUDIENCES
+# Who a broadcast goes to: everyone registered, the units still behind, every unit of a kind
+# (named by its UnitKind value), or units staff name.
 AUDIENCES: tuple[Audience, ...] = (
-    "registered", "outstanding", "contacts", "items", "counties", "members", "units",
+    "registered", "outstanding", "contacts", "items", *(kind.value for kind in UnitKind), "units",
 )  # fmt: skip
+# What the kinds' audiences were called before they followed UnitKind. Buttons already sent in
+# chats (bc:aud:counties), drafts saved in a step and broadcasts on record still carry them.
+FORMER_AUDIENCES: dict[str, Audience] = {
+    "counties": UnitKind.COUNTY.value,
+    "members": UnitKind.MEMBER.value,
+}
 FLOW = "broadcast"
 PURPOSE = "broadcast"
 NUDGE_PURPOSE = "broadcast_nudge"
@@ -75,6 +82,17 @@ class Draft(BaseModel):
     audience: Audience | None = None
     unit_ids: list[int] = Field(default_factory=list)
     ack: bool = True
+
+    @field_validator("audience")
+    @classmethod
+    def _known_audience(cls, value: str | None) -> str | None:
+        """Read a former audience as today's; refuse one that is not an audience."""
+        if value is None:
+            return None
+        audience = audience_of(value)
+        if audience is None:
+            raise ValueError(f"no audience {value!r}")
+        return audience
 
     @property
     def has_content(self) -> bool:
@@ -201,8 +219,11 @@ async def set_audience(*, services: Services, actor_id: int, audience: Audience)
         draft = await _draft(tx, actor_id)
         if not draft.has_content:
             raise NoDraft()
-        draft.audience = audience
-        if audience == "units":
+        known = audience_of(audience)
+        if known is None:
+            raise ValueError(f"no audience {audience!r}")
+        draft.audience = known
+        if known == "units":
             draft.unit_ids = []
             await _save(tx, services, actor_id, "units", draft)
             return None
@@ -263,9 +284,8 @@ async def _recipients(tx: AsyncSession, draft: Draft) -> tuple[list[Recipient], 
             return s.missing_contacts or bool(s.missing_items)
 
         chosen = [u for u in units if wanted(statuses[u.name])]
-    elif audience in ("counties", "members"):
-        kind = "county" if audience == "counties" else "member"
-        chosen = [u for u in units if u.kind == kind]
+    elif audience in KIND_ORDER:
+        chosen = [u for u in units if u.kind == audience]
     elif audience == "units":
         picked = set(draft.unit_ids)
         chosen = [u for u in units if u.id in picked]
@@ -588,11 +608,17 @@ async def _finish(
     )
 
 
+def audience_of(value: str) -> Audience | None:
+    """The audience a button or a record names (by today's name or a former one), else None."""
+    audience = FORMER_AUDIENCES.get(value, value)
+    return audience if audience in AUDIENCES else None
+
+
 def audience_name(audience: str, lang: str) -> str:
     """The audience as staff read it (`units:3` → 指定的3家单位)."""
     if audience.startswith("units:"):
         return t(lang, "broadcast.audience_units_n", count=audience.split(":", 1)[1])
-    return t(lang, f"broadcast.audience_{audience}")
+    return t(lang, f"broadcast.audience_{FORMER_AUDIENCES.get(audience, audience)}")
 
 
 def report_text(p: Progress, lang: str) -> str:

@@ -1,4 +1,4 @@
-"""`/stats`: completion by unit and by county, and progress over time, as one PNG.
+"""`/stats`: completion by unit, a panel per kind of unit, and progress over time, as one PNG.
 
 matplotlib draws with the Agg backend on a `Figure` of its own (no pyplot, so it is safe in
 a worker thread). Chinese labels use Noto Sans CJK SC from the installed mplfonts wheel,
@@ -196,7 +196,7 @@ def chart_style(font: str) -> Any:
 
 
 def build_figure(data: ChartData, lang: str) -> Figure:
-    """The figure: members' completion, the counties', and progress over time."""
+    """The figure: each kind's completion by unit, and progress over time."""
     font = cjk_font_name()
     import matplotlib
     from matplotlib.dates import DateFormatter

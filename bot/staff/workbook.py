@@ -12,7 +12,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
-from messages import plain, role_name
+from messages import kind_name, plain, role_name
 
 MAX_WIDTH = 60
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
@@ -78,7 +78,7 @@ class Writer:
         return self._label("common.yes" if value else "common.no")
 
     def kind(self, kind: str | None) -> str:
-        return self._label(f"common.kind_{kind}") if kind else ""
+        return kind_name(self.lang, kind) if kind else ""
 
     def role(self, role: str) -> str:
         return role_name(self.lang, role) if role else ""

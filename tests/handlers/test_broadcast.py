@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from bot.enums import UnitKind
 from bot.services import Services
 from bot.transport.outbox import Dispatcher
 from storage.models import Broadcast, BroadcastAck, ConversationStep, OutboxMessage, Unit
@@ -139,6 +140,30 @@ async def test_broadcast_is_refused_to_anyone_but_staff_and_in_groups(
     forged = await bot.press(LIAISON, data="bc:stop:1")
     assert forged.answer["text"] == label("common.staff_only")
     assert await rows.get(services, ConversationStep, LIAISON) is None
+
+
+async def test_every_kind_of_unit_is_an_audience_also_on_buttons_sent_before(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    await factories.add_unit(services, "西吉县", kind="county")
+    await bot.command(STAFF, "/broadcast")
+    audience = (await bot.say(STAFF, "通知")).one()
+    lists = ["registered", "outstanding", "contacts", "items"]
+    kinds = [f"bc:aud:{kind}" for kind in UnitKind]
+    assert audience.button_data() == [
+        *(f"bc:aud:{a}" for a in lists),
+        *kinds,
+        "bc:aud:units",
+        "bc:drop",
+    ]
+    assert audience.button_texts()[4:6] == ["各县（区）", "各成员单位"]
+
+    for data in ("bc:aud:member", "bc:aud:members"):  # today's button, and one sent before
+        await bot.press(STAFF, data=data, on=audience)
+        assert audience.mentions("broadcast.preview_audience", audience="各成员单位", units=2)
+        await bot.press(STAFF, data="bc:back", on=audience)
+    await bot.press(STAFF, data="bc:aud:counties", on=audience)
+    assert audience.mentions("broadcast.preview_audience", audience="各县（区）", units=1)
 
 
 async def test_forged_broadcast_buttons_are_stale(bot: BotHarness, office: Office) -> None:

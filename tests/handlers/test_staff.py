@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from bot.services import Services
+from handlers.staff import audit_details
 from storage.models import AuditEvent, ChecklistItem, Exemption, Invite, Unit
 from tests.support import factories, rows
 from tests.support.application import BotHarness
@@ -219,3 +220,18 @@ async def test_a_forged_console_button_changes_nothing(
         stale = await bot.press(STAFF, data=data)
         assert stale.answer["text"] == label("common.stale_button"), data
         assert stale.messages == []
+
+
+@pytest.mark.parametrize(
+    ("lang", "scope", "shown"),
+    [
+        ("zh", "all", "范围：全部单位"),
+        ("zh", "county", "范围：县（区）"),
+        ("en", "member", "for: member units"),
+        ("en", "county", "for: counties"),
+    ],
+)
+def test_an_audit_entry_names_the_kinds_a_deadline_was_set_for(
+    lang: str, scope: str, shown: str
+) -> None:
+    assert audit_details({"scope": scope}, lang) == [shown]

@@ -18,16 +18,21 @@ import openpyxl
 import pytest
 from sqlalchemy import func, select
 
+import handlers.uploads
 from bot import roster
 from bot.clock import FrozenClock
 from bot.holidays import load_calendar
+from bot.ledger.checklist import ChecklistPlan
 from bot.reminders.planner import plan_tick
 from bot.services import Services
+from bot.staff.uploads import UploadOut
+from handlers.uploads import checklist_text
 from messages import t
 from storage import repositories as repo
 from storage.db import Database
 from storage.models import AuditEvent, OutboxMessage, Person, StaffUpload
 from tests.support.application import BotHarness, running_bot
+from tests.support.kinds import add_trial, today_s_kinds
 from tests.support.request import RecordingRequest
 
 STAFF = 900  # in STAFF_IDS of the `services` fixture
@@ -244,6 +249,33 @@ async def test_a_bad_roster_lists_every_bad_row_and_changes_nothing(office: Offi
     assert await office.units() == before
     async with office.services.db.sessions() as session:
         assert (await session.scalars(select(StaffUpload.state))).all() == ["rejected"]
+
+
+def test_the_checklist_preview_counts_the_items_of_every_kind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def count_line(lang: str, **by_kind: int) -> str:
+        plan = ChecklistPlan(
+            count=sum(by_kind.values()), by_kind=by_kind, added=[], retired=[], changed=0
+        )
+        out = UploadOut(
+            upload_id=1, file_name="f.csv", kind="checklist", state="previewed", checklist=plan
+        )
+        return checklist_text(lang, "f.csv", out).splitlines()[1]
+
+    today_s_kinds(monkeypatch, handlers.uploads)
+    assert count_line("zh", county=6, member=3) == "文件共9项：成员单位3项，县（区）6项。确认后："
+    assert count_line("en", county=6, member=3) == (
+        "The file has 9 items: 3 for member units, 6 for counties. Once confirmed:"
+    )
+    add_trial(monkeypatch, handlers.uploads)
+    assert count_line("zh", county=6, member=3, trial=2) == (
+        "文件共11项：成员单位3项，县（区）6项，试点单位2项。确认后："
+    )
+    assert count_line("en", county=6, member=3, trial=0) == (
+        "The file has 9 items: 3 for member units, 6 for counties, 0 for pilot units."
+        " Once confirmed:"
+    )
 
 
 async def test_a_checklist_is_previewed_then_applied(office: Office) -> None:

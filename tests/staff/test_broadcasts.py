@@ -1,12 +1,16 @@
-"""A broadcast leaves its trace in the audit log (who sent what to whom)."""
+"""A broadcast leaves its trace in the audit log (who sent what to whom); a kind of unit is
+an audience by its UnitKind value, and by the name it had before in what was saved then."""
 
 from __future__ import annotations
 
+import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from bot.demo.sample import seed_notice_situation
 from bot.services import Services
 from bot.staff import broadcasts
+from messages import LANGUAGES
 from storage.models import AuditEvent
 
 STAFF = 900  # STAFF_IDS of the services fixture
@@ -16,7 +20,7 @@ async def test_a_broadcast_is_in_the_audit_log(services: Services) -> None:
     await seed_notice_situation(services=services)
     await broadcasts.begin(services=services, actor_id=STAFF)
     await broadcasts.set_content(services=services, actor_id=STAFF, summary="通知", text="通知")
-    await broadcasts.set_audience(services=services, actor_id=STAFF, audience="counties")
+    await broadcasts.set_audience(services=services, actor_id=STAFF, audience="county")
     await broadcasts.confirm(
         services=services, actor_id=STAFF, progress_chat_id=STAFF, progress_message_id=1
     )
@@ -26,4 +30,18 @@ async def test_a_broadcast_is_in_the_audit_log(services: Services) -> None:
         ).all()
     assert len(events) == 1
     assert events[0].actor_id == STAFF
-    assert events[0].details["audience"] == "counties"
+    assert events[0].details["audience"] == "county"
+
+
+def test_a_draft_or_a_broadcast_saved_with_a_former_audience_reads_as_today() -> None:
+    assert broadcasts.Draft.model_validate({"audience": "counties"}).audience == "county"
+    assert broadcasts.Draft.model_validate({"audience": "members"}).audience == "member"
+    with pytest.raises(ValidationError):
+        broadcasts.Draft.model_validate({"audience": "everyone"})
+    for lang in LANGUAGES:
+        assert broadcasts.audience_name("members", lang) == broadcasts.audience_name(
+            "member", lang
+        )
+        assert broadcasts.audience_name("counties", lang) == broadcasts.audience_name(
+            "county", lang
+        )

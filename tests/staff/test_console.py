@@ -159,15 +159,15 @@ async def test_audiences(seeded: Services) -> None:
     await broadcasts.begin(services=seeded, actor_id=STAFF)
     await broadcasts.set_content(services=seeded, actor_id=STAFF, summary="x", text="x")
     counts = {}
-    for audience in ("registered", "outstanding", "items", "counties", "members"):
+    for audience in ("registered", "outstanding", "items", "county", "member"):
         preview = await broadcasts.set_audience(services=seeded, actor_id=STAFF, audience=audience)
         assert preview is not None
         counts[audience] = (preview.units, preview.recipients, len(preview.units_without_contact))
     assert counts["registered"] == (50, 37, 13)
     assert counts["outstanding"] == (25, 12, 13)
     assert counts["items"] == (25, 12, 13)
-    assert counts["counties"] == (5, 4, 1)
-    assert counts["members"] == (45, 33, 12)
+    assert counts["county"] == (5, 4, 1)
+    assert counts["member"] == (45, 33, 12)
     contacts = await broadcasts.set_audience(services=seeded, actor_id=STAFF, audience="contacts")
     assert contacts is not None
     assert contacts.recipients == 0  # nobody of those units is registered
@@ -181,7 +181,7 @@ async def test_audiences(seeded: Services) -> None:
 
 
 async def test_progress_finishes_once_and_reports(seeded: Services) -> None:
-    sent = await _send(seeded, "counties")
+    sent = await _send(seeded, "county")
     assert (sent.total, sent.pending, sent.finished) == (4, 4, False)
     async with seeded.db.sessions() as session:
         assert await session.get(ConversationStep, STAFF) is None
@@ -232,7 +232,7 @@ async def test_progress_finishes_once_and_reports(seeded: Services) -> None:
 
 
 async def test_acknowledgements_and_reminders(seeded: Services) -> None:
-    sent = await _send(seeded, "counties")
+    sent = await _send(seeded, "county")
     async with seeded.db.uow() as tx:
         await tx.execute(
             update(OutboxMessage)
@@ -276,7 +276,7 @@ async def test_acknowledgements_and_reminders(seeded: Services) -> None:
 
 
 async def test_stop_sending_holds_back_the_rest(seeded: Services) -> None:
-    sent = await _send(seeded, "members")
+    sent = await _send(seeded, "member")
     assert await broadcasts.stop_sending(
         services=seeded, actor_id=STAFF, broadcast_id=sent.id
     ) == (sent.total)

@@ -129,7 +129,7 @@ async def make_scene(services: Services) -> Scene:
     await broadcasts.set_content(
         services=services, actor_id=STAFF, summary="请于12月5日前报送", text="请于12月5日前报送"
     )
-    await broadcasts.set_audience(services=services, actor_id=STAFF, audience="counties")
+    await broadcasts.set_audience(services=services, actor_id=STAFF, audience="county")
     sent = await broadcasts.confirm(
         services=services, actor_id=STAFF, progress_chat_id=STAFF, progress_message_id=1
     )
@@ -238,7 +238,7 @@ async def test_workbook_matches_the_database(services: Services, tmp_path: Path)
     notice = dict(zip(notices[0], notices[1], strict=True))
     recipients = word("col_recipients")
     assert notice[word("col_broadcast")] == scene.broadcast_id
-    assert notice[word("col_audience")] == label("broadcast.audience_counties")
+    assert notice[word("col_audience")] == label("broadcast.audience_county")
     assert notice[word("col_unreachable_count")] == 1
     assert notice[word("col_acknowledged")] == 1
     assert notice[word("col_delivered")] == int(str(notice[recipients])) - 1
