@@ -456,11 +456,7 @@ def _matrix_rows(
             item = cells.get(item_id)
             row.append(na if item is None else w.cell(_cell_text(w, item), "centered", centered))
         if data.shared_own:
-            own = [
-                _own_line(w, i)
-                for i in unit.every_item
-                if i.item_id not in listed
-            ]
+            own = [_own_line(w, i) for i in unit.every_item if i.item_id not in listed]
             row.append(w.cell("\n".join(own), "centered", centered) if own else None)
         sheet.append(row)
 
