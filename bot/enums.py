@@ -14,9 +14,9 @@ class UnitKind(StrEnum):
       ix_unit_kind_name; everything else goes by UnitKind's order);
     - its spellings in KIND_ALIASES, its value and its Chinese name among them;
     - its names in both catalogues: `common.kind_<kind>` (one unit), `common.kinds_<kind>`
-      (several, in running text), `outstanding.kind_<kind>` and `stats.kind_<kind>` (the
-      /outstanding button's and the chart panel's label), `broadcast.audience_<kind>`, and the
-      通报's `notice.bulletin.{count,lead,summary,none}_<kind>`;
+      (several, in running text), `common.kind_label_<kind>` (the /outstanding button's and
+      the chart panel's label), `broadcast.audience_<kind>`, and the 通报's
+      `notice.bulletin.{count,lead,summary,none}_<kind>`;
     - its items in the default checklist (bot/data/default_checklist.csv).
     The 通报's opening sentence (`notice.bulletin.opening`) and its default 主送
     (`notice_main_to` in bot/settings.py) address the counties and the member units in the

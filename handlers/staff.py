@@ -58,7 +58,17 @@ from handlers.shared import (
     services_of,
     tell,
 )
-from messages import Markup, catalogue, format_date, format_time, join, kind_name, role_name, t
+from messages import (
+    Markup,
+    catalogue,
+    format_date,
+    format_time,
+    join,
+    kind_label,
+    kind_name,
+    role_name,
+    t,
+)
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +128,11 @@ def outstanding_text(view: OutstandingView, lang: str) -> str:
     return "\n".join(lines)
 
 
+def _kind_button(lang: str, kind: str) -> str:
+    """A filter button of /outstanding: all units, or one kind's."""
+    return t(lang, "outstanding.kind_any") if kind == "any" else kind_label(lang, kind)
+
+
 def outstanding_markup(view: OutstandingView, lang: str) -> InlineKeyboardMarkup:
     kind = view.kind
 
@@ -130,10 +145,7 @@ def outstanding_markup(view: OutstandingView, lang: str) -> InlineKeyboardMarkup
     lists = [
         button(t(lang, f"outstanding.button_{n}"), n, kind, 0, n == view.list_name) for n in LISTS
     ]
-    kinds = [
-        button(t(lang, f"outstanding.kind_{k}"), view.list_name, k, 0, k == view.kind)
-        for k in KINDS
-    ]
+    kinds = [button(_kind_button(lang, k), view.list_name, k, 0, k == view.kind) for k in KINDS]
     rows = [lists[:3], lists[3:], kinds]
     pages = []
     if view.page > 0:

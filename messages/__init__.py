@@ -92,6 +92,11 @@ def kind_name(lang: str, kind: str, *, plural: bool = False) -> str:
     return t(lang, f"common.{'kinds' if plural else 'kind'}_{kind}")
 
 
+def kind_label(lang: str, kind: str) -> str:
+    """The units of a kind as a label names them: a button, a chart panel's title."""
+    return t(lang, f"common.kind_label_{kind}")
+
+
 def plain(lang: str, key: str, /, **values: object) -> str:
     """The sentence for a terminal: placeholders filled as they are, no escaping."""
     text = catalogue(lang if lang in LANGUAGES else DEFAULT_LANGUAGE)[key]

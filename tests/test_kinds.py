@@ -23,8 +23,7 @@ def test_every_kind_has_its_names_in_every_language(kind: UnitKind, lang: str) -
     keys = [
         f"common.kind_{kind}",
         f"common.kinds_{kind}",
-        f"outstanding.kind_{kind}",
-        f"stats.kind_{kind}",
+        f"common.kind_label_{kind}",
         f"broadcast.audience_{kind}",
         *(f"notice.bulletin.{part}_{kind}" for part in NOTICE_PARTS),
     ]

@@ -27,7 +27,7 @@ from bot.enums import UnitKind
 from bot.ledger.report import Totals, report_in
 from bot.ledger.status import load_obligations
 from bot.services import Services
-from messages import plain
+from messages import kind_label, plain
 from storage.models import Submission
 
 if TYPE_CHECKING:
@@ -215,7 +215,7 @@ def build_figure(data: ChartData, lang: str) -> Figure:
         key=len,
         reverse=True,
     )
-    panels = [(group, say(f"kind_{group[0].kind}")) for group in groups if group]
+    panels = [(group, kind_label(lang, group[0].kind)) for group in groups if group]
     with matplotlib.rc_context(chart_style(font)):
         bars_height = sum(0.27 * len(group) for group, _ in panels)
         height = 4.0 + bars_height + 3.5

@@ -176,7 +176,7 @@ async def test_outstanding_unit_audit_stats_and_export(office: Office) -> None:
     contacts = await staff.edited(summary.message_id, edits=2)
     list_contacts = label("outstanding.list_contacts")
     assert mentions(contacts.text, "outstanding.list_heading", list=list_contacts, count=13)
-    await staff.press(label("outstanding.kind_county"), expect=0)
+    await staff.press(label("common.kind_label_county"), expect=0)
     counties = await staff.edited(summary.message_id, edits=3)
     county = label("common.kind_county")
     assert mentions(

@@ -19,15 +19,13 @@ TRIAL_NAMES = {
     "zh": {
         "common.kind_trial": "试点单位",
         "common.kinds_trial": "试点单位",
-        "outstanding.kind_trial": "试点单位",
-        "stats.kind_trial": "试点单位",
+        "common.kind_label_trial": "试点单位",
         "broadcast.audience_trial": "各试点单位",
     },
     "en": {
         "common.kind_trial": "pilot unit",
         "common.kinds_trial": "pilot units",
-        "outstanding.kind_trial": "Pilot units",
-        "stats.kind_trial": "Pilot units",
+        "common.kind_label_trial": "Pilot units",
         "broadcast.audience_trial": "Pilot units",
     },
 }
