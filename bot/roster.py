@@ -270,30 +270,28 @@ async def find_unit(session: AsyncSession, name: str) -> Unit:
     exact = await session.scalar(select(Unit).where(Unit.name == wanted))
     if exact is not None:
         return exact
-    matches: list[Unit] = []
+    matches: list[tuple[int, str]] = []  # ids and names only: a short query matches many
     if wanted:
         # The database finds the candidates (LIKE ignores ASCII case); the exact test keeps
         # those that contain the words as typed.
-        found = await session.scalars(
-            select(Unit)
+        found = await session.execute(
+            select(Unit.id, Unit.name)
             .where(Unit.name.contains(wanted, autoescape=True))
             .order_by(Unit.kind, Unit.name)
         )
-        matches = [u for u in found.all() if wanted in u.name]
+        matches = [(unit_id, unit_name) for unit_id, unit_name in found if wanted in unit_name]
     if not matches and wanted:
         initials = wanted.lower()
         names = await session.execute(select(Unit.id, Unit.name).order_by(Unit.kind, Unit.name))
-        ids = [unit_id for unit_id, unit_name in names if initials in _initials(unit_name)]
-        if ids:
-            found = await session.scalars(
-                select(Unit).where(Unit.id.in_(ids[:9])).order_by(Unit.kind, Unit.name)
-            )
-            matches = list(found.all())
+        matches = [(i, unit_name) for i, unit_name in names if initials in _initials(unit_name)]
     if len(matches) == 1:
-        return matches[0]
+        unit = await session.get(Unit, matches[0][0])
+        if unit is not None:  # else removed since (another process): not found
+            return unit
+        matches = []
     if not matches:
         raise UnitNotFound(name=wanted)
-    raise UnitAmbiguous(name=wanted, matches="、".join(u.name for u in matches[:8]))
+    raise UnitAmbiguous(name=wanted, matches="、".join(name for _, name in matches[:8]))
 
 
 @lru_cache(maxsize=200_000)
