@@ -111,13 +111,15 @@ class ReminderDelivery:
     ) -> bool:
         """A roll call names the units outstanding when it is posted, not when it was asked."""
         today = self.services.today()
-        dues = await load_obligations(tx)
-        if meta.get("kind") == "scheduled" and not any(
-            d.owes and not d.paused_on(today) for d in dues
-        ):
-            return False
-        if int(meta.get("parts") or 1) > 1:
+        scheduled = meta.get("kind") == "scheduled"
+        in_parts = int(meta.get("parts") or 1) > 1
+        if in_parts and not scheduled:
             return True  # a long roll call in parts is sent as it was cut
+        dues = await load_obligations(tx, detail=False)
+        if scheduled and not any(d.owes and not d.paused_on(today) for d in dues):
+            return False
+        if in_parts:
+            return True
         deadline = overall_deadline(await deadlines(tx))
         parts = render_rollcall(
             dues, today=today, deadline=deadline, lang=self.services.settings.language

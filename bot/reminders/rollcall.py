@@ -38,7 +38,7 @@ async def rollcall_now(
     now = services.now()
     async with services.db.uow() as tx:
         await _group(tx, chat_id, title, now)
-        dues = await load_obligations(tx)
+        dues = await load_obligations(tx, detail=False)
         deadline = overall_deadline(await deadlines(tx))
         today = services.today()
         parts = render_rollcall(
