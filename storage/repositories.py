@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from storage.models import (
     Account,
@@ -114,9 +114,12 @@ def audit(
 
 
 async def in_parts(
-    tx: AsyncSession, query: Select[*tuple[Any, ...]], size: int
+    tx: AsyncSession | AsyncConnection,
+    query: Select[*tuple[Any, ...]],
+    size: int,
+    params: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[Sequence[Any]]:
     """A query's rows, `size` at a time, streamed (a country's rows never all in memory)."""
-    result = await tx.stream(query.execution_options(yield_per=size))
+    result = await tx.stream(query.execution_options(yield_per=size), params)
     async for part in result.partitions():
         yield part

@@ -605,9 +605,8 @@ _PART = 10_000
 async def _rows(
     db: AsyncConnection, query: Any, params: dict[str, Any] | None = None
 ) -> AsyncIterator[Any]:
-    """A query's rows, fetched _PART at a time."""
-    result = await db.stream(query.execution_options(yield_per=_PART), params)
-    async for part in result.partitions():
+    """A query's rows, one by one, fetched _PART at a time."""
+    async for part in repo.in_parts(db, query, _PART, params):
         for row in part:
             yield row
 
