@@ -304,28 +304,34 @@ _UNIT_COLUMNS = (
 
 
 def _units_begin(w: Writer, data: ExportData) -> Any:
-    """The units sheet, its widths from every unit's values (distinct values measured once)."""
+    """The units sheet, its widths from every unit's values (distinct values measured once).
+
+    A column is its header's key in _UNIT_COLUMNS, its width fitted here by that key, and its
+    value in `_units_rows`, at the same place as its key."""
     units = [u.obligations for u in data.units]
     fit = Widths(len(_UNIT_COLUMNS))
-    fit.see(0, len(units))
-    fit.see_all(1, (u.name for u in units))
-    fit.see_all(2, (w.kind(u.kind) for u in units))
-    for first, role in ((3, "liaison"), (6, "lead")):
+    at = {key: index for index, key in enumerate(_UNIT_COLUMNS)}
+    fit.see(at["col_number"], len(units))
+    fit.see_all(at["col_unit"], (u.name for u in units))
+    fit.see_all(at["col_kind"], (w.kind(u.kind) for u in units))
+    for role, name, post, phone in (
+        ("liaison", "col_liaison", "col_liaison_post", "col_liaison_phone"),
+        ("lead", "col_lead", "col_lead_post", "col_lead_phone"),
+    ):
         holders = [h for u in units if (h := u.holder(role)) is not None]
-        fit.see_all(first, (h.name for h in holders))
-        fit.see_all(first + 1, (h.post for h in holders))
-        fit.see_all(first + 2, (h.phone for h in holders))
-    fit.see_all(9, (w.yes_no(v) for v in (True, False)))
-    fit.see_all(10, (w.yes_no(v) for v in (True, False)))
-    fit.see_all(11, (u.deadline for u in units))
-    fit.see_all(12, (len(u.missing_items) for u in units))
-    fit.see_all(13, (u.pending_review for u in units))
-    fit.see_all(14, (u.reminders_sent for u in units))
-    fit.see_all(15, (w.yes_no(v) for v in (True, False)))
-    fit.see_all(16, (u.paused_until for u in units))
+        fit.see_all(at[name], (h.name for h in holders))
+        fit.see_all(at[post], (h.post for h in holders))
+        fit.see_all(at[phone], (h.phone for h in holders))
+    for answer in ("col_lead_linked", "col_contacts_complete", "col_unreachable"):
+        fit.see_all(at[answer], (w.yes_no(v) for v in (True, False)))
+    fit.see_all(at["col_deadline"], (u.deadline for u in units))
+    fit.see_all(at["col_missing_count"], (len(u.missing_items) for u in units))
+    fit.see_all(at["col_pending_count"], (u.pending_review for u in units))
+    fit.see_all(at["col_reminders"], (u.reminders_sent for u in units))
+    fit.see_all(at["col_paused_until"], (u.paused_until for u in units))
     # The missing lists are shared by units in the same position: each measured once.
     lists = {id(u.missing_items): u.missing_items for u in units}
-    fit.see_all(17, (title for titles in lists.values() for title in titles))
+    fit.see_all(at["col_missing_list"], (title for titles in lists.values() for title in titles))
     headers = [w.h(k) for k in _UNIT_COLUMNS]
     return w.table(w.h("sheet_units"), headers, fit.widths, len(units))
 
