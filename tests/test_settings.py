@@ -82,7 +82,7 @@ def test_gettext_style_language_is_understood(monkeypatch: pytest.MonkeyPatch) -
         ("STAFF_IDS", "[1, 2]"),
         ("STAFF_IDS", "-5"),
         ("TIMEZONE", "Mars/Olympus"),
-        ("LANGUAGE", "fr"),
+        ("LANGUAGE", "xx"),
         ("DATABASE_URL", "sqlite:///sync.db"),
         ("TELEGRAM_API_URL", "api.telegram.org"),
         ("TELEGRAM_PROXY", "ftp://proxy"),
