@@ -17,7 +17,9 @@ class UnitKind(StrEnum):
       (several, in running text), `common.kind_label_<kind>` (the /outstanding button's and
       the chart panel's label), `broadcast.audience_<kind>`, and the 通报's
       `notice.bulletin.{count,lead,summary,none}_<kind>`;
-    - its items in the default checklist (bot/data/default_checklist.csv).
+    - its items in the default checklist (bot/data/default_checklist.csv);
+    - its name where the docs list the kinds: docs/reference.md (`units import`, `checklist
+      import`, `deadline --kind`) and the two guides (the roster's columns, the audiences).
     The 通报's opening sentence (`notice.bulletin.opening`) and its default 主送
     (`notice_main_to` in bot/settings.py) address the counties and the member units in the
     office's own words; a new kind is added to them by hand if it is to be addressed there.

@@ -46,6 +46,8 @@ class DeadlineOut(BaseModel):
 
 
 def default_checklist_path() -> Path:
+    """The built-in checklist (a new default item is a line there; the two guides in docs/
+    quote how many items each kind owes)."""
     return Path(str(resources.files("bot") / "data" / "default_checklist.csv"))
 
 
