@@ -64,7 +64,7 @@ _SPLIT = re.compile(r"[\s,，、;；]+")
 
 
 def audience_markup(lang: str) -> InlineKeyboardMarkup:
-    buttons = [(t(lang, f"broadcast.audience_{a}"), f"bc:aud:{a}") for a in AUDIENCES]
+    buttons = [(audience_name(a, lang), f"bc:aud:{a}") for a in AUDIENCES]
     rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
     return keyboard([*rows, [(t(lang, "broadcast.button_drop"), "bc:drop")]])
 

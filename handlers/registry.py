@@ -190,13 +190,9 @@ def help_line(lang: str, name: str) -> str:
     known = catalogue(lang)
     usage = known.get(f"usage.{name}", "")
     what = known.get(f"help.{name}") or known[f"commands.{name}"]
-    return t(
-        lang,
-        "help.line",
-        command=f"/{name}",
-        usage=f" {usage}" if usage else "",
-        what=what.format_map({"languages": _language_names(lang)}),
-    )
+    if "{languages}" in what:  # /language's line names the languages it offers
+        what = what.replace("{languages}", _language_names(lang))
+    return t(lang, "help.line", command=f"/{name}", usage=f" {usage}" if usage else "", what=what)
 
 
 def _language_names(lang: str) -> str:

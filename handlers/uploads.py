@@ -24,6 +24,7 @@ from bot.context import Context
 from bot.enums import KINDS_IN_TEXT
 from bot.errors import DomainError
 from bot.importing import reason_in
+from bot.ledger.checklist import ChecklistPlan
 from bot.ledger.files import DownloadTooLarge
 from bot.roster import RosterPlan
 from bot.staff import uploads
@@ -165,6 +166,20 @@ def roster_text(lang: str, file: str, plan: RosterPlan) -> str:
     return "\n".join(lines)
 
 
+def _kind_counts(lang: str, plan: ChecklistPlan) -> Markup:
+    """How many items the file has for each kind: 成员单位3项，县（区）6项."""
+    parts = (
+        t(
+            lang,
+            "uploads.checklist_count_kind",
+            kinds=kind_name(lang, kind, plural=True),
+            count=plan.by_kind[kind],
+        )
+        for kind in KINDS_IN_TEXT
+    )
+    return Markup(t(lang, "uploads.checklist_count_separator").join(parts))
+
+
 def checklist_text(lang: str, file: str, out: UploadOut) -> str:
     plan = out.checklist
     assert plan is not None
@@ -174,17 +189,7 @@ def checklist_text(lang: str, file: str, out: UploadOut) -> str:
             lang,
             "uploads.checklist_count",
             count=plan.count,
-            by_kind=Markup(
-                t(lang, "uploads.checklist_count_separator").join(
-                    t(
-                        lang,
-                        "uploads.checklist_count_kind",
-                        kinds=kind_name(lang, kind, plural=True),
-                        count=plan.by_kind.get(kind, 0),
-                    )
-                    for kind in KINDS_IN_TEXT
-                )
-            ),
+            by_kind=_kind_counts(lang, plan),
         ),
     ]
     for key, items in (("checklist_added", plan.added), ("checklist_retired", plan.retired)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -111,9 +112,10 @@ async def plan_checklist(tx: AsyncSession, rows: list[ChecklistRow]) -> Checklis
         for key, item in existing.items()
         if key not in wanted and item.active
     ]
+    counts = Counter(row.kind for row in rows)
     return ChecklistPlan(
         count=len(rows),
-        by_kind={kind.value: sum(1 for row in rows if row.kind == kind) for kind in UnitKind},
+        by_kind={kind.value: counts[kind] for kind in UnitKind},
         added=added,
         retired=retired,
         changed=changed,

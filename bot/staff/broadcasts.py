@@ -618,7 +618,7 @@ def audience_name(audience: str, lang: str) -> str:
     """The audience as staff read it (`units:3` → 指定的3家单位)."""
     if audience.startswith("units:"):
         return t(lang, "broadcast.audience_units_n", count=audience.split(":", 1)[1])
-    return t(lang, f"broadcast.audience_{FORMER_AUDIENCES.get(audience, audience)}")
+    return t(lang, f"broadcast.audience_{audience_of(audience) or audience}")
 
 
 def report_text(p: Progress, lang: str) -> str:
