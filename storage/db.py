@@ -57,19 +57,19 @@ def make_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -> 
             url,
             echo=echo,
             async_creator=inloop.connector(database, timeout=busy_timeout),
-            **({"pool_size": 1, "max_overflow": 0} if _sqlite_file(url) else {}),
+            **({"pool_size": 1, "max_overflow": 0} if sqlite_file(url) else {}),
         )
         _tune_sqlite(engine, inloop.LOCK_POLL)  # the driver waits out the rest off the loop
         return engine
     return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10)
 
 
-def _sqlite_file(url: str) -> str | None:
+def sqlite_file(url: str) -> Path | None:
     """The file of a SQLite URL; None for another database or SQLite in memory."""
     if not url.startswith("sqlite"):
         return None
     database = make_url(url).database or ":memory:"
-    return None if database == ":memory:" or database.startswith("file:") else database
+    return None if database == ":memory:" or database.startswith("file:") else Path(database)
 
 
 def _tune_sqlite(engine: AsyncEngine, busy_timeout: float, *, reads_only: bool = False) -> None:
@@ -106,7 +106,7 @@ def _tune_sqlite(engine: AsyncEngine, busy_timeout: float, *, reads_only: bool =
 def _reads_engine(url: str, *, echo: bool, busy_timeout: float) -> AsyncEngine | None:
     """For a SQLite file, an engine of long reads on aiosqlite's own thread (None otherwise):
     its transactions never take the write lock and leave the loop's one connection free."""
-    if _sqlite_file(url) is None:
+    if sqlite_file(url) is None:
         return None  # PostgreSQL, or SQLite in memory: nothing to share a snapshot with
     engine = create_async_engine(
         make_url(url).set(drivername="sqlite+aiosqlite"),

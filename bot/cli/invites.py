@@ -45,10 +45,6 @@ def add_parsers(sub: Subparsers) -> None:
     )
 
 
-def _role(services: Services, role: str) -> str:
-    return role_name(services.settings.language, role)
-
-
 async def cmd_invite(services: Services, args: argparse.Namespace) -> int:
     """Make (or revoke) invite links and print them."""
     if args.units and args.all_missing:
@@ -84,14 +80,14 @@ async def cmd_invite(services: Services, args: argparse.Namespace) -> int:
                 "invite_cli.open_before",
                 unit=invite.unit,
                 count=invite.open_before,
-                role=_role(services, invite.role),
+                role=role_name(services.settings.language, invite.role),
                 code=invite.role,
             )
             print(note, file=sys.stderr)
     lang = services.settings.language
     for invite in created:
         date = format_date(invite.expires_at.astimezone(tz).date(), lang)
-        role = _role(services, invite.role)
+        role = role_name(services.settings.language, invite.role)
         print(
             say(
                 services,
@@ -124,14 +120,16 @@ async def _revoke_or_unregister(services: Services, args: argparse.Namespace) ->
             done = await contacts.unregister(services=services, unit_name=name, role=args.role)
         except flow.NoHolder as exc:
             raise BadInput(
-                "invite_cli.no_holder", unit=exc.values["unit"], role=_role(services, args.role)
+                "invite_cli.no_holder",
+                unit=exc.values["unit"],
+                role=role_name(services.settings.language, args.role),
             ) from None
         print(
             say(
                 services,
                 "invite_cli.unregistered",
                 unit=done.unit,
-                role=_role(services, args.role),
+                role=role_name(services.settings.language, args.role),
                 name=done.person.name,
             )
         )

@@ -40,6 +40,7 @@ from bot.settings import in_quiet_hours, parse_quiet_hours
 from bot.transport.outbox import enqueue, text_payload
 from messages import t
 from storage.db import Database, insert_ignore
+from storage.db import sqlite_file as sqlite_path
 from storage.models import (
     OutboxMessage,
     Person,
@@ -132,11 +133,11 @@ def dialect_of(url: str) -> Dialect:
 
 
 def sqlite_file(url: str) -> Path:
-    """The database file of a SQLite URL."""
-    database = make_url(url).database
-    if not database or database == ":memory:":
+    """The database file of a SQLite URL (a database in memory cannot be backed up)."""
+    path = sqlite_path(url)
+    if path is None:
         raise BackupError("ops.memory_database")
-    return Path(database)
+    return path
 
 
 def pg_tool(name: str) -> str:
