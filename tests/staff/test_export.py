@@ -425,10 +425,10 @@ async def test_archive_looks_at_the_stored_files_off_the_event_loop(
     looked_from: list[int] = []
     real_is_file, real_stat = Path.is_file, Path.stat
 
-    def watched_is_file(path: Path) -> bool:
+    def watched_is_file(path: Path, **kwargs: Any) -> bool:
         if str(path).startswith(files):
             looked_from.append(threading.get_ident())
-        return real_is_file(path)
+        return real_is_file(path, **kwargs)
 
     def watched_stat(path: Path, **kwargs: Any) -> Any:
         if str(path).startswith(files):

@@ -57,6 +57,7 @@ def _give(
     in_text: tuple[StrEnum, ...],
 ) -> None:
     for module in modules:
+        assert hasattr(module, "UnitKind") or hasattr(module, "KINDS_IN_TEXT"), module
         if hasattr(module, "UnitKind"):
             monkeypatch.setattr(module, "UnitKind", kinds)
         if hasattr(module, "KINDS_IN_TEXT"):
