@@ -477,6 +477,22 @@ async def language_in(
     return chosen or _default_language(services, language_code)
 
 
+async def languages_in(
+    session: AsyncSession, services: Services, user_ids: Sequence[int]
+) -> dict[int, str]:
+    """`language_in` for many people at once: each one's chosen language, else the office's."""
+    chosen: dict[int, str] = dict(
+        await repo.rows_in(
+            session,
+            lambda part: select(Account.user_id, Account.language).where(
+                Account.user_id.in_(part), Account.language.is_not(None)
+            ),
+            user_ids,
+        )
+    )
+    return {u: chosen.get(u) or services.settings.language for u in user_ids}
+
+
 def _default_language(services: Services, language_code: str | None) -> str:
     if language_code:
         return normalize_language(language_code)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Row, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from storage.models import (
@@ -123,3 +123,19 @@ async def in_parts(
     result = await tx.stream(query.execution_options(yield_per=size), params)
     async for part in result.partitions():
         yield part
+
+
+# Ids bound in one `IN (…)`: PostgreSQL's driver takes at most 32,767 parameters a statement.
+IN_CHUNK = 10_000
+
+
+async def rows_in(
+    tx: AsyncSession,
+    query: Callable[[Sequence[Any]], Select[*tuple[Any, ...]]],
+    ids: Sequence[Any],
+) -> list[Row[*tuple[Any, ...]]]:
+    """The rows of `query(part)` for each part of `ids` small enough for one `IN (…)`."""
+    rows: list[Row[*tuple[Any, ...]]] = []
+    for start in range(0, len(ids), IN_CHUNK):
+        rows += (await tx.execute(query(ids[start : start + IN_CHUNK]))).all()
+    return rows

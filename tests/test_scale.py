@@ -30,6 +30,7 @@ from bot.staff import acks, broadcasts
 from bot.staff import export as export_module
 from bot.staff.archive import build_archive
 from bot.staff.export import export_workbook
+from storage import repositories as repo
 from storage.db import Database
 from storage.models import ChecklistItem, OutboxMessage, Unit
 from tests.support.cli import run_cli
@@ -97,7 +98,7 @@ async def test_broadcast_nudge_and_archive_in_batches(
     services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The smoke of the test below: batches of 50 ids on a roster of 120 units."""
-    monkeypatch.setattr(broadcasts, "IN_CHUNK", 50)
+    monkeypatch.setattr(repo, "IN_CHUNK", 50)
     monkeypatch.setattr(export_module, "LOG_CHUNK", 50)
     await _broadcast_and_archive(services, 120, tmp_path)
 

@@ -601,8 +601,8 @@ async def tell_staff_backup_failed(services: Services, *, day: date, reason: str
     folder = str(services.settings.backup_dir or "")
     queued = 0
     async with services.db.uow() as tx:
-        for staff_id in await roster.staff_ids(tx, services):
-            lang = await roster.language_in(tx, services, staff_id)
+        languages = await roster.languages_in(tx, services, await roster.staff_ids(tx, services))
+        for staff_id, lang in languages.items():
             message = t(
                 lang,
                 "ops.backup_failed_notice",

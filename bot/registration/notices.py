@@ -56,8 +56,8 @@ async def tell_staff(
 ) -> None:
     """A completed registration, to every member of staff: now, or in the next digest."""
     now = services.now()
-    for staff_id in await roster.staff_ids(tx, services):
-        lang = await roster.language_in(tx, services, staff_id)
+    languages = await roster.languages_in(tx, services, await roster.staff_ids(tx, services))
+    for staff_id, lang in languages.items():
         line = t(lang, message, **{**values, "role": role_name(lang, values["role"])})
         if services.settings.staff_notifications == "digest" and await _add_to_digest(
             tx, services, staff_id=staff_id, lang=lang, line=line

@@ -12,13 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import roster
 from bot.services import Services
 from bot.staff.broadcasts import (
-    IN_CHUNK,
     NUDGE_PURPOSE,
     PURPOSE,
     Progress,
     ack_markup,
     broadcast_row,
-    languages_of,
     progress_of,
     summarize,
 )
@@ -76,23 +74,20 @@ async def acknowledge(*, services: Services, broadcast_id: int, user_id: int) ->
 
 async def _lines(tx: AsyncSession, rows: list[OutboxMessage]) -> list[AckLine]:
     users = sorted({r.chat_id for r in rows})
-    people: list[Person] = []
-    for start in range(0, len(users), IN_CHUNK):
-        people += (
-            await tx.scalars(
-                select(Person).where(Person.telegram_user_id.in_(users[start : start + IN_CHUNK]))
-            )
-        ).all()
+    people = [
+        person
+        for (person,) in await repo.rows_in(
+            tx, lambda part: select(Person).where(Person.telegram_user_id.in_(part)), users
+        )
+    ]
     people.sort(key=lambda p: (p.since, p.id))
     by_user = {p.telegram_user_id: p for p in people}  # the latest role held wins
     unit_ids = sorted({row.unit_id for row in rows if row.unit_id is not None})
-    units: dict[int, str] = {}
-    for start in range(0, len(unit_ids), IN_CHUNK):
-        chunk = unit_ids[start : start + IN_CHUNK]
-        for unit_id, name in await tx.execute(
-            select(Unit.id, Unit.name).where(Unit.id.in_(chunk))
-        ):
-            units[unit_id] = name
+    units: dict[int, str] = dict(
+        await repo.rows_in(
+            tx, lambda part: select(Unit.id, Unit.name).where(Unit.id.in_(part)), unit_ids
+        )
+    )
     lines = []
     for row in rows:
         person = by_user.get(row.chat_id)
@@ -167,7 +162,7 @@ async def nudge(
     async with services.db.uow() as tx:
         broadcast = await broadcast_row(tx, broadcast_id)
         rows = await _unacknowledged(tx, broadcast_id)
-        languages = await languages_of(tx, services, [r.chat_id for r in rows])
+        languages = await roster.languages_in(tx, services, [r.chat_id for r in rows])
         sent_on = broadcast.created_at.astimezone(services.settings.tz).date()
         payloads = {
             lang: text_payload(

@@ -31,7 +31,6 @@ from bot.transport.outbox import enqueue, enqueue_many, text_payload
 from messages import t
 from storage import repositories as repo
 from storage.models import (
-    Account,
     Broadcast,
     BroadcastAck,
     OutboxMessage,
@@ -345,26 +344,6 @@ def ack_markup(broadcast_id: int, lang: str) -> InlineKeyboardMarkup:
     )
 
 
-# Ids bound in one `IN (…)`: PostgreSQL's driver takes at most 32,767 parameters a statement.
-IN_CHUNK = 10_000
-
-
-async def languages_of(
-    tx: AsyncSession, services: Services, user_ids: list[int]
-) -> dict[int, str]:
-    """Each person's language: the one they chose, else the office's."""
-    chosen: dict[int, str] = {}
-    for start in range(0, len(user_ids), IN_CHUNK):
-        found = await tx.execute(
-            select(Account.user_id, Account.language).where(
-                Account.user_id.in_(user_ids[start : start + IN_CHUNK]),
-                Account.language.is_not(None),
-            )
-        )
-        chosen.update((user_id, language) for user_id, language in found.all() if language)
-    return {u: chosen.get(u, services.settings.language) for u in user_ids}
-
-
 async def confirm(
     *, services: Services, actor_id: int, progress_chat_id: int, progress_message_id: int
 ) -> Progress:
@@ -391,7 +370,7 @@ async def confirm(
         )
         tx.add(broadcast)
         await tx.flush()
-        languages = await languages_of(tx, services, [r.user_id for r in recipients])
+        languages = await roster.languages_in(tx, services, [r.user_id for r in recipients])
         payloads: dict[str, dict[str, Any]] = {}  # one per language: shared by its rows
         for lang in set(languages.values()):
             markup = ack_markup(broadcast.id, lang) if draft.ack else None
@@ -549,7 +528,7 @@ async def _note(tx: AsyncSession, services: Services, current: Progress) -> Prog
     where = json.loads(stored.value)
     if where.get("shown") == current.signature:
         return None
-    lang = await _language_of(tx, services, current.created_by)
+    lang = await roster.language_in(tx, services, current.created_by)
     return ProgressNote(
         progress=current, chat_id=where["chat_id"], message_id=where["message_id"], lang=lang
     )
@@ -570,10 +549,6 @@ async def mark_progress_shown(*, services: Services, broadcast_id: int, signatur
         )
 
 
-async def _language_of(tx: AsyncSession, services: Services, user_id: int) -> str:
-    return (await languages_of(tx, services, [user_id]))[user_id]
-
-
 async def _finish(
     tx: AsyncSession, services: Services, broadcast: Broadcast, current: Progress
 ) -> None:
@@ -584,7 +559,7 @@ async def _finish(
     )
     if not done.rowcount:  # type: ignore[attr-defined]
         return
-    lang = await _language_of(tx, services, broadcast.created_by)
+    lang = await roster.language_in(tx, services, broadcast.created_by)
     finished = current.model_copy(update={"finished": True})
     await enqueue(
         tx,

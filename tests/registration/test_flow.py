@@ -39,6 +39,7 @@ from storage.models import AuditEvent, Invite, InviteAttempt, OutboxMessage, Per
 from tests.support.concurrency import interleaved
 from tests.support.messages import label, says
 from tests.support.settings import with_settings
+from tests.support.statements import statements_sent
 
 STAFF = 900
 LIAISON_ROLE, LEAD_ROLE = label("common.role_liaison"), label("common.role_lead")
@@ -792,6 +793,30 @@ async def test_staff_on_both_lists_hear_of_a_registration_once_each(services: Se
         if m.purpose == "notice" and m.dedupe_key.startswith("registration:")
     ]
     assert told == [STAFF, 901, 902]
+
+
+async def test_staff_hear_of_a_registration_each_in_their_language_read_at_once(
+    services: Services,
+) -> None:
+    """Each member of staff is told in the language they chose, and the languages of all of
+    them are read in one statement, not one per member."""
+    services = with_settings(services, staff_ids=(STAFF, 901, 902, 903))
+    await roster.set_language(services=services, user_id=902, language="en")
+    await seeded(services)
+    with statements_sent(services.db) as sent:
+        await liaison_registered(services, 1001)
+    told = {
+        m.chat_id: m.payload["text"]
+        for m in await outbox(services)
+        if m.purpose == "notice" and m.dedupe_key.startswith("registration:")
+    }
+    assert sorted(told) == [STAFF, 901, 902, 903]
+    for chat_id, text in told.items():
+        lang = "en" if chat_id == 902 else "zh"
+        assert says(text, "registration.staff_registered", lang, unit="市文旅局"), chat_id
+    # A language is read alone (a whole account row, for the one registering, has first_seen).
+    languages_read = [s for s in sent if "FROM account" in s and "first_seen" not in s]
+    assert len(languages_read) == 1, languages_read
 
 
 # ---- the end of a role ends every right -----------------------------------------------------
