@@ -291,7 +291,7 @@ async def find_unit(session: AsyncSession, name: str) -> Unit:
         matches = []
     if not matches:
         raise UnitNotFound(name=wanted)
-    raise UnitAmbiguous(name=wanted, matches="、".join(name for _, name in matches[:8]))
+    raise UnitAmbiguous(name=wanted, matches=tuple(name for _, name in matches[:8]))
 
 
 @lru_cache(maxsize=200_000)

@@ -76,15 +76,20 @@ def normalize_language(code: str | None) -> str:
 
 
 def t(lang: str, key: str, /, **values: object) -> str:
-    """The sentence `key` in `lang` with its placeholders filled (HTML-escaped)."""
+    """The sentence `key` in `lang`, placeholders filled (HTML-escaped, lists joined by `join`)."""
     text = catalogue(lang if lang in LANGUAGES else DEFAULT_LANGUAGE)[key]
     if not values:
         return text
-    safe = {
-        name: value if isinstance(value, Markup) else html.escape(str(value), quote=False)
-        for name, value in values.items()
-    }
-    return text.format_map(safe)
+    return text.format_map({name: _escaped(lang, value) for name, value in values.items()})
+
+
+def _escaped(lang: str, value: object) -> str:
+    """A value as HTML text; a list or tuple of values joined as the language lists them."""
+    if isinstance(value, Markup):
+        return value
+    if isinstance(value, list | tuple):
+        return join(lang, (_escaped(lang, v) for v in value))
+    return html.escape(str(value), quote=False)
 
 
 def kind_name(lang: str, kind: str, *, plural: bool = False) -> str:
@@ -98,9 +103,15 @@ def kind_label(lang: str, kind: str) -> str:
 
 
 def plain(lang: str, key: str, /, **values: object) -> str:
-    """The sentence for a terminal: placeholders filled as they are, no escaping."""
+    """The sentence for a terminal: placeholders filled as they are (lists joined), no escaping."""
     text = catalogue(lang if lang in LANGUAGES else DEFAULT_LANGUAGE)[key]
-    return text.format_map({name: str(value) for name, value in values.items()})
+    return text.format_map({name: _plain(lang, value) for name, value in values.items()})
+
+
+def _plain(lang: str, value: object) -> str:
+    if isinstance(value, list | tuple):
+        return join(lang, (_plain(lang, v) for v in value))
+    return str(value)
 
 
 def role_name(lang: str, role: str) -> str:
@@ -155,6 +166,11 @@ def format_time(moment: datetime, lang: str) -> str:
 def join(lang: str, parts: Iterable[str]) -> str:
     """A list in running text: 市民政局、市卫健委 / Civil Affairs, Health."""
     return _formats(lang)["list"].join(parts)
+
+
+def join_clauses(lang: str, parts: Iterable[str]) -> str:
+    """Details running on in one sentence: 单位：市民政局，事项：工作制度 / unit: …, item: …."""
+    return _formats(lang)["clauses"].join(parts)
 
 
 def join_or(lang: str, parts: Iterable[str]) -> str:

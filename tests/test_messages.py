@@ -53,6 +53,13 @@ def test_values_are_escaped_for_html_but_not_for_the_terminal() -> None:
     assert strip_html("<b>A&amp;B</b>") == "A&B"
 
 
+def test_a_list_is_joined_as_each_language_lists_things() -> None:
+    names = ("市民政局", "<市卫健委>")
+    assert t("zh", "cli.unit_not_found", name=names).count("市民政局、&lt;市卫健委&gt;") == 1
+    assert plain("zh", "cli.unit_not_found", name=list(names)).count("市民政局、<市卫健委>") == 1
+    assert plain("en", "cli.unit_not_found", name=names).count("市民政局, <市卫健委>") == 1
+
+
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_role_names_read_the_same_in_a_chat_and_on_a_terminal(lang: str) -> None:
     """role_name serves HTML messages, Word documents and the command line alike."""

@@ -15,7 +15,7 @@ from bot.ledger.report import build_report
 from bot.services import Services
 from bot.staff import acks, broadcasts, console
 from handlers.staff import audit_text, unit_text
-from messages import catalogue, format_date
+from messages import catalogue, format_date, plain, t
 from storage import repositories as repo
 from storage.models import (
     AuditEvent,
@@ -70,8 +70,14 @@ async def test_unit_card_and_exemption(seeded: Services) -> None:
     assert [c.role for c in card.contacts] == ["liaison", "lead"]
     owed = [i for i in card.items if i.state == "missing"]
     assert len(owed) == len(card.status.missing_items) == 8
-    with pytest.raises(UnitAmbiguous):
+    with pytest.raises(UnitAmbiguous) as ambiguous:
         await console.unit_card(services=seeded, actor_id=STAFF, name="县")
+    # The units it could mean are listed as each language lists things.
+    matches, key = ambiguous.value.values["matches"], ambiguous.value.key
+    assert isinstance(matches, tuple)
+    assert len(matches) > 1
+    assert "、".join(matches) in plain("zh", key, **ambiguous.value.values)
+    assert ", ".join(matches) in t("en", key, **ambiguous.value.values)
     choices = await console.exempt_choices(services=seeded, actor_id=STAFF, unit_id=card.id)
     item = choices.items[-1]
     asked = await console.ask_exempt_reason(
