@@ -64,6 +64,7 @@ from messages import (
     format_date,
     format_time,
     join,
+    join_clauses,
     kind_label,
     kind_name,
     role_name,
@@ -533,8 +534,7 @@ def audit_text(page: AuditPage, lang: str, tz: object) -> str:
             actor = t(lang, "audit.actor_user", id=e.actor_id)
         key = f"audit.action_{e.action}"
         action = t(lang, key) if key in known else t(lang, "audit.action_other")
-        joiner = "，" if lang == "zh" else ", "
-        shown = joiner.join(audit_details(e.details, lang)[:5])
+        shown = join_clauses(lang, audit_details(e.details, lang)[:5])
         lines.append(
             t(
                 lang,

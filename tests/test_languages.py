@@ -28,10 +28,11 @@ time = "{year}-{month:02d}-{day:02d} je {hour:02d}:{minute:02d}"
 months = "jan. feb. mar. apr. majo jun. jul. aŭg. sep. okt. nov. dec."
 weekdays = "lu. ma. me. ĵa. ve. sa. di."
 list = " kaj "
+clauses = "; "
 """
 
 CHECK = """
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from telegram.ext import CallbackQueryHandler
 
@@ -39,7 +40,9 @@ from bot.app import build_application
 from bot.cli.main import build_parser
 from bot.services import Services
 from bot.settings import Settings
+from bot.staff.console import AuditEntry, AuditPage
 from handlers.common import language_keyboard
+from handlers.staff import audit_text
 from handlers.registry import help_line
 from messages import LANGUAGES, format_date, format_time, join, normalize_language, t
 from storage.db import Database
@@ -52,6 +55,13 @@ assert t("eo", "start.welcome") == t("zh", "start.welcome")
 assert format_date(date(2026, 12, 4), "eo") == "la 4-a de dec. 2026"
 assert format_time(datetime(2026, 12, 4, 9, 5), "eo") == "2026-12-04 je 09:05"
 assert join("eo", ["a", "b"]) == "a kaj b"
+entry = AuditEntry(
+    id=1, at=datetime(2026, 12, 4, 1, tzinfo=UTC), actor_id=None, actor_name=None,
+    actor_staff=False, action="submission", unit=None, details={"item": "a", "files": 2},
+)
+shown = audit_text(AuditPage(entries=[entry], older=None), "eo", UTC)
+details = t("eo", "audit.detail_item", value="a") + "; " + t("eo", "audit.detail_files", value=2)
+assert details in shown, shown
 # The language button, the setting, the command line and the button's handler know it.
 buttons = [b.text for row in language_keyboard("zh").inline_keyboard for b in row]
 assert buttons == [t(code, "language.name") for code in LANGUAGES], buttons
