@@ -107,7 +107,7 @@ def outstanding_text(view: OutstandingView, lang: str) -> str:
             t(
                 lang,
                 "outstanding.scope_totals",
-                kind=kind_name(lang, view.kind),
+                kind=kind_name(lang, view.kind, plural=True),
                 **view.scope.model_dump(),
             )
         )

@@ -180,7 +180,11 @@ async def test_outstanding_unit_audit_stats_and_export(office: Office) -> None:
     counties = await staff.edited(summary.message_id, edits=3)
     county = label("common.kind_county")
     assert mentions(
-        counties.text, "outstanding.scope_totals", kind=county, units=5, missing_contacts=1
+        counties.text,
+        "outstanding.scope_totals",
+        kind=label("common.kinds_county"),
+        units=5,
+        missing_contacts=1,
     )
     assert mentions(counties.text, "outstanding.list_heading", count=1, pages=1)
 

@@ -7,8 +7,10 @@ from datetime import timedelta
 
 import pytest
 
+from bot import roster
 from bot.services import Services
 from handlers.staff import audit_details
+from messages import LANGUAGES, kind_name
 from storage.models import AuditEvent, ChecklistItem, Exemption, Invite, Unit
 from tests.support import factories, rows
 from tests.support.application import BotHarness
@@ -59,6 +61,18 @@ async def test_outstanding_counts_the_units_and_pages_through_the_lists(
         "outstanding.list_heading", list=label("outstanding.list_review"), count=0
     )
     assert view.mentions("report.none")
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_a_kind_filter_counts_that_kind_and_names_it_as_several(
+    bot: BotHarness, office: Office, services: Services, lang: str
+) -> None:
+    await roster.set_language(services=services, user_id=STAFF, language=lang)
+    view = (await bot.command(STAFF, "/outstanding")).one()
+    await bot.press(STAFF, label("common.kind_label_member", lang), on=view)
+    members = kind_name(lang, "member", plural=True)
+    assert view.mentions("outstanding.scope_totals", lang, kind=members, units=1), view.text
+    assert view.mentions("outstanding.list_heading", lang, count=1)
 
 
 async def test_outstanding_asked_in_a_group_is_sent_privately(
