@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from datetime import date
 from importlib import resources
 from pathlib import Path
+from typing import Protocol
 
 from pydantic import BaseModel
 from sqlalchemy import func, select, update
@@ -306,13 +308,20 @@ async def show_deadlines(*, services: Services) -> list[DeadlineOut]:
     )
 
 
-def deadline_for(kind: str, deadlines: dict[str, Deadline]) -> date | None:
+class Dated(Protocol):
+    """A deadline as any layer holds it: a stored row, or the `DeadlineOut` a use-case returns."""
+
+    @property
+    def due(self) -> date: ...
+
+
+def deadline_for(kind: str, deadlines: Mapping[str, Dated]) -> date | None:
     """A unit's deadline: the one for its kind, else the one for all units."""
     chosen = deadlines.get(kind) or deadlines.get("all")
     return chosen.due if chosen else None
 
 
-def overall_deadline(deadlines: dict[str, Deadline]) -> date | None:
+def overall_deadline(deadlines: Mapping[str, Dated]) -> date | None:
     """The collection's deadline: the one for all units, else the latest of the kinds'."""
     overall = deadlines.get("all")
     dates = [d.due for d in deadlines.values()]

@@ -10,6 +10,7 @@ import pytest
 
 from bot.demo.sample import UNREPORTED, seed_notice_situation
 from bot.importing import SAMPLE_ROSTER_PATH
+from bot.ledger.checklist import deadline_for, overall_deadline, set_deadline, show_deadlines
 from bot.ledger.report import build_report, render_report
 from bot.services import Services
 from tests.support.checklist import titles
@@ -81,3 +82,21 @@ async def test_report_json_after_the_demo_setup_shows_13_and_25(services: Servic
     assert done.code == 0, done.err
     totals = json.loads(done.out)["totals"]
     assert (totals["missing_contacts"], totals["missing_items"]) == (13, 25)
+
+
+async def test_the_collections_deadline_is_the_one_for_all_else_the_latest_kinds(
+    services: Services,
+) -> None:
+    """The report's deadline, and the same rule over what /deadline's use-case returns."""
+    assert (await build_report(services=services)).deadline is None
+    await set_deadline(services=services, due=date(2026, 12, 20), kind="member")
+    await set_deadline(services=services, due=date(2026, 12, 25), kind="county")
+    assert (await build_report(services=services)).deadline == date(2026, 12, 25)
+    shown = {d.scope: d for d in await show_deadlines(services=services)}
+    assert overall_deadline(shown) == date(2026, 12, 25)
+    assert deadline_for("member", shown) == date(2026, 12, 20)
+    await set_deadline(services=services, due=date(2026, 12, 18))
+    shown = {d.scope: d for d in await show_deadlines(services=services)}
+    assert overall_deadline(shown) == (await build_report(services=services)).deadline
+    assert overall_deadline(shown) == date(2026, 12, 18)
+    assert deadline_for("county", shown) == date(2026, 12, 25)
