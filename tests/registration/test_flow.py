@@ -38,7 +38,7 @@ from storage import repositories as repo
 from storage.models import AuditEvent, Invite, InviteAttempt, OutboxMessage, Person, Setting
 from tests.support.concurrency import interleaved
 from tests.support.messages import label, says
-from tests.support.settings import with_settings
+from tests.support.settings import staff_on_both_lists, with_settings
 from tests.support.statements import statements_sent
 
 STAFF = 900
@@ -782,9 +782,7 @@ async def test_staff_digest_collects_registrations_for_the_morning(services: Ser
 
 async def test_staff_on_both_lists_hear_of_a_registration_once_each(services: Services) -> None:
     """STAFF_IDS and the staff added on the command line are one list, in order of id."""
-    services = with_settings(services, staff_ids=(902, STAFF))
-    for user_id in (STAFF, 901):
-        await roster.add_staff(services=services, user_id=user_id)
+    services = await staff_on_both_lists(services)
     await seeded(services)
     await liaison_registered(services, 1001)
     told = [

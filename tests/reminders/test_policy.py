@@ -23,7 +23,6 @@ from telegram import Chat, InlineKeyboardMarkup, Message
 from telegram.error import Forbidden
 from telegram.ext import ExtBot
 
-from bot import roster
 from bot.clock import FrozenClock
 from bot.enums import ItemState
 from bot.errors import BadInput, NotStaff
@@ -51,7 +50,7 @@ from storage.models import GroupChat, Invite, OutboxMessage, Person, Setting, Su
 from tests.support.checklist import item_count
 from tests.support.cli import run_cli
 from tests.support.messages import label, mentions, says
-from tests.support.settings import START, with_settings
+from tests.support.settings import START, staff_on_both_lists, with_settings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 STAFF = 900  # the `services` fixture's STAFF_IDS
@@ -597,9 +596,7 @@ async def test_unreachable_falls_to_the_lead_then_to_staff(services: Services) -
 
 async def test_staff_on_both_lists_get_one_task_and_one_digest_each(services: Services) -> None:
     """STAFF_IDS and the staff added on the command line are one list, in order of id."""
-    services = with_settings(services, staff_ids=(902, STAFF))
-    for user_id in (STAFF, 901):
-        await roster.add_staff(services=services, user_id=user_id)
+    services = await staff_on_both_lists(services)
     world = World(services)
     unit = await world.unit("市卫健委")
     await world.person(unit, "liaison", "张敏", user_id=1002)
@@ -607,10 +604,8 @@ async def test_staff_on_both_lists_get_one_task_and_one_digest_each(services: Se
     world.bot.blocked = {1002}
     await world.day(d(11, 30))
     await world.day(d(12, 2))  # the unreachable liaison goes to the office's digest
-    async with services.db.sessions() as session:
-        rows = (await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all()
-    assert [r.chat_id for r in rows if r.purpose == "reminder_task"] == [STAFF, 901, 902]
-    assert [r.chat_id for r in rows if r.purpose == "reminder_digest"] == [STAFF, 901, 902]
+    for purpose in ("reminder_task", "reminder_digest"):
+        assert [r.chat_id for r in await world.rows(purpose)] == [STAFF, 901, 902], purpose
 
 
 async def test_the_digest_brings_fresh_invite_links_and_old_ones_stay_valid(

@@ -34,3 +34,14 @@ def with_settings(services: Services, **values: Any) -> Services:
     """The same database and clock, with some settings changed."""
     settings = services.settings.model_copy(update=values)
     return Services(settings=settings, db=services.db, clock=services.clock)
+
+
+async def staff_on_both_lists(services: Services) -> Services:
+    """Staff 900 and 902 in STAFF_IDS, 900 and 901 added on the command line (900 is on both):
+    the staff, as one list in order of id, are 900, 901, 902."""
+    from bot import roster
+
+    services = with_settings(services, staff_ids=(902, STAFF))
+    for user_id in (STAFF, 901):
+        await roster.add_staff(services=services, user_id=user_id)
+    return services
