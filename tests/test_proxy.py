@@ -17,7 +17,7 @@ from bot.sandbox.server import Emulator
 from bot.services import Services
 from storage.db import Database
 from tests.support.proxies import API_HOST, HttpProxy, Socks5Proxy, carried_methods
-from tests.support.settings import TEST_TOKEN, make_settings
+from tests.support.settings import TEST_TOKEN, emulated_settings
 
 
 @pytest.fixture(params=["http", "socks5"])
@@ -40,13 +40,8 @@ async def test_every_call_and_download_goes_through_the_proxy(
     tmp_path: Path,
 ) -> None:
     port = urlsplit(emulator.base_url).port
-    settings = make_settings(
-        sqlite_url,
-        telegram_api_url=f"http://{API_HOST}:{port}",
-        telegram_proxy=proxy.url,
-        bot_token=TEST_TOKEN,
-        data_dir=tmp_path,
-    )
+    api_url = f"http://{API_HOST}:{port}"
+    settings = emulated_settings(sqlite_url, api_url, tmp_path, telegram_proxy=proxy.url)
     services = Services(settings=settings, db=Database(sqlite_url))
     app = build_application(services)
     await app.initialize()  # getMe
