@@ -14,7 +14,8 @@ import sys
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -252,21 +253,35 @@ def postgres_base() -> str:
     return os.environ.get("TEST_POSTGRES_URL", "")
 
 
-async def _on_server(statement: str) -> None:
-    admin = await asyncpg.connect(postgres_base().replace("postgresql+asyncpg", "postgresql"))
+def with_database(url: str, name: str) -> str:
+    """Return `url` with its database replaced by `name` (same server, same user)."""
+    return url.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def pg_exec(url: str, *statements: str) -> list[list[asyncpg.Record]]:
+    """Run `statements` in order on one connection to the database `url` names; return the
+    rows of each."""
+    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
-        await admin.execute(statement)
+        return [await connection.fetch(statement) for statement in statements]
     finally:
-        await admin.close()
+        await connection.close()
 
 
-async def fresh_postgres() -> tuple[str, str]:
-    """A new database on the server TEST_POSTGRES_URL names: its URL and its name."""
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-    await _on_server(f'CREATE DATABASE "{name}"')
-    return postgres_base().rsplit("/", 1)[0] + f"/{name}", name
+@asynccontextmanager
+async def temporary_database(
+    server_url: str, *, template: str | None = None
+) -> AsyncIterator[str]:
+    """Create a new database (a copy of the database `template` when given) and yield its
+    URL; drop it on leaving, on an error too.
 
-
-async def drop_postgres(name: str) -> None:
-    """Drop a database fresh_postgres() made."""
-    await _on_server(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    The CREATE and DROP run on the database `server_url` names, which must not be `template`:
+    PostgreSQL copies a database only while no one is connected to it.
+    """
+    name = f"bench_{'copy_' if template else ''}{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
+    await pg_exec(server_url, f'CREATE DATABASE "{name}"{copy}')
+    try:
+        yield with_database(server_url, name)
+    finally:
+        await pg_exec(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

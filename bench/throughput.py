@@ -27,6 +27,7 @@ import signal
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -37,11 +38,11 @@ from bench.support import (
     BotRun,
     bot_env,
     cpu_seconds,
-    fresh_postgres,
     median,
     percentile,
     postgres_base,
     seed_units,
+    temporary_database,
 )
 from bot.registration.invites import create_invites
 from bot.sandbox.models import DocumentIn, NewUser, PhotoIn, PressIn, StartIn, TextIn
@@ -415,16 +416,18 @@ async def run(
             )
         with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:
             for label in databases:
+                database: AbstractAsyncContextManager[str]
                 if label == "sqlite":
-                    url = f"sqlite+aiosqlite:///{tmp}/bench.db"
+                    database = nullcontext(f"sqlite+aiosqlite:///{tmp}/bench.db")
                 elif postgres_base():
-                    url, _ = await fresh_postgres()
+                    database = temporary_database(postgres_base())
                 else:
                     print("  PostgreSQL: skipped (set TEST_POSTGRES_URL, or make bench)")
                     continue
-                results = await measure_database(
-                    label, url, emulator, population, Path(tmp) / label, scenarios=scenarios
-                )
+                async with database as url:
+                    results = await measure_database(
+                        label, url, emulator, population, Path(tmp) / label, scenarios=scenarios
+                    )
                 lines += summary(label, results)
     finally:
         await emulator.stop()
