@@ -19,15 +19,21 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import asyncpg
 from sqlalchemy import insert
 
 from bot.ledger.checklist import prepare_database
-from bot.sandbox.models import CallRecord
-from bot.sandbox.server import Emulator
 from bot.services import Services
 from storage.models import Account, Deadline, Person, Unit
+
+# bench.scale's measured processes import this module and report their peak memory: the
+# emulator (for annotations only) and asyncpg (imported when first used) are left out of it.
+if TYPE_CHECKING:
+    import asyncpg
+
+    from bot.sandbox.models import CallRecord
+    from bot.sandbox.server import Emulator
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "777000:BENCH-TOKEN-abcdefghijklmnopqrst"
@@ -261,6 +267,8 @@ def with_database(url: str, name: str) -> str:
 async def pg_exec(url: str, *statements: str) -> list[list[asyncpg.Record]]:
     """Run `statements` in order on one connection to the database `url` names; return the
     rows of each."""
+    import asyncpg
+
     connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         return [await connection.fetch(statement) for statement in statements]
