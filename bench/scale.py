@@ -30,8 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -171,47 +170,31 @@ def _checkpoint(path: Path) -> None:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-def _admin_url(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
-
-
-def _with_database(url: str, name: str) -> str:
-    return url.rsplit("/", 1)[0] + f"/{name}"
-
-
-async def _pg_exec(url: str, *statements: str) -> list[Any]:
-    import asyncpg
-
-    connection = await asyncpg.connect(_admin_url(url))
-    try:
-        return [await connection.fetch(s) for s in statements]
-    finally:
-        await connection.close()
-
-
 def postgres_roster(server: str, units: int, revision: str) -> str:
     """The URL of the PostgreSQL database of `units` units at this revision (made now if new)."""
+    from bench.support import pg_exec, with_database
+
     name = f"bench_scale_{units}_{revision}"
-    (found,) = asyncio.run(_pg_exec(server, f"SELECT 1 FROM pg_database WHERE datname = '{name}'"))
-    url = _with_database(server, name)
+    (found,) = asyncio.run(pg_exec(server, f"SELECT 1 FROM pg_database WHERE datname = '{name}'"))
+    url = with_database(server, name)
     if not found:
         print(f"  writing {units:,} units to PostgreSQL database {name} (once)", flush=True)
         partial = f"{name}_partial"
         asyncio.run(
-            _pg_exec(
+            pg_exec(
                 server,
                 f'DROP DATABASE IF EXISTS "{partial}" WITH (FORCE)',
                 f'CREATE DATABASE "{partial}"',
             )
         )
-        asyncio.run(_prepare(_with_database(server, partial), units, CACHE / "data"))
+        asyncio.run(_prepare(with_database(server, partial), units, CACHE / "data"))
         asyncio.run(
-            _pg_exec(
-                _with_database(server, "postgres"),
+            pg_exec(
+                with_database(server, "postgres"),
                 f'ALTER DATABASE "{partial}" RENAME TO "{name}"',
             )
         )
-        asyncio.run(_pg_exec(url, "VACUUM ANALYZE"))
+        asyncio.run(pg_exec(url, "VACUUM ANALYZE"))
     return url
 
 
@@ -273,26 +256,21 @@ def _free_port() -> int:
 # -- one measurement, in its own process ---------------------------------------------------
 
 
-async def _copy_for_writing(url: str, work: Path) -> tuple[str, Callable[[], Awaitable[None]]]:
-    """A copy of the roster that this measurement may change, and how to drop it."""
+@contextlib.asynccontextmanager
+async def _copy_for_writing(url: str, work: Path) -> AsyncIterator[str]:
+    """Yield the URL of a copy of the roster that this measurement may change; drop the copy
+    after."""
     if url.startswith("sqlite"):
         target = work / "roster.db"
         _copy_sqlite(Path(url.split("///", 1)[1]), target)
-        return f"sqlite+aiosqlite:///{target}", _nothing
-    name = f"bench_copy_{uuid.uuid4().hex[:12]}"
-    template = url.rsplit("/", 1)[1]
-    await _pg_exec(
-        _with_database(url, "postgres"), f'CREATE DATABASE "{name}" TEMPLATE "{template}"'
-    )
+        yield f"sqlite+aiosqlite:///{target}"
+        return
+    from bench.support import temporary_database, with_database
 
-    async def drop() -> None:
-        await _pg_exec(_with_database(url, "postgres"), f'DROP DATABASE "{name}" WITH (FORCE)')
-
-    return _with_database(url, name), drop
-
-
-async def _nothing() -> None:
-    return None
+    # Made from the "postgres" database: PostgreSQL copies a database no one is connected to.
+    roster = url.rsplit("/", 1)[1]
+    async with temporary_database(with_database(url, "postgres"), template=roster) as copy:
+        yield copy
 
 
 async def _link_everyone(url: str, work: Path) -> None:
@@ -353,14 +331,10 @@ class _Sink(io.TextIOBase):
 
 async def _measure(name: str, url: str, units: int, work: Path) -> dict[str, Any]:
     """Set up (untimed), then time the one operation; return the figures."""
-    measure = BY_NAME[name]
-    drop: Callable[[], Awaitable[None]] = _nothing
-    if measure.writes:
-        url, drop = await _copy_for_writing(url, work)
-    try:
+    if not BY_NAME[name].writes:
         return await _timed(name, url, units, work)
-    finally:
-        await drop()
+    async with _copy_for_writing(url, work) as copy:
+        return await _timed(name, copy, units, work)
 
 
 async def _timed(name: str, url: str, units: int, work: Path) -> dict[str, Any]:
