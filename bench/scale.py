@@ -31,17 +31,19 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.services import Services
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "bench" / "cache"
 RESULTS = ROOT / "bench" / "results"
 STAFF = 900
-USERNAME = "liaison_bench_bot"
-TOKEN = "777000:BENCH-TOKEN-abcdefghijklmnopqrst"
 DEADLINE = date(2026, 12, 31)
 # Monday 7 December 2026, 09:30 in Shanghai: a working day at the reminder hour.
 ROUND_TIME = datetime(2026, 12, 7, 1, 30, tzinfo=UTC)
@@ -88,31 +90,12 @@ def schema_revision() -> str:
     return head
 
 
-def settings_for(url: str, data_dir: Path, **values: Any) -> Any:
-    from bot.settings import Settings
-
-    return Settings(
-        _env_file=None,
-        database_url=url,
-        bot_token=TOKEN,
-        bot_username=USERNAME,
-        staff_ids=str(STAFF),
-        data_dir=data_dir,
-        **values,
-    )
-
-
-@contextlib.asynccontextmanager
-async def services_for(url: str, data_dir: Path, now: datetime = ROUND_TIME) -> AsyncIterator[Any]:
+def _services(url: str, data_dir: Path) -> AbstractAsyncContextManager[Services]:
+    """Open Services on `url` with STAFF as staff, at ROUND_TIME (see bench.support)."""
+    from bench.support import services_for
     from bot.clock import FrozenClock
-    from bot.services import Services
-    from storage.db import Database
 
-    svc = Services(settings=settings_for(url, data_dir), db=Database(url), clock=FrozenClock(now))
-    try:
-        yield svc
-    finally:
-        await svc.close()
+    return services_for(url, staff=(STAFF,), data_dir=data_dir, clock=FrozenClock(ROUND_TIME))
 
 
 async def _prepare(url: str, units: int, data_dir: Path) -> None:
@@ -123,7 +106,7 @@ async def _prepare(url: str, units: int, data_dir: Path) -> None:
     from bot.ledger.checklist import prepare_database, set_deadline
     from storage.models import Deadline, Unit
 
-    async with services_for(url, data_dir) as svc:
+    async with _services(url, data_dir) as svc:
         await prepare_database(svc)
         async with svc.db.sessions() as session:
             have = int(await session.scalar(select(func.count()).select_from(Unit)) or 0)
@@ -279,7 +262,7 @@ async def _link_everyone(url: str, work: Path) -> None:
 
     from storage.models import Account, Person, Unit
 
-    async with services_for(url, work / "data") as svc, svc.db.uow() as tx:
+    async with _services(url, work / "data") as svc, svc.db.uow() as tx:
         first = int(await tx.scalar(select(func.max(Person.telegram_user_id))) or 0) + 1
         units = list((await tx.execute(select(Unit.id))).scalars())
         held = {
@@ -348,7 +331,7 @@ async def _timed(name: str, url: str, units: int, work: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if name == "broadcast":
         await _link_everyone(url, work)
-    async with services_for(url, data) as svc:
+    async with _services(url, data) as svc:
         if name == "unit":
             async with svc.db.sessions() as session:
                 from sqlalchemy import select
@@ -440,6 +423,8 @@ def _run_child(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, 
 
 def measure(name: str, url: str, units: int) -> dict[str, Any]:
     """One figure from a fresh process."""
+    from bench.support import TOKEN, USERNAME
+
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as folder:
         work = Path(folder)
         env = {

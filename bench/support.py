@@ -1,4 +1,4 @@
-"""What the benchmarks and suites share: bot processes, their CPU time, the bot's answers.
+"""What benchmarks and suites share: bot processes, CPU time, answers, Services, databases.
 
 The emulator runs in the benchmark's own process (its state is read directly, and users act
 on it without HTTP); each bot under test is a process of its own talking to it over HTTP.
@@ -19,12 +19,15 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert
 
+from bot.clock import Clock, SystemClock
 from bot.ledger.checklist import prepare_database
 from bot.services import Services
+from bot.settings import Settings
+from storage.db import Database
 from storage.models import Account, Deadline, Person, Unit
 
 # bench.scale's measured processes import this module and report their peak memory: the
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "777000:BENCH-TOKEN-abcdefghijklmnopqrst"
+USERNAME = "liaison_demo_bot"  # the emulator's bot (getMe)
 # Bot API methods that put a new message in a chat.
 SENDS = frozenset({"sendMessage", "sendDocument", "sendPhoto", "copyMessage", "sendMediaGroup"})
 SEEDED = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)  # when the seeded rows were made
@@ -212,6 +216,34 @@ class Answers:
 
     def count(self) -> int:
         return sum(len(v) for v in self.messages.values())
+
+
+@asynccontextmanager
+async def services_for(
+    database_url: str,
+    *,
+    staff: Sequence[int] = (),
+    data_dir: Path | None = None,
+    clock: Clock | None = None,
+) -> AsyncIterator[Services]:
+    """Open Services on `database_url` as the command line makes them (no .env file; TOKEN and
+    USERNAME), with `staff` as STAFF_IDS, `data_dir` (else the setting's default) and `clock`
+    (else the system's); close them on leaving."""
+    values: dict[str, Any] = {} if data_dir is None else {"data_dir": data_dir}
+    settings = Settings(
+        _env_file=None,
+        database_url=database_url,
+        bot_token=TOKEN,
+        bot_username=USERNAME,
+        staff_ids=tuple(staff),
+        **values,
+    )
+    clock = SystemClock() if clock is None else clock
+    services = Services(settings=settings, db=Database(database_url), clock=clock)
+    try:
+        yield services
+    finally:
+        await services.close()
 
 
 async def seed_units(services: Services, names: Sequence[str], liaisons: Sequence[int]) -> None:

@@ -42,15 +42,14 @@ from bench.support import (
     percentile,
     postgres_base,
     seed_units,
+    services_for,
     temporary_database,
 )
 from bot.registration.invites import create_invites
 from bot.sandbox.models import DocumentIn, NewUser, PhotoIn, PressIn, StartIn, TextIn
 from bot.sandbox.server import Emulator
 from bot.services import Services
-from bot.settings import Settings
 from messages import plain
-from storage.db import Database
 
 STAFF = (600_000_001, 600_000_002, 600_000_003, 600_000_004, 600_000_005)
 LIAISONS = 610_000_000  # + n: the liaison of unit n (registered, in the burst and the mix)
@@ -325,14 +324,8 @@ async def measure_database(
     scenarios: tuple[str, ...],
 ) -> dict[str, dict[str, list[Figures]]]:
     """Seed one database, then run each scenario with each bot, alternately, `rounds` times."""
-    settings = Settings(
-        _env_file=None, database_url=database_url, bot_token=TOKEN, bot_username="liaison_demo_bot"
-    )
-    services = Services(settings=settings, db=Database(database_url))
-    try:
+    async with services_for(database_url) as services:
         await seed(services, population)
-    finally:
-        await services.close()
     env = bot_env(
         emulator.base_url,
         database_url,
