@@ -20,34 +20,20 @@ from pathlib import Path
 import aiohttp
 from sqlalchemy import func, select
 
-from bench.support import TOKEN, BotRun, bot_env, seed_units
+from bench.support import TOKEN, BotRun, bot_env, seed_units, services_for
 from bot.registration.invites import create_invites
 from bot.reminders.rounds import queue_round
 from bot.sandbox.limits import Limits
 from bot.sandbox.models import NewUser
 from bot.sandbox.server import Emulator
 from bot.services import Services
-from bot.settings import Settings
 from bot.staff import broadcasts
-from storage.db import Database
 from storage.models import OutboxMessage
 
 STAFF = 600_000_001
 LIAISONS = 650_000_000  # + n: the liaison of unit n
 REGISTRANTS = 660_000_000  # + n: a liaison in the middle of registering
 OPEN = ("pending", "claimed", "sending")
-
-
-def services_for(database_url: str) -> Services:
-    """Services as the command line makes them, for seeding and counting."""
-    settings = Settings(
-        _env_file=None,
-        database_url=database_url,
-        bot_token=TOKEN,
-        bot_username="liaison_demo_bot",
-        staff_ids=(STAFF,),
-    )
-    return Services(settings=settings, db=Database(database_url))
 
 
 async def seed(services: Services, liaisons: int, *, registrants: int = 0) -> list[str]:
@@ -92,13 +78,12 @@ async def office(
         token=TOKEN, limits=limits, rate_limits=None if limits else False, max_log=1_000_000
     )
     await emulator.start()
-    services = services_for(database_url)
     try:
-        tokens = await seed(services, liaisons, registrants=registrants)
-        add_people(emulator, liaisons, registrants)
-        yield Office(emulator, database_url, services, tokens)
+        async with services_for(database_url, staff=(STAFF,)) as services:
+            tokens = await seed(services, liaisons, registrants=registrants)
+            add_people(emulator, liaisons, registrants)
+            yield Office(emulator, database_url, services, tokens)
     finally:
-        await services.close()
         await emulator.stop()
 
 

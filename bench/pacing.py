@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import tempfile
 import time
+from contextlib import AbstractAsyncContextManager, nullcontext
 from pathlib import Path
 
 from bench.delivery import (
@@ -26,9 +27,8 @@ from bench.delivery import (
 from bench.support import (
     Answers,
     BotRun,
-    drop_postgres,
-    fresh_postgres,
     postgres_base,
+    temporary_database,
 )
 from bot.sandbox.limits import Limits
 
@@ -82,6 +82,7 @@ async def run(*, messages: int = 3_000, rate: int = 100) -> list[str]:
     print(f"Broadcast pacing: {messages} messages, the emulator enforcing R = {rate}/s")
     lines = []
     with tempfile.TemporaryDirectory(prefix="bench-pacing-") as tmp:
+        # An empty URL: a database of its own on the PostgreSQL server, dropped after the run.
         runs: list[tuple[str, str, int]] = [
             ("sqlite, 1 process", f"sqlite+aiosqlite:///{tmp}/pacing.db", 1)
         ]
@@ -92,11 +93,11 @@ async def run(*, messages: int = 3_000, rate: int = 100) -> list[str]:
                 )
         else:
             print("  PostgreSQL: skipped (set TEST_POSTGRES_URL, or make bench)")
-        for label, url, processes in runs:
-            name = ""
-            if not url:
-                url, name = await fresh_postgres()
-            try:
+        for label, given, processes in runs:
+            database: AbstractAsyncContextManager[str] = (
+                nullcontext(given) if given else temporary_database(postgres_base())
+            )
+            async with database as url:
                 line = await one_run(
                     label.split(",")[0],
                     url,
@@ -105,9 +106,6 @@ async def run(*, messages: int = 3_000, rate: int = 100) -> list[str]:
                     rate=rate,
                     processes=processes,
                 )
-            finally:
-                if name:
-                    await drop_postgres(name)
             line = f"{label:22} {line.split(' ', 1)[1].strip()}"
             print("  " + line, flush=True)
             lines.append(line)

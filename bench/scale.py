@@ -30,19 +30,20 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.services import Services
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "bench" / "cache"
 RESULTS = ROOT / "bench" / "results"
 STAFF = 900
-USERNAME = "liaison_bench_bot"
-TOKEN = "777000:BENCH-TOKEN-abcdefghijklmnopqrst"
 DEADLINE = date(2026, 12, 31)
 # Monday 7 December 2026, 09:30 in Shanghai: a working day at the reminder hour.
 ROUND_TIME = datetime(2026, 12, 7, 1, 30, tzinfo=UTC)
@@ -89,31 +90,12 @@ def schema_revision() -> str:
     return head
 
 
-def settings_for(url: str, data_dir: Path, **values: Any) -> Any:
-    from bot.settings import Settings
-
-    return Settings(
-        _env_file=None,
-        database_url=url,
-        bot_token=TOKEN,
-        bot_username=USERNAME,
-        staff_ids=str(STAFF),
-        data_dir=data_dir,
-        **values,
-    )
-
-
-@contextlib.asynccontextmanager
-async def services_for(url: str, data_dir: Path, now: datetime = ROUND_TIME) -> AsyncIterator[Any]:
+def _services(url: str, data_dir: Path) -> AbstractAsyncContextManager[Services]:
+    """Open Services on `url` with STAFF as staff, at ROUND_TIME (see bench.support)."""
+    from bench.support import services_for
     from bot.clock import FrozenClock
-    from bot.services import Services
-    from storage.db import Database
 
-    svc = Services(settings=settings_for(url, data_dir), db=Database(url), clock=FrozenClock(now))
-    try:
-        yield svc
-    finally:
-        await svc.close()
+    return services_for(url, staff=(STAFF,), data_dir=data_dir, clock=FrozenClock(ROUND_TIME))
 
 
 async def _prepare(url: str, units: int, data_dir: Path) -> None:
@@ -124,7 +106,7 @@ async def _prepare(url: str, units: int, data_dir: Path) -> None:
     from bot.ledger.checklist import prepare_database, set_deadline
     from storage.models import Deadline, Unit
 
-    async with services_for(url, data_dir) as svc:
+    async with _services(url, data_dir) as svc:
         await prepare_database(svc)
         async with svc.db.sessions() as session:
             have = int(await session.scalar(select(func.count()).select_from(Unit)) or 0)
@@ -171,47 +153,31 @@ def _checkpoint(path: Path) -> None:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-def _admin_url(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
-
-
-def _with_database(url: str, name: str) -> str:
-    return url.rsplit("/", 1)[0] + f"/{name}"
-
-
-async def _pg_exec(url: str, *statements: str) -> list[Any]:
-    import asyncpg
-
-    connection = await asyncpg.connect(_admin_url(url))
-    try:
-        return [await connection.fetch(s) for s in statements]
-    finally:
-        await connection.close()
-
-
 def postgres_roster(server: str, units: int, revision: str) -> str:
     """The URL of the PostgreSQL database of `units` units at this revision (made now if new)."""
+    from bench.support import pg_exec, with_database
+
     name = f"bench_scale_{units}_{revision}"
-    (found,) = asyncio.run(_pg_exec(server, f"SELECT 1 FROM pg_database WHERE datname = '{name}'"))
-    url = _with_database(server, name)
+    (found,) = asyncio.run(pg_exec(server, f"SELECT 1 FROM pg_database WHERE datname = '{name}'"))
+    url = with_database(server, name)
     if not found:
         print(f"  writing {units:,} units to PostgreSQL database {name} (once)", flush=True)
         partial = f"{name}_partial"
         asyncio.run(
-            _pg_exec(
+            pg_exec(
                 server,
                 f'DROP DATABASE IF EXISTS "{partial}" WITH (FORCE)',
                 f'CREATE DATABASE "{partial}"',
             )
         )
-        asyncio.run(_prepare(_with_database(server, partial), units, CACHE / "data"))
+        asyncio.run(_prepare(with_database(server, partial), units, CACHE / "data"))
         asyncio.run(
-            _pg_exec(
-                _with_database(server, "postgres"),
+            pg_exec(
+                with_database(server, "postgres"),
                 f'ALTER DATABASE "{partial}" RENAME TO "{name}"',
             )
         )
-        asyncio.run(_pg_exec(url, "VACUUM ANALYZE"))
+        asyncio.run(pg_exec(url, "VACUUM ANALYZE"))
     return url
 
 
@@ -273,26 +239,21 @@ def _free_port() -> int:
 # -- one measurement, in its own process ---------------------------------------------------
 
 
-async def _copy_for_writing(url: str, work: Path) -> tuple[str, Callable[[], Awaitable[None]]]:
-    """A copy of the roster that this measurement may change, and how to drop it."""
+@contextlib.asynccontextmanager
+async def _copy_for_writing(url: str, work: Path) -> AsyncIterator[str]:
+    """Yield the URL of a copy of the roster that this measurement may change; drop the copy
+    after."""
     if url.startswith("sqlite"):
         target = work / "roster.db"
         _copy_sqlite(Path(url.split("///", 1)[1]), target)
-        return f"sqlite+aiosqlite:///{target}", _nothing
-    name = f"bench_copy_{uuid.uuid4().hex[:12]}"
-    template = url.rsplit("/", 1)[1]
-    await _pg_exec(
-        _with_database(url, "postgres"), f'CREATE DATABASE "{name}" TEMPLATE "{template}"'
-    )
+        yield f"sqlite+aiosqlite:///{target}"
+        return
+    from bench.support import temporary_database, with_database
 
-    async def drop() -> None:
-        await _pg_exec(_with_database(url, "postgres"), f'DROP DATABASE "{name}" WITH (FORCE)')
-
-    return _with_database(url, name), drop
-
-
-async def _nothing() -> None:
-    return None
+    # Made from the "postgres" database: PostgreSQL copies a database no one is connected to.
+    roster = url.rsplit("/", 1)[1]
+    async with temporary_database(with_database(url, "postgres"), template=roster) as copy:
+        yield copy
 
 
 async def _link_everyone(url: str, work: Path) -> None:
@@ -301,7 +262,7 @@ async def _link_everyone(url: str, work: Path) -> None:
 
     from storage.models import Account, Person, Unit
 
-    async with services_for(url, work / "data") as svc, svc.db.uow() as tx:
+    async with _services(url, work / "data") as svc, svc.db.uow() as tx:
         first = int(await tx.scalar(select(func.max(Person.telegram_user_id))) or 0) + 1
         units = list((await tx.execute(select(Unit.id))).scalars())
         held = {
@@ -353,14 +314,10 @@ class _Sink(io.TextIOBase):
 
 async def _measure(name: str, url: str, units: int, work: Path) -> dict[str, Any]:
     """Set up (untimed), then time the one operation; return the figures."""
-    measure = BY_NAME[name]
-    drop: Callable[[], Awaitable[None]] = _nothing
-    if measure.writes:
-        url, drop = await _copy_for_writing(url, work)
-    try:
+    if not BY_NAME[name].writes:
         return await _timed(name, url, units, work)
-    finally:
-        await drop()
+    async with _copy_for_writing(url, work) as copy:
+        return await _timed(name, copy, units, work)
 
 
 async def _timed(name: str, url: str, units: int, work: Path) -> dict[str, Any]:
@@ -374,7 +331,7 @@ async def _timed(name: str, url: str, units: int, work: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if name == "broadcast":
         await _link_everyone(url, work)
-    async with services_for(url, data) as svc:
+    async with _services(url, data) as svc:
         if name == "unit":
             async with svc.db.sessions() as session:
                 from sqlalchemy import select
@@ -466,6 +423,8 @@ def _run_child(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, 
 
 def measure(name: str, url: str, units: int) -> dict[str, Any]:
     """One figure from a fresh process."""
+    from bench.support import TOKEN, USERNAME
+
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as folder:
         work = Path(folder)
         env = {

@@ -1,4 +1,4 @@
-"""What the benchmarks and suites share: bot processes, their CPU time, the bot's answers.
+"""What benchmarks and suites share: bot processes, CPU time, answers, Services, databases.
 
 The emulator runs in the benchmark's own process (its state is read directly, and users act
 on it without HTTP); each bot under test is a process of its own talking to it over HTTP.
@@ -14,22 +14,33 @@ import sys
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import asyncpg
 from sqlalchemy import insert
 
+from bot.clock import Clock, SystemClock
 from bot.ledger.checklist import prepare_database
-from bot.sandbox.models import CallRecord
-from bot.sandbox.server import Emulator
 from bot.services import Services
+from bot.settings import Settings
+from storage.db import Database
 from storage.models import Account, Deadline, Person, Unit
+
+# bench.scale's measured processes import this module and report their peak memory: the
+# emulator (for annotations only) and asyncpg (imported when first used) are left out of it.
+if TYPE_CHECKING:
+    import asyncpg
+
+    from bot.sandbox.models import CallRecord
+    from bot.sandbox.server import Emulator
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "777000:BENCH-TOKEN-abcdefghijklmnopqrst"
+USERNAME = "liaison_demo_bot"  # the emulator's bot (getMe)
 # Bot API methods that put a new message in a chat.
 SENDS = frozenset({"sendMessage", "sendDocument", "sendPhoto", "copyMessage", "sendMediaGroup"})
 SEEDED = datetime(2026, 11, 2, 1, 0, tzinfo=UTC)  # when the seeded rows were made
@@ -207,6 +218,34 @@ class Answers:
         return sum(len(v) for v in self.messages.values())
 
 
+@asynccontextmanager
+async def services_for(
+    database_url: str,
+    *,
+    staff: Sequence[int] = (),
+    data_dir: Path | None = None,
+    clock: Clock | None = None,
+) -> AsyncIterator[Services]:
+    """Open Services on `database_url` as the command line makes them (no .env file; TOKEN and
+    USERNAME), with `staff` as STAFF_IDS, `data_dir` (else the setting's default) and `clock`
+    (else the system's); close them on leaving."""
+    values: dict[str, Any] = {} if data_dir is None else {"data_dir": data_dir}
+    settings = Settings(
+        _env_file=None,
+        database_url=database_url,
+        bot_token=TOKEN,
+        bot_username=USERNAME,
+        staff_ids=tuple(staff),
+        **values,
+    )
+    clock = SystemClock() if clock is None else clock
+    services = Services(settings=settings, db=Database(database_url), clock=clock)
+    try:
+        yield services
+    finally:
+        await services.close()
+
+
 async def seed_units(services: Services, names: Sequence[str], liaisons: Sequence[int]) -> None:
     """The checklist, units named `names` (ids 1, 2, …) owing every item by 2026-12-31, and
     the first of them each with the registered liaison of that Telegram user id."""
@@ -252,21 +291,37 @@ def postgres_base() -> str:
     return os.environ.get("TEST_POSTGRES_URL", "")
 
 
-async def _on_server(statement: str) -> None:
-    admin = await asyncpg.connect(postgres_base().replace("postgresql+asyncpg", "postgresql"))
+def with_database(url: str, name: str) -> str:
+    """Return `url` with its database replaced by `name` (same server, same user)."""
+    return url.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def pg_exec(url: str, *statements: str) -> list[list[asyncpg.Record]]:
+    """Run `statements` in order on one connection to the database `url` names; return the
+    rows of each."""
+    import asyncpg
+
+    connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
-        await admin.execute(statement)
+        return [await connection.fetch(statement) for statement in statements]
     finally:
-        await admin.close()
+        await connection.close()
 
 
-async def fresh_postgres() -> tuple[str, str]:
-    """A new database on the server TEST_POSTGRES_URL names: its URL and its name."""
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-    await _on_server(f'CREATE DATABASE "{name}"')
-    return postgres_base().rsplit("/", 1)[0] + f"/{name}", name
+@asynccontextmanager
+async def temporary_database(
+    server_url: str, *, template: str | None = None
+) -> AsyncIterator[str]:
+    """Create a new database (a copy of the database `template` when given) and yield its
+    URL; drop it on leaving, on an error too.
 
-
-async def drop_postgres(name: str) -> None:
-    """Drop a database fresh_postgres() made."""
-    await _on_server(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    The CREATE and DROP run on the database `server_url` names, which must not be `template`:
+    PostgreSQL copies a database only while no one is connected to it.
+    """
+    name = f"bench_{'copy_' if template else ''}{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
+    await pg_exec(server_url, f'CREATE DATABASE "{name}"{copy}')
+    try:
+        yield with_database(server_url, name)
+    finally:
+        await pg_exec(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

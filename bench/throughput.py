@@ -27,6 +27,7 @@ import signal
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -37,19 +38,18 @@ from bench.support import (
     BotRun,
     bot_env,
     cpu_seconds,
-    fresh_postgres,
     median,
     percentile,
     postgres_base,
     seed_units,
+    services_for,
+    temporary_database,
 )
 from bot.registration.invites import create_invites
 from bot.sandbox.models import DocumentIn, NewUser, PhotoIn, PressIn, StartIn, TextIn
 from bot.sandbox.server import Emulator
 from bot.services import Services
-from bot.settings import Settings
 from messages import plain
-from storage.db import Database
 
 STAFF = (600_000_001, 600_000_002, 600_000_003, 600_000_004, 600_000_005)
 LIAISONS = 610_000_000  # + n: the liaison of unit n (registered, in the burst and the mix)
@@ -324,14 +324,8 @@ async def measure_database(
     scenarios: tuple[str, ...],
 ) -> dict[str, dict[str, list[Figures]]]:
     """Seed one database, then run each scenario with each bot, alternately, `rounds` times."""
-    settings = Settings(
-        _env_file=None, database_url=database_url, bot_token=TOKEN, bot_username="liaison_demo_bot"
-    )
-    services = Services(settings=settings, db=Database(database_url))
-    try:
+    async with services_for(database_url) as services:
         await seed(services, population)
-    finally:
-        await services.close()
     env = bot_env(
         emulator.base_url,
         database_url,
@@ -415,16 +409,18 @@ async def run(
             )
         with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:
             for label in databases:
+                database: AbstractAsyncContextManager[str]
                 if label == "sqlite":
-                    url = f"sqlite+aiosqlite:///{tmp}/bench.db"
+                    database = nullcontext(f"sqlite+aiosqlite:///{tmp}/bench.db")
                 elif postgres_base():
-                    url, _ = await fresh_postgres()
+                    database = temporary_database(postgres_base())
                 else:
                     print("  PostgreSQL: skipped (set TEST_POSTGRES_URL, or make bench)")
                     continue
-                results = await measure_database(
-                    label, url, emulator, population, Path(tmp) / label, scenarios=scenarios
-                )
+                async with database as url:
+                    results = await measure_database(
+                        label, url, emulator, population, Path(tmp) / label, scenarios=scenarios
+                    )
                 lines += summary(label, results)
     finally:
         await emulator.stop()
