@@ -31,8 +31,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The suite in two processes (pytest-xdist), one a core: much of it waits on the bot's process,
+# the emulator or PostgreSQL. TEST_WORKERS=0 runs it in this one process.
+TEST_WORKERS ?= 2
+
 pytest: $(STAMP)
-	scripts/with-postgres.sh $(BIN)/python -m pytest -q -p no:cacheprovider
+	scripts/with-postgres.sh $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 
 test: lint typecheck pytest
 

@@ -20,6 +20,7 @@ from bot.services import Services
 from storage.db import Database
 from tests.support.databases import PG_URL, drop_pg_database, fresh_pg_database, require_postgres
 from tests.support.settings import START, TEST_TOKEN, make_settings
+from tests.support.tally import SENT
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -38,6 +39,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if mark in item.keywords:
                 item.add_marker(absent)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """How many updates each property test sent, all examples together (in every worker)."""
+    for name, count in sorted(SENT.items()):
+        terminalreporter.write_line(f"{name}: {count:,} updates sent to the application")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In a pytest-xdist worker: hand the worker's counts to the main process."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["updates_sent"] = dict(SENT)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """In the main process of a pytest-xdist run: add up what each worker counted."""
+    SENT.update(getattr(node, "workeroutput", {}).get("updates_sent", {}))
 
 
 async def _prepare(url: str, data_dir: Path) -> None:

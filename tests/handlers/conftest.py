@@ -10,13 +10,6 @@ from bot.demo.sample import seed_notice_situation
 from bot.services import Services
 from tests.support.application import BotHarness, running_bot
 from tests.support.registration import Harness
-from tests.support.tally import SENT
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """How many updates each property test sent, all examples together."""
-    for name, count in sorted(SENT.items()):
-        terminalreporter.write_line(f"{name}: {count:,} updates sent to the application")
 
 
 @pytest.fixture
