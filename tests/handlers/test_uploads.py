@@ -266,14 +266,14 @@ def test_the_checklist_preview_counts_the_items_of_every_kind(
     today_s_kinds(monkeypatch, handlers.uploads)
     assert count_line("zh", county=6, member=3) == "文件共9项：成员单位3项，县（区）6项。确认后："
     assert count_line("en", county=6, member=3) == (
-        "The file has 9 items: 3 for member units, 6 for counties. Once confirmed:"
+        "Items in the file: 9 (3 for member units, 6 for counties). Once confirmed:"
     )
     add_trial(monkeypatch, handlers.uploads)
     assert count_line("zh", county=6, member=3, trial=2) == (
         "文件共11项：成员单位3项，县（区）6项，试点单位2项。确认后："
     )
     assert count_line("en", county=6, member=3, trial=0) == (
-        "The file has 9 items: 3 for member units, 6 for counties, 0 for pilot units."
+        "Items in the file: 9 (3 for member units, 6 for counties, 0 for pilot units)."
         " Once confirmed:"
     )
 
