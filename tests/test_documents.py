@@ -32,10 +32,13 @@ from bot.ledger.report import build_report
 from bot.reminders import delivery, planner
 from bot.services import Services
 from bot.staff.documents import notices
+from bot.staff.documents.data import OwedItem, UnitOwing
 from bot.staff.documents.layout import east_asian_font
 from bot.staff.documents.preview import first_page_png, to_pdf
+from bot.staff.documents.render import owes_sentence
 from bot.transport.outbox import Dispatcher
 from bot.transport.pacing import Intervals, Pacer
+from messages import plain
 from storage import repositories as repo
 from storage.models import (
     AuditEvent,
@@ -166,6 +169,23 @@ def named_units(document: Document) -> list[str]:
             table = next(t for t in document.tables if t._tbl is child)
             names += [row.cells[1].text for row in table.rows[1:]]
     return names
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_quoted_title_quotes_inside_it_with_single_marks(lang: str) -> None:
+    """“八一” inside a quoted title reads ‘八一’ in every language, not “…“八一”…”."""
+    title = "拥军共建活动开展记录（不限于“八一”前后）"
+    unit = UnitOwing(
+        unit_id=1,
+        name="市民政局",
+        kind="member",
+        liaison_missing=False,
+        lead_missing=False,
+        items=[OwedItem(title=title, state="missing")],
+        required=2,
+    )
+    inner = plain(lang, "notice.quoted", title="拥军共建活动开展记录（不限于‘八一’前后）")
+    assert owes_sentence(unit, lang) == plain(lang, "notice.owes_items", titles=inner)
 
 
 # ---- the 通报 against `report --json` ---------------------------------------------------------

@@ -23,8 +23,8 @@ def _roles(unit: UnitOwing, lang: str) -> str:
 
 
 def _quoted(title: str, lang: str) -> str:
-    if lang == "zh":  # quotation marks inside quotation marks are single: “…‘八一’…”
-        title = title.replace("“", "‘").replace("”", "’")
+    # Quotation marks inside quotation marks are single, in Chinese as in English: “…‘八一’…”.
+    title = title.replace("“", "‘").replace("”", "’")
     return plain(lang, "notice.quoted", title=title)
 
 
