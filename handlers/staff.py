@@ -61,7 +61,9 @@ from handlers.shared import (
 from messages import (
     Markup,
     catalogue,
+    format_clock,
     format_date,
+    format_short_time,
     format_time,
     join,
     join_clauses,
@@ -291,7 +293,7 @@ def unit_text(card: UnitCard, lang: str, tz: object, today: date) -> str:
                 lang,
                 "unitcard.reminder",
                 date=_day(r.at, lang, tz),
-                time=r.at.astimezone(tz).strftime("%H:%M"),  # type: ignore[arg-type]
+                time=format_clock(r.at.astimezone(tz), lang),  # type: ignore[arg-type]
                 recipient=r.recipient or "",
                 state=state_label(r.state, lang),
             )
@@ -539,7 +541,7 @@ def audit_text(page: AuditPage, lang: str, tz: object) -> str:
             t(
                 lang,
                 "audit.line",
-                time=e.at.astimezone(tz).strftime("%m-%d %H:%M"),  # type: ignore[arg-type]
+                time=format_short_time(e.at.astimezone(tz), lang),  # type: ignore[arg-type]
                 actor=actor,
                 action=action,
                 unit=t(lang, "audit.unit", unit=e.unit) if e.unit else "",

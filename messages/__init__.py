@@ -163,6 +163,17 @@ def format_time(moment: datetime, lang: str) -> str:
     return _formats(lang)["time"].format(**values, hour=moment.hour, minute=moment.minute)
 
 
+def format_short_time(moment: datetime, lang: str) -> str:
+    """A moment in a log line: 12-04 09:30."""
+    values = _date_values(moment.date(), lang)
+    return _formats(lang)["short_time"].format(**values, hour=moment.hour, minute=moment.minute)
+
+
+def format_clock(moment: datetime, lang: str) -> str:
+    """The time of day: 09:30."""
+    return _formats(lang)["clock"].format(hour=moment.hour, minute=moment.minute)
+
+
 def join(lang: str, parts: Iterable[str]) -> str:
     """A list in running text: 市民政局、市卫健委 / Civil Affairs, Health."""
     return _formats(lang)["list"].join(parts)

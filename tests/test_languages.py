@@ -25,6 +25,7 @@ date = "la {day}-a de {month_name} {year}"
 month_day = "la {day}-a de {month_name}"
 weekday_date = "{weekday}, la {day}-a de {month_name}"
 time = "{year}-{month:02d}-{day:02d} je {hour:02d}:{minute:02d}"
+short_time = "la {day}-a de {month_name} je {hour:02d}:{minute:02d}"
 months = "jan. feb. mar. apr. majo jun. jul. aŭg. sep. okt. nov. dec."
 weekdays = "lu. ma. me. ĵa. ve. sa. di."
 list = " kaj "
@@ -62,6 +63,7 @@ entry = AuditEntry(
 shown = audit_text(AuditPage(entries=[entry], older=None), "eo", UTC)
 details = t("eo", "audit.detail_item", value="a") + "; " + t("eo", "audit.detail_files", value=2)
 assert details in shown, shown
+assert "la 4-a de dec. je 01:00" in shown, shown
 # The language button, the setting, the command line and the button's handler know it.
 buttons = [b.text for row in language_keyboard("zh").inline_keyboard for b in row]
 assert buttons == [t(code, "language.name") for code in LANGUAGES], buttons

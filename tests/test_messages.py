@@ -41,7 +41,7 @@ def test_placeholders_match_across_languages(key: str) -> None:
 def test_date_formats_use_only_the_parts_of_a_date() -> None:
     parts = {"year", "month", "day", "month_name", "weekday", "hour", "minute"}
     for lang in LANGUAGES:
-        for key in ("date", "month_day", "weekday_date", "time"):
+        for key in ("date", "month_day", "weekday_date", "time", "short_time", "clock"):
             assert placeholders(own(lang)[f"formats.{key}"]) <= parts
         assert len(own(lang)["formats.months"].split()) == 12
         assert len(own(lang)["formats.weekdays"].split()) == 7

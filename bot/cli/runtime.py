@@ -7,6 +7,7 @@ import json
 
 from bot.cli.common import Command, Subparsers, say
 from bot.services import Services
+from messages import format_time
 
 
 def add_parsers(sub: Subparsers) -> None:
@@ -35,7 +36,8 @@ async def cmd_deadletters(services: Services, args: argparse.Namespace) -> int:
     if not letters:
         print(say(services, "runtime.deadletters_none"))
     for letter in letters:
-        moment = letter.at.astimezone(services.settings.tz).strftime("%Y-%m-%d %H:%M")
+        local = letter.at.astimezone(services.settings.tz)
+        moment = format_time(local, services.settings.language)
         print(
             say(
                 services,
