@@ -56,7 +56,7 @@ async def cmd_invite(services: Services, args: argparse.Namespace) -> int:
     created = await invites.create_invites(
         services=services, units=args.units, all_missing=args.all_missing, role=args.role
     )
-    tz = services.settings.tz
+    tz, lang = services.settings.tz, services.settings.language
     if args.json:
         listed = [
             {
@@ -80,14 +80,13 @@ async def cmd_invite(services: Services, args: argparse.Namespace) -> int:
                 "invite_cli.open_before",
                 unit=invite.unit,
                 count=invite.open_before,
-                role=role_name(services.settings.language, invite.role),
+                role=role_name(lang, invite.role),
                 code=invite.role,
             )
             print(note, file=sys.stderr)
-    lang = services.settings.language
     for invite in created:
         date = format_date(invite.expires_at.astimezone(tz).date(), lang)
-        role = role_name(services.settings.language, invite.role)
+        role = role_name(lang, invite.role)
         print(
             say(
                 services,
@@ -115,6 +114,7 @@ async def _revoke_or_unregister(services: Services, args: argparse.Namespace) ->
     # Imported here: the conversation's modules are not needed by the other commands.
     from bot.registration import contacts, flow
 
+    role = role_name(services.settings.language, args.role)
     for name in args.units:
         try:
             done = await contacts.unregister(services=services, unit_name=name, role=args.role)
@@ -122,14 +122,14 @@ async def _revoke_or_unregister(services: Services, args: argparse.Namespace) ->
             raise BadInput(
                 "invite_cli.no_holder",
                 unit=exc.values["unit"],
-                role=role_name(services.settings.language, args.role),
+                role=role,
             ) from None
         print(
             say(
                 services,
                 "invite_cli.unregistered",
                 unit=done.unit,
-                role=role_name(services.settings.language, args.role),
+                role=role,
                 name=done.person.name,
             )
         )

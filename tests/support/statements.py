@@ -13,7 +13,8 @@ from storage.db import Database
 
 @contextlib.contextmanager
 def statements_sent(db: Database) -> Iterator[list[str]]:
-    """The SQL of every statement the database is sent while the block runs."""
+    """The SQL of every statement sent while the block runs through the database's engine
+    (units of work and sessions; not SQLite's separate engine of long reads)."""
     sent: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
