@@ -1,4 +1,5 @@
-"""Migration 0004: a database loaded with the old shipped title gets “八一” in Chinese quotes."""
+"""Migration 0004: a database loaded with the old shipped title gets “八一” in Chinese quotes,
+and its downgrade gives the old title back."""
 
 from __future__ import annotations
 
@@ -12,7 +13,18 @@ OLD = '拥军共建活动开展记录（不限于"八一"前后）'
 NEW = "拥军共建活动开展记录（不限于“八一”前后）"
 
 
-async def test_the_old_title_is_renamed_and_a_units_own_item_is_left(db_url: str) -> None:
+async def titles(db: Database) -> list[tuple[object, ...]]:
+    """Read every checklist item's kind, unit and title in the order they were written."""
+    async with db.engine.connect() as connection:
+        found = await connection.execute(
+            text("SELECT kind, unit_id, title FROM checklist_item ORDER BY id")
+        )
+    return [tuple(row) for row in found]
+
+
+async def test_the_old_title_is_renamed_both_ways_and_a_units_own_item_is_left(
+    db_url: str,
+) -> None:
     db = Database(db_url)
     try:
         async with db.engine.begin() as connection:
@@ -34,12 +46,14 @@ async def test_the_old_title_is_renamed_and_a_units_own_item_is_left(db_url: str
             await connection.execute(insert, {"kind": "member", "unit": None, "title": OLD})
             await connection.execute(insert, {"kind": None, "unit": 1, "title": OLD})
         await db.upgrade()
-        async with db.engine.connect() as connection:
-            rows = (
-                await connection.execute(
-                    text("SELECT kind, unit_id, title FROM checklist_item ORDER BY id")
-                )
-            ).all()
-        assert [tuple(r) for r in rows] == [("member", None, NEW), (None, 1, OLD)]
+        assert await titles(db) == [("member", None, NEW), (None, 1, OLD)]
+
+        async with db.engine.begin() as connection:
+
+            def to_0003(sync: Connection) -> None:
+                command.downgrade(alembic_config(sync), "0003")
+
+            await connection.run_sync(to_0003)
+        assert await titles(db) == [("member", None, OLD), (None, 1, OLD)]
     finally:
         await db.dispose()
