@@ -34,6 +34,8 @@ from storage.models import (
     Unit,
 )
 
+AMBIGUOUS_SHOWN = 8  # units named when a name matches several
+
 
 class ImportResult(BaseModel):
     count: int
@@ -291,7 +293,8 @@ async def find_unit(session: AsyncSession, name: str) -> Unit:
         matches = []
     if not matches:
         raise UnitNotFound(name=wanted)
-    raise UnitAmbiguous(name=wanted, matches=tuple(name for _, name in matches[:8]))
+    shown = tuple(name for _, name in matches[:AMBIGUOUS_SHOWN])
+    raise UnitAmbiguous(name=wanted, matches=shown, count=len(matches))
 
 
 @lru_cache(maxsize=200_000)

@@ -26,6 +26,7 @@ from handlers.shared import (
     Feature,
     captured,
     day_text,
+    error_text,
     keyboard,
     matched,
     pressed,
@@ -115,11 +116,8 @@ async def invite_command(update: Update, context: Context, lang: str) -> None:
             actor_id=user.id,
             username=context.bot_data.username or None,
         )
-    except UnitNotFound as exc:
-        await message.reply_text(t(lang, "contacts.unit_not_found", **exc.values))
-        return
-    except UnitAmbiguous as exc:
-        await message.reply_text(t(lang, "contacts.unit_ambiguous", **exc.values))
+    except (UnitNotFound, UnitAmbiguous) as exc:
+        await message.reply_text(error_text(exc, lang))
         return
     except invites.NoBotUsername:
         await message.reply_text(t(lang, "invite.no_username"))

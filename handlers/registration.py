@@ -412,12 +412,7 @@ async def contacts_command(update: Update, context: Context) -> None:
                 services=services, actor_id=user.id, unit_name=" ".join(context.args)
             )
         except (UnitNotFound, UnitAmbiguous) as exc:
-            key = (
-                "contacts.unit_not_found"
-                if isinstance(exc, UnitNotFound)
-                else "contacts.unit_ambiguous"
-            )
-            await message.reply_text(t(lang, key, **exc.values))
+            await message.reply_text(error_text(exc, lang))
             return
         await message.reply_text(render(found, lang, context))
         return

@@ -19,7 +19,7 @@ from telegram.error import Forbidden
 from bot import conversations
 from bot.context import Context
 from bot.conversations import StepOut
-from bot.errors import DomainError, NotStaff, UnitAmbiguous, UnitNotFound
+from bot.errors import DomainError, NotStaff
 from bot.ledger import errors, submitting
 from bot.ledger import review as reviewing
 from bot.ledger.review import ReviewCard
@@ -163,12 +163,6 @@ async def review(update: Update, context: Context, lang: str) -> None:
                 await reviewing.unit_to_review(services=services, actor_id=user.id, name=name)
             ).unit_id
         card = await reviewing.next_review(services=services, actor_id=user.id, unit_id=unit_id)
-    except UnitNotFound as error:
-        await say(t(lang, "review.unit_not_found", **error.values))
-        return
-    except UnitAmbiguous as error:
-        await say(t(lang, "cli.unit_ambiguous", **error.values))
-        return
     except DomainError as error:
         await say(error_text(error, lang))
         return

@@ -296,7 +296,8 @@ async def send_private(
 
 
 def error_text(error: DomainError, lang: str) -> str:
-    return t(lang, error.key, **error.values)
+    """A refusal as the chat words it."""
+    return t(lang, error.chat_key or error.key, **error.values)
 
 
 def day_text(context: Context, moment: datetime, lang: str) -> str:

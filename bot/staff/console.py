@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import roster
 from bot.conversations import end_step, save_step
 from bot.enums import ItemState, UnitKind
-from bot.errors import ItemNotFound, UnitNotFound
+from bot.errors import ItemGone, UnitGone
 from bot.ledger.checklist import add_item, exempt
 from bot.ledger.report import Report, Totals, UnitStatus, build_report, report_row, totals_of
 from bot.ledger.status import ItemStatus, load_unit
@@ -184,7 +184,7 @@ class UnitCard(BaseModel):
 async def _unit_by_id(session: AsyncSession, unit_id: int) -> Unit:
     unit = await session.get(Unit, unit_id)
     if unit is None:
-        raise UnitNotFound(name=str(unit_id))
+        raise UnitGone()
     return unit
 
 
@@ -305,7 +305,7 @@ async def _unit_item(
     unit = await _unit_by_id(session, unit_id)
     item = await session.get(ChecklistItem, item_id)
     if item is None or not (item.kind == unit.kind or item.unit_id == unit.id):
-        raise ItemNotFound(title=str(item_id))
+        raise ItemGone()
     return unit, item
 
 
@@ -524,7 +524,7 @@ async def new_invite(
         username=username or None,
     )
     if made is None:
-        raise UnitNotFound(name=str(unit_id))
+        raise UnitGone()
     return made
 
 

@@ -344,7 +344,7 @@ async def test_sent_back_and_resubmitted(office: Office) -> None:
     await liaison.press(DONE)
 
     [unknown] = await staff.say("/review 不存在的单位")
-    assert says(unknown.text, "review.unit_not_found", name="不存在的单位")
+    assert says(unknown.text, "common.unit_not_found", name="不存在的单位")
     [resent, card] = await staff.say("/review 民政", expect=2)  # one unit, by part of its name
     assert resent.files[0].file_name == "计划（修改稿）.pdf"
     assert mentions(card.text, "review.card_returned_before", count=1)

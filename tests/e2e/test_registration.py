@@ -644,7 +644,7 @@ async def test_staff_make_and_revoke_links_in_the_chat(office: Office) -> None:
     [usage] = await staff.say("/invite")
     assert says(usage.text, "invite.usage")
     [missing] = await staff.say("/invite 不存在的单位")
-    assert says(missing.text, "contacts.unit_not_found", name="不存在的单位")
+    assert says(missing.text, "common.unit_not_found", name="不存在的单位")
     [made] = await staff.say("/invite 文旅")
     assert says(made.text, "invite.created", unit=UNIT, role=ROLE["liaison"])
     assert made.button_texts() == [LEAD_LINK, label("invite.button_revoke")]

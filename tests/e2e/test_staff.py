@@ -441,7 +441,7 @@ async def test_a_document_to_chosen_units_is_copied(office: Office) -> None:
     ask = await staff.edited(choose.message_id)
     assert says(ask.text, "broadcast.ask_units")
     [unknown] = await staff.say("民政局 火星局")
-    assert says(unknown.text, "cli.unit_not_found", name="火星局")
+    assert says(unknown.text, "common.unit_not_found", name="火星局")
     [preview] = await staff.say("民政局、xjx")  # a part of the name, and pinyin initials
     chosen = label("broadcast.audience_units_n", count=2)
     assert mentions(preview.text, "broadcast.preview_audience", audience=chosen, units=2)

@@ -94,7 +94,7 @@ async def test_staff_name_any_unit_and_see_its_history(bot: BotHarness, office: 
     assert card.mentions("contacts.history_title")
     assert card.buttons() == []
     missing = (await bot.command(STAFF, "/contacts 火星局")).one()
-    assert missing.says("contacts.unit_not_found", name="火星局")
+    assert missing.says("common.unit_not_found", name="火星局")
     # Anyone else naming a unit sees only their own.
     assert (
         (await bot.command(STRANGER, "/contacts 市文旅局")).one().says("contacts.not_registered")

@@ -150,4 +150,4 @@ async def test_review_asked_in_a_group_goes_to_the_private_chat(
 async def test_review_of_one_unit_by_name(bot: BotHarness, office: Office) -> None:
     assert (await bot.command(STAFF, "/review 市民政局")).last.mentions("review.card")
     missing = (await bot.command(STAFF, "/review 火星局")).one()
-    assert missing.says("review.unit_not_found", name="火星局")
+    assert missing.says("common.unit_not_found", name="火星局")

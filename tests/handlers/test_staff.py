@@ -115,8 +115,37 @@ async def test_unit_shows_the_units_file_with_its_actions(
     ]
     assert (await bot.command(STAFF, "/unit")).one().says("unitcard.usage")
     assert (
-        (await bot.command(STAFF, "/unit 火星局")).one().says("cli.unit_not_found", name="火星局")
+        (await bot.command(STAFF, "/unit 火星局"))
+        .one()
+        .says("common.unit_not_found", name="火星局")
     )
+
+
+async def test_a_name_that_fits_several_units_names_them_and_how_many(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    await factories.add_unit(services, "市文旅局")
+    two = (await bot.command(STAFF, "/unit 市")).one()
+    assert two.says(
+        "common.unit_ambiguous",
+        name="市",
+        count=2,
+        matches="、".join(sorted(["市民政局", "市文旅局"])),
+    )
+    for n in range(8):
+        await factories.add_unit(services, f"市第{n}局")
+    many = (await bot.command(STAFF, "/unit 市")).one()
+    shown = "、".join(sorted(["市民政局", "市文旅局", *(f"市第{n}局" for n in range(8))])[:8])
+    assert many.says("common.unit_ambiguous_more", name="市", count=10, matches=shown)
+
+
+async def test_a_button_of_a_unit_removed_since_says_so(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    async with services.db.uow() as tx:
+        await tx.delete(await tx.get(Unit, office.county.id))
+    pressed = await bot.press(STAFF, data=f"st:u:{office.county.id}")
+    assert pressed.answer["text"] == label("common.unit_gone")
 
 
 async def test_excuse_a_unit_from_an_item_with_a_reason(
