@@ -66,18 +66,20 @@ def invite_text(invite: invites.InviteOut, lang: str, context: Context) -> str:
         date=day_text(context, invite.expires_at, lang),
         link=invite.link,
     )
-    return "\n".join((text, open_before_note(invite, lang))) if invite.open_before else text
+    return "\n".join((text, *invite_notes(invite, lang)))
 
 
-def open_before_note(invite: invites.InviteOut, lang: str) -> str:
-    """Staff are told when the unit already had open links for the role."""
-    return t(
-        lang,
-        "invite.open_before",
-        unit=invite.unit,
-        count=invite.open_before,
-        role=role_name(lang, invite.role),
-    )
+def invite_notes(invite: invites.InviteOut, lang: str) -> list[str]:
+    """Staff are told whom the link replaces, and when the unit had open links for the role."""
+    role = role_name(lang, invite.role)
+    notes = []
+    if invite.holder is not None:
+        notes.append(t(lang, "invite.replaces", unit=invite.unit, role=role, name=invite.holder))
+    if invite.open_before:
+        notes.append(
+            t(lang, "invite.open_before", unit=invite.unit, count=invite.open_before, role=role)
+        )
+    return notes
 
 
 async def reachable_privately(context: Context, user_id: int) -> bool:
@@ -192,9 +194,7 @@ async def card_invite(update: Update, context: Context, lang: str) -> None:
         link=made.link,
         date=day_text(context, made.expires_at, lang),
     )
-    if made.open_before:
-        text = "\n".join((text, open_before_note(made, lang)))
-    await send(update, context, text)
+    await send(update, context, "\n".join((text, *invite_notes(made, lang))))
 
 
 FEATURE = Feature(

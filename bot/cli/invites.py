@@ -66,6 +66,7 @@ async def cmd_invite(services: Services, args: argparse.Namespace) -> int:
                 "link": i.link,
                 "expires_at": i.expires_at.astimezone(tz).isoformat(),
                 "open_before": i.open_before,
+                "replaces": i.holder,
             }
             for i in created
         ]
@@ -73,8 +74,17 @@ async def cmd_invite(services: Services, args: argparse.Namespace) -> int:
         return 0
     if not created:
         print(say(services, "invite_cli.none_missing"))
-    for invite in created:
-        if invite.open_before:  # on stderr: the lines on stdout stay one link each
+    for invite in created:  # notes on stderr: the lines on stdout stay one link each
+        if invite.holder is not None:
+            note = say(
+                services,
+                "invite.replaces",
+                unit=invite.unit,
+                role=role_name(lang, invite.role),
+                name=invite.holder,
+            )
+            print(note, file=sys.stderr)
+        if invite.open_before:
             note = say(
                 services,
                 "invite_cli.open_before",

@@ -72,6 +72,7 @@ class InviteOut(BaseModel):
     link: str
     expires_at: datetime
     open_before: int = 0  # links of this unit and role made before and still open
+    holder: str | None = None  # who holds the role now: registering through the link replaces them
 
 
 class RevokedOut(BaseModel):
@@ -417,14 +418,20 @@ async def create_invites(
     await roster.require_staff(services=services, actor_id=actor_id)
     async with services.db.uow() as tx:
         username = username or await bot_username(tx, services)
-        if all_missing:
-            targets = await missing_roles(tx, role)
+        if all_missing:  # nobody holds these roles
+            targets, held = await missing_roles(tx, role), False
         else:
             found = [await roster.find_unit(tx, name) for name in units]
-            targets = [(unit, role or "liaison") for unit in found]
+            targets, held = [(unit, role or "liaison") for unit in found], True
         return [
             await _issue_counted(
-                tx, services=services, unit=unit, role=r, actor_id=actor_id, username=username
+                tx,
+                services=services,
+                unit=unit,
+                role=r,
+                actor_id=actor_id,
+                username=username,
+                held=held,
             )
             for unit, r in targets
         ]
@@ -438,13 +445,18 @@ async def _issue_counted(
     role: Role,
     actor_id: int | None,
     username: str | None,
+    held: bool = True,
 ) -> InviteOut:
-    """A new invite, saying how many links of the unit and role are open besides it."""
+    """A new invite, saying how many links of the unit and role are open besides it and whom
+    it replaces (`held=False`: the caller knows nobody holds the role)."""
     before = await open_count(tx, unit_id=unit.id, role=role, now=services.now())
+    holder = await repo.current_holder(tx, unit_id=unit.id, role=role) if held else None
     made = await issue(
         tx, services=services, unit=unit, role=role, actor_id=actor_id, username=username
     )
-    return made.model_copy(update={"open_before": before})
+    return made.model_copy(
+        update={"open_before": before, "holder": holder.name if holder is not None else None}
+    )
 
 
 async def revoke_invites(

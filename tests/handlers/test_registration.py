@@ -169,6 +169,19 @@ async def test_staff_make_an_invite_link_with_buttons(
     assert all(i.revoked_at is not None for i in await rows.all_of(services, Invite))
 
 
+async def test_an_invite_for_a_role_held_now_names_whom_it_replaces(
+    bot: BotHarness, services: Services, unit: Unit
+) -> None:
+    await factories.add_person(services, unit, "liaison", name="梁敏")
+    reply = (await bot.command(STAFF, f"/invite {UNIT}")).one()
+    liaison = label("common.role_liaison")
+    assert reply.mentions("invite.replaces", unit=UNIT, role=liaison, name="梁敏")
+    lead = await bot.press(
+        STAFF, label("invite.button_other", role=label("common.role_lead")), on=reply
+    )
+    assert not lead.one().mentions("invite.replaces")  # nobody holds the lead's role
+
+
 async def test_invite_is_refused_to_anyone_but_staff(
     bot: BotHarness, services: Services, unit: Unit
 ) -> None:

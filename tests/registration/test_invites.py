@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from bot import roster
 from bot.clock import FrozenClock
 from bot.conversations import current_step
 from bot.demo.sample import UNREPORTED, seed_notice_situation
@@ -20,6 +21,7 @@ from bot.registration.flow import Event
 from bot.roster import import_units
 from bot.services import Services
 from storage.models import AuditEvent, Invite, InviteAttempt, Person, Setting
+from tests.support import factories
 from tests.support.cli import run_cli
 from tests.support.messages import label, mentions, says
 
@@ -237,8 +239,16 @@ async def test_cli_json_lists_unit_role_token_link_and_expiry(services: Services
     listed = json.loads(done.out)
     assert [(i["unit"], i["role"]) for i in listed] == [("市文旅局", "lead"), ("市科技局", "lead")]
     for item in listed:
-        assert set(item) == {"unit", "role", "token", "link", "expires_at", "open_before"}
-        assert item["open_before"] == 0
+        assert set(item) == {
+            "unit",
+            "role",
+            "token",
+            "link",
+            "expires_at",
+            "open_before",
+            "replaces",
+        }
+        assert (item["open_before"], item["replaces"]) == (0, None)
         assert item["link"] == f"https://t.me/liaison_test_bot?start={item['token']}"
         assert item["expires_at"].endswith("+08:00")
     hashes = {r.token_hash for r in await invite_rows(services)}
@@ -352,6 +362,22 @@ async def test_cli_revoke_and_unregister(services: Services) -> None:
     assert says(
         done.err, "invite_cli.no_holder", unit="市民政局", role=label("common.role_liaison")
     )
+
+
+@pytest.mark.usefixtures("cli_env")
+async def test_cli_says_whom_a_link_for_a_held_role_replaces(services: Services) -> None:
+    await roster_with_username(services)
+    async with services.db.sessions() as session:
+        unit = await roster.find_unit(session, "市文旅局")
+    await factories.add_person(services, unit, "lead", name="唐强")
+    done = await run_cli("invite", "市文旅局", "--role", "lead")
+    assert done.code == 0
+    assert len(done.out.splitlines()) == 1  # stdout: one line a link
+    lead = label("common.role_lead")
+    assert says(done.err.strip(), "invite.replaces", unit="市文旅局", role=lead, name="唐强")
+    listed = json.loads((await run_cli("invite", "市文旅局", "--role", "lead", "--json")).out)
+    assert [i["replaces"] for i in listed] == ["唐强"]
+    assert (await run_cli("invite", "市文旅局")).err == ""  # the liaison's role is free
 
 
 @pytest.mark.usefixtures("cli_env")
