@@ -334,6 +334,10 @@ _ACCOUNT = select(
     .where(StaffMember.user_id == bindparam("user_id"))
     .scalar_subquery()
     .label("staff"),
+    select(Account.name)
+    .where(Account.user_id == bindparam("user_id"))
+    .scalar_subquery()
+    .label("name"),
     *(
         select(column)
         .where(ConversationStep.user_id == bindparam("user_id"))
@@ -350,24 +354,45 @@ _ROLES = (
 )
 
 
-async def actor(*, services: Services, user_id: int, language_code: str | None) -> ActorOut:
-    """Who is acting, read once per update: language, staff, roles."""
+async def actor(
+    *, services: Services, user_id: int, language_code: str | None, name: str | None = None
+) -> ActorOut:
+    """Who is acting, read once per update: language, staff, roles. A staff member's Telegram
+    `name` is kept when it is new or has changed (the audit log and the review name them)."""
     who = {"user_id": user_id}
     async with services.db.sessions() as session:
-        language, unreachable, stored_staff, flow, step, data = (
+        language, unreachable, stored_staff, stored_name, flow, step, data = (
             await session.execute(_ACCOUNT, who)
         ).one()
         held = (await session.execute(_ROLES, who)).all()
+    staff = user_id in services.settings.staff_ids or stored_staff is not None
+    if staff and name and name[:200] != stored_name:
+        async with services.db.uow() as tx:
+            (await _account(tx, user_id, services.now())).name = name[:200]
     return ActorOut(
         user_id=user_id,
         language=language or _default_language(services, language_code),
-        staff=user_id in services.settings.staff_ids or stored_staff is not None,
+        staff=staff,
         roles=[RoleOut(unit_id=u, unit=n, kind=kind, role=role) for u, n, kind, role in held],
         unreachable=unreachable is not None,
         step=StepOut(user_id=user_id, flow=flow, step=step, data=dict(data or {}))
         if flow is not None
         else None,
     )
+
+
+async def staff_names(session: AsyncSession, user_ids: Sequence[int]) -> dict[int, str]:
+    """The Telegram names of staff members, where the bot has seen them."""
+    named: dict[int, str] = dict(
+        await repo.rows_in(
+            session,
+            lambda part: select(Account.user_id, Account.name).where(
+                Account.user_id.in_(part), Account.name.is_not(None)
+            ),
+            user_ids,
+        )
+    )
+    return named
 
 
 async def reachable_again(*, services: Services, user_id: int) -> None:

@@ -191,6 +191,8 @@ def refusal_text(error: DomainError, lang: str, context: Context, user_id: int) 
     who = (
         t(lang, "review.decided_by_you")
         if by == user_id
+        else t(lang, "review.decided_by_staff_named", name=values["by_name"])
+        if values.get("by_name")
         else t(lang, "review.decided_by_staff", id=by)
     )
     return t(

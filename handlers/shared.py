@@ -142,7 +142,10 @@ async def actor_of(update: Update, context: Context) -> ActorOut | None:
         return None
     if context.actor is None or context.actor.user_id != user.id:
         context.actor = await roster.actor(
-            services=services_of(context), user_id=user.id, language_code=user.language_code
+            services=services_of(context),
+            user_id=user.id,
+            language_code=user.language_code,
+            name=user.full_name,
         )
     return context.actor
 

@@ -528,6 +528,8 @@ def audit_text(page: AuditPage, lang: str, tz: object) -> str:
     for e in page.entries:
         if e.actor_id is None:
             actor = t(lang, "audit.actor_system")
+        elif e.actor_staff and e.actor_name:
+            actor = t(lang, "audit.actor_staff_named", name=e.actor_name)
         elif e.actor_staff:
             actor = t(lang, "audit.actor_staff", id=e.actor_id)
         elif e.actor_name:

@@ -107,6 +107,8 @@ class Account(Base):
     last_seen: Mapped[datetime]
     unreachable_since: Mapped[datetime | None]
     unreachable_reason: Mapped[str | None] = mapped_column(String(200))
+    # The name Telegram shows, kept for office staff only: the audit log and the review say who.
+    name: Mapped[str | None] = mapped_column(String(200))
 
 
 # An invite link for one unit and role; only the token's hash is kept.

@@ -185,9 +185,12 @@ async def _pending_submission(tx: AsyncSession, submission_id: int) -> Submissio
     if submission.state == WITHDRAWN:
         raise SubmissionWithdrawn()
     if submission.state != "pending":
+        by = submission.reviewed_by
+        names = await roster.staff_names(tx, [by]) if by is not None else {}
         raise AlreadyReviewed(
             state=submission.state,
-            by=submission.reviewed_by,
+            by=by,
+            by_name=names.get(by) if by is not None else None,
             at=submission.reviewed_at,
             reason=submission.review_note,
         )

@@ -401,7 +401,7 @@ class AuditEntry(BaseModel):
     id: int
     at: datetime
     actor_id: int | None
-    actor_name: str | None  # the person on the roster, when the actor is one
+    actor_name: str | None  # the person on the roster, or the staff member, by name
     actor_staff: bool
     action: str
     unit: str | None
@@ -458,6 +458,7 @@ async def audit_log(
         shown = events[:limit]
         unit_ids = {e.unit_id for e in shown if e.unit_id}
         actor_ids = {e.actor_id for e in shown if e.actor_id}
+        staff_named = await roster.staff_names(session, sorted(actor_ids & staff))
         units = {
             u.id: u.name
             for u in (await session.scalars(select(Unit).where(Unit.id.in_(unit_ids)))).all()
@@ -493,7 +494,9 @@ async def audit_log(
                 id=e.id,
                 at=e.at,
                 actor_id=e.actor_id,
-                actor_name=names.get(e.actor_id) if e.actor_id else None,
+                actor_name=(staff_named if e.actor_id in staff else names).get(e.actor_id)
+                if e.actor_id
+                else None,
                 actor_staff=e.actor_id in staff,
                 action=e.action,
                 unit=units.get(e.unit_id) if e.unit_id else None,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from bot import roster
 from bot.services import Services
 from storage.models import ChecklistItem, OutboxMessage, Submission, Unit
 from tests.support import factories, rows
@@ -14,7 +15,7 @@ from tests.support.messages import label
 from tests.support.request import TOO_OLD
 from tests.support.settings import STAFF
 
-LIAISON, STRANGER = 1001, 3001
+LIAISON, STRANGER, COLLEAGUE = 1001, 3001, 904
 GROUP = -100_555
 
 
@@ -114,6 +115,10 @@ async def test_a_decision_twice_is_told_it_was_made(
     again = await bot.press(STAFF, data=accept, on=card)
     assert again.one().says("review.already_accepted", who=label("review.decided_by_you"))
     assert (await state_of(services, office.submission)).state == "accepted"
+    await roster.add_staff(services=services, user_id=COLLEAGUE)
+    other = await bot.press(COLLEAGUE, data=accept, on=card)
+    named = label("review.decided_by_staff_named", name="测试")
+    assert other.one().says("review.already_accepted", who=named)
 
 
 async def test_review_is_refused_to_anyone_but_staff(

@@ -222,6 +222,7 @@ async def test_audit_lists_what_staff_did(
     log = (await bot.command(STAFF, "/audit")).one()
     assert log.mentions("audit.title")
     assert log.mentions("audit.action_reminders_paused")
+    assert log.mentions("audit.actor_staff_named", name="测试")  # the name Telegram shows
     assert await rows.all_of(services, AuditEvent, AuditEvent.action == "reminders_paused")
 
 
