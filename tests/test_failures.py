@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 import sqlite3
 
 import pytest
@@ -38,6 +40,8 @@ def wrapped(error: BaseException) -> OperationalError:
         (ConnectionRefusedError(111, "Connection refused"), True),
         (OSError("Multiple exceptions: [Errno 111] Connect call failed"), True),
         (FileNotFoundError(2, "No such file"), False),
+        (OSError(errno.ENAMETOOLONG, "File name too long"), False),
+        (OSError(errno.ENOSPC, "No space left on device"), True),  # space can be made
         (NotSent("not sent: ClientConnectorError"), True),
         (MaybeSent("maybe sent: ServerDisconnectedError"), True),
         (NetworkError("Bad Gateway"), True),

@@ -6,6 +6,7 @@ tests break its database, its handlers and its Bot API, and watch what people re
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import shutil
@@ -31,6 +32,7 @@ from bot.ledger.checklist import prepare_database
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.server import Emulator
 from bot.services import Services
+from bot.transport import intake
 from bot.transport.intake import Intake
 from bot.transport.supervisor import Supervisor
 from bot.transport.webhook import SECRET_HEADER, build_webhook_app, webhook_secret
@@ -187,6 +189,45 @@ async def test_a_handler_that_raises_ends_as_a_dead_letter_and_the_rest_go_on(
     metrics = bot.services.metrics.registry
     assert metrics.get_sample_value("liaison_bot_dead_letters_total") == 1
     assert metrics.get_sample_value("liaison_bot_updates_total", {"outcome": "retry"}) == 2
+
+
+async def test_an_update_failing_transiently_while_others_go_through_ends_as_a_dead_letter(
+    start_bot: Callable[..., Awaitable[Running]],
+    sandbox: SandboxClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A file name the disk refused counted as transient: the update was tried every second
+    for ever while the rest of the bot worked, and its chat heard nothing."""
+    tries: list[int] = []
+    original = registry.help_command
+
+    async def refused_help(update: Update, context: Context) -> None:
+        if update.effective_user is not None and update.effective_user.id == 7201:
+            tries.append(update.update_id)
+            raise OSError(errno.ENOSPC, "No space left on device")  # transient, as a rule
+        await original(update, context)
+
+    monkeypatch.setattr(registry, "help_command", refused_help)
+    monkeypatch.setattr(intake, "ALONE_AFTER", 1.5)
+    bot = await start_bot(update_max_attempts=3)
+    for user in (7201, 7202):
+        await sandbox.add_user(user_id=user, first_name="李", language_code="zh-hans")
+    poisoned = await sandbox.send_text(7201, "/help")
+
+    async def tried() -> bool:
+        return bool(tries)
+
+    await until(tried, "the first try")
+    behind = await sandbox.start(7202)  # handled after the first failure: the bot works
+    await sandbox.wait_confirmed(behind, timeout=30)
+    await sandbox.wait_confirmed(poisoned, timeout=30)
+    assert len(tries) >= 2  # tried again while it might have passed
+    assert await replies(sandbox, 7202) == [t("zh", "start.welcome")]
+    await sandbox.wait_messages(7201, 1, timeout=10)
+    assert await replies(sandbox, 7201) == [t("zh", "runtime.apology")]
+    [letter] = await list_dead_letters(services=bot.services)
+    assert (letter.update_id, letter.user_id) == (poisoned, 7201)
+    assert letter.error == "OSError: [Errno 28] No space left on device"
 
 
 async def test_an_error_in_a_conversation_step_never_reaches_the_general_handlers(

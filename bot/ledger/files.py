@@ -180,6 +180,15 @@ def check_incoming(incoming: IncomingFile) -> str | None:
     raise FileRefused("files.wrong_type", name=name)
 
 
+NAME_BYTES = 150  # a disk takes 255 bytes a name: room for the folder's prefix and ".part"
+
+
+def _bounded(text: str, limit: int) -> str:
+    """The longest start of `text` that fits in `limit` bytes of UTF-8 (a Chinese character
+    takes three)."""
+    return text.encode()[:limit].decode(errors="ignore")
+
+
 def safe_file_name(incoming: IncomingFile, mime_type: str | None) -> str:
     """A name safe on any disk: no folders, no odd characters, the right extension."""
     if incoming.kind == "photo":
@@ -191,7 +200,7 @@ def safe_file_name(incoming: IncomingFile, mime_type: str | None) -> str:
     if extension not in ALLOWED_EXTENSIONS:
         extension = ALLOWED_MIME_TYPES.get(mime_type or "", "") or extension
     cleaned = re.sub(r"[^\w.()（）\-]+", "_", stem).strip("._- ")
-    cleaned = cleaned[:80] or "file"
+    cleaned = _bounded(cleaned[:80], NAME_BYTES) or "file"
     cleaned_extension = re.sub(r"[^a-z0-9.]", "", extension)[:8]
     return cleaned + cleaned_extension
 

@@ -7,6 +7,7 @@ the same input fails the same way again."""
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 
 from sqlalchemy import exc as sa_exc
@@ -22,6 +23,8 @@ _PG_TRANSIENT_CODES = ("40001", "40P01")
 _FILE_ERRORS = (
     FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError,
 )  # fmt: skip
+# A path the disk refuses as it is: too long a name, a loop of links, an invalid name.
+_PATH_ERRNOS = {errno.ENAMETOOLONG, errno.ELOOP, errno.EINVAL, errno.EILSEQ}
 
 
 def is_transient(error: BaseException) -> bool:
@@ -40,7 +43,9 @@ def is_transient(error: BaseException) -> bool:
         code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
         if isinstance(code, str):
             return code.startswith(_PG_TRANSIENT_CLASSES) or code in _PG_TRANSIENT_CODES
-        if isinstance(cause, _FILE_ERRORS):
+        if isinstance(cause, _FILE_ERRORS) or (
+            isinstance(cause, OSError) and cause.errno in _PATH_ERRNOS
+        ):
             return False  # a path that is wrong stays wrong
         if isinstance(cause, OSError):  # connections, timeouts, a full disk
             return True

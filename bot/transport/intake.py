@@ -8,13 +8,18 @@ context variable and stops the update there: no general handler gets it instead.
 - a transient failure (database locked or gone, network): `UpdateFailed`, and the update
   stays unconfirmed, to be handled again once the cause is gone;
 - a deterministic failure (a bug): `UpdateFailed` for the first UPDATE_MAX_ATTEMPTS - 1
-  tries, then a dead letter, confirmed, with one short apology to the person."""
+  tries, then a dead letter, confirmed, with one short apology to the person;
+- a "transient" failure that lasts ALONE_AFTER seconds while other updates are handled is this
+  update's own (a file name the disk refuses, say): a dead letter too, so that it cannot hold
+  its chat, and the offset behind it, for ever."""
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -31,6 +36,7 @@ from storage.db import UpdateAlreadyHandled, current_update
 log = logging.getLogger(__name__)
 
 Outcome = Literal["handled", "skipped", "dead_letter"]
+ALONE_AFTER = 120.0  # seconds an update may fail "transiently" while others go through
 
 
 @dataclass
@@ -104,10 +110,17 @@ class Intake:
     `look_up_every` (webhooks, which several processes may serve) every one is."""
 
     def __init__(
-        self, app: Application[Any, Any, Any, Any, Any, Any], *, look_up_every: bool = False
+        self,
+        app: Application[Any, Any, Any, Any, Any, Any],
+        *,
+        look_up_every: bool = False,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app = app
         self.attempts: dict[int, int] = {}
+        self.monotonic = monotonic
+        self.failing_since: dict[int, float] = {}  # updates failing transiently, since when
+        self.last_handled: float | None = None  # when an update last went through
         self.look_up_every = look_up_every
         self._floor: int | None = None
         self._floor_read = asyncio.Lock()  # the first batch's lanes read it once, not each
@@ -166,15 +179,21 @@ class Intake:
             if not recorded:
                 self._unrecorded.append(update.update_id)
             self.attempts.pop(update.update_id, None)
+            self.failing_since.pop(update.update_id, None)
+            self.last_handled = self.monotonic()
             log.info("%s: handled", describe(update))
             services.metrics.count_update("handled")
             return "handled"
         attempt = self.attempts.get(update.update_id, 0) + 1
-        if is_transient(error) or attempt < services.settings.update_max_attempts:
-            if not is_transient(error):
-                self.attempts[update.update_id] = attempt
+        if is_transient(error):
+            if not self._failing_alone(update.update_id):
+                services.metrics.count_update("retry")
+                raise UpdateFailed(update.update_id, error, attempt) from error
+        elif attempt < services.settings.update_max_attempts:
+            self.attempts[update.update_id] = attempt
             services.metrics.count_update("retry")
             raise UpdateFailed(update.update_id, error, attempt) from error
+        self.failing_since.pop(update.update_id, None)
         letter = await deadletters.store(
             services=services, update=update, error=cause_of(error), attempts=attempt
         )
@@ -191,3 +210,10 @@ class Intake:
         if dispatcher is not None:
             dispatcher.wake()
         return "dead_letter"
+
+    def _failing_alone(self, update_id: int) -> bool:
+        """Whether an update has failed "transiently" ALONE_AFTER s while others went through."""
+        now = self.monotonic()
+        since = self.failing_since.setdefault(update_id, now)
+        others_fine = self.last_handled is not None and self.last_handled > since
+        return others_fine and now - since >= ALONE_AFTER
