@@ -22,7 +22,7 @@ from bot.importing import (
     read_units,
 )
 from bot.services import Services
-from messages import normalize_language
+from messages import LANGUAGES, normalize_language
 from storage import repositories as repo
 from storage.models import (
     Account,
@@ -357,8 +357,10 @@ _ROLES = (
 async def actor(
     *, services: Services, user_id: int, language_code: str | None, name: str | None = None
 ) -> ActorOut:
-    """Who is acting, read once per update: language, staff, roles. A staff member's Telegram
-    `name` is kept when it is new or has changed (the audit log and the review name them)."""
+    """Who is acting, read once per update: language, staff, roles. The Telegram app's language
+    is kept the first time the bot meets a person (later messages, sent unasked, are written in
+    it until they choose with /language); a staff member's `name` when new or changed (the
+    audit log and the review name them)."""
     who = {"user_id": user_id}
     async with services.db.sessions() as session:
         language, unreachable, stored_staff, stored_name, flow, step, data = (
@@ -366,12 +368,18 @@ async def actor(
         ).one()
         held = (await session.execute(_ROLES, who)).all()
     staff = user_id in services.settings.staff_ids or stored_staff is not None
-    if staff and name and name[:200] != stored_name:
+    renamed = bool(staff and name and name[:200] != stored_name)
+    app_language = _supported(language_code) if language is None else None
+    if renamed or app_language:
         async with services.db.uow() as tx:
-            (await _account(tx, user_id, services.now())).name = name[:200]
+            account = await _account(tx, user_id, services.now())
+            if renamed and name:
+                account.name = name[:200]
+            if app_language:  # what later messages (reminders, review results) are written in
+                account.language = app_language
     return ActorOut(
         user_id=user_id,
-        language=language or _default_language(services, language_code),
+        language=language or app_language or _default_language(services, language_code),
         staff=staff,
         roles=[RoleOut(unit_id=u, unit=n, kind=kind, role=role) for u, n, kind, role in held],
         unreachable=unreachable is not None,
@@ -519,6 +527,12 @@ async def languages_in(
         )
     )
     return {u: chosen.get(u) or services.settings.language for u in user_ids}
+
+
+def _supported(language_code: str | None) -> str | None:
+    """The catalogue of a Telegram app's language, if the bot speaks it."""
+    short = (language_code or "").split("-")[0].lower()
+    return short if short in LANGUAGES else None
 
 
 def _default_language(services: Services, language_code: str | None) -> str:

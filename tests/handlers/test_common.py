@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from bot import roster
 from bot.services import Services
 from messages import LANGUAGES
 from storage.models import Account
@@ -75,12 +76,30 @@ async def test_language_with_a_code_switches_at_once(bot: BotHarness, services: 
     assert account.language == "en"
 
 
+async def test_the_apps_language_is_kept_for_what_the_bot_sends_unasked(
+    bot: BotHarness, services: Services
+) -> None:
+    """Reminders and review results went out in the office's language to a person whose
+    Telegram app is in English: only the reply in hand followed the app."""
+    await bot.command(PERSON, "/help", language_code="en")
+    await bot.command(LIAISON, "/help", language_code="de")  # a language the bot lacks
+    async with services.db.sessions() as session:
+        kept = await roster.languages_in(session, services, [PERSON, LIAISON])
+    assert kept == {PERSON: "en", LIAISON: services.settings.language}
+    await bot.command(PERSON, "/language zh")
+    await bot.command(PERSON, "/help", language_code="en")  # a choice stands
+    async with services.db.sessions() as session:
+        assert await roster.language_in(session, services, PERSON) == "zh"
+
+
 async def test_a_forged_language_button_is_answered_as_stale(
     bot: BotHarness, services: Services
 ) -> None:
     reply = await bot.press(PERSON, data="lang:xx")
     assert reply.answer["text"] == label("common.stale_button")
-    assert await rows.get(services, Account, PERSON) is None
+    account = await rows.get(services, Account, PERSON)
+    assert account is not None
+    assert account.language == "zh"  # the app's, kept when the bot first met them; not "xx"
 
 
 async def test_an_unknown_command_is_answered_in_private_only(bot: BotHarness) -> None:

@@ -105,7 +105,7 @@ async def test_the_second_reviewer_reads_who_decided_and_how(harness: Harness) -
     since = len(h.request.calls)
     await h.press(901, f"rv:back:{sid}")
     assert said_to(h, 901, since) == [
-        "该项已于2026年11月30日 09:00由工作人员 900审核通过，无需再次审核。"
+        "该项已于2026年11月30日 09:00由工作人员测试审核通过，无需再次审核。"
     ]
     since = len(h.request.calls)
     await h.press(STAFF, f"rv:ok:{sid}")
@@ -116,6 +116,6 @@ async def test_the_second_reviewer_reads_who_decided_and_how(harness: Harness) -
     since = len(h.request.calls)
     await h.press(STAFF, f"rv:ok:{returned}")
     assert said_to(h, STAFF, since) == [
-        "该项已于2026年11月30日 09:00由工作人员 901退回，退回原因：缺少盖章页。无需再次审核。"
+        "该项已于2026年11月30日 09:00由工作人员测试退回，退回原因：缺少盖章页。无需再次审核。"
     ]
     assert h.errors == []
