@@ -65,7 +65,7 @@ from messages import (
     format_date,
     format_short_time,
     format_time,
-    join,
+    join_and,
     join_clauses,
     kind_label,
     kind_name,
@@ -86,7 +86,7 @@ LIST_CODES: dict[str, ListName] = {name[0]: name for name in LISTS}
 def outstanding_line(line: console.OutstandingLine, lang: str) -> str:
     parts = []
     if line.missing_roles:
-        roles = join(lang, [role_name(lang, r) for r in line.missing_roles])
+        roles = join_and(lang, [role_name(lang, r) for r in line.missing_roles])
         parts.append(t(lang, "outstanding.missing_roles", roles=roles))
     if line.missing_items:
         parts.append(t(lang, "outstanding.missing_items", count=line.missing_items))

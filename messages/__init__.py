@@ -184,6 +184,14 @@ def join_clauses(lang: str, parts: Iterable[str]) -> str:
     return _formats(lang)["clauses"].join(parts)
 
 
+def join_and(lang: str, parts: Iterable[str]) -> str:
+    """Things named together in running text: 联络员、分管领导 / liaison and lead."""
+    *rest, last = parts
+    if not rest:
+        return last
+    return _formats(lang)["and_list"].format(rest=join(lang, rest), last=last)
+
+
 def join_or(lang: str, parts: Iterable[str]) -> str:
     """Alternatives in running text: “成员单位”或“县（区）” / member or county."""
     *rest, last = parts

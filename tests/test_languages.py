@@ -30,6 +30,7 @@ months = "jan. feb. mar. apr. majo jun. jul. aŭg. sep. okt. nov. dec."
 weekdays = "lu. ma. me. ĵa. ve. sa. di."
 list = " kaj "
 clauses = "; "
+and_list = "{rest} kaj {last}"
 """
 
 CHECK = """
@@ -45,7 +46,7 @@ from bot.staff.console import AuditEntry, AuditPage
 from handlers.common import language_keyboard
 from handlers.staff import audit_text
 from handlers.registry import help_line
-from messages import LANGUAGES, format_date, format_time, join, normalize_language, t
+from messages import LANGUAGES, format_date, format_time, join, join_and, normalize_language, t
 from storage.db import Database
 
 assert LANGUAGES[0] == "zh" and {"en", "eo"} <= set(LANGUAGES), LANGUAGES
@@ -56,6 +57,7 @@ assert t("eo", "start.welcome") == t("zh", "start.welcome")
 assert format_date(date(2026, 12, 4), "eo") == "la 4-a de dec. 2026"
 assert format_time(datetime(2026, 12, 4, 9, 5), "eo") == "2026-12-04 je 09:05"
 assert join("eo", ["a", "b"]) == "a kaj b"
+assert join_and("eo", ["a", "b"]) == "a kaj b"
 entry = AuditEntry(
     id=1, at=datetime(2026, 12, 4, 1, tzinfo=UTC), actor_id=None, actor_name=None,
     actor_staff=False, action="submission", unit=None, details={"item": "a", "files": 2},

@@ -21,7 +21,7 @@ def add_parsers(sub: Subparsers) -> None:
         "bulletin",
         help="the 通报 of the current situation",
         description=(
-            "Write the 通报 of who has not reported their lead and liaison and who still owes "
+            "Write the 通报 of the units with lead or liaison not reported and those still owing "
             "ledger items, counties first, then member units, with the numbers of `report`."
         ),
     )

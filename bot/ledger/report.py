@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.ledger.checklist import overall_deadline
 from bot.ledger.status import UnitObligations, deadlines, gc_paused, load_obligations
 from bot.services import Services
-from messages import Markup, format_date, format_time, join, role_name, t
+from messages import Markup, format_date, format_time, join_and, role_name, t
 
 
 class UnitStatus(BaseModel):
@@ -167,7 +167,7 @@ def render_report(report: Report, lang: str) -> str:
             for role, ok in (("liaison", s.liaison_registered), ("lead", s.lead_registered))
             if not ok
         ]
-        lines.append(t(lang, "report.contacts_line", name=s.name, missing=join(lang, missing)))
+        lines.append(t(lang, "report.contacts_line", name=s.name, missing=join_and(lang, missing)))
     if not contacts:
         lines.append(t(lang, "report.none"))
     lines += ["", t(lang, "report.section_items")]

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from bot.demo.sample import unit_id_by_name
 from bot.ledger.report import build_report
 from bot.sandbox.client import SandboxClient
-from messages import format_date, join
+from messages import format_date, join_and
 from storage.models import (
     AuditEvent,
     Broadcast,
@@ -164,7 +164,7 @@ async def test_outstanding_unit_audit_stats_and_export(office: Office) -> None:
     )
     list_all = label("outstanding.list_all")
     assert mentions(summary.text, "outstanding.list_heading", list=list_all, count=25, pages=2)
-    both = join("zh", [label("common.role_liaison"), label("common.role_lead")])
+    both = join_and("zh", [label("common.role_liaison"), label("common.role_lead")])
     missing = label("outstanding.missing_roles", roles=both)
     assert mentions(summary.text, "outstanding.line", name="泾源县", what=missing)
     owed = item_count("county")

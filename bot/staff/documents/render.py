@@ -6,7 +6,7 @@ from datetime import date
 
 from bot.staff.documents.data import BulletinData, KindGroup, OwedItem, UnitOwing, UrgeData
 from bot.staff.documents.layout import Gongwen
-from messages import format_date, join, numeral, plain, role_name
+from messages import format_date, join, join_and, numeral, plain, role_name
 
 # A group of more owing units than this is shown as a table rather than a list.
 TABLE_AFTER = 3
@@ -19,7 +19,7 @@ def document_number(prefix: str, year: int, number: str | None) -> str:
 
 
 def _roles(unit: UnitOwing, lang: str) -> str:
-    return plain(lang, "notice.and").join(role_name(lang, role) for role in unit.missing_roles)
+    return join_and(lang, [role_name(lang, role) for role in unit.missing_roles])
 
 
 def _quoted(title: str, lang: str) -> str:
