@@ -40,6 +40,8 @@ class ImportResult(BaseModel):
     count: int
     added: int
     updated: int
+    renamed: list[UnitChange] = []
+    retyped: list[UnitChange] = []  # a kind changed (a renamed unit's too)
 
 
 class UnitChange(BaseModel):
@@ -116,7 +118,11 @@ async def import_units(
             updated=len(plan.retyped),
         )
     return ImportResult(
-        count=plan.count, added=len(plan.added), updated=len(plan.renamed) + len(plan.retyped)
+        count=plan.count,
+        added=len(plan.added),
+        updated=len(plan.renamed) + len(plan.retyped),
+        renamed=plan.renamed,
+        retyped=[c for c in plan.renamed + plan.retyped if c.former_kind],
     )
 
 

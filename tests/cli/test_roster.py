@@ -63,7 +63,9 @@ async def test_units_import_csv_with_english_headers_then_update(tmp_path: Path)
     second.write_text("name,kind\n市税务局,county\n团市委,member\n", encoding="utf-8")
     done = await run_cli("units", "import", str(second))
     assert done.code == 0
-    assert says(done.out, "cli.units_imported", count=2, added=1, updated=1)
+    imported, retyped = done.out.strip().splitlines()
+    assert says(imported, "cli.units_imported", count=2, added=1, updated=1)
+    assert says(retyped, "cli.units_retyped", count=1, names="市税务局（成员单位→县（区））")
     listed = {
         u["name"]: u["kind"] for u in json.loads((await run_cli("units", "list", "--json")).out)
     }
@@ -268,3 +270,24 @@ async def test_command_line_changes_are_in_the_audit_log(db_url: str, tmp_path: 
         "units_import", "deadline_set", "staff_add", "staff_remove", "exempt", "item_add",
         "reminders_paused", "reminders_resumed",
     ]  # fmt: skip
+
+
+async def test_units_whose_kind_or_name_changes_are_named(tmp_path: Path) -> None:
+    first = write_xlsx(
+        tmp_path / "名单.xlsx",
+        [["单位名称", "类型"], ["市民政局", "成员单位"], ["市卫健委", "成员单位"]],
+    )
+    assert (await run_cli("units", "import", str(first))).code == 0
+    second = write_xlsx(
+        tmp_path / "名单2.xlsx",
+        [
+            ["单位名称", "类型", "原单位名称"],
+            ["市民政局", "县（区）", None],
+            ["市卫生健康委员会", "成员单位", "市卫健委"],
+        ],
+    )
+    done = await run_cli("units", "import", str(second))
+    assert done.code == 0, done.err
+    assert mentions(done.out, "cli.units_imported", count=2, added=0, updated=2)
+    assert mentions(done.out, "cli.units_renamed", count=1, names="市卫健委→市卫生健康委员会")
+    assert mentions(done.out, "cli.units_retyped", count=1, names="市民政局（成员单位→县（区））")
