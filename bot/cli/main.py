@@ -284,6 +284,8 @@ COMMANDS: dict[str, Command] = {
 def rejection(settings: Settings, exc: ImportRejected) -> str:
     """One line saying which row of a file is wrong and why."""
     lang = settings.language
+    if exc.code == "not_found":
+        return plain(lang, "cli.import_not_found", file=exc.details.get("file", ""))
     reason = reason_in(lang, exc.code, exc.details, fallback=str(exc))
     if exc.row:
         return plain(lang, "cli.import_rejected_row", row=exc.row, reason=reason)

@@ -291,3 +291,31 @@ async def test_units_whose_kind_or_name_changes_are_named(tmp_path: Path) -> Non
     assert mentions(done.out, "cli.units_imported", count=2, added=0, updated=2)
     assert mentions(done.out, "cli.units_renamed", count=1, names="市卫健委→市卫生健康委员会")
     assert mentions(done.out, "cli.units_retyped", count=1, names="市民政局（成员单位→县（区））")
+
+
+async def test_a_missing_column_is_named_as_the_office_writes_it(tmp_path: Path) -> None:
+    book = write_xlsx(tmp_path / "名单.xlsx", [["单位名称", "备注"], ["市民政局", "x"]])
+    done = await run_cli("units", "import", str(book))
+    assert done.code == 2
+    assert mentions(done.err, "import_reason.missing_column", column="类型")
+
+
+async def test_a_title_row_above_the_header_is_passed_over(tmp_path: Path) -> None:
+    book = write_xlsx(
+        tmp_path / "名单.xlsx",
+        [
+            ["固原市双拥工作领导小组成员单位名单"],
+            ["序号", "单位名称", "类型"],
+            [1, "市民政局", "成员单位"],
+            [2, "西吉县", "县（区）"],
+        ],
+    )
+    done = await run_cli("units", "import", str(book))
+    assert done.code == 0, done.err
+    assert await unit_names() == ["市民政局", "西吉县"]
+
+
+async def test_a_file_that_is_not_there_is_said_to_be_not_found(tmp_path: Path) -> None:
+    done = await run_cli("units", "import", str(tmp_path / "名单.xlsx"))
+    assert done.code == 2
+    assert says(done.err.strip(), "cli.import_not_found", file=str(tmp_path / "名单.xlsx"))

@@ -458,7 +458,7 @@ async def test_a_file_whose_kind_cannot_be_told_is_asked_about(office: Office) -
     labels = buttons(asked)
     assert set(labels) == {"单位名单", "资料清单", "节假日安排", "取消"}
     [checked] = await office.press(STAFF, labels["资料清单"])
-    assert "第1行：缺少“title”列" in checked["text"]
+    assert "第1行：缺少“资料名称”列" in checked["text"]  # as a Chinese sheet heads it
     [again] = await office.document(STAFF, "表格.csv", file.encode())
     [preview] = await office.press(STAFF, buttons(again)["单位名单"])
     assert "新增1家：市民政局" in preview["text"]
@@ -539,3 +539,20 @@ async def test_a_unit_left_out_counts_the_items_it_has_submitted_as_its_card_doe
         accepted=2,
         pending=1,
     )
+
+
+async def test_a_roster_under_a_title_row_is_told_and_previewed(office: Office) -> None:
+    """Office sheets put the list's title (merged cells) above the column headers."""
+    await roster_of(office, BEFORE)
+    workbook = xlsx(
+        [
+            ["固原市双拥工作领导小组成员单位名单"],
+            ["序号", "单位名称", "类型"],
+            ["1", "市民政局", "成员单位"],
+            ["2", "市退役军人事务局", "成员单位"],
+        ]
+    )
+
+    [answer] = await office.document(STAFF, "名单.xlsx", workbook)
+
+    assert mentions(answer["text"], "uploads.units_added", count=1, names="市退役军人事务局")
