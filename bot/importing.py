@@ -84,6 +84,7 @@ RejectCode = Literal[
     "too_long",  # details: column, field, value (shortened), max_length
     "bad_kind",  # details: column, field, value
     "bad_value",  # details: column, field, value (any other invalid cell)
+    "not_text",  # details: column, field, value (a date or number where a name belongs)
     "duplicate",  # details: column, value, first_row
     # holiday files (bot/workdays.py)
     "bad_date",  # details: column, value
@@ -192,6 +193,8 @@ class Table:
     columns: tuple[str, ...]  # normalised, non-empty header keys in file order
     rows: list[tuple[int, dict[str, str]]]
     labels: dict[str, str] = field(default_factory=dict)  # header key → header as written
+    # row number → the keys of its cells that a workbook holds as a number or date, not text
+    not_text: dict[int, frozenset[str]] = field(default_factory=dict)
 
     def label(self, key: str) -> str:
         """The header of a column as the file writes it."""
@@ -281,6 +284,10 @@ def _cell_text(value: object) -> str:
     return str(value).strip()
 
 
+def _is_text(value: object) -> bool:
+    return value is None or isinstance(value, str)
+
+
 def _to_table(raw: _Raw, expected: Sequence[tuple[Column, ...]] = ()) -> Table:
     filled: list[tuple[int, list[str], Sequence[object]]] = []
     for number, values in raw:
@@ -304,14 +311,18 @@ def _to_table(raw: _Raw, expected: Sequence[tuple[Column, ...]] = ()) -> Table:
             raise ImportRejected(header_row, "duplicate_column", {"column": labels[key]})
         seen.add(key)
     rows: list[tuple[int, dict[str, str]]] = []
-    for number, cells, _ in filled[at + 1 :]:
+    not_text: dict[int, frozenset[str]] = {}
+    for number, cells, values in filled[at + 1 :]:
         row = {key: "" for key in keys if key}
         for key, cell in zip(keys, cells, strict=False):
             if key:
                 row[key] = cell
         if any(row.values()):  # a row with text only under headerless columns is empty too
             rows.append((number, row))
-    return Table(header_row, tuple(key for key in keys if key), rows, labels)
+            typed = {k for k, v in zip(keys, values, strict=False) if k and not _is_text(v)}
+            if typed:
+                not_text[number] = frozenset(typed)
+    return Table(header_row, tuple(key for key in keys if key), rows, labels, not_text)
 
 
 def _describe(exc: BaseException) -> str:
@@ -386,11 +397,13 @@ class ChecklistRow(BaseModel):
 @dataclass(frozen=True)
 class Column:
     """A column a file must (or may) have: its field name and the headers accepted for it
-    (the first English and the first Chinese one name it when it is missing)."""
+    (the first English and the first Chinese one name it when it is missing); `text`: a
+    name, so a cell a workbook holds as a number or a date is refused."""
 
     field: str
     aliases: tuple[str, ...]
     required: bool = True
+    text: bool = False
 
     def header(self, chinese: bool) -> str:
         """The header a file would give this column: in Chinese, or in English."""
@@ -402,13 +415,13 @@ def _is_chinese(text: str) -> bool:
 
 
 UNIT_COLUMNS = (
-    Column("name", ("name", "单位名称", "单位")),
+    Column("name", ("name", "单位名称", "单位"), text=True),
     Column("kind", ("kind", "类型")),
     Column("former_name", ("former_name", "former name", "原单位名称", "原名称"), required=False),
 )
 CHECKLIST_COLUMNS = (
     Column("kind", ("kind", "类型")),
-    Column("title", ("title", "资料名称")),
+    Column("title", ("title", "资料名称"), text=True),
     Column("description", ("description", "说明"), required=False),
 )
 
@@ -458,15 +471,30 @@ def _parse(
     if not table.rows:
         raise ImportRejected(None, "empty_file")
     headers = {field: table.label(key) for field, key in keys.items()}
+    names = [c.field for c in columns if c.text and c.field in keys]
     result: list[tuple[int, _Row]] = []
     problems: list[ImportRejected] = []
     first_seen: dict[tuple[str, ...], int] = {}
     for number, cells in table.rows:
         values = {field: cells[key] for field, key in keys.items()}
+        typed = table.not_text.get(number, frozenset())
+        found = [
+            ImportRejected(
+                number,
+                "not_text",
+                {"column": headers[name], "field": name, "value": _shorten(values[name])},
+            )
+            for name in names
+            if keys[name] in typed
+        ]
         try:
             item = model.model_validate(values)
         except ValidationError as exc:
-            problems += [_row_error(number, error, headers, values) for error in exc.errors()]
+            reported = {p.details["field"] for p in found}
+            errors = [_row_error(number, error, headers, values) for error in exc.errors()]
+            found += [e for e in errors if e.details.get("field") not in reported]
+        if found:
+            problems += found
             continue
         # Duplicates are compared as normalize_key folds them: "（" and "(" are the same.
         seen_key = tuple(normalize_key(part) for part in identity(item))

@@ -365,6 +365,31 @@ def test_a_bad_cell_names_its_column_as_the_file_writes_it(tmp_path: Path) -> No
     ]
 
 
+def test_a_name_or_title_that_is_a_date_or_number_is_refused(tmp_path: Path) -> None:
+    cells = rows_to_cells(
+        [
+            ["单位名称", "类型"],
+            [datetime(2026, 1, 1), "成员单位"],
+            [12345, "成员单位"],
+            [1.5, "部门"],
+            ["市民政局", "成员单位"],
+        ]
+    )
+    error = rejected(write_xlsx(tmp_path / "units.xlsx", cells))
+    assert [(p.row, p.code, p.details.get("value")) for p in problems_of(error)] == [
+        (2, "not_text", "2026-01-01"),
+        (3, "not_text", "12345"),
+        (4, "not_text", "1.5"),
+        (4, "bad_kind", "部门"),
+    ]
+    assert error.details == {"column": "单位名称", "field": "name", "value": "2026-01-01"}
+    cells = rows_to_cells([["类型", "资料名称", "说明"], ["成员单位", 2026, 12]])
+    error = rejected(write_xlsx(tmp_path / "checklist.xlsx", cells), parse_checklist)
+    assert [(p.row, p.code, p.details["column"]) for p in problems_of(error)] == [
+        (2, "not_text", "资料名称")
+    ]  # a number in the description is text enough (说明 “12”)
+
+
 @pytest.mark.parametrize(
     ("text", "row", "code", "details"),
     [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import openpyxl
@@ -270,6 +270,18 @@ async def test_command_line_changes_are_in_the_audit_log(db_url: str, tmp_path: 
         "units_import", "deadline_set", "staff_add", "staff_remove", "exempt", "item_add",
         "reminders_paused", "reminders_resumed",
     ]  # fmt: skip
+
+
+async def test_a_name_that_excel_holds_as_a_date_or_number_is_refused(tmp_path: Path) -> None:
+    book = write_xlsx(
+        tmp_path / "名单.xlsx",
+        [["单位名称", "类型"], [datetime(2026, 1, 1), "成员单位"], [12345, "成员单位"]],
+    )
+    done = await run_cli("units", "import", str(book))
+    assert done.code == 2
+    assert says(done.err.strip(), "cli.import_rejected_row", row=2)
+    assert mentions(done.err, "import_reason.not_text", column="单位名称", value="2026-01-01")
+    assert await unit_names() == []
 
 
 async def test_units_whose_kind_or_name_changes_are_named(tmp_path: Path) -> None:
