@@ -197,7 +197,7 @@ class Table:
     not_text: dict[int, frozenset[str]] = field(default_factory=dict)
 
     def label(self, key: str) -> str:
-        """The header of a column as the file writes it."""
+        """Return the header of a column as the file writes it."""
         return self.labels.get(key, key)
 
 
@@ -210,8 +210,8 @@ def read_table(path: Path) -> list[tuple[int, dict[str, str]]]:
 
 
 def read_sheet(path: Path, expected: Iterable[Iterable[Column]] = ()) -> Table:
-    """Return the header row number, the columns and the data rows of an .xlsx or .csv file;
-    the header is the first row near the top that has the columns of one of `expected`."""
+    """Return the header row (near the top, with the columns of one of `expected`), the
+    columns and the data rows of an .xlsx or .csv file."""
     suffix = path.suffix.lower()
     if suffix not in _SUPPORTED_SUFFIXES:
         raise ImportRejected(None, "unsupported_format", {"extension": suffix or path.name})
@@ -406,7 +406,7 @@ class Column:
     text: bool = False
 
     def header(self, chinese: bool) -> str:
-        """The header a file would give this column: in Chinese, or in English."""
+        """Return the header a Chinese (or an English) file would give this column."""
         return next((a for a in self.aliases if _is_chinese(a) == chinese), self.aliases[0])
 
 

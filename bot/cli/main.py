@@ -185,7 +185,7 @@ async def cmd_deadline(services: Services, args: argparse.Namespace) -> int:
 
 
 def changed_units(services: Services, result: ImportResult) -> list[str]:
-    """The units an import renamed or gave another kind, by name (a line for each change)."""
+    """Return a line naming the units an import renamed, and one those it gave another kind."""
     lang = services.settings.language
     lines = []
     if result.renamed:
