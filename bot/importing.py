@@ -6,8 +6,11 @@ bad row (as Excel numbers it) with a machine ``code``, the first as its own; not
 half-imported.
 
 Files are ``.xlsx`` (first sheet) or ``.csv`` (UTF-8 with or without BOM, or GB18030 as
-Excel saves it on Chinese Windows). The header row is the first non-empty row; headers may
-be English or Chinese, with full-width or half-width brackets and stray spaces.
+Excel saves it on Chinese Windows). The header row is the first of the first ten non-empty
+rows that has every column the file must have (a title such as “XX市双拥工作领导小组成员单位名单”
+may stand above it), else the first non-empty row; headers may be English or Chinese, with
+full-width or half-width brackets and stray spaces. A problem names a column by its header as
+the file writes it (a missing one in the file's language: “类型”, or “kind”).
 
 Two files ship with the package in ``bot/data``:
 
@@ -73,13 +76,15 @@ SAMPLE_ROSTER_PATH = DATA_DIR / "sample_roster.csv"
 RejectCode = Literal[
     "unsupported_format",  # details: extension
     "unreadable",  # details: error
+    "not_found",  # details: file (the path given)
     "empty_file",  # no header, or a header and no data rows
-    "missing_column",  # details: column (canonical name), accepted (headers accepted)
+    "missing_column",  # details: column (its header in the file's language), field, accepted
     "duplicate_column",  # details: column (two header cells mean the same column)
     "empty_value",  # details: column, field
     "too_long",  # details: column, field, value (shortened), max_length
     "bad_kind",  # details: column, field, value
     "bad_value",  # details: column, field, value (any other invalid cell)
+    "not_text",  # details: column, field, value (a date or number where a name belongs)
     "duplicate",  # details: column, value, first_row
     # holiday files (bot/workdays.py)
     "bad_date",  # details: column, value
@@ -97,6 +102,8 @@ REJECT_CODES: tuple[str, ...] = get_args(RejectCode)
 
 _SUPPORTED_SUFFIXES = (".xlsx", ".csv")
 _DETAIL_VALUE_LIMIT = 50
+# The header row is looked for among this many non-empty rows at the top of a sheet.
+HEADER_SEARCH_ROWS = 10
 
 
 def reason_in(
@@ -109,7 +116,7 @@ def reason_in(
 ) -> str:
     """Why a file is refused, in the catalogue's words (`say`: `plain` for a terminal, `t` for
     a chat); `fallback` names a code the catalogue does not know."""
-    values = dict.fromkeys(("column", "value", "max_length", "first_row", "year"), "")
+    values = dict.fromkeys(("column", "value", "max_length", "first_row", "year", "file"), "")
     values |= {name: str(value) for name, value in details.items()}
     if code == "bad_kind":
         values["kinds"] = accepted_kinds(lang)
@@ -185,6 +192,13 @@ class Table:
     header_row: int
     columns: tuple[str, ...]  # normalised, non-empty header keys in file order
     rows: list[tuple[int, dict[str, str]]]
+    labels: dict[str, str] = field(default_factory=dict)  # header key → header as written
+    # row number → the keys of its cells that a workbook holds as a number or date, not text
+    not_text: dict[int, frozenset[str]] = field(default_factory=dict)
+
+    def label(self, key: str) -> str:
+        """Return the header of a column as the file writes it."""
+        return self.labels.get(key, key)
 
 
 def read_table(path: Path) -> list[tuple[int, dict[str, str]]]:
@@ -195,16 +209,22 @@ def read_table(path: Path) -> list[tuple[int, dict[str, str]]]:
     return read_sheet(path).rows
 
 
-def read_sheet(path: Path) -> Table:
-    """Return the header row number, the columns and the data rows of an .xlsx or .csv file."""
+def read_sheet(path: Path, expected: Iterable[Iterable[Column]] = ()) -> Table:
+    """Return the header row (near the top, with the columns of one of `expected`), the
+    columns and the data rows of an .xlsx or .csv file."""
     suffix = path.suffix.lower()
     if suffix not in _SUPPORTED_SUFFIXES:
         raise ImportRejected(None, "unsupported_format", {"extension": suffix or path.name})
+    if not path.exists():
+        raise ImportRejected(None, "not_found", {"file": str(path)})
     raw = _read_xlsx(path) if suffix == ".xlsx" else _read_csv(path)
-    return _to_table(raw)
+    return _to_table(raw, [tuple(columns) for columns in expected])
 
 
-def _read_xlsx(path: Path) -> list[tuple[int, list[str]]]:
+_Raw = list[tuple[int, Sequence[object]]]  # rows as numbered, cells as the file holds them
+
+
+def _read_xlsx(path: Path) -> _Raw:
     try:
         with warnings.catch_warnings():
             # Files written by WPS and other tools make openpyxl warn about styles.
@@ -220,7 +240,7 @@ def _read_xlsx(path: Path) -> list[tuple[int, list[str]]]:
                 sheet = workbook.worksheets[0]
                 sheet.reset_dimensions()  # some writers store a wrong sheet size
                 return [
-                    (number, [_cell_text(value) for value in values])
+                    (number, list(values))
                     for number, values in enumerate(sheet.iter_rows(values_only=True), start=1)
                 ]
             finally:
@@ -229,7 +249,7 @@ def _read_xlsx(path: Path) -> list[tuple[int, list[str]]]:
         raise ImportRejected(None, "unreadable", {"error": _describe(exc)}) from exc
 
 
-def _read_csv(path: Path) -> list[tuple[int, list[str]]]:
+def _read_csv(path: Path) -> _Raw:
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -264,31 +284,45 @@ def _cell_text(value: object) -> str:
     return str(value).strip()
 
 
-def _to_table(raw: Iterable[tuple[int, list[str]]]) -> Table:
-    header_row: int | None = None
-    keys: list[str] = []
+def _is_text(value: object) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _to_table(raw: _Raw, expected: Sequence[tuple[Column, ...]] = ()) -> Table:
+    filled: list[tuple[int, list[str], Sequence[object]]] = []
+    for number, values in raw:
+        cells = [_cell_text(value) for value in values]
+        if any(cells):
+            filled.append((number, cells, values))
+    if not filled:
+        raise ImportRejected(None, "empty_file")
+    at = 0
+    for index, (_, cells, _) in enumerate(filled[:HEADER_SEARCH_ROWS]):
+        found = {normalize_key(cell) for cell in cells}
+        if any(_has_columns(found, columns) for columns in expected):
+            at = index
+            break
+    header_row, header, _ = filled[at]
+    keys = [normalize_key(cell) for cell in header]
+    labels = {key: cell for key, cell in zip(keys, header, strict=True) if key}
+    seen: set[str] = set()
+    for key in keys:
+        if key and key in seen:
+            raise ImportRejected(header_row, "duplicate_column", {"column": labels[key]})
+        seen.add(key)
     rows: list[tuple[int, dict[str, str]]] = []
-    for number, cells in raw:
-        if not any(cells):
-            continue
-        if header_row is None:
-            header_row = number
-            keys = [normalize_key(cell) for cell in cells]
-            seen: set[str] = set()
-            for key in keys:
-                if key and key in seen:
-                    raise ImportRejected(number, "duplicate_column", {"column": key})
-                seen.add(key)
-            continue
+    not_text: dict[int, frozenset[str]] = {}
+    for number, cells, values in filled[at + 1 :]:
         row = {key: "" for key in keys if key}
         for key, cell in zip(keys, cells, strict=False):
             if key:
                 row[key] = cell
         if any(row.values()):  # a row with text only under headerless columns is empty too
             rows.append((number, row))
-    if header_row is None:
-        raise ImportRejected(None, "empty_file")
-    return Table(header_row, tuple(key for key in keys if key), rows)
+            typed = {k for k, v in zip(keys, values, strict=False) if k and not _is_text(v)}
+            if typed:
+                not_text[number] = frozenset(typed)
+    return Table(header_row, tuple(key for key in keys if key), rows, labels, not_text)
 
 
 def _describe(exc: BaseException) -> str:
@@ -362,21 +396,32 @@ class ChecklistRow(BaseModel):
 
 @dataclass(frozen=True)
 class Column:
-    """A column a file must (or may) have: its field name and the headers accepted for it."""
+    """A column a file must (or may) have: its field name and the headers accepted for it
+    (the first English and the first Chinese one name it when it is missing); `text`: a
+    name, so a cell a workbook holds as a number or a date is refused."""
 
     field: str
     aliases: tuple[str, ...]
     required: bool = True
+    text: bool = False
+
+    def header(self, chinese: bool) -> str:
+        """Return the header a Chinese (or an English) file would give this column."""
+        return next((a for a in self.aliases if _is_chinese(a) == chinese), self.aliases[0])
+
+
+def _is_chinese(text: str) -> bool:
+    return any("\u4e00" <= char <= "\u9fff" for char in text)
 
 
 UNIT_COLUMNS = (
-    Column("name", ("name", "单位名称", "单位")),
+    Column("name", ("name", "单位名称", "单位"), text=True),
     Column("kind", ("kind", "类型")),
     Column("former_name", ("former_name", "former name", "原单位名称", "原名称"), required=False),
 )
 CHECKLIST_COLUMNS = (
     Column("kind", ("kind", "类型")),
-    Column("title", ("title", "资料名称")),
+    Column("title", ("title", "资料名称"), text=True),
     Column("description", ("description", "说明"), required=False),
 )
 
@@ -389,7 +434,7 @@ class Numbered(Generic[_Row]):
     and (when asked not to raise) the problems of the other rows."""
 
     rows: list[tuple[int, _Row]]
-    headers: dict[str, str]
+    headers: dict[str, str]  # field → its header as the file writes it
     problems: list[ImportRejected] = field(default_factory=list)
 
 
@@ -421,19 +466,35 @@ def _parse(
     *,
     strict: bool = True,
 ) -> Numbered[_Row]:
-    table = read_sheet(path)
+    table = read_sheet(path, [columns])
     keys = resolve_columns(table, columns)
     if not table.rows:
         raise ImportRejected(None, "empty_file")
+    headers = {field: table.label(key) for field, key in keys.items()}
+    names = [c.field for c in columns if c.text and c.field in keys]
     result: list[tuple[int, _Row]] = []
     problems: list[ImportRejected] = []
     first_seen: dict[tuple[str, ...], int] = {}
     for number, cells in table.rows:
         values = {field: cells[key] for field, key in keys.items()}
+        typed = table.not_text.get(number, frozenset())
+        found = [
+            ImportRejected(
+                number,
+                "not_text",
+                {"column": headers[name], "field": name, "value": _shorten(values[name])},
+            )
+            for name in names
+            if keys[name] in typed
+        ]
         try:
             item = model.model_validate(values)
         except ValidationError as exc:
-            problems += [_row_error(number, error, keys, values) for error in exc.errors()]
+            reported = {p.details["field"] for p in found}
+            errors = [_row_error(number, error, headers, values) for error in exc.errors()]
+            found += [e for e in errors if e.details.get("field") not in reported]
+        if found:
+            problems += found
             continue
         # Duplicates are compared as normalize_key folds them: "（" and "(" are the same.
         seen_key = tuple(normalize_key(part) for part in identity(item))
@@ -443,7 +504,7 @@ def _parse(
                     number,
                     "duplicate",
                     {
-                        "column": keys[identity_field],
+                        "column": headers[identity_field],
                         "field": identity_field,
                         "value": _shorten(values[identity_field]),
                         "first_row": str(first_seen[seen_key]),
@@ -455,32 +516,44 @@ def _parse(
         result.append((number, item))
     if problems and strict:
         raise ImportProblems(problems)
-    return Numbered(result, keys, problems)
+    return Numbered(result, headers, problems)
 
 
 def has_columns(table: Table, columns: Iterable[Column]) -> bool:
     """Whether a sheet has every required column (by any accepted header)."""
+    return _has_columns(set(table.columns), columns)
+
+
+def _has_columns(keys: set[str], columns: Iterable[Column]) -> bool:
     return all(
-        any(normalize_key(alias) in table.columns for alias in column.aliases)
+        any(normalize_key(alias) in keys for alias in column.aliases)
         for column in columns
         if column.required
     )
 
 
 def resolve_columns(table: Table, columns: Iterable[Column]) -> dict[str, str]:
-    """Return {field: header key} for the columns found, or reject a missing or doubled one."""
+    """Return {field: header key} for the columns found, or reject a missing or doubled one
+    (a missing column is named as a file in the language of this one's headers would write it)."""
     keys: dict[str, str] = {}
+    chinese = any(_is_chinese(table.label(key)) for key in table.columns)
     for column in columns:
         found = [key for key in table.columns if key in {normalize_key(a) for a in column.aliases}]
         if len(found) > 1:
-            raise ImportRejected(table.header_row, "duplicate_column", {"column": found[1]})
+            raise ImportRejected(
+                table.header_row, "duplicate_column", {"column": table.label(found[1])}
+            )
         if found:
             keys[column.field] = found[0]
         elif column.required:
             raise ImportRejected(
                 table.header_row,
                 "missing_column",
-                {"column": column.field, "accepted": " / ".join(column.aliases)},
+                {
+                    "column": column.header(chinese),
+                    "field": column.field,
+                    "accepted": " / ".join(column.aliases),
+                },
             )
     return keys
 
@@ -494,11 +567,11 @@ _CUSTOM_CODES: dict[str, RejectCode] = {
 
 
 def _row_error(
-    number: int, error: ErrorDetails, keys: Mapping[str, str], values: Mapping[str, str]
+    number: int, error: ErrorDetails, headers: Mapping[str, str], values: Mapping[str, str]
 ) -> ImportRejected:
     field = str(error["loc"][0]) if error["loc"] else ""
     code = _CUSTOM_CODES.get(error["type"], "bad_value")
-    details = {"column": keys.get(field, field), "field": field}
+    details = {"column": headers.get(field, field), "field": field}
     if field in values:
         details["value"] = _shorten(values[field])
     context: dict[str, Any] = error.get("ctx") or {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
@@ -41,6 +42,8 @@ class ImportResult(BaseModel):
     count: int
     added: int
     updated: int
+    renamed: list[UnitChange] = []
+    retyped: list[UnitChange] = []  # a kind changed (a renamed unit's too)
 
 
 class UnitChange(BaseModel):
@@ -59,7 +62,8 @@ class AbsentUnit(BaseModel):
     name: str
     kind: str
     people: int  # liaisons and leads holding the role now
-    submissions: int  # materials sent, in any state
+    accepted: int  # items accepted (as the unit's card counts them)
+    pending: int  # items awaiting review, none of their materials accepted
 
 
 class RosterPlan(BaseModel):
@@ -116,7 +120,11 @@ async def import_units(
             updated=len(plan.retyped),
         )
     return ImportResult(
-        count=plan.count, added=len(plan.added), updated=len(plan.renamed) + len(plan.retyped)
+        count=plan.count,
+        added=len(plan.added),
+        updated=len(plan.renamed) + len(plan.retyped),
+        renamed=plan.renamed,
+        retyped=[c for c in plan.renamed + plan.retyped if c.former_kind],
     )
 
 
@@ -204,22 +212,26 @@ async def _absent(session: AsyncSession, units: Sequence[Unit]) -> list[AbsentUn
             )
         ).all()
     )
-    sent = dict(
-        (
-            await session.execute(
-                select(Submission.unit_id, func.count())
-                .where(Submission.unit_id.in_(ids), Submission.state != "draft")
-                .group_by(Submission.unit_id)
-            )
-        ).all()
-    )
+    # An item counts once: accepted if any of its materials was, else awaiting review if one
+    # is; drafts and materials sent back are not counted (the unit's card counts alike).
+    states: dict[tuple[int, int], str] = {}
+    for unit_id, item_id, state in await session.execute(
+        select(Submission.unit_id, Submission.item_id, Submission.state)
+        .where(Submission.unit_id.in_(ids), Submission.state.in_(("pending", "accepted")))
+        .distinct()
+    ):
+        if states.get((unit_id, item_id)) != "accepted":
+            states[(unit_id, item_id)] = state
+    accepted = Counter(unit for (unit, _), state in states.items() if state == "accepted")
+    pending = Counter(unit for (unit, _), state in states.items() if state == "pending")
     return [
         AbsentUnit(
             id=u.id,
             name=u.name,
             kind=u.kind,
             people=int(people.get(u.id, 0)),
-            submissions=int(sent.get(u.id, 0)),
+            accepted=accepted[u.id],
+            pending=pending[u.id],
         )
         for u in units
     ]

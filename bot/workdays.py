@@ -94,7 +94,7 @@ def load_holiday_file(path: Path) -> HolidayFile:
 
 
 def _load_table(path: Path) -> HolidayFile:
-    table = read_sheet(path)
+    table = read_sheet(path, [HOLIDAY_COLUMNS])
     keys = resolve_columns(table, HOLIDAY_COLUMNS)
     date_key, type_key = keys["date"], keys["type"]
     if not table.rows:

@@ -73,10 +73,10 @@ DOCUMENTS = (
 
 
 def names_text(lang: str, names: Sequence[str]) -> str:
-    """A list of names in running text, the first NAMES_SHOWN of them."""
+    """A list of units in running text, the first NAMES_SHOWN of them."""
     shown = join(lang, names[:NAMES_SHOWN])
     if len(names) > NAMES_SHOWN:
-        shown += t(lang, "uploads.more", count=len(names) - NAMES_SHOWN)
+        shown += t(lang, "uploads.more_units", count=len(names) - NAMES_SHOWN)
     return shown
 
 
@@ -144,8 +144,8 @@ def roster_text(lang: str, file: str, plan: RosterPlan) -> str:
             for c in retyped
         ]
         lines.append(marked_names(lang, "uploads.units_retyped", names))
-    if not plan.changes:
-        lines.append(t(lang, "uploads.units_none"))
+    if not plan.changes:  # a preview without changes leaves units out (else: unchanged)
+        lines.append(t(lang, "uploads.units_same"))
     if plan.absent:
         names = [
             t(
@@ -153,9 +153,10 @@ def roster_text(lang: str, file: str, plan: RosterPlan) -> str:
                 "uploads.units_absent_history",
                 name=u.name,
                 people=u.people,
-                submissions=u.submissions,
+                accepted=u.accepted,
+                pending=u.pending,
             )
-            if u.people or u.submissions
+            if u.people or u.accepted or u.pending
             else html.escape(u.name, quote=False)
             for u in plan.absent
         ]

@@ -20,8 +20,10 @@ from bot.importing import (
     parse_checklist,
     parse_kind,
     parse_units,
+    problems_of,
     read_sheet,
     read_table,
+    read_units,
     reason_in,
 )
 from tests.support.kinds import add_trial, today_s_kinds
@@ -257,7 +259,7 @@ LONG_NAME = "单" * 101
     ("text", "row", "code", "details"),
     [
         ("name,type\n市民政局,member\n", 1, "missing_column", {"column": "kind"}),
-        ("\n\n类型\n成员\n", 3, "missing_column", {"column": "name"}),
+        ("\n\n类型\n成员\n", 3, "missing_column", {"column": "单位名称", "field": "name"}),
         ("name,单位名称,kind\nA,B,member\n", 1, "duplicate_column", {"column": "单位名称"}),
         ("name,kind,name\nA,member,B\n", 1, "duplicate_column", {"column": "name"}),
         ("name,kind\n市民政局,member\n　,member\n", 3, "empty_value", {"column": "name"}),
@@ -308,14 +310,84 @@ def test_bad_row_number_in_xlsx_counts_blank_rows(tmp_path: Path) -> None:
     cells |= rows_to_cells([["单位名称", "类型"], ["市民政局", "成员单位"]], first_row=3)
     cells |= rows_to_cells([["西吉县", "乡镇"]], first_row=7)
     error = rejected(write_xlsx(tmp_path / "units.xlsx", cells))
-    # the title line is the first non-empty row, so it is taken as the header
-    assert (error.row, error.code) == (1, "missing_column")
-
-    cells = rows_to_cells([["单位名称", "类型"], ["市民政局", "成员单位"]], first_row=3)
-    cells |= rows_to_cells([["西吉县", "乡镇"]], first_row=7)
-    error = rejected(write_xlsx(tmp_path / "units2.xlsx", cells))
     assert (error.row, error.code) == (7, "bad_kind")
     assert error.details == {"column": "类型", "field": "kind", "value": "乡镇"}
+
+
+def test_the_header_is_looked_for_below_a_title(tmp_path: Path) -> None:
+    """Office sheets often have a title (merged cells) and notes above the table."""
+    cells = rows_to_cells(
+        [
+            ["固原市双拥工作领导小组成员单位名单"],
+            ["（2026年12月）", "类型"],  # not the header: no name column
+            ["序号", "单位名称", "类型"],
+            [1, "市民政局", "成员单位"],
+        ]
+    )
+    path = write_xlsx(tmp_path / "units.xlsx", cells)
+    assert parse_units(path) == [UnitRow(name="市民政局", kind="member")]
+    assert read_sheet(path).header_row == 1  # without the columns wanted: the first row
+    table = read_units(path)
+    assert table.rows == [(4, UnitRow(name="市民政局", kind="member"))]
+
+
+def test_a_header_below_the_first_ten_rows_is_not_looked_for(tmp_path: Path) -> None:
+    notes: list[list[object]] = [[f"说明{n}"] for n in range(10)]
+    cells = rows_to_cells([*notes, ["单位名称", "类型"], ["市民政局", "成员单位"]])
+    error = rejected(write_xlsx(tmp_path / "units.xlsx", cells))
+    assert (error.row, error.code) == (1, "missing_column")
+    assert error.details["column"] == "单位名称"
+
+
+@pytest.mark.parametrize(
+    ("header", "column"),
+    [
+        (["单位名称", "备注"], "类型"),
+        (["类型", "备注"], "单位名称"),
+        (["name", "note"], "kind"),
+        (["Kind"], "name"),
+    ],
+)
+def test_a_missing_column_is_named_in_the_words_of_the_file(
+    tmp_path: Path, header: list[str], column: str
+) -> None:
+    error = rejected(write_xlsx(tmp_path / "units.xlsx", rows_to_cells([[*header], ["a", "b"]])))
+    assert (error.row, error.code) == (1, "missing_column")
+    assert error.details["column"] == column
+
+
+def test_a_bad_cell_names_its_column_as_the_file_writes_it(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "units.csv", " 单位 名称 ,Kind\n市民政局,部门\n,member\n")
+    error = rejected(path)
+    assert [(p.row, p.code, p.details["column"]) for p in problems_of(error)] == [
+        (2, "bad_kind", "Kind"),
+        (3, "empty_value", "单位 名称"),
+    ]
+
+
+def test_a_name_or_title_that_is_a_date_or_number_is_refused(tmp_path: Path) -> None:
+    cells = rows_to_cells(
+        [
+            ["单位名称", "类型"],
+            [datetime(2026, 1, 1), "成员单位"],
+            [12345, "成员单位"],
+            [1.5, "部门"],
+            ["市民政局", "成员单位"],
+        ]
+    )
+    error = rejected(write_xlsx(tmp_path / "units.xlsx", cells))
+    assert [(p.row, p.code, p.details.get("value")) for p in problems_of(error)] == [
+        (2, "not_text", "2026-01-01"),
+        (3, "not_text", "12345"),
+        (4, "not_text", "1.5"),
+        (4, "bad_kind", "部门"),
+    ]
+    assert error.details == {"column": "单位名称", "field": "name", "value": "2026-01-01"}
+    cells = rows_to_cells([["类型", "资料名称", "说明"], ["成员单位", 2026, 12]])
+    error = rejected(write_xlsx(tmp_path / "checklist.xlsx", cells), parse_checklist)
+    assert [(p.row, p.code, p.details["column"]) for p in problems_of(error)] == [
+        (2, "not_text", "资料名称")
+    ]  # a number in the description is text enough (说明 “12”)
 
 
 @pytest.mark.parametrize(
@@ -371,8 +443,15 @@ def test_upper_case_extension_is_accepted(tmp_path: Path) -> None:
 
 
 def test_unreadable_files(tmp_path: Path) -> None:
-    assert rejected(tmp_path / "missing.csv").code == "unreadable"
-    assert rejected(tmp_path / "missing.xlsx").code == "unreadable"
+    missing = rejected(tmp_path / "missing.csv")
+    assert (missing.code, missing.details) == (
+        "not_found",
+        {"file": str(tmp_path / "missing.csv")},
+    )
+    assert rejected(tmp_path / "missing.xlsx").code == "not_found"
+    folder = tmp_path / "folder.csv"
+    folder.mkdir()
+    assert rejected(folder).code == "unreadable"
     broken = tmp_path / "broken.xlsx"
     broken.write_bytes(b"this is not a zip file")
     assert rejected(broken).code == "unreadable"

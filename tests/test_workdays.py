@@ -172,7 +172,7 @@ def test_load_holiday_file_xlsx_with_date_cells(tmp_path: Path) -> None:
             {"value": "2027/1/1", "first_row": "2"},
         ),
         ("date\n2027-01-01\n", 1, "missing_column", {"column": "type"}),
-        ("类型\n休\n", 1, "missing_column", {"column": "date"}),
+        ("类型\n休\n", 1, "missing_column", {"column": "日期", "field": "date"}),
         ("date,type\n", None, "empty_file", {}),
         ("", None, "empty_file", {}),
     ],

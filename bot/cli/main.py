@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.cli import console, invites, notices, ops, reminders, runtime
 from bot.cli.common import Command, Feature, say
@@ -19,8 +20,11 @@ from bot.importing import ImportRejected, reason_in
 from bot.logs import configure_logging
 from bot.services import Services
 from bot.settings import Settings, SettingsError, load_settings
-from messages import LANGUAGES, kind_name, plain, strip_html
+from messages import LANGUAGES, join, kind_name, plain, strip_html
 from storage.db import Database, WalRefused
+
+if TYPE_CHECKING:
+    from bot.roster import ImportResult
 
 log = logging.getLogger("liaison-bot")
 
@@ -95,7 +99,17 @@ async def cmd_units(services: Services, args: argparse.Namespace) -> int:
 
     if args.action == "import":
         result = await roster.import_units(services=services, path=args.file, actor="cli")
-        print(say(services, "cli.units_imported", **result.model_dump()))
+        print(
+            say(
+                services,
+                "cli.units_imported",
+                count=result.count,
+                added=result.added,
+                updated=result.updated,
+            )
+        )
+        for line in changed_units(services, result):
+            print(line)
         return 0
     units = await roster.list_units(services=services)
     if args.json:
@@ -168,6 +182,31 @@ async def cmd_deadline(services: Services, args: argparse.Namespace) -> int:
             )
         )
     return 0
+
+
+def changed_units(services: Services, result: ImportResult) -> list[str]:
+    """Return a line naming the units an import renamed, and one those it gave another kind."""
+    lang = services.settings.language
+    lines = []
+    if result.renamed:
+        names = [
+            plain(lang, "uploads.units_renamed_one", former=c.former or "", name=c.name)
+            for c in result.renamed
+        ]
+        lines.append(say(services, "cli.units_renamed", count=len(names), names=join(lang, names)))
+    if result.retyped:
+        names = [
+            plain(
+                lang,
+                "uploads.units_retyped_one",
+                name=c.name,
+                before=kind_name(lang, c.former_kind or ""),
+                after=kind_name(lang, c.kind),
+            )
+            for c in result.retyped
+        ]
+        lines.append(say(services, "cli.units_retyped", count=len(names), names=join(lang, names)))
+    return lines
 
 
 def scope_name(services: Services, scope: str) -> str:
@@ -245,6 +284,8 @@ COMMANDS: dict[str, Command] = {
 def rejection(settings: Settings, exc: ImportRejected) -> str:
     """One line saying which row of a file is wrong and why."""
     lang = settings.language
+    if exc.code == "not_found":
+        return plain(lang, "cli.import_not_found", file=exc.details.get("file", ""))
     reason = reason_in(lang, exc.code, exc.details, fallback=str(exc))
     if exc.row:
         return plain(lang, "cli.import_rejected_row", row=exc.row, reason=reason)

@@ -129,7 +129,7 @@ def detect_kind(path: Path) -> tuple[Kind | None, list[str]]:
     """The kind of file its columns show (None when none or several fit), and its columns."""
     if path.suffix.lower() == ".json":
         return "holidays", []
-    table = read_sheet(path)
+    table = read_sheet(path, _COLUMNS.values())
     fits = [kind for kind, columns in _COLUMNS.items() if has_columns(table, columns)]
     return (fits[0] if len(fits) == 1 else None), list(table.columns)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import openpyxl
@@ -63,7 +63,9 @@ async def test_units_import_csv_with_english_headers_then_update(tmp_path: Path)
     second.write_text("name,kind\n市税务局,county\n团市委,member\n", encoding="utf-8")
     done = await run_cli("units", "import", str(second))
     assert done.code == 0
-    assert says(done.out, "cli.units_imported", count=2, added=1, updated=1)
+    imported, retyped = done.out.strip().splitlines()
+    assert says(imported, "cli.units_imported", count=2, added=1, updated=1)
+    assert says(retyped, "cli.units_retyped", count=1, names="市税务局（成员单位→县（区））")
     listed = {
         u["name"]: u["kind"] for u in json.loads((await run_cli("units", "list", "--json")).out)
     }
@@ -268,3 +270,64 @@ async def test_command_line_changes_are_in_the_audit_log(db_url: str, tmp_path: 
         "units_import", "deadline_set", "staff_add", "staff_remove", "exempt", "item_add",
         "reminders_paused", "reminders_resumed",
     ]  # fmt: skip
+
+
+async def test_a_name_that_excel_holds_as_a_date_or_number_is_refused(tmp_path: Path) -> None:
+    book = write_xlsx(
+        tmp_path / "名单.xlsx",
+        [["单位名称", "类型"], [datetime(2026, 1, 1), "成员单位"], [12345, "成员单位"]],
+    )
+    done = await run_cli("units", "import", str(book))
+    assert done.code == 2
+    assert says(done.err.strip(), "cli.import_rejected_row", row=2)
+    assert mentions(done.err, "import_reason.not_text", column="单位名称", value="2026-01-01")
+    assert await unit_names() == []
+
+
+async def test_units_whose_kind_or_name_changes_are_named(tmp_path: Path) -> None:
+    first = write_xlsx(
+        tmp_path / "名单.xlsx",
+        [["单位名称", "类型"], ["市民政局", "成员单位"], ["市卫健委", "成员单位"]],
+    )
+    assert (await run_cli("units", "import", str(first))).code == 0
+    second = write_xlsx(
+        tmp_path / "名单2.xlsx",
+        [
+            ["单位名称", "类型", "原单位名称"],
+            ["市民政局", "县（区）", None],
+            ["市卫生健康委员会", "成员单位", "市卫健委"],
+        ],
+    )
+    done = await run_cli("units", "import", str(second))
+    assert done.code == 0, done.err
+    assert mentions(done.out, "cli.units_imported", count=2, added=0, updated=2)
+    assert mentions(done.out, "cli.units_renamed", count=1, names="市卫健委→市卫生健康委员会")
+    assert mentions(done.out, "cli.units_retyped", count=1, names="市民政局（成员单位→县（区））")
+
+
+async def test_a_missing_column_is_named_as_the_office_writes_it(tmp_path: Path) -> None:
+    book = write_xlsx(tmp_path / "名单.xlsx", [["单位名称", "备注"], ["市民政局", "x"]])
+    done = await run_cli("units", "import", str(book))
+    assert done.code == 2
+    assert mentions(done.err, "import_reason.missing_column", column="类型")
+
+
+async def test_a_title_row_above_the_header_is_passed_over(tmp_path: Path) -> None:
+    book = write_xlsx(
+        tmp_path / "名单.xlsx",
+        [
+            ["固原市双拥工作领导小组成员单位名单"],
+            ["序号", "单位名称", "类型"],
+            [1, "市民政局", "成员单位"],
+            [2, "西吉县", "县（区）"],
+        ],
+    )
+    done = await run_cli("units", "import", str(book))
+    assert done.code == 0, done.err
+    assert await unit_names() == ["市民政局", "西吉县"]
+
+
+async def test_a_file_that_is_not_there_is_said_to_be_not_found(tmp_path: Path) -> None:
+    done = await run_cli("units", "import", str(tmp_path / "名单.xlsx"))
+    assert done.code == 2
+    assert says(done.err.strip(), "cli.import_not_found", file=str(tmp_path / "名单.xlsx"))

@@ -30,9 +30,11 @@ from handlers.uploads import checklist_text
 from messages import t
 from storage import repositories as repo
 from storage.db import Database
-from storage.models import AuditEvent, OutboxMessage, Person, StaffUpload
+from storage.models import AuditEvent, OutboxMessage, Person, StaffUpload, Unit
 from tests.support.application import BotHarness, running_bot
+from tests.support.factories import add_submission, items_for
 from tests.support.kinds import add_trial, today_s_kinds
+from tests.support.messages import mentions
 from tests.support.request import RecordingRequest
 
 STAFF = 900  # in STAFF_IDS of the `services` fixture
@@ -211,7 +213,7 @@ async def test_removing_the_units_left_out_takes_their_people_and_reminders(
         )  # fmt: skip
 
     [answer] = await office.document(STAFF, "新名单.csv", NEW_ROSTER.encode())
-    assert "市人防办（已登记1人，已报送资料0项）" in answer["text"]
+    assert "市人防办（已登记1人，资料已通过0项、待审核0项）" in answer["text"]
     [done] = await office.press(STAFF, buttons(answer)["导入并移出1家单位"])
 
     assert "移出1家" in done["text"]
@@ -456,7 +458,7 @@ async def test_a_file_whose_kind_cannot_be_told_is_asked_about(office: Office) -
     labels = buttons(asked)
     assert set(labels) == {"单位名单", "资料清单", "节假日安排", "取消"}
     [checked] = await office.press(STAFF, labels["资料清单"])
-    assert "第1行：缺少“title”列" in checked["text"]
+    assert "第1行：缺少“资料名称”列" in checked["text"]  # as a Chinese sheet heads it
     [again] = await office.document(STAFF, "表格.csv", file.encode())
     [preview] = await office.press(STAFF, buttons(again)["单位名单"])
     assert "新增1家：市民政局" in preview["text"]
@@ -488,3 +490,69 @@ async def test_units_import_renames_by_former_name_and_keeps_the_rest(office: Of
     assert after["市卫生健康委员会"] == (before["市卫健委"][0], "member")
     assert after["西吉县"][1] == "county"
     assert set(after) == {"市民政局", "市卫生健康委员会", "西吉县", "市退役军人事务局", "市人防办"}
+
+
+async def test_a_roster_of_some_units_on_record_says_what_it_leaves_out(office: Office) -> None:
+    """Two units of 44 on record, unchanged: the preview does not claim every unit is in the
+    file, and the list of the others is cut short in units (家), not items."""
+    others = "".join(f"测试单位{n:02d},成员单位\n" for n in range(42))
+    await roster_of(office, BEFORE.replace("西吉县,成员单位\n市人防办,成员单位\n", others))
+
+    [answer] = await office.document(
+        STAFF, "名单.csv", "单位名称,类型\n市民政局,成员单位\n市卫健委,成员单位\n".encode()
+    )
+
+    text = answer["text"]
+    assert mentions(text, "uploads.units_same")
+    assert mentions(text, "uploads.units_absent", count=42)
+    assert mentions(text, "uploads.more_units", count=2)
+    assert "现有单位均在文件中" not in text  # golden text: the sentence that was untrue
+    assert "等2家" in text  # golden text: units are counted in 家
+
+
+async def test_a_unit_left_out_counts_the_items_it_has_submitted_as_its_card_does(
+    office: Office,
+) -> None:
+    """Sent back and unfinished materials are not counted; an item accepted counts once."""
+    await roster_of(office, BEFORE)
+    async with office.services.db.sessions() as session:
+        unit = await session.scalar(select(Unit).where(Unit.name == "市人防办"))
+    assert unit is not None
+    items = await items_for(office.services, unit)
+    for item, state in [
+        (items[0], "returned"),
+        (items[0], "accepted"),  # sent back, then accepted: one item
+        (items[1], "accepted"),
+        (items[2], "pending"),
+        (items[3], "returned"),
+        (items[4], "draft"),
+    ]:
+        await add_submission(office.services, unit, item, state)  # type: ignore[arg-type]
+
+    [answer] = await office.document(STAFF, "新名单.csv", NEW_ROSTER.encode())
+
+    assert mentions(
+        answer["text"],
+        "uploads.units_absent_history",
+        name="市人防办",
+        people=0,
+        accepted=2,
+        pending=1,
+    )
+
+
+async def test_a_roster_under_a_title_row_is_told_and_previewed(office: Office) -> None:
+    """Office sheets put the list's title (merged cells) above the column headers."""
+    await roster_of(office, BEFORE)
+    workbook = xlsx(
+        [
+            ["固原市双拥工作领导小组成员单位名单"],
+            ["序号", "单位名称", "类型"],
+            ["1", "市民政局", "成员单位"],
+            ["2", "市退役军人事务局", "成员单位"],
+        ]
+    )
+
+    [answer] = await office.document(STAFF, "名单.xlsx", workbook)
+
+    assert mentions(answer["text"], "uploads.units_added", count=1, names="市退役军人事务局")
