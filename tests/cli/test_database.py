@@ -52,6 +52,17 @@ async def test_a_missing_folder_is_named_in_one_line(
     assert not path.parent.exists()
 
 
+async def test_the_demo_kept_in_a_missing_folder_is_named_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "nodir" / "demo.db"
+    monkeypatch.setenv("LANGUAGE", "zh")
+    done = await run_cli("demo", "--keep", str(path))
+    assert done.code == 2, done.err
+    assert len(done.err.strip().splitlines()) == 1, done.err
+    assert says(done.err, "cli.database_no_folder", path=path, folder=path.parent)
+
+
 async def test_a_folder_in_place_of_the_file_cannot_be_opened(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
