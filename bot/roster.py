@@ -423,6 +423,32 @@ async def reachable_again(*, services: Services, user_id: int) -> None:
             _reachable(account, services.now())
 
 
+# Telegram's words when a message is sent to a person who has blocked the bot (403).
+BLOCKED = "Forbidden: bot was blocked by the user"
+
+
+async def set_blocked(*, services: Services, user_id: int, blocked: bool) -> None:
+    """A person blocked the bot (unreachable, as a message refused with 403 marks them) or
+    unblocked it (reachable again)."""
+    async with services.db.uow() as tx:
+        now = services.now()
+        if blocked:
+            await mark_unreachable(tx, user_id, now, BLOCKED)
+        else:
+            _reachable(await _account(tx, user_id, now), now)
+
+
+async def mark_unreachable(
+    session: AsyncSession, user_id: int, now: datetime, reason: str
+) -> None:
+    """Mark, in the caller's transaction, that the bot cannot write to a person (since the
+    first time it could not; why, the latest reason)."""
+    account = await _account(session, user_id, now)
+    if account.unreachable_since is None:
+        account.unreachable_since = now
+    account.unreachable_reason = reason[:200]
+
+
 async def is_staff(*, services: Services, user_id: int) -> bool:
     """Whether a person is office staff (STAFF_IDS, or added with `staff add`)."""
     if user_id in services.settings.staff_ids:

@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError
 
 from messages import DEFAULT_LANGUAGE, LANGUAGES
 
@@ -161,6 +163,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 "use an async URL: sqlite+aiosqlite:///file.db or postgresql+asyncpg://…"
             )
+        try:
+            make_url(value)
+        except (ArgumentError, ValueError):
+            # (not SQLAlchemy's words: they would repeat the URL, password and all)
+            raise ValueError(
+                "not a URL SQLAlchemy can read: check its host, port and name"
+            ) from None
         return value
 
     @field_validator("health_host")

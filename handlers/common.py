@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from telegram import InlineKeyboardMarkup, Update
-from telegram.constants import ChatType
+from telegram.constants import ChatMemberStatus, ChatType
 from telegram.ext import ApplicationHandlerStop
 
 from bot import roster
@@ -41,6 +41,23 @@ async def first_look(update: Update, context: Context) -> None:
     if actor is not None and actor.unreachable:
         await roster.reachable_again(services=services_of(context), user_id=actor.user_id)
         forget_actor(context)
+
+
+async def blocked_or_unblocked(update: Update, context: Context) -> None:
+    """A person blocked the bot in their private chat (Telegram's my_chat_member, "kicked") or
+    unblocked it ("member"); no other handler sees the update."""
+    changed = update.my_chat_member
+    if changed is None or changed.chat.type != ChatType.PRIVATE:
+        return
+    status = changed.new_chat_member.status
+    if status in (ChatMemberStatus.BANNED, ChatMemberStatus.MEMBER):
+        await roster.set_blocked(
+            services=services_of(context),
+            user_id=changed.chat.id,
+            blocked=status == ChatMemberStatus.BANNED,
+        )
+        forget_actor(context)
+    raise ApplicationHandlerStop
 
 
 async def start(update: Update, context: Context) -> None:

@@ -20,6 +20,7 @@ from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     MessageHandler,
     TypeHandler,
@@ -106,7 +107,11 @@ class ButtonHandler(CallbackQueryHandler[Context, None]):
 
 def register_handlers(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """Every handler, in order of precedence, and the menus they define."""
-    # group -4: a first look at every update (edits are not new input; unreachable no more).
+    # group -4: a first look at every update (a person blocking or unblocking the bot, taken
+    # here alone; edits are not new input; unreachable no more).
+    app.add_handler(
+        ChatMemberHandler(common.blocked_or_unblocked, ChatMemberHandler.MY_CHAT_MEMBER), group=-4
+    )
     app.add_handler(TypeHandler(Update, common.first_look), group=-4)
     # group -3: buttons that work in any conversation step ("收到" under a notice).
     for feature in FEATURES:

@@ -14,6 +14,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, event, func, make_url, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -46,6 +47,15 @@ class WalRefused(Exception):
     def __init__(self, mode: str) -> None:
         super().__init__(f"SQLite journal mode {mode!r}, not WAL")
         self.values = {"mode": mode}
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be opened or reached: `key` in messages/ says where and what to do."""
+
+    def __init__(self, key: str, **values: object) -> None:
+        super().__init__(f"{key} {values}")
+        self.key = key
+        self.values = values
 
 
 def make_engine(url: str, *, echo: bool = False, busy_timeout: float = 30.0) -> AsyncEngine:
@@ -189,6 +199,33 @@ class Database:
                 [{"update_id": u, "handled_at": at} for u in update_ids],
             )
 
+    async def reach(self) -> None:
+        """Open one connection; raise DatabaseUnavailable saying why the database is out of reach.
+
+        A SQLite file that is not there yet is not made here: the commands that need one make
+        it, and `backup` says that it is missing."""
+        path = sqlite_file(self.url)
+        if path is not None:
+            if not path.parent.is_dir():
+                raise DatabaseUnavailable(
+                    "cli.database_no_folder", path=path, folder=path.parent.absolute()
+                )
+            if not path.exists():
+                return
+        try:
+            async with self.engine.connect():
+                pass
+        except WalRefused:
+            raise
+        except Exception as exc:
+            reason = _driver_says(exc)
+            if path is not None:
+                raise DatabaseUnavailable(
+                    "cli.database_unopenable", path=path, reason=reason
+                ) from exc
+            url = make_url(self.url).render_as_string(hide_password=True)
+            raise DatabaseUnavailable("cli.database_unreachable", url=url, reason=reason) from exc
+
     async def upgrade(self) -> None:
         """Apply every pending migration."""
         async with self.engine.begin() as connection:
@@ -211,6 +248,13 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 def _upgrade(connection: Connection) -> None:
     command.upgrade(alembic_config(connection), "head")
+
+
+def _driver_says(error: Exception) -> str:
+    """The driver's own words for a failure, on one short line."""
+    shown = error.orig if isinstance(error, DBAPIError) and error.orig is not None else error
+    text = " ".join(str(shown).split()) or type(shown).__name__
+    return text if len(text) <= 200 else text[:199] + "…"
 
 
 def insert_ignore(dialect: str, model: Any) -> Insert:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -21,7 +22,7 @@ from bot.logs import configure_logging
 from bot.services import Services
 from bot.settings import Settings, SettingsError, load_settings
 from messages import LANGUAGES, join, kind_name, plain, strip_html
-from storage.db import Database, WalRefused
+from storage.db import Database, DatabaseUnavailable, WalRefused
 
 if TYPE_CHECKING:
     from bot.roster import ImportResult
@@ -298,6 +299,8 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
         db=Database(settings.database_url, busy_timeout=settings.sqlite_busy_timeout),
     )
     try:
+        if args.command != "demo":
+            await services.db.reach()
         if args.command not in ("demo", *ops.UNMIGRATED):
             from bot.ledger.checklist import prepare_database
 
@@ -311,6 +314,18 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; stop quietly (141, as SIGPIPE would) when its reader goes away."""
+    try:
+        code = _command(argv)
+        sys.stdout.flush()  # here, not at exit, so that a closed pipe is caught here
+    except BrokenPipeError:
+        # `liaison-bot units list | head -1`: what is left to print goes nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    return code
+
+
+def _command(argv: Sequence[str] | None) -> int:
     """Parse the command line, read the settings, run the command; 2 on bad input."""
     args = build_parser().parse_args(argv)
     try:
@@ -326,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_main(args, settings))
     except ImportRejected as exc:
         print(rejection(settings, exc), file=sys.stderr)
-    except DomainError as exc:
+    except (DomainError, DatabaseUnavailable) as exc:
         print(plain(settings.language, exc.key, **exc.values), file=sys.stderr)
     except WalRefused as exc:
         print(plain(settings.language, exc.key, **exc.values), file=sys.stderr)

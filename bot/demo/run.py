@@ -147,6 +147,7 @@ async def serving(
     stop = asyncio.Event()
     task: asyncio.Task[None] | None = None
     try:
+        await services.db.reach()  # a --keep file in a folder that is not there: one line
         await prepare_database(services)
         sample = await seed_notice_situation(services=services, deadline=DEMO_DEADLINE)
         task = asyncio.create_task(serve(services, stop=stop))

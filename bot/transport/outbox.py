@@ -40,12 +40,12 @@ from telegram.error import (
 )
 from telegram.ext import ExtBot
 
-from bot import menus
+from bot import menus, roster
 from bot.services import Services
 from bot.transport.pacing import Intervals, Pacer, Pacing, SharedPacer
 from bot.transport.request import seconds_of
 from storage.db import insert_ignore
-from storage.models import Account, GroupChat, OutboxMessage
+from storage.models import GroupChat, OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -453,12 +453,5 @@ class Dispatcher:
 
 
 async def _mark_unreachable(tx: AsyncSession, chat_id: int, now: datetime, reason: str) -> None:
-    if chat_id < 0:
-        return
-    account = await tx.get(Account, chat_id)
-    if account is None:
-        account = Account(user_id=chat_id, first_seen=now, last_seen=now)
-        tx.add(account)
-    if account.unreachable_since is None:
-        account.unreachable_since = now
-    account.unreachable_reason = reason[:200]
+    if chat_id > 0:  # a person's private chat (a group's id is negative)
+        await roster.mark_unreachable(tx, chat_id, now, reason)

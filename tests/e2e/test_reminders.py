@@ -191,6 +191,49 @@ async def test_remind_preview_confirm_and_unreachable_falls_back(
     await services.close()
 
 
+async def test_a_liaison_who_blocks_the_bot_is_passed_over_before_any_send(
+    make_bot: Callable[..., BotProcess], sandbox: SandboxClient, tmp_path: Path
+) -> None:
+    """The emulator's block sends my_chat_member: the unit is unreachable at once and /remind
+    plans the lead's reminder; unblocked, the liaison's again."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    services = await seeded(url, [("市民政局", 5001, 6001)])
+    for user_id in (5001, 6001):
+        await sandbox.add_user(user_id=user_id, first_name=str(user_id), started=True)
+    await sandbox.add_user(user_id=STAFF_ID, first_name="办公室", language_code="zh-hans")
+    bot = make_bot(**FAST)
+    await bot.start()
+    staff = SimPerson(sandbox, STAFF_ID, "办公室")
+    await staff.start()
+
+    async def unreachable() -> bool:
+        [unit] = (await build_report(services=services)).units
+        return unit.unreachable
+
+    async def reachable() -> bool:
+        return not await unreachable()
+
+    async def planned_role() -> str:
+        [preview] = await staff.say("/remind")
+        for role in ("liaison", "lead"):
+            name = label(f"common.role_{role}")
+            if mentions(preview.text, "reminders.round.line", unit="市民政局", role=name):
+                return role
+        raise AssertionError(preview.text)
+
+    assert await planned_role() == "liaison"
+    await sandbox.block(5001)
+    await eventually(unreachable, seconds=30, every=0.1)
+    assert await planned_role() == "lead"
+    await sandbox.unblock(5001)
+    await eventually(reachable, seconds=30, every=0.1)
+    assert await planned_role() == "liaison"
+    sent = await sandbox.calls("sendMessage")
+    assert [c for c in sent if int(c.params["chat_id"]) == 5001] == []  # no send found it out
+    assert await sandbox.warnings() == []
+    await services.close()
+
+
 async def test_kill_9_in_the_middle_of_a_round_of_500(
     make_bot: Callable[..., BotProcess],
     sandbox: SandboxClient,

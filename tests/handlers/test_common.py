@@ -146,6 +146,61 @@ async def test_a_person_marked_unreachable_who_writes_or_presses_is_reachable_ag
     assert (account.unreachable_since, account.unreachable_reason) == (None, None)
 
 
+async def unreachable_units(bot: BotHarness) -> int:
+    """The count of units the bot cannot reach, as /outstanding shows it to staff."""
+    view = (await bot.command(STAFF, "/outstanding")).one()
+    for count in range(3):
+        if view.mentions("outstanding.unreachable_units", count=count):
+            return count
+    raise AssertionError(view.text)
+
+
+async def test_a_liaison_who_blocks_the_bot_is_unreachable_until_they_unblock_it(
+    bot: BotHarness, services: Services
+) -> None:
+    """Telegram's my_chat_member ("kicked", then "member") marks the account at once, as a
+    message refused with 403 would; nothing is sent to them."""
+    unit = await factories.add_unit(services, "市民政局")
+    await factories.add_person(services, unit, "liaison", user_id=LIAISON)
+    await factories.add_account(services, LIAISON)
+    assert await unreachable_units(bot) == 0
+
+    assert (await bot.block(LIAISON)).calls == []
+    account = await rows.get(services, Account, LIAISON)
+    assert account is not None
+    assert account.unreachable_since == services.now()
+    assert account.unreachable_reason == "Forbidden: bot was blocked by the user"
+    assert await unreachable_units(bot) == 1
+    preview = (await bot.command(STAFF, "/remind")).one()
+    assert not preview.mentions("reminders.round.line", unit="市民政局")
+
+    assert (await bot.unblock(LIAISON)).calls == []
+    account = await rows.get(services, Account, LIAISON)
+    assert account is not None
+    assert (account.unreachable_since, account.unreachable_reason) == (None, None)
+    assert await unreachable_units(bot) == 0
+    preview = (await bot.command(STAFF, "/remind")).one()
+    assert preview.mentions("reminders.round.line", unit="市民政局")
+
+    # The bot removed from a group they are in is no block of their private chat.
+    assert (await bot.block(LIAISON, chat_id=GROUP)).calls == []
+    assert await unreachable_units(bot) == 0
+
+
+async def test_blocking_keeps_the_mark_of_an_earlier_refusal(
+    bot: BotHarness, services: Services
+) -> None:
+    """A person already unreachable who blocks the bot is not taken for one who came back."""
+    await factories.add_account(
+        services, PERSON, unreachable_reason="Forbidden: user is deactivated"
+    )
+    await bot.block(PERSON)
+    account = await rows.get(services, Account, PERSON)
+    assert account is not None
+    assert account.unreachable_since == services.now()
+    assert account.unreachable_reason == "Forbidden: bot was blocked by the user"
+
+
 async def test_a_press_that_carries_no_data_is_answered_as_stale(bot: BotHarness) -> None:
     """Telegram may send a press without data; no button's action takes it for its own."""
     for who in (PERSON, STAFF):

@@ -24,6 +24,7 @@ from tests.support.updates import (
     make_contact,
     make_document,
     make_message_update,
+    make_my_chat_member_update,
     make_photo,
 )
 
@@ -138,6 +139,16 @@ class BotHarness:
     async def share_contact(self, user_id: int, phone: str, *, own: bool = True) -> Replies:
         contact = make_contact(phone, user_id=user_id if own else None)
         return await self.send(make_message_update(self.app.bot, user_id, contact=contact))
+
+    async def block(self, user_id: int, *, chat_id: int | None = None) -> Replies:
+        """The person blocks the bot (or removes it from group `chat_id`): my_chat_member."""
+        return await self.send(
+            make_my_chat_member_update(self.app.bot, user_id, "kicked", chat_id=chat_id)
+        )
+
+    async def unblock(self, user_id: int) -> Replies:
+        """The person unblocks the bot (Telegram's status "member" again)."""
+        return await self.send(make_my_chat_member_update(self.app.bot, user_id, "member"))
 
     async def press(
         self,

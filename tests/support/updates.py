@@ -178,3 +178,21 @@ def make_callback_update(
             "chat": chat_of(user_id),
         }
     return Update.de_json({"update_id": next(update_ids), "callback_query": query}, bot)
+
+
+def make_my_chat_member_update(
+    bot: Bot, user_id: int, status: str, *, chat_id: int | None = None
+) -> Update:
+    """The bot's own membership of a chat changed: in a person's private chat, "kicked" when
+    they block the bot and "member" when they unblock it (by `user_id`)."""
+    me = {"id": bot.id, "is_bot": True, "first_name": "双拥联络", "username": bot.username}
+    member = {"status": "member", "user": me}
+    kicked = {"status": "kicked", "user": me, "until_date": 0}
+    changed = {
+        "chat": chat_of(user_id if chat_id is None else chat_id),
+        "from": make_user(user_id),
+        "date": DATE,
+        "old_chat_member": member if status == "kicked" else kicked,
+        "new_chat_member": kicked if status == "kicked" else member,
+    }
+    return Update.de_json({"update_id": next(update_ids), "my_chat_member": changed}, bot)
