@@ -39,6 +39,12 @@ class AnswerTooLong(DomainError):
     key = "ledger.text_too_long"
 
 
+class EmptyAnswer(DomainError):
+    """A text of spaces only (full-width ones too): nothing to record."""
+
+    key = "ledger.text_empty"
+
+
 class BadReason(DomainError):
     key = "ledger.reason_invalid"
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.conversations import end_step, load_step, save_step
 from bot.ledger import files
-from bot.ledger.errors import AnswerTooLong, BadReason, ItemNotOpen, NothingReceived
+from bot.ledger.errors import AnswerTooLong, BadReason, EmptyAnswer, ItemNotOpen, NothingReceived
 from bot.ledger.files import Fetch, IncomingFile, StoredFile
 from bot.ledger.permissions import require_member
 from bot.ledger.status import ItemStatus, load_obligations
@@ -269,6 +269,8 @@ async def add_text(
     """A text answer (or a note to the files) for the item; several messages add up."""
     now = services.now()
     text = text.strip()
+    if not text:
+        raise EmptyAnswer()
     async with services.db.uow() as tx:
         await require_member(tx, actor_id, unit_id)
         item = await _open_item(tx, unit_id, item_id)

@@ -104,6 +104,14 @@ async def test_submit_a_file_and_finish_the_item(
     assert step.data["item_id"] == minutes.id
 
 
+async def test_an_answer_of_spaces_only_is_not_recorded(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    await bot.command(LIAISON, "/submit")
+    assert (await bot.say(LIAISON, "\u3000\u3000 ")).one().says("ledger.text_empty")
+    assert await submissions(services, office.unit) == []  # no draft of "0 characters"
+
+
 async def test_an_edited_answer_is_not_taken_as_more_text(
     bot: BotHarness, services: Services, office: Office
 ) -> None:
