@@ -177,6 +177,7 @@ def incoming_of(message: Message) -> IncomingFile | None:
             mime_type=document.mime_type,
             size=document.file_size,
             forwarded_from=origin,
+            caption=message.caption,
         )
     if message.photo:
         photo = message.photo[-1]
@@ -186,6 +187,7 @@ def incoming_of(message: Message) -> IncomingFile | None:
             file_unique_id=photo.file_unique_id,
             size=photo.file_size,
             forwarded_from=origin,
+            caption=message.caption,
         )
     return None
 
@@ -452,7 +454,6 @@ async def hold(update: Update, context: Context, lang: str, message: Message) ->
             services=services_of(context),
             actor_id=user.id,
             incoming=incoming,
-            caption=message.caption,
         )
     except DomainError as error:
         await send(update, context, error_text(error, lang))

@@ -118,6 +118,9 @@ async def show(
         )
         if file.forwarded_from:
             caption += "\n" + t(lang, "review.forwarded_from", origin=file.forwarded_from)
+        if file.caption:  # Telegram takes 1,024 characters under a file
+            note = file.caption if len(file.caption) <= 600 else file.caption[:599] + "…"
+            caption += "\n" + t(lang, "review.file_note", note=note)
         if file.photo:
             await context.bot.send_photo(target, file.file_id, caption=caption)
         else:

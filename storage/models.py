@@ -217,6 +217,7 @@ class SubmissionFile(Base):
     path: Mapped[str | None] = mapped_column(String(500))
     # A forwarded file: the name of whoever or wherever it was forwarded from.
     forwarded_from: Mapped[str | None] = mapped_column(String(200))
+    caption: Mapped[str | None] = mapped_column(String(1024))  # the sender's words under it
     created_at: Mapped[datetime]
 
 

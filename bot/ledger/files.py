@@ -116,6 +116,7 @@ class IncomingFile(BaseModel):
     # Where a forwarded file came from (a person's or chat's name), so that staff can see
     # when one unit passes on another's material.
     forwarded_from: str | None = Field(default=None, max_length=200)
+    caption: str | None = Field(default=None, max_length=1024)  # "会议纪要第1页": staff see it
 
     @property
     def display_name(self) -> str:

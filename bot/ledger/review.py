@@ -38,6 +38,7 @@ class ReviewFile(BaseModel):
     photo: bool
     size: int
     forwarded_from: str | None = None
+    caption: str | None = None  # what the sender wrote under the file
 
 
 class ReviewCard(BaseModel):
@@ -164,6 +165,7 @@ async def _card(session: AsyncSession, submission: Submission, waiting: int) -> 
                 photo=files.is_photo(f.mime_type),
                 size=f.size,
                 forwarded_from=f.forwarded_from,
+                caption=f.caption,
             )
             for f in stored
         ],

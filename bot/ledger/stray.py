@@ -105,7 +105,7 @@ def guess_item(candidates: Sequence[tuple[str, str]], text: str) -> int | None:
 
 
 async def hold_stray_file(
-    *, services: Services, actor_id: int, incoming: IncomingFile, caption: str | None
+    *, services: Services, actor_id: int, incoming: IncomingFile
 ) -> StrayOut:
     """A file sent outside /submit: kept in hand (not downloaded) with the item it most
     likely belongs to, until the person confirms or chooses another."""
@@ -148,7 +148,7 @@ async def hold_stray_file(
             dict(step.data) if step is not None and step.flow == FLOW_STRAY else {}
         )
         held = [f for f in data.get("files", []) if f["file_unique_id"] != incoming.file_unique_id]
-        held = [*held, {**incoming.model_dump(), "caption": caption or ""}][-MAX_HELD_FILES:]
+        held = [*held, incoming.model_dump()][-MAX_HELD_FILES:]
         await save_step(
             tx,
             user_id=actor_id,
@@ -185,10 +185,7 @@ class Placed(BaseModel):
 
 
 def _held(data: dict[str, Any]) -> list[IncomingFile]:
-    return [
-        IncomingFile.model_validate({k: v for k, v in f.items() if k != "caption"})
-        for f in data.get("files", [])
-    ]
+    return [IncomingFile.model_validate(f) for f in data.get("files", [])]
 
 
 async def place_held_files(

@@ -369,6 +369,7 @@ async def _record(
                 sha256=file.stored.sha256,
                 path=file.stored.path,
                 forwarded_from=file.incoming.forwarded_from,
+                caption=file.incoming.caption or None,
                 created_at=now,
             )
         )

@@ -152,6 +152,19 @@ async def test_a_forwarded_file_keeps_its_origin_and_staff_see_it_in_review(
     assert card.mentions("review.card", unit="市民政局")
 
 
+async def test_a_files_caption_is_kept_and_staff_read_it_in_review(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    """The caption under a photo of a signed page was thrown away."""
+    await bot.command(LIAISON, "/submit")
+    received = (await bot.send_document(LIAISON, "纪要.pdf", caption="会议纪要第1页")).one()
+    await bot.press(LIAISON, label("ledger.button_done"), on=received)
+    [file] = await rows.all_of(services, SubmissionFile)
+    assert file.caption == "会议纪要第1页"
+    shown, _card = (await bot.command(STAFF, "/review")).messages
+    assert shown.mentions("review.file_note", note="会议纪要第1页")
+
+
 async def test_a_file_too_big_to_download_in_submit_is_refused_and_the_step_kept(
     bot: BotHarness, services: Services, office: Office
 ) -> None:

@@ -542,7 +542,7 @@ async def test_a_refused_file_stores_nothing(world: World) -> None:
 
 async def test_a_file_outside_submit_is_matched_and_placed(world: World) -> None:
     held = await stray.hold_stray_file(
-        services=world.services, actor_id=LIAISON, incoming=doc(1, "协议.pdf"), caption=None
+        services=world.services, actor_id=LIAISON, incoming=doc(1, "协议.pdf")
     )
     assert held.guess is not None
     assert held.guess.title == AGREEMENT
@@ -567,7 +567,7 @@ async def test_a_file_outside_submit_is_matched_and_placed(world: World) -> None
     assert (saved.flow, saved.data["item_id"]) == ("submit", world.items[AGREEMENT])
     # The same file again, now that it is kept for the item: recognised, not held.
     again = await stray.hold_stray_file(
-        services=world.services, actor_id=LIAISON, incoming=doc(1, "协议.pdf"), caption=None
+        services=world.services, actor_id=LIAISON, incoming=doc(1, "协议.pdf")
     )
     assert again.known is not None
     assert again.known.title == AGREEMENT
@@ -575,7 +575,9 @@ async def test_a_file_outside_submit_is_matched_and_placed(world: World) -> None
 
 async def test_a_file_outside_submit_for_another_units_item_is_refused(world: World) -> None:
     await stray.hold_stray_file(
-        services=world.services, actor_id=OTHER_LIAISON, incoming=doc(1), caption="计划"
+        services=world.services,
+        actor_id=OTHER_LIAISON,
+        incoming=doc(1).model_copy(update={"caption": "计划"}),
     )
     with pytest.raises(errors.NotYourUnit):
         await stray.place_held_files(
