@@ -425,11 +425,14 @@ async def submit_press(update: Update, context: Context, step: StepOut, lang: st
 
 
 def stray_keyboard(lang: str, out: StrayOut) -> InlineKeyboardMarkup:
+    """The items to file the held files under; each button names how many files its question
+    named, so that an older question cannot file files sent after it."""
     units = {c.unit_id for c in out.candidates}
+    named = len(out.files)
     rows = []
     if out.guess is not None:
         label = t(lang, "ledger.stray_button_confirm", title=out.guess.title)
-        rows.append([(label, f"sf:{out.guess.unit_id}:{out.guess.item_id}")])
+        rows.append([(label, f"sf:{out.guess.unit_id}:{out.guess.item_id}:{named}")])
     for c in out.candidates:
         if out.guess is not None and c.item_id == out.guess.item_id:
             continue
@@ -438,7 +441,7 @@ def stray_keyboard(lang: str, out: StrayOut) -> InlineKeyboardMarkup:
             if len(units) > 1
             else c.title
         )
-        rows.append([(label, f"sf:{c.unit_id}:{c.item_id}")])
+        rows.append([(label, f"sf:{c.unit_id}:{c.item_id}:{named}")])
     rows.append([(t(lang, "ledger.stray_button_drop"), "sf:x")])
     return keyboard(rows)
 
@@ -509,8 +512,9 @@ async def stray_flow(update: Update, context: Context, step: StepOut) -> None:
             await query.answer()
             await send(update, context, t(lang, "ledger.stray_reask"))
             return
-        ids = ids_of(data, 2) if data.startswith("sf:") else None
-        if ids is None:
+        # sf:unit:item:files named (sf:unit:item from before the count was added)
+        ids = ids_of(data, data.count(":")) if data.startswith("sf:") else None
+        if ids is None or len(ids) not in (2, 3):
             await query.answer(t(lang, "common.stale_button"))
             return
         await query.answer()
@@ -520,6 +524,7 @@ async def stray_flow(update: Update, context: Context, step: StepOut) -> None:
                 actor_id=user.id,
                 unit_id=ids[0],
                 item_id=ids[1],
+                named=ids[2] if len(ids) == 3 else None,
                 fetch=fetcher(context),
             )
         except DomainError as error:

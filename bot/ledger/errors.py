@@ -55,6 +55,12 @@ class NoHeldFiles(DomainError):
     key = "common.stale_button"
 
 
+class HeldFilesChanged(DomainError):
+    """A choice under an older question, when more files have come since."""
+
+    key = "ledger.stray_changed"
+
+
 class SubmissionGone(DomainError):
     key = "review.gone"
 

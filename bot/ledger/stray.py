@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from bot.conversations import end_step, load_step, save_step
 from bot.ledger import files
-from bot.ledger.errors import NoHeldFiles, NotAMember, NothingOwed
+from bot.ledger.errors import HeldFilesChanged, NoHeldFiles, NotAMember, NothingOwed
 from bot.ledger.files import Fetch, FileRefused, IncomingFile
 from bot.ledger.permissions import member_units, require_member
 from bot.ledger.status import load_obligations
@@ -189,15 +189,24 @@ def _held(data: dict[str, Any]) -> list[IncomingFile]:
 
 
 async def place_held_files(
-    *, services: Services, actor_id: int, unit_id: int, item_id: int, fetch: Fetch
+    *,
+    services: Services,
+    actor_id: int,
+    unit_id: int,
+    item_id: int,
+    fetch: Fetch,
+    named: int | None = None,
 ) -> Placed:
     """The person chose the item for the files in hand: download them into its draft and
-    continue with /submit at that item."""
+    continue with /submit at that item. `named`: how many files the question answered named;
+    when more have come since, it no longer speaks for them all and nothing is filed."""
     async with services.db.sessions() as session:
         step = await load_step(session, actor_id)
         if step is None or step.flow != FLOW_STRAY:
             raise NoHeldFiles()
         held = _held(step.data)
+        if named is not None and named != len(held):
+            raise HeldFilesChanged()
         await require_member(session, actor_id, unit_id)
         await _open_item(session, unit_id, item_id)
     data_dir = services.settings.data_dir

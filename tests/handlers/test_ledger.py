@@ -263,17 +263,33 @@ async def test_a_file_sent_outside_submit_is_held_until_its_item_is_chosen(
     plan, minutes = office.items[0], office.items[1]
     ask = (await bot.send_document(LIAISON, "年度工作计划扫描件.pdf")).one()
     assert ask.says("ledger.stray_ask_guess", names="年度工作计划扫描件.pdf", title=plan.title)
-    assert ask.button_data()[0] == f"sf:{office.unit.id}:{plan.id}"
+    assert ask.button_data()[0] == f"sf:{office.unit.id}:{plan.id}:1"  # the files it names
     assert ask.button_data()[-1] == "sf:x"
     assert await rows.all_of(services, SubmissionFile) == []
 
-    placed = await bot.press(LIAISON, data=f"sf:{office.unit.id}:{minutes.id}", on=ask)
+    placed = await bot.press(LIAISON, data=f"sf:{office.unit.id}:{minutes.id}:1", on=ask)
     assert placed.one().mentions("ledger.stray_placed", count=1, title=minutes.title, files=1)
     [file] = await rows.all_of(services, SubmissionFile)
     assert (file.item_id, file.file_name) == (minutes.id, "年度工作计划扫描件.pdf")
     step = await rows.get(services, ConversationStep, LIAISON)
     assert step is not None
     assert step.flow == submitting.FLOW_SUBMIT
+
+
+async def test_an_older_question_does_not_file_the_files_sent_after_it(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    """Its button filed every file held, also those its question had not named (an annual
+    plan filed as the co-building agreement)."""
+    plan = office.items[0]
+    first = (await bot.send_document(LIAISON, "年度工作计划.pdf")).one()
+    latest = (await bot.send_document(LIAISON, "结对共建协议.pdf", content=b"%PDF-1.4 b")).one()
+    assert latest.mentions("ledger.stray_ask_guess", names="年度工作计划.pdf、结对共建协议.pdf")
+    refused = await bot.press(LIAISON, data=first.button_data()[0], on=first)
+    assert refused.one().says("ledger.stray_changed")
+    assert await rows.all_of(services, SubmissionFile) == []
+    placed = await bot.press(LIAISON, data=f"sf:{office.unit.id}:{plan.id}:2", on=latest)
+    assert placed.one().mentions("ledger.stray_placed", count=2, title=plan.title, files=2)
 
 
 async def test_a_held_file_can_be_dropped(
