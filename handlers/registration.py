@@ -443,7 +443,7 @@ async def contacts_pressed(update: Update, context: Context) -> None:
                 services=services, user_id=user.id, username=context.bot_data.username or None
             )
             mine = await contacts.my_contacts(services=services, user_id=user.id)
-            name = mine.lead.name if mine.lead else role_name(lang, "lead")
+            name = mine.lead.name if mine.lead else t(lang, "registration.lead_unnamed")
             await query.answer()
             await message.chat.send_message(link_text(invite, name, lang, context))
             return
