@@ -127,6 +127,8 @@ def question(step: StepOut, lang: str) -> tuple[str, Markups]:
         share = KeyboardButton(t(lang, "registration.button_share"), request_contact=True)
         keyboard = ReplyKeyboardMarkup([[share]], resize_keyboard=True, one_time_keyboard=True)
         return t(lang, STEP_QUESTIONS[name]), keyboard
+    if name == POST and data.get("role") == "lead":
+        return t(lang, "registration.ask_post_lead"), None
     if name in STEP_QUESTIONS:
         return t(lang, STEP_QUESTIONS[name]), None
     if name == SUMMARY:
