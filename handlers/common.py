@@ -61,15 +61,21 @@ async def blocked_or_unblocked(update: Update, context: Context) -> None:
 
 
 async def start(update: Update, context: Context) -> None:
-    """Greet a person who opened the bot without an invite link."""
+    """Greet a person who opened the bot without an invite link, as who they are."""
     user, message = update.effective_user, update.effective_message
     if user is None or message is None:
         return
     services = services_of(context)
     lang = await roster.greet(services=services, user_id=user.id, language_code=user.language_code)
     actor = await actor_of(update, context)
-    staff = actor is not None and actor.staff
-    await message.reply_text(t(lang, "start.welcome_staff" if staff else "start.welcome"))
+    if actor is not None and actor.staff:
+        await message.reply_text(t(lang, "start.welcome_staff"))
+    elif actor is not None and actor.roles:
+        # The liaison's role first, as /contacts takes it.
+        held = min(actor.roles, key=lambda r: r.role != "liaison")
+        await message.reply_text(t(lang, f"start.welcome_{held.role}", unit=held.unit))
+    else:
+        await message.reply_text(t(lang, "start.welcome"))
 
 
 def language_keyboard(lang: str) -> InlineKeyboardMarkup:

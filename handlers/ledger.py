@@ -88,6 +88,7 @@ def state_text(item: ItemStatus, lang: str) -> str:
 
 
 def render_status(unit: UnitObligations, lang: str) -> str:
+    """A unit's ledger item by item, then what else it owes: its liaison or lead."""
     lines = [
         t(lang, "ledger.status_title", unit=unit.name),
         t(lang, "ledger.status_deadline", date=format_date(unit.deadline, lang))
@@ -113,6 +114,10 @@ def render_status(unit: UnitObligations, lang: str) -> str:
         )
     else:
         lines.append(t(lang, "ledger.status_complete"))
+    if not unit.liaison_registered:
+        lines.append(t(lang, "ledger.status_liaison_missing"))
+    if not unit.lead_registered:
+        lines.append(t(lang, "ledger.status_lead_missing"))
     if unit.open_items:
         lines.append(t(lang, "ledger.status_hint"))
     return "\n".join(lines)

@@ -127,6 +127,8 @@ def question(step: StepOut, lang: str) -> tuple[str, Markups]:
         share = KeyboardButton(t(lang, "registration.button_share"), request_contact=True)
         keyboard = ReplyKeyboardMarkup([[share]], resize_keyboard=True, one_time_keyboard=True)
         return t(lang, STEP_QUESTIONS[name]), keyboard
+    if name == POST and data.get("role") == "lead":
+        return t(lang, "registration.ask_post_lead"), None
     if name in STEP_QUESTIONS:
         return t(lang, STEP_QUESTIONS[name]), None
     if name == SUMMARY:
@@ -443,7 +445,7 @@ async def contacts_pressed(update: Update, context: Context) -> None:
                 services=services, user_id=user.id, username=context.bot_data.username or None
             )
             mine = await contacts.my_contacts(services=services, user_id=user.id)
-            name = mine.lead.name if mine.lead else role_name(lang, "lead")
+            name = mine.lead.name if mine.lead else t(lang, "registration.lead_unnamed")
             await query.answer()
             await message.chat.send_message(link_text(invite, name, lang, context))
             return

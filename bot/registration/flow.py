@@ -406,7 +406,9 @@ async def _pressed(
             return Outcome(kind="declined", values={"unit": data["unit"], "role": data["role"]})
         return await _confirm_unit(tx, services, step)
     if action in EDITS:
-        return Outcome(kind="step", step=await _move(tx, services, step, EDITS[action], back=True))
+        # A lead correcting the liaison's entry: the summary is theirs from now on.
+        moved = await _move(tx, services, step, EDITS[action], back=True, prefilled=False)
+        return Outcome(kind="step", step=moved)
     if action in LEAD_EDITS:
         moved = await _move(tx, services, step, LEAD_EDITS[action], back=True)
         return Outcome(kind="step", step=moved)

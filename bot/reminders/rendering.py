@@ -82,7 +82,13 @@ def render_reminder(
         lines.append(t(lang, f"reminders.why_{why}", count=count, name=liaison))
     lines.append(deadline_line(dues.deadline, today, lang))
     if dues.open_items:
-        lines.append(t(lang, "reminders.how_lead" if role == "lead" else "reminders.how_submit"))
+        if role == "lead":
+            how = "reminders.how_lead"
+        elif not dues.lead_registered:
+            how = "reminders.how_submit_contacts"
+        else:
+            how = "reminders.how_submit"
+        lines.append(t(lang, how))
         return "\n".join(lines), submit_keyboard(lang, dues.unit_id)
     lines.append(t(lang, "reminders.how_contacts"))
     return "\n".join(lines), None

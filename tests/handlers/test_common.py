@@ -15,7 +15,7 @@ from tests.support.application import BotHarness
 from tests.support.messages import label
 from tests.support.settings import STAFF
 
-PERSON, LIAISON = 3001, 1001
+PERSON, LIAISON, LEAD = 3001, 1001, 1002
 GROUP = -100_555
 
 
@@ -31,6 +31,18 @@ async def test_start_greets_a_person_and_remembers_the_account(
 
 async def test_start_greets_staff_as_staff(bot: BotHarness) -> None:
     assert (await bot.command(STAFF, "/start")).one().says("start.welcome_staff")
+
+
+async def test_start_greets_a_registered_person_with_their_unit_and_role(
+    bot: BotHarness, services: Services
+) -> None:
+    unit = await factories.add_unit(services, "市文旅局")
+    await factories.add_person(services, unit, "liaison", user_id=LIAISON)
+    await factories.add_person(services, unit, "lead", user_id=LEAD)
+    liaison = (await bot.command(LIAISON, "/start")).one()
+    assert liaison.says("start.welcome_liaison", unit="市文旅局")
+    lead = (await bot.command(LEAD, "/start", language_code="en")).one()
+    assert lead.says("start.welcome_lead", "en", unit="市文旅局")
 
 
 async def test_help_lists_only_the_commands_of_the_persons_roles(

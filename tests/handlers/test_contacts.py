@@ -14,7 +14,7 @@ from tests.support.application import BotHarness
 from tests.support.messages import label
 from tests.support.settings import STAFF
 
-LIAISON, LEAD, STRANGER = 1001, 1002, 3001
+LIAISON, LEAD, OTHER_LIAISON, STRANGER = 1001, 1002, 1003, 3001
 GROUP = -100_555
 
 
@@ -68,6 +68,20 @@ async def test_the_lead_link_is_made_for_the_liaison_to_forward(
     assert link.one().mentions("registration.lead_link", name="王强")
     [invite] = await rows.all_of(services, Invite)
     assert (invite.unit_id, invite.role) == (office.unit.id, "lead")
+
+
+async def test_the_lead_link_with_no_lead_on_record_is_for_the_units_lead(
+    bot: BotHarness, services: Services
+) -> None:
+    # With nobody on record the English reads "to your unit's lead", not "to lead" (QA review).
+    unit = await factories.add_unit(services, "市科技局")
+    await factories.add_person(services, unit, "liaison", user_id=OTHER_LIAISON)
+    await bot.command(OTHER_LIAISON, "/language en")
+    card = (await bot.command(OTHER_LIAISON, "/contacts")).one()
+    assert card.mentions("contacts.lead_missing", "en")
+    link = await bot.press(OTHER_LIAISON, label("contacts.button_link", "en"), on=card)
+    unnamed = label("registration.lead_unnamed", "en")
+    assert link.one().mentions("registration.lead_link", "en", name=unnamed)
 
 
 async def test_a_lead_may_not_re_enter_the_lead(

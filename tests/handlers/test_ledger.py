@@ -20,7 +20,7 @@ from tests.support.request import DATE
 from tests.support.settings import STAFF
 from tests.support.updates import make_document, make_message_update
 
-LIAISON, OTHER_LIAISON, STRANGER = 1001, 2001, 3001
+LIAISON, OTHER_LIAISON, LEAD, STRANGER = 1001, 2001, 1002, 3001
 GROUP = -100_555
 
 
@@ -60,6 +60,34 @@ async def test_status_shows_every_item_and_the_button_to_submit(
         "ledger.status_summary", total=owed, accepted=1, pending=0, open=owed - 1
     )
     assert status.button_data() == [f"sub:start:{office.unit.id}"]
+
+
+async def test_status_says_the_lead_is_not_on_record_and_how_to_add_it(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    # 市民政局's liaison skipped the lead: the items are owed, and so are the lead's details.
+    status = (await bot.command(LIAISON, "/status")).one()
+    assert status.mentions("ledger.status_lead_missing")
+    assert not status.mentions("ledger.status_liaison_missing")
+    # Every item accepted, the lead still missing: not "all done" and nothing more.
+    for item in office.items:
+        await factories.add_submission(services, office.unit, item, "accepted")
+    done = (await bot.command(LIAISON, "/status")).one()
+    assert done.mentions("ledger.status_complete")
+    assert done.mentions("ledger.status_lead_missing")
+    # Once the lead is on record, /status no longer asks for them.
+    await factories.add_person(services, office.unit, "lead")
+    assert not (await bot.command(LIAISON, "/status")).one().mentions("ledger.status_lead_missing")
+
+
+async def test_status_says_the_liaison_is_not_on_record_to_the_lead(
+    bot: BotHarness, services: Services
+) -> None:
+    unit = await factories.add_unit(services, "市司法局")
+    await factories.add_person(services, unit, "lead", user_id=LEAD)
+    status = (await bot.command(LEAD, "/status")).one()
+    assert status.mentions("ledger.status_liaison_missing")
+    assert not status.mentions("ledger.status_lead_missing")
 
 
 async def test_status_is_refused_to_someone_of_no_unit(bot: BotHarness, office: Office) -> None:

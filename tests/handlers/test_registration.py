@@ -85,6 +85,30 @@ async def test_a_liaison_registers_through_the_conversation(
     assert "status" in [c["command"] for c in menu.params["commands"]]
 
 
+async def test_a_lead_is_asked_for_a_leads_post(
+    bot: BotHarness, services: Services, unit: Unit
+) -> None:
+    confirm = (await bot.command(PERSON, f"/start {await token_for(services, 'lead')}")).one()
+    assert confirm.says("registration.confirm_lead", unit=UNIT)
+    await bot.press(PERSON, label("registration.button_confirm"), on=confirm)
+    assert (await bot.say(PERSON, "王强")).one().says("registration.ask_post_lead")
+
+
+async def test_a_lead_who_corrects_the_liaisons_entry_is_not_told_it_is_the_liaisons(
+    bot: BotHarness, services: Services, unit: Unit
+) -> None:
+    await factories.add_person(services, unit, "lead", name="王强", post="局长")
+    confirm = (await bot.command(PERSON, f"/start {await token_for(services, 'lead')}")).one()
+    summary = (await bot.press(PERSON, label("registration.button_confirm"), on=confirm)).one()
+    assert summary.mentions("registration.summary_heading_prefilled")
+    asked = await bot.press(PERSON, label("registration.button_edit_post"), on=summary)
+    assert asked.one().says("registration.ask_post_lead")
+    corrected = (await bot.say(PERSON, "副局长")).one()
+    assert corrected.mentions("registration.summary", post="副局长")
+    assert corrected.mentions("registration.summary_heading")
+    assert not corrected.mentions("registration.summary_heading_prefilled")
+
+
 async def test_a_confirmation_handled_too_late_to_answer_still_registers(
     bot: BotHarness, services: Services, unit: Unit
 ) -> None:

@@ -24,11 +24,11 @@ from telegram.error import Forbidden
 from telegram.ext import ExtBot
 
 from bot.clock import FrozenClock
-from bot.enums import ItemState
+from bot.enums import ItemState, Role
 from bot.errors import BadInput, NotStaff
 from bot.ledger.checklist import set_deadline
 from bot.ledger.report import build_report
-from bot.ledger.status import ItemStatus, UnitObligations, load_obligations
+from bot.ledger.status import Holder, ItemStatus, UnitObligations, load_obligations
 from bot.registration import invites
 from bot.reminders import delivery as reminder_delivery
 from bot.reminders import (
@@ -867,6 +867,36 @@ async def test_two_planners_at_once_plan_each_message_once(
             select(func.count()).select_from(OutboxMessage).where(OutboxMessage.chat_id == STAFF)
         )
     assert marks == 1
+
+
+def test_a_reminder_of_a_missing_lead_says_to_send_contacts() -> None:
+    liaison = Holder(1, Role.LIAISON, "王伟", "办公室主任", "13912345678", 1001, None)
+
+    def dues(state: ItemState) -> UnitObligations:
+        return UnitObligations(
+            unit_id=1,
+            name="市民政局",
+            kind="member",
+            created_at=START,
+            liaison=liaison,
+            lead=None,
+            every_item=[ItemStatus(1, "年度工作计划", "", state)],
+            deadline=None,
+            paused_until=None,
+            pause_reason=None,
+        )
+
+    owing, _ = rendering.render_reminder(
+        dues(ItemState.MISSING), role="liaison", lang="zh", today=d(11, 30)
+    )
+    assert mentions(owing, "reminders.lead_missing")
+    assert mentions(owing, "reminders.how_submit_contacts")
+    assert not mentions(owing, "reminders.how_submit")
+    done, markup = rendering.render_reminder(
+        dues(ItemState.ACCEPTED), role="liaison", lang="zh", today=d(11, 30)
+    )
+    assert mentions(done, "reminders.how_contacts")
+    assert markup is None
 
 
 def test_long_digests_and_roll_calls_fit_in_telegram_messages() -> None:
