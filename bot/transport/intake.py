@@ -69,6 +69,22 @@ class UpdateFailed(Exception):
         self.attempt = attempt
 
 
+def update_from(data: dict[str, Any], bot: Any) -> Update:
+    """An update as Telegram sent it, less any NUL character: PostgreSQL refuses NUL in text,
+    so a name or an answer holding one could never be saved."""
+    return Update.de_json(_without_nul(data), bot)
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {key: _without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    return value
+
+
 _KINDS = (
     "message", "edited_message", "callback_query", "channel_post", "edited_channel_post",
     "my_chat_member", "chat_member", "chat_join_request", "inline_query", "poll",

@@ -31,7 +31,7 @@ from telegram import Update
 from telegram.error import Conflict, RetryAfter
 from telegram.ext import Application
 
-from bot.transport.intake import Intake, UpdateFailed
+from bot.transport.intake import Intake, UpdateFailed, update_from
 from bot.transport.request import seconds_of
 from bot.transport.supervisor import Fatal
 
@@ -162,7 +162,7 @@ class Poller:
         known = self._highest is not None and update_id <= self._highest
         if update_id in self._pending or (known and update_id not in self._retry):
             return  # in hand, or handled (every id up to the highest has been seen)
-        update = Update.de_json(data, self.app.bot)
+        update = update_from(data, self.app.bot)
         chat = chat_of(update)
         self._highest = update_id if self._highest is None else max(self._highest, update_id)
         before = any(c == chat and u < update_id for u, c in self._retry.items())

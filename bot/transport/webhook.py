@@ -20,7 +20,7 @@ from aiohttp import web
 from telegram import Update
 from telegram.ext import Application
 
-from bot.transport.intake import Intake
+from bot.transport.intake import Intake, update_from
 from bot.transport.polling import chat_of
 from bot.transport.supervisor import Supervisor
 
@@ -67,7 +67,7 @@ def build_webhook_app(
             return web.Response(status=403)
         try:
             data = await request.json()
-            update = Update.de_json(data, app.bot)
+            update = update_from(data, app.bot)
         except (json.JSONDecodeError, TypeError, KeyError, ValueError):
             return web.Response(status=400)
         chat = chat_of(update)

@@ -42,6 +42,7 @@ from tests.support.factories import add_item, add_person, add_submission, add_un
 from tests.support.request import Sent
 from tests.support.tally import SENT
 from tests.support.updates import (
+    NO_NUL,
     make_callback_update,
     make_contact,
     make_document,
@@ -97,7 +98,7 @@ CONTENT: dict[str, dict[str, Any]] = {
 Event = tuple[str, Any]
 events = st.lists(
     st.one_of(
-        st.tuples(st.just("text"), st.sampled_from(TEXTS) | st.text(max_size=300)),
+        st.tuples(st.just("text"), st.sampled_from(TEXTS) | st.text(NO_NUL, max_size=300)),
         st.tuples(
             st.just("command"),
             st.tuples(st.sampled_from(COMMANDS), st.sampled_from(ARGUMENTS), st.booleans()),

@@ -36,6 +36,7 @@ from storage.models import Person, Unit
 from tests.support.application import BotHarness
 from tests.support.registration import Event, Harness, drive, step_of, token_for
 from tests.support.tally import SENT
+from tests.support.updates import NO_NUL
 
 _ids = itertools.count(10_000)
 _units = itertools.count(1)
@@ -63,7 +64,9 @@ FORGED = ["c:me", "c:lead", "c:link", "i:rv:1", "i:lead:2", "i:liaison:3", "lang
 
 events = st.lists(
     st.one_of(
-        st.tuples(st.just("text"), st.sampled_from(TEXTS) | st.text(min_size=1, max_size=40)),
+        st.tuples(
+            st.just("text"), st.sampled_from(TEXTS) | st.text(NO_NUL, min_size=1, max_size=40)
+        ),
         st.tuples(
             st.just("contact"),
             st.tuples(

@@ -11,9 +11,14 @@ import itertools
 import re
 from typing import Any
 
+from hypothesis import strategies as st
 from telegram import Bot, Update
 
 from tests.support.request import DATE, Sent, chat_of, message_ids
+
+# Characters of text as the transport hands it on: it removes NUL, which PostgreSQL refuses
+# in text (bot.transport.intake.update_from; tests/transport/test_updates.py).
+NO_NUL = st.characters(exclude_characters="\x00")
 
 update_ids = itertools.count(1)
 file_numbers = itertools.count(1)
