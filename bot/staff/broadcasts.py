@@ -9,7 +9,6 @@ marks the broadcast done and queues the final report to its author, exactly once
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from collections import defaultdict
@@ -28,7 +27,7 @@ from bot.errors import DomainError
 from bot.ledger.report import UnitStatus, unit_statuses
 from bot.services import Services
 from bot.transport.outbox import enqueue, enqueue_many, text_payload
-from messages import t
+from messages import strip_html, t
 from storage import repositories as repo
 from storage.models import (
     Broadcast,
@@ -77,7 +76,7 @@ class Draft(BaseModel):
     text: str | None = None  # HTML, for a composed text (sendMessage)
     from_chat_id: int | None = None  # a message to copy (copyMessage)
     message_id: int | None = None
-    summary: str = ""  # what the record and the preview show
+    summary: str = ""  # plain text, as recipients read it: what the record and the preview show
     audience: Audience | None = None
     unit_ids: list[int] = Field(default_factory=list)
     ack: bool = True
@@ -161,9 +160,16 @@ class ProgressNote(BaseModel):
 
 
 def summarize(text: str) -> str:
-    """A one-line excerpt of a notice, for previews, records and reminders."""
-    plain = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", "", text))).strip()
-    return plain if len(plain) <= SUMMARY_LENGTH else plain[: SUMMARY_LENGTH - 1] + "…"
+    """Excerpt a notice's plain text (as recipients read it) in one line."""
+    line = re.sub(r"\s+", " ", text).strip()
+    return line if len(line) <= SUMMARY_LENGTH else line[: SUMMARY_LENGTH - 1] + "…"
+
+
+def summary_of(broadcast: Broadcast) -> str:
+    """Excerpt a notice on record: a composed one's HTML as read, a copy's recorded summary."""
+    if broadcast.source_message_id is not None:  # its text is the summary, in plain text
+        return summarize(broadcast.text or "")
+    return summarize(strip_html(broadcast.text or ""))
 
 
 def progress_key(broadcast_id: int) -> str:
@@ -451,7 +457,7 @@ async def progress_of(tx: AsyncSession, broadcast: Broadcast) -> Progress:
     return Progress(
         id=broadcast.id,
         audience=broadcast.audience,
-        summary=summarize(broadcast.text or ""),
+        summary=summary_of(broadcast),
         created_by=broadcast.created_by,
         created_at=broadcast.created_at,
         ack_enabled=broadcast.ack_enabled,

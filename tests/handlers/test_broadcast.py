@@ -9,7 +9,14 @@ import pytest
 from bot.enums import UnitKind
 from bot.services import Services
 from bot.transport.outbox import Dispatcher
-from storage.models import Broadcast, BroadcastAck, ConversationStep, OutboxMessage, Unit
+from storage.models import (
+    AuditEvent,
+    Broadcast,
+    BroadcastAck,
+    ConversationStep,
+    OutboxMessage,
+    Unit,
+)
 from tests.support import factories, rows
 from tests.support.application import BotHarness
 from tests.support.clock import FakeTime, pacer_on
@@ -174,3 +181,45 @@ async def test_forged_broadcast_buttons_are_stale(bot: BotHarness, office: Offic
     # Still composing: a press on anything but the latest message points to it.
     outside = await bot.press(STAFF, data="bc:acks:x")
     assert outside.answer["text"] == label("broadcast.use_current")
+
+
+# What staff typed, with what looks like a tag and what HTML must escape.
+TRICKY = "请于12月20日前报送<资料台账>，R&D 单位 a<b 注意。"
+
+
+async def test_the_preview_and_every_summary_show_the_notice_as_recipients_read_it(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    shown = await preview(bot, TRICKY)
+    assert label("broadcast.content_text", summary=TRICKY) in shown.text.splitlines()
+    await bot.press(STAFF, label("broadcast.button_send", count=2), on=shown)
+    await deliver(bot)
+    [notice] = bot.request.sent(LIAISON)
+    assert notice.text == TRICKY
+    [broadcast] = await rows.all_of(services, Broadcast)
+    [audited] = await rows.all_of(services, AuditEvent, AuditEvent.action == "broadcast")
+    assert audited.details["summary"] == TRICKY
+    # Those who have not pressed "收到" are reminded of it by the same words.
+    since = bot.request.mark()
+    await bot.press(STAFF, data=f"bc:nudge:{broadcast.id}:1", on=shown)
+    await deliver(bot)
+    [reminder] = bot.request.sent(OTHER_LIAISON, since=since)
+    assert f"（{TRICKY}）" in reminder.text
+
+
+async def test_a_forwarded_documents_caption_is_summarised_as_it_reads(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    await bot.command(STAFF, "/broadcast")
+    audience = (await bot.send_document(STAFF, "通知.pdf", caption=TRICKY)).one()
+    await bot.press(STAFF, label("broadcast.audience_registered"), on=audience)
+    summary = f"{label('broadcast.kind_document', name='通知.pdf')} {TRICKY}"
+    assert label("broadcast.content_copy", summary=summary) in audience.text.splitlines()
+    await bot.press(STAFF, label("broadcast.button_send", count=2), on=audience)
+    await deliver(bot)
+    [broadcast] = await rows.all_of(services, Broadcast)
+    since = bot.request.mark()
+    await bot.press(STAFF, data=f"bc:nudge:{broadcast.id}:1", on=audience)
+    await deliver(bot)
+    [reminder] = bot.request.sent(LIAISON, since=since)
+    assert f"（{summary}）" in reminder.text
