@@ -51,7 +51,7 @@ from handlers.shared import (
     set_buttons,
     staff_only,
 )
-from messages import join, role_name, t
+from messages import join, plain, role_name, t
 
 log = logging.getLogger(__name__)
 
@@ -199,10 +199,11 @@ def refresh_markup(broadcast_id: int, lang: str) -> InlineKeyboardMarkup:
 def recent_markup(recent: list[Progress], lang: str) -> InlineKeyboardMarkup | None:
     if not recent:
         return None
-    label = "broadcast.button_recent"
-    return keyboard(
-        [[(t(lang, label, id=p.id, summary=p.summary[:20]), f"bc:acks:{p.id}")] for p in recent]
-    )
+    rows = []
+    for p in recent:  # a button's label is plain text, not HTML: plain(), never t()
+        label = plain(lang, "broadcast.button_recent", id=p.id, summary=p.summary[:20])
+        rows.append([(label, f"bc:acks:{p.id}")])
+    return keyboard(rows)
 
 
 # ---- /broadcast and its flow -----------------------------------------------------------------

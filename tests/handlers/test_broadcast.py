@@ -9,6 +9,7 @@ import pytest
 from bot.enums import UnitKind
 from bot.services import Services
 from bot.transport.outbox import Dispatcher
+from messages import plain
 from storage.models import (
     AuditEvent,
     Broadcast,
@@ -205,6 +206,18 @@ async def test_the_preview_and_every_summary_show_the_notice_as_recipients_read_
     await deliver(bot)
     [reminder] = bot.request.sent(OTHER_LIAISON, since=since)
     assert f"（{TRICKY}）" in reminder.text
+
+
+async def test_the_recent_notices_buttons_read_as_plain_text(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    """The next /broadcast offers the notice by a button: a label is not HTML."""
+    shown = await preview(bot, TRICKY)
+    await bot.press(STAFF, label("broadcast.button_send", count=2), on=shown)
+    [broadcast] = await rows.all_of(services, Broadcast)
+    recent = (await bot.command(STAFF, "/broadcast")).one()
+    wanted = plain("zh", "broadcast.button_recent", id=broadcast.id, summary=TRICKY[:20])
+    assert recent.button_texts() == [wanted]
 
 
 async def test_a_forwarded_documents_caption_is_summarised_as_it_reads(
