@@ -2,8 +2,8 @@
 
 The draft is a durable conversation (flow "broadcast"): every step is saved with its data,
 so a restart in the middle loses nothing. Once confirmed, the outbox delivers; one progress
-message ("已发送 120/300") is edited by a throttled tick, and the final report comes as a
-message of its own. Recipients acknowledge with the "收到" button.
+message (送达118人，无法送达2人，发送失败0人，待发送180人) is edited by a throttled tick, and the
+final report comes as a message of its own. Recipients acknowledge with the "收到" button.
 
 Buttons (`callback_data`):
     bc:aud:{audience}   choose the audience (in the flow; a kind's by its UnitKind value, or
@@ -51,7 +51,7 @@ from handlers.shared import (
     set_buttons,
     staff_only,
 )
-from messages import join, plain, role_name, t
+from messages import Markup, join, join_clauses, plain, role_name, t
 
 log = logging.getLogger(__name__)
 
@@ -117,17 +117,18 @@ def preview_markup(p: Preview, lang: str) -> InlineKeyboardMarkup:
 
 
 def progress_text(p: Progress, lang: str) -> str:
+    figures = [
+        t(lang, "broadcast.figure_delivered", count=p.delivered),
+        t(lang, "broadcast.figure_unreachable", count=p.unreachable),
+        t(lang, "broadcast.figure_failed", count=p.failed),
+    ]
+    if p.unknown:
+        figures.append(t(lang, "broadcast.figure_unknown", count=p.unknown))
+    if p.cancelled:
+        figures.append(t(lang, "broadcast.figure_cancelled", count=p.cancelled))
     key = "broadcast.progress_done" if p.finished else "broadcast.progress"
-    return t(
-        lang,
-        key,
-        id=p.id,
-        processed=p.processed,
-        total=p.total,
-        delivered=p.delivered,
-        unreachable=p.unreachable,
-        failed=p.failed + p.unknown,
-    )
+    shown = Markup(join_clauses(lang, figures))
+    return t(lang, key, id=p.id, total=p.total, pending=p.pending, figures=shown)
 
 
 def progress_markup(p: Progress, lang: str) -> InlineKeyboardMarkup | None:

@@ -137,16 +137,12 @@ class Progress(BaseModel):
         return self.never_started + self.blocked + self.other_unreachable
 
     @property
-    def processed(self) -> int:
-        return self.total - self.pending
-
-    @property
     def signature(self) -> str:
         """The numbers the progress message shows (and so its button); it is edited only
         when this changes."""
         return (
-            f"{self.processed}/{self.total}/{self.delivered}/{self.unreachable}/"
-            f"{self.failed + self.unknown}/{int(self.finished)}"
+            f"{self.total}/{self.pending}/{self.delivered}/{self.unreachable}/{self.failed}/"
+            f"{self.unknown}/{self.cancelled}/{int(self.finished)}"
         )
 
 

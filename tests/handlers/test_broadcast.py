@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
+from bot.context import Context
 from bot.enums import UnitKind
 from bot.services import Services
+from bot.staff.broadcasts import Progress
 from bot.transport.outbox import Dispatcher
+from handlers.broadcast import progress_text, progress_tick
 from messages import plain
 from storage.models import (
     AuditEvent,
@@ -21,12 +27,13 @@ from storage.models import (
 from tests.support import factories, rows
 from tests.support.application import BotHarness
 from tests.support.clock import FakeTime, pacer_on
-from tests.support.messages import label
+from tests.support.messages import label, mentions
 from tests.support.request import Sent
 from tests.support.settings import STAFF
 
 LIAISON, OTHER_LIAISON, STRANGER = 1001, 2001, 3001
 GROUP = -100_555
+NOW = datetime(2026, 12, 4, 9, 30, tzinfo=UTC)
 
 
 @dataclass
@@ -72,7 +79,7 @@ async def test_compose_preview_and_send_to_everyone_registered(
 
     sent = await bot.press(STAFF, label("broadcast.button_send", count=2), on=shown)
     assert sent.answer["text"] == label("broadcast.confirmed", count=2)
-    assert shown.says("broadcast.progress", processed=0, total=2)
+    assert shown.says("broadcast.progress", total=2, pending=2)
     [broadcast] = await rows.all_of(services, Broadcast)
     assert broadcast.state != "draft"
     queued = await rows.all_of(services, OutboxMessage, OutboxMessage.broadcast_id == broadcast.id)
@@ -236,3 +243,38 @@ async def test_a_forwarded_documents_caption_is_summarised_as_it_reads(
     await deliver(bot)
     [reminder] = bot.request.sent(LIAISON, since=since)
     assert f"（{summary}）" in reminder.text
+
+
+async def test_the_progress_counts_a_failed_copy_as_failed_not_as_sent(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    shown = await preview(bot)
+    await bot.press(STAFF, label("broadcast.button_send", count=2), on=shown)
+    assert shown.mentions("broadcast.progress", total=2, pending=2)
+    bot.request.fail("sendMessage", 400, chat_id=OTHER_LIAISON)  # chat not found: failed
+    await deliver(bot)
+    await progress_tick(cast(Context, SimpleNamespace(bot=bot.app.bot, bot_data=bot.app.bot_data)))
+    [broadcast] = await rows.all_of(services, Broadcast)
+    assert shown.says("broadcast.progress_done", id=broadcast.id, total=2)
+    assert shown.mentions("broadcast.figure_delivered", count=1)
+    assert shown.mentions("broadcast.figure_unreachable", count=0)
+    assert shown.mentions("broadcast.figure_failed", count=1)
+    assert not shown.mentions("broadcast.figure_cancelled")
+
+
+def test_the_progress_names_copies_held_back_and_of_unknown_outcome() -> None:
+    p = Progress(
+        id=7, audience="registered", summary="通知", created_by=STAFF, created_at=NOW,
+        ack_enabled=True, total=10, delivered=3, never_started=1, blocked=0,
+        other_unreachable=0, failed=1, unknown=2, cancelled=3, pending=0, acknowledged=0,
+        finished=True,
+    )  # fmt: skip
+    text = progress_text(p, "zh")
+    for key, count in (
+        ("figure_delivered", 3), ("figure_unreachable", 1), ("figure_failed", 1),
+        ("figure_unknown", 2), ("figure_cancelled", 3),
+    ):  # fmt: skip
+        assert mentions(text, f"broadcast.{key}", count=count), key
+    sending = p.model_copy(update={"finished": False, "cancelled": 0, "pending": 3})
+    assert mentions(progress_text(sending, "zh"), "broadcast.progress", total=10, pending=3)
+    assert sending.signature != p.signature
