@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 
 PROGRESS_SECONDS = 2.0
 LIST_LIMIT = 40
+UNITS_NAMED = 10  # the preview names the units chosen by name up to this many, then 等N家
 _SPLIT = re.compile(r"[\s,，、;；]+")
 
 
@@ -77,14 +78,22 @@ def preview_text(p: Preview, lang: str) -> str:
         else t(lang, "broadcast.content_copy", summary=draft.summary)
     )
     audience = draft.audience or "registered"
-    if audience == "units":
-        name = t(lang, "broadcast.audience_units_n", count=len(draft.unit_ids))
+    if audience != "units":
+        to = t(
+            lang,
+            "broadcast.preview_audience",
+            audience=audience_name(audience, lang),
+            units=p.units,
+        )
+    elif len(p.unit_names) > UNITS_NAMED:
+        named = p.unit_names[:UNITS_NAMED]
+        to = t(lang, "broadcast.preview_units_more", units=named, count=len(p.unit_names))
     else:
-        name = audience_name(audience, lang)
+        to = t(lang, "broadcast.preview_units", units=p.unit_names)
     lines = [
         t(lang, "broadcast.preview_title"),
         content,
-        t(lang, "broadcast.preview_audience", audience=name, units=p.units),
+        to,
         t(lang, "broadcast.preview_recipients", count=p.recipients),
     ]
     if p.known_unreachable:

@@ -108,6 +108,7 @@ class Recipient(BaseModel):
 class Preview(BaseModel):
     draft: Draft
     units: int
+    unit_names: list[str]  # the units chosen by name (audience "units"), as staff named them
     recipients: int
     known_unreachable: int
     units_without_contact: list[str]
@@ -268,7 +269,9 @@ async def back_to_audience(*, services: Services, actor_id: int) -> Draft:
         return draft
 
 
-async def _recipients(tx: AsyncSession, draft: Draft) -> tuple[list[Recipient], list[str], int]:
+async def _recipients(
+    tx: AsyncSession, draft: Draft
+) -> tuple[list[Recipient], list[str], dict[int, str]]:
     """The people the draft would reach, the units it cannot reach, and the units chosen."""
     audience = draft.audience
     units = (
@@ -317,15 +320,17 @@ async def _recipients(tx: AsyncSession, draft: Draft) -> tuple[list[Recipient], 
                     user_id=user_id, unit_id=unit.id, unit=unit.name, role=role, name=name
                 )
             )
-    return recipients, without, len(chosen)
+    return recipients, without, {unit.id: unit.name for unit in chosen}
 
 
 async def _preview(tx: AsyncSession, draft: Draft) -> Preview:
     recipients, without, units = await _recipients(tx, draft)
     unreachable = await repo.unreachable_users(tx)
+    named = [units[i] for i in draft.unit_ids if i in units] if draft.audience == "units" else []
     return Preview(
         draft=draft,
-        units=units,
+        units=len(units),
+        unit_names=named,
         recipients=len(recipients),
         known_unreachable=sum(1 for r in recipients if r.user_id in unreachable),
         units_without_contact=without,
@@ -418,7 +423,7 @@ async def confirm(
             "broadcast",
             broadcast_id=broadcast.id,
             audience=audience,
-            units=units,
+            units=len(units),
             recipients=len(recipients),
             without_contact=len(without),
             ack=draft.ack,

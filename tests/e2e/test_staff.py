@@ -441,8 +441,7 @@ async def test_a_document_to_chosen_units_is_copied(office: Office) -> None:
     [unknown] = await staff.say("民政局 火星局")
     assert says(unknown.text, "cli.unit_not_found", name="火星局")
     [preview] = await staff.say("民政局、xjx")  # a part of the name, and pinyin initials
-    chosen = label("broadcast.audience_units_n", count=2)
-    assert mentions(preview.text, "broadcast.preview_audience", audience=chosen, units=2)
+    assert mentions(preview.text, "broadcast.preview_units", units="市民政局、西吉县")
     document = label("broadcast.kind_document", name="通知.pdf")
     assert mentions(
         preview.text, "broadcast.content_copy", summary=f"{document} 固双拥办发〔2023〕7号"

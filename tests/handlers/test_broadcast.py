@@ -14,7 +14,7 @@ from bot.enums import UnitKind
 from bot.services import Services
 from bot.staff.broadcasts import Progress
 from bot.transport.outbox import Dispatcher
-from handlers.broadcast import progress_text, progress_tick
+from handlers.broadcast import UNITS_NAMED, progress_text, progress_tick
 from messages import plain
 from storage.models import (
     AuditEvent,
@@ -278,3 +278,23 @@ def test_the_progress_names_copies_held_back_and_of_unknown_outcome() -> None:
     sending = p.model_copy(update={"finished": False, "cancelled": 0, "pending": 3})
     assert mentions(progress_text(sending, "zh"), "broadcast.progress", total=10, pending=3)
     assert sending.signature != p.signature
+
+
+async def test_chosen_units_are_named_in_the_preview(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    await bot.command(STAFF, "/broadcast")
+    audience = (await bot.say(STAFF, "通知")).one()
+    await bot.press(STAFF, label("broadcast.audience_units"), on=audience)
+    shown = (await bot.say(STAFF, "市卫健委 市民政局")).one()
+    assert shown.mentions("broadcast.preview_units", units="市卫健委、市民政局")
+    assert not shown.mentions("broadcast.preview_audience")
+
+    more = [f"第{n}联络组" for n in range(1, 12)]
+    for name in more:
+        await factories.add_unit(services, name)
+    await bot.press(STAFF, label("broadcast.button_back"), on=shown)
+    await bot.press(STAFF, label("broadcast.audience_units"), on=shown)
+    many = (await bot.say(STAFF, " ".join(["市民政局", *more]))).one()
+    named = "、".join(["市民政局", *more][:UNITS_NAMED])
+    assert many.mentions("broadcast.preview_units_more", units=named, count=12)
