@@ -2,8 +2,8 @@
 
 The draft is a durable conversation (flow "broadcast"): every step is saved with its data,
 so a restart in the middle loses nothing. Once confirmed, the outbox delivers; one progress
-message ("已发送 120/300") is edited by a throttled tick, and the final report comes as a
-message of its own. Recipients acknowledge with the "收到" button.
+message (送达118人，无法送达2人，发送失败0人，待发送180人) is edited by a throttled tick, and the
+final report comes as a message of its own. Recipients acknowledge with the "收到" button.
 
 Buttons (`callback_data`):
     bc:aud:{audience}   choose the audience (in the flow; a kind's by its UnitKind value, or
@@ -51,12 +51,13 @@ from handlers.shared import (
     set_buttons,
     staff_only,
 )
-from messages import join, role_name, t
+from messages import Markup, join, join_clauses, plain, role_name, t
 
 log = logging.getLogger(__name__)
 
 PROGRESS_SECONDS = 2.0
 LIST_LIMIT = 40
+UNITS_NAMED = 10  # the preview names the units chosen by name up to this many, then 等N家
 _SPLIT = re.compile(r"[\s,，、;；]+")
 
 
@@ -77,14 +78,22 @@ def preview_text(p: Preview, lang: str) -> str:
         else t(lang, "broadcast.content_copy", summary=draft.summary)
     )
     audience = draft.audience or "registered"
-    if audience == "units":
-        name = t(lang, "broadcast.audience_units_n", count=len(draft.unit_ids))
+    if audience != "units":
+        to = t(
+            lang,
+            "broadcast.preview_audience",
+            audience=audience_name(audience, lang),
+            units=p.units,
+        )
+    elif len(p.unit_names) > UNITS_NAMED:
+        named = p.unit_names[:UNITS_NAMED]
+        to = t(lang, "broadcast.preview_units_more", units=named, count=len(p.unit_names))
     else:
-        name = audience_name(audience, lang)
+        to = t(lang, "broadcast.preview_units", units=p.unit_names)
     lines = [
         t(lang, "broadcast.preview_title"),
         content,
-        t(lang, "broadcast.preview_audience", audience=name, units=p.units),
+        to,
         t(lang, "broadcast.preview_recipients", count=p.recipients),
     ]
     if p.known_unreachable:
@@ -117,17 +126,18 @@ def preview_markup(p: Preview, lang: str) -> InlineKeyboardMarkup:
 
 
 def progress_text(p: Progress, lang: str) -> str:
+    figures = [
+        t(lang, "broadcast.figure_delivered", count=p.delivered),
+        t(lang, "broadcast.figure_unreachable", count=p.unreachable),
+        t(lang, "broadcast.figure_failed", count=p.failed),
+    ]
+    if p.unknown:
+        figures.append(t(lang, "broadcast.figure_unknown", count=p.unknown))
+    if p.cancelled:
+        figures.append(t(lang, "broadcast.figure_cancelled", count=p.cancelled))
     key = "broadcast.progress_done" if p.finished else "broadcast.progress"
-    return t(
-        lang,
-        key,
-        id=p.id,
-        processed=p.processed,
-        total=p.total,
-        delivered=p.delivered,
-        unreachable=p.unreachable,
-        failed=p.failed + p.unknown,
-    )
+    shown = Markup(join_clauses(lang, figures))
+    return t(lang, key, id=p.id, total=p.total, pending=p.pending, figures=shown)
 
 
 def progress_markup(p: Progress, lang: str) -> InlineKeyboardMarkup | None:
@@ -199,10 +209,11 @@ def refresh_markup(broadcast_id: int, lang: str) -> InlineKeyboardMarkup:
 def recent_markup(recent: list[Progress], lang: str) -> InlineKeyboardMarkup | None:
     if not recent:
         return None
-    label = "broadcast.button_recent"
-    return keyboard(
-        [[(t(lang, label, id=p.id, summary=p.summary[:20]), f"bc:acks:{p.id}")] for p in recent]
-    )
+    rows = []
+    for p in recent:  # a button's label is plain text, not HTML: plain(), never t()
+        label = plain(lang, "broadcast.button_recent", id=p.id, summary=p.summary[:20])
+        rows.append([(label, f"bc:acks:{p.id}")])
+    return keyboard(rows)
 
 
 # ---- /broadcast and its flow -----------------------------------------------------------------

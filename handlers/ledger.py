@@ -52,7 +52,7 @@ from handlers.shared import (
     send,
     services_of,
 )
-from messages import Markup, format_date, join, t
+from messages import Markup, format_date, join, plain, t
 
 FILES = filters.Document.ALL | filters.PHOTO
 
@@ -436,13 +436,13 @@ def stray_keyboard(lang: str, out: StrayOut) -> InlineKeyboardMarkup:
     named = len(out.files)
     rows = []
     if out.guess is not None:
-        label = t(lang, "ledger.stray_button_confirm", title=out.guess.title)
+        label = plain(lang, "ledger.stray_button_confirm", title=out.guess.title)
         rows.append([(label, f"sf:{out.guess.unit_id}:{out.guess.item_id}:{named}")])
     for c in out.candidates:
         if out.guess is not None and c.item_id == out.guess.item_id:
             continue
         label = (
-            t(lang, "ledger.stray_button_other_unit", unit=c.unit_name, title=c.title)
+            plain(lang, "ledger.stray_button_other_unit", unit=c.unit_name, title=c.title)
             if len(units) > 1
             else c.title
         )

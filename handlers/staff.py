@@ -69,6 +69,7 @@ from messages import (
     join_clauses,
     kind_label,
     kind_name,
+    plain,
     role_name,
     t,
 )
@@ -493,7 +494,9 @@ async def exempt_reason(update: Update, context: Context, step: StepOut) -> None
 
 
 def back_to_unit(lang: str, unit: str, unit_id: int) -> InlineKeyboardMarkup:
-    return keyboard([[(t(lang, "unitcard.button_back_to_unit", unit=unit), f"st:u:{unit_id}")]])
+    return keyboard(
+        [[(plain(lang, "unitcard.button_back_to_unit", unit=unit), f"st:u:{unit_id}")]]
+    )
 
 
 async def item_title(update: Update, context: Context, step: StepOut) -> None:

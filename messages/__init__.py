@@ -103,7 +103,7 @@ def kind_label(lang: str, kind: str) -> str:
 
 
 def plain(lang: str, key: str, /, **values: object) -> str:
-    """The sentence for a terminal: placeholders filled as they are (lists joined), no escaping."""
+    """The sentence as plain text (a terminal, a button's label): values as they are, unescaped."""
     text = catalogue(lang if lang in LANGUAGES else DEFAULT_LANGUAGE)[key]
     return text.format_map({name: _plain(lang, value) for name, value in values.items()})
 

@@ -18,7 +18,7 @@ from bot.staff.broadcasts import (
     ack_markup,
     broadcast_row,
     progress_of,
-    summarize,
+    summary_of,
 )
 from bot.transport.outbox import enqueue_many, text_payload
 from messages import format_short_date, t
@@ -170,7 +170,7 @@ async def nudge(
                     lang,
                     "ack.nudge",
                     date=format_short_date(sent_on, services.today(), lang),
-                    summary=summarize(broadcast.text or ""),
+                    summary=summary_of(broadcast),
                 ),
                 ack_markup(broadcast_id, lang),
             )

@@ -9,7 +9,6 @@ marks the broadcast done and queues the final report to its author, exactly once
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from collections import defaultdict
@@ -28,7 +27,7 @@ from bot.errors import DomainError
 from bot.ledger.report import UnitStatus, unit_statuses
 from bot.services import Services
 from bot.transport.outbox import enqueue, enqueue_many, text_payload
-from messages import t
+from messages import strip_html, t
 from storage import repositories as repo
 from storage.models import (
     Broadcast,
@@ -77,7 +76,7 @@ class Draft(BaseModel):
     text: str | None = None  # HTML, for a composed text (sendMessage)
     from_chat_id: int | None = None  # a message to copy (copyMessage)
     message_id: int | None = None
-    summary: str = ""  # what the record and the preview show
+    summary: str = ""  # plain text, as recipients read it: what the record and the preview show
     audience: Audience | None = None
     unit_ids: list[int] = Field(default_factory=list)
     ack: bool = True
@@ -109,6 +108,7 @@ class Recipient(BaseModel):
 class Preview(BaseModel):
     draft: Draft
     units: int
+    unit_names: list[str]  # the units chosen by name (audience "units"), as staff named them
     recipients: int
     known_unreachable: int
     units_without_contact: list[str]
@@ -138,16 +138,12 @@ class Progress(BaseModel):
         return self.never_started + self.blocked + self.other_unreachable
 
     @property
-    def processed(self) -> int:
-        return self.total - self.pending
-
-    @property
     def signature(self) -> str:
         """The numbers the progress message shows (and so its button); it is edited only
         when this changes."""
         return (
-            f"{self.processed}/{self.total}/{self.delivered}/{self.unreachable}/"
-            f"{self.failed + self.unknown}/{int(self.finished)}"
+            f"{self.total}/{self.pending}/{self.delivered}/{self.unreachable}/{self.failed}/"
+            f"{self.unknown}/{self.cancelled}/{int(self.finished)}"
         )
 
 
@@ -161,9 +157,16 @@ class ProgressNote(BaseModel):
 
 
 def summarize(text: str) -> str:
-    """A one-line excerpt of a notice, for previews, records and reminders."""
-    plain = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", "", text))).strip()
-    return plain if len(plain) <= SUMMARY_LENGTH else plain[: SUMMARY_LENGTH - 1] + "…"
+    """Excerpt a notice's plain text (as recipients read it) in one line."""
+    line = re.sub(r"\s+", " ", text).strip()
+    return line if len(line) <= SUMMARY_LENGTH else line[: SUMMARY_LENGTH - 1] + "…"
+
+
+def summary_of(broadcast: Broadcast) -> str:
+    """Excerpt a notice on record: a composed one's HTML as read, a copy's recorded summary."""
+    if broadcast.source_message_id is not None:  # its text is the summary, in plain text
+        return summarize(broadcast.text or "")
+    return summarize(strip_html(broadcast.text or ""))
 
 
 def progress_key(broadcast_id: int) -> str:
@@ -266,7 +269,9 @@ async def back_to_audience(*, services: Services, actor_id: int) -> Draft:
         return draft
 
 
-async def _recipients(tx: AsyncSession, draft: Draft) -> tuple[list[Recipient], list[str], int]:
+async def _recipients(
+    tx: AsyncSession, draft: Draft
+) -> tuple[list[Recipient], list[str], dict[int, str]]:
     """The people the draft would reach, the units it cannot reach, and the units chosen."""
     audience = draft.audience
     units = (
@@ -315,15 +320,17 @@ async def _recipients(tx: AsyncSession, draft: Draft) -> tuple[list[Recipient], 
                     user_id=user_id, unit_id=unit.id, unit=unit.name, role=role, name=name
                 )
             )
-    return recipients, without, len(chosen)
+    return recipients, without, {unit.id: unit.name for unit in chosen}
 
 
 async def _preview(tx: AsyncSession, draft: Draft) -> Preview:
     recipients, without, units = await _recipients(tx, draft)
     unreachable = await repo.unreachable_users(tx)
+    named = [units[i] for i in draft.unit_ids if i in units] if draft.audience == "units" else []
     return Preview(
         draft=draft,
-        units=units,
+        units=len(units),
+        unit_names=named,
         recipients=len(recipients),
         known_unreachable=sum(1 for r in recipients if r.user_id in unreachable),
         units_without_contact=without,
@@ -416,7 +423,7 @@ async def confirm(
             "broadcast",
             broadcast_id=broadcast.id,
             audience=audience,
-            units=units,
+            units=len(units),
             recipients=len(recipients),
             without_contact=len(without),
             ack=draft.ack,
@@ -451,7 +458,7 @@ async def progress_of(tx: AsyncSession, broadcast: Broadcast) -> Progress:
     return Progress(
         id=broadcast.id,
         audience=broadcast.audience,
-        summary=summarize(broadcast.text or ""),
+        summary=summary_of(broadcast),
         created_by=broadcast.created_by,
         created_at=broadcast.created_at,
         ack_enabled=broadcast.ack_enabled,

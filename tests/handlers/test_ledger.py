@@ -9,8 +9,11 @@ import pytest
 from telegram.error import NetworkError
 
 from bot.ledger import submitting
+from bot.ledger.stray import Candidate, StrayOut
 from bot.services import Services
 from bot.transport.intake import Intake, UpdateFailed
+from handlers.ledger import stray_keyboard
+from messages import plain
 from storage.models import ChecklistItem, ConversationStep, Submission, SubmissionFile, Unit
 from tests.support import factories, rows
 from tests.support.application import BotHarness
@@ -335,3 +338,18 @@ async def test_a_file_from_someone_of_no_unit_is_not_kept(
 ) -> None:
     assert (await bot.send_document(STRANGER)).one().says("ledger.not_member")
     assert await rows.get(services, ConversationStep, STRANGER) is None
+
+
+def test_the_stray_file_buttons_name_items_and_units_as_written() -> None:
+    """Button labels are not HTML: a title or a unit with & or < reads as it is written."""
+    title, other = "R&D <保密> 制度", "军民融合 & 双拥"
+    guess = Candidate(unit_id=1, unit_name="科技局&研发中心", item_id=1, title=title)
+    second = Candidate(unit_id=2, unit_name="西吉县<试点>", item_id=2, title=other)
+    markup = stray_keyboard(
+        "zh", StrayOut(files=["a.pdf"], guess=guess, candidates=[guess, second])
+    )
+    labels = [button.text for row in markup.inline_keyboard for button in row]
+    assert labels[:2] == [
+        plain("zh", "ledger.stray_button_confirm", title=title),
+        plain("zh", "ledger.stray_button_other_unit", unit="西吉县<试点>", title=other),
+    ]

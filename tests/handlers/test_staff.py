@@ -9,8 +9,8 @@ import pytest
 
 from bot import roster
 from bot.services import Services
-from handlers.staff import audit_details
-from messages import LANGUAGES, kind_name
+from handlers.staff import audit_details, back_to_unit
+from messages import LANGUAGES, kind_name, plain
 from storage.models import AuditEvent, ChecklistItem, Exemption, Invite, Unit
 from tests.support import factories, rows
 from tests.support.application import BotHarness
@@ -279,3 +279,9 @@ def test_an_audit_entry_names_the_kinds_a_deadline_was_set_for(
     lang: str, scope: str, shown: str
 ) -> None:
     assert audit_details({"scope": scope}, lang) == [shown]
+
+
+def test_the_way_back_to_a_unit_names_it_as_written() -> None:
+    """A button label is not HTML: a unit with & or < in its name reads as it is written."""
+    [[button]] = back_to_unit("zh", "R&D<中心>", 7).inline_keyboard
+    assert button.text == plain("zh", "unitcard.button_back_to_unit", unit="R&D<中心>")
