@@ -573,6 +573,7 @@ async def test_the_supervision_task_carries_the_urging_notice(services: Services
         Intervals.of(per_second=10_000, private_per_second=1_000, group_per_minute=60_000)
     )
     await seed_notice_situation(services=services)
+    clock.set(datetime.combine(date(2026, 10, 12), time(9, 30), tzinfo=SHANGHAI))
     await set_deadline(services=services, due=date(2026, 10, 16))
 
     async def day(when: date) -> None:
@@ -625,6 +626,7 @@ async def test_a_supervision_notice_is_not_sent_once_the_unit_has_reported(
     clock = services.clock
     assert isinstance(clock, FrozenClock)
     await seed_notice_situation(services=services)
+    clock.set(datetime.combine(date(2026, 10, 12), time(9, 30), tzinfo=SHANGHAI))
     await set_deadline(services=services, due=date(2026, 10, 16))
     clock.set(datetime.combine(date(2026, 10, 21), time(9, 30), tzinfo=SHANGHAI))
     await planner.plan_tick(services=services)

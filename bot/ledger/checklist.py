@@ -14,10 +14,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.enums import KIND_ORDER, UnitKind
-from bot.errors import ItemNotFound
+from bot.errors import BadInput, ItemNotFound
 from bot.importing import ChecklistRow, parse_checklist
 from bot.roster import ImportResult, find_unit, require_staff
 from bot.services import Services
+from messages import format_date
 from storage import repositories as repo
 from storage.models import ChecklistItem, Deadline, Exemption, Submission, Unit
 
@@ -287,7 +288,10 @@ async def add_item(
 async def set_deadline(
     *, services: Services, due: date, kind: str | None = None, actor_id: int | None = None
 ) -> DeadlineOut:
-    """Set the deadline for every unit, or for one kind of unit."""
+    """Set the deadline for every unit, or for one kind of unit; never a day before today."""
+    today = services.today()
+    if due < today:
+        raise BadInput("cli.deadline_past", today=format_date(today, services.settings.language))
     scope = kind or "all"
     async with services.db.uow() as tx:
         found = await tx.get(Deadline, scope)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
@@ -22,6 +23,9 @@ def env(monkeypatch: pytest.MonkeyPatch, db_url: str, tmp_path: Path) -> None:
     monkeypatch.setenv("DATABASE_URL", db_url)
     monkeypatch.setenv("LANGUAGE", "zh")
     monkeypatch.delenv("STAFF_IDS", raising=False)
+
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def write_xlsx(path: Path, rows: list[list[object]]) -> Path:
@@ -192,6 +196,16 @@ async def test_exempt_add_and_deadline(tmp_path: Path) -> None:
     assert "退役军人服务站台账" in by_name["市民政局"]["missing_items"]
     assert by_name["市民政局"]["missing_items"] == [*titles("member"), "退役军人服务站台账"]
     assert report["deadline"] == "2026-12-31"
+
+
+async def test_a_deadline_before_today_is_refused() -> None:
+    today = datetime.now(SHANGHAI).date()
+    for kind in ([], ["--kind", "county"]):
+        past = await run_cli("deadline", "set", (today - timedelta(days=1)).isoformat(), *kind)
+        assert past.code == 2
+        assert says(past.err, "cli.deadline_past", today=format_date(today, "zh"))
+    assert says((await run_cli("deadline", "show")).out, "cli.deadline_none")
+    assert (await run_cli("deadline", "set", today.isoformat())).code == 0
 
 
 async def test_checklist_add_twice_adds_the_item_once(tmp_path: Path) -> None:
