@@ -38,7 +38,7 @@ from bot.staff.documents.preview import first_page_png, to_pdf
 from bot.staff.documents.render import owes_sentence
 from bot.transport.outbox import Dispatcher
 from bot.transport.pacing import Intervals, Pacer
-from messages import plain
+from messages import join_clauses, kind_name, plain
 from storage import repositories as repo
 from storage.models import (
     AuditEvent,
@@ -51,6 +51,7 @@ from storage.models import (
 )
 from tests.support import factories
 from tests.support.cli import run_cli
+from tests.support.messages import mentions
 from tests.support.settings import with_settings
 
 STAFF = 900  # the `services` fixture's STAFF_IDS
@@ -244,6 +245,36 @@ async def test_bulletin_quotes_the_report(services: Services, tmp_path: Path) ->
     assert "2026年12月4日" in [p.text for p in document.paragraphs]
     assert "抄送：自治区双拥领导小组办公室，市双拥领导小组组长、副组长。" in text
     assert "2026年12月4日印发" in text
+
+
+async def test_bulletin_states_each_kinds_deadline_where_they_differ(
+    services: Services, tmp_path: Path
+) -> None:
+    """Counties due on 20 December, member units on 31 December: the 通报 says both, as the
+    催办通知 of a county says the county's."""
+    await make_scene(services)
+    await set_deadline(services=services, due=date(2026, 12, 20), kind="county")
+    path = tmp_path / "通报.docx"
+    await notices.write_bulletin(services=services, actor_id=STAFF, path=path)
+    text = full_text(docx.Document(str(path)))
+    days = (("county", "2026年12月20日"), ("member", "2026年12月31日"))
+    stated = join_clauses(
+        "zh",
+        [
+            plain(
+                "zh", "notice.bulletin.kind_deadline", kind=kind_name("zh", k, plural=True), date=d
+            )
+            for k, d in days
+        ],
+    )
+    assert mentions(text, "notice.bulletin.basic_deadlines", dates=stated)
+    assert not mentions(text, "notice.bulletin.basic_deadline")
+    limits = plain("zh", "notice.bulletin.next_kinds_join").join(
+        plain("zh", "notice.bulletin.next_kind_due", kind=kind_name("zh", k, plural=True), date=d)
+        for k, d in days
+    )
+    assert mentions(text, "notice.bulletin.next_1_kinds", dates=limits)
+    assert not mentions(text, "notice.bulletin.next_1")
 
 
 async def test_bulletin_counts_units_the_bot_cannot_reach(
