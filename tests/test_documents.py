@@ -509,6 +509,11 @@ async def test_the_command_line_refuses_bad_input(services: Services, tmp_path: 
         (("notice", "bulletin", "nowhere/通报.docx"), "文件夹 nowhere 不存在"),
         (("notice", "bulletin", "通报.docx", "--date", "12/04"), "日期格式应为 YYYY-MM-DD"),
         (("notice", "bulletin", "通报.docx", "--number", "八号"), "文号应为数字"),
+        (("notice", "bulletin", "通报.docx", "--number", "0"), "文号应为数字"),
+        (
+            ("notice", "bulletin", "通报.docx", "--number", "固双拥办发〔2026〕00号"),
+            "文号应为数字",
+        ),
         (("notice", "urge", "市民政局", "泾源县", "两家.docx"), "请给出保存的文件夹"),
         (("notice", "urge", "市民政局"), "请写出单位名称和保存位置"),
         (("notice", "urge", "市民政局", "--all-outstanding", "out"), "只能选其一"),
