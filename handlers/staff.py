@@ -27,7 +27,7 @@ from telegram import InlineKeyboardMarkup, Update
 from bot.context import Context
 from bot.conversations import StepOut
 from bot.errors import DomainError
-from bot.ledger.report import deadline_line
+from bot.ledger.report import deadline_line, deadlines_line
 from bot.services import Services
 from bot.staff import console
 from bot.staff.broadcasts import audience_name
@@ -102,7 +102,7 @@ def outstanding_line(line: console.OutstandingLine, lang: str) -> str:
 def outstanding_text(view: OutstandingView, lang: str) -> str:
     lines = [
         t(lang, "outstanding.title", time=format_time(view.generated_at, lang)),
-        deadline_line(view.deadline, lang),
+        deadlines_line(view.deadlines, view.deadline, lang),
         t(lang, "outstanding.totals", **view.totals.model_dump()),
     ]
     if view.kind != "any":

@@ -158,7 +158,7 @@ def format_weekday_date(day: date, lang: str) -> str:
 
 
 def format_time(moment: datetime, lang: str) -> str:
-    """A moment in 24-hour time: 2026-12-04 09:30."""
+    """A moment in 24-hour time: 2026年12月4日 09:30 / 4 Dec 2026 09:30."""
     values = _date_values(moment.date(), lang)
     return _formats(lang)["time"].format(**values, hour=moment.hour, minute=moment.minute)
 

@@ -38,7 +38,7 @@ from bot.staff.documents.preview import first_page_png, to_pdf
 from bot.staff.documents.render import owes_sentence
 from bot.transport.outbox import Dispatcher
 from bot.transport.pacing import Intervals, Pacer
-from messages import plain
+from messages import join_clauses, kind_name, plain
 from storage import repositories as repo
 from storage.models import (
     AuditEvent,
@@ -51,6 +51,7 @@ from storage.models import (
 )
 from tests.support import factories
 from tests.support.cli import run_cli
+from tests.support.messages import mentions
 from tests.support.settings import with_settings
 
 STAFF = 900  # the `services` fixture's STAFF_IDS
@@ -244,6 +245,36 @@ async def test_bulletin_quotes_the_report(services: Services, tmp_path: Path) ->
     assert "2026年12月4日" in [p.text for p in document.paragraphs]
     assert "抄送：自治区双拥领导小组办公室，市双拥领导小组组长、副组长。" in text
     assert "2026年12月4日印发" in text
+
+
+async def test_bulletin_states_each_kinds_deadline_where_they_differ(
+    services: Services, tmp_path: Path
+) -> None:
+    """Counties due on 20 December, member units on 31 December: the 通报 says both, as the
+    催办通知 of a county says the county's."""
+    await make_scene(services)
+    await set_deadline(services=services, due=date(2026, 12, 20), kind="county")
+    path = tmp_path / "通报.docx"
+    await notices.write_bulletin(services=services, actor_id=STAFF, path=path)
+    text = full_text(docx.Document(str(path)))
+    days = (("county", "2026年12月20日"), ("member", "2026年12月31日"))
+    stated = join_clauses(
+        "zh",
+        [
+            plain(
+                "zh", "notice.bulletin.kind_deadline", kind=kind_name("zh", k, plural=True), date=d
+            )
+            for k, d in days
+        ],
+    )
+    assert mentions(text, "notice.bulletin.basic_deadlines", dates=stated)
+    assert not mentions(text, "notice.bulletin.basic_deadline")
+    limits = plain("zh", "notice.bulletin.next_kinds_join").join(
+        plain("zh", "notice.bulletin.next_kind_due", kind=kind_name("zh", k, plural=True), date=d)
+        for k, d in days
+    )
+    assert mentions(text, "notice.bulletin.next_1_kinds", dates=limits)
+    assert not mentions(text, "notice.bulletin.next_1")
 
 
 async def test_bulletin_counts_units_the_bot_cannot_reach(
@@ -478,6 +509,11 @@ async def test_the_command_line_refuses_bad_input(services: Services, tmp_path: 
         (("notice", "bulletin", "nowhere/通报.docx"), "文件夹 nowhere 不存在"),
         (("notice", "bulletin", "通报.docx", "--date", "12/04"), "日期格式应为 YYYY-MM-DD"),
         (("notice", "bulletin", "通报.docx", "--number", "八号"), "文号应为数字"),
+        (("notice", "bulletin", "通报.docx", "--number", "0"), "文号应为数字"),
+        (
+            ("notice", "bulletin", "通报.docx", "--number", "固双拥办发〔2026〕00号"),
+            "文号应为数字",
+        ),
         (("notice", "urge", "市民政局", "泾源县", "两家.docx"), "请给出保存的文件夹"),
         (("notice", "urge", "市民政局"), "请写出单位名称和保存位置"),
         (("notice", "urge", "市民政局", "--all-outstanding", "out"), "只能选其一"),
@@ -573,6 +609,7 @@ async def test_the_supervision_task_carries_the_urging_notice(services: Services
         Intervals.of(per_second=10_000, private_per_second=1_000, group_per_minute=60_000)
     )
     await seed_notice_situation(services=services)
+    clock.set(datetime.combine(date(2026, 10, 12), time(9, 30), tzinfo=SHANGHAI))
     await set_deadline(services=services, due=date(2026, 10, 16))
 
     async def day(when: date) -> None:
@@ -625,6 +662,7 @@ async def test_a_supervision_notice_is_not_sent_once_the_unit_has_reported(
     clock = services.clock
     assert isinstance(clock, FrozenClock)
     await seed_notice_situation(services=services)
+    clock.set(datetime.combine(date(2026, 10, 12), time(9, 30), tzinfo=SHANGHAI))
     await set_deadline(services=services, due=date(2026, 10, 16))
     clock.set(datetime.combine(date(2026, 10, 21), time(9, 30), tzinfo=SHANGHAI))
     await planner.plan_tick(services=services)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import string
+from datetime import datetime
 
 import pytest
 
 from messages import (
     LANGUAGES,
     catalogue,
+    format_date,
+    format_time,
     join_or,
     kind_name,
     normalize_language,
@@ -45,6 +48,14 @@ def test_date_formats_use_only_the_parts_of_a_date() -> None:
             assert placeholders(own(lang)[f"formats.{key}"]) <= parts
         assert len(own(lang)["formats.months"].split()) == 12
         assert len(own(lang)["formats.weekdays"].split()) == 7
+
+
+def test_a_moment_writes_its_day_as_a_date_is_written() -> None:
+    """截至2026年12月5日 15:38, as the office writes a day, never 2026-12-05."""
+    moment = datetime(2026, 12, 5, 15, 38)
+    assert format_time(moment, "zh") == "2026年12月5日 15:38"  # golden text
+    for lang in LANGUAGES:
+        assert format_time(moment, lang).startswith(format_date(moment.date(), lang)), lang
 
 
 def test_values_are_escaped_for_html_but_not_for_the_terminal() -> None:

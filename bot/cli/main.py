@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     set_deadline.add_argument("date")
     set_deadline.add_argument("--kind", choices=[k.value for k in UnitKind], default=None)
     deadline.add_parser("show")
+    deadline.add_parser("clear").add_argument(
+        "--kind", choices=[k.value for k in UnitKind], required=True
+    )
 
     staff = sub.add_parser("staff", help="office staff").add_subparsers(
         dest="action", required=True
@@ -169,6 +172,23 @@ async def cmd_deadline(services: Services, args: argparse.Namespace) -> int:
                 scope=scope_name(services, result.scope),
             )
         )
+        if result.replaced:
+            kinds = [kind_name(lang, d.scope, plural=True) for d in result.replaced]
+            print(say(services, "cli.deadline_kinds_replaced", kinds=kinds))
+        return 0
+    if args.action == "clear":
+        removed = await checklist.clear_deadline(services=services, kind=args.kind)
+        scope = kind_name(lang, args.kind, plural=True)
+        if removed is None:
+            print(say(services, "cli.deadline_not_own", scope=scope))
+            return 0
+        shown = {d.scope: d for d in await checklist.show_deadlines(services=services)}
+        everyone = checklist.deadline_for(args.kind, shown)  # all units', the kind's own gone
+        if everyone is None:
+            print(say(services, "cli.deadline_cleared_none", scope=scope))
+        else:
+            date_ = format_date(everyone, lang)
+            print(say(services, "cli.deadline_cleared", scope=scope, date=date_))
         return 0
     deadlines = await checklist.show_deadlines(services=services)
     if not deadlines:

@@ -14,10 +14,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.enums import KIND_ORDER, UnitKind
-from bot.errors import ItemNotFound
+from bot.errors import BadInput, ItemNotFound
 from bot.importing import ChecklistRow, parse_checklist
 from bot.roster import ImportResult, find_unit, require_staff
 from bot.services import Services
+from messages import format_date
 from storage import repositories as repo
 from storage.models import ChecklistItem, Deadline, Exemption, Submission, Unit
 
@@ -46,6 +47,8 @@ class ItemAddedOut(BaseModel):
 class DeadlineOut(BaseModel):
     scope: str  # all | member | county
     due: date
+    # Setting the deadline for all units: the kinds' own deadlines it took the place of.
+    replaced: list[DeadlineOut] = []
 
 
 def default_checklist_path() -> Path:
@@ -287,23 +290,58 @@ async def add_item(
 async def set_deadline(
     *, services: Services, due: date, kind: str | None = None, actor_id: int | None = None
 ) -> DeadlineOut:
-    """Set the deadline for every unit, or for one kind of unit."""
+    """Set the deadline for every unit, or for one kind of unit; never a day before today."""
+    today = services.today()
+    if due < today:
+        raise BadInput("cli.deadline_past", today=format_date(today, services.settings.language))
     scope = kind or "all"
+    replaced: list[DeadlineOut] = []
     async with services.db.uow() as tx:
+        if scope == "all":  # all units means every unit: no kind keeps a date of its own
+            for own in (d for d in (await repo.deadlines(tx)).values() if d.scope != "all"):
+                replaced.append(DeadlineOut(scope=own.scope, due=own.due))
+                await tx.delete(own)
         found = await tx.get(Deadline, scope)
         if found is None:
             tx.add(Deadline(scope=scope, due=due, set_at=services.now(), set_by=actor_id))
         else:
             found.due, found.set_at, found.set_by = due, services.now(), actor_id
-        repo.audit(tx, services.now(), actor_id, "deadline_set", scope=scope, due=due.isoformat())
-    return DeadlineOut(scope=scope, due=due)
+        repo.audit(
+            tx,
+            services.now(),
+            actor_id,
+            "deadline_set",
+            scope=scope,
+            due=due.isoformat(),
+            replaced=[d.scope for d in _in_kind_order(replaced)],
+        )
+    return DeadlineOut(scope=scope, due=due, replaced=_in_kind_order(replaced))
+
+
+async def clear_deadline(
+    *, services: Services, kind: str, actor_id: int | None = None
+) -> DeadlineOut | None:
+    """Take away one kind's own deadline (its units follow all units' again); the one removed."""
+    async with services.db.uow() as tx:
+        found = await tx.get(Deadline, kind)
+        if found is None:
+            return None
+        removed = DeadlineOut(scope=found.scope, due=found.due)
+        await tx.delete(found)
+        repo.audit(tx, services.now(), actor_id, "deadline_cleared", scope=kind)
+    return removed
 
 
 async def show_deadlines(*, services: Services) -> list[DeadlineOut]:
     async with services.db.uow() as tx:
         found = await repo.deadlines(tx)
+    return _in_kind_order([DeadlineOut(scope=d.scope, due=d.due) for d in found.values()])
+
+
+def _in_kind_order(deadlines: list[DeadlineOut]) -> list[DeadlineOut]:
+    """All units' deadline first, then the kinds' in UnitKind's order."""
     return sorted(
-        (DeadlineOut(scope=d.scope, due=d.due) for d in found.values()),
+        deadlines,
         key=lambda d: -1 if d.scope == "all" else KIND_ORDER.get(d.scope, len(KIND_ORDER)),
     )
 

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from typing import Protocol
 
 from pydantic import BaseModel, TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.enums import KIND_ORDER
 from bot.ledger.checklist import overall_deadline
 from bot.ledger.status import UnitObligations, deadlines, gc_paused, load_obligations
 from bot.services import Services
-from messages import Markup, format_date, format_time, join_and, role_name, t
+from messages import (
+    Markup,
+    format_date,
+    format_time,
+    join_and,
+    join_clauses,
+    kind_name,
+    role_name,
+    t,
+)
 
 
 class UnitStatus(BaseModel):
@@ -150,11 +161,70 @@ def deadline_line(deadline: date | None, lang: str) -> str:
     return t(lang, "report.deadline", date=format_date(deadline, lang))
 
 
+class KindDated(Protocol):
+    """A unit as any layer holds it, with its kind and the deadline that follows from it."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def deadline(self) -> date | None: ...
+
+
+def kind_deadlines(units: Iterable[KindDated]) -> dict[str, date | None]:
+    """Map each kind among the units to its deadline, in UnitKind's order."""
+    found: dict[str, date | None] = {}
+    for unit in units:
+        found.setdefault(unit.kind, unit.deadline)
+    return dict(sorted(found.items(), key=lambda kv: KIND_ORDER.get(kv[0], len(KIND_ORDER))))
+
+
+def differ(deadlines: Mapping[str, date | None]) -> bool:
+    """Tell whether the kinds' deadlines are not all one date."""
+    return len(set(deadlines.values())) > 1
+
+
+def the_deadline(deadlines: Mapping[str, date | None], otherwise: date | None) -> date | None:
+    """Give the one date the kinds share (`otherwise` when there are no units)."""
+    return next(iter(deadlines.values())) if deadlines else otherwise
+
+
+def each_kind(
+    lang: str,
+    deadlines: Mapping[str, date | None],
+    *,
+    dated: Callable[[str, date], str],
+    undated: Callable[[str], str],
+) -> list[str]:
+    """Say each kind's deadline: `dated(kind's name, date)`, else `undated(kind's name)`."""
+    return [
+        dated(kind_name(lang, kind, plural=True), due)
+        if due
+        else undated(kind_name(lang, kind, plural=True))
+        for kind, due in deadlines.items()
+    ]
+
+
+def deadlines_line(deadlines: Mapping[str, date | None], otherwise: date | None, lang: str) -> str:
+    """The line 报送截止日期：… of some units: one date, or each kind's where they differ."""
+    if not differ(deadlines):
+        return deadline_line(the_deadline(deadlines, otherwise), lang)
+    each = each_kind(
+        lang,
+        deadlines,
+        dated=lambda kind, due: t(
+            lang, "report.kind_deadline", kind=kind, date=format_date(due, lang)
+        ),
+        undated=lambda kind: t(lang, "report.kind_no_deadline", kind=kind),
+    )
+    return t(lang, "report.deadlines", dates=Markup(join_clauses(lang, each)))
+
+
 def render_report(report: Report, lang: str) -> str:
     """The report as a person reads it (HTML, for the chat; `strip_html` for a terminal)."""
     lines = [
         t(lang, "report.title", time=format_time(report.generated_at, lang)),
-        deadline_line(report.deadline, lang),
+        deadlines_line(kind_deadlines(report.units), report.deadline, lang),
         "",
         t(lang, "report.totals", **report.totals.model_dump()),
         "",

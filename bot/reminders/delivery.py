@@ -9,8 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.ledger.checklist import overall_deadline
-from bot.ledger.status import UnitObligations, deadlines, load_obligations
+from bot.ledger.status import UnitObligations, load_obligations
 from bot.reminders.ladder import staff_chats
 from bot.reminders.planner import contact_language, reminder_payload
 from bot.reminders.policy import DIGEST, REMINDER, ROLLCALL, TASK, Policy, Why, office_now
@@ -120,10 +119,7 @@ class ReminderDelivery:
             return False
         if in_parts:
             return True
-        deadline = overall_deadline(await deadlines(tx))
-        parts = render_rollcall(
-            dues, today=today, deadline=deadline, lang=self.services.settings.language
-        )
+        parts = render_rollcall(dues, today=today, lang=self.services.settings.language)
         if len(parts) == 1:
             row.payload = reminder_payload(parts[0], None, meta)
         return True

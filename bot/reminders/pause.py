@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from bot import roster
 from bot.errors import BadInput
 from bot.services import Services
+from messages import format_date
 from storage import repositories as repo
 
 
@@ -31,7 +32,9 @@ async def pause_unit(
     await roster.require_staff(services=services, actor_id=actor_id)
     today = services.today()
     if until < today:
-        raise BadInput("reminders.cli.pause_past", today=today.isoformat())
+        raise BadInput(
+            "reminders.cli.pause_past", today=format_date(today, services.settings.language)
+        )
     reason = (reason or "").strip()[:200] or None
     async with services.db.uow() as tx:
         unit = await roster.find_unit(tx, unit_name)

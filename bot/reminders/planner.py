@@ -255,7 +255,7 @@ async def _plan_rollcalls(
         if not policy.due(cal, today, deadline, last_day):
             continue
         lang = services.settings.language
-        parts = render_rollcall(dues, today=today, deadline=deadline, lang=lang)
+        parts = render_rollcall(dues, today=today, lang=lang)
         for index, text in enumerate(parts, start=1):
             meta = {
                 "kind": "scheduled",

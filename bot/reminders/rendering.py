@@ -8,10 +8,11 @@ from datetime import date
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.enums import ItemState
+from bot.ledger.report import differ, each_kind, kind_deadlines, the_deadline
 from bot.ledger.status import Holder, UnitObligations
 from bot.reminders.ladder import Decision
 from bot.reminders.policy import DIGEST_LIMIT, PART_LIMIT, ROLLCALL_LIMIT, SUBMIT_CALLBACK
-from messages import Markup, format_date, format_short_date, join, role_name, t
+from messages import Markup, format_date, format_short_date, join, join_clauses, role_name, t
 
 
 def _owed_lines(dues: UnitObligations, lang: str, role: str) -> list[str]:
@@ -241,14 +242,13 @@ def _capped(lang: str, names: list[str], total: int) -> str:
     return shown + t(lang, "reminders.rollcall.more", count=total - len(names))
 
 
-def render_rollcall(
-    dues: Sequence[UnitObligations], *, today: date, deadline: date | None, lang: str
-) -> list[str]:
+def render_rollcall(dues: Sequence[UnitObligations], *, today: date, lang: str) -> list[str]:
     """点名通报 for the liaisons' group: the units still outstanding now, by name.
 
     Counted exactly as `bot.reports` counts (paused units and units whose remaining items
     all await review included), so the group, /outstanding, the export and `report --json`
-    quote the same numbers.
+    quote the same numbers. It closes with the deadline of the units it names: each kind's
+    where theirs differ.
     """
     contacts = [d for d in dues if not d.liaison_registered or not d.lead_registered]
     items = [d for d in dues if d.open_items or d.pending_review]
@@ -285,7 +285,24 @@ def render_rollcall(
         waiting = sum(1 for d in items if d.pending_review)
         if waiting:
             lines.append(t(lang, "reminders.rollcall.items_pending", count=waiting))
-    if deadline is None:
+    named = kind_deadlines([*contacts, *items])
+    deadline = the_deadline(named, None)
+    if differ(named):
+        each = each_kind(
+            lang,
+            named,
+            dated=lambda kind, due: t(
+                lang,
+                "reminders.rollcall.kind_date",
+                kind=kind,
+                date=format_short_date(due, today, lang),
+            ),
+            undated=lambda kind: t(lang, "reminders.rollcall.kind_no_date", kind=kind),
+        )
+        lines.append(
+            t(lang, "reminders.rollcall.closing_kinds", dates=Markup(join_clauses(lang, each)))
+        )
+    elif deadline is None:
         lines.append(t(lang, "reminders.rollcall.closing_plain"))
     elif today > deadline:
         lines.append(

@@ -7,8 +7,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import roster
-from bot.ledger.checklist import overall_deadline
-from bot.ledger.status import deadlines, load_obligations
+from bot.ledger.status import load_obligations
 from bot.reminders.planner import reminder_payload
 from bot.reminders.policy import ROLLCALL
 from bot.reminders.rendering import render_rollcall
@@ -39,11 +38,7 @@ async def rollcall_now(
     async with services.db.uow() as tx:
         await _group(tx, chat_id, title, now)
         dues = await load_obligations(tx, detail=False)
-        deadline = overall_deadline(await deadlines(tx))
-        today = services.today()
-        parts = render_rollcall(
-            dues, today=today, deadline=deadline, lang=services.settings.language
-        )
+        parts = render_rollcall(dues, today=services.today(), lang=services.settings.language)
         queued = 0
         for index, text in enumerate(parts, start=1):
             queued += await enqueue(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import io
+import itertools
 import os
 import tempfile
 import threading
@@ -24,10 +25,10 @@ from sqlalchemy import select
 from bot import roster
 from bot.clock import office_date
 from bot.enums import UnitKind
-from bot.ledger.report import Totals, report_in
+from bot.ledger.report import Totals, differ, kind_deadlines, report_in, the_deadline
 from bot.ledger.status import load_obligations
 from bot.services import Services
-from messages import kind_label, plain
+from messages import format_short_date, kind_label, kind_name, plain
 from storage.models import Submission
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ class DayPoint(BaseModel):
 class ChartData(BaseModel):
     generated_at: datetime
     deadline: date | None
+    deadlines: dict[str, date | None] = {}  # each kind's, in UnitKind's order
     totals: Totals
     units: list[UnitProgress]
     timeline: list[DayPoint]
@@ -165,6 +167,7 @@ async def chart_data(*, services: Services) -> ChartData:
     return ChartData(
         generated_at=report.generated_at,
         deadline=report.deadline,
+        deadlines=kind_deadlines(report.units),
         totals=report.totals,
         units=progress,
         timeline=timeline,
@@ -199,8 +202,9 @@ def build_figure(data: ChartData, lang: str) -> Figure:
     """The figure: each kind's completion by unit, and progress over time."""
     font = cjk_font_name()
     import matplotlib
-    from matplotlib.dates import DateFormatter
+    from matplotlib.dates import num2date
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
 
     def say(key: str, /, **values: object) -> str:
         return plain(lang, f"stats.{key}", **values)
@@ -259,14 +263,27 @@ def build_figure(data: ChartData, lang: str) -> Figure:
         for counts, marker, line in ((contacts, "o", "line_contacts"), (items, "s", "line_items")):
             axes.step(days, counts, where="post", marker=marker, label=say(line))
         axes.axhline(data.totals.units, color="#555555", linestyle=":", label=say("line_all"))
-        if data.deadline is not None:
-            axes.axvline(
-                _num(data.deadline), color="#c62828", linestyle="--", label=say("line_deadline")
-            )
+        if differ(data.deadlines):  # a line for each kind's, named
+            marked = [
+                (say("line_deadline_kind", kind=kind_name(lang, kind, plural=True)), due)
+                for kind, due in data.deadlines.items()
+            ]
+        else:
+            marked = [(say("line_deadline"), the_deadline(data.deadlines, data.deadline))]
+        for (name, due), style in zip(marked, itertools.cycle(("--", "-.", ":")), strict=False):
+            if due is not None:
+                axes.axvline(_num(due), color="#c62828", linestyle=style, label=name)
         axes.set_ylim(0, data.totals.units * 1.1 + 1)
         axes.set_title(say("over_time"))
         axes.set_ylabel(say("units_axis"))
-        axes.xaxis.set_major_formatter(DateFormatter("%m-%d"))  # type: ignore[no-untyped-call]
+        today = data.generated_at.date()
+
+        def day_of(x: float, _: object) -> str:
+            """Write an axis day as the catalogue writes a day near today."""
+            moment = num2date(x)  # type: ignore[no-untyped-call]
+            return format_short_date(moment.date(), today, lang)
+
+        axes.xaxis.set_major_formatter(FuncFormatter(day_of))
         axes.legend(loc="upper left", fontsize=9)
         axes.grid(alpha=0.3)
     return figure

@@ -20,7 +20,15 @@ from bot.conversations import end_step, save_step
 from bot.enums import ItemState, UnitKind
 from bot.errors import ItemGone, UnitGone
 from bot.ledger.checklist import add_item, exempt
-from bot.ledger.report import Report, Totals, UnitStatus, build_report, report_row, totals_of
+from bot.ledger.report import (
+    Report,
+    Totals,
+    UnitStatus,
+    build_report,
+    kind_deadlines,
+    report_row,
+    totals_of,
+)
 from bot.ledger.status import ItemStatus, load_unit
 from bot.registration.invites import InviteOut
 from bot.services import Services
@@ -67,6 +75,7 @@ class OutstandingLine(BaseModel):
 class OutstandingView(BaseModel):
     generated_at: datetime
     deadline: date | None
+    deadlines: dict[str, date | None]  # each kind's, of the units of the chosen kind
     totals: Totals  # the whole campaign: the numbers the office quotes
     scope: Totals  # the units of the chosen kind
     unreachable_units: int
@@ -105,6 +114,7 @@ def outstanding_from(
     return OutstandingView(
         generated_at=report.generated_at,
         deadline=report.deadline,
+        deadlines=kind_deadlines(in_scope),
         totals=report.totals,
         scope=totals_of(in_scope),
         unreachable_units=sum(1 for s in in_scope if s.unreachable),

@@ -26,7 +26,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import roster
 from bot.enums import KIND_ORDER, OPEN, ItemState, UnitKind
 from bot.ledger.checklist import overall_deadline
-from bot.ledger.report import Totals, UnitStatus, report_row, totals_of
+from bot.ledger.report import (
+    Totals,
+    UnitStatus,
+    differ,
+    each_kind,
+    kind_deadlines,
+    report_row,
+    the_deadline,
+    totals_of,
+)
 from bot.ledger.status import (
     ItemStatus,
     UnitObligations,
@@ -47,6 +56,7 @@ from bot.staff.workbook import (
     display_width,
     save,
 )
+from messages import format_date, join_clauses
 from storage import repositories as repo
 from storage.models import (
     Broadcast,
@@ -105,6 +115,7 @@ class Summary:
 
     generated_at: datetime
     deadline: date | None
+    deadlines: dict[str, date | None]  # each kind's, in UnitKind's order
     totals: Totals
     by_kind: dict[str, Totals]
     unreachable: dict[str | None, int]  # by kind, and None for all
@@ -152,6 +163,7 @@ async def _collect_in(tx: AsyncSession, services: Services) -> ExportData:
     summary = Summary(
         generated_at=services.now().astimezone(services.settings.tz),
         deadline=overall_deadline(await deadlines(tx)),
+        deadlines=kind_deadlines(obligations),
         totals=_added([*by_kind.values()]),
         by_kind=by_kind,
         unreachable=dict(unreachable),
@@ -227,6 +239,20 @@ async def _drafted_items(tx: AsyncSession, data: ExportData) -> set[int]:
     return found
 
 
+def _deadline_cell(w: Writer, summary: Summary) -> Any:
+    """The summary's deadline: a date, or each kind's in words where theirs differ."""
+    if differ(summary.deadlines):
+        each = each_kind(
+            w.lang,
+            summary.deadlines,
+            dated=lambda kind, due: w.h("kind_deadline", kind=kind, date=format_date(due, w.lang)),
+            undated=lambda kind: w.h("kind_no_deadline", kind=kind),
+        )
+        return join_clauses(w.lang, each)
+    deadline = the_deadline(summary.deadlines, summary.deadline)
+    return w.moment(deadline) if deadline else w.h("no_deadline")
+
+
 def _summary(w: Writer, data: ExportData) -> None:
     from openpyxl.styles import Alignment, Font
 
@@ -258,10 +284,9 @@ def _summary(w: Writer, data: ExportData) -> None:
         cell.font = Font(bold=True)
         cell.alignment = Alignment(wrap_text=True, vertical="center")
 
-    deadline = report.deadline
     sheet.append([w.cell(w.h("summary_title"), "title", bold(14))])
     sheet.append([w.h("generated_at"), w.moment(w.local(report.generated_at))])
-    sheet.append([w.h("deadline"), w.moment(deadline) if deadline else w.h("no_deadline")])
+    sheet.append([w.h("deadline"), _deadline_cell(w, report)])
     sentence = w.h(
         "summary_sentence",
         units=totals.units,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
@@ -22,6 +23,9 @@ def env(monkeypatch: pytest.MonkeyPatch, db_url: str, tmp_path: Path) -> None:
     monkeypatch.setenv("DATABASE_URL", db_url)
     monkeypatch.setenv("LANGUAGE", "zh")
     monkeypatch.delenv("STAFF_IDS", raising=False)
+
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def write_xlsx(path: Path, rows: list[list[object]]) -> Path:
@@ -173,25 +177,69 @@ async def test_exempt_add_and_deadline(tmp_path: Path) -> None:
     )
     assert done.code == 0, done.err
     assert (await run_cli("checklist", "exempt", "市农业局", "计划", "--reason", "x")).code == 2
-    done = await run_cli("deadline", "set", "2026-12-31")
+    everyone_due = datetime.now(SHANGHAI).date() + timedelta(days=26)
+    counties_due = everyone_due + timedelta(days=15)
+    done = await run_cli("deadline", "set", everyone_due.isoformat())
     assert done.code == 0
-    assert "2026年12月31日" in done.out
+    assert format_date(everyone_due, "zh") in done.out
     assert (await run_cli("deadline", "set", "31/12/2026")).code == 2
-    assert (await run_cli("deadline", "set", "2027-01-15", "--kind", "county")).code == 0
+    done = await run_cli("deadline", "set", counties_due.isoformat(), "--kind", "county")
+    assert done.code == 0
     shown = (await run_cli("deadline", "show")).out
     everyone, counties = label("cli.deadline_scope_all"), label("common.kind_county")
     assert mentions(
-        shown, "cli.deadline_line", scope=everyone, date=format_date(date(2026, 12, 31), "zh")
+        shown, "cli.deadline_line", scope=everyone, date=format_date(everyone_due, "zh")
     )
     assert mentions(
-        shown, "cli.deadline_line", scope=counties, date=format_date(date(2027, 1, 15), "zh")
+        shown, "cli.deadline_line", scope=counties, date=format_date(counties_due, "zh")
     )
     report = json.loads((await run_cli("report", "--json")).out)
     by_name = {u["name"]: u for u in report["units"]}
     assert "拥军优属政策落实台账" not in by_name["市科技局"]["missing_items"]
     assert "退役军人服务站台账" in by_name["市民政局"]["missing_items"]
     assert by_name["市民政局"]["missing_items"] == [*titles("member"), "退役军人服务站台账"]
-    assert report["deadline"] == "2026-12-31"
+    assert report["deadline"] == everyone_due.isoformat()
+
+
+async def test_a_deadline_before_today_is_refused() -> None:
+    today = datetime.now(SHANGHAI).date()
+    for kind in ([], ["--kind", "county"]):
+        past = await run_cli("deadline", "set", (today - timedelta(days=1)).isoformat(), *kind)
+        assert past.code == 2
+        assert says(past.err, "cli.deadline_past", today=format_date(today, "zh"))
+    assert says((await run_cli("deadline", "show")).out, "cli.deadline_none")
+    assert (await run_cli("deadline", "set", today.isoformat())).code == 0
+
+
+async def test_a_deadline_for_all_units_replaces_the_kinds_own() -> None:
+    """“全部单位” means every unit: a kind's own deadline set earlier gives way to it."""
+    today = datetime.now(SHANGHAI).date()
+    first, counties_due, later = (today + timedelta(days=n) for n in (26, 15, 41))
+    everyone, counties = label("cli.deadline_scope_all"), label("common.kinds_county")
+    assert (await run_cli("deadline", "set", first.isoformat())).code == 0
+    assert (
+        await run_cli("deadline", "set", counties_due.isoformat(), "--kind", "county")
+    ).code == 0
+    done = await run_cli("deadline", "set", later.isoformat())
+    assert done.code == 0, done.err
+    assert mentions(done.out, "cli.deadline_set", date=format_date(later, "zh"), scope=everyone)
+    assert mentions(done.out, "cli.deadline_kinds_replaced", kinds=counties)
+    shown = await run_cli("deadline", "show")
+    assert says(shown.out, "cli.deadline_line", scope=everyone, date=format_date(later, "zh"))
+
+    # A kind's own deadline can be set again, and taken away again.
+    assert (
+        await run_cli("deadline", "set", counties_due.isoformat(), "--kind", "county")
+    ).code == 0
+    cleared = await run_cli("deadline", "clear", "--kind", "county")
+    assert cleared.code == 0, cleared.err
+    assert says(cleared.out, "cli.deadline_cleared", scope=counties, date=format_date(later, "zh"))
+    shown = await run_cli("deadline", "show")
+    assert says(shown.out, "cli.deadline_line", scope=everyone, date=format_date(later, "zh"))
+    again = await run_cli("deadline", "clear", "--kind", "county")
+    assert again.code == 0
+    assert says(again.out, "cli.deadline_not_own", scope=counties)
+    assert (await run_cli("deadline", "clear")).code == 2  # which kind's, it must say
 
 
 async def test_checklist_add_twice_adds_the_item_once(tmp_path: Path) -> None:

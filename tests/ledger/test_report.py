@@ -13,9 +13,10 @@ from bot.importing import SAMPLE_ROSTER_PATH
 from bot.ledger.checklist import deadline_for, overall_deadline, set_deadline, show_deadlines
 from bot.ledger.report import build_report, render_report
 from bot.services import Services
+from messages import format_date, join_clauses, kind_name
 from tests.support.checklist import titles
 from tests.support.cli import run_cli
-from tests.support.messages import mentions
+from tests.support.messages import label, mentions
 
 
 @pytest.fixture
@@ -99,4 +100,24 @@ async def test_the_collections_deadline_is_the_one_for_all_else_the_latest_kinds
     shown = {d.scope: d for d in await show_deadlines(services=services)}
     assert overall_deadline(shown) == (await build_report(services=services)).deadline
     assert overall_deadline(shown) == date(2026, 12, 18)
-    assert deadline_for("county", shown) == date(2026, 12, 25)
+    assert deadline_for("county", shown) == date(2026, 12, 18)  # all units' replaced the kinds'
+
+
+async def test_the_report_states_each_kinds_deadline_where_they_differ(
+    services: Services,
+) -> None:
+    """Counties due on 20 December, member units on 31 December: the heading says both."""
+    await seed_notice_situation(services=services, deadline=date(2026, 12, 31))
+    text = render_report(await build_report(services=services), "zh")
+    assert mentions(text, "report.deadline", date=format_date(date(2026, 12, 31), "zh"))
+    await set_deadline(services=services, due=date(2026, 12, 20), kind="county")
+    text = render_report(await build_report(services=services), "zh")
+    dates = join_clauses(
+        "zh",
+        [
+            label("report.kind_deadline", kind=kind_name("zh", kind, plural=True), date=day)
+            for kind, day in (("county", "2026年12月20日"), ("member", "2026年12月31日"))
+        ],
+    )
+    assert mentions(text, "report.deadlines", dates=dates)
+    assert not mentions(text, "report.deadline", date=format_date(date(2026, 12, 31), "zh"))

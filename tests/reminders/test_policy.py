@@ -43,7 +43,7 @@ from bot.services import Services
 from bot.transport.outbox import Dispatcher
 from bot.transport.pacing import Intervals, Pacer
 from bot.workdays import WorkCalendar
-from messages import format_short_date, join
+from messages import format_short_date, join, join_clauses, kind_name
 from storage import repositories as repo
 from storage.db import Database
 from storage.models import GroupChat, Invite, OutboxMessage, Person, Setting, Submission, Unit
@@ -839,6 +839,46 @@ async def test_group_roll_call_on_the_reminder_schedule(services: Services) -> N
         assert not group.rollcall_enabled
 
 
+async def test_a_roll_call_states_each_kinds_deadline_where_they_differ(
+    services: Services,
+) -> None:
+    """Counties due on 12月20日, member units on 12月31日: the roll call says both, and only
+    the counties' date once only counties are named."""
+    world = World(services)
+    world.at(d(11, 30))
+    await set_deadline(services=services, due=d(12, 31))
+    await set_deadline(services=services, due=d(12, 20), kind="county")
+    member = await _one_unit(world)
+    await world.unit("西吉县", kind="county")
+
+    async def roll_call(request_id: int) -> str:
+        await rollcall.rollcall_now(
+            services=services,
+            actor_id=STAFF,
+            chat_id=-100,
+            title="联络员群",
+            request_id=request_id,
+        )
+        [posted] = await world.drain()
+        return posted.text
+
+    dates = join_clauses(
+        "zh",
+        [
+            label(
+                "reminders.rollcall.kind_date", kind=kind_name("zh", kind, plural=True), date=day
+            )
+            for kind, day in (("county", "12月20日"), ("member", "12月31日"))
+        ],
+    )
+    assert mentions(await roll_call(1), "reminders.rollcall.closing_kinds", dates=dates)
+
+    await world.submit(member, [i for i, _ in await world.items()], "accepted")
+    text = await roll_call(2)
+    assert "市民政局" not in text
+    assert mentions(text, "reminders.rollcall.closing", date="12月20日")
+
+
 # ---- several planners --------------------------------------------------------------------------
 
 
@@ -921,7 +961,7 @@ def test_long_digests_and_roll_calls_fit_in_telegram_messages() -> None:
     assert "测试单位0049" in digest
     assert "测试单位0050" not in digest
     assert mentions(digest, "reminders.digest.more", count=1950)
-    parts = rendering.render_rollcall(dues, today=d(11, 30), deadline=None, lang="zh")
+    parts = rendering.render_rollcall(dues, today=d(11, 30), lang="zh")
     assert len(parts) > 2
     assert all(len(part) <= 4096 for part in parts)
     # The first 500 units named in each list (contacts, items), none cut in half between two
@@ -1020,9 +1060,7 @@ async def test_roll_call_counts_as_the_report(services: Services) -> None:
     report = await build_report(services=services)
     async with services.db.sessions() as session:
         dues = await load_obligations(session)
-    text = "\n".join(
-        rendering.render_rollcall(dues, today=d(11, 30), deadline=d(12, 31), lang="zh")
-    )
+    text = "\n".join(rendering.render_rollcall(dues, today=d(11, 30), lang="zh"))
     totals = report.totals
     assert mentions(text, "reminders.rollcall.contacts", count=totals.missing_contacts)
     assert mentions(text, "reminders.rollcall.items", count=totals.missing_items)

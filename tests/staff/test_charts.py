@@ -14,6 +14,7 @@ from matplotlib.text import Text
 
 from bot.demo.sample import UNREPORTED, seed_notice_situation
 from bot.errors import NotStaff
+from bot.ledger.checklist import set_deadline
 from bot.ledger.report import build_report
 from bot.services import Services
 from bot.staff.charts import (
@@ -24,6 +25,7 @@ from bot.staff.charts import (
     figure_png,
     stats_chart,
 )
+from messages import kind_name
 from tests.support.messages import label, says
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -73,6 +75,23 @@ async def test_chinese_labels_use_the_cjk_font(
     for text in texts:
         used = font_manager.findfont(text.get_fontproperties(), fallback_to_default=False)
         assert _real(used) == expected, (text.get_text(), used)
+
+
+async def test_the_chart_marks_each_kinds_deadline_and_writes_days_as_the_office_does(
+    services: Services,
+) -> None:
+    await seed_notice_situation(services=services, deadline=date(2026, 12, 31))
+    await set_deadline(services=services, due=date(2026, 12, 20), kind="county")
+    figure = build_figure(await chart_data(services=services), "zh")
+    figure_png(figure)
+    shown = {t.get_text() for t in figure.findobj(Text)}
+    for kind in ("county", "member"):
+        assert label("stats.line_deadline_kind", kind=kind_name("zh", kind, plural=True)) in shown
+    timeline = figure.axes[-1]
+    days = [t.get_text() for t in timeline.get_xticklabels() if t.get_text()]
+    assert days
+    for day in days:
+        assert says(day, "formats.month_day"), day
 
 
 async def test_english_chart_keeps_chinese_unit_names(services: Services) -> None:

@@ -11,11 +11,12 @@ from sqlalchemy import select, update
 
 from bot.demo.sample import UNREPORTED, seed_notice_situation
 from bot.errors import NotStaff, UnitAmbiguous
+from bot.ledger.checklist import set_deadline
 from bot.ledger.report import build_report
 from bot.services import Services
 from bot.staff import acks, broadcasts, console
-from handlers.staff import audit_text, unit_text
-from messages import catalogue, format_date, plain, t
+from handlers.staff import audit_text, outstanding_text, unit_text
+from messages import catalogue, format_date, join_clauses, kind_name, plain, t
 from storage import repositories as repo
 from storage.models import (
     AuditEvent,
@@ -36,6 +37,23 @@ STAFF = 900
 async def seeded(services: Services) -> Services:
     await seed_notice_situation(services=services, deadline=date(2026, 12, 31))
     return services
+
+
+async def test_outstanding_states_each_kinds_deadline_where_they_differ(seeded: Services) -> None:
+    await set_deadline(services=seeded, due=date(2026, 12, 20), kind="county")
+    view = await console.outstanding(services=seeded, actor_id=STAFF)
+    dates = join_clauses(
+        "zh",
+        [
+            label("report.kind_deadline", kind=kind_name("zh", kind, plural=True), date=day)
+            for kind, day in (("county", "2026年12月20日"), ("member", "2026年12月31日"))
+        ],
+    )
+    assert mentions(outstanding_text(view, "zh"), "report.deadlines", dates=dates)
+    # Only the counties: their own date alone.
+    counties = await console.outstanding(services=seeded, actor_id=STAFF, kind="county")
+    shown = outstanding_text(counties, "zh")
+    assert mentions(shown, "report.deadline", date=format_date(date(2026, 12, 20), "zh"))
 
 
 async def test_outstanding_counts_as_the_report(seeded: Services) -> None:

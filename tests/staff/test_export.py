@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from bot.demo.sample import seed_notice_situation
 from bot.errors import NotStaff
 from bot.importing import SAMPLE_ROSTER_PATH
-from bot.ledger.checklist import add_item, exempt
+from bot.ledger.checklist import add_item, exempt, set_deadline
 from bot.ledger.report import build_report
 from bot.roster import import_units
 from bot.services import Services
@@ -31,7 +31,7 @@ from bot.staff.archive import build_archive
 from bot.staff.export import collect, export_workbook
 from bot.staff.workbook import display_width
 from bot.transport.outbox import enqueue, text_payload
-from messages import t
+from messages import join_clauses, kind_name, t
 from storage import repositories as repo
 from storage.models import OutboxMessage, Person, Submission, SubmissionFile, Unit
 from tests.support.cli import run_cli
@@ -258,6 +258,29 @@ async def test_workbook_matches_the_database(services: Services, tmp_path: Path)
             wanted = max(display_width(_shown(c)) for c in cells if c.value is not None)
             width = sheet.column_dimensions[get_column_letter(index)].width
             assert width >= min(wanted + 2, 60), (sheet.title, index)
+
+
+async def test_the_summary_states_each_kinds_deadline_where_they_differ(
+    services: Services, tmp_path: Path
+) -> None:
+    await seed_notice_situation(services=services, deadline=date(2026, 12, 31))
+    path = tmp_path / "status.xlsx"
+    await export_workbook(services=services, actor_id=STAFF, path=path)
+    [row] = [
+        r for r in _rows(load_workbook(path)[word("sheet_summary")]) if r[0] == word("deadline")
+    ]
+    assert row[1] == datetime(2026, 12, 31)
+
+    await set_deadline(services=services, due=date(2026, 12, 20), kind="county")
+    await export_workbook(services=services, actor_id=STAFF, path=path)
+    [row] = [
+        r for r in _rows(load_workbook(path)[word("sheet_summary")]) if r[0] == word("deadline")
+    ]
+    each = [
+        word("kind_deadline", kind=kind_name("zh", kind, plural=True), date=day)
+        for kind, day in (("county", "2026年12月20日"), ("member", "2026年12月31日"))
+    ]
+    assert row[1] == join_clauses("zh", each)
 
 
 async def test_export_reads_one_moment(services: Services, tmp_path: Path) -> None:

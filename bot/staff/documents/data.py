@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.enums import AWAITING_REVIEW, ItemState, UnitKind
-from bot.ledger.report import Report, Totals
+from bot.ledger.report import Report, Totals, kind_deadlines
 from bot.ledger.status import UnitObligations, load_obligations
 from bot.settings import Settings
 
@@ -110,6 +110,7 @@ class BulletinData(BaseModel):
     as_of: date
     signed: date
     deadline: date | None
+    deadlines: dict[str, date | None] = {}  # each kind's, in UnitKind's order
     totals: Totals
     unreachable: int
     complete: int
@@ -184,6 +185,7 @@ async def bulletin_from(
         as_of=as_of,
         signed=signed,
         deadline=report.deadline,
+        deadlines=kind_deadlines(report.units),
         totals=report.totals,
         unreachable=sum(1 for s in report.units if s.unreachable),
         complete=len(report.units) - len(owing),

@@ -32,6 +32,7 @@ from storage import repositories as repo
 from storage.models import Unit
 
 _BARE_NUMBER = re.compile(r"^\d{1,5}$")
+_ZERO_NUMBER = re.compile(r"〕0+号$")  # 〔2026〕0号: no document is numbered 0
 _BRACKETS = str.maketrans({"[": "〔", "]": "〕", "【": "〔", "】": "〕", "(": "〔", ")": "〕"})
 
 
@@ -62,10 +63,16 @@ def parse_number(services: Services, text: str | None, year: int) -> str:
     if text is None or not text.strip():
         return document_number(prefix, year, None)
     wanted = text.strip()
-    if _BARE_NUMBER.match(wanted):
+    if _BARE_NUMBER.match(wanted) and int(wanted) >= 1:  # documents are numbered from 1
         return document_number(prefix, year, str(int(wanted)))
     full = wanted.translate(_BRACKETS)
-    if "〔" in full and "〕" in full and full.endswith("号") and len(full) <= 40:
+    if (
+        "〔" in full
+        and "〕" in full
+        and full.endswith("号")
+        and len(full) <= 40
+        and not _ZERO_NUMBER.search(full)
+    ):
         return full
     raise BadInput("notice.cli_bad_number")
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
+from bot.ledger.report import differ, each_kind, the_deadline
 from bot.staff.documents.data import BulletinData, KindGroup, OwedItem, UnitOwing, UrgeData
 from bot.staff.documents.layout import Gongwen
-from messages import format_date, join, join_and, numeral, plain, role_name
+from messages import format_date, join, join_and, join_clauses, numeral, plain, role_name
 
 # A group of more owing units than this is shown as a table rather than a list.
 TABLE_AFTER = 3
@@ -122,6 +123,53 @@ def _close(doc: Gongwen, data: BulletinData | UrgeData, lang: str) -> None:
     )
 
 
+def _deadlines(data: BulletinData, lang: str) -> list[str]:
+    """State the collection's deadline in 一、基本情况: one date, or each kind's if they differ."""
+    if differ(data.deadlines):
+        each = each_kind(
+            lang,
+            data.deadlines,
+            dated=lambda kind, due: plain(
+                lang, "notice.bulletin.kind_deadline", kind=kind, date=_day(due, lang)
+            ),
+            undated=lambda kind: plain(lang, "notice.bulletin.kind_no_deadline", kind=kind),
+        )
+        return [plain(lang, "notice.bulletin.basic_deadlines", dates=join_clauses(lang, each))]
+    deadline = the_deadline(data.deadlines, data.deadline)
+    if deadline is None:
+        return []
+    return [plain(lang, "notice.bulletin.basic_deadline", date=_day(deadline, lang))]
+
+
+def _time_limit(data: BulletinData, lang: str) -> str:
+    """Say by when the units named submit (限时补报): each kind's time limit if they differ."""
+    named = {g.kind: data.deadlines.get(g.kind) for g in data.groups if g.owing}
+    if not named:
+        named = dict(data.deadlines)
+    if differ(named):
+        each = each_kind(
+            lang,
+            named,
+            dated=lambda kind, due: plain(
+                lang,
+                "notice.bulletin.next_kind_overdue"
+                if due < data.as_of
+                else "notice.bulletin.next_kind_due",
+                kind=kind,
+                date=_day(due, lang),
+            ),
+            undated=lambda kind: plain(lang, "notice.bulletin.next_kind_plain", kind=kind),
+        )
+        limits = plain(lang, "notice.bulletin.next_kinds_join").join(each)
+        return plain(lang, "notice.bulletin.next_1_kinds", dates=limits)
+    deadline = the_deadline(named, data.deadline)
+    if deadline is None:
+        return plain(lang, "notice.bulletin.next_1_plain")
+    if deadline < data.as_of:
+        return plain(lang, "notice.bulletin.next_1_overdue", date=_day(deadline, lang))
+    return plain(lang, "notice.bulletin.next_1", date=_day(deadline, lang))
+
+
 def render_bulletin(data: BulletinData, lang: str) -> Gongwen:
     """Lay out the 通报 (关于双拥工作联络员和资料台账报送情况的通报)."""
     doc = Gongwen()
@@ -145,8 +193,7 @@ def render_bulletin(data: BulletinData, lang: str) -> Gongwen:
     ]
     if data.unreachable:
         basic.append(plain(lang, "notice.bulletin.basic_unreachable", count=data.unreachable))
-    if data.deadline:
-        basic.append(plain(lang, "notice.bulletin.basic_deadline", date=_day(data.deadline, lang)))
+    basic += _deadlines(data, lang)
     doc.body("".join(basic))
 
     doc.heading(plain(lang, "notice.bulletin.h_problems"))
@@ -154,13 +201,7 @@ def render_bulletin(data: BulletinData, lang: str) -> Gongwen:
         _group(doc, lang, group, lead=numeral(number, lang))
 
     doc.heading(plain(lang, "notice.bulletin.h_next"))
-    if data.deadline is None:
-        first = plain(lang, "notice.bulletin.next_1_plain")
-    elif data.deadline < data.as_of:
-        first = plain(lang, "notice.bulletin.next_1_overdue", date=_day(data.deadline, lang))
-    else:
-        first = plain(lang, "notice.bulletin.next_1", date=_day(data.deadline, lang))
-    doc.subheading(plain(lang, "notice.bulletin.next_1_lead"), first)
+    doc.subheading(plain(lang, "notice.bulletin.next_1_lead"), _time_limit(data, lang))
     doc.subheading(
         plain(lang, "notice.bulletin.next_2_lead"), plain(lang, "notice.bulletin.next_2")
     )
