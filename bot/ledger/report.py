@@ -213,7 +213,7 @@ def deadlines_line(deadlines: Mapping[str, date | None], otherwise: date | None,
         lang,
         deadlines,
         dated=lambda kind, due: t(
-            lang, "report.kind_deadline", kind=kind, date=format_date(due, lang)
+            lang, "formats.kind_date", kind=kind, date=format_date(due, lang)
         ),
         undated=lambda kind: t(lang, "report.kind_no_deadline", kind=kind),
     )

@@ -293,7 +293,7 @@ def render_rollcall(dues: Sequence[UnitObligations], *, today: date, lang: str) 
             named,
             dated=lambda kind, due: t(
                 lang,
-                "reminders.rollcall.kind_date",
+                "formats.kind_date",
                 kind=kind,
                 date=format_short_date(due, today, lang),
             ),

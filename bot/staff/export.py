@@ -56,7 +56,7 @@ from bot.staff.workbook import (
     display_width,
     save,
 )
-from messages import format_date, join_clauses
+from messages import format_date, join_clauses, plain
 from storage import repositories as repo
 from storage.models import (
     Broadcast,
@@ -245,7 +245,9 @@ def _deadline_cell(w: Writer, summary: Summary) -> Any:
         each = each_kind(
             w.lang,
             summary.deadlines,
-            dated=lambda kind, due: w.h("kind_deadline", kind=kind, date=format_date(due, w.lang)),
+            dated=lambda kind, due: plain(
+                w.lang, "formats.kind_date", kind=kind, date=format_date(due, w.lang)
+            ),
             undated=lambda kind: w.h("kind_no_deadline", kind=kind),
         )
         return join_clauses(w.lang, each)

@@ -115,7 +115,7 @@ async def test_the_report_states_each_kinds_deadline_where_they_differ(
     dates = join_clauses(
         "zh",
         [
-            label("report.kind_deadline", kind=kind_name("zh", kind, plural=True), date=day)
+            label("formats.kind_date", kind=kind_name("zh", kind, plural=True), date=day)
             for kind, day in (("county", "2026年12月20日"), ("member", "2026年12月31日"))
         ],
     )

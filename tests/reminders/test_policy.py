@@ -865,9 +865,7 @@ async def test_a_roll_call_states_each_kinds_deadline_where_they_differ(
     dates = join_clauses(
         "zh",
         [
-            label(
-                "reminders.rollcall.kind_date", kind=kind_name("zh", kind, plural=True), date=day
-            )
+            label("formats.kind_date", kind=kind_name("zh", kind, plural=True), date=day)
             for kind, day in (("county", "12月20日"), ("member", "12月31日"))
         ],
     )

@@ -45,7 +45,7 @@ async def test_outstanding_states_each_kinds_deadline_where_they_differ(seeded: 
     dates = join_clauses(
         "zh",
         [
-            label("report.kind_deadline", kind=kind_name("zh", kind, plural=True), date=day)
+            label("formats.kind_date", kind=kind_name("zh", kind, plural=True), date=day)
             for kind, day in (("county", "2026年12月20日"), ("member", "2026年12月31日"))
         ],
     )

@@ -31,7 +31,7 @@ from bot.staff.archive import build_archive
 from bot.staff.export import collect, export_workbook
 from bot.staff.workbook import display_width
 from bot.transport.outbox import enqueue, text_payload
-from messages import join_clauses, kind_name, t
+from messages import join_clauses, kind_name, plain, t
 from storage import repositories as repo
 from storage.models import OutboxMessage, Person, Submission, SubmissionFile, Unit
 from tests.support.cli import run_cli
@@ -277,7 +277,7 @@ async def test_the_summary_states_each_kinds_deadline_where_they_differ(
         r for r in _rows(load_workbook(path)[word("sheet_summary")]) if r[0] == word("deadline")
     ]
     each = [
-        word("kind_deadline", kind=kind_name("zh", kind, plural=True), date=day)
+        plain("zh", "formats.kind_date", kind=kind_name("zh", kind, plural=True), date=day)
         for kind, day in (("county", "2026年12月20日"), ("member", "2026年12月31日"))
     ]
     assert row[1] == join_clauses("zh", each)
