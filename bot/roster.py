@@ -369,10 +369,8 @@ _ROLES = (
 async def actor(
     *, services: Services, user_id: int, language_code: str | None, name: str | None = None
 ) -> ActorOut:
-    """Who is acting, read once per update: language, staff, roles. The Telegram app's language
-    is kept the first time the bot meets a person (later messages, sent unasked, are written in
-    it until they choose with /language); a staff member's `name` when new or changed (the
-    audit log and the review name them)."""
+    """Who is acting, read once per update: language, staff, roles. A staff member's Telegram
+    `name` is kept when new or changed (the audit log and the review name them)."""
     who = {"user_id": user_id}
     async with services.db.sessions() as session:
         language, unreachable, stored_staff, stored_name, flow, step, data = (
@@ -380,18 +378,12 @@ async def actor(
         ).one()
         held = (await session.execute(_ROLES, who)).all()
     staff = user_id in services.settings.staff_ids or stored_staff is not None
-    renamed = bool(staff and name and name[:200] != stored_name)
-    app_language = _supported(language_code) if language is None else None
-    if renamed or app_language:
-        async with services.db.uow() as tx:
-            account = await _account(tx, user_id, services.now())
-            if renamed and name:
-                account.name = name[:200]
-            if app_language:  # what later messages (reminders, review results) are written in
-                account.language = app_language
+    if staff and name and name[:200] != stored_name:
+        async with services.db.uow(bookkeeping=True) as tx:
+            (await _account(tx, user_id, services.now())).name = name[:200]
     return ActorOut(
         user_id=user_id,
-        language=language or app_language or _default_language(services, language_code),
+        language=language or _default_language(services, language_code),
         staff=staff,
         roles=[RoleOut(unit_id=u, unit=n, kind=kind, role=role) for u, n, kind, role in held],
         unreachable=unreachable is not None,
@@ -417,7 +409,7 @@ async def staff_names(session: AsyncSession, user_ids: Sequence[int]) -> dict[in
 
 async def reachable_again(*, services: Services, user_id: int) -> None:
     """A person marked unreachable wrote to the bot or pressed its button: clear the mark."""
-    async with services.db.uow() as tx:
+    async with services.db.uow(bookkeeping=True) as tx:
         account = await tx.get(Account, user_id)
         if account is not None:
             _reachable(account, services.now())
@@ -510,7 +502,7 @@ async def list_staff(*, services: Services) -> list[StaffOut]:
 async def greet(*, services: Services, user_id: int, language_code: str | None) -> str:
     """Record that a person has started the bot; return the language to answer in."""
     async with services.db.uow() as tx:
-        account = await seen(tx, user_id, services.now())
+        account = await seen(tx, user_id, services.now(), language_code)
         return account.language or _default_language(services, language_code)
 
 
@@ -523,10 +515,16 @@ async def _account(session: AsyncSession, user_id: int, now: datetime) -> Accoun
     return account
 
 
-async def seen(session: AsyncSession, user_id: int, now: datetime) -> Account:
-    """Record, in the caller's transaction, that a person wrote or pressed now."""
+async def seen(
+    session: AsyncSession, user_id: int, now: datetime, language_code: str | None = None
+) -> Account:
+    """Record, in the caller's transaction, that a person started the bot now (/start, an
+    invite link); keep their Telegram app's language if they have not chosen one, so that
+    what the bot sends them unasked later (reminders, review results) is written in it."""
     account = await _account(session, user_id, now)
     _reachable(account, now)
+    if account.language is None:
+        account.language = _supported(language_code)
     return account
 
 

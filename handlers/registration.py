@@ -192,7 +192,12 @@ async def start_with_token(update: Update, context: Context) -> None:
         await message.reply_text(t(await language_for(update, context), "common.private_only"))
         return
     token = context.args[0] if context.args else ""
-    outcome = await flow.start(services=services_of(context), user_id=user.id, token=token)
+    outcome = await flow.start(
+        services=services_of(context),
+        user_id=user.id,
+        token=token,
+        language_code=user.language_code,
+    )
     lang = await language_for(update, context)
     await show(update, context, outcome, lang)
 

@@ -146,14 +146,16 @@ class Database:
         return self.engine.dialect.name
 
     @asynccontextmanager
-    async def uow(self) -> AsyncIterator[AsyncSession]:
+    async def uow(self, *, bookkeeping: bool = False) -> AsyncIterator[AsyncSession]:
         """Open one transaction; commit on success, roll back on error.
 
         Inside an update's handling, the transaction also records the update as handled,
-        so a redelivered update is never applied twice.
+        so a redelivered update is never applied twice. A `bookkeeping` transaction (a note
+        about the person acting, the same when written twice) leaves that to the update's
+        own: recorded by it, a kill -9 before the reply would lose the answer on restart.
         """
         async with self.sessions() as session, session.begin():
-            update_id = current_update.get()
+            update_id = None if bookkeeping else current_update.get()
             if update_id is not None:
                 if await session.get(HandledUpdate, update_id) is not None:
                     raise UpdateAlreadyHandled(update_id)

@@ -208,11 +208,13 @@ def buttons_of(step: StepOut) -> tuple[str, ...]:
     return ()
 
 
-async def start(*, services: Services, user_id: int, token: str) -> Outcome:
+async def start(
+    *, services: Services, user_id: int, token: str, language_code: str | None = None
+) -> Outcome:
     """Open an invite: check the token (slowing down guessers) and ask to confirm the unit."""
     now = services.now()
     async with services.db.uow() as tx:
-        await roster.seen(tx, user_id, now)
+        await roster.seen(tx, user_id, now, language_code)
         until = await _held_until(tx, user_id, now)
         if until is not None:
             tx.add(InviteAttempt(user_id=user_id, at=now, reason="throttled"))

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from bot.registration import flow, invites
 from bot.services import Services
-from storage.models import ConversationStep, Invite, Person, Unit
+from storage.models import Account, ConversationStep, Invite, Person, Unit
 from tests.support import factories, rows
 from tests.support.application import BotHarness
 from tests.support.messages import label
@@ -172,6 +172,16 @@ async def test_an_edited_message_is_not_taken_as_input(
     found = await rows.get(services, ConversationStep, PERSON)
     assert found is not None
     assert flow.NAME not in found.data
+
+
+async def test_a_liaison_registering_in_an_english_app_is_written_to_in_english_later(
+    bot: BotHarness, services: Services, unit: Unit
+) -> None:
+    token = await token_for(services)
+    await bot.command(PERSON, f"/start {token}", language_code="en-GB")
+    account = await rows.get(services, Account, PERSON)
+    assert account is not None
+    assert account.language == "en"  # reminders and review results are sent in it
 
 
 async def test_staff_make_an_invite_link_with_buttons(
