@@ -10,7 +10,8 @@ from pathlib import Path
 from PIL import Image
 
 from bot.demo.chatpicture import Item, _wrap, render
-from bot.demo.guide import make_pictures
+from bot.demo.guide import Picture, _chart, make_pictures
+from bot.sandbox.models import FileInfo, SentMessage
 from messages import plain, strip_html
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,3 +76,42 @@ def test_a_chat_with_a_press_is_drawn(tmp_path: Path) -> None:
     with Image.open(path) as picture:
         assert picture.width == 860
         assert picture.height > 84 + 5 * 40
+
+
+class TwoPhotos:
+    """The staff's chat after the staff scene: the chart from /stats, then the 通报's page."""
+
+    def __init__(self) -> None:
+        self.files = {"chart": b"chart png", "page": b"page png"}
+
+    async def messages(self, chat_id: int) -> list[SentMessage]:
+        def photo(message_id: int, file_id: str, caption: str) -> SentMessage:
+            info = FileInfo(file_id=file_id, file_unique_id=file_id, kind="photo", file_size=9)
+            return SentMessage(
+                chat_id=chat_id,
+                message_id=message_id,
+                date=0,
+                kind="photo",
+                method="sendPhoto",
+                caption=caption,
+                files=[info],
+            )
+
+        return [
+            photo(1, "chart", plain("zh", "stats.caption", units=50, missing_contacts=12,
+                                    missing_items=23, pending_review=9)),
+            photo(2, "page", "关于双拥工作联络员和资料台账报送情况的通报（第1页）"),
+        ]  # fmt: skip
+
+    async def file_bytes(self, file_id: str) -> bytes:
+        return self.files[file_id]
+
+
+async def test_the_progress_chart_picture_is_the_chart_not_the_last_photo(
+    tmp_path: Path,
+) -> None:
+    """It was the 通报's first page, which /notice sends after /stats."""
+    pictures: list[Picture] = []
+    await _chart(TwoPhotos(), tmp_path, pictures, "zh")  # type: ignore[arg-type]
+    assert (tmp_path / "progress-chart.png").read_bytes() == b"chart png"
+    assert [p.name for p in pictures] == ["progress-chart"]

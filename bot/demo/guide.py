@@ -500,7 +500,7 @@ async def _draw(out: Path, *, lang: str, only: Collection[str] | None) -> list[P
                     for shot in wanted:
                         pictures.append(await _take(stage, sandbox, marks, shot, out))
                     if charted:
-                        await _chart(sandbox, out, pictures)
+                        await _chart(sandbox, out, pictures, stage.lang)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return pictures
@@ -537,10 +537,12 @@ async def _take(
     return Picture(shot.name, path, texts)
 
 
-async def _chart(sandbox: RecordingSandbox, out: Path, pictures: list[Picture]) -> None:
-    """The progress chart /stats sent, as it is (after the staff's scene)."""
+async def _chart(sandbox: RecordingSandbox, out: Path, pictures: list[Picture], lang: str) -> None:
+    """The progress chart /stats sent, as it is (after the staff's scene): the photo with the
+    chart's caption, not the last photo (/notice sends the 通报's first page after it)."""
+    words = catalogue(lang)["stats.caption"].split("{")[0]
     for message in reversed(await sandbox.messages(STAFF_USER_ID)):
-        if message.kind == "photo" and message.files:
+        if message.kind == "photo" and message.files and (message.caption or "").startswith(words):
             path = out / "progress-chart.png"
             data = await sandbox.file_bytes(message.files[-1].file_id)
             await asyncio.to_thread(path.write_bytes, data)

@@ -28,7 +28,7 @@ from bot.enums import UnitKind
 from bot.ledger.report import Totals, differ, kind_deadlines, report_in, the_deadline
 from bot.ledger.status import load_obligations
 from bot.services import Services
-from messages import format_short_date, kind_label, kind_name, plain
+from messages import format_short_date, format_time, kind_label, kind_name, plain
 from storage.models import Submission
 
 if TYPE_CHECKING:
@@ -228,7 +228,7 @@ def build_figure(data: ChartData, lang: str) -> Figure:
         grid = figure.add_gridspec(len(ratios), 1, height_ratios=ratios)
         local = data.generated_at
         figure.suptitle(
-            say("title", date=f"{local:%Y-%m-%d %H:%M}"),
+            say("title", date=format_time(local, lang)),
             fontsize=15,
         )
         for row, (group, label) in enumerate(panels):

@@ -25,7 +25,7 @@ from bot.staff.charts import (
     figure_png,
     stats_chart,
 )
-from messages import kind_name
+from messages import format_time, kind_name
 from tests.support.messages import label, says
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -82,7 +82,8 @@ async def test_the_chart_marks_each_kinds_deadline_and_writes_days_as_the_office
 ) -> None:
     await seed_notice_situation(services=services, deadline=date(2026, 12, 31))
     await set_deadline(services=services, due=date(2026, 12, 20), kind="county")
-    figure = build_figure(await chart_data(services=services), "zh")
+    data = await chart_data(services=services)
+    figure = build_figure(data, "zh")
     figure_png(figure)
     shown = {t.get_text() for t in figure.findobj(Text)}
     for kind in ("county", "member"):
@@ -92,6 +93,8 @@ async def test_the_chart_marks_each_kinds_deadline_and_writes_days_as_the_office
     assert days
     for day in days:
         assert says(day, "formats.month_day"), day
+    title = figure.get_suptitle()  # its moment too: it read 截至2026-09-28 09:00
+    assert says(title, "stats.title", date=format_time(data.generated_at, "zh")), title
 
 
 async def test_english_chart_keeps_chinese_unit_names(services: Services) -> None:
