@@ -27,6 +27,10 @@ def _owed_lines(dues: UnitObligations, lang: str, role: str) -> list[str]:
             lines.append(t(lang, "reminders.item_returned", title=item.title, note=note))
         elif item.state == ItemState.RETURNED:
             lines.append(t(lang, "reminders.item_returned_plain", title=item.title))
+        elif item.draft_files:  # received, never sent for review (skipped, /cancel)
+            lines.append(t(lang, "reminders.item_draft", title=item.title, files=item.draft_files))
+        elif item.draft_chars:
+            lines.append(t(lang, "reminders.item_draft_text", title=item.title))
         else:
             lines.append(t(lang, "reminders.item_missing", title=item.title))
     return lines

@@ -482,6 +482,22 @@ async def test_awaiting_review_is_never_named_and_sent_back_is(services: Service
     assert items[4][1] not in back.text
 
 
+async def test_an_item_received_but_never_submitted_is_named_as_such(
+    services: Services,
+) -> None:
+    """Files kept after 暂时跳过 or /cancel were named like an item with nothing sent, while
+    /status said to press 本项已报齐."""
+    world = World(services)
+    world.at(d(11, 30))
+    await set_deadline(services=services, due=d(12, 31))
+    unit = await _one_unit(world)
+    items = await world.items()
+    await world.submit(unit, [items[0][0]], "draft")
+    [reminder] = await world.day(d(11, 30))
+    assert mentions(reminder.text, "reminders.item_draft_text", title=items[0][1])
+    assert mentions(reminder.text, "reminders.item_missing", title=items[1][1])
+
+
 async def test_a_queued_round_reminder_that_became_moot_is_not_sent(services: Services) -> None:
     world = World(services)
     world.at(d(11, 30), time(22, 0))  # a round asked for is not held for quiet hours
