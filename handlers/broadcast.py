@@ -404,8 +404,9 @@ async def acknowledge(update: Update, context: Context) -> None:
         await query.answer(t(lang, "common.stale_button"))
     else:
         await query.answer(t(lang, "ack.thanks" if outcome == "recorded" else "ack.already"))
+        done = plain(lang, "ack.done_button")  # the notice shows it was acknowledged
         try:
-            await set_buttons(query.message, None)
+            await set_buttons(query.message, keyboard([[(done, f"ack:{broadcast_id}")]]))
         except TelegramError as exc:
             log.info("could not take the ack button off: %s", exc)
     raise ApplicationHandlerStop

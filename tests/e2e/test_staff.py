@@ -370,7 +370,7 @@ async def test_broadcast_end_to_end(office: Office) -> None:
     answers = await sandbox.wait_callback_answers(len(acked) + 3)
     assert says(answers[-1].text, "ack.already")
     assert await office.count(BroadcastAck) == 10
-    assert (await sandbox.messages(acked[0]))[0].reply_markup is None
+    assert (await sandbox.messages(acked[0]))[0].button_texts() == [label("ack.done_button")]
 
     [status] = await staff.press(label("broadcast.button_acks"))
     assert mentions(status.text, "broadcast.acks_title", delivered=30, acked=10, waiting=20)
