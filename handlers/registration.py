@@ -21,6 +21,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType
+from telegram.ext import MessageHandler, filters
 
 from bot.context import Context
 from bot.conversations import StepOut
@@ -43,6 +44,7 @@ from bot.registration.flow import (
 )
 from bot.registration.validation import format_phone
 from handlers.shared import (
+    PRIVATE,
     Audience,
     Button,
     Command,
@@ -183,15 +185,31 @@ async def ask(message: Message, step: StepOut, lang: str, *before: str) -> None:
 # ---- /start <token> ---------------------------------------------------------------------------
 
 
+# A registration link pasted into the chat instead of opened (https://t.me/<bot>?start=<token>).
+PASTED_LINK = re.compile(r"t\.me/[A-Za-z0-9_]+\?start=([A-Za-z0-9_-]{8,64})")
+
+
 async def start_with_token(update: Update, context: Context) -> None:
     """`/start <token>`: open an invite link."""
+    await open_link(update, context, context.args[0] if context.args else "")
+
+
+async def pasted_link(update: Update, context: Context) -> None:
+    """A registration link sent as text: open it as if it had been tapped."""
+    message = update.effective_message
+    found = PASTED_LINK.search(message.text or "") if message is not None else None
+    if found is not None:
+        await open_link(update, context, found[1])
+
+
+async def open_link(update: Update, context: Context, token: str) -> None:
+    """Check an invite's token and begin the registration it opens."""
     user, message, chat = update.effective_user, update.effective_message, update.effective_chat
     if user is None or message is None or chat is None:
         return
     if chat.type != ChatType.PRIVATE:
         await message.reply_text(t(await language_for(update, context), "common.private_only"))
         return
-    token = context.args[0] if context.args else ""
     outcome = await flow.start(
         services=services_of(context),
         user_id=user.id,
@@ -470,5 +488,6 @@ FEATURE = Feature(
         Command("contacts", contacts_command, Audience.MEMBER),
     ),
     buttons=(Button(r"^c:", contacts_pressed),),
+    handlers=(MessageHandler(PRIVATE & filters.Regex(PASTED_LINK), pasted_link),),
     flows={flow.FLOW: handle},
 )

@@ -184,6 +184,17 @@ async def test_a_liaison_registering_in_an_english_app_is_written_to_in_english_
     assert account.language == "en"  # reminders and review results are sent in it
 
 
+async def test_a_registration_link_pasted_as_text_opens_as_if_tapped(
+    bot: BotHarness, services: Services, unit: Unit
+) -> None:
+    """Pasted into the chat instead of tapped, the link was answered 未能识别您的消息."""
+    link = f"https://t.me/liaison_test_bot?start={await token_for(services)}"
+    confirm = (await bot.say(PERSON, f"请点击以下链接登记：{link} 谢谢")).one()
+    assert confirm.says("registration.confirm_liaison", unit=UNIT)
+    unknown = (await bot.say(STRANGER, "t.me/liaison_test_bot?start=nosuchtoken00")).one()
+    assert unknown.says("registration.token_unknown")
+
+
 async def test_staff_make_an_invite_link_with_buttons(
     bot: BotHarness, services: Services, unit: Unit
 ) -> None:
