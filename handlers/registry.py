@@ -16,6 +16,7 @@ from telegram import (
     BotCommandScopeChat,
     Update,
 )
+from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
@@ -177,16 +178,21 @@ async def help_command(update: Update, context: Context) -> None:
     if message is None or actor is None:
         return
     lang = await language_for(update, context)
+    in_group = message.chat.type != ChatType.PRIVATE
     sections = [Audience.EVERYONE]
     if actor.member:
         sections.append(Audience.MEMBER)
     if actor.staff:
         sections += [Audience.STAFF, Audience.GROUP]
+    if in_group:  # only the group's own commands work here
+        sections = [Audience.GROUP]
     parts = []
     for audience in sections:
         lines = [t(lang, f"help.heading_{audience}")]
         lines += [help_line(lang, name) for name in menus.audience_commands(audience)]
         parts.append("\n".join(lines))
+    if in_group:
+        parts.append(t(lang, "help.in_private"))
     await message.reply_text("\n\n".join(parts))
 
 

@@ -62,6 +62,11 @@ async def test_help_lists_only_the_commands_of_the_persons_roles(
     staff = (await bot.command(STAFF, "/help")).one()
     assert staff.mentions("help.heading_staff")
     assert not staff.mentions("help.heading_member")
+    # In a group only the group's commands work: /status and /submit are not offered there.
+    in_group = (await bot.command(LIAISON, "/help", chat_id=GROUP)).one()
+    assert in_group.mentions("help.heading_group")
+    assert in_group.mentions("help.in_private")
+    assert not in_group.mentions("help.heading_member")
 
 
 async def test_a_language_chosen_with_a_button_is_remembered(
