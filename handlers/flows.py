@@ -14,6 +14,7 @@ from telegram.ext import ApplicationHandlerStop
 
 from bot import conversations
 from bot.context import Context
+from bot.registration import flow as registration
 from handlers.shared import FlowHandler, actor_of, command_of, language_for, services_of
 from messages import t
 
@@ -48,10 +49,18 @@ async def cancel(update: Update, context: Context) -> None:
     user, message = update.effective_user, update.effective_message
     if user is None or message is None:
         return
+    actor = await actor_of(update, context)
+    step = actor.step if actor is not None else None
     left = await conversations.cancel(services=services_of(context), user_id=user.id)
     lang = await language_for(update, context)
+    text = t(lang, "common.cancelled" if left else "common.nothing_to_cancel")
+    if (
+        left
+        and step is not None
+        and step.flow == registration.FLOW
+        and "invite_id" in step.data
+        and step.step in registration.BEFORE_REDEEMING
+    ):  # an invite is used when the registration is saved
+        text += "\n" + t(lang, "registration.cancelled_link_valid")
     # Take away any one-time keyboard a step showed (the "share my number" button).
-    await message.reply_text(
-        t(lang, "common.cancelled" if left else "common.nothing_to_cancel"),
-        reply_markup=ReplyKeyboardRemove(),
-    )
+    await message.reply_text(text, reply_markup=ReplyKeyboardRemove())

@@ -492,7 +492,8 @@ async def test_cancel_leaves_any_step(office: Office) -> None:
     await liaison.press(CONFIRM)
     await liaison.say("张伟")
     [cancelled] = await liaison.say("/cancel")
-    assert says(cancelled.text, "common.cancelled")
+    assert mentions(cancelled.text, "common.cancelled")
+    assert mentions(cancelled.text, "registration.cancelled_link_valid")
     [reply] = await liaison.say("办公室主任")
     assert says(reply.text, "common.not_understood")
     assert await office.steps() == []

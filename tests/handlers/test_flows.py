@@ -38,7 +38,9 @@ async def test_cancel_with_nothing_to_cancel(bot: BotHarness) -> None:
 
 
 async def test_cancel_leaves_the_flow(at_name: BotHarness, services: Services) -> None:
-    assert (await at_name.command(PERSON, "/cancel")).one().says("common.cancelled")
+    cancelled = (await at_name.command(PERSON, "/cancel")).one()
+    assert cancelled.mentions("common.cancelled")
+    assert cancelled.mentions("registration.cancelled_link_valid")
     assert await step_of(services) is None
     # With the flow gone, text is no longer taken for a name.
     assert (await at_name.say(PERSON, "张伟")).one().says("common.not_understood")

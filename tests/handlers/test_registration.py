@@ -195,6 +195,18 @@ async def test_a_registration_link_pasted_as_text_opens_as_if_tapped(
     assert unknown.says("registration.token_unknown")
 
 
+async def test_cancel_during_registration_says_the_link_still_works(
+    bot: BotHarness, services: Services, unit: Unit
+) -> None:
+    token = await token_for(services)
+    await bot.command(PERSON, f"/start {token}")
+    cancelled = (await bot.command(PERSON, "/cancel")).one()
+    assert cancelled.mentions("common.cancelled")
+    assert cancelled.mentions("registration.cancelled_link_valid")
+    again = (await bot.command(PERSON, f"/start {token}")).one()  # and it does
+    assert again.says("registration.confirm_liaison", unit=UNIT)
+
+
 async def test_staff_make_an_invite_link_with_buttons(
     bot: BotHarness, services: Services, unit: Unit
 ) -> None:
