@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from bot.conversations import StepOut
 from bot.errors import NotStaff, StaffNotFound, UnitAmbiguous, UnitNotFound
@@ -395,16 +396,24 @@ async def actor(
 
 async def staff_names(session: AsyncSession, user_ids: Sequence[int]) -> dict[int, str]:
     """The Telegram names of staff members, where the bot has seen them."""
-    named: dict[int, str] = dict(
+    return await _kept(session, Account.name, user_ids)
+
+
+async def _kept(
+    session: AsyncSession, column: InstrumentedAttribute[str | None], user_ids: Sequence[int]
+) -> dict[int, str]:
+    """One thing kept on the accounts of many people (their language, their name), for those
+    who have it, in one statement a chunk of ids."""
+    kept: dict[int, str] = dict(
         await repo.rows_in(
             session,
-            lambda part: select(Account.user_id, Account.name).where(
-                Account.user_id.in_(part), Account.name.is_not(None)
+            lambda part: select(Account.user_id, column).where(
+                Account.user_id.in_(part), column.is_not(None)
             ),
             user_ids,
         )
     )
-    return named
+    return kept
 
 
 async def reachable_again(*, services: Services, user_id: int) -> None:
@@ -553,15 +562,7 @@ async def languages_in(
     session: AsyncSession, services: Services, user_ids: Sequence[int]
 ) -> dict[int, str]:
     """`language_in` for many people at once: each one's chosen language, else the office's."""
-    chosen: dict[int, str] = dict(
-        await repo.rows_in(
-            session,
-            lambda part: select(Account.user_id, Account.language).where(
-                Account.user_id.in_(part), Account.language.is_not(None)
-            ),
-            user_ids,
-        )
-    )
+    chosen = await _kept(session, Account.language, user_ids)
     return {u: chosen.get(u) or services.settings.language for u in user_ids}
 
 

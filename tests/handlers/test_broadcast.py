@@ -208,11 +208,16 @@ async def test_the_preview_and_every_summary_show_the_notice_as_recipients_read_
     [audited] = await rows.all_of(services, AuditEvent, AuditEvent.action == "broadcast")
     assert audited.details["summary"] == TRICKY
     # Those who have not pressed "收到" are reminded of it by the same words.
+    assert f"（{TRICKY}）" in (await nudged(bot, broadcast, shown, OTHER_LIAISON)).text
+
+
+async def nudged(bot: BotHarness, broadcast: Broadcast, on: Sent, user_id: int) -> Sent:
+    """Remind those who have not acknowledged the notice; the reminder `user_id` gets."""
     since = bot.request.mark()
-    await bot.press(STAFF, data=f"bc:nudge:{broadcast.id}:1", on=shown)
+    await bot.press(STAFF, data=f"bc:nudge:{broadcast.id}:1", on=on)
     await deliver(bot)
-    [reminder] = bot.request.sent(OTHER_LIAISON, since=since)
-    assert f"（{TRICKY}）" in reminder.text
+    [reminder] = bot.request.sent(user_id, since=since)
+    return reminder
 
 
 async def test_the_recent_notices_buttons_read_as_plain_text(
@@ -238,11 +243,7 @@ async def test_a_forwarded_documents_caption_is_summarised_as_it_reads(
     await bot.press(STAFF, label("broadcast.button_send", count=2), on=audience)
     await deliver(bot)
     [broadcast] = await rows.all_of(services, Broadcast)
-    since = bot.request.mark()
-    await bot.press(STAFF, data=f"bc:nudge:{broadcast.id}:1", on=audience)
-    await deliver(bot)
-    [reminder] = bot.request.sent(LIAISON, since=since)
-    assert f"（{summary}）" in reminder.text
+    assert f"（{summary}）" in (await nudged(bot, broadcast, audience, LIAISON)).text
 
 
 async def test_the_progress_counts_a_failed_copy_as_failed_not_as_sent(
