@@ -335,22 +335,17 @@ class ActorOut(BaseModel):
 
 # The person acting, read for every update: built once, each run binds `user_id`.
 _ACCOUNT = select(
-    select(Account.language)
-    .where(Account.user_id == bindparam("user_id"))
-    .scalar_subquery()
-    .label("language"),
-    select(Account.unreachable_since)
-    .where(Account.user_id == bindparam("user_id"))
-    .scalar_subquery()
-    .label("unreachable"),
+    *(
+        select(column)
+        .where(Account.user_id == bindparam("user_id"))
+        .scalar_subquery()
+        .label(f"account_{column.key}")
+        for column in (Account.language, Account.unreachable_since, Account.name)
+    ),
     select(StaffMember.user_id)
     .where(StaffMember.user_id == bindparam("user_id"))
     .scalar_subquery()
     .label("staff"),
-    select(Account.name)
-    .where(Account.user_id == bindparam("user_id"))
-    .scalar_subquery()
-    .label("name"),
     *(
         select(column)
         .where(ConversationStep.user_id == bindparam("user_id"))
@@ -374,9 +369,8 @@ async def actor(
     `name` is kept when new or changed (the audit log and the review name them)."""
     who = {"user_id": user_id}
     async with services.db.sessions() as session:
-        language, unreachable, stored_staff, stored_name, flow, step, data = (
-            await session.execute(_ACCOUNT, who)
-        ).one()
+        row = (await session.execute(_ACCOUNT, who)).one()
+        language, unreachable, stored_name, stored_staff, flow, step, data = tuple(row)
         held = (await session.execute(_ROLES, who)).all()
     staff = user_id in services.settings.staff_ids or stored_staff is not None
     if staff and name and name[:200] != stored_name:
