@@ -55,6 +55,12 @@ class ItemNotFound(DomainError):
     key = "cli.item_not_found"
 
 
+class ItemAmbiguous(DomainError):
+    """Several of a unit's items hold the words given: `matches` names them."""
+
+    key = "cli.item_ambiguous"
+
+
 class NotStaff(DomainError):
     key = "common.staff_only"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from collections.abc import Mapping
 from datetime import date
@@ -14,7 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.enums import KIND_ORDER, UnitKind
-from bot.errors import BadInput, ItemNotFound
+from bot.errors import BadInput, ItemAmbiguous, ItemNotFound
 from bot.importing import ChecklistRow, parse_checklist
 from bot.roster import ImportResult, find_unit, require_staff
 from bot.services import Services
@@ -95,6 +96,15 @@ class ChecklistPlan(BaseModel):
         return bool(self.added or self.retired or self.changed)
 
 
+def title_key(title: str) -> str:
+    """A title as a file's is matched with the stored one: half- and full-width forms, curly
+    and straight quotes and spaces aside (年度工作计划(含双拥工作内容) is the same item)."""
+    folded = unicodedata.normalize("NFKC", title)
+    for curly, straight in (("“", '"'), ("”", '"'), ("‘", "'"), ("’", "'")):
+        folded = folded.replace(curly, straight)
+    return "".join(folded.split())
+
+
 async def plan_checklist(tx: AsyncSession, rows: list[ChecklistRow]) -> ChecklistPlan:
     """What `_apply_checklist` would change, without writing anything."""
     query = (
@@ -102,16 +112,20 @@ async def plan_checklist(tx: AsyncSession, rows: list[ChecklistRow]) -> Checklis
         .where(ChecklistItem.unit_id.is_(None))
         .order_by(ChecklistItem.kind, ChecklistItem.position, ChecklistItem.id)
     )
-    existing = {(i.kind, i.title): i for i in (await tx.scalars(query)).all()}
+    existing = {(i.kind, title_key(i.title)): i for i in (await tx.scalars(query)).all()}
     added: list[ItemChange] = []
     changed = 0
     for position, row in enumerate(rows):
-        item = existing.get((row.kind, row.title))
+        item = existing.get((row.kind, title_key(row.title)))
         if item is None or not item.active:
             added.append(ItemChange(kind=row.kind, title=row.title))
-        elif (item.description, item.position) != (row.description, position):
+        elif (item.title, item.description, item.position) != (
+            row.title,
+            row.description,
+            position,
+        ):
             changed += 1
-    wanted = {(row.kind, row.title) for row in rows}
+    wanted = {(row.kind, title_key(row.title)) for row in rows}
     retired = [
         ItemChange(kind=item.kind or "", title=item.title)
         for key, item in existing.items()
@@ -134,11 +148,11 @@ async def apply_checklist(tx: AsyncSession, rows: list[ChecklistRow]) -> ImportR
 
 async def _apply_checklist(tx: AsyncSession, rows: list[ChecklistRow]) -> ImportResult:
     query = select(ChecklistItem).where(ChecklistItem.unit_id.is_(None))
-    existing = {(i.kind, i.title): i for i in (await tx.scalars(query)).all()}
+    existing = {(i.kind, title_key(i.title)): i for i in (await tx.scalars(query)).all()}
     added = updated = 0
     seen: set[tuple[str | None, str]] = set()
     for position, row in enumerate(rows):
-        key: tuple[str | None, str] = (row.kind, row.title)
+        key: tuple[str | None, str] = (row.kind, title_key(row.title))
         seen.add(key)
         item = existing.get(key)
         if item is None:
@@ -153,8 +167,14 @@ async def _apply_checklist(tx: AsyncSession, rows: list[ChecklistRow]) -> Import
                 )
             )
             added += 1
-        elif (item.description, item.position, item.active) != (row.description, position, True):
-            item.description, item.position, item.active = row.description, position, True
+        elif (item.title, item.description, item.position, item.active) != (
+            row.title,
+            row.description,
+            position,
+            True,
+        ):  # the same item, its title perhaps written with other brackets or quotes
+            item.title, item.description = row.title, row.description
+            item.position, item.active = position, True
             updated += 1
     for key, item in existing.items():
         if key not in seen and item.active:
@@ -194,10 +214,19 @@ async def list_checklist(*, services: Services) -> list[ChecklistItemOut]:
         ]
 
 
-async def _item_for_unit(tx: AsyncSession, unit: Unit, title: str) -> ChecklistItem:
-    for item in await repo.checklist(tx):
-        if item.title == title.strip() and (item.kind == unit.kind or item.unit_id == unit.id):
-            return item
+async def _item_for_unit(
+    tx: AsyncSession, unit: Unit, title: str, *, words: bool = True
+) -> ChecklistItem:
+    """The unit's item by its title, brackets and quotes aside, or (`words`) by the one title
+    that holds the words given (年度工作计划 for 年度工作计划（含双拥工作内容）)."""
+    wanted = title_key(title)
+    own = [i for i in await repo.checklist(tx) if i.kind == unit.kind or i.unit_id == unit.id]
+    exact = [i for i in own if title_key(i.title) == wanted]
+    found = exact or [i for i in own if words and wanted and wanted in title_key(i.title)]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise ItemAmbiguous(title=title, matches=tuple(i.title for i in found))
     raise ItemNotFound(title=title)
 
 
@@ -268,7 +297,7 @@ async def add_item(
         unit = await find_unit(tx, unit_name)
         title = title.strip()
         try:
-            existing = await _item_for_unit(tx, unit, title)
+            existing = await _item_for_unit(tx, unit, title, words=False)
         except ItemNotFound:
             existing = None
         if existing is not None:
