@@ -95,7 +95,9 @@ def render_reminder(
             how = "reminders.how_submit"
         lines.append(t(lang, how))
         return "\n".join(lines), submit_keyboard(lang, dues.unit_id)
-    lines.append(t(lang, "reminders.how_contacts"))
+    # Nothing but contacts owed: the lead's by /contacts, else the liaison's link from the office.
+    how = "reminders.how_contacts" if not dues.lead_registered else "reminders.how_liaison"
+    lines.append(t(lang, how))
     return "\n".join(lines), None
 
 

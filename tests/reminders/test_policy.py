@@ -7,6 +7,7 @@ a recording bot stands in for Telegram. Simulated days are driven by the FrozenC
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import re
@@ -951,6 +952,13 @@ def test_a_reminder_of_a_missing_lead_says_to_send_contacts() -> None:
     )
     assert mentions(done, "reminders.how_contacts")
     assert markup is None
+    # Only the liaison missing: the lead is not told to report the lead's details.
+    lead = Holder(2, Role.LEAD, "唐强", "副局长", "13912345679", 1002, None)
+    no_liaison = dataclasses.replace(dues(ItemState.ACCEPTED), liaison=None, lead=lead)
+    text, _ = rendering.render_reminder(no_liaison, role="lead", lang="zh", today=d(11, 30))
+    assert mentions(text, "reminders.liaison_missing")
+    assert mentions(text, "reminders.how_liaison")
+    assert not mentions(text, "reminders.how_contacts")
 
 
 def test_long_digests_and_roll_calls_fit_in_telegram_messages() -> None:
