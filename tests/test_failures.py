@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError, OperationalError
 from telegram.error import BadRequest, ChatMigrated, Forbidden, NetworkError, TelegramError
 
-from bot.transport.failures import cause_of, is_transient
+from bot.transport.failures import cause_of, is_transient, why_unreachable
 from bot.transport.request import MaybeSent, NotSent
 
 
@@ -60,3 +60,20 @@ def test_the_cause_names_the_drivers_words_in_one_short_line() -> None:
     error = wrapped(sqlite3.OperationalError("database is locked"))
     assert cause_of(error) == "OperationalError: database is locked"
     assert len(cause_of(ValueError("x" * 1000))) < 320
+
+
+@pytest.mark.parametrize(
+    ("error", "why"),
+    [
+        ("Forbidden: bot can't initiate conversation with a user", "never_started"),
+        ("Bad Request: chat not found", "never_started"),
+        ("Forbidden: bot was blocked by the user", "blocked"),
+        ("Forbidden: user is deactivated", "deactivated"),
+        ("Bad Request: message is too long", None),
+        (None, None),
+    ],
+)
+def test_why_a_person_is_out_of_reach_in_the_offices_terms(
+    error: str | None, why: str | None
+) -> None:
+    assert why_unreachable(error) == why

@@ -26,6 +26,7 @@ from bot.enums import KIND_ORDER, UnitKind
 from bot.errors import DomainError
 from bot.ledger.report import UnitStatus, unit_statuses
 from bot.services import Services
+from bot.transport.failures import why_unreachable
 from bot.transport.outbox import enqueue, enqueue_many, text_payload
 from messages import strip_html, t
 from storage import repositories as repo
@@ -441,13 +442,7 @@ async def progress_of(tx: AsyncSession, broadcast: Broadcast) -> Progress:
     counts: dict[str, int] = defaultdict(int)
     for state, error, count in rows.all():
         if state == "unreachable":
-            reason = (error or "").lower()
-            if "initiate" in reason or "not started" in reason:
-                state = "never_started"
-            elif "blocked" in reason:
-                state = "blocked"
-            else:
-                state = "other_unreachable"
+            state = why_unreachable(error) or "other_unreachable"
         counts[state] += count
     acked = await tx.scalar(
         select(func.count())

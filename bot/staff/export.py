@@ -580,7 +580,7 @@ class _Log:
                 role,
                 w.purpose(purpose),
                 w.state(state),
-                error,
+                w.reason(error),
             ]
         broadcast_id, unit_id, chat_id, state, sent_at, acked_at, error = row
         name, role = self.person(chat_id)
@@ -592,7 +592,7 @@ class _Log:
             w.state(state),
             w.local(sent_at),
             w.local(acked_at),
-            error,
+            w.reason(error),
         ]
 
     def measure(self, rows: Sequence[Any]) -> None:

@@ -12,6 +12,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
+from bot.transport.failures import why_unreachable
 from messages import kind_name, plain, role_name
 
 MAX_WIDTH = 60
@@ -88,6 +89,11 @@ class Writer:
             return self._label(f"export.purpose_{purpose}")
         except KeyError:
             return purpose
+
+    def reason(self, error: str | None) -> str:
+        """Why a message did not arrive, in the office's words where Telegram's are known."""
+        why = why_unreachable(error)
+        return self._label(f"export.reason_{why}") if why else (error or "")
 
     def state(self, state: str) -> str:
         try:

@@ -52,6 +52,19 @@ def is_transient(error: BaseException) -> bool:
     return False
 
 
+def why_unreachable(error: str | None) -> str | None:
+    """Telegram's words for a person out of reach, as a reason the office can read: they
+    never started the bot, blocked it, or deleted their account (None: something else)."""
+    words = (error or "").lower()
+    if "initiate" in words or "not started" in words or "chat not found" in words:
+        return "never_started"
+    if "blocked" in words:
+        return "blocked"
+    if "deactivated" in words:
+        return "deactivated"
+    return None
+
+
 def cause_of(error: BaseException) -> str:
     """One short line naming a failure: its type and the driver's own message."""
     shown = error

@@ -248,6 +248,9 @@ async def test_workbook_matches_the_database(services: Services, tmp_path: Path)
     states = sorted(str(r[4]) for r in deliveries[1:])
     assert states.count(word("state_unreachable")) == 1
     assert sum(1 for r in deliveries[1:] if r[6] is not None) == 1
+    # Why it did not arrive, in the office's words (it read "Forbidden: bot was blocked …").
+    [why] = [r[7] for r in deliveries[1:] if r[4] == word("state_unreachable")]
+    assert why == word("reason_blocked")
 
     expected_panes = {word("sheet_summary"): "A6", word("sheet_matrix"): "D2"}
     for sheet in book.worksheets:
