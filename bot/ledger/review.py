@@ -339,11 +339,12 @@ async def _tell_unit(
     for chat_id in dict.fromkeys(chats):
         account = await tx.get(Account, chat_id)
         lang = (account.language if account else None) or services.settings.language
-        if reason is None:
+        if reason is None:  # accepted; a "not applicable" is agreed to, not passed
+            agreed = "_na" if submission.answer_kind == "not_applicable" else ""
             key = (
-                "review.notice_all_accepted"
+                f"review.notice{agreed}_all_accepted"
                 if not ledger.missing_items
-                else "review.notice_accepted"
+                else f"review.notice{agreed}_accepted"
             )
             text = t(lang, key, unit=ledger.name, title=title, open=len(ledger.open_items))
             markup = None

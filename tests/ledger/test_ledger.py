@@ -452,6 +452,12 @@ async def test_not_applicable_asks_a_reason_and_goes_to_review(world: World) -> 
     )
     assert policy not in (await status_of(world)).missing_items
     await assert_agrees_with_report(world)
+    # The unit is told the office agreed it does not apply, not that its material "passed".
+    async with world.services.db.sessions() as session:
+        [notice] = (
+            await session.scalars(select(OutboxMessage).where(OutboxMessage.purpose == "review"))
+        ).all()
+    assert says(notice.payload["text"], "review.notice_na_accepted", title=policy)
 
 
 async def test_review_queue_oldest_first_with_files(world: World, clock: FrozenClock) -> None:
