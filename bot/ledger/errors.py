@@ -49,6 +49,12 @@ class BadReason(DomainError):
     key = "ledger.reason_invalid"
 
 
+class BadReturnReason(BadReason):
+    """A send-back's reason too short or too long (the unit's is 理由, the reviewer's 原因)."""
+
+    key = "review.reason_invalid"
+
+
 class NoHeldFiles(DomainError):
     """A choice of item for files outside /submit, when none are held any more."""
 

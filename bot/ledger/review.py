@@ -13,7 +13,12 @@ from bot import roster
 from bot.conversations import end_step, load_step, save_step
 from bot.ledger import files
 from bot.ledger.checklist import WITHDRAWN
-from bot.ledger.errors import AlreadyReviewed, SubmissionGone, SubmissionWithdrawn
+from bot.ledger.errors import (
+    AlreadyReviewed,
+    BadReturnReason,
+    SubmissionGone,
+    SubmissionWithdrawn,
+)
 from bot.ledger.permissions import UnitRef
 from bot.ledger.status import UnitObligations, load_obligations
 from bot.ledger.submitting import FLOW_REVIEW, STEP_RETURN_REASON, clean_reason
@@ -245,7 +250,7 @@ async def return_submission(
         services=services,
         actor_id=actor_id,
         submission_id=submission_id,
-        reason=clean_reason(reason),
+        reason=clean_reason(reason, BadReturnReason),
     )
 
 

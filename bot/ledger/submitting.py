@@ -241,11 +241,11 @@ async def ask_not_applicable(
         return item
 
 
-def clean_reason(reason: str) -> str:
-    """A reason as typed, trimmed; BadReason if too short or too long."""
+def clean_reason(reason: str, refusal: type[BadReason] = BadReason) -> str:
+    """A reason as typed, trimmed; `refusal` if too short or too long."""
     cleaned = reason.strip()
     if not MIN_REASON_CHARS <= len(cleaned) <= MAX_REASON_CHARS:
-        raise BadReason(min=MIN_REASON_CHARS, max=MAX_REASON_CHARS)
+        raise refusal(min=MIN_REASON_CHARS, max=MAX_REASON_CHARS)
     return cleaned
 
 

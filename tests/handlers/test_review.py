@@ -93,6 +93,8 @@ async def test_sending_back_asks_for_the_reason_then_tells_the_unit(
     asked = await bot.press(STAFF, label("review.button_return"), on=card)
     assert asked.one().says("review.ask_reason", unit="市民政局", title=office.plan.title)
     assert (await bot.command(STAFF, "/status")).one().says("review.reason_reask")
+    short = (await bot.say(STAFF, "无")).one()  # the reviewer's 原因, not the unit's 理由
+    assert short.says("review.reason_invalid", min=2, max=500)
     returned = (await bot.say(STAFF, "缺少盖章页")).messages[0]
     assert returned.says("review.returned", reason="缺少盖章页")
     submission = await state_of(services, office.submission)
