@@ -172,6 +172,7 @@ def render_step(
 def incoming_of(message: Message) -> IncomingFile | None:
     """The document or (largest) photo of a message, as Telegram describes it."""
     origin = forwarded_from(message)
+    caption = (message.caption or "")[:1024] or None  # Premium captions run longer
     if message.document is not None:
         document = message.document
         return IncomingFile(
@@ -182,7 +183,7 @@ def incoming_of(message: Message) -> IncomingFile | None:
             mime_type=document.mime_type,
             size=document.file_size,
             forwarded_from=origin,
-            caption=message.caption,
+            caption=caption,
         )
     if message.photo:
         photo = message.photo[-1]
@@ -192,7 +193,7 @@ def incoming_of(message: Message) -> IncomingFile | None:
             file_unique_id=photo.file_unique_id,
             size=photo.file_size,
             forwarded_from=origin,
-            caption=message.caption,
+            caption=caption,
         )
     return None
 
@@ -430,14 +431,14 @@ async def submit_press(update: Update, context: Context, step: StepOut, lang: st
 
 
 def stray_keyboard(lang: str, out: StrayOut) -> InlineKeyboardMarkup:
-    """The items to file the held files under; each button names how many files its question
-    named, so that an older question cannot file files sent after it."""
+    """The items to file the held files under; each button carries its question's number, so
+    that an older question cannot file files sent after it."""
     units = {c.unit_id for c in out.candidates}
-    named = len(out.files)
+    asked = out.asked
     rows = []
     if out.guess is not None:
         label = plain(lang, "ledger.stray_button_confirm", title=out.guess.title)
-        rows.append([(label, f"sf:{out.guess.unit_id}:{out.guess.item_id}:{named}")])
+        rows.append([(label, f"sf:{out.guess.unit_id}:{out.guess.item_id}:{asked}")])
     for c in out.candidates:
         if out.guess is not None and c.item_id == out.guess.item_id:
             continue
@@ -446,7 +447,7 @@ def stray_keyboard(lang: str, out: StrayOut) -> InlineKeyboardMarkup:
             if len(units) > 1
             else c.title
         )
-        rows.append([(label, f"sf:{c.unit_id}:{c.item_id}:{named}")])
+        rows.append([(label, f"sf:{c.unit_id}:{c.item_id}:{asked}")])
     rows.append([(t(lang, "ledger.stray_button_drop"), "sf:x")])
     return keyboard(rows)
 
@@ -517,7 +518,7 @@ async def stray_flow(update: Update, context: Context, step: StepOut) -> None:
             await query.answer()
             await send(update, context, t(lang, "ledger.stray_reask"))
             return
-        # sf:unit:item:files named (sf:unit:item from before the count was added)
+        # sf:unit:item:question (sf:unit:item from before questions were numbered)
         ids = ids_of(data, data.count(":")) if data.startswith("sf:") else None
         if ids is None or len(ids) not in (2, 3):
             await query.answer(t(lang, "common.stale_button"))
@@ -529,7 +530,7 @@ async def stray_flow(update: Update, context: Context, step: StepOut) -> None:
                 actor_id=user.id,
                 unit_id=ids[0],
                 item_id=ids[1],
-                named=ids[2] if len(ids) == 3 else None,
+                asked=ids[2] if len(ids) == 3 else None,
                 fetch=fetcher(context),
             )
         except DomainError as error:

@@ -50,6 +50,7 @@ class StrayOut(BaseModel):
     guess: Candidate | None
     candidates: list[Candidate]
     known: KnownFile | None = None
+    asked: int = 0  # which question this is: each file held asks anew
 
 
 _CJK_OR_WORD = re.compile(r"[\u4e00-\u9fff]+|[a-z]{3,}")
@@ -149,12 +150,13 @@ async def hold_stray_file(
         )
         held = [f for f in data.get("files", []) if f["file_unique_id"] != incoming.file_unique_id]
         held = [*held, incoming.model_dump()][-MAX_HELD_FILES:]
+        asked = int(data.get("asked", 0)) + 1
         await save_step(
             tx,
             user_id=actor_id,
             flow=FLOW_STRAY,
             step=STEP_CHOOSE,
-            data={"files": held},
+            data={"files": held, "asked": asked},
             now=services.now(),
         )
     hint = " ".join(f"{f.get('file_name') or ''} {f.get('caption') or ''}" for f in held)
@@ -165,6 +167,7 @@ async def hold_stray_file(
         files=[IncomingFile.model_validate(f).display_name for f in held],
         guess=candidates[index] if index is not None else None,
         candidates=candidates,
+        asked=asked,
     )
 
 
@@ -195,17 +198,17 @@ async def place_held_files(
     unit_id: int,
     item_id: int,
     fetch: Fetch,
-    named: int | None = None,
+    asked: int | None = None,
 ) -> Placed:
     """The person chose the item for the files in hand: download them into its draft and
-    continue with /submit at that item. `named`: how many files the question answered named;
-    when more have come since, it no longer speaks for them all and nothing is filed."""
+    continue with /submit at that item. `asked`: which question was answered; only the latest
+    names every file in hand, so an older one files nothing."""
     async with services.db.sessions() as session:
         step = await load_step(session, actor_id)
         if step is None or step.flow != FLOW_STRAY:
             raise NoHeldFiles()
         held = _held(step.data)
-        if named is not None and named != len(held):
+        if asked is not None and asked != int(step.data.get("asked", 0)):
             raise HeldFilesChanged()
         await require_member(session, actor_id, unit_id)
         await _open_item(session, unit_id, item_id)

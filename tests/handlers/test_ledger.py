@@ -294,7 +294,7 @@ async def test_a_file_sent_outside_submit_is_held_until_its_item_is_chosen(
     plan, minutes = office.items[0], office.items[1]
     ask = (await bot.send_document(LIAISON, "年度工作计划扫描件.pdf")).one()
     assert ask.says("ledger.stray_ask_guess", names="年度工作计划扫描件.pdf", title=plan.title)
-    assert ask.button_data()[0] == f"sf:{office.unit.id}:{plan.id}:1"  # the files it names
+    assert ask.button_data()[0] == f"sf:{office.unit.id}:{plan.id}:1"  # its question
     assert ask.button_data()[-1] == "sf:x"
     assert await rows.all_of(services, SubmissionFile) == []
 
@@ -321,6 +321,26 @@ async def test_an_older_question_does_not_file_the_files_sent_after_it(
     assert await rows.all_of(services, SubmissionFile) == []
     placed = await bot.press(LIAISON, data=f"sf:{office.unit.id}:{plan.id}:2", on=latest)
     assert placed.one().mentions("ledger.stray_placed", count=2, title=plan.title, files=2)
+
+
+async def test_an_older_question_files_nothing_also_when_the_held_files_are_full(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    """Held files are capped (the oldest drops out): counting them no longer told an older
+    question from the latest."""
+    plan = office.items[0]
+    asked = []
+    for n in range(submitting.MAX_HELD_FILES + 1):
+        name = f"材料{n}.pdf"
+        asked.append(
+            (await bot.send_document(LIAISON, name, content=b"%PDF-1.4 " + name.encode())).one()
+        )
+    refused = await bot.press(LIAISON, data=asked[-2].button_data()[0], on=asked[-2])
+    assert refused.one().says("ledger.stray_changed")
+    assert await rows.all_of(services, SubmissionFile) == []
+    data = f"sf:{office.unit.id}:{plan.id}:{submitting.MAX_HELD_FILES + 1}"
+    placed = await bot.press(LIAISON, data=data, on=asked[-1])
+    assert placed.one().mentions("ledger.stray_placed", count=submitting.MAX_HELD_FILES)
 
 
 async def test_a_held_file_can_be_dropped(
