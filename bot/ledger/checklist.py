@@ -105,14 +105,24 @@ def title_key(title: str) -> str:
     return "".join(folded.split())
 
 
+Key = tuple[str | None, str]
+
+
+async def _stored_by_key(tx: AsyncSession) -> tuple[dict[Key, ChecklistItem], list[ChecklistItem]]:
+    """The kinds' items by kind and folded title. Where several fold alike (an older import
+    kept both spellings), the active one stands, else the newest; the others are doubles."""
+    query = select(ChecklistItem).where(ChecklistItem.unit_id.is_(None))
+    items = sorted((await tx.scalars(query)).all(), key=lambda i: (i.active, i.id))
+    stands: dict[Key, ChecklistItem] = {}
+    for item in items:  # the later wins: active over retired, then the newest
+        stands[(item.kind, title_key(item.title))] = item
+    doubles = [i for i in items if stands[(i.kind, title_key(i.title))] is not i]
+    return stands, doubles
+
+
 async def plan_checklist(tx: AsyncSession, rows: list[ChecklistRow]) -> ChecklistPlan:
     """What `_apply_checklist` would change, without writing anything."""
-    query = (
-        select(ChecklistItem)
-        .where(ChecklistItem.unit_id.is_(None))
-        .order_by(ChecklistItem.kind, ChecklistItem.position, ChecklistItem.id)
-    )
-    existing = {(i.kind, title_key(i.title)): i for i in (await tx.scalars(query)).all()}
+    existing, doubles = await _stored_by_key(tx)
     added: list[ItemChange] = []
     changed = 0
     for position, row in enumerate(rows):
@@ -130,7 +140,7 @@ async def plan_checklist(tx: AsyncSession, rows: list[ChecklistRow]) -> Checklis
         ItemChange(kind=item.kind or "", title=item.title)
         for key, item in existing.items()
         if key not in wanted and item.active
-    ]
+    ] + [ItemChange(kind=i.kind or "", title=i.title) for i in doubles if i.active]
     counts = Counter(row.kind for row in rows)
     return ChecklistPlan(
         count=len(rows),
@@ -147,8 +157,7 @@ async def apply_checklist(tx: AsyncSession, rows: list[ChecklistRow]) -> ImportR
 
 
 async def _apply_checklist(tx: AsyncSession, rows: list[ChecklistRow]) -> ImportResult:
-    query = select(ChecklistItem).where(ChecklistItem.unit_id.is_(None))
-    existing = {(i.kind, title_key(i.title)): i for i in (await tx.scalars(query)).all()}
+    existing, doubles = await _stored_by_key(tx)
     added = updated = 0
     seen: set[tuple[str | None, str]] = set()
     for position, row in enumerate(rows):
@@ -178,6 +187,10 @@ async def _apply_checklist(tx: AsyncSession, rows: list[ChecklistRow]) -> Import
             updated += 1
     for key, item in existing.items():
         if key not in seen and item.active:
+            item.active = False
+            updated += 1
+    for item in doubles:  # one item a title: a second spelling retires
+        if item.active:
             item.active = False
             updated += 1
     return ImportResult(count=len(rows), added=added, updated=updated)
@@ -221,7 +234,8 @@ async def _item_for_unit(
     that holds the words given (年度工作计划 for 年度工作计划（含双拥工作内容）)."""
     wanted = title_key(title)
     own = [i for i in await repo.checklist(tx) if i.kind == unit.kind or i.unit_id == unit.id]
-    exact = [i for i in own if title_key(i.title) == wanted]
+    same = [i for i in own if i.title == title.strip()]
+    exact = same or [i for i in own if title_key(i.title) == wanted]
     found = exact or [i for i in own if words and wanted and wanted in title_key(i.title)]
     if len(found) == 1:
         return found[0]

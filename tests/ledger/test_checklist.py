@@ -55,3 +55,34 @@ async def test_staff_name_an_item_by_some_of_its_words(services: Services) -> No
     # Adding an item matches whole titles only: 计划 is a new item, not the annual plan.
     added = await checklist.add_item(services=services, unit_name="市民政局", title="计划")
     assert added.added
+
+
+async def test_two_stored_spellings_of_one_title_leave_one_item_owed(services: Services) -> None:
+    """An older import could keep both spellings (one retired, or both active); matching by the
+    folded title must neither bring the retired one back beside the other nor keep two."""
+    title = "年度工作计划（含双拥工作内容）"
+    half = title.translate(HALF_WIDTH)
+    async with services.db.uow() as tx:
+        original = await tx.scalar(select(ChecklistItem).where(ChecklistItem.title == title))
+        assert original is not None
+        tx.add(ChecklistItem(kind="member", title=half, description="", position=0, active=False))
+        tx.add(
+            ChecklistItem(kind="member", title=half + " ", description="", position=0, active=True)
+        )
+    rows = [
+        ChecklistRow(kind=r.kind, title=r.title.translate(HALF_WIDTH), description=r.description)
+        for r in parse_checklist(default_checklist_path())
+    ]
+    async with services.db.uow() as tx:
+        plan = await plan_checklist(tx, rows)
+        assert plan.added == []
+        await apply_checklist(tx, rows)
+    async with services.db.sessions() as session:
+        owed = (
+            await session.scalars(
+                select(ChecklistItem).where(
+                    ChecklistItem.active, ChecklistItem.title.startswith("年度工作计划")
+                )
+            )
+        ).all()
+    assert [i.title for i in owed] == [half]  # one item, as the file writes it
