@@ -136,6 +136,7 @@ class Intake:
         self.attempts: dict[int, int] = {}
         self.monotonic = monotonic
         self.failing_since: dict[int, float] = {}  # updates failing transiently, since when
+        self.alone_since: dict[int, float] = {}  # ... and since others went through again
         self.last_handled: float | None = None  # when an update last went through
         self.look_up_every = look_up_every
         self._floor: int | None = None
@@ -196,6 +197,7 @@ class Intake:
                 self._unrecorded.append(update.update_id)
             self.attempts.pop(update.update_id, None)
             self.failing_since.pop(update.update_id, None)
+            self.alone_since.pop(update.update_id, None)
             self.last_handled = self.monotonic()
             log.info("%s: handled", describe(update))
             services.metrics.count_update("handled")
@@ -210,6 +212,7 @@ class Intake:
             services.metrics.count_update("retry")
             raise UpdateFailed(update.update_id, error, attempt) from error
         self.failing_since.pop(update.update_id, None)
+        self.alone_since.pop(update.update_id, None)
         letter = await deadletters.store(
             services=services, update=update, error=cause_of(error), attempts=attempt
         )
@@ -231,5 +234,8 @@ class Intake:
         """Whether an update has failed "transiently" ALONE_AFTER s while others went through."""
         now = self.monotonic()
         since = self.failing_since.setdefault(update_id, now)
-        others_fine = self.last_handled is not None and self.last_handled > since
-        return others_fine and now - since >= ALONE_AFTER
+        if self.last_handled is None or self.last_handled <= since:
+            return False  # nothing has gone through since: the cause is everyone's
+        # Counted from when others went through again, not from an outage all shared.
+        alone = self.alone_since.setdefault(update_id, self.last_handled)
+        return now - alone >= ALONE_AFTER
