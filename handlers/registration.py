@@ -186,7 +186,7 @@ async def ask(message: Message, step: StepOut, lang: str, *before: str) -> None:
 
 
 # A registration link pasted into the chat instead of opened (https://t.me/<bot>?start=<token>).
-PASTED_LINK = re.compile(r"t\.me/[A-Za-z0-9_]+\?start=([A-Za-z0-9_-]{8,64})")
+PASTED_LINK = re.compile(r"t\.me/([A-Za-z0-9_]+)\?start=([A-Za-z0-9_-]{8,64})")
 
 
 async def start_with_token(update: Update, context: Context) -> None:
@@ -198,8 +198,12 @@ async def pasted_link(update: Update, context: Context) -> None:
     """A registration link sent as text: open it as if it had been tapped."""
     message = update.effective_message
     found = PASTED_LINK.search(message.text or "") if message is not None else None
-    if found is not None:
-        await open_link(update, context, found[1])
+    if found is None or message is None:
+        return
+    if found[1].lower() != (context.bot.username or "").lower():  # another bot's link
+        await message.reply_text(t(await language_for(update, context), "common.not_understood"))
+        return
+    await open_link(update, context, found[2])
 
 
 async def open_link(update: Update, context: Context, token: str) -> None:

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from bot.registration import flow, invites
 from bot.services import Services
-from storage.models import Account, ConversationStep, Invite, Person, Unit
+from storage.models import Account, ConversationStep, Invite, InviteAttempt, Person, Unit
 from tests.support import factories, rows
 from tests.support.application import BotHarness
 from tests.support.messages import label
@@ -193,6 +193,10 @@ async def test_a_registration_link_pasted_as_text_opens_as_if_tapped(
     assert confirm.says("registration.confirm_liaison", unit=UNIT)
     unknown = (await bot.say(STRANGER, "t.me/liaison_test_bot?start=nosuchtoken00")).one()
     assert unknown.says("registration.token_unknown")
+    # Another bot's link is not a wrong token (five of those would lock the person out).
+    other = (await bot.say(3003, "https://t.me/some_other_bot?start=abcdefgh123")).one()
+    assert other.says("common.not_understood")
+    assert len(await rows.all_of(services, InviteAttempt)) == 1  # the stranger's only
 
 
 async def test_cancel_during_registration_says_the_link_still_works(
