@@ -507,7 +507,7 @@ async def test_a_roster_of_some_units_on_record_says_what_it_leaves_out(office: 
     assert mentions(text, "uploads.units_absent", count=42)
     assert mentions(text, "uploads.more_units", count=2)
     assert "现有单位均在文件中" not in text  # golden text: the sentence that was untrue
-    assert "等2家" in text  # golden text: units are counted in 家
+    assert "……另有2家" in text  # golden text: units are counted in 家, the rest as the rest
 
 
 async def test_a_unit_left_out_counts_the_items_it_has_submitted_as_its_card_does(
