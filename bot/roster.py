@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import BaseModel
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -32,7 +31,6 @@ from storage.models import (
     OutboxMessage,
     Person,
     StaffMember,
-    Submission,
     Unit,
 )
 
@@ -201,41 +199,30 @@ async def plan_roster(session: AsyncSession, parsed: Numbered[UnitRow]) -> Roste
 
 
 async def _absent(session: AsyncSession, units: Sequence[Unit]) -> list[AbsentUnit]:
-    ids = [u.id for u in units]
-    if not ids:
+    """The units a roster file leaves out, with what they hold, as their card counts it (the
+    read model of obligations: people on record, items accepted, items awaiting review)."""
+    from bot.ledger.status import load_obligations  # the ledger is built on the roster
+
+    if not units:
         return []
-    people = dict(
-        (
-            await session.execute(
-                select(Person.unit_id, func.count())
-                .where(Person.unit_id.in_(ids), Person.until.is_(None))
-                .group_by(Person.unit_id)
+    dues = {
+        d.unit_id: d for d in await load_obligations(session, [u.id for u in units], detail=False)
+    }
+    absent = []
+    for u in units:
+        d = dues[u.id]
+        people = sum(1 for holder in (d.liaison, d.lead) if holder is not None)
+        absent.append(
+            AbsentUnit(
+                id=u.id,
+                name=u.name,
+                kind=u.kind,
+                people=people,
+                accepted=d.accepted,
+                pending=d.pending_review,
             )
-        ).all()
-    )
-    # An item counts once: accepted if any of its materials was, else awaiting review if one
-    # is; drafts and materials sent back are not counted (the unit's card counts alike).
-    states: dict[tuple[int, int], str] = {}
-    for unit_id, item_id, state in await session.execute(
-        select(Submission.unit_id, Submission.item_id, Submission.state)
-        .where(Submission.unit_id.in_(ids), Submission.state.in_(("pending", "accepted")))
-        .distinct()
-    ):
-        if states.get((unit_id, item_id)) != "accepted":
-            states[(unit_id, item_id)] = state
-    accepted = Counter(unit for (unit, _), state in states.items() if state == "accepted")
-    pending = Counter(unit for (unit, _), state in states.items() if state == "pending")
-    return [
-        AbsentUnit(
-            id=u.id,
-            name=u.name,
-            kind=u.kind,
-            people=int(people.get(u.id, 0)),
-            accepted=accepted[u.id],
-            pending=pending[u.id],
         )
-        for u in units
-    ]
+    return absent
 
 
 async def apply_roster(
