@@ -54,13 +54,7 @@ async def cancel(update: Update, context: Context) -> None:
     left = await conversations.cancel(services=services_of(context), user_id=user.id)
     lang = await language_for(update, context)
     text = t(lang, "common.cancelled" if left else "common.nothing_to_cancel")
-    if (
-        left
-        and step is not None
-        and step.flow == registration.FLOW
-        and "invite_id" in step.data
-        and step.step in registration.BEFORE_REDEEMING
-    ):  # an invite is used when the registration is saved
+    if left and step is not None and registration.link_still_works(step):
         text += "\n" + t(lang, "registration.cancelled_link_valid")
     # Take away any one-time keyboard a step showed (the "share my number" button).
     await message.reply_text(text, reply_markup=ReplyKeyboardRemove())

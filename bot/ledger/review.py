@@ -193,11 +193,11 @@ async def _pending_submission(tx: AsyncSession, submission_id: int) -> Submissio
         raise SubmissionWithdrawn()
     if submission.state != "pending":
         by = submission.reviewed_by
-        names = await roster.staff_names(tx, [by]) if by is not None else {}
+        named = await roster.staff_names(tx, [by]) if by is not None else {}
         raise AlreadyReviewed(
             state=submission.state,
             by=by,
-            by_name=names.get(by) if by is not None else None,
+            by_name=named.get(by or 0),
             at=submission.reviewed_at,
             reason=submission.review_note,
         )

@@ -208,6 +208,12 @@ def buttons_of(step: StepOut) -> tuple[str, ...]:
     return ()
 
 
+def link_still_works(step: StepOut) -> bool:
+    """Whether leaving this step leaves its invite link usable: an invite is used only when
+    the registration is saved."""
+    return step.flow == FLOW and "invite_id" in step.data and step.step in BEFORE_REDEEMING
+
+
 async def start(
     *, services: Services, user_id: int, token: str, language_code: str | None = None
 ) -> Outcome:
