@@ -38,7 +38,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Val
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from bot.enums import KIND_ALIASES, KINDS_IN_TEXT, UnitKind
-from messages import catalogue, join_or, kind_name, plain
+from messages import catalogue, join_or, kind_name, plain, shorten
 
 __all__ = [
     "CHECKLIST_COLUMNS",
@@ -581,7 +581,4 @@ def _row_error(
 
 
 def _shorten(value: str) -> str:
-    value = value.strip()
-    if len(value) <= _DETAIL_VALUE_LIMIT:
-        return value
-    return value[: _DETAIL_VALUE_LIMIT - 1] + "…"
+    return shorten(value.strip(), _DETAIL_VALUE_LIMIT)

@@ -40,7 +40,7 @@ from handlers.shared import (
     services_of,
     staff_only,
 )
-from messages import Markup, role_name, t
+from messages import Markup, role_name, shorten, t
 
 
 def card_keyboard(lang: str, submission_id: int) -> InlineKeyboardMarkup:
@@ -119,8 +119,7 @@ async def show(
         if file.forwarded_from:
             caption += "\n" + t(lang, "review.forwarded_from", origin=file.forwarded_from)
         if file.caption:  # Telegram takes 1,024 characters under a file
-            note = file.caption if len(file.caption) <= 600 else file.caption[:599] + "…"
-            caption += "\n" + t(lang, "review.file_note", note=note)
+            caption += "\n" + t(lang, "review.file_note", note=shorten(file.caption, 600))
         if file.photo:
             await context.bot.send_photo(target, file.file_id, caption=caption)
         else:

@@ -71,6 +71,7 @@ from messages import (
     kind_name,
     plain,
     role_name,
+    shorten,
     t,
 )
 
@@ -595,8 +596,7 @@ def _audit_value(name: str, value: object, lang: str, known: Mapping[str, str]) 
 
 
 def _short(value: object) -> str:
-    text = str(value)
-    return text if len(text) <= 30 else text[:29] + "…"
+    return shorten(str(value), 30)
 
 
 def audit_markup(page: AuditPage, lang: str) -> InlineKeyboardMarkup | None:

@@ -206,6 +206,11 @@ def numeral(number: int, lang: str) -> str:
     return names[number - 1] if 0 < number <= len(names) else str(number)
 
 
+def shorten(text: str, limit: int) -> str:
+    """Cut `text` to at most `limit` characters, the cut marked with an ellipsis (…)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def strip_html(text: str) -> str:
     """The text a person would see, for a terminal: tags dropped, entities decoded."""
     import re

@@ -18,6 +18,7 @@ from messages import (
     own,
     plain,
     role_name,
+    shorten,
     strip_html,
     t,
 )
@@ -106,3 +107,15 @@ def test_a_kind_is_named_once_or_as_several() -> None:
     assert kind_name("zh", "county") == kind_name("zh", "county", plural=True) == "县（区）"
     assert kind_name("en", "member") == "member unit"
     assert kind_name("en", "member", plural=True) == "member units"
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("八一建军节走访慰问", "八一建军节走访慰问"),  # fits: as it is
+        ("八一建军节走访慰问驻军", "八一建军节走访慰…"),  # cut: the mark counts in the limit
+    ],
+)
+def test_a_long_text_is_cut_with_an_ellipsis_within_its_limit(text: str, shown: str) -> None:
+    assert shorten(text, 9) == shown
+    assert len(shorten(text, 9)) <= 9

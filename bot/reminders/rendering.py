@@ -12,7 +12,16 @@ from bot.ledger.report import differ, each_kind, kind_deadlines, the_deadline
 from bot.ledger.status import Holder, UnitObligations
 from bot.reminders.ladder import Decision
 from bot.reminders.policy import DIGEST_LIMIT, PART_LIMIT, ROLLCALL_LIMIT, SUBMIT_CALLBACK
-from messages import Markup, format_date, format_short_date, join, join_clauses, role_name, t
+from messages import (
+    Markup,
+    format_date,
+    format_short_date,
+    join,
+    join_clauses,
+    role_name,
+    shorten,
+    t,
+)
 
 
 def _owed_lines(dues: UnitObligations, lang: str, role: str) -> list[str]:
@@ -23,7 +32,7 @@ def _owed_lines(dues: UnitObligations, lang: str, role: str) -> list[str]:
         lines.append(t(lang, "reminders.lead_missing"))
     for item in dues.open_items:
         if item.state == ItemState.RETURNED and item.reason:
-            note = item.reason if len(item.reason) <= 100 else item.reason[:99] + "…"
+            note = shorten(item.reason, 100)
             lines.append(t(lang, "reminders.item_returned", title=item.title, note=note))
         elif item.state == ItemState.RETURNED:
             lines.append(t(lang, "reminders.item_returned_plain", title=item.title))

@@ -28,7 +28,7 @@ from bot.ledger.report import UnitStatus, unit_statuses
 from bot.services import Services
 from bot.transport.failures import why_unreachable
 from bot.transport.outbox import enqueue, enqueue_many, text_payload
-from messages import strip_html, t
+from messages import shorten, strip_html, t
 from storage import repositories as repo
 from storage.models import (
     Broadcast,
@@ -160,7 +160,7 @@ class ProgressNote(BaseModel):
 def summarize(text: str) -> str:
     """Excerpt a notice's plain text (as recipients read it) in one line."""
     line = re.sub(r"\s+", " ", text).strip()
-    return line if len(line) <= SUMMARY_LENGTH else line[: SUMMARY_LENGTH - 1] + "…"
+    return shorten(line, SUMMARY_LENGTH)
 
 
 def summary_of(broadcast: Broadcast) -> str:

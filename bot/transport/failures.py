@@ -13,6 +13,8 @@ import sqlite3
 from sqlalchemy import exc as sa_exc
 from telegram.error import BadRequest, ChatMigrated, EndPointNotFound, Forbidden, TelegramError
 
+from messages import shorten
+
 # SQLite's own words for a database that is busy or briefly out of reach.
 _SQLITE_TRANSIENT = ("locked", "busy", "unable to open", "disk i/o")
 # PostgreSQL's SQLSTATE classes and codes that pass: connection exceptions (08),
@@ -70,9 +72,7 @@ def cause_of(error: BaseException) -> str:
     shown = error
     if isinstance(error, sa_exc.DBAPIError) and error.orig is not None:
         shown = error.orig
-    text = " ".join(str(shown).split()) or repr(shown)
-    if len(text) > 300:
-        text = text[:299] + "…"
+    text = shorten(" ".join(str(shown).split()) or repr(shown), 300)
     return f"{type(shown).__name__}: {text}"
 
 
