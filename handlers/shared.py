@@ -42,7 +42,7 @@ from bot.errors import DomainError
 from bot.ledger.files import DownloadTooLarge, Fetch
 from bot.roster import ActorOut
 from bot.services import Services
-from messages import format_date, strip_html, t
+from messages import format_date, format_time, strip_html, t
 
 log = logging.getLogger(__name__)
 
@@ -310,8 +310,7 @@ def day_text(context: Context, moment: datetime, lang: str) -> str:
 
 def moment_text(context: Context, moment: datetime, lang: str) -> str:
     """A moment as the office reads it: 2026年11月30日 10:05."""
-    local = moment.astimezone(services_of(context).settings.tz)
-    return f"{format_date(local.date(), lang)} {local:%H:%M}"
+    return format_time(moment.astimezone(services_of(context).settings.tz), lang)
 
 
 # ---- messages with buttons -------------------------------------------------------------------

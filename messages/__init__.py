@@ -174,6 +174,16 @@ def format_clock(moment: datetime, lang: str) -> str:
     return _formats(lang)["clock"].format(hour=moment.hour, minute=moment.minute)
 
 
+def format_sheet_day(day: date, lang: str) -> str:
+    """A date in a workbook cell's text: 2026-12-04."""
+    return _formats(lang)["sheet_day"].format(**_date_values(day, lang))
+
+
+def sheet_number_format(lang: str, *, with_time: bool) -> str:
+    """Excel's number format of a workbook's date cells (or date-and-time cells)."""
+    return _formats(lang)["sheet_time" if with_time else "sheet_date"]
+
+
 def join(lang: str, parts: Iterable[str]) -> str:
     """A list in running text: 市民政局、市卫健委 / Civil Affairs, Health."""
     return _formats(lang)["list"].join(parts)

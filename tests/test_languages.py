@@ -31,6 +31,9 @@ weekdays = "lu. ma. me. ĵa. ve. sa. di."
 list = " kaj "
 clauses = "; "
 and_list = "{rest} kaj {last}"
+sheet_day = "{day}.{month}.{year}"
+sheet_date = "d.m.yyyy"
+sheet_time = "d.m.yyyy hh:mm"
 """
 
 CHECK = """
@@ -43,10 +46,12 @@ from bot.cli.main import build_parser
 from bot.services import Services
 from bot.settings import Settings
 from bot.staff.console import AuditEntry, AuditPage
+from bot.staff.workbook import Writer
 from handlers.common import language_keyboard
 from handlers.staff import audit_text
 from handlers.registry import help_line
-from messages import LANGUAGES, format_date, format_time, join, join_and, normalize_language, t
+from messages import LANGUAGES, format_date, format_sheet_day, format_time, join, join_and
+from messages import normalize_language, t
 from storage.db import Database
 
 assert LANGUAGES[0] == "zh" and {"en", "eo"} <= set(LANGUAGES), LANGUAGES
@@ -58,6 +63,12 @@ assert format_date(date(2026, 12, 4), "eo") == "la 4-a de dec. 2026"
 assert format_time(datetime(2026, 12, 4, 9, 5), "eo") == "2026-12-04 je 09:05"
 assert join("eo", ["a", "b"]) == "a kaj b"
 assert join_and("eo", ["a", "b"]) == "a kaj b"
+# The workbook writes its dates as the catalogue says, in a cell's text and as Excel's format.
+assert format_sheet_day(date(2026, 12, 4), "eo") == "4.12.2026"
+sheet = Writer("eo", UTC)
+sheet.book.create_sheet("x")
+assert sheet.moment(date(2026, 12, 4)).number_format == "d.m.yyyy"
+assert sheet.moment(datetime(2026, 12, 4, 9, 5)).number_format == "d.m.yyyy hh:mm"
 entry = AuditEntry(
     id=1, at=datetime(2026, 12, 4, 1, tzinfo=UTC), actor_id=None, actor_name=None,
     actor_staff=False, action="submission", unit=None, details={"item": "a", "files": 2},

@@ -8,7 +8,7 @@ from pathlib import Path
 from bot.cli.common import Command, Subparsers, say
 from bot.ledger.files import size_text
 from bot.services import Services
-from messages import format_date
+from messages import format_clock, format_date
 
 # Commands that must see the database as it is, not migrated first.
 UNMIGRATED = ("backup", "restore")
@@ -53,7 +53,7 @@ async def cmd_restore(services: Services, args: argparse.Namespace) -> int:
             services,
             "ops.restore_done",
             date=format_date(made.date(), lang),
-            time=f"{made:%H:%M}",
+            time=format_clock(made, lang),
             archived=len(out.manifest.files),
             data_dir=out.data_dir,
             **out.manifest.counts.model_dump(),

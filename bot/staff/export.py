@@ -56,7 +56,7 @@ from bot.staff.workbook import (
     display_width,
     save,
 )
-from messages import format_date, join_clauses, plain
+from messages import format_date, format_sheet_day, join_clauses, plain
 from storage import repositories as repo
 from storage.models import (
     Broadcast,
@@ -502,7 +502,7 @@ def _cell_text(w: Writer, item: ItemStatus) -> str:
         else item.submitted_at
     )
     local = w.local(moment)
-    return f"{label}\n{local:%Y-%m-%d}" if local else label
+    return f"{label}\n{format_sheet_day(local.date(), w.lang)}" if local else label
 
 
 _REMINDER_COLUMNS = (

@@ -13,11 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.transport.failures import why_unreachable
-from messages import kind_name, plain, role_name
+from messages import kind_name, plain, role_name, sheet_number_format
 
 MAX_WIDTH = 60
-DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
-DATE_FORMAT = "yyyy-mm-dd"
 HEADER_FILL = "DDEBF7"
 
 
@@ -145,9 +143,9 @@ class Writer:
     def moment(self, value: datetime | date | None) -> Any:
         if value is None:
             return None
-        if isinstance(value, datetime):
-            return self.cell(value, "datetime", number_format(DATETIME_FORMAT))
-        return self.cell(value, "date", number_format(DATE_FORMAT))
+        timed = isinstance(value, datetime)
+        pattern = sheet_number_format(self.lang, with_time=timed)
+        return self.cell(value, "datetime" if timed else "date", number_format(pattern))
 
     def wrapped(self, value: str) -> Any:
         """A text of several lines, shown so."""
