@@ -405,8 +405,8 @@ async def test_a_decision_is_taken_once(world: World) -> None:
         )
     # What became of it, when and by whom: what the second reviewer is told.
     assert refused.value.values == {
-        "state": "accepted", "by": STAFF, "by_name": None, "at": world.services.now(),
-        "reason": None,
+        "state": "accepted", "not_applicable": False, "by": STAFF, "by_name": None,
+        "at": world.services.now(), "reason": None,
     }  # fmt: skip
     with pytest.raises(errors.SubmissionGone):
         await review.accept_submission(services=world.services, actor_id=STAFF, submission_id=999)
@@ -857,6 +857,7 @@ async def test_two_staff_deciding_at_once_one_decision_stands(world: World, firs
     assert stored.state == final
     assert refusal.values == {
         "state": final,
+        "not_applicable": False,
         "by": stored.reviewed_by,
         "by_name": None,  # staff are named once the bot has seen them (handlers)
         "at": services.now(),
