@@ -84,7 +84,7 @@ def state_text(item: ItemStatus, lang: str) -> str:
         return t(lang, "ledger.state_draft_files", files=item.draft_files)
     if item.state == ItemState.MISSING and item.draft_chars:
         return t(lang, "ledger.state_draft_text")
-    return t(lang, f"ledger.state_{item.state.value}")
+    return t(lang, f"ledger.state_{item.shown_state}")
 
 
 def render_status(unit: UnitObligations, lang: str) -> str:

@@ -305,7 +305,7 @@ async def show(update: Update, context: Context, outcome: Outcome, lang: str) ->
     values = _values(lang, outcome.values, context)
     kind = outcome.kind
     before: list[str] = []
-    if kind in ("invalid", "refused") and outcome.reason:
+    if kind in ("invalid", "confirm", "refused") and outcome.reason:
         before.append(t(lang, outcome.reason, **values))
     elif kind == "throttled":
         before.append(t(lang, "registration.throttled", **values))

@@ -197,9 +197,12 @@ def refusal_text(error: DomainError, lang: str, context: Context, user_id: int) 
         if values.get("by_name")
         else t(lang, "review.decided_by_staff", id=by)
     )
+    state = values.get("state")
+    if state == "accepted" and values.get("not_applicable"):
+        state = "not_applicable_accepted"  # agreed to, not passed
     return t(
         lang,
-        f"review.already_{values.get('state')}",
+        f"review.already_{state}",
         time=moment_text(context, at, lang),
         who=who,
         reason=values.get("reason") or "",
@@ -243,7 +246,9 @@ async def decide(update: Update, context: Context, lang: str, verb: str) -> None
             )
             wake_outbox(context)
             await drop_keyboard(update)
-            text = t(lang, "review.accepted", unit=decision.unit_name, title=decision.item_title)
+            agreed = "_not_applicable" if decision.not_applicable else ""  # not "passed"
+            key = f"review.accepted{agreed}"
+            text = t(lang, key, unit=decision.unit_name, title=decision.item_title)
             await send(update, context, text)
             await show_next(update, context, lang, decision.unit_id)
         elif verb == "back":

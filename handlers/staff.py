@@ -282,7 +282,7 @@ def unit_text(card: UnitCard, lang: str, tz: object, today: date) -> str:
                 lang,
                 "unitcard.item",
                 title=item.title,
-                state=t(lang, f"unitcard.state_{item.state}"),
+                state=t(lang, f"unitcard.state_{item.shown_state}"),
                 when=t(lang, "unitcard.item_when", date=_day(when, lang, tz)) if when else "",
                 note=t(lang, "unitcard.item_note", note=item.note) if item.note else "",
                 draft=t(lang, "unitcard.item_draft") if item.draft else "",

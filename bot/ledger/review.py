@@ -196,6 +196,7 @@ async def _pending_submission(tx: AsyncSession, submission_id: int) -> Submissio
         named = await roster.staff_names(tx, [by]) if by is not None else {}
         raise AlreadyReviewed(
             state=submission.state,
+            not_applicable=submission.answer_kind == "not_applicable",
             by=by,
             by_name=named.get(by or 0),
             at=submission.reviewed_at,
@@ -228,6 +229,7 @@ class ReviewDecision(BaseModel):
     unit_name: str
     item_title: str
     accepted: bool
+    not_applicable: bool  # the unit's answer was "not applicable" (accepted: agreed to)
     reason: str | None
     notified: int  # messages put in the outbox for the unit
     unit_complete: bool  # nothing left to accept
@@ -311,6 +313,7 @@ async def _decide(
             unit_name=ledger.name,
             item_title=title,
             accepted=accepted,
+            not_applicable=submission.answer_kind == "not_applicable",
             reason=reason,
             notified=notified,
             unit_complete=not ledger.missing_items,

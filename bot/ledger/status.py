@@ -11,6 +11,10 @@ which wins over sent back):
     returned                the latest decision sent it back (退回)       open, with the reason
     missing                 nothing submitted (a draft may be underway)   open
     exempt                  the office excused the unit, with a reason    not required
+
+An accepted "not applicable" answer is accepted (done, counted as any accepted item), but it
+is shown apart from accepted material: the office agreed the item does not apply, it reviewed
+no material (`ItemStatus.shown_state`: not_applicable_accepted, 不适用（已同意）).
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ from storage.models import (
 )
 
 _EXEMPT, _ACCEPTED = ItemState.EXEMPT, ItemState.ACCEPTED
+# How an accepted "not applicable" answer is shown (its state stays accepted).
+NOT_APPLICABLE_ACCEPTED = "not_applicable_accepted"
 _ROLES = {role.value: role for role in Role}
 _MISSING, _RETURNED = ItemState.MISSING, ItemState.RETURNED
 # Above this many units a query reads every unit and keeps those asked for, rather than
@@ -95,14 +101,24 @@ class ItemStatus:
     title: str
     description: str
     state: ItemState
-    # The reviewer's reason (returned), the unit's reason (not applicable, awaiting review)
-    # or the office's reason (exempt).
+    # The reviewer's reason (returned), the unit's reason (not applicable, awaiting review or
+    # accepted) or the office's reason (exempt).
     reason: str | None = None
     submission_id: int | None = None  # the submission that decides the state
     submitted_at: datetime | None = None
     reviewed_at: datetime | None = None
     draft_files: int = 0  # a draft in progress: files received so far
     draft_chars: int = 0  # ... and the length of its text
+    # A "not applicable" answer decides the item (accepted, or awaiting review).
+    not_applicable: bool = False
+
+    @property
+    def shown_state(self) -> str:
+        """The state as a person reads it: an accepted "not applicable" answer is not
+        accepted material (the catalogues' `state_<shown_state>`)."""
+        if self.not_applicable and self.state == _ACCEPTED:
+            return NOT_APPLICABLE_ACCEPTED
+        return self.state.value
 
     @property
     def is_open(self) -> bool:
@@ -369,11 +385,11 @@ async def load_obligations(
             found = deciding.get(key)
             state, decided = _decide(found) if found else (missing, None)
             draft = drafts.get(key) if state in OPEN else None
-            reason = None
+            reason, not_applicable = None, False
             if decided is not None and state == ItemState.RETURNED:
                 reason = decided.review_note
-            elif decided is not None and state == ItemState.NOT_APPLICABLE_PENDING:
-                reason = decided.reason
+            elif decided is not None and decided.answer_kind == "not_applicable":
+                reason, not_applicable = decided.reason, True
             entries.append(
                 ItemStatus(
                     item_id,
@@ -386,6 +402,7 @@ async def load_obligations(
                     reviewed_at=decided.reviewed_at if decided else None,
                     draft_files=draft_files.get(draft.id, 0) if draft else 0,
                     draft_chars=int(draft.chars) if draft else 0,
+                    not_applicable=not_applicable,
                 )
             )
         result.append(
@@ -555,12 +572,14 @@ async def _reminders_sent(session: AsyncSession, ids: list[int] | None) -> dict[
 # -- The lean read model (detail=False): one row per unit, patterns shared --------------------
 
 # A deciding submission's state as a code, the best of an item's submissions winning:
-# accepted 6, pending 4 ("not applicable" pending 5), returned 2.
+# accepted 6 ("not applicable" accepted 7), pending 4 ("not applicable" pending 5),
+# returned 2; with whether a "not applicable" answer decides the item.
 _CODES = {
-    6: ItemState.ACCEPTED,
-    5: ItemState.NOT_APPLICABLE_PENDING,
-    4: ItemState.PENDING,
-    2: ItemState.RETURNED,
+    7: (ItemState.ACCEPTED, True),
+    6: (ItemState.ACCEPTED, False),
+    5: (ItemState.NOT_APPLICABLE_PENDING, True),
+    4: (ItemState.PENDING, False),
+    2: (ItemState.RETURNED, False),
 }
 
 
@@ -573,13 +592,12 @@ def _concat(dialect: str, value: Any) -> Any:
 
 def _states_per_unit(dialect: str, ids: list[int] | None) -> Any:
     """Each unit's items with a deciding submission, as one text `item:code,item:code…`."""
+    not_applicable = Submission.answer_kind == "not_applicable"
     code = func.max(
         case(
+            (and_(Submission.state == "accepted", not_applicable), 7),
             (Submission.state == "accepted", 6),
-            (
-                and_(Submission.state == "pending", Submission.answer_kind == "not_applicable"),
-                5,
-            ),
+            (and_(Submission.state == "pending", not_applicable), 5),
             (Submission.state == "pending", 4),
             else_=2,
         )
@@ -674,16 +692,22 @@ async def _load_lean(
     holders = await _holders(db, ids, detail=False)
 
     of_kind, of_unit = _items_by_owner(items)
-    interned: dict[tuple[int, ItemState], ItemStatus] = {}
+    interned: dict[tuple[int, ItemState, bool], ItemStatus] = {}
+    undecided = (ItemState.MISSING, False)
 
-    def status(item_id: int, title: str, description: str, state: ItemState) -> ItemStatus:
-        found = interned.get((item_id, state))
+    def status(
+        item_id: int, title: str, description: str, decided: tuple[ItemState, bool]
+    ) -> ItemStatus:
+        found = interned.get((item_id, *decided))
         if found is None:
-            found = interned[(item_id, state)] = ItemStatus(item_id, title, description, state)
+            state, not_applicable = decided
+            found = interned[(item_id, *decided)] = ItemStatus(
+                item_id, title, description, state, not_applicable=not_applicable
+            )
         return found
 
     def derive(unit: Any) -> _Derived:
-        decided: dict[int, ItemState] = {}
+        decided: dict[int, tuple[ItemState, bool]] = {}
         if unit.states:
             for pair in unit.states.split(","):
                 item_id, _, code = pair.partition(":")
@@ -697,8 +721,9 @@ async def _load_lean(
                     ItemStatus(item_id, title, description, ItemState.EXEMPT, excused[item_id])
                 )
             else:
-                state = decided.get(item_id, ItemState.MISSING)
-                entries.append(status(item_id, title, description, state))
+                entries.append(
+                    status(item_id, title, description, decided.get(item_id, undecided))
+                )
         return _derive(entries)
 
     deadline_of: dict[str, date | None] = {}

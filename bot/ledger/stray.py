@@ -40,7 +40,9 @@ class Candidate(BaseModel):
 class KnownFile(BaseModel):
     unit_name: str
     title: str
-    state: str  # draft | pending | accepted
+    # draft | pending | accepted, or a "not applicable" answer's: not_applicable_pending |
+    # not_applicable_accepted (as ItemStatus.shown_state names them)
+    state: str
 
 
 class StrayOut(BaseModel):
@@ -122,11 +124,14 @@ async def hold_stray_file(
         if known is not None:
             ledger = (await load_obligations(tx, [known[1].unit_id]))[0]
             title = next((i.title for i in ledger.items if i.item_id == known[1].item_id), "")
+            state = known[1].state
+            if known[1].answer_kind == "not_applicable" and state != "draft":
+                state = f"not_applicable_{state}"
             return StrayOut(
                 files=[incoming.display_name],
                 guess=None,
                 candidates=[],
-                known=KnownFile(unit_name=ledger.name, title=title, state=known[1].state),
+                known=KnownFile(unit_name=ledger.name, title=title, state=state),
             )
         ledgers = await load_obligations(tx, unit_ids)
         candidates = [

@@ -12,6 +12,10 @@ ConversationStep row and change in the same transaction as the facts they lead t
 "lead" mode re-enters the lead. Every button carries the step's version, so a press on an
 old message is recognised as such and never acts on a newer step.
 
+A mobile number that is the unit's other role holder's (the lead's entered as the liaison's,
+usually the liaison's own typed by mistake) is held, not taken: the person is asked once to
+send it again if it is right (`HELD_PHONE` in the step's data); another number replaces it.
+
 Until the invite is redeemed, every step locks the unit's row and checks the link again, so a
 link revoked or made void meanwhile stops the person at their next input, with the reason."""
 
@@ -70,6 +74,8 @@ EDITS = {"e-name": NAME, "e-post": POST, "e-phone": PHONE}
 LEAD_EDITS = {"e-lname": LEAD_NAME, "e-lpost": LEAD_POST, "e-lphone": LEAD_PHONE}
 # Steps of an invite that is not redeemed yet (the link is checked again at each).
 BEFORE_REDEEMING = (CONFIRM_UNIT, NAME, POST, PHONE, SUMMARY)
+# A step's data: a number that is the other role holder's, until it is sent again.
+HELD_PHONE = "held_phone"
 
 
 FAILURE_LIMIT = 5
@@ -112,6 +118,7 @@ Kind = Literal[
     "none",  # the person is in no registration step
     "step",  # moved to `step` (ask its question)
     "invalid",  # input refused: `reason`; same step
+    "confirm",  # input held until it is sent again: `reason` asks; same step
     "reask",  # input of the wrong sort for the step; same step
     "stale",  # a button of an earlier step; same step
     "declined",  # "not my unit": left the flow
@@ -395,12 +402,36 @@ async def _entered(tx: AsyncSession, services: Services, step: StepOut, event: E
             value = clean_post(event.text)
     except InvalidInput as exc:
         return Outcome(kind="invalid", step=step, reason=exc.key, values=exc.values)
+    changes: dict[str, Any] = {field: value, "back": False}
+    if field in (PHONE, LEAD_PHONE):
+        if step.data.get(HELD_PHONE) != value:
+            ask = await _others_phone(tx, step, value)
+            if ask is not None:
+                held = await _move(tx, services, step, field, **{HELD_PHONE: value})
+                return Outcome(kind="confirm", step=held, reason=ask)
+        if HELD_PHONE in step.data:
+            changes[HELD_PHONE] = None
     if step.data.get("back"):
         following = SUMMARY if field in FIELD_STEPS else LEAD_SUMMARY
     else:
         following = TEXT_STEPS[field]
-    moved = await _move(tx, services, step, following, **{field: value, "back": False})
+    moved = await _move(tx, services, step, following, **changes)
     return Outcome(kind="step", step=moved)
+
+
+async def _others_phone(tx: AsyncSession, step: StepOut, phone: str) -> str | None:
+    """Find the question to ask when a phone number is the unit's other role holder's."""
+    data = step.data
+    if step.step == LEAD_PHONE:  # the liaison entering the lead
+        other, ask = "liaison", "registration.lead_phone_same_as_liaison"
+    elif data.get("role") == "lead":
+        other, ask = "liaison", "registration.phone_same_as_liaison"
+    else:
+        other, ask = "lead", "registration.phone_same_as_lead"
+    holder = await repo.current_holder(tx, unit_id=int(data["unit_id"]), role=other)
+    if holder is None or holder.phone != phone:
+        return None
+    return ask
 
 
 async def _pressed(

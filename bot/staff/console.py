@@ -161,10 +161,12 @@ class ItemOut(BaseModel):
     item_id: int
     title: str
     state: ItemState
+    # The state as a person reads it (an accepted "not applicable" answer apart).
+    shown_state: str
     submitted_at: datetime | None = None
     reviewed_at: datetime | None = None
     # The exemption's reason, the reviewer's reason (returned) or the unit's reason
-    # (not applicable, awaiting review).
+    # (not applicable, awaiting review or accepted).
     note: str | None = Field(default=None, validation_alias="reason")
     # Still owed, and a draft is in progress (a note, never the state).
     draft: bool = Field(default=False, validation_alias="has_draft")

@@ -37,6 +37,7 @@ from bot.ledger.report import (
     totals_of,
 )
 from bot.ledger.status import (
+    NOT_APPLICABLE_ACCEPTED,
     ItemStatus,
     UnitObligations,
     checklist,
@@ -74,9 +75,11 @@ DETAIL_CHUNK = 1_000
 LOG_CHUNK = 5_000
 # A unit's own items get a column each up to this many; beyond, they share one column.
 OWN_COLUMNS = 20
-# The matrix's colours by state (green done, yellow awaiting review, red owed, grey excused).
-FILLS = {
+# The matrix's colours by state as shown (green done, yellow awaiting review, red owed, grey
+# excused).
+FILLS: dict[str, str] = {
     ItemState.ACCEPTED: "C6EFCE",
+    NOT_APPLICABLE_ACCEPTED: "C6EFCE",
     ItemState.PENDING: "FFEB9C",
     ItemState.RETURNED: "FFC7CE",
     ItemState.NOT_APPLICABLE_PENDING: "FFEB9C",
@@ -391,14 +394,15 @@ def _units_rows(w: Writer, sheet: Any, rows: Sequence[UnitRow], first: int) -> N
         )
 
 
-def _cell_label(w: Writer, state: ItemState, draft: bool) -> str:
-    label = w._label(f"unitcard.state_{state}")
+def _cell_label(w: Writer, shown: str, draft: bool) -> str:
+    """A cell's words for an item's state as shown (`ItemStatus.shown_state`)."""
+    label = w._label(f"unitcard.state_{shown}")
     return label + w._label("unitcard.item_draft") if draft else label
 
 
 def _own_line(w: Writer, item: ItemStatus) -> str:
     """A unit's own item in the shared column: its title and its state."""
-    return w.h("own_item", title=item.title, state=_cell_label(w, item.state, False))
+    return w.h("own_item", title=item.title, state=_cell_label(w, item.shown_state, False))
 
 
 def _matrix_begin(w: Writer, data: ExportData, drafted: set[int]) -> Any:
@@ -420,11 +424,11 @@ def _matrix_begin(w: Writer, data: ExportData, drafted: set[int]) -> Any:
     fit.see_all(0, (u.name for u in units))
     fit.see_all(1, (w.kind(u.kind) for u in units))
     fit.see_all(2, (f"{len(u.items)}/{len(u.items)}" for u in units))
-    states_of: dict[int, set[ItemState]] = defaultdict(set)
+    states_of: dict[int, set[str]] = defaultdict(set)
     own_lines: set[str] = set()
     for unit in units:
         for status in unit.every_item:
-            states_of[status.item_id].add(status.state)
+            states_of[status.item_id].add(status.shown_state)
     for column, item in enumerate(data.items, start=3):
         fit.see(column, w.h("not_applicable"))
         for state in states_of.get(item.id, ()):
@@ -495,7 +499,7 @@ def _matrix_rows(
 
 
 def _cell_text(w: Writer, item: ItemStatus) -> str:
-    label = _cell_label(w, item.state, item.has_draft)
+    label = _cell_label(w, item.shown_state, item.has_draft)
     moment = (
         item.reviewed_at
         if item.state in (ItemState.ACCEPTED, ItemState.RETURNED)

@@ -65,6 +65,46 @@ async def test_status_shows_every_item_and_the_button_to_submit(
     assert status.button_data() == [f"sub:start:{office.unit.id}"]
 
 
+async def test_status_says_an_item_agreed_not_to_apply_is_not_applicable_not_accepted(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    plan, minutes = office.items[0], office.items[1]
+    await factories.add_submission(services, office.unit, plan, "accepted")
+    await factories.add_submission(
+        services, office.unit, minutes, "accepted", answer_kind="not_applicable"
+    )
+    status = (await bot.command(LIAISON, "/status")).one()
+    agreed = label("ledger.state_not_applicable_accepted")
+    assert status.mentions("ledger.status_line", title=minutes.title, state=agreed)
+    accepted = label("ledger.state_accepted")
+    assert not status.mentions("ledger.status_line", title=minutes.title, state=accepted)
+    assert status.mentions("ledger.status_line", title=plan.title, state=accepted)
+    # Counted as done, as before.
+    owed = item_count("member")
+    assert status.mentions(
+        "ledger.status_summary", total=owed, accepted=2, pending=0, open=owed - 2
+    )
+
+
+async def test_a_file_sent_again_of_an_item_agreed_not_to_apply_says_so(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    """A draft's files kept when the unit answered "not applicable", and that was agreed to:
+    the file sent again is named with the item's state as /status shows it, not 已通过."""
+    minutes = office.items[1]
+    agreed = await factories.add_submission(services, office.unit, minutes, "accepted")
+    async with services.db.uow() as tx:
+        kept = await tx.get(Submission, agreed.id)
+        assert kept is not None
+        kept.answer_kind, kept.text = "not_applicable", "本单位未召开专题会议"
+    [file] = await rows.all_of(services, SubmissionFile, SubmissionFile.submission_id == agreed.id)
+    again = await bot.send_document(LIAISON, "会议记录.pdf", file_unique_id=file.file_unique_id)
+    state = label("ledger.state_not_applicable_accepted")
+    assert again.one().says(
+        "ledger.stray_known", name="会议记录.pdf", title=minutes.title, state=state
+    )
+
+
 async def test_status_says_the_lead_is_not_on_record_and_how_to_add_it(
     bot: BotHarness, services: Services, office: Office
 ) -> None:

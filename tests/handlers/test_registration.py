@@ -136,6 +136,92 @@ async def test_a_wrong_phone_is_refused_with_the_reason_and_asked_again(
     assert await step_of(services) == flow.PHONE
 
 
+async def at_lead_phone(bot: BotHarness, services: Services, phone: str) -> None:
+    """Register as the unit's liaison with `phone`, then enter the lead up to their phone."""
+    await at_name(bot, services)
+    await bot.say(PERSON, "张伟")
+    await bot.say(PERSON, "办公室主任")
+    summary = (await bot.say(PERSON, phone)).last
+    await bot.press(PERSON, label("registration.button_ok"), on=summary)
+    await bot.say(PERSON, "王强")
+    assert (await bot.say(PERSON, "副局长")).one().says("registration.ask_lead_phone")
+
+
+async def test_the_leads_phone_the_same_as_the_liaisons_is_accepted_when_sent_again(
+    bot: BotHarness, services: Services, unit: Unit
+) -> None:
+    await at_lead_phone(bot, services, "13912345678")
+    asked = (await bot.say(PERSON, "139 1234 5678")).one()
+    assert asked.mentions("registration.lead_phone_same_as_liaison")
+    assert asked.mentions("registration.ask_lead_phone")
+    assert await step_of(services) == flow.LEAD_PHONE
+    # The number held is in the saved step: a restart in between loses nothing.
+    held = await rows.get(services, ConversationStep, PERSON)
+    assert held is not None
+    assert held.data["held_phone"] == "13912345678"
+    again = (await bot.say(PERSON, "13912345678")).one()
+    assert again.mentions("registration.lead_summary", name="王强", phone="139 1234 5678")
+    assert not again.mentions("registration.lead_phone_same_as_liaison")
+    await bot.press(PERSON, label("registration.button_ok"), on=again)
+    lead = await rows.all_of(services, Person, Person.role == "lead")
+    assert [(p.name, p.phone) for p in lead] == [("王强", "13912345678")]
+
+
+async def test_the_leads_phone_the_same_as_the_liaisons_is_replaced_by_another(
+    bot: BotHarness, services: Services, unit: Unit
+) -> None:
+    await at_lead_phone(bot, services, "13912345678")
+    asked = (await bot.say(PERSON, "13912345678")).one()
+    assert asked.mentions("registration.lead_phone_same_as_liaison")
+    # An invalid number is refused as ever; the held one still waits to be sent again.
+    assert (await bot.say(PERSON, "12345")).one().mentions("registration.phone_invalid")
+    other = (await bot.say(PERSON, "13812345678")).one()
+    assert other.mentions("registration.lead_summary", phone="138 1234 5678")
+    # Corrected from the summary to the liaison's number: asked once more.
+    edit = await bot.press(PERSON, label("registration.button_edit_phone"), on=other)
+    assert edit.one().says("registration.ask_lead_phone")
+    again = (await bot.say(PERSON, "13912345678")).one()
+    assert again.mentions("registration.lead_phone_same_as_liaison")
+    assert (
+        (await bot.say(PERSON, "13912345678"))
+        .one()
+        .mentions("registration.lead_summary", phone="139 1234 5678")
+    )
+
+
+async def test_a_lead_entering_the_liaisons_phone_as_their_own_is_asked_once(
+    bot: BotHarness, services: Services, unit: Unit
+) -> None:
+    await factories.add_person(services, unit, "liaison", user_id=STRANGER, phone="13912345678")
+    confirm = (await bot.command(PERSON, f"/start {await token_for(services, 'lead')}")).one()
+    await bot.press(PERSON, label("registration.button_confirm"), on=confirm)
+    await bot.say(PERSON, "王强")
+    await bot.say(PERSON, "副局长")
+    asked = (await bot.share_contact(PERSON, "8613912345678")).one()
+    assert asked.mentions("registration.phone_same_as_liaison")
+    assert asked.mentions("registration.ask_phone")
+    assert await step_of(services) == flow.PHONE
+    saved, summary = (await bot.say(PERSON, "13912345678")).messages
+    assert saved.says("registration.phone_saved")
+    assert summary.mentions("registration.summary", name="王强", phone="139 1234 5678")
+
+
+async def test_a_liaison_entering_the_leads_phone_as_their_own_is_asked_once(
+    bot: BotHarness, services: Services, unit: Unit
+) -> None:
+    await factories.add_person(services, unit, "lead", phone="13812345678")
+    await at_name(bot, services)
+    await bot.say(PERSON, "张伟")
+    await bot.say(PERSON, "办公室主任")
+    asked = (await bot.say(PERSON, "13812345678")).one()
+    assert asked.mentions("registration.phone_same_as_lead")
+    assert asked.mentions("registration.ask_phone")
+    # Another number instead: taken at once.
+    saved, summary = (await bot.say(PERSON, "13912345678")).messages
+    assert saved.says("registration.phone_saved")
+    assert summary.mentions("registration.summary", name="张伟", phone="139 1234 5678")
+
+
 async def test_an_unknown_token_is_refused(bot: BotHarness, services: Services) -> None:
     assert (await bot.command(PERSON, "/start garbage")).one().says("registration.token_unknown")
     assert await step_of(services) is None

@@ -72,6 +72,23 @@ async def test_accepting_tells_the_unit_through_the_outbox(
     assert notice.state == "pending"
 
 
+async def test_accepting_a_not_applicable_answer_says_it_was_agreed_to_not_passed(
+    bot: BotHarness, services: Services
+) -> None:
+    unit = await factories.add_unit(services, "市卫健委")
+    await factories.add_person(services, unit, "liaison", user_id=LIAISON + 1)
+    policy = (await factories.items_for(services, unit))[-1]
+    await factories.add_submission(services, unit, policy, "pending", answer_kind="not_applicable")
+    card = (await bot.command(STAFF, "/review")).messages[-1]
+    accept = card.data_of(label("review.button_accept"))
+    agreed = (await bot.press(STAFF, data=accept, on=card)).messages[0]
+    assert agreed.says("review.accepted_not_applicable", unit="市卫健委", title=policy.title)
+    assert not agreed.mentions("review.accepted", unit="市卫健委", title=policy.title)
+    again = await bot.press(STAFF, data=accept, on=card)
+    who = label("review.decided_by_you")
+    assert again.one().says("review.already_not_applicable_accepted", who=who)
+
+
 async def test_a_press_handled_too_late_to_answer_still_accepts(
     bot: BotHarness, services: Services, office: Office
 ) -> None:

@@ -405,8 +405,8 @@ async def test_a_decision_is_taken_once(world: World) -> None:
         )
     # What became of it, when and by whom: what the second reviewer is told.
     assert refused.value.values == {
-        "state": "accepted", "by": STAFF, "by_name": None, "at": world.services.now(),
-        "reason": None,
+        "state": "accepted", "not_applicable": False, "by": STAFF, "by_name": None,
+        "at": world.services.now(), "reason": None,
     }  # fmt: skip
     with pytest.raises(errors.SubmissionGone):
         await review.accept_submission(services=world.services, actor_id=STAFF, submission_id=999)
@@ -452,6 +452,17 @@ async def test_not_applicable_asks_a_reason_and_goes_to_review(world: World) -> 
     )
     assert policy not in (await status_of(world)).missing_items
     await assert_agrees_with_report(world)
+    # Done as accepted material is done, but told apart from it, with the unit's reason, in
+    # the detailed read model and in the lean one alike.
+    agreed = next(i for i in (await status_of(world)).items if i.title == policy)
+    assert (agreed.state, agreed.shown_state, agreed.reason) == (
+        ItemState.ACCEPTED, "not_applicable_accepted", "本单位无优抚政策职能",
+    )  # fmt: skip
+    async with world.services.db.sessions() as session:
+        [lean] = await load_obligations(session, [world.unit], detail=False)
+    [lean_item] = [i for i in lean.items if i.title == policy]
+    assert (lean_item.state, lean_item.shown_state) == (ItemState.ACCEPTED, agreed.shown_state)
+    assert lean.accepted == (await status_of(world)).accepted == 1
     # The unit is told the office agreed it does not apply, not that its material "passed".
     async with world.services.db.sessions() as session:
         [notice] = (
@@ -846,6 +857,7 @@ async def test_two_staff_deciding_at_once_one_decision_stands(world: World, firs
     assert stored.state == final
     assert refusal.values == {
         "state": final,
+        "not_applicable": False,
         "by": stored.reviewed_by,
         "by_name": None,  # staff are named once the bot has seen them (handlers)
         "at": services.now(),

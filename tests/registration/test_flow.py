@@ -23,6 +23,7 @@ from bot.registration import flow, invites, validation
 from bot.registration.flow import (
     LEAD_NAME,
     LEAD_OFFER,
+    LEAD_PHONE,
     LEAD_SUMMARY,
     NAME,
     PHONE,
@@ -763,6 +764,40 @@ async def test_correcting_my_own_details_changes_the_row_in_place(services: Serv
     after = (await holders(services))["liaison"]
     assert (after.id, after.phone) == (person.id, "13700000000")
     assert "contacts_updated" in await actions(services)
+
+
+async def test_the_lead_re_entered_with_the_liaisons_number_is_held_until_sent_again(
+    services: Services,
+) -> None:
+    """/contacts → the lead again: the liaison's own number is asked about once; the number
+    held is saved with the step, and the lead on record changes only when it is confirmed."""
+    await seeded(services)
+    talk = await liaison_registered(services, 1001)
+    await talk.say("王强")
+    await talk.say("副局长")
+    await talk.say("13812345678")
+    await talk.press("ok")
+    talk.last = Outcome(
+        kind="step",
+        step=await unit_contacts.begin_edit(services=services, user_id=1001, what="lead"),
+    )
+    await talk.say("王强")
+    await talk.say("副局长")
+    held = await talk.say("13912345678")
+    assert (held.kind, held.reason) == ("confirm", "registration.lead_phone_same_as_liaison")
+    saved = await talk.saved_step()
+    assert saved is not None
+    assert (saved.step, saved.data[flow.HELD_PHONE]) == (LEAD_PHONE, "13912345678")
+    assert (await holders(services))["lead"].phone == "13812345678"
+    confirmed = await talk.say("139 1234 5678")
+    assert confirmed.step is not None
+    assert confirmed.step.step == LEAD_SUMMARY
+    assert (confirmed.step.data["lead_phone"], confirmed.step.data[flow.HELD_PHONE]) == (
+        "13912345678",
+        None,
+    )
+    await talk.press("ok")
+    assert (await holders(services))["lead"].phone == "13912345678"
 
 
 async def test_staff_digest_collects_registrations_for_the_morning(services: Services) -> None:

@@ -370,6 +370,52 @@ async def test_unit_card_shows_the_ledgers_states(seeded: Services) -> None:
     assert "正在填报" not in text
 
 
+async def test_unit_card_says_an_item_agreed_not_to_apply_is_not_applicable(
+    seeded: Services,
+) -> None:
+    """Accepted as "not applicable": not 已通过 (nothing was reviewed as material), with the
+    unit's reason; counted as accepted all the same."""
+    card = await console.unit_card(services=seeded, actor_id=STAFF, name="西吉县")
+    item_id = next(i.item_id for i in card.items if i.state == "missing")
+    now = seeded.now()
+    async with seeded.db.uow() as tx:
+        tx.add(
+            Submission(
+                unit_id=card.id,
+                item_id=item_id,
+                state="accepted",
+                answer_kind="not_applicable",
+                text="本县无此项工作",
+                submitted_by=1,
+                created_at=now,
+                submitted_at=now,
+                reviewed_by=STAFF,
+                reviewed_at=now,
+            )
+        )
+    after = await console.unit_card(services=seeded, actor_id=STAFF, unit_id=card.id)
+    [item] = [i for i in after.items if i.item_id == item_id]
+    assert (item.state, item.shown_state, item.note) == (
+        "accepted",
+        "not_applicable_accepted",
+        "本县无此项工作",
+    )
+    text = unit_text(after, "zh", seeded.settings.tz, seeded.today())
+    agreed = {
+        "title": item.title,
+        "state": label("unitcard.state_not_applicable_accepted"),
+        "when": label("unitcard.item_when", date=format_date(seeded.today(), "zh")),
+        "note": label("unitcard.item_note", note="本县无此项工作"),
+        "draft": "",
+    }
+    assert mentions(text, "unitcard.item", **agreed)
+    assert not mentions(
+        text, "unitcard.item", title=item.title, state=label("unitcard.state_accepted")
+    )
+    before = sum(1 for i in card.items if i.state == "accepted")
+    assert sum(1 for i in after.items if i.state == "accepted") == before + 1
+
+
 async def test_unit_card_mentions_a_pause_only_while_it_lasts(seeded: Services) -> None:
     async with seeded.db.uow() as tx:
         await tx.execute(

@@ -263,6 +263,45 @@ async def test_workbook_matches_the_database(services: Services, tmp_path: Path)
             assert width >= min(wanted + 2, 60), (sheet.title, index)
 
 
+async def test_an_item_agreed_not_to_apply_reads_so_in_the_matrix(
+    services: Services, tmp_path: Path
+) -> None:
+    """Accepted as "not applicable": its own words and colour, not 已通过; counted as done."""
+    await seed_notice_situation(services=services, deadline=date(2026, 12, 31))
+    report = await build_report(services=services)
+    chosen = next(s for s in report.units if len(s.missing_items) >= 2)
+    title = chosen.missing_items[0]
+    async with services.db.uow() as tx:
+        unit = await repo.unit_by_name(tx, chosen.name)
+        assert unit is not None
+        items = {i.title: i for i in await repo.checklist(tx)}
+        agreed = _submission(unit.id, items[title].id, "accepted", services)
+        agreed.answer_kind, agreed.text = "not_applicable", "本单位无此项职能"
+        tx.add(agreed)
+    path = tmp_path / "status.xlsx"
+    await export_workbook(services=services, actor_id=STAFF, path=path)
+    book = load_workbook(path)
+    sheet = book[word("sheet_matrix")]
+    matrix = _rows(sheet)
+    titles = [str(h).split("\n")[0] for h in matrix[0][3:]]
+    [row] = [r for r in matrix[1:] if r[0] == chosen.name]
+    cells = dict(zip(titles, row[3:], strict=True))
+    wording = label("unitcard.state_not_applicable_accepted")
+    assert str(cells[title]) == f"{wording}\n2026-11-29"
+    assert not str(cells[title]).startswith(ACCEPTED)
+    required = sum(1 for v in cells.values() if v not in (NOT_OWED, EXEMPT))
+    still = len(chosen.missing_items) - 1
+    assert row[2] == f"{required - still}/{required}"
+    # Green as accepted material is: a conditional format begins with its words.
+    rules = [
+        rule
+        for ranges in sheet.conditional_formatting
+        for rule in ranges.rules
+        if rule.text == wording
+    ]
+    assert [r.dxf.fill.fgColor.rgb[-6:] for r in rules] == ["C6EFCE"]
+
+
 async def test_the_summary_states_each_kinds_deadline_where_they_differ(
     services: Services, tmp_path: Path
 ) -> None:
