@@ -10,8 +10,9 @@ class UnitKind(StrEnum):
 
     A new kind is, and needs no more than (tests/test_kinds.py checks each):
     - a member here, its value at most 10 characters (the kind columns are String(10)); the
-      values sort in UnitKind's order (lists of units order by the value, with the index
-      ix_unit_kind_name; everything else goes by UnitKind's order);
+      values sort in UnitKind's order (lists of units order by the value first: UNIT_ORDER
+      in storage/models.py, with the index ix_unit_kind_position; everything else goes by
+      UnitKind's order);
     - its spellings in KIND_ALIASES, its value and its Chinese name among them;
     - its names in both catalogues: `common.kind_<kind>` (one unit), `common.kinds_<kind>`
       (several, in running text), `common.kind_label_<kind>` (the /outstanding button's and

@@ -26,12 +26,14 @@ from bot.services import Services
 from messages import LANGUAGES, normalize_language
 from storage import repositories as repo
 from storage.models import (
+    UNIT_ORDER,
     Account,
     ConversationStep,
     OutboxMessage,
     Person,
     StaffMember,
     Unit,
+    listed_order,
 )
 
 AMBIGUOUS_SHOWN = 8  # units named when a name matches several
@@ -43,6 +45,7 @@ class ImportResult(BaseModel):
     updated: int
     renamed: list[UnitChange] = []
     retyped: list[UnitChange] = []  # a kind changed (a renamed unit's too)
+    reordered: bool = False  # units on record are listed in another order now
 
 
 class UnitChange(BaseModel):
@@ -72,11 +75,13 @@ class RosterPlan(BaseModel):
     added: list[UnitChange]
     renamed: list[UnitChange]
     retyped: list[UnitChange]
-    absent: list[AbsentUnit]
+    absent: list[AbsentUnit]  # in the order they are listed now
+    listed: list[str] = []  # the file's units, in its order (the order they will be listed in)
+    reordered: bool = False  # units on record come to be listed in another order
 
     @property
     def changes(self) -> bool:
-        return bool(self.added or self.renamed or self.retyped)
+        return bool(self.added or self.renamed or self.retyped or self.reordered)
 
 
 class UnitOut(BaseModel):
@@ -124,6 +129,7 @@ async def import_units(
         updated=len(plan.renamed) + len(plan.retyped),
         renamed=plan.renamed,
         retyped=[c for c in plan.renamed + plan.retyped if c.former_kind],
+        reordered=plan.reordered,
     )
 
 
@@ -195,7 +201,31 @@ async def plan_roster(session: AsyncSession, parsed: Numbered[UnitRow]) -> Roste
         renamed=renamed,
         retyped=retyped,
         absent=await _absent(session, left),
+        listed=[row.name for _, row in parsed.rows],
+        reordered=_reordered(list(by_name.values()), parsed, left),
     )
+
+
+def _positions(listed: Sequence[str], absent: Sequence[str]) -> dict[str, int]:
+    """Each unit's position after a roster import, by name: the file's units in its order,
+    then those it leaves out, in the order they were listed in."""
+    return {name: n for n, name in enumerate([*listed, *absent], 1)}
+
+
+def _reordered(units: Sequence[Unit], parsed: Numbered[UnitRow], left: Sequence[Unit]) -> bool:
+    """Whether a roster lists the units on record in another order than today's (`units`,
+    in that order), each counted under the name and kind the file gives it."""
+    by_name = {u.name: u for u in units}
+    name = {u.id: u.name for u in units}
+    kind = {u.id: u.kind for u in units}
+    for _, row in parsed.rows:
+        unit = by_name.get(row.name) or by_name.get(row.former_name)
+        if unit is not None:
+            name[unit.id], kind[unit.id] = row.name, row.kind
+    at = _positions([row.name for _, row in parsed.rows], [u.name for u in left])
+    before = [u.id for u in sorted(units, key=lambda u: kind[u.id])]  # stable: today's order
+    after = sorted(name, key=lambda i: listed_order(kind[i], at[name[i]], i))
+    return before != after
 
 
 async def _absent(session: AsyncSession, units: Sequence[Unit]) -> list[AbsentUnit]:
@@ -238,8 +268,13 @@ async def apply_roster(
         unit.name, unit.kind = change.name, change.kind
     for change in plan.retyped:
         by_name[change.name].kind = change.kind
+    at = _positions(plan.listed, [u.name for u in plan.absent])
+    for unit in by_name.values():
+        if unit.name in at and unit.position != at[unit.name]:
+            unit.position = at[unit.name]
     for change in plan.added:
-        session.add(Unit(name=change.name, kind=change.kind, created_at=now))
+        unit = Unit(name=change.name, kind=change.kind, position=at[change.name], created_at=now)
+        session.add(unit)
     if not remove_absent or not plan.absent:
         return []
     ids = [u.id for u in plan.absent]
@@ -279,12 +314,12 @@ async def find_unit(session: AsyncSession, name: str) -> Unit:
         found = await session.execute(
             select(Unit.id, Unit.name)
             .where(Unit.name.contains(wanted, autoescape=True))
-            .order_by(Unit.kind, Unit.name)
+            .order_by(*UNIT_ORDER)
         )
         matches = [(unit_id, unit_name) for unit_id, unit_name in found if wanted in unit_name]
     if not matches and wanted:
         initials = wanted.lower()
-        names = await session.execute(select(Unit.id, Unit.name).order_by(Unit.kind, Unit.name))
+        names = await session.execute(select(Unit.id, Unit.name).order_by(*UNIT_ORDER))
         matches = [(i, unit_name) for i, unit_name in names if initials in _initials(unit_name)]
     if len(matches) == 1:
         unit = await session.get(Unit, matches[0][0])
@@ -345,7 +380,7 @@ _ROLES = (
     select(Unit.id, Unit.name, Unit.kind, Person.role)
     .join(Person, Person.unit_id == Unit.id)
     .where(Person.telegram_user_id == bindparam("user_id"), Person.until.is_(None))
-    .order_by(Unit.kind, Unit.name)
+    .order_by(*UNIT_ORDER)
 )
 
 

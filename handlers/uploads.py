@@ -144,6 +144,8 @@ def roster_text(lang: str, file: str, plan: RosterPlan) -> str:
             for c in retyped
         ]
         lines.append(marked_names(lang, "uploads.units_retyped", names))
+    if plan.reordered:
+        lines.append(t(lang, "uploads.units_reordered"))
     if not plan.changes:  # a preview without changes leaves units out (else: unchanged)
         lines.append(t(lang, "uploads.units_same"))
     if plan.absent:

@@ -21,6 +21,10 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    column,
+    func,
+    select,
+    table,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -51,6 +55,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
+# A unit's position when nothing sets it: one past the largest on record.
+_UNITS = table("unit", column("position"))
+_AFTER_THE_LAST = select(func.coalesce(func.max(_UNITS.c.position), 0) + 1).scalar_subquery()
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
     type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, int: BigInteger}  # noqa: RUF012
@@ -59,14 +68,28 @@ class Base(DeclarativeBase):
 # A reporting unit of a kind (bot/enums.py UnitKind: 县（区）, 成员单位 …): one row each.
 class Unit(Base):
     __tablename__ = "unit"
-    __table_args__ = (Index("ix_unit_kind_name", "kind", "name"),)  # the order units are listed
+    __table_args__ = (Index("ix_unit_kind_position", "kind", "position"),)  # UNIT_ORDER
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     kind: Mapped[str] = mapped_column(String(10))  # a UnitKind value: "county", "member" …
+    # Where the unit is listed in its kind: its row in the roster file last imported (a
+    # roster import sets it); a unit added any other way goes after every other.
+    position: Mapped[int] = mapped_column(Integer, default=_AFTER_THE_LAST)
     created_at: Mapped[datetime]
     paused_until: Mapped[date | None] = mapped_column(Date)
     pause_reason: Mapped[str | None] = mapped_column(String(200))
+
+
+# The order units are listed in, everywhere (every list, report, file and chart of units):
+# counties before member units (UnitKind's values sort so), then each kind in the order of
+# the office's roster file. `listed_order` is the same order for units in hand.
+UNIT_ORDER = (Unit.kind, Unit.position, Unit.id)
+
+
+def listed_order(kind: str, position: int, unit_id: int) -> tuple[str, int, int]:
+    """Sort units in hand as UNIT_ORDER lists them."""
+    return (kind, position, unit_id)
 
 
 # A person holding a role in a unit: 联络员 (liaison) or 分管领导 (lead), with the history.

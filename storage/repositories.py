@@ -10,6 +10,7 @@ from sqlalchemy import Row, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from storage.models import (
+    UNIT_ORDER,
     Account,
     AuditEvent,
     ChecklistItem,
@@ -24,8 +25,8 @@ from storage.models import (
 
 
 async def units(session: AsyncSession) -> Sequence[Unit]:
-    """All units, counties first, then by name."""
-    result = await session.scalars(select(Unit).order_by(Unit.kind, Unit.name))
+    """All units, in the roster's order (UNIT_ORDER)."""
+    result = await session.scalars(select(Unit).order_by(*UNIT_ORDER))
     return result.all()
 
 

@@ -206,7 +206,8 @@ async def cmd_deadline(services: Services, args: argparse.Namespace) -> int:
 
 
 def changed_units(services: Services, result: ImportResult) -> list[str]:
-    """Return a line naming the units an import renamed, and one those it gave another kind."""
+    """Return a line naming the units an import renamed, one those it gave another kind, and
+    one saying it listed the units in another order."""
     lang = services.settings.language
     lines = []
     if result.renamed:
@@ -227,6 +228,8 @@ def changed_units(services: Services, result: ImportResult) -> list[str]:
             for c in result.retyped
         ]
         lines.append(say(services, "cli.units_retyped", count=len(names), names=join(lang, names)))
+    if result.reordered:
+        lines.append(say(services, "cli.units_reordered"))
     return lines
 
 

@@ -66,7 +66,11 @@ async def seed_notice_situation(
     since = now - timedelta(days=200)
     result: list[SampleUnit] = []
     async with services.db.uow() as tx:
-        units = list(await repo.units(tx))
+        # The sample's states are dealt out in code-point order of kind and name, not in the
+        # order units are listed in (the roster's): the same units owe whatever the roster's
+        # order (not the ones the notice praises, which it lists first), and the demo tells
+        # the same story as before lists followed the roster.
+        units = sorted(await repo.units(tx), key=lambda u: (u.kind, u.name))
         items = list(await repo.checklist(tx))
         reported = [u for u in units if u.name not in UNREPORTED]
         # The 25 with ledger items missing: the 13 that never reported, and 12 that did.

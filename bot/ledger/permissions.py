@@ -14,6 +14,7 @@ from bot.ledger.status import UnitObligations, load_obligations
 from bot.services import Services
 from storage import repositories as repo
 from storage.models import (
+    UNIT_ORDER,
     Person,
     Unit,
 )
@@ -29,7 +30,7 @@ async def member_units(session: AsyncSession, actor_id: int) -> list[Unit]:
     ids = sorted({p.unit_id for p in await repo.roles_of_user(session, actor_id)})
     if not ids:
         return []
-    query = select(Unit).where(Unit.id.in_(ids)).order_by(Unit.kind, Unit.name)
+    query = select(Unit).where(Unit.id.in_(ids)).order_by(*UNIT_ORDER)
     return list((await session.scalars(query)).all())
 
 

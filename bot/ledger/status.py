@@ -35,6 +35,7 @@ from bot.enums import AWAITING_REVIEW, OPEN, ItemState, Role
 from bot.ledger.checklist import deadline_for
 from storage import repositories as repo
 from storage.models import (
+    UNIT_ORDER,
     Account,
     ChecklistItem,
     Deadline,
@@ -331,7 +332,7 @@ async def load_obligations(
     detail: bool = True,
     reminders: bool = False,
 ) -> list[UnitObligations]:
-    """What every unit (or the units given) owes, counties first, then by name.
+    """What every unit (or the units given) owes, in the roster's order (UNIT_ORDER).
 
     With `detail` (the default) each item carries the submission that decides it, its dates,
     its reason and any draft in progress, and each holder the date they took the role;
@@ -476,7 +477,7 @@ def _units_query(filtered: bool) -> Select[*tuple[Any, ...]]:
         Unit.pause_reason,
         Unit.created_at,
     )
-    return _of_units(select(*columns).order_by(Unit.kind, Unit.name), Unit.id, filtered)
+    return _of_units(select(*columns).order_by(*UNIT_ORDER), Unit.id, filtered)
 
 
 @cache
@@ -685,7 +686,7 @@ async def _load_lean(
         query = query.add_columns(sent.c.sent).outerjoin(sent, sent.c.unit_id == Unit.id)
     else:
         query = query.add_columns(literal(None).label("sent"))
-    query = _for_units(query.order_by(Unit.kind, Unit.name), Unit.id, ids)
+    query = _for_units(query.order_by(*UNIT_ORDER), Unit.id, ids)
     items = await checklist(session)
     scoped = await deadlines(session)
     exempt = await _exemptions(db, ids)

@@ -258,7 +258,7 @@ def _capped(lang: str, names: list[str], total: int) -> str:
 
 
 def render_rollcall(dues: Sequence[UnitObligations], *, today: date, lang: str) -> list[str]:
-    """点名通报 for the liaisons' group: the units still outstanding now, by name.
+    """点名通报 for the liaisons' group: the units still outstanding now, in the roster's order.
 
     Counted exactly as `bot.reports` counts (paused units and units whose remaining items
     all await review included), so the group, /outstanding, the export and `report --json`

@@ -24,7 +24,7 @@ from bot.transport.outbox import enqueue_many, text_payload
 from messages import format_short_date, t
 from storage import repositories as repo
 from storage.db import insert_ignore
-from storage.models import BroadcastAck, OutboxMessage, Person, Unit
+from storage.models import BroadcastAck, OutboxMessage, Person, Unit, listed_order
 
 
 class AckLine(BaseModel):
@@ -83,22 +83,28 @@ async def _lines(tx: AsyncSession, rows: list[OutboxMessage]) -> list[AckLine]:
     people.sort(key=lambda p: (p.since, p.id))
     by_user = {p.telegram_user_id: p for p in people}  # the latest role held wins
     unit_ids = sorted({row.unit_id for row in rows if row.unit_id is not None})
-    units: dict[int, str] = dict(
-        await repo.rows_in(
-            tx, lambda part: select(Unit.id, Unit.name).where(Unit.id.in_(part)), unit_ids
+    units = {
+        unit.id: unit
+        for unit in await repo.rows_in(
+            tx,
+            lambda part: select(Unit.id, Unit.name, Unit.kind, Unit.position).where(
+                Unit.id.in_(part)
+            ),
+            unit_ids,
         )
-    )
+    }
     lines = []
     for row in rows:
         person = by_user.get(row.chat_id)
-        lines.append(
-            AckLine(
-                unit=units.get(row.unit_id or 0, ""),
-                name=person.name if person else str(row.chat_id),
-                role=person.role if person else "",
-            )
+        unit = units.get(row.unit_id or 0)
+        order = listed_order(unit.kind, unit.position, unit.id) if unit else ("", 0, 0)
+        line = AckLine(
+            unit=unit.name if unit else "",
+            name=person.name if person else str(row.chat_id),
+            role=person.role if person else "",
         )
-    return sorted(lines, key=lambda line: (line.unit, line.role != "liaison"))
+        lines.append((order, line.role != "liaison", line))
+    return [line for *_, line in sorted(lines, key=lambda entry: entry[:2])]
 
 
 async def _rounds(tx: AsyncSession, broadcast_id: int) -> int:

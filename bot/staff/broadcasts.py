@@ -31,6 +31,7 @@ from bot.transport.outbox import enqueue, enqueue_many, text_payload
 from messages import shorten, strip_html, t
 from storage import repositories as repo
 from storage.models import (
+    UNIT_ORDER,
     Broadcast,
     BroadcastAck,
     OutboxMessage,
@@ -275,9 +276,7 @@ async def _recipients(
 ) -> tuple[list[Recipient], list[str], dict[int, str]]:
     """The people the draft would reach, the units it cannot reach, and the units chosen."""
     audience = draft.audience
-    units = (
-        await tx.execute(select(Unit.id, Unit.name, Unit.kind).order_by(Unit.kind, Unit.name))
-    ).all()
+    units = (await tx.execute(select(Unit.id, Unit.name, Unit.kind).order_by(*UNIT_ORDER))).all()
     if audience in ("outstanding", "contacts", "items"):
         statuses = {s.name: s for s in await unit_statuses(tx)}
 

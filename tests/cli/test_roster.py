@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import openpyxl
 import pytest
 
-from bot.importing import SAMPLE_ROSTER_PATH
+from bot.importing import SAMPLE_ROSTER_PATH, read_units
 from messages import format_date, plain
 from tests.support.checklist import titles
 from tests.support.cli import run_cli
@@ -67,9 +67,10 @@ async def test_units_import_csv_with_english_headers_then_update(tmp_path: Path)
     second.write_text("name,kind\n市税务局,county\n团市委,member\n", encoding="utf-8")
     done = await run_cli("units", "import", str(second))
     assert done.code == 0
-    imported, retyped = done.out.strip().splitlines()
+    imported, retyped, reordered = done.out.strip().splitlines()
     assert says(imported, "cli.units_imported", count=2, added=1, updated=1)
     assert says(retyped, "cli.units_retyped", count=1, names="市税务局（成员单位→县（区））")
+    assert says(reordered, "cli.units_reordered")  # 市税务局 now a county listed before 原州区
     listed = {
         u["name"]: u["kind"] for u in json.loads((await run_cli("units", "list", "--json")).out)
     }
@@ -121,6 +122,40 @@ async def test_sample_roster_imports_fifty_units() -> None:
     names = await unit_names()
     assert len(names) == 50
     assert {"原州区", "西吉县", "隆德县", "彭阳县", "泾源县", "市民政局", "团市委"} <= set(names)
+
+
+async def test_the_sample_roster_is_listed_in_its_files_order() -> None:
+    """Counties first, then member units, each as the file lists them (not by name)."""
+    assert (await run_cli("units", "import", str(SAMPLE_ROSTER_PATH))).code == 0
+    rows = [row for _, row in read_units(SAMPLE_ROSTER_PATH).rows]
+
+    listed = json.loads((await run_cli("units", "list", "--json")).out)
+
+    in_file = [r.name for r in rows if r.kind == "county"] + [
+        r.name for r in rows if r.kind == "member"
+    ]
+    assert [unit["name"] for unit in listed] == in_file
+
+
+async def test_units_import_again_in_another_order_says_so_and_lists_them_so(
+    tmp_path: Path,
+) -> None:
+    first = tmp_path / "units.csv"
+    first.write_text("name,kind\n市委组织部,member\n市民政局,member\n团市委,member\n")
+    done = await run_cli("units", "import", str(first))
+    assert done.out.strip().splitlines()[1:] == []  # nothing on record was listed before
+    again = await run_cli("units", "import", str(first))
+    assert again.out.strip().splitlines()[1:] == []  # the same order: nothing to say
+    second = tmp_path / "units2.csv"
+    second.write_text("name,kind\n团市委,member\n市委组织部,member\n市民政局,member\n")
+
+    done = await run_cli("units", "import", str(second))
+
+    imported, reordered = done.out.strip().splitlines()
+    assert says(imported, "cli.units_imported", count=3, added=0, updated=0)
+    assert says(reordered, "cli.units_reordered")
+    listed = json.loads((await run_cli("units", "list", "--json")).out)
+    assert [unit["name"] for unit in listed] == ["团市委", "市委组织部", "市民政局"]
 
 
 async def test_default_checklist_is_loaded_on_first_start() -> None:

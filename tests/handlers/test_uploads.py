@@ -34,7 +34,7 @@ from storage.models import AuditEvent, OutboxMessage, Person, StaffUpload, Unit
 from tests.support.application import BotHarness, running_bot
 from tests.support.factories import add_submission, items_for
 from tests.support.kinds import add_trial, today_s_kinds
-from tests.support.messages import mentions
+from tests.support.messages import label, mentions
 from tests.support.request import RecordingRequest
 
 STAFF = 900  # in STAFF_IDS of the `services` fixture
@@ -439,7 +439,8 @@ async def test_an_old_confirm_button_after_the_data_changed_applies_nothing(
     [answer] = await office.press(STAFF, old)
 
     assert answer["text"].startswith(t("zh", "uploads.outdated"))
-    assert "文件未列出的现有单位2家：市人防办、市审计局" in answer["text"]
+    # In the order they are listed in: the one-line roster put 市审计局 first.
+    assert "文件未列出的现有单位2家：市审计局、市人防办" in answer["text"]
     assert await office.units() == before
     fresh = buttons(answer)["确认导入"]
     assert fresh != old
@@ -559,3 +560,27 @@ async def test_a_roster_under_a_title_row_is_told_and_previewed(office: Office) 
     [answer] = await office.document(STAFF, "名单.xlsx", workbook)
 
     assert mentions(answer["text"], "uploads.units_added", count=1, names="市退役军人事务局")
+
+
+async def test_a_roster_listing_the_same_units_in_another_order_reorders_them(
+    office: Office,
+) -> None:
+    """The office's roster gives the order units are listed in: the same units in another
+    order are a change to preview and import, not a file that matches the roster."""
+    await roster_of(office, BEFORE)
+    listed = (
+        "单位名称,类型\n市人防办,成员单位\n西吉县,成员单位\n市民政局,成员单位\n市卫健委,成员单位\n"
+    )
+
+    [answer] = await office.document(STAFF, "新顺序.csv", listed.encode())
+
+    assert mentions(answer["text"], "uploads.units_reordered")
+    assert not mentions(answer["text"], "uploads.unchanged_units", file="新顺序.csv")
+    assert list(await office.units()) == ["市民政局", "市卫健委", "西吉县", "市人防办"]
+    [done] = await office.press(STAFF, buttons(answer)[label("uploads.button_apply")])
+
+    applied = {"added": 0, "renamed": 0, "retyped": 0, "removed": 0}
+    assert mentions(done["text"], "uploads.units_applied", file="新顺序.csv", **applied)
+    assert list(await office.units()) == ["市人防办", "西吉县", "市民政局", "市卫健委"]
+    [again] = await office.document(STAFF, "新顺序.csv", listed.encode())
+    assert mentions(again["text"], "uploads.unchanged_units", file="新顺序.csv")

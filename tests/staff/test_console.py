@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 
 from bot.demo.sample import UNREPORTED, seed_notice_situation
 from bot.errors import NotStaff, UnitAmbiguous
+from bot.importing import SAMPLE_ROSTER_PATH, read_units
 from bot.ledger.checklist import set_deadline
 from bot.ledger.report import build_report
 from bot.services import Services
@@ -253,6 +254,22 @@ async def test_progress_finishes_once_and_reports(seeded: Services) -> None:
     unreachable = {"count": 2, "never_started": 1, "blocked": 1, "other": 0}
     assert mentions(written, "broadcast.report_unreachable", **unreachable)
     assert mentions(written, "broadcast.report_failed", count=1)
+
+
+async def test_who_has_not_acknowledged_is_listed_in_the_rosters_order(seeded: Services) -> None:
+    sent = await _send(seeded, "county")
+    async with seeded.db.uow() as tx:
+        await tx.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.broadcast_id == sent.id)
+            .values(state="sent", message_id=9)
+        )
+
+    status = await acks.ack_status(services=seeded, actor_id=STAFF, broadcast_id=sent.id)
+
+    counties = [row.name for _, row in read_units(SAMPLE_ROSTER_PATH).rows if row.kind == "county"]
+    reached = [name for name in counties if name not in UNREPORTED]  # the others have no one
+    assert [line.unit for line in status.not_acknowledged] == reached
 
 
 async def test_acknowledgements_and_reminders(seeded: Services) -> None:

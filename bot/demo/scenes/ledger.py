@@ -75,7 +75,7 @@ async def _choose(stage: Stage) -> Chosen:
         ledgers = await load_obligations(session, list(liaisons))
     free = [
         u
-        for u in sorted(ledgers, key=lambda u: (u.kind != "member", u.name))
+        for u in sorted(ledgers, key=lambda u: u.kind != "member")  # stable: the roster's order
         if len(u.open_items) >= 3
         and u.pending_review == 0
         and liaisons[u.unit_id].telegram_user_id not in busy

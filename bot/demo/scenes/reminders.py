@@ -44,9 +44,10 @@ class Cast:
     others: list[UnitObligations]
 
 
-def _pick(candidates: list[UnitObligations], name: str, taken: set[int]) -> UnitObligations:
-    chosen = next((d for d in candidates if d.name == name and d.unit_id not in taken), None)
-    chosen = chosen or next(d for d in candidates if d.unit_id not in taken)
+def _pick(candidates: list[UnitObligations], *names: str, taken: set[int]) -> UnitObligations:
+    """The first of `names` among the candidates not yet taken, else the first one left."""
+    free = [d for d in candidates if d.unit_id not in taken]
+    chosen = next((d for name in names for d in free if d.name == name), None) or free[0]
     taken.add(chosen.unit_id)
     return chosen
 
@@ -57,11 +58,12 @@ async def cast_of(services: Services) -> Cast:
     owing = [d for d in dues if d.open_items and d.liaison and d.liaison.user_id]
     counties = [d for d in owing if d.kind == "county"]
     taken: set[int] = set()
-    county = _pick(counties or owing, "原州区", taken)
-    watched = _pick(owing, "市交通运输局", taken)
-    blocked = _pick(owing, "固原火车站", taken)
-    reviewed = _pick(owing, "团市委", taken)
-    completing = _pick(owing, "市公安局", taken)
+    county = _pick(counties or owing, "原州区", taken=taken)
+    watched = _pick(owing, "市交通运输局", taken=taken)
+    blocked = _pick(owing, "固原火车站", taken=taken)
+    # 团市委 has completed its ledger in the demo's scene before this one.
+    reviewed = _pick(owing, "团市委", "彭阳县", taken=taken)
+    completing = _pick(owing, "市公安局", taken=taken)
     others = [d for d in owing if d.unit_id not in taken]
     return Cast(watched, county, blocked, reviewed, completing, others)
 
