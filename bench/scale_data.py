@@ -79,7 +79,13 @@ async def populate(services: Services, units: int, *, seed: int = 20261204) -> d
         kind = "county" if n % 20 == 0 else "member"
         created = START + timedelta(minutes=n % 1440)
         unit_rows.append(
-            {"id": unit_id, "name": f"单位{unit_id:06d}", "kind": kind, "created_at": created}
+            {
+                "id": unit_id,
+                "name": f"单位{unit_id:06d}",
+                "kind": kind,
+                "position": unit_id,  # given: the default reads the largest for every row
+                "created_at": created,
+            }
         )
         holders: list[int] = []
         for role, share, linked_share in (("liaison", 0.85, 0.8), ("lead", 0.70, 0.4)):

@@ -254,7 +254,13 @@ async def seed_units(services: Services, names: Sequence[str], liaisons: Sequenc
         await tx.execute(
             insert(Unit),
             [
-                {"id": n + 1, "name": name, "kind": "member", "created_at": SEEDED}
+                {
+                    "id": n + 1,
+                    "name": name,
+                    "kind": "member",
+                    "position": n + 1,
+                    "created_at": SEEDED,
+                }
                 for n, name in enumerate(names)
             ],
         )
