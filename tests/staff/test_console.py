@@ -29,6 +29,8 @@ from storage.models import (
     Submission,
     Unit,
 )
+from tests.support import rows
+from tests.support.factories import add_submission
 from tests.support.messages import label, mentions, says
 
 STAFF = 900
@@ -180,6 +182,20 @@ async def _send(services: Services, audience: broadcasts.Audience) -> broadcasts
     )
 
 
+async def _send_delivered(
+    services: Services, audience: broadcasts.Audience
+) -> broadcasts.Progress:
+    """Send a notice and take every message of it as delivered."""
+    sent = await _send(services, audience)
+    async with services.db.uow() as tx:
+        await tx.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.broadcast_id == sent.id)
+            .values(state="sent", message_id=9)
+        )
+    return sent
+
+
 async def test_audiences(seeded: Services) -> None:
     await broadcasts.begin(services=seeded, actor_id=STAFF)
     await broadcasts.set_content(services=seeded, actor_id=STAFF, summary="x", text="x")
@@ -257,13 +273,7 @@ async def test_progress_finishes_once_and_reports(seeded: Services) -> None:
 
 
 async def test_who_has_not_acknowledged_is_listed_in_the_rosters_order(seeded: Services) -> None:
-    sent = await _send(seeded, "county")
-    async with seeded.db.uow() as tx:
-        await tx.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.broadcast_id == sent.id)
-            .values(state="sent", message_id=9)
-        )
+    sent = await _send_delivered(seeded, "county")
 
     status = await acks.ack_status(services=seeded, actor_id=STAFF, broadcast_id=sent.id)
 
@@ -273,13 +283,8 @@ async def test_who_has_not_acknowledged_is_listed_in_the_rosters_order(seeded: S
 
 
 async def test_acknowledgements_and_reminders(seeded: Services) -> None:
-    sent = await _send(seeded, "county")
+    sent = await _send_delivered(seeded, "county")
     async with seeded.db.uow() as tx:
-        await tx.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.broadcast_id == sent.id)
-            .values(state="sent", message_id=9)
-        )
         users = list(
             (
                 await tx.scalars(
@@ -394,22 +399,18 @@ async def test_unit_card_says_an_item_agreed_not_to_apply_is_not_applicable(
     unit's reason; counted as accepted all the same."""
     card = await console.unit_card(services=seeded, actor_id=STAFF, name="西吉县")
     item_id = next(i.item_id for i in card.items if i.state == "missing")
-    now = seeded.now()
-    async with seeded.db.uow() as tx:
-        tx.add(
-            Submission(
-                unit_id=card.id,
-                item_id=item_id,
-                state="accepted",
-                answer_kind="not_applicable",
-                text="本县无此项工作",
-                submitted_by=1,
-                created_at=now,
-                submitted_at=now,
-                reviewed_by=STAFF,
-                reviewed_at=now,
-            )
-        )
+    unit = await rows.get(seeded, Unit, card.id)
+    checklist_item = await rows.get(seeded, ChecklistItem, item_id)
+    assert unit is not None
+    assert checklist_item is not None
+    await add_submission(
+        seeded,
+        unit,
+        checklist_item,
+        "accepted",
+        answer_kind="not_applicable",
+        text="本县无此项工作",
+    )
     after = await console.unit_card(services=seeded, actor_id=STAFF, unit_id=card.id)
     [item] = [i for i in after.items if i.item_id == item_id]
     assert (item.state, item.shown_state, item.note) == (

@@ -3,11 +3,10 @@ and its downgrade gives the old title back."""
 
 from __future__ import annotations
 
-from alembic import command
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
 
-from storage.db import Database, alembic_config
+from storage.db import Database
+from tests.support.migrations import downgrade_to, upgrade_to
 
 OLD = '拥军共建活动开展记录（不限于"八一"前后）'
 NEW = "拥军共建活动开展记录（不限于“八一”前后）"
@@ -28,11 +27,7 @@ async def test_the_old_title_is_renamed_both_ways_and_a_units_own_item_is_left(
     db = Database(db_url)
     try:
         async with db.engine.begin() as connection:
-
-            def to_0001(sync: Connection) -> None:
-                command.upgrade(alembic_config(sync), "0001")
-
-            await connection.run_sync(to_0001)
+            await upgrade_to(connection, "0001")
             await connection.execute(
                 text(
                     "INSERT INTO unit (id, name, kind, created_at) "
@@ -49,11 +44,7 @@ async def test_the_old_title_is_renamed_both_ways_and_a_units_own_item_is_left(
         assert await titles(db) == [("member", None, NEW), (None, 1, OLD)]
 
         async with db.engine.begin() as connection:
-
-            def to_0003(sync: Connection) -> None:
-                command.downgrade(alembic_config(sync), "0003")
-
-            await connection.run_sync(to_0003)
+            await downgrade_to(connection, "0003")
         assert await titles(db) == [("member", None, OLD), (None, 1, OLD)]
     finally:
         await db.dispose()

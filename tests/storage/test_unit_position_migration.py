@@ -4,12 +4,11 @@ its downgrade gives the table back without the position; both keep every unit's 
 
 from __future__ import annotations
 
-from alembic import command
 from sqlalchemy import select, text
-from sqlalchemy.engine import Connection
 
-from storage.db import Database, alembic_config
+from storage.db import Database
 from storage.models import UNIT_ORDER, Unit
+from tests.support.migrations import downgrade_to, upgrade_to
 
 # Written in an order that is neither the order of names nor of kinds.
 UNITS = [
@@ -40,11 +39,7 @@ async def test_units_keep_the_order_they_were_listed_in_and_the_downgrade_drops_
     db = Database(db_url)
     try:
         async with db.engine.begin() as connection:
-
-            def to_0009(sync: Connection) -> None:
-                command.upgrade(alembic_config(sync), "0009")
-
-            await connection.run_sync(to_0009)
+            await upgrade_to(connection, "0009")
             for name, kind in UNITS:
                 await connection.execute(
                     text(
@@ -75,11 +70,7 @@ async def test_units_keep_the_order_they_were_listed_in_and_the_downgrade_drops_
         assert await people(db) == len(UNITS)  # the unit table altered in place, not copied
 
         async with db.engine.begin() as connection:
-
-            def back_to_0009(sync: Connection) -> None:
-                command.downgrade(alembic_config(sync), "0009")
-
-            await connection.run_sync(back_to_0009)
+            await downgrade_to(connection, "0009")
             left = await connection.scalars(text("SELECT name FROM unit ORDER BY kind, name"))
             assert list(left.all()) == before
         assert await people(db) == len(UNITS)
