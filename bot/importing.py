@@ -95,6 +95,8 @@ RejectCode = Literal[
     "unknown_former",  # details: column, value (no unit on record has that name)
     "rename_taken",  # details: column, value (another unit on record has the new name)
     "former_listed",  # details: column, value (the former name is also a unit of the file)
+    "former_of_listed",  # details: column, value, name (value was the name of a unit the
+    # file lists, or renames, by its current name `name`)
 ]
 """Why a file was rejected; each code has a sentence in the catalogues (`import_reason.*`)."""
 
@@ -116,7 +118,9 @@ def reason_in(
 ) -> str:
     """Why a file is refused, in the catalogue's words (`say`: `plain` for a terminal, `t` for
     a chat); `fallback` names a code the catalogue does not know."""
-    values = dict.fromkeys(("column", "value", "max_length", "first_row", "year", "file"), "")
+    values = dict.fromkeys(
+        ("column", "value", "max_length", "first_row", "year", "file", "name"), ""
+    )
     values |= {name: str(value) for name, value in details.items()}
     if code == "bad_kind":
         values["kinds"] = accepted_kinds(lang)

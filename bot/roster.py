@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -33,6 +34,7 @@ from storage.models import (
     Person,
     StaffMember,
     Unit,
+    UnitFormerName,
     listed_order,
 )
 
@@ -46,10 +48,12 @@ class ImportResult(BaseModel):
     renamed: list[UnitChange] = []
     retyped: list[UnitChange] = []  # a kind changed (a renamed unit's too)
     reordered: bool = False  # units on record are listed in another order now
+    by_former: list[UnitChange] = []  # rows that name a unit by a former name
 
 
 class UnitChange(BaseModel):
-    """A unit a roster adds, renames (from `former`) or gives another kind (`former_kind`)."""
+    """A unit a roster adds, renames (from `former`) or gives another kind (`former_kind`);
+    or, in `RosterPlan.by_former`, a unit a row names by its former name (`former`)."""
 
     name: str
     kind: str
@@ -76,6 +80,9 @@ class RosterPlan(BaseModel):
     renamed: list[UnitChange]
     retyped: list[UnitChange]
     absent: list[AbsentUnit]  # in the order they are listed now
+    # Rows naming a unit by a name it had before (no unit has it now, no 原单位名称): the
+    # unit under its current name, neither renamed back nor added again.
+    by_former: list[UnitChange] = []
     listed: list[str] = []  # the file's units, in its order (the order they will be listed in)
     reordered: bool = False  # units on record come to be listed in another order
 
@@ -130,6 +137,7 @@ async def import_units(
         renamed=plan.renamed,
         retyped=[c for c in plan.renamed + plan.retyped if c.former_kind],
         reordered=plan.reordered,
+        by_former=plan.by_former,
     )
 
 
@@ -137,6 +145,8 @@ async def plan_roster(session: AsyncSession, parsed: Numbered[UnitRow]) -> Roste
     """What a roster changes against the units on record; ImportProblems naming every bad
     row (those the file read left out, and each rename that cannot be done)."""
     by_name = {u.name: u for u in await repo.units(session)}
+    by_id = {u.id: u for u in by_name.values()}
+    was = {n: by_id[i] for n, i in await former_names(session) if n not in by_name}
     names = {row.name for _, row in parsed.rows}
     former_column = parsed.headers.get("former_name", "former_name")
     problems: list[ImportRejected] = []
@@ -145,9 +155,18 @@ async def plan_roster(session: AsyncSession, parsed: Numbered[UnitRow]) -> Roste
     added: list[UnitChange] = []
     renamed: list[UnitChange] = []
     retyped: list[UnitChange] = []
+    by_former: dict[int, tuple[int, UnitChange]] = {}  # unit id: the row naming it so
+    listed: list[str] = []
     for number, row in parsed.rows:
         unit = by_name.get(row.name)
         former = by_name.get(row.former_name) if row.former_name != row.name else None
+        if unit is None and row.name in was and row.former_name in ("", row.name):
+            unit = was[row.name]  # an older roster's name: the unit as it is called now
+            by_former[unit.id] = (
+                number,
+                UnitChange(name=unit.name, kind=row.kind, former=row.name),
+            )
+        listed.append(unit.name if unit is not None else row.name)
         problem: RejectCode | None = None
         if row.former_name and row.former_name != row.name:
             if unit is not None and former is not None:
@@ -175,6 +194,9 @@ async def plan_roster(session: AsyncSession, parsed: Numbered[UnitRow]) -> Roste
                     )
                 )
                 continue
+            if former.id in by_former:  # listed by a former name too
+                problems.append(_twice(parsed, by_former[former.id], former))
+                continue
             renamed_at[row.former_name] = number
             claimed.add(former.id)
             renamed.append(
@@ -188,9 +210,12 @@ async def plan_roster(session: AsyncSession, parsed: Numbered[UnitRow]) -> Roste
         elif unit is None:
             added.append(UnitChange(name=row.name, kind=row.kind))
         else:
+            if unit.id in claimed and unit.id in by_former:  # by its name and a former one
+                problems.append(_twice(parsed, by_former[unit.id], unit))
+                continue
             claimed.add(unit.id)
             if unit.kind != row.kind:
-                retyped.append(UnitChange(name=row.name, kind=row.kind, former_kind=unit.kind))
+                retyped.append(UnitChange(name=unit.name, kind=row.kind, former_kind=unit.kind))
     problems = sorted([*parsed.problems, *problems], key=lambda p: p.row or 0)
     if problems:
         raise ImportProblems(problems)
@@ -201,9 +226,17 @@ async def plan_roster(session: AsyncSession, parsed: Numbered[UnitRow]) -> Roste
         renamed=renamed,
         retyped=retyped,
         absent=await _absent(session, left),
-        listed=[row.name for _, row in parsed.rows],
-        reordered=_reordered(list(by_name.values()), parsed, left),
+        listed=listed,
+        reordered=_reordered(list(by_name.values()), parsed, listed, left, was),
+        by_former=[change for _, change in by_former.values()],
     )
+
+
+def _twice(parsed: Numbered[UnitRow], row: tuple[int, UnitChange], unit: Unit) -> ImportRejected:
+    """A row naming a unit by a former name that the file also lists by its name, or renames."""
+    number, change = row
+    details = {"column": parsed.headers["name"], "value": change.former or "", "name": unit.name}
+    return ImportRejected(number, "former_of_listed", details)
 
 
 def _positions(listed: Sequence[str], absent: Sequence[str]) -> dict[str, int]:
@@ -212,17 +245,24 @@ def _positions(listed: Sequence[str], absent: Sequence[str]) -> dict[str, int]:
     return {name: n for n, name in enumerate([*listed, *absent], 1)}
 
 
-def _reordered(units: Sequence[Unit], parsed: Numbered[UnitRow], left: Sequence[Unit]) -> bool:
+def _reordered(
+    units: Sequence[Unit],
+    parsed: Numbered[UnitRow],
+    listed: Sequence[str],
+    left: Sequence[Unit],
+    was: dict[str, Unit],
+) -> bool:
     """Whether a roster lists the units on record in another order than today's (`units`,
-    in that order), each counted under the name and kind the file gives it."""
+    in that order), each counted under the name (`listed`, a row's each) and kind the file
+    gives it; `was`: the units by former names."""
     by_name = {u.name: u for u in units}
     name = {u.id: u.name for u in units}
     kind = {u.id: u.kind for u in units}
-    for _, row in parsed.rows:
-        unit = by_name.get(row.name) or by_name.get(row.former_name)
+    for (_, row), listed_as in zip(parsed.rows, listed, strict=True):
+        unit = by_name.get(row.name) or by_name.get(row.former_name) or was.get(row.name)
         if unit is not None:
-            name[unit.id], kind[unit.id] = row.name, row.kind
-    at = _positions([row.name for _, row in parsed.rows], [u.name for u in left])
+            name[unit.id], kind[unit.id] = listed_as, row.kind
+    at = _positions(listed, [u.name for u in left])
     before = [u.id for u in sorted(units, key=lambda u: kind[u.id])]  # stable: today's order
     after = sorted(name, key=lambda i: listed_order(kind[i], at[name[i]], i))
     return before != after
@@ -262,9 +302,19 @@ async def apply_roster(
     units it leaves out (their people, invites and materials go with them; their messages
     still waiting in the outbox are cancelled). Return the Telegram ids of the people removed."""
     by_name = {u.name: u for u in await repo.units(session)}
+    # A name a unit has now is no unit's former name (a unit renamed back, or another unit
+    # taking it); each renamed unit's name now becomes its own former name.
+    taken = [c.name for c in plan.renamed + plan.added] + [c.former or "" for c in plan.renamed]
+    if taken:
+        await session.execute(
+            delete(UnitFormerName)
+            .where(UnitFormerName.name.in_(taken))
+            .execution_options(synchronize_session=False)
+        )
     for change in plan.renamed:
         assert change.former is not None
         unit = by_name[change.former]
+        session.add(UnitFormerName(unit_id=unit.id, name=unit.name, renamed_at=now))
         unit.name, unit.kind = change.name, change.kind
     for change in plan.retyped:
         by_name[change.name].kind = change.kind
@@ -300,13 +350,40 @@ async def list_units(*, services: Services) -> list[UnitOut]:
         return [UnitOut(id=u.id, name=u.name, kind=u.kind) for u in await repo.units(tx)]
 
 
+async def former_names(session: AsyncSession) -> list[tuple[str, int]]:
+    """The names units had before a roster renamed them, each with the unit's id."""
+    rows = await session.execute(select(UnitFormerName.name, UnitFormerName.unit_id))
+    return [(name, unit_id) for name, unit_id in rows]
+
+
+@dataclass(frozen=True)
+class FoundUnit:
+    """The unit a person meant, and the former name they knew it by (if they wrote one)."""
+
+    unit: Unit
+    former: str | None = None
+
+
 async def find_unit(session: AsyncSession, name: str) -> Unit:
-    """The unit a person means: the exact name, else the one name that contains the words,
-    else the one whose pinyin initials contain them (市民政局: smzj)."""
+    """The unit a person means: the exact name, else the unit that had that name before a
+    rename, else the one name that contains the words, else the one whose pinyin initials
+    contain them (市民政局: smzj)."""
+    return (await lookup_unit(session, name)).unit
+
+
+async def lookup_unit(session: AsyncSession, name: str) -> FoundUnit:
+    """`find_unit`, saying whether the name was the unit's former name."""
     wanted = name.strip()
     exact = await session.scalar(select(Unit).where(Unit.name == wanted))
     if exact is not None:
-        return exact
+        return FoundUnit(unit=exact)
+    was = await session.scalar(
+        select(Unit)
+        .join(UnitFormerName, UnitFormerName.unit_id == Unit.id)
+        .where(UnitFormerName.name == wanted)
+    )
+    if was is not None:
+        return FoundUnit(unit=was, former=wanted)
     matches: list[tuple[int, str]] = []  # ids and names only: a short query matches many
     if wanted:
         # The database finds the candidates (LIKE ignores ASCII case); the exact test keeps
@@ -324,7 +401,7 @@ async def find_unit(session: AsyncSession, name: str) -> Unit:
     if len(matches) == 1:
         unit = await session.get(Unit, matches[0][0])
         if unit is not None:  # else removed since (another process): not found
-            return unit
+            return FoundUnit(unit=unit)
         matches = []
     if not matches:
         raise UnitNotFound(name=wanted)

@@ -218,7 +218,13 @@ def _reason(reason: str | None, lang: str) -> str:
 def unit_text(card: UnitCard, lang: str, tz: object, today: date) -> str:
     s = card.status
     lines = [
-        t(lang, "unitcard.title", name=card.name, kind=kind_name(lang, card.kind)),
+        t(
+            lang,
+            "unitcard.title_former" if card.former else "unitcard.title",
+            name=card.name,
+            former=card.former or "",
+            kind=kind_name(lang, card.kind),
+        ),
         deadline_line(card.deadline, lang),
     ]
     current = {c.role: c for c in card.contacts}

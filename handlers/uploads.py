@@ -115,6 +115,17 @@ def parts(lines: Sequence[str]) -> list[str]:
     return [*messages, current]
 
 
+def by_former_lines(lang: str, plan: RosterPlan) -> list[str]:
+    """A line naming the rows a roster lists by a unit's former name, if any."""
+    if not plan.by_former:
+        return []
+    names = [
+        t(lang, "uploads.units_by_former_one", former=c.former or "", name=c.name)
+        for c in plan.by_former
+    ]
+    return [marked_names(lang, "uploads.units_by_former", names)]
+
+
 def roster_text(lang: str, file: str, plan: RosterPlan) -> str:
     lines = [
         t(lang, "uploads.units_title", file=file),
@@ -146,6 +157,7 @@ def roster_text(lang: str, file: str, plan: RosterPlan) -> str:
         lines.append(marked_names(lang, "uploads.units_retyped", names))
     if plan.reordered:
         lines.append(t(lang, "uploads.units_reordered"))
+    lines.extend(by_former_lines(lang, plan))
     if not plan.changes:  # a preview without changes leaves units out (else: unchanged)
         lines.append(t(lang, "uploads.units_same"))
     if plan.absent:
@@ -273,7 +285,10 @@ def preview(lang: str, out: UploadOut) -> tuple[list[str], InlineKeyboardMarkup 
         return [text], keyboard(rows)
     if out.state == "unchanged":
         year = out.holidays.year if out.holidays is not None else ""
-        return [t(lang, f"uploads.unchanged_{out.kind}", file=out.file_name, year=year)], None
+        lines = [t(lang, f"uploads.unchanged_{out.kind}", file=out.file_name, year=year)]
+        if out.roster is not None:
+            lines.extend(by_former_lines(lang, out.roster))
+        return ["\n".join(lines)], None
     cancel = (t(lang, "uploads.button_cancel"), f"up:x:{upload}")
     if out.roster is not None:
         plan = out.roster

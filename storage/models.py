@@ -92,6 +92,17 @@ def listed_order(kind: str, position: int, unit_id: int) -> tuple[str, int, int]
     return (kind, position, unit_id)
 
 
+# A name a unit had before a roster renamed it (机构改革): staff may still type it, and an older
+# roster file may still list it. A name is never both a unit's name and a former name.
+class UnitFormerName(Base):
+    __tablename__ = "unit_former_name"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    renamed_at: Mapped[datetime]
+
+
 # A person holding a role in a unit: 联络员 (liaison) or 分管领导 (lead), with the history.
 class Person(Base):
     __tablename__ = "person"

@@ -206,8 +206,9 @@ async def cmd_deadline(services: Services, args: argparse.Namespace) -> int:
 
 
 def changed_units(services: Services, result: ImportResult) -> list[str]:
-    """Return a line naming the units an import renamed, one those it gave another kind, and
-    one saying it listed the units in another order."""
+    """Return a line naming the units an import renamed, one those it gave another kind, one
+    saying it listed the units in another order, and one naming the rows it read by a unit's
+    former name."""
     lang = services.settings.language
     lines = []
     if result.renamed:
@@ -230,6 +231,14 @@ def changed_units(services: Services, result: ImportResult) -> list[str]:
         lines.append(say(services, "cli.units_retyped", count=len(names), names=join(lang, names)))
     if result.reordered:
         lines.append(say(services, "cli.units_reordered"))
+    if result.by_former:
+        names = [
+            plain(lang, "uploads.units_by_former_one", former=c.former or "", name=c.name)
+            for c in result.by_former
+        ]
+        lines.append(
+            say(services, "cli.units_by_former", count=len(names), names=join(lang, names))
+        )
     return lines
 
 

@@ -181,6 +181,7 @@ class ReminderOut(BaseModel):
 class UnitCard(BaseModel):
     id: int
     name: str
+    former: str | None = None  # the former name staff asked for it by
     kind: str
     deadline: date | None
     paused_until: date | None
@@ -198,12 +199,6 @@ async def _unit_by_id(session: AsyncSession, unit_id: int) -> Unit:
     if unit is None:
         raise UnitGone()
     return unit
-
-
-async def _unit_for(session: AsyncSession, *, name: str | None, unit_id: int | None) -> Unit:
-    if unit_id is not None:
-        return await _unit_by_id(session, unit_id)
-    return await roster.find_unit(session, name or "")
 
 
 def item_out(item: ItemStatus) -> ItemOut:
@@ -274,8 +269,12 @@ async def unit_card(
     """One unit's file: contacts and their history, each item's state, reminders, flags."""
     await roster.require_staff(services=services, actor_id=actor_id)
     async with services.db.sessions() as session:
-        unit = await _unit_for(session, name=name, unit_id=unit_id)
-        return await _card(session, unit)
+        if unit_id is not None:
+            return await _card(session, await _unit_by_id(session, unit_id))
+        found = await roster.lookup_unit(session, name or "")
+        card = await _card(session, found.unit)
+        card.former = found.former
+        return card
 
 
 class ItemChoice(BaseModel):

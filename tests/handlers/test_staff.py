@@ -121,6 +121,28 @@ async def test_unit_shows_the_units_file_with_its_actions(
     )
 
 
+async def test_unit_by_a_former_name_shows_the_unit_under_its_name_now(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    renamed = services.settings.data_dir.parent / "更名.csv"
+    renamed.write_text(
+        "单位名称,类型,原单位名称\n市民政与社会保障局,成员单位,市民政局\n", encoding="utf-8"
+    )
+    await roster.import_units(services=services, path=renamed, actor="test")
+
+    card = (await bot.command(STAFF, "/unit 市民政局")).one()
+
+    assert card.mentions(
+        "unitcard.title_former",
+        name="市民政与社会保障局",
+        former="市民政局",
+        kind=label("common.kind_member"),
+    )
+    assert f"st:u:{office.unit.id}" in card.button_data()
+    again = (await bot.command(STAFF, "/unit 市民政与社会保障局")).one()
+    assert again.mentions("unitcard.title", name="市民政与社会保障局")
+
+
 async def test_a_name_that_fits_several_units_names_them_and_how_many(
     bot: BotHarness, services: Services, office: Office
 ) -> None:

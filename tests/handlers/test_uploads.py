@@ -496,6 +496,45 @@ async def test_units_import_renames_by_former_name_and_keeps_the_rest(office: Of
     assert set(after) == {"市民政局", "市卫生健康委员会", "西吉县", "市退役军人事务局", "市人防办"}
 
 
+async def test_an_older_roster_naming_a_renamed_unit_adds_it_no_second_time(
+    office: Office,
+) -> None:
+    """Last year's file lists 市卫健委, since renamed: the preview says it is taken as
+    市卫生健康委员会, and importing it adds no unit and renames none back."""
+    await roster_of(office, BEFORE)
+    await roster_of(office, NEW_ROSTER)
+    before = await office.units()
+
+    [answer] = await office.document(STAFF, "旧名单.csv", BEFORE.encode())
+
+    text = answer["text"]
+    assert mentions(
+        text, "uploads.units_by_former", count=1, names="市卫健委（现名市卫生健康委员会）"
+    )
+    assert not mentions(text, "uploads.units_added")
+    [done] = await office.press(STAFF, buttons(answer)["确认导入"])
+    assert mentions(done["text"], "uploads.units_applied", added=0, renamed=0, removed=0)
+    assert await office.units() == {**before, "西吉县": (before["西吉县"][0], "member")}
+
+
+async def test_a_roster_the_same_but_for_a_former_name_says_how_it_read_it(
+    office: Office,
+) -> None:
+    await roster_of(office, BEFORE)
+    await roster_of(office, NEW_ROSTER)
+    before = await office.units()
+    same = NEW_ROSTER.replace("市卫生健康委员会,成员单位,市卫健委", "市卫健委,成员单位,")
+    same += "市人防办,成员单位,\n"
+
+    [answer] = await office.document(STAFF, "名单.csv", same.encode())
+
+    assert mentions(answer["text"], "uploads.unchanged_units", file="名单.csv")
+    assert mentions(
+        answer["text"], "uploads.units_by_former", names="市卫健委（现名市卫生健康委员会）"
+    )
+    assert await office.units() == before
+
+
 async def test_a_roster_of_some_units_on_record_says_what_it_leaves_out(office: Office) -> None:
     """Two units of 44 on record, unchanged: the preview does not claim every unit is in the
     file, and the list of the others is cut short in units (家), not items."""
