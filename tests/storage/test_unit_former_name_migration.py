@@ -4,11 +4,10 @@ that table alone, and both keep every unit and its people. A former name goes wi
 
 from __future__ import annotations
 
-from alembic import command
 from sqlalchemy import inspect, text
-from sqlalchemy.engine import Connection
 
-from storage.db import Database, alembic_config
+from storage.db import Database
+from tests.support.migrations import downgrade_to, upgrade_to
 
 UNITS = [("市卫生健康委员会", "member"), ("西吉县", "county")]
 
@@ -32,11 +31,7 @@ async def test_the_table_of_former_names_comes_and_goes_and_units_keep_their_peo
     db = Database(db_url)
     try:
         async with db.engine.begin() as connection:
-
-            def to_0010(sync: Connection) -> None:
-                command.upgrade(alembic_config(sync), "0010")
-
-            await connection.run_sync(to_0010)
+            await upgrade_to(connection, "0010")
             for n, (name, kind) in enumerate(UNITS, 1):
                 await connection.execute(
                     text(
@@ -72,11 +67,7 @@ async def test_the_table_of_former_names_comes_and_goes_and_units_keep_their_peo
         assert await counts(db) == (1, 1)
 
         async with db.engine.begin() as connection:
-
-            def back_to_0010(sync: Connection) -> None:
-                command.downgrade(alembic_config(sync), "0010")
-
-            await connection.run_sync(back_to_0010)
+            await downgrade_to(connection, "0010")
         assert "unit_former_name" not in await tables(db)
         assert await counts(db) == (1, 1)
     finally:
