@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from storage.db import Database
-from tests.support.migrations import downgrade_to, upgrade_to
+from tests.support.migrations import database_at, downgrade_to
 
 OLD = '拥军共建活动开展记录（不限于"八一"前后）'
 NEW = "拥军共建活动开展记录（不限于“八一”前后）"
@@ -24,10 +24,8 @@ async def titles(db: Database) -> list[tuple[object, ...]]:
 async def test_the_old_title_is_renamed_both_ways_and_a_units_own_item_is_left(
     db_url: str,
 ) -> None:
-    db = Database(db_url)
-    try:
+    async with database_at(db_url, "0001") as db:
         async with db.engine.begin() as connection:
-            await upgrade_to(connection, "0001")
             await connection.execute(
                 text(
                     "INSERT INTO unit (id, name, kind, created_at) "
@@ -46,5 +44,3 @@ async def test_the_old_title_is_renamed_both_ways_and_a_units_own_item_is_left(
         async with db.engine.begin() as connection:
             await downgrade_to(connection, "0003")
         assert await titles(db) == [("member", None, OLD), (None, 1, OLD)]
-    finally:
-        await db.dispose()

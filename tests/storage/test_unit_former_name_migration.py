@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import inspect, text
 
 from storage.db import Database
-from tests.support.migrations import downgrade_to, upgrade_to
+from tests.support.migrations import database_at, downgrade_to
 
 UNITS = [("市卫生健康委员会", "member"), ("西吉县", "county")]
 
@@ -28,10 +28,8 @@ async def tables(db: Database) -> set[str]:
 async def test_the_table_of_former_names_comes_and_goes_and_units_keep_their_people(
     db_url: str,
 ) -> None:
-    db = Database(db_url)
-    try:
+    async with database_at(db_url, "0010") as db:
         async with db.engine.begin() as connection:
-            await upgrade_to(connection, "0010")
             for n, (name, kind) in enumerate(UNITS, 1):
                 await connection.execute(
                     text(
@@ -70,5 +68,3 @@ async def test_the_table_of_former_names_comes_and_goes_and_units_keep_their_peo
             await downgrade_to(connection, "0010")
         assert "unit_former_name" not in await tables(db)
         assert await counts(db) == (1, 1)
-    finally:
-        await db.dispose()

@@ -8,7 +8,7 @@ from sqlalchemy import select, text
 
 from storage.db import Database
 from storage.models import UNIT_ORDER, Unit
-from tests.support.migrations import downgrade_to, upgrade_to
+from tests.support.migrations import database_at, downgrade_to
 
 # Written in an order that is neither the order of names nor of kinds.
 UNITS = [
@@ -36,10 +36,8 @@ async def people(db: Database) -> int:
 async def test_units_keep_the_order_they_were_listed_in_and_the_downgrade_drops_it(
     db_url: str,
 ) -> None:
-    db = Database(db_url)
-    try:
+    async with database_at(db_url, "0009") as db:
         async with db.engine.begin() as connection:
-            await upgrade_to(connection, "0009")
             for name, kind in UNITS:
                 await connection.execute(
                     text(
@@ -74,5 +72,3 @@ async def test_units_keep_the_order_they_were_listed_in_and_the_downgrade_drops_
             left = await connection.scalars(text("SELECT name FROM unit ORDER BY kind, name"))
             assert list(left.all()) == before
         assert await people(db) == len(UNITS)
-    finally:
-        await db.dispose()
