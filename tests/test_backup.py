@@ -624,3 +624,26 @@ async def test_the_daily_backup_prunes_only_its_own_archives(
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         [*others, "liaison-bot-20261202-030000.tar.gz", "liaison-bot-20261203-030000.tar.gz"]
     )
+
+
+async def test_files_that_cannot_be_written_after_the_database_is_restored_say_so(
+    services: Services, empty_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await seed(services)
+    archive = tmp_path / "b.tar.gz"
+    await create_backup(services=services, target=archive)
+    target = Services(
+        settings=make_settings(empty_url, data_dir=tmp_path / "restored"), db=Database(empty_url)
+    )
+
+    def full(*args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ops, "_move_files", full)
+    try:
+        with pytest.raises(BackupError) as caught:
+            await restore_backup(services=target, source=archive)
+        assert caught.value.key == "ops.files_not_restored"
+        assert await ops.count_rows(target.db) == await ops.count_rows(services.db)
+    finally:
+        await target.close()

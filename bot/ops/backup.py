@@ -664,7 +664,12 @@ async def _restore(services: Services, source: Path, force: bool) -> RestoreOut:
         restored = await count_rows(services.db)
         if restored != manifest.counts:
             raise BackupError("ops.counts_differ")
-        await asyncio.to_thread(_move_files, staging / DATA_PREFIX.rstrip("/"), data_dir)
+        try:
+            await asyncio.to_thread(_move_files, staging / DATA_PREFIX.rstrip("/"), data_dir)
+        except OSError as exc:  # the database is restored by now: say so, and how to finish
+            raise BackupError(
+                "ops.files_not_restored", data_dir=data_dir, reason=exc.strerror or exc
+            ) from exc
     finally:
         await asyncio.to_thread(shutil.rmtree, staging, True)
     return RestoreOut(manifest=manifest, data_dir=data_dir)
