@@ -18,7 +18,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from bot import roster
 from bot.clock import FrozenClock
@@ -28,7 +29,7 @@ from bot.ledger.checklist import prepare_database
 from bot.ops import backup as ops
 from bot.ops.backup import BackupError, BackupSchedule, create_backup, restore_backup
 from bot.ops.health import Health
-from bot.ops.running import RunningMark
+from bot.ops.running import ADVISORY_KEY, RunningMark, no_bot_running
 from bot.services import Services
 from bot.transport.outbox import enqueue, text_payload
 from messages import plain
@@ -647,3 +648,33 @@ async def test_files_that_cannot_be_written_after_the_database_is_restored_say_s
         assert await ops.count_rows(target.db) == await ops.count_rows(services.db)
     finally:
         await target.close()
+
+
+@pytest.mark.postgres
+async def test_the_postgres_running_mark_is_taken_again_when_its_connection_is_lost(
+    pg_url: str,
+) -> None:
+    mark = RunningMark(Database(pg_url))
+    other = Database(pg_url)
+    try:
+        await mark.hold()
+        async with other.engine.connect() as connection:  # PostgreSQL ends the mark's session
+            await connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks"
+                    " WHERE locktype = 'advisory' AND objid = :low"
+                ),
+                {"low": ADVISORY_KEY & 0xFFFFFFFF},
+            )
+            await connection.commit()
+        with pytest.raises(DBAPIError):  # the connection is gone
+            await mark.step(asyncio.Event())
+        await mark.step(asyncio.Event())  # the supervisor's next try takes it again
+        with pytest.raises(DomainError) as refused:
+            async with no_bot_running(other):
+                pass
+        assert refused.value.key == "ops.bot_running"
+    finally:
+        await mark.release()
+        await mark.db.dispose()
+        await other.dispose()
