@@ -4,9 +4,12 @@ refusals (data in the way, a damaged archive, no pg_dump), on SQLite and Postgre
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import io
 import json
+import os
+import shutil
 import tarfile
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -15,14 +18,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from bot import roster
 from bot.clock import FrozenClock
 from bot.demo.sample import seed_notice_situation
+from bot.errors import DomainError
 from bot.ledger.checklist import prepare_database
 from bot.ops import backup as ops
 from bot.ops.backup import BackupError, BackupSchedule, create_backup, restore_backup
+from bot.ops.health import Health
+from bot.ops.running import ADVISORY_KEY, RunningMark, no_bot_running
 from bot.services import Services
 from bot.transport.outbox import enqueue, text_payload
 from messages import plain
@@ -38,6 +45,7 @@ from storage.models import (
 )
 from tests.support.cli import Done, run_cli
 from tests.support.databases import drop_pg_database, fresh_pg_database
+from tests.support.messages import says
 from tests.support.settings import make_settings
 
 TABLES: list[Any] = [Unit, Person, Submission, SubmissionFile, OutboxMessage]
@@ -402,3 +410,271 @@ async def test_a_sqlite_database_kept_in_data_dir_is_archived_once(
     # The live file and its WAL would be a torn copy, and restoring them would undo the restore.
     assert [f.path for f in made.manifest.files] == ["data/1/a.pdf"]
     assert made.manifest.counts.units == 1
+
+
+# ---- a PostgreSQL restore that fails leaves the data it would have replaced ----------------
+
+
+REAL_PG_RESTORE = shutil.which("pg_restore") or "pg_restore"
+
+
+def fake_pg_restore(folder: Path, body: str) -> None:
+    """Put a `pg_restore` running `body` (sh) first on PATH; $REAL is the real one."""
+    folder.mkdir(exist_ok=True)
+    script = folder / "pg_restore"
+    script.write_text(f'#!/bin/sh\nREAL="{REAL_PG_RESTORE}"\n{body}\n')
+    script.chmod(0o755)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("fake", "key"),
+    [
+        # The reviewer's: a client older than the dump's format.
+        (
+            'echo "pg_restore: error: unsupported version (1.16) in file header" >&2; exit 1',
+            "ops.pg_dump_unreadable",
+        ),
+        # The dump reads, but its SQL fails half way, after the old tables were dropped.
+        (
+            'case "$*" in *--file=*) "$REAL" "$@" || exit 1\n'
+            '  for a in "$@"; do case "$a" in --file=*) echo "SELECT 1/0;" >> "${a#--file=}";;'
+            " esac; done;;\n"
+            '*) exec "$REAL" "$@";; esac',
+            "ops.pg_restore_rolled_back",
+        ),
+    ],
+    ids=["unreadable", "fails-midway"],
+)
+async def test_a_failed_postgres_restore_leaves_the_old_tables_and_rows(
+    services: Services,
+    empty_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fake: str,
+    key: str,
+) -> None:
+    if not services.db.url.startswith("postgresql"):
+        pytest.skip("PostgreSQL only")
+    await seed(services)
+    archive = tmp_path / "b.tar.gz"
+    await create_backup(services=services, target=archive)
+    other = Services(
+        settings=make_settings(empty_url, data_dir=tmp_path / "other"), db=Database(empty_url)
+    )
+    try:
+        await prepare_database(other)
+        async with other.db.uow() as tx:
+            tx.add(Unit(name="别的单位", kind="member", created_at=services.now()))
+        before = await ops.count_rows(other.db)
+        fake_pg_restore(tmp_path / "bin", fake)
+        monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+        use(monkeypatch, empty_url, tmp_path / "other")
+        done = await run_cli("restore", str(archive), "--force")
+        assert done.code == 2
+        assert says(done.err, key), done.err
+        await other.db.dispose()
+        assert await ops.count_rows(other.db) == before
+        assert {u.name for u in await _units(other.db)} == {"别的单位"}
+        assert not (tmp_path / "other").exists() or not any((tmp_path / "other").iterdir())
+    finally:
+        await other.close()
+
+
+# ---- restore refuses while a bot runs on the database ----------------------------------------
+
+
+async def test_restore_is_refused_while_a_bot_runs_on_the_database(
+    services: Services, empty_url: str, tmp_path: Path
+) -> None:
+    await seed(services)
+    archive = tmp_path / "b.tar.gz"
+    await create_backup(services=services, target=archive)
+    target = Services(
+        settings=make_settings(empty_url, data_dir=tmp_path / "restored"), db=Database(empty_url)
+    )
+    running = RunningMark(Database(empty_url))
+    try:
+        await prepare_database(target)
+        await running.hold()  # what `run` holds while it runs
+        with pytest.raises(DomainError) as refused:
+            await restore_backup(services=target, source=archive, force=True)
+        assert refused.value.key == "ops.bot_running"
+        assert await ops.count_rows(target.db) == ops.Counts(
+            units=0, people=0, submissions=0, files=0, outbox=0
+        )
+        await running.release()  # the bot stopped
+        await restore_backup(services=target, source=archive, force=True)
+        assert (await ops.count_rows(target.db)) == (await ops.count_rows(services.db))
+    finally:
+        await running.release()
+        await running.db.dispose()
+        await target.close()
+
+
+# ---- a backup that cannot be written, an archive cut short ----------------------------------
+
+
+async def test_a_backup_to_a_place_that_cannot_be_written_says_why_in_one_line(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    await seed(services)
+    use(monkeypatch, services.db.url, services.settings.data_dir)
+    done = await run_cli("backup", "/proc/y.tar.gz")
+    assert done.code == 2
+    assert done.err.strip() == plain("zh", "ops.folder_not_writable", folder=Path("/proc"))
+
+    def full(*args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ops, "_write_archive", full)
+    with pytest.raises(BackupError) as caught:
+        await create_backup(services=services, target=tmp_path / "out" / "b.tar.gz")
+    assert caught.value.key == "ops.disk_full"
+    assert list((tmp_path / "out").iterdir()) == []  # no scratch folder left
+
+
+async def test_an_archive_of_ours_cut_short_is_called_damaged_not_foreign(
+    services: Services, empty_url: str, tmp_path: Path
+) -> None:
+    await seed(services)
+    archive = tmp_path / "b.tar.gz"
+    await create_backup(services=services, target=archive)
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(archive.read_bytes()[:5000])  # head -c 5000
+    target = Services(
+        settings=make_settings(empty_url, data_dir=tmp_path / "restored"), db=Database(empty_url)
+    )
+    try:
+        with pytest.raises(BackupError) as caught:
+            await restore_backup(services=target, source=cut)
+        assert caught.value.key == "ops.archive_damaged"
+    finally:
+        await target.close()
+
+
+# ---- collected files missing from DATA_DIR -------------------------------------------------
+
+
+async def test_backup_warns_when_collected_files_are_missing_from_data_dir(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    await seed(services)
+    data_dir = services.settings.data_dir
+    gone = sorted(p for p in data_dir.rglob("*.pdf"))[0]
+    gone.unlink()
+    use(monkeypatch, services.db.url, data_dir)
+    done = await run_cli("backup", str(tmp_path / "b.tar.gz"))
+    assert done.code == 0, done.err  # the backup is made and restores what there is
+    assert says(done.out, "ops.backup_done", archived=3)
+    assert says(done.err, "ops.backup_missing_files", count=1, data_dir=data_dir), done.err
+
+    gone.write_bytes(b"%PDF back")
+    done = await run_cli("backup", str(tmp_path / "d.tar.gz"))
+    assert done.code == 0
+    assert done.err == ""
+
+
+# ---- the daily backup: tried again when it fails, only its own archives pruned ---------------
+
+
+async def test_a_failed_daily_backup_is_tried_again_the_same_day_and_shows_in_health(
+    scheduled: Services, clock: FrozenClock, tmp_path: Path
+) -> None:
+    folder = tmp_path / "backups"
+    await create_backup(services=scheduled, target=tmp_path / "manual.tar.gz")
+    assert await ops.last_backup_at(scheduled) is None  # the metric's age is the daily one's
+    folder.write_text("a file where the folder should be")
+    schedule = BackupSchedule(scheduled)
+    clock.set(office_time(5, 3, 0))
+    assert await schedule.run_once() is None
+    async with scheduled.db.sessions() as session:
+        notice = await session.scalar(select(OutboxMessage))
+    assert notice is not None
+    reason = plain("zh", "ops.folder_not_writable_cause", folder=folder)
+    assert says(notice.payload["text"], "ops.backup_failed_notice", reason=reason)
+    health = await Health(services=scheduled).problems()
+    assert any(says(p, "ops.health_backup_failed", reason=reason, folder=folder) for p in health)
+
+    folder.unlink()  # the cause is fixed
+    clock.set(office_time(5, 3, 10))
+    assert await schedule.run_once() is None  # not before RETRY_AFTER
+    clock.set(office_time(5, 3, 31))
+    made = await BackupSchedule(scheduled).run_once()  # a restarted process retries too
+    assert made is not None
+    assert made.path.parent == folder
+    assert not any(says(p, "ops.health_backup_failed") for p in await Health(scheduled).problems())
+    assert await ops.last_backup_at(scheduled) == office_time(5, 3, 31)
+    clock.set(office_time(5, 5, 0))
+    assert await schedule.run_once() is None  # done for today
+
+
+async def test_the_daily_backup_prunes_only_its_own_archives(
+    scheduled: Services, clock: FrozenClock, tmp_path: Path
+) -> None:
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    others = ["liaison-bot-manual-keepme.tar.gz", "liaison-bot-20261130-030000.tar.gz.bak"]
+    for name in others:
+        (folder / name).write_bytes(b"kept by hand")
+    for day in (1, 2, 3):
+        clock.set(office_time(day, 3, 0))
+        assert await BackupSchedule(scheduled).run_once() is not None
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [*others, "liaison-bot-20261202-030000.tar.gz", "liaison-bot-20261203-030000.tar.gz"]
+    )
+
+
+async def test_files_that_cannot_be_written_after_the_database_is_restored_say_so(
+    services: Services, empty_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await seed(services)
+    archive = tmp_path / "b.tar.gz"
+    await create_backup(services=services, target=archive)
+    target = Services(
+        settings=make_settings(empty_url, data_dir=tmp_path / "restored"), db=Database(empty_url)
+    )
+
+    def full(*args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ops, "_move_files", full)
+    try:
+        with pytest.raises(BackupError) as caught:
+            await restore_backup(services=target, source=archive)
+        assert caught.value.key == "ops.files_not_restored"
+        assert await ops.count_rows(target.db) == await ops.count_rows(services.db)
+    finally:
+        await target.close()
+
+
+@pytest.mark.postgres
+async def test_the_postgres_running_mark_is_taken_again_when_its_connection_is_lost(
+    pg_url: str,
+) -> None:
+    mark = RunningMark(Database(pg_url))
+    other = Database(pg_url)
+    try:
+        await mark.hold()
+        async with other.engine.connect() as connection:  # PostgreSQL ends the mark's session
+            await connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks"
+                    " WHERE locktype = 'advisory' AND objid = :low"
+                ),
+                {"low": ADVISORY_KEY & 0xFFFFFFFF},
+            )
+            await connection.commit()
+        with pytest.raises(DBAPIError):  # the connection is gone
+            await mark.step(asyncio.Event())
+        await mark.step(asyncio.Event())  # the supervisor's next try takes it again
+        with pytest.raises(DomainError) as refused:
+            async with no_bot_running(other):
+                pass
+        assert refused.value.key == "ops.bot_running"
+    finally:
+        await mark.release()
+        await mark.db.dispose()
+        await other.dispose()

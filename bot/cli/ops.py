@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from bot.cli.common import Command, Subparsers, say
 from bot.ledger.files import size_text
 from bot.services import Services
-from messages import format_clock, format_date
+from messages import format_clock, format_date, join
 
 # Commands that must see the database as it is, not migrated first.
 UNMIGRATED = ("backup", "restore")
@@ -39,6 +40,18 @@ async def cmd_backup(services: Services, args: argparse.Namespace) -> int:
             **out.manifest.counts.model_dump(),
         )
     )
+    if out.missing:  # the backup is made and usable; the exit status stays 0
+        shown = out.missing[:3] + (["…"] if len(out.missing) > 3 else [])
+        print(
+            say(
+                services,
+                "ops.backup_missing_files",
+                count=len(out.missing),
+                data_dir=services.settings.data_dir,
+                names=join(services.settings.language, shown),
+            ),
+            file=sys.stderr,
+        )
     return 0
 
 

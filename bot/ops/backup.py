@@ -7,24 +7,32 @@ outbox rows in that same snapshot, and the size and SHA-256 of every member. The
 copied before the files: a material's file is on disk before its row is committed, so every
 row in the copy finds its file in the archive.
 
-A restore checks every checksum before it touches anything, refuses to overwrite a database
-that holds data unless forced, and checks the restored counts against the manifest."""
+A restore refuses while a bot runs on the database (bot/ops/running.py), checks every
+checksum before it touches anything, refuses to overwrite a database that holds data unless
+forced, and checks the restored counts against the manifest; on PostgreSQL it replaces the
+tables in one transaction, so a failure leaves the data as it was.
+
+The daily backup marks its day done only once the archive is made: a failure is told to staff,
+shown by /healthz, and tried again RETRY_AFTER later."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import io
 import logging
 import os
+import re
 import shutil
 import sqlite3
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
@@ -66,10 +74,17 @@ COUNTED = {
 }
 # Where Debian keeps the PostgreSQL client programs when they are not on PATH.
 PG_BIN_DIRS = Path("/usr/lib/postgresql")
+# The settings rows of the daily backup: when the last one was made, the last day done, when a
+# process last started one, and why the last one failed (empty once one succeeds).
 LAST_BACKUP = "last_backup_at"
 BACKUP_DAY = "backup_day"
+BACKUP_ATTEMPT = "backup_attempt"
+BACKUP_FAILURE = "backup_failure"
+# A failed daily backup is tried again this long after its attempt began, the same day.
+RETRY_AFTER = timedelta(minutes=30)
 SCHEDULED_NAME = "liaison-bot-{moment:%Y%m%d-%H%M%S}.tar.gz"
-SCHEDULED_GLOB = "liaison-bot-*.tar.gz"
+# Only the daily archives' own names: anything else in BACKUP_DIR is never pruned or counted.
+SCHEDULED_PATTERN = re.compile(r"liaison-bot-\d{8}-\d{6}\.tar\.gz")
 SQLITE_SIDES = ("-wal", "-shm", "-journal")
 
 Dialect = Literal["sqlite", "postgresql"]
@@ -121,6 +136,9 @@ class BackupOut(BaseModel):
     path: Path
     size: int
     manifest: Manifest
+    # Collected files the database refers to that were not in DATA_DIR (as export --archive
+    # names them: 单位/资料项/文件), so not in the archive either.
+    missing: list[str] = []
 
 
 class RestoreOut(BaseModel):
@@ -334,6 +352,33 @@ def _write_archive(
     return manifest, target.stat().st_size
 
 
+# errno values that mean "this place cannot be written", as opposed to "the disk is full".
+_NOT_WRITABLE = {
+    errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST
+}  # fmt: skip
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
+_SQLITE_FULL, _SQLITE_READONLY, _SQLITE_CANTOPEN = 13, 8, 14
+WRITING_FAILURES = ("ops.disk_full", "ops.folder_not_writable", "ops.cannot_write")
+
+
+def writing_failed(exc: BaseException, folder: Path) -> BackupError | None:
+    """The office's reason for a failure to write an archive into `folder`; None if not one."""
+    if isinstance(exc, sqlite3.Error):
+        code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+        if code == _SQLITE_FULL:
+            return BackupError("ops.disk_full", folder=folder)
+        if code in (_SQLITE_READONLY, _SQLITE_CANTOPEN):
+            return BackupError("ops.folder_not_writable", folder=folder)
+        return None
+    if not isinstance(exc, OSError) or exc.errno is None:
+        return None
+    if exc.errno in _DISK_FULL:
+        return BackupError("ops.disk_full", folder=folder)
+    if exc.errno in _NOT_WRITABLE:
+        return BackupError("ops.folder_not_writable", folder=folder)
+    return BackupError("ops.cannot_write", folder=folder, reason=exc.strerror or exc.errno)
+
+
 def _work_folder(target: Path) -> Path:
     """Refuse an existing target; a scratch folder beside it for the database copy."""
     if target.exists():
@@ -349,7 +394,11 @@ async def create_backup(*, services: Services, target: Path) -> BackupOut:
     source = sqlite_file(services.db.url) if dialect == "sqlite" else None
     if dialect == "postgresql":
         pg_tool("pg_dump")  # before any work: say at once what is missing
-    work = await asyncio.to_thread(_work_folder, target)
+    folder = target.parent
+    try:
+        work = await asyncio.to_thread(_work_folder, target)
+    except OSError as exc:
+        raise (writing_failed(exc, folder) or exc) from exc
     created_at = services.now()
     try:
         dump = work / MEMBERS[dialect]
@@ -364,10 +413,18 @@ async def create_backup(*, services: Services, target: Path) -> BackupOut:
         manifest, size = await asyncio.to_thread(
             _write_archive, target, snapshot, settings.data_dir, excluded
         )
+    except (OSError, sqlite3.Error) as exc:
+        raise (writing_failed(exc, folder) or exc) from exc
     finally:
         await asyncio.to_thread(shutil.rmtree, work, True)
-    await _remember(services, LAST_BACKUP, created_at.isoformat())
-    return BackupOut(path=target, size=size, manifest=manifest)
+    from bot.staff.archive import missing_files  # (its workbook libraries are not needed above)
+
+    try:
+        missing = await missing_files(services)
+    except Exception:  # the archive is made: a failed look for missing files does not undo it
+        log.exception("backup: could not look for collected files missing from DATA_DIR")
+        missing = []
+    return BackupOut(path=target, size=size, manifest=manifest, missing=missing)
 
 
 async def _remember(services: Services, key: str, value: str) -> None:
@@ -380,7 +437,7 @@ async def _remember(services: Services, key: str, value: str) -> None:
 
 
 async def last_backup_at(services: Services) -> datetime | None:
-    """When the last backup of this database was made (by any process), if ever."""
+    """When the last daily backup into BACKUP_DIR was made (by any process), if ever."""
     async with services.db.sessions() as session:
         value = await session.scalar(select(Setting.value).where(Setting.key == LAST_BACKUP))
     return datetime.fromisoformat(value) if value else None
@@ -397,13 +454,22 @@ def _member_path(name: str) -> PurePosixPath:
     return path
 
 
+def _unreadable(source: Path, first: str | None) -> BackupError:
+    """An archive that began as one of ours is damaged or cut short; else it is not ours."""
+    if first in MEMBERS.values():
+        return BackupError("ops.archive_damaged", path=source)
+    return BackupError("ops.not_an_archive", path=source)
+
+
 def _unpack(source: Path, staging: Path) -> Manifest:
     """Unpack into `staging`, checking every member against the manifest."""
     seen: dict[str, ArchivedFile] = {}
     manifest_body: bytes | None = None
+    first: str | None = None  # the first member's name: the database's, in an archive of ours
     try:
         with tarfile.open(source, "r:*") as tar:
             for member in tar:
+                first = first or member.name
                 if member.name == MANIFEST and member.isfile():
                     extracted = tar.extractfile(member)
                     manifest_body = extracted.read() if extracted else None
@@ -426,16 +492,16 @@ def _unpack(source: Path, staging: Path) -> Manifest:
                 seen[member.name] = ArchivedFile(
                     path=member.name, size=size, sha256=digest.hexdigest()
                 )
-    except (tarfile.TarError, EOFError, OSError) as exc:
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         if isinstance(exc, OSError) and exc.errno is not None:
             raise
-        raise BackupError("ops.not_an_archive", path=source) from None
+        raise _unreadable(source, first) from None
     if manifest_body is None:
-        raise BackupError("ops.not_an_archive", path=source)
+        raise _unreadable(source, first)
     try:
         manifest = Manifest.model_validate_json(manifest_body)
     except ValidationError:
-        raise BackupError("ops.not_an_archive", path=source) from None
+        raise _unreadable(source, first) from None
     expected = {f.path: f for f in [manifest.database, *manifest.files]}
     for name, entry in expected.items():
         got = seen.get(name)
@@ -465,28 +531,71 @@ def _sqlite_copy(src: sqlite3.Connection, target: Path) -> None:
         dst.close()
 
 
-def _drop_tables(connection: Connection) -> None:
+def _drop_statements(connection: Connection) -> list[str]:
     quote = connection.dialect.identifier_preparer.quote
-    for name in inspect(connection).get_table_names():
-        connection.execute(text(f"DROP TABLE IF EXISTS {quote(name)} CASCADE"))
+    return [
+        f"DROP TABLE IF EXISTS {quote(name)} CASCADE;"
+        for name in inspect(connection).get_table_names()
+    ]
 
 
-async def _pg_restore(services: Services, dump: Path) -> None:
-    """Replace every table of the database with those of the dump, in one transaction."""
-    tool = pg_tool("pg_restore")
-    async with services.db.engine.begin() as connection:
-        await connection.run_sync(_drop_tables)
-    await services.db.dispose()
-    env = libpq_env(services.db.url)
+def _counts_check(counts: Counts) -> str:
+    """SQL that fails the restore's transaction unless the restored rows match the manifest."""
+    wrong = " OR ".join(
+        f'(SELECT count(*) FROM "{table}") <> {getattr(counts, name)}'
+        for name, table in COUNTED.items()
+    )
+    return (
+        "RESET search_path;\n"  # the dump's script empties it
+        f"DO $$ BEGIN IF {wrong} THEN RAISE EXCEPTION 'counts differ'; END IF; END $$;\n"
+    )
+
+
+async def _run_pg(tool: str, *args: str, env: dict[str, str]) -> str | None:
+    """Run a PostgreSQL client program; None when it succeeded, else the gist of its error."""
     process = await asyncio.create_subprocess_exec(
-        tool, "--no-owner", "--no-privileges", "--single-transaction", "--exit-on-error",
-        f"--dbname={env.get('PGDATABASE', '')}", str(dump),
-        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        tool, *args, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
     _, errors = await process.communicate()
-    if process.returncode != 0:
-        reason = errors.decode(errors="replace").strip().splitlines()
-        raise BackupError("ops.pg_failed", tool="pg_restore", reason=reason[-1] if reason else "")
+    if process.returncode == 0:
+        return None
+    lines = errors.decode(errors="replace").strip().splitlines()
+    reason = next(
+        (line for line in reversed(lines) if "ERROR:" in line), lines[-1] if lines else ""
+    )
+    return reason.split("ERROR:", 1)[-1].strip() or f"exit status {process.returncode}"
+
+
+async def _pg_restore(services: Services, dump: Path, counts: Counts) -> None:
+    """Replace every table of the database with those of the dump, in one transaction.
+
+    The dump is read and turned into SQL before anything changes; the old tables are dropped
+    and the dump's applied by psql in one transaction, ended by a check of the counts: any
+    failure rolls all of it back, leaving the database as it was."""
+    pg_restore, psql = pg_tool("pg_restore"), pg_tool("psql")
+    env = libpq_env(services.db.url)
+    if failed := await _run_pg(pg_restore, "--list", str(dump), env=env):
+        raise BackupError("ops.pg_dump_unreadable", reason=failed)
+    script = dump.with_name("restore.sql")
+    if failed := await _run_pg(
+        pg_restore, "--no-owner", "--no-privileges", f"--file={script}", str(dump), env=env
+    ):
+        raise BackupError("ops.pg_dump_unreadable", reason=failed)
+    async with services.db.engine.connect() as connection:
+        drops = await connection.run_sync(_drop_statements)
+    before, after = dump.with_name("drop.sql"), dump.with_name("check.sql")
+    before.write_text("\n".join(drops) + "\n")
+    after.write_text(_counts_check(counts))
+    await services.db.dispose()
+    if failed := await _run_pg(
+        psql, "--no-psqlrc", "--quiet", "--single-transaction", "--set=ON_ERROR_STOP=1",
+        f"--dbname={env.get('PGDATABASE', '')}",
+        f"--file={before}", f"--file={script}", f"--file={after}",
+        env=env,
+    ):  # fmt: skip
+        if "counts differ" in failed:
+            raise BackupError("ops.counts_differ_unchanged")
+        raise BackupError("ops.pg_restore_rolled_back", reason=failed)
 
 
 def _move_files(source: Path, data_dir: Path) -> int:
@@ -524,6 +633,13 @@ def _staging_folder(source: Path, data_dir: Path) -> Path:
 
 async def restore_backup(*, services: Services, source: Path, force: bool = False) -> RestoreOut:
     """Put an archive's database and files back; refuse to overwrite data unless forced."""
+    from bot.ops.running import no_bot_running
+
+    async with no_bot_running(services.db):
+        return await _restore(services, source, force)
+
+
+async def _restore(services: Services, source: Path, force: bool) -> RestoreOut:
     dialect = dialect_of(services.db.url)
     data_dir = services.settings.data_dir
     staging = await asyncio.to_thread(_staging_folder, source, data_dir)
@@ -543,12 +659,17 @@ async def restore_backup(*, services: Services, source: Path, force: bool = Fals
             await services.db.dispose()
             await asyncio.to_thread(_sqlite_restore, dump, sqlite_file(services.db.url))
         else:
-            await _pg_restore(services, dump)
+            await _pg_restore(services, dump, manifest.counts)
         await services.db.dispose()
         restored = await count_rows(services.db)
         if restored != manifest.counts:
             raise BackupError("ops.counts_differ")
-        await asyncio.to_thread(_move_files, staging / DATA_PREFIX.rstrip("/"), data_dir)
+        try:
+            await asyncio.to_thread(_move_files, staging / DATA_PREFIX.rstrip("/"), data_dir)
+        except OSError as exc:  # the database is restored by now: say so, and how to finish
+            raise BackupError(
+                "ops.files_not_restored", data_dir=data_dir, reason=exc.strerror or exc
+            ) from exc
     finally:
         await asyncio.to_thread(shutil.rmtree, staging, True)
     return RestoreOut(manifest=manifest, data_dir=data_dir)
@@ -557,22 +678,62 @@ async def restore_backup(*, services: Services, source: Path, force: bool = Fals
 # ---- the daily backup -----------------------------------------------------------------------
 
 
+def _stamp(moment: datetime) -> str:
+    """A UTC time as text that sorts as the time does."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
 async def _claim_day(services: Services, day: date) -> bool:
-    """Take today's backup for this process; False if another process has taken it."""
+    """Take today's backup for this process; False if it is made, or another process (or
+    this one) began it less than RETRY_AFTER ago."""
+    now = services.now()
     async with services.db.uow() as tx:
         dialect = tx.get_bind().dialect.name
-        await tx.execute(insert_ignore(dialect, Setting).values(key=BACKUP_DAY, value=""))
+        for key in (BACKUP_DAY, BACKUP_ATTEMPT):
+            await tx.execute(insert_ignore(dialect, Setting).values(key=key, value=""))
+        done = await tx.scalar(select(Setting.value).where(Setting.key == BACKUP_DAY))
+        if (done or "") >= day.isoformat():
+            return False
         result = await tx.execute(
             update(Setting)
-            .where(Setting.key == BACKUP_DAY, Setting.value < day.isoformat())
-            .values(value=day.isoformat())
+            .where(Setting.key == BACKUP_ATTEMPT, Setting.value < _stamp(now - RETRY_AFTER))
+            .values(value=_stamp(now))
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+async def _day_done(services: Services, day: date, made_at: datetime) -> None:
+    """Today's backup is made: no more tries today; the failure, if any, is over."""
+    async with services.db.uow() as tx:
+        for key, value in (
+            (BACKUP_DAY, day.isoformat()),
+            (LAST_BACKUP, made_at.isoformat()),
+            (BACKUP_FAILURE, ""),
+        ):
+            stored = await tx.get(Setting, key)
+            if stored is None:
+                tx.add(Setting(key=key, value=value))
+            else:
+                stored.value = value
+
+
+async def backup_failure(services: Services) -> tuple[datetime, str] | None:
+    """When the last daily backup failed and why, while no daily backup has succeeded since."""
+    async with services.db.sessions() as session:
+        value = await session.scalar(select(Setting.value).where(Setting.key == BACKUP_FAILURE))
+    if not value:
+        return None
+    moment, _, reason = value.partition("\t")
+    return datetime.fromisoformat(moment), reason
+
+
 def prune(folder: Path, keep: int) -> list[Path]:
     """Delete the daily archives beyond the newest `keep`; return those deleted."""
-    archives = sorted(folder.glob(SCHEDULED_GLOB))
+    archives = sorted(
+        path
+        for path in folder.iterdir()
+        if SCHEDULED_PATTERN.fullmatch(path.name) and path.is_file()
+    )
     old = archives[:-keep] if len(archives) > keep else []
     for path in old:
         path.unlink(missing_ok=True)
@@ -609,6 +770,7 @@ async def tell_staff_backup_failed(services: Services, *, day: date, reason: str
                 date=format_date(day, lang),
                 reason=reason,
                 folder=folder,
+                minutes=int(RETRY_AFTER.total_seconds() // 60),
             )
             queued += await enqueue(
                 tx,
@@ -623,12 +785,15 @@ async def tell_staff_backup_failed(services: Services, *, day: date, reason: str
 
 
 def failure_reason(exc: BaseException, lang: str) -> str:
-    """One line saying why a backup failed, for staff."""
-    if isinstance(exc, DomainError):
-        from messages import plain
+    """One line saying why a backup failed, for staff: in the office's words, never the raw
+    error (the log has that)."""
+    from messages import plain
 
-        return plain(lang, exc.key, **exc.values).rstrip("。.")
-    return f"{exc.__class__.__name__}: {exc}"[:300]
+    if isinstance(exc, DomainError):
+        # A failure to write the archive has a short cause of its own (the notice says the rest).
+        key = exc.key + "_cause" if exc.key in WRITING_FAILURES else exc.key
+        return plain(lang, key, **exc.values).rstrip("。.")
+    return plain(lang, "ops.backup_failed_unexpected").rstrip("。.")
 
 
 @dataclass
@@ -650,7 +815,8 @@ class BackupSchedule:
                 await asyncio.wait_for(stop.wait(), self.tick_seconds)
 
     async def run_once(self) -> BackupOut | None:
-        """Back up now if today's backup is due and no process has made it yet."""
+        """Back up now if today's backup is due and no process has made it yet; a failed one
+        is tried again RETRY_AFTER later, the same day."""
         settings = self.services.settings
         folder = settings.backup_dir
         if folder is None:
@@ -667,10 +833,20 @@ class BackupSchedule:
         except Exception as exc:
             log.exception("the daily backup to %s failed", target)
             reason = failure_reason(exc, settings.language)
+            await _remember(
+                self.services, BACKUP_FAILURE, f"{self.services.now().isoformat()}\t{reason}"
+            )
             await tell_staff_backup_failed(self.services, day=day, reason=reason)
             if self.on_notice is not None:
                 self.on_notice()
             return None
+        await _day_done(self.services, day, made.manifest.created_at)
+        if made.missing:
+            log.warning(
+                "daily backup: %d collected files are not in DATA_DIR (%s)",
+                len(made.missing),
+                ", ".join(made.missing[:5]),
+            )
         removed = await asyncio.to_thread(prune, folder, settings.backup_keep)
         log.info("daily backup written to %s (%d old archives removed)", target, len(removed))
         return made

@@ -1,8 +1,8 @@
 """The health server: `/healthz` (200, or 503 with the reasons) and `/metrics` (Prometheus).
 
 Healthy means: the database answers, the Bot API answered recently (when it has been quiet
-for a while, a `getMe` asks it), and the task supervisor, where there is one, reports no
-problem."""
+for a while, a `getMe` asks it), the task supervisor, where there is one, reports no
+problem, and the last daily backup (with BACKUP_DIR) did not fail."""
 
 from __future__ import annotations
 
@@ -49,6 +49,7 @@ class Health:
         supervisor = self.supervisor()
         if supervisor is not None:
             found.extend(supervisor.problems())
+        found.extend(await backup_problems(self.services) if database is None else [])
         return found
 
     async def database_problem(self) -> str | None:
@@ -89,6 +90,31 @@ class Health:
         if age > self.api_quiet:
             return [plain(lang, "ops.health_api_silent", seconds=f"{age:.0f}")]
         return []
+
+
+async def backup_problems(services: Services) -> list[str]:
+    """The daily backup's last try failed, and none has succeeded since (with BACKUP_DIR)."""
+    from bot.ops.backup import RETRY_AFTER, backup_failure
+    from messages import format_clock, format_date
+
+    settings = services.settings
+    failed = await backup_failure(services) if settings.backup_dir is not None else None
+    if failed is None:
+        return []
+    moment, reason = failed
+    local = moment.astimezone(settings.tz)
+    lang = settings.language
+    return [
+        plain(
+            lang,
+            "ops.health_backup_failed",
+            date=format_date(local.date(), lang),
+            time=format_clock(local, lang),
+            reason=reason,
+            minutes=int(RETRY_AFTER.total_seconds() // 60),
+            folder=settings.backup_dir,
+        )
+    ]
 
 
 def _short(exc: BaseException) -> str:

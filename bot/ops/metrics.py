@@ -127,7 +127,7 @@ class _ScrapeCollector(Collector):
         if figures.backup_age is not None:
             yield GaugeMetricFamily(
                 PREFIX + "backup_age_seconds",
-                "Seconds since the last backup of this database (absent: never backed up)",
+                "Seconds since the last daily backup in BACKUP_DIR (absent: none made yet)",
                 value=figures.backup_age,
             )
 

@@ -1,4 +1,5 @@
-"""What `run` adds for operations: the daily backup task and the health server."""
+"""What `run` adds for operations: the running mark, the daily backup task and the health
+server."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from telegram.ext import Application
 from bot.errors import BadInput
 from bot.ops.backup import BackupSchedule
 from bot.ops.health import Health, Supervisor, serve_health
+from bot.ops.running import RunningMark
 from bot.services import Services
 from bot.transport.supervisor import Supervisor as TaskSupervisor
 
@@ -24,21 +26,29 @@ class Operations:
     """The health server started for operations, to stop at the end."""
 
     runner: web.AppRunner | None = None
+    mark: RunningMark | None = None  # restore refuses while it is held
 
     async def close(self) -> None:
         if self.runner is not None:
             await self.runner.cleanup()
             self.runner = None
+        if self.mark is not None:
+            await self.mark.release()
+            self.mark = None
 
 
 async def start_operations(
     app: Application[Any, Any, Any, Any, Any, Any], supervisor: TaskSupervisor
 ) -> Operations:
-    """Start what the settings ask for: the daily backup (BACKUP_DIR, a supervised task) and
-    /healthz (HEALTH_PORT)."""
+    """Hold the running mark (restore refuses under it), and start what the settings ask for:
+    the daily backup (BACKUP_DIR, a supervised task) and /healthz (HEALTH_PORT)."""
     services: Services = app.bot_data.services
     settings = services.settings
-    started = Operations()
+    mark = RunningMark(services.db)
+    await mark.hold()
+    started = Operations(mark=mark)
+    if services.db.dialect == "postgresql":  # its connection may be lost: kept, taken again
+        supervisor.add("running mark", mark.step)
     if settings.backup_dir is not None:
 
         def wake_outbox() -> None:

@@ -192,3 +192,10 @@ async def build_archive(
         missing=len(missing),
     )
     return ArchiveOut(parts=parts, files=len(entries), missing=missing)
+
+
+async def missing_files(services: Services) -> list[str]:
+    """The collected files the archive would list as missing (单位/资料项/文件): those the
+    database keeps for a submission awaiting review or accepted that are not in DATA_DIR."""
+    _, missing = await _entries(services)
+    return missing

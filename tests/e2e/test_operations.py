@@ -1,5 +1,5 @@
 """The bot as a process with HEALTH_PORT and BACKUP_DIR: its /healthz, its /metrics across a
-broadcast, and the daily backup made by the running process."""
+broadcast, the daily backup made by the running process, and `restore` refused meanwhile."""
 
 from __future__ import annotations
 
@@ -9,11 +9,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from bot.sandbox.client import SandboxClient
 from storage.models import OutboxMessage
+from tests.support.cli import run_cli
+from tests.support.messages import says
 from tests.support.network import free_port
 from tests.support.office import NOTICE, Office, compose_and_send, start_office, until
 from tests.support.process import STAFF_ID, BotProcess
@@ -46,7 +49,10 @@ async def broadcast_done(office: Office) -> bool:
 
 
 async def test_health_metrics_and_the_daily_backup_of_a_running_bot(
-    make_bot: Callable[..., BotProcess], sandbox: SandboxClient, tmp_path: Path
+    make_bot: Callable[..., BotProcess],
+    sandbox: SandboxClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     port = free_port()
     backups = tmp_path / "backups"
@@ -102,6 +108,14 @@ async def test_health_metrics_and_the_daily_backup_of_a_running_bot(
             assert names[0] == "database.sqlite3"
             assert names[-1] == "manifest.json"
             assert "liaison_bot_backup_age_seconds" in after
+
+            # Restoring it under the running bot is refused.
+            monkeypatch.setenv("DATABASE_URL", services.db.url)
+            monkeypatch.setenv("DATA_DIR", str(office.bot.workdir / "data"))
+            monkeypatch.setenv("LANGUAGE", "zh")
+            under_bot = await run_cli("restore", str(archive), "--force")
+            assert under_bot.code == 2
+            assert says(under_bot.err, "ops.bot_running"), under_bot.err
     finally:
         await office.bot.stop()
         await services.close()

@@ -1,0 +1,148 @@
+"""The mark every `run` process holds on its database while it runs, so that `restore` can
+refuse to replace the data under a running bot.
+
+The mark is a lock the operating system or PostgreSQL drops the moment its holder is gone (a
+`kill -9` included), so it is never stale: on SQLite a shared `flock` of the file beside the
+database (`liaison-bot.db.lock`), on PostgreSQL a shared advisory lock on a connection each
+process keeps open (taken again at once when that connection is lost). A restore takes the
+same lock exclusively for its whole length: it is refused while any process holds the mark,
+and a process that starts meanwhile waits for the restore to end."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from bot.errors import DomainError
+from storage.db import Database, sqlite_file
+
+log = logging.getLogger(__name__)
+
+# The advisory lock's key: "liaison" in ASCII, as a bigint.
+ADVISORY_KEY = 0x6C696169736F6E
+CHECK_EVERY = 10.0  # seconds between looks at the PostgreSQL connection that holds the mark
+
+
+class BotRunning(DomainError):
+    """A bot process runs on this database: `restore` must wait until it is stopped."""
+
+    key = "ops.bot_running"
+
+
+def lock_file(db: Database) -> Path | None:
+    """The file beside a SQLite database whose lock is the mark (None: in memory or PG)."""
+    path = sqlite_file(db.url) if db.dialect == "sqlite" else None
+    return path.with_name(path.name + ".lock") if path is not None else None
+
+
+def _open(path: Path) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+
+
+class RunningMark:
+    """The mark of one `run` process: taken at start, kept, dropped at the end."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._fd: int | None = None
+        self._connection: AsyncConnection | None = None
+
+    async def hold(self) -> None:
+        """Take the mark; wait while a restore holds it."""
+        path = lock_file(self.db)
+        if path is not None:
+            fd = await asyncio.to_thread(_open, path)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.warning("a restore is in progress on this database; waiting for it to end")
+                await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_SH)
+            self._fd = fd
+        elif self.db.dialect == "postgresql":
+            await self._take_advisory()
+
+    async def _take_advisory(self) -> None:
+        connection = await self.db.engine.connect()
+        try:
+            await connection.execute(
+                text("SELECT pg_advisory_lock_shared(:key)"), {"key": ADVISORY_KEY}
+            )
+            await connection.commit()  # the lock is the session's: it outlives the transaction
+        except BaseException:
+            await connection.close()
+            raise
+        self._connection = connection
+
+    async def step(self, stop: asyncio.Event) -> float:
+        """Keep the PostgreSQL mark: look at its connection, take it again if it was lost."""
+        if self.db.dialect != "postgresql":
+            return 3600.0
+        if self._connection is None:
+            await self._take_advisory()
+            log.info("the running mark is held again")
+            return CHECK_EVERY
+        try:
+            await self._connection.execute(text("SELECT 1"))
+            await self._connection.commit()
+        except Exception:
+            await self._drop_connection()
+            raise
+        return CHECK_EVERY
+
+    async def _drop_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.invalidate()
+            with contextlib.suppress(Exception):
+                await connection.close()
+
+    async def release(self) -> None:
+        """Drop the mark (the end of the process drops it too)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        await self._drop_connection()
+
+
+@contextlib.asynccontextmanager
+async def no_bot_running(db: Database) -> AsyncIterator[None]:
+    """Hold the mark exclusively for a restore; BotRunning if a process holds it."""
+    path = lock_file(db)
+    if path is not None:
+        fd = await asyncio.to_thread(_open, path)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise BotRunning() from None
+            yield
+        finally:
+            os.close(fd)
+        return
+    if db.dialect != "postgresql":
+        yield
+        return
+    # A connection of its own: the restore disposes of the database's pool on the way.
+    engine = create_async_engine(db.url, poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            taken = await connection.scalar(
+                text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_KEY}
+            )
+            await connection.commit()
+            if not taken:
+                raise BotRunning()
+            yield  # closing the connection ends the lock
+    finally:
+        await engine.dispose()
