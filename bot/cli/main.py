@@ -364,7 +364,7 @@ def _command(argv: Sequence[str] | None) -> int:
         settings = load_settings()
     except SettingsError as exc:
         print(
-            plain("zh", "cli.bad_setting", variable=exc.variable, reason=exc.reason),
+            plain(exc.lang, "cli.bad_setting", variable=exc.variable, reason=exc.reason),
             file=sys.stderr,
         )
         return 2
