@@ -110,12 +110,14 @@ async def test_a_bad_url_is_a_bad_setting(monkeypatch: pytest.MonkeyPatch, url: 
     assert says(done.err, "cli.bad_setting", variable="DATABASE_URL")
 
 
-def test_a_reader_that_goes_away_stops_the_command_quietly(tmp_path: Path) -> None:
+def test_a_reader_that_goes_away_stops_the_command_quietly(
+    tmp_path: Path, migrated_url: str
+) -> None:
     """`liaison-bot units list | head -1`: no BrokenPipeError on stderr."""
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        "DATABASE_URL": migrated_url,
         "LANGUAGE": "zh",
     }
     with subprocess.Popen(
