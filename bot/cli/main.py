@@ -417,7 +417,13 @@ def _command(argv: Sequence[str] | None) -> int:
         return asyncio.run(_main(args, settings))
     except ImportRejected as exc:
         print(rejection(settings, exc), file=sys.stderr)
-    except (DomainError, DatabaseUnavailable) as exc:
+    except DatabaseUnavailable as exc:
+        print(plain(settings.language, exc.key, **exc.values), file=sys.stderr)
+        if args.command == "run" and exc.key == "cli.database_unreachable":
+            # A server not up yet (a reboot, a restart): 1, so that systemd tries again;
+            # its unit does not restart after 2, which no retry mends.
+            return 1
+    except DomainError as exc:
         print(plain(settings.language, exc.key, **exc.values), file=sys.stderr)
     except WalRefused as exc:
         print(plain(settings.language, exc.key, **exc.values), file=sys.stderr)
