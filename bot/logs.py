@@ -14,6 +14,7 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, tzinfo
 from typing import TextIO
 
 from bot.settings import Settings
@@ -39,12 +40,19 @@ def mask_phone(match: re.Match[str]) -> str:
 
 
 class Redactor(logging.Formatter):
-    """A formatter that takes the token and phone numbers out of every formatted line."""
+    """A formatter that takes the token and phone numbers out of every formatted line and
+    writes its time in the office's time zone, with the offset (2026-12-05 09:30:00.123+08:00),
+    whatever the server's zone is, so that the log and the bot's messages tell the same time."""
 
-    def __init__(self, token: str, fmt: str = FORMAT) -> None:
+    def __init__(self, token: str, fmt: str = FORMAT, tz: tzinfo = UTC) -> None:
         super().__init__(fmt)
         # The whole token first, then its secret half on its own.
         self._secrets = [s for s in (token, token.split(":", 1)[-1]) if len(s) >= 8]
+        self._tz = tz
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        moment = datetime.fromtimestamp(record.created, self._tz)
+        return moment.isoformat(sep=" ", timespec="milliseconds")
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
@@ -57,7 +65,7 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> loggi
     """Send the log to stderr (or `stream`) at LOG_LEVEL, through the Redactor."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.set_name(HANDLER)
-    handler.setFormatter(Redactor(settings.token))
+    handler.setFormatter(Redactor(settings.token, tz=settings.tz))
     root = logging.getLogger()
     for old in [h for h in root.handlers if h.get_name() == HANDLER]:
         root.removeHandler(old)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from datetime import time
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
@@ -17,12 +18,43 @@ from messages import DEFAULT_LANGUAGE, LANGUAGES
 
 
 class SettingsError(Exception):
-    """A configuration value is wrong; the message names the variable."""
+    """A configuration value is wrong: the variable, and why in the office's language."""
 
-    def __init__(self, variable: str, reason: str) -> None:
+    def __init__(self, variable: str, reason: str, lang: str = DEFAULT_LANGUAGE) -> None:
         super().__init__(f"{variable}: {reason}")
         self.variable = variable
         self.reason = reason
+        self.lang = lang
+
+
+class Problem(ValueError):
+    """A value one of our checks refuses: `key` (under `setting.` in messages/) and values."""
+
+    def __init__(self, key: str, **values: object) -> None:
+        super().__init__(key)
+        self.key = key
+        self.values = values
+
+
+# pydantic's own refusals, by error type: the message key and the context value it names.
+PYDANTIC_REASONS: dict[str, tuple[str, str | None]] = {
+    "less_than_equal": ("setting.at_most", "le"),
+    "less_than": ("setting.below", "lt"),
+    "greater_than_equal": ("setting.at_least", "ge"),
+    "greater_than": ("setting.above", "gt"),
+    "int_parsing": ("setting.not_integer", None),
+    "int_type": ("setting.not_integer", None),
+    "int_from_float": ("setting.not_integer", None),
+    "float_parsing": ("setting.not_number", None),
+    "float_type": ("setting.not_number", None),
+    "bool_parsing": ("setting.not_bool", None),
+    "bool_type": ("setting.not_bool", None),
+    "time_parsing": ("setting.not_time", None),
+    "time_type": ("setting.not_time", None),
+    "string_too_long": ("setting.too_long", "max_length"),
+    "string_too_short": ("setting.too_short", "min_length"),
+    "literal_error": ("setting.not_one_of", None),
+}
 
 
 class Settings(BaseSettings):
@@ -112,25 +144,23 @@ class Settings(BaseSettings):
             try:
                 return tuple(int(p) for p in parts if p)
             except ValueError:
-                raise ValueError("expected comma-separated numeric Telegram user ids") from None
+                raise Problem("staff_ids") from None
         return value
 
     @field_validator("staff_ids")
     @classmethod
     def _positive_ids(cls, value: tuple[int, ...]) -> tuple[int, ...]:
         if any(v <= 0 for v in value):
-            raise ValueError("Telegram user ids are positive numbers")
+            raise Problem("staff_ids_positive")
         return value
 
     @field_validator("language", mode="before")
     @classmethod
     def _language_code(cls, value: object) -> object:
-        # LANGUAGE is also gettext's variable (en_US:en, zh_CN.UTF-8): take its first language.
         if isinstance(value, str):
-            first = value.split(":")[0].replace("-", "_").split("_")[0].split(".")[0].lower()
-            value = first or value
+            value = language_code(value)
         if value not in LANGUAGES:
-            raise ValueError(f"one of {', '.join(LANGUAGES)} (the folders of messages/)")
+            raise Problem("language", choices=list(LANGUAGES))
         return value
 
     @field_validator("timezone")
@@ -139,44 +169,40 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (e.g. Asia/Shanghai)") from None
+            raise Problem("timezone", value=value) from None
         return value
 
     @field_validator("telegram_api_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
+            raise Problem("http_url")
         return value.rstrip("/")
 
     @field_validator("telegram_proxy")
     @classmethod
     def _proxy_url(cls, value: str | None) -> str | None:
         if value and not value.startswith(("http://", "https://", "socks5://", "socks4://")):
-            raise ValueError("must start with http://, https:// or socks5://")
+            raise Problem("proxy_url")
         return value or None
 
     @field_validator("database_url")
     @classmethod
     def _async_driver(cls, value: str) -> str:
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-            raise ValueError(
-                "use an async URL: sqlite+aiosqlite:///file.db or postgresql+asyncpg://…"
-            )
+            raise Problem("async_url")
         try:
             make_url(value)
         except (ArgumentError, ValueError):
             # (not SQLAlchemy's words: they would repeat the URL, password and all)
-            raise ValueError(
-                "not a URL SQLAlchemy can read: check its host, port and name"
-            ) from None
+            raise Problem("unreadable_url") from None
         return value
 
     @field_validator("health_host")
     @classmethod
     def _host(cls, value: str) -> str:
         if not re.fullmatch(r"[A-Za-z0-9.:\-\[\]]+", value):
-            raise ValueError("expected an address such as 127.0.0.1, 0.0.0.0 or ::1")
+            raise Problem("host")
         return value.strip("[]")
 
     @field_validator("bot_username")
@@ -193,11 +219,11 @@ class Settings(BaseSettings):
         from bot.workdays import load_holiday_file
 
         if not value.is_file():
-            raise ValueError(f"no such file: {value}")
+            raise Problem("no_file", file=value)
         try:
             load_holiday_file(value)
         except ImportRejected as exc:
-            raise ValueError(f"{value.name}: {exc}") from None
+            raise Problem("bad_file", file=value.name, rejected=exc) from None
         return value
 
     @field_validator(
@@ -212,7 +238,7 @@ class Settings(BaseSettings):
     @classmethod
     def _one_line(cls, value: str) -> str:
         if any(ord(c) < 32 for c in value):
-            raise ValueError("must be one line of text without control characters")
+            raise Problem("one_line")
         return value.strip()
 
     @field_validator("quiet_hours")
@@ -221,14 +247,14 @@ class Settings(BaseSettings):
         try:
             parse_quiet_hours(value)
         except ValueError:
-            raise ValueError("expected HH:MM-HH:MM, e.g. 20:00-08:00") from None
+            raise Problem("quiet_hours") from None
         return value
 
     @model_validator(mode="after")
     def _reminder_outside_quiet_hours(self) -> Settings:
         start, end = parse_quiet_hours(self.quiet_hours)
         if in_quiet_hours(self.reminder_time, start, end):
-            raise ValueError("falls inside QUIET_HOURS; choose a time outside them")
+            raise Problem("in_quiet_hours")
         return self
 
     @property
@@ -265,6 +291,57 @@ def load_settings(**overrides: object) -> Settings:
         error = exc.errors()[0]
         loc = error["loc"]
         # The only whole-model check is the reminder time against the quiet hours.
-        variable = str(loc[0]).upper() if loc else "REMINDER_TIME"
-        message = str(error["msg"]).removeprefix("Value error, ")
-        raise SettingsError(variable, message) from None
+        field = str(loc[0]) if loc else "reminder_time"
+        lang = _language_of_errors()
+        raise SettingsError(field.upper(), _reason(lang, field, error), lang) from None
+
+
+def language_code(value: str) -> str:
+    """LANGUAGE is also gettext's variable (en_US:en, zh_CN.UTF-8): its first language."""
+    first = value.split(":")[0].replace("-", "_").split("_")[0].split(".")[0].lower()
+    return first or value
+
+
+class _LanguageOnly(BaseSettings):
+    """LANGUAGE alone, read as Settings reads it, to say what else is wrong in that language."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", env_ignore_empty=True, extra="ignore"
+    )
+
+    language: str = DEFAULT_LANGUAGE
+
+
+def _language_of_errors() -> str:
+    try:
+        lang = language_code(_LanguageOnly().language)
+    except Exception:  # (an unreadable .env is said by the error itself)
+        return DEFAULT_LANGUAGE
+    return lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def _reason(lang: str, field: str, error: ErrorDetails) -> str:
+    """Why a value is refused, in the catalogue's words (by pydantic's error type, or by the
+    key of our own check)."""
+    from messages import plain
+
+    context = error.get("ctx") or {}
+    problem = context.get("error")
+    if isinstance(problem, Problem):
+        from bot.importing import ImportRejected, reason_in
+
+        values = dict(problem.values)
+        rejected = values.pop("rejected", None)
+        if isinstance(rejected, ImportRejected):
+            reason = reason_in(lang, rejected.code, rejected.details, fallback=str(rejected))
+            row = plain(lang, "setting.file_row", row=rejected.row) if rejected.row else ""
+            values["reason"] = row + reason
+        return plain(lang, f"setting.{problem.key}", **values)
+    key, limit = PYDANTIC_REASONS.get(error["type"], ("setting.unusable", None))
+    if error["type"] == "literal_error":
+        choices = get_args(Settings.model_fields[field].annotation)
+        return plain(lang, key, choices=[str(c) for c in choices])
+    bound = context.get(limit, "") if limit else ""
+    if isinstance(bound, float) and bound.is_integer():
+        bound = int(bound)  # 0, not 0.0
+    return plain(lang, key, limit=bound)

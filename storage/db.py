@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextvars
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, event, func, make_url, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -129,6 +131,18 @@ def _reads_engine(url: str, *, echo: bool, busy_timeout: float) -> AsyncEngine |
     return engine
 
 
+@dataclass(frozen=True)
+class Migrated:
+    """The schema's revision before and after applying migrations (None: no tables yet)."""
+
+    before: str | None
+    after: str | None
+
+    @property
+    def applied(self) -> bool:
+        return self.before != self.after
+
+
 class Database:
     """Owns the engine and hands out units of work (one transaction each)."""
 
@@ -228,10 +242,10 @@ class Database:
             url = make_url(self.url).render_as_string(hide_password=True)
             raise DatabaseUnavailable("cli.database_unreachable", url=url, reason=reason) from exc
 
-    async def upgrade(self) -> None:
-        """Apply every pending migration."""
+    async def upgrade(self) -> Migrated:
+        """Apply every pending migration; return the revision before and after."""
         async with self.engine.begin() as connection:
-            await connection.run_sync(_upgrade)
+            return await connection.run_sync(_upgrade)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -248,8 +262,10 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
-def _upgrade(connection: Connection) -> None:
+def _upgrade(connection: Connection) -> Migrated:
+    before = MigrationContext.configure(connection).get_current_revision()
     command.upgrade(alembic_config(connection), "head")
+    return Migrated(before, MigrationContext.configure(connection).get_current_revision())
 
 
 def _driver_says(error: Exception) -> str:

@@ -4,6 +4,7 @@ the project's .env, and systemd itself accepts it (where systemd-analyze is inst
 from __future__ import annotations
 
 import configparser
+import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,23 @@ def test_the_unit_restarts_on_failure_as_its_own_user_with_the_env_file() -> Non
     assert service["EnvironmentFile"] == f"{HOME}/.env"
     assert service["ExecStart"] == f"{HOME}/.venv/bin/liaison-bot run"
     assert HOME in service["ReadWritePaths"].split()
+
+
+def test_a_bad_setting_is_not_restarted_forever() -> None:
+    """A bad setting stops the program with status 2 (tests/test_settings.py); no restart
+    mends it."""
+    assert service_section()["RestartPreventExitStatus"].split() == ["2"]
+
+
+def test_the_backup_folder_of_the_examples_is_one_the_unit_lets_the_bot_write() -> None:
+    """BACKUP_DIR in the guides lies under a folder of ReadWritePaths= (ProtectSystem=strict)."""
+    writable = [Path(p) for p in service_section()["ReadWritePaths"].split()]
+    for doc in ("README.md", "docs/使用指南.md", "docs/guide.en.md", ".env.example"):
+        text = (ROOT / doc).read_text(encoding="utf-8")
+        folders = re.findall(r"BACKUP_DIR=(/[^\s`'\"]+)", text)
+        assert folders, doc  # each shows a folder the unit allows
+        for folder in folders:
+            assert any(Path(folder).is_relative_to(w) for w in writable), (doc, folder)
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd is not installed")

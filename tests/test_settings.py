@@ -10,6 +10,10 @@ from pathlib import Path
 import pytest
 
 from bot.settings import SettingsError, load_settings
+from messages import catalogue, plain
+from tests.support.messages import says
+
+ROOT = str(Path(__file__).resolve().parents[1])
 
 ALL_VARIABLES = (
     "BOT_TOKEN", "TELEGRAM_API_URL", "BOT_USERNAME", "DATABASE_URL", "STAFF_IDS", "TIMEZONE",
@@ -75,31 +79,31 @@ def test_gettext_style_language_is_understood(monkeypatch: pytest.MonkeyPatch) -
     assert load_settings().language == "zh"
 
 
-@pytest.mark.parametrize(
-    ("variable", "value"),
-    [
-        ("STAFF_IDS", "12,abc"),
-        ("STAFF_IDS", "[1, 2]"),
-        ("STAFF_IDS", "-5"),
-        ("TIMEZONE", "Mars/Olympus"),
-        ("LANGUAGE", "xx"),
-        ("DATABASE_URL", "sqlite:///sync.db"),
-        ("TELEGRAM_API_URL", "api.telegram.org"),
-        ("TELEGRAM_PROXY", "ftp://proxy"),
-        ("LOG_LEVEL", "LOUD"),
-        ("REMINDER_TIME", "25:00"),
-        ("REMINDER_TIME", "22:00"),  # inside the default quiet hours
-        ("QUIET_HOURS", "eight to nine"),
-        ("SEND_RATE_GLOBAL", "0"),
-        ("INVITE_TTL_DAYS", "zero"),
-        ("NOTICE_OFFICE", "固" * 41),
-        ("NOTICE_MAIN_TO", "各县（区）\n各成员单位"),
-        ("BACKUP_TIME", "3pm"),
-        ("BACKUP_KEEP", "0"),
-        ("HEALTH_PORT", "70000"),
-        ("HEALTH_HOST", "local host"),
-    ],
-)
+BAD_VALUES = [
+    ("STAFF_IDS", "12,abc"),
+    ("STAFF_IDS", "[1, 2]"),
+    ("STAFF_IDS", "-5"),
+    ("TIMEZONE", "Mars/Olympus"),
+    ("LANGUAGE", "xx"),
+    ("DATABASE_URL", "sqlite:///sync.db"),
+    ("TELEGRAM_API_URL", "api.telegram.org"),
+    ("TELEGRAM_PROXY", "ftp://proxy"),
+    ("LOG_LEVEL", "LOUD"),
+    ("REMINDER_TIME", "25:00"),
+    ("REMINDER_TIME", "22:00"),  # inside the default quiet hours
+    ("QUIET_HOURS", "eight to nine"),
+    ("SEND_RATE_GLOBAL", "0"),
+    ("INVITE_TTL_DAYS", "zero"),
+    ("NOTICE_OFFICE", "固" * 41),
+    ("NOTICE_MAIN_TO", "各县（区）\n各成员单位"),
+    ("BACKUP_TIME", "3pm"),
+    ("BACKUP_KEEP", "0"),
+    ("HEALTH_PORT", "70000"),
+    ("HEALTH_HOST", "local host"),
+]
+
+
+@pytest.mark.parametrize(("variable", "value"), BAD_VALUES)
 def test_bad_value_names_the_variable(
     monkeypatch: pytest.MonkeyPatch, variable: str, value: str
 ) -> None:
@@ -108,6 +112,88 @@ def test_bad_value_names_the_variable(
         load_settings()
     assert caught.value.variable == variable
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize("value", BAD_VALUES, ids=lambda v: f"{v[0]}={v[1]!r}")
+def test_bad_value_is_said_in_the_office_s_words(
+    monkeypatch: pytest.MonkeyPatch, value: tuple[str, str], lang: str
+) -> None:
+    """No English of pydantic's: the reason is a sentence of the catalogue's `setting.` keys
+    (by pydantic's error type, or by our own check's key), in LANGUAGE's language."""
+    variable, text = value
+    monkeypatch.setenv(variable, text)
+    if variable != "LANGUAGE":
+        monkeypatch.setenv("LANGUAGE", lang)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    keys = [key for key in catalogue(lang) if key.startswith("setting.")]
+    said = [key for key in keys if says(caught.value.reason, key, caught.value.lang)]
+    assert said, caught.value.reason
+    assert "Input should" not in caught.value.reason
+    assert caught.value.lang == ("zh" if variable == "LANGUAGE" else lang)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "key", "values"),
+    [
+        ("HEALTH_PORT", "70000", "setting.at_most", {"limit": 65535}),
+        ("BACKUP_KEEP", "0", "setting.at_least", {"limit": 1}),
+        ("SEND_RATE_GLOBAL", "0", "setting.above", {"limit": 0}),
+        ("INVITE_TTL_DAYS", "zero", "setting.not_integer", {}),
+        ("BACKUP_TIME", "3pm", "setting.not_time", {}),
+        ("DATABASE_URL", "sqlite:///sync.db", "setting.async_url", {}),
+        ("LOG_LEVEL", "LOUD", "setting.not_one_of", {}),
+        ("TIMEZONE", "Mars/Olympus", "setting.timezone", {"value": "Mars/Olympus"}),
+        ("REMINDER_TIME", "22:00", "setting.in_quiet_hours", {}),
+    ],
+)
+def test_each_kind_of_refusal_has_its_sentence(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, key: str, values: dict[str, object]
+) -> None:
+    monkeypatch.setenv(variable, value)
+    for lang in ("zh", "en"):
+        monkeypatch.setenv("LANGUAGE", lang)
+        with pytest.raises(SettingsError) as caught:
+            load_settings()
+        assert caught.value.variable == variable
+        assert says(caught.value.reason, key, lang, **values), caught.value.reason
+
+
+def test_the_line_on_the_terminal_is_in_the_configured_language(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("LANGUAGE=en\n", encoding="utf-8")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HEALTH_PORT": "70000",
+        "HOME": str(tmp_path),
+        "PYTHONPATH": ROOT,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "report"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    reason = plain("en", "setting.at_most", limit=65535)
+    assert says(done.stderr, "cli.bad_setting", "en", variable="HEALTH_PORT", reason=reason)
+
+
+def test_an_empty_variable_counts_as_unset(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`HEALTH_PORT=` (in the environment or in .env) is as if it were not there: .env's value
+    if the environment's is empty, else the default. systemd's EnvironmentFile= hands every
+    empty line of .env over as an empty variable, so empty cannot mean anything else."""
+    (tmp_path / ".env").write_text("HEALTH_PORT=9108\nBACKUP_DIR=\n", encoding="utf-8")
+    monkeypatch.setenv("HEALTH_PORT", "")
+    monkeypatch.setenv("BACKUP_KEEP", "")
+    s = load_settings()
+    assert s.health_port == 9108
+    assert s.backup_dir is None
+    assert s.backup_keep == 7
 
 
 def test_bad_value_stops_the_program_with_one_line(tmp_path: Path) -> None:

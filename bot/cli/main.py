@@ -22,7 +22,7 @@ from bot.logs import configure_logging
 from bot.services import Services
 from bot.settings import Settings, SettingsError, load_settings
 from messages import LANGUAGES, join, kind_name, plain, strip_html
-from storage.db import Database, DatabaseUnavailable, WalRefused
+from storage.db import Database, DatabaseUnavailable, Migrated, WalRefused, sqlite_file
 
 if TYPE_CHECKING:
     from bot.roster import ImportResult
@@ -93,9 +93,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def cmd_db(services: Services, args: argparse.Namespace) -> int:
-    await services.db.upgrade()
-    print(say(services, "cli.migrated"))
+    from bot.ledger.checklist import prepare_database
+
+    path = sqlite_file(services.db.url)
+    made = path.absolute() if path is not None and not path.exists() else None
+    migrated = await prepare_database(services)
+    if migrated.applied:
+        print(migration_line(services, migrated, made))
+    else:
+        print(say(services, "setup.up_to_date", revision=migrated.after))
     return 0
+
+
+def migration_line(services: Services, migrated: Migrated, made: Path | None = None) -> str:
+    """One line saying what applying the migrations did: made the SQLite file `made`, made
+    the tables, or upgraded from one revision to another."""
+    if made is not None:
+        return say(services, "setup.database_created", path=made, revision=migrated.after)
+    if migrated.before is None:
+        return say(services, "setup.tables_created", revision=migrated.after)
+    return say(services, "setup.upgraded", before=migrated.before, after=migrated.after)
 
 
 async def cmd_units(services: Services, args: argparse.Namespace) -> int:
@@ -325,6 +342,25 @@ def rejection(settings: Settings, exc: ImportRejected) -> str:
     return plain(lang, "cli.import_rejected", reason=reason)
 
 
+# The commands that may make the SQLite file when there is none (a first installation, or
+# a restore on a new machine); every other command stops and says which file it looked for.
+CREATING = {
+    ("run",),
+    ("demo",),
+    ("restore",),
+    ("db", "upgrade"),
+    ("units", "import"),
+    ("checklist", "import"),
+}
+# Commands that apply the migrations themselves and say so.
+SELF_MIGRATING = ("demo", "db", *ops.UNMIGRATED)
+
+
+def creating(args: argparse.Namespace) -> bool:
+    """Whether the command may make the SQLite database file."""
+    return (args.command,) in CREATING or (args.command, getattr(args, "action", None)) in CREATING
+
+
 async def _main(args: argparse.Namespace, settings: Settings) -> int:
     services = Services(
         settings=settings,
@@ -333,10 +369,18 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if args.command != "demo":
             await services.db.reach()
-        if args.command not in ("demo", *ops.UNMIGRATED):
+        path = sqlite_file(settings.database_url)
+        new_file = path.absolute() if path is not None and not path.exists() else None
+        if new_file is not None and not creating(args):
+            # Run from another folder, the default URL names a file there: making it would
+            # give an empty database that looks like the office's.
+            raise DatabaseUnavailable("setup.database_missing", path=new_file)
+        if args.command not in SELF_MIGRATING:
             from bot.ledger.checklist import prepare_database
 
-            await prepare_database(services)
+            migrated = await prepare_database(services)
+            if migrated.applied:
+                print(migration_line(services, migrated, new_file), file=sys.stderr)
         commands = dict(COMMANDS)
         for feature in FEATURES:
             commands.update(feature.COMMANDS)
@@ -364,7 +408,7 @@ def _command(argv: Sequence[str] | None) -> int:
         settings = load_settings()
     except SettingsError as exc:
         print(
-            plain("zh", "cli.bad_setting", variable=exc.variable, reason=exc.reason),
+            plain(exc.lang, "cli.bad_setting", variable=exc.variable, reason=exc.reason),
             file=sys.stderr,
         )
         return 2
@@ -373,7 +417,13 @@ def _command(argv: Sequence[str] | None) -> int:
         return asyncio.run(_main(args, settings))
     except ImportRejected as exc:
         print(rejection(settings, exc), file=sys.stderr)
-    except (DomainError, DatabaseUnavailable) as exc:
+    except DatabaseUnavailable as exc:
+        print(plain(settings.language, exc.key, **exc.values), file=sys.stderr)
+        if args.command == "run" and exc.key == "cli.database_unreachable":
+            # A server not up yet (a reboot, a restart): 1, so that systemd tries again;
+            # its unit does not restart after 2, which no retry mends.
+            return 1
+    except DomainError as exc:
         print(plain(settings.language, exc.key, **exc.values), file=sys.stderr)
     except WalRefused as exc:
         print(plain(settings.language, exc.key, **exc.values), file=sys.stderr)

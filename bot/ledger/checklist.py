@@ -21,6 +21,7 @@ from bot.roster import ImportResult, find_unit, require_staff
 from bot.services import Services
 from messages import format_date
 from storage import repositories as repo
+from storage.db import Migrated
 from storage.models import ChecklistItem, Deadline, Exemption, Submission, Unit
 
 
@@ -196,10 +197,11 @@ async def _apply_checklist(tx: AsyncSession, rows: list[ChecklistRow]) -> Import
     return ImportResult(count=len(rows), added=added, updated=updated)
 
 
-async def prepare_database(services: Services) -> None:
-    """Apply migrations and load the shipped checklist on first start."""
-    await services.db.upgrade()
+async def prepare_database(services: Services) -> Migrated:
+    """Apply migrations and load the shipped checklist on first start; say what was applied."""
+    migrated = await services.db.upgrade()
     await ensure_default_checklist(services=services)
+    return migrated
 
 
 async def ensure_default_checklist(*, services: Services) -> bool:

@@ -144,7 +144,7 @@ class Metrics:
         r = self.registry
         self.updates = Counter(
             PREFIX + "updates",
-            "Updates from Telegram: handled, failed (a handler raised), duplicate (seen before)",
+            "Updates from Telegram: handled, retry (failed, comes again), dead_letter, duplicate",
             ["outcome"],
             registry=r,
         )

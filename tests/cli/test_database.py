@@ -93,6 +93,23 @@ async def test_a_postgresql_server_not_running_is_named_without_its_password(
     assert "s3cret" not in done.err
 
 
+async def test_run_tries_again_later_when_the_postgresql_server_is_not_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Status 1, which systemd restarts (deploy/: it does not restart after 2, a bad setting)."""
+    port = free_port()
+    monkeypatch.setenv("DATABASE_URL", f"postgresql+asyncpg://office:s3cret@127.0.0.1:{port}/bot")
+    monkeypatch.setenv("LANGUAGE", "zh")
+    done = await run_cli("run")
+    assert done.code == 1, done.err
+    assert len(done.err.strip().splitlines()) == 1, done.err
+    assert says(
+        done.err,
+        "cli.database_unreachable",
+        url=f"postgresql+asyncpg://office:***@127.0.0.1:{port}/bot",
+    )
+
+
 @pytest.mark.parametrize(
     "url",
     [
@@ -110,12 +127,14 @@ async def test_a_bad_url_is_a_bad_setting(monkeypatch: pytest.MonkeyPatch, url: 
     assert says(done.err, "cli.bad_setting", variable="DATABASE_URL")
 
 
-def test_a_reader_that_goes_away_stops_the_command_quietly(tmp_path: Path) -> None:
+def test_a_reader_that_goes_away_stops_the_command_quietly(
+    tmp_path: Path, migrated_url: str
+) -> None:
     """`liaison-bot units list | head -1`: no BrokenPipeError on stderr."""
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+        "DATABASE_URL": migrated_url,
         "LANGUAGE": "zh",
     }
     with subprocess.Popen(

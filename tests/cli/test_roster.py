@@ -18,11 +18,13 @@ from tests.support.messages import label, mentions, says
 
 
 @pytest.fixture(autouse=True)
-def env(monkeypatch: pytest.MonkeyPatch, db_url: str, tmp_path: Path) -> None:
+async def env(monkeypatch: pytest.MonkeyPatch, db_url: str, tmp_path: Path) -> None:
+    """A database set up as the README's first step does (only set-up commands make one)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DATABASE_URL", db_url)
     monkeypatch.setenv("LANGUAGE", "zh")
     monkeypatch.delenv("STAFF_IDS", raising=False)
+    assert (await run_cli("db", "upgrade")).code == 0
 
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

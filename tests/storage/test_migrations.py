@@ -122,6 +122,6 @@ async def test_sqlite_without_wal_stops_and_says_why_in_the_office_language(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DATABASE_URL", sqlite_url)
     monkeypatch.setenv("LANGUAGE", lang)
-    done = await run_cli("units", "list")
+    done = await run_cli("db", "upgrade")
     assert (done.code, done.out) == (1, "")
     assert done.err == plain(lang, "cli.no_wal", mode="delete") + "\n"
