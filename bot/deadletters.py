@@ -1,28 +1,39 @@
-"""Dead letters: updates whose handling failed by a bug on every try, kept for staff.
+"""Dead letters: updates whose handling failed on every try, kept for staff.
 
 A dead letter is stored with the update as Telegram sent it, the error and the number of
 tries, in one transaction that also confirms the update (so the ones behind it go on),
-writes the audit entry staff see in /audit, and queues one short apology to the person.
-Dead letters are kept, like the audit log: they are few, and each is a case to look at."""
+writes the audit entry staff see in /audit, queues one short apology to the person (it says
+staff will look into it) and a message to every member of staff naming who sent what, their
+unit and why it failed, so that they can. Dead letters are kept, like the audit log: they are
+few, and each is a case to look at.
+
+`liaison-bot deadletters` also lists the outbox messages that ended failed or with their
+outcome unknown (the process stopped during the send): nobody else is told of those."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import Row, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 
 from bot import roster
 from bot.services import Services
+from bot.transport.failures import disk_reason
 from bot.transport.outbox import enqueue, text_payload
-from messages import t
+from messages import plain, role_name, shorten, t
 from storage import repositories as repo
 from storage.db import insert_ignore
-from storage.models import DeadLetter, HandledUpdate
+from storage.models import DeadLetter, HandledUpdate, OutboxMessage, Person, Unit
 
 PURPOSE = "apology"
+STAFF_PURPOSE = "notice"
+# Outbox rows that ended without a delivery nobody else is told of.
+UNDELIVERED = ("failed", "unknown")
 
 
 class DeadLetterOut(BaseModel):
@@ -41,8 +52,26 @@ def _kind(data: dict[str, Any]) -> str:
     return next((key for key in data if key != "update_id"), "update")
 
 
-async def store(*, services: Services, update: Update, error: str, attempts: int) -> DeadLetterOut:
-    """Keep a failed update, confirm it, audit it, and apologise to the person once."""
+class UndeliveredOut(BaseModel):
+    id: int
+    chat_id: int
+    purpose: str
+    state: str
+    at: datetime
+    attempts: int
+    error: str | None
+
+
+async def store(
+    *,
+    services: Services,
+    update: Update,
+    error: str,
+    attempts: int,
+    cause: BaseException | None = None,
+) -> DeadLetterOut:
+    """Keep a failed update, confirm it, audit it, apologise to the person once, and tell
+    staff what was lost."""
     now = services.now()
     user = update.effective_user
     chat = update.effective_chat
@@ -83,7 +112,103 @@ async def store(*, services: Services, update: Update, error: str, attempts: int
                 payload=text_payload(t(lang, "runtime.apology")),
                 now=now,
             )
+        await _tell_staff(session, services, letter=letter, update=update, cause=cause)
         return _out(letter)
+
+
+async def _tell_staff(
+    session: AsyncSession,
+    services: Services,
+    *,
+    letter: DeadLetter,
+    update: Update,
+    cause: BaseException | None,
+) -> None:
+    """Queue to every member of staff, each in their language, who sent what and why it
+    was lost."""
+    user = update.effective_user
+    roles: Sequence[Row[str, str, str]] = []
+    if user is not None:
+        roles = (
+            await session.execute(
+                select(Unit.name, Person.role, Person.name)
+                .join(Person, Person.unit_id == Unit.id)
+                .where(Person.telegram_user_id == user.id, Person.until.is_(None))
+            )
+        ).all()
+    staff = await roster.staff_ids(session, services)
+    for staff_id, lang in (await roster.languages_in(session, services, staff)).items():
+        if user is not None and roles:
+            who = [
+                plain(
+                    lang,
+                    "runtime.dead_letter_who_role",
+                    unit=unit,
+                    role=role_name(lang, r),
+                    name=n,
+                )
+                for unit, r, n in roles
+            ]
+        elif user is not None:
+            who = [plain(lang, "runtime.dead_letter_who_user", name=user.full_name, id=user.id)]
+        else:
+            who = ["-"]
+        reason = (disk_reason(cause, lang) if cause is not None else None) or plain(
+            lang, "runtime.dead_letter_program"
+        )
+        text = t(
+            lang,
+            "runtime.dead_letter_staff",
+            who=who,
+            what=_lost(update, lang),
+            reason=reason,
+            id=letter.id,
+        )
+        await enqueue(
+            session,
+            key=f"dead_letter:{letter.id}:staff:{staff_id}",
+            chat_id=staff_id,
+            purpose=STAFF_PURPOSE,
+            payload=text_payload(text),
+            now=services.now(),
+        )
+
+
+def _lost(update: Update, lang: str) -> str:
+    """What the person sent, in a few words: a file by its name, a text by its start."""
+    message = update.effective_message
+    if update.callback_query is not None:
+        return plain(lang, "runtime.lost_button")
+    if message is not None and message.document is not None:
+        return plain(lang, "runtime.lost_document", name=message.document.file_name or "")
+    if message is not None and message.photo:
+        return plain(lang, "runtime.lost_photo")
+    if message is not None and message.text:
+        return plain(lang, "runtime.lost_text", text=shorten(message.text, 40))
+    return plain(lang, "runtime.lost_other")
+
+
+async def list_undelivered(*, services: Services, limit: int = 100) -> list[UndeliveredOut]:
+    """The latest outbox messages that failed or whose outcome is unknown, newest first."""
+    async with services.db.sessions() as session:
+        query = (
+            select(OutboxMessage)
+            .where(OutboxMessage.state.in_(UNDELIVERED))
+            .order_by(OutboxMessage.due_at.desc(), OutboxMessage.id.desc())
+            .limit(limit)
+        )
+        return [
+            UndeliveredOut(
+                id=row.id,
+                chat_id=row.chat_id,
+                purpose=row.purpose,
+                state=row.state,
+                at=row.due_at,
+                attempts=row.attempts,
+                error=row.error,
+            )
+            for row in (await session.scalars(query)).all()
+        ]
 
 
 async def list_dead_letters(*, services: Services, limit: int = 100) -> list[DeadLetterOut]:

@@ -4,12 +4,14 @@ a task the supervisor reports, and the figures read from the database at scrape 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import aiohttp
 import pytest
@@ -22,7 +24,7 @@ from bot.clock import FrozenClock
 from bot.errors import BadInput
 from bot.ledger.checklist import prepare_database
 from bot.ops.health import Health, serve_health
-from bot.ops.metrics import Metrics
+from bot.ops.metrics import STUCK_AFTER_TRIES, Metrics
 from bot.ops.runtime import start_operations
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.server import Emulator
@@ -32,6 +34,7 @@ from bot.transport.supervisor import Supervisor
 from messages import plain
 from storage.db import Database
 from storage.models import OutboxMessage, Setting
+from tests.support.messages import says
 from tests.support.network import free_port
 from tests.support.proxies import Relay
 from tests.support.settings import emulated_settings
@@ -48,6 +51,12 @@ class Served:
     async def get(self, path: str) -> tuple[int, str]:
         async with self.http.get(self.base + path) as response:
             return response.status, await response.text()
+
+
+class Usage(NamedTuple):
+    total: int
+    used: int
+    free: int
 
 
 @dataclass
@@ -223,3 +232,73 @@ async def test_a_busy_health_port_stops_run_with_one_line(
     message = plain("zh", caught.value.key, **caught.value.values)
     assert message.startswith(f"健康检查服务无法在 127.0.0.1:{port} 上监听（")
     assert "HEALTH_PORT" in message
+
+
+async def test_healthz_says_when_data_dir_takes_no_file_or_has_no_room(
+    sqlite_url: str,
+    emulator: Emulator,
+    clock: FrozenClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A full or read-only DATA_DIR: /healthz said 运行正常。 while liaisons' files were lost."""
+    async with serving(sqlite_url, emulator, clock, tmp_path) as served:
+        assert (await served.get("/healthz"))[0] == 200
+        folder = tmp_path / "refusing"
+        folder.write_text("a file where the folder should be")
+        served.services.settings = served.services.settings.model_copy(
+            update={"data_dir": folder / "data"}
+        )
+        status, body = await served.get("/healthz")
+        assert status == 503
+        assert says(
+            body,
+            "runtime.health_data_dir_unwritable",
+            folder=folder / "data",
+            reason=plain("zh", "runtime.disk_not_folder"),
+        )
+
+        served.services.settings = served.services.settings.model_copy(
+            update={"data_dir": tmp_path / "data"}
+        )
+        monkeypatch.setattr(shutil, "disk_usage", lambda path: Usage(100, 99, 1024 * 1024))
+        status, body = await served.get("/healthz")
+        assert status == 503
+        assert says(body, "runtime.health_data_dir_low", free="1.0 MB")
+        assert list((tmp_path / "data").iterdir()) == []  # the probe is gone
+
+
+async def test_a_message_that_keeps_failing_shows_in_the_metrics_and_in_healthz(
+    db_url: str, emulator: Emulator, clock: FrozenClock, tmp_path: Path
+) -> None:
+    """sendMessage failing: each try moved due_at on, so the outbox looked empty (depth 0,
+    oldest age 0) and /healthz said 200 for the 45 minutes before the message failed."""
+    async with serving(db_url, emulator, clock, tmp_path) as served:
+        services = served.services
+        now = services.now()
+        async with services.db.uow() as tx:
+            await enqueue(
+                tx, key="reminder:1", chat_id=301, purpose="reminder",
+                payload=text_payload("提醒"), now=now - timedelta(minutes=20),
+            )  # fmt: skip
+            await tx.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.dedupe_key == "reminder:1")
+                .values(
+                    attempts=STUCK_AFTER_TRIES,
+                    due_at=now + timedelta(seconds=64),
+                    error="Internal Server Error",
+                )
+            )
+        found = samples((await served.get("/metrics"))[1])
+        assert found["liaison_bot_outbox_depth"] == 1
+        assert found["liaison_bot_outbox_oldest_due_age_seconds"] == 20 * 60
+        status, body = await served.get("/healthz")
+        assert status == 503
+        assert says(
+            body,
+            "runtime.health_outbox_stuck",
+            count=1,
+            minutes="20",
+            error="Internal Server Error",
+        )

@@ -24,6 +24,7 @@ from aiohttp import web
 from sqlalchemy import select
 from telegram import Update
 
+from bot import app as app_module
 from bot.app import build_application, serve
 from bot.context import Context
 from bot.conversations import StepOut
@@ -37,9 +38,10 @@ from bot.transport.intake import Intake
 from bot.transport.supervisor import Supervisor
 from bot.transport.webhook import SECRET_HEADER, build_webhook_app, webhook_secret
 from handlers import flows, registry
-from messages import t
+from messages import plain, t
 from storage.db import Database
 from storage.models import AuditEvent, ConversationStep
+from tests.support.messages import says
 from tests.support.process import TOKEN
 from tests.support.settings import emulated_settings
 
@@ -148,6 +150,57 @@ async def test_updates_sent_while_the_database_is_locked_are_answered_after_once
     assert "database is locked" in caplog.text
 
 
+async def test_a_database_locked_for_seconds_is_one_run_of_failures_until_updates_go_through(
+    start_bot: Callable[..., Awaitable[Running]],
+    sandbox: SandboxClient,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Taking the update again is not working again: the log said "working again" and
+    "failing (try 1)" every second, and /healthz's "failing for" never passed 1 s."""
+    caplog.set_level(logging.INFO, logger="bot.transport.supervisor")
+    supervisors: list[Supervisor] = []
+
+    class Kept(Supervisor):
+        def __init__(self, **values: Any) -> None:
+            super().__init__(**values)
+            supervisors.append(self)
+
+    monkeypatch.setattr(app_module, "Supervisor", Kept)
+    await start_bot(sqlite_busy_timeout=0.2)
+    await sandbox.add_user(user_id=7011, first_name="用户", language_code="zh-hans")
+    lock = await hold_write_lock(tmp_path / "bot.db")
+    try:
+        sent = await sandbox.start(7011)
+
+        def updates_problem() -> str:
+            found = [p for p in supervisors[0].problems() if p.startswith("updates: ")]
+            return found[0] if found else ""
+
+        async def tried_three_times() -> bool:
+            return "(3 tries)" in updates_problem()
+
+        await until(tried_three_times, "three failed tries in one run")
+        assert updates_problem().startswith("updates: failing for ")
+        assert "database is locked" in updates_problem()
+    finally:
+        await release(lock)
+    await sandbox.wait_confirmed(sent, timeout=30)
+    assert await replies(sandbox, 7011) == [t("zh", "start.welcome")]
+    lines = [
+        r.getMessage()
+        for r in caplog.records
+        if r.getMessage().startswith(("updates failing", "updates working"))
+    ]
+    assert sum(line.startswith("updates failing") for line in lines) == 1, lines
+    [again] = [line for line in lines if line.startswith("updates working again")]
+    assert lines.index(again) == len(lines) - 1  # once, after the update went through
+    tries = int(again.split("(")[1].split()[0])
+    assert tries >= 3
+    assert updates_problem() == ""
+
+
 async def test_a_handler_that_raises_ends_as_a_dead_letter_and_the_rest_go_on(
     start_bot: Callable[..., Awaitable[Running]],
     sandbox: SandboxClient,
@@ -212,6 +265,7 @@ async def test_an_update_failing_transiently_while_others_go_through_ends_as_a_d
     bot = await start_bot(update_max_attempts=3)
     for user in (7201, 7202):
         await sandbox.add_user(user_id=user, first_name="李", language_code="zh-hans")
+    await sandbox.add_user(user_id=900, first_name="办", language_code="zh-hans", started=True)
     poisoned = await sandbox.send_text(7201, "/help")
 
     async def tried() -> bool:
@@ -228,6 +282,18 @@ async def test_an_update_failing_transiently_while_others_go_through_ends_as_a_d
     [letter] = await list_dead_letters(services=bot.services)
     assert (letter.update_id, letter.user_id) == (poisoned, 7201)
     assert letter.error == "OSError: [Errno 28] No space left on device"
+    assert letter.attempts == len(tries)  # every try, not "tried once"
+    # Staff (900) are told who lost what, and why, as the apology promised.
+    await sandbox.wait_messages(900, 1, timeout=10)
+    [told] = await replies(sandbox, 900)
+    assert says(
+        told,
+        "runtime.dead_letter_staff",
+        who=plain("zh", "runtime.dead_letter_who_user", name="李", id=7201),
+        what=plain("zh", "runtime.lost_text", text="/help"),
+        reason=plain("zh", "runtime.disk_full"),
+        id=letter.id,
+    )
 
 
 async def test_an_error_in_a_conversation_step_never_reaches_the_general_handlers(

@@ -299,10 +299,19 @@ async def cmd_run(services: Services, args: argparse.Namespace) -> int:
     if not services.settings.token:
         print(say(services, "cli.no_token"), file=sys.stderr)
         return 2
-    print(say(services, "cli.running"), file=sys.stderr)
     webhook = WebhookOptions(args.webhook, args.listen, args.port) if args.webhook else None
+
+    def tell(key: str) -> None:
+        print(say(services, key), file=sys.stderr)
+
     try:
-        await serve(services, take_updates=not args.no_updates, webhook=webhook)
+        await serve(
+            services,
+            take_updates=not args.no_updates,
+            webhook=webhook,
+            started=lambda: tell("cli.running"),  # only once it really serves
+            waiting=lambda exc: tell("runtime.waiting_for_telegram"),
+        )
     except Fatal as exc:
         print(say(services, exc.key, **exc.values), file=sys.stderr)
         return 1

@@ -19,6 +19,7 @@ sendDocument: Telegram refuses a file id of the other kind)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import re
@@ -244,15 +245,21 @@ def _inside(data_dir: Path, relative: Path | str) -> Path:
 
 
 def _write(data_dir: Path, relative: Path, data: bytes) -> str:
-    """Write atomically (a .part file renamed into place); return the SHA-256."""
+    """Write atomically (a .part file renamed into place); return the SHA-256. A write that
+    fails (a full disk) leaves nothing behind."""
     target = _inside(data_dir, relative)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
-    with partial.open("wb") as file:
-        file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
-    partial.replace(target)
+    try:
+        with partial.open("wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        partial.replace(target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise
     return hashlib.sha256(data).hexdigest()
 
 

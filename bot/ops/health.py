@@ -2,22 +2,30 @@
 
 Healthy means: the database answers, the Bot API answered recently (when it has been quiet
 for a while, a `getMe` asks it), the task supervisor, where there is one, reports no
-problem, and the last daily backup (with BACKUP_DIR) did not fail."""
+problem, the last daily backup (with BACKUP_DIR) did not fail, DATA_DIR takes a file and has
+room for the largest one a liaison may send, and no outbox message keeps failing."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import shutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
+from bot.errors import BadInput
 from bot.ops.backup import sqlite_file
 from bot.services import Services
+from bot.settings import Settings
+from bot.transport.failures import disk_reason
 from messages import plain
 
 log = logging.getLogger(__name__)
@@ -50,7 +58,35 @@ class Health:
         if supervisor is not None:
             found.extend(supervisor.problems())
         found.extend(await backup_problems(self.services) if database is None else [])
+        found.extend(await self.storage_problems(database is None))
         return found
+
+    async def storage_problems(self, database_up: bool) -> list[str]:
+        """DATA_DIR refusing files, and outbox messages that keep failing."""
+        settings = self.services.settings
+        found = [problem] if (problem := await data_dir_problem(settings)) else []
+        if database_up:
+            try:
+                stuck = await asyncio.wait_for(self._stuck_outbox(), self.timeout)
+            except Exception as exc:  # the database went away meanwhile: said above
+                log.info("health: the outbox could not be read: %s", _short(exc))
+            else:
+                found.extend([stuck] if stuck else [])
+        return found
+
+    async def _stuck_outbox(self) -> str | None:
+        from bot.ops.metrics import stuck_outbox
+
+        stuck = await stuck_outbox(self.services.db, self.services.now())
+        if stuck is None:
+            return None
+        return plain(
+            self.services.settings.language,
+            "runtime.health_outbox_stuck",
+            count=stuck.count,
+            minutes=f"{stuck.waited / 60:.0f}",
+            error=stuck.error,
+        )
 
     async def database_problem(self) -> str | None:
         """Why the database cannot be used now, or None when it answers."""
@@ -115,6 +151,53 @@ async def backup_problems(services: Services) -> list[str]:
             folder=settings.backup_dir,
         )
     ]
+
+
+# The probe written in DATA_DIR (".part": a backup passes over it, as over a file half written).
+PROBE = ".write-check-{pid}.part"
+
+
+async def data_dir_problem(settings: Settings) -> str | None:
+    """Why DATA_DIR cannot keep the files people send now (it refuses a write, or has less
+    room than the largest file), in the office's language; None when it can."""
+    return await asyncio.to_thread(_data_dir_problem, settings)
+
+
+def _data_dir_problem(settings: Settings) -> str | None:
+    from bot.ledger.files import MAX_FILE_SIZE, size_text
+
+    lang, folder = settings.language, settings.data_dir
+    refused = _refused(folder, lang)
+    if refused is not None:
+        return plain(lang, "runtime.health_data_dir_unwritable", folder=folder, reason=refused)
+    free = shutil.disk_usage(folder).free
+    if free < MAX_FILE_SIZE:
+        return plain(lang, "runtime.health_data_dir_low", folder=folder, free=size_text(free))
+    return None
+
+
+def _refused(folder: Path, lang: str) -> str | None:
+    """Write, sync and remove a small file in `folder` (made if missing); why it failed."""
+    probe = folder / PROBE.format(pid=os.getpid())
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with probe.open("wb") as file:
+            file.write(b"ok\n")
+            file.flush()
+            os.fsync(file.fileno())
+        probe.unlink()
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            probe.unlink(missing_ok=True)
+        return disk_reason(exc, lang) or _short(exc)
+    return None
+
+
+async def require_writable_data_dir(settings: Settings) -> None:
+    """Refuse to start (BadInput, exit status 2) when DATA_DIR does not take a file."""
+    refused = await asyncio.to_thread(_refused, settings.data_dir, settings.language)
+    if refused is not None:
+        raise BadInput("runtime.data_dir_unwritable", folder=settings.data_dir, reason=refused)
 
 
 def _short(exc: BaseException) -> str:

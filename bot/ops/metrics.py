@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
+from sqlalchemy import case, func, or_, select
 
 from storage.models import OutboxMessage, Setting
 
 if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement
+
     from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,56 @@ WAITING = ("pending", "claimed", "sending")
 REACHED = frozenset({200, 400, 403, 429})
 # Bot API methods that put a message in front of a person.
 REPLY_METHODS = ("send", "copyMessage", "forwardMessage", "editMessage")
+
+
+# Failed tries after which an outbox message still pending counts as stuck (/healthz): four
+# tries take about a minute of back-off (4 s, 8 s, 16 s, 32 s).
+STUCK_AFTER_TRIES = 4
+
+
+def _waiting(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Outbox rows on their way: due now, or tried already and due again after a back-off."""
+    return (
+        OutboxMessage.state.in_(WAITING),
+        or_(OutboxMessage.due_at <= now, OutboxMessage.attempts > 0),
+    )
+
+
+# Since when a waiting row has waited: its due time, or, once tried (each try moves the due
+# time on), when it was queued.
+_WAITING_SINCE = case(
+    (OutboxMessage.attempts > 0, OutboxMessage.created_at), else_=OutboxMessage.due_at
+)
+
+
+@dataclass
+class Stuck:
+    """Outbox messages that keep failing: how many, how long the oldest has waited (s), and
+    the latest error."""
+
+    count: int
+    waited: float
+    error: str
+
+
+async def stuck_outbox(db: Database, now: datetime) -> Stuck | None:
+    """The outbox messages still pending after STUCK_AFTER_TRIES failed tries (None: none)."""
+    stuck = (OutboxMessage.state.in_(WAITING), OutboxMessage.attempts >= STUCK_AFTER_TRIES)
+    async with db.sessions() as session:
+        count, since = (
+            await session.execute(
+                select(func.count(), func.min(OutboxMessage.created_at)).where(*stuck)
+            )
+        ).one()
+        if not count:
+            return None
+        error = await session.scalar(
+            select(OutboxMessage.error)
+            .where(*stuck)
+            .order_by(OutboxMessage.due_at.desc(), OutboxMessage.id.desc())
+            .limit(1)
+        )
+    return Stuck(int(count), max(0.0, (now - since).total_seconds()), error or "")
 
 
 @dataclass
@@ -57,9 +109,9 @@ async def read_figures(db: Database, now: datetime) -> DatabaseFigures:
                 )
             ).all()
         }
-        due = (OutboxMessage.state.in_(WAITING), OutboxMessage.due_at <= now)
+        due = _waiting(now)
         depth = await session.scalar(select(func.count()).select_from(OutboxMessage).where(*due))
-        oldest = await session.scalar(select(func.min(OutboxMessage.due_at)).where(*due))
+        oldest = await session.scalar(select(func.min(_WAITING_SINCE)).where(*due))
         reminders = await session.scalar(
             select(func.count())
             .select_from(OutboxMessage)
@@ -111,12 +163,12 @@ class _ScrapeCollector(Collector):
         yield states
         yield GaugeMetricFamily(
             PREFIX + "outbox_depth",
-            "Outbox messages due now and not yet sent",
+            "Outbox messages due now or being retried, not yet sent",
             value=figures.outbox_depth,
         )
         yield GaugeMetricFamily(
             PREFIX + "outbox_oldest_due_age_seconds",
-            "How long the oldest due outbox message has waited (0 when none waits)",
+            "How long the oldest of them has waited since it was first due (0 when none waits)",
             value=figures.oldest_due_age,
         )
         yield CounterMetricFamily(

@@ -54,6 +54,32 @@ def is_transient(error: BaseException) -> bool:
     return False
 
 
+# What a disk says when it will not keep a file, as a reason the office can read.
+_DISK_REASONS = {
+    errno.ENOSPC: "runtime.disk_full",
+    errno.EDQUOT: "runtime.disk_full",
+    errno.EROFS: "runtime.disk_read_only",
+    errno.EACCES: "runtime.disk_denied",
+    errno.EPERM: "runtime.disk_denied",
+    errno.ENOTDIR: "runtime.disk_not_folder",
+    errno.EEXIST: "runtime.disk_not_folder",
+}
+
+
+def disk_reason(error: BaseException, lang: str) -> str | None:
+    """Why a disk refused a write, in the office's words (None: not a disk's refusal)."""
+    from messages import plain
+
+    for cause in _chain(error):
+        if isinstance(cause, OSError) and not isinstance(cause, ConnectionError | TimeoutError):
+            key = _DISK_REASONS.get(cause.errno or 0)
+            if key is not None:
+                return plain(lang, key)
+            if cause.errno is not None:
+                return plain(lang, "runtime.disk_other", error=cause.strerror or cause)
+    return None
+
+
 def why_unreachable(error: str | None) -> str | None:
     """Telegram's words for a person out of reach, as a reason the office can read: they
     never started the bot, blocked it, or deleted their account (None: something else)."""

@@ -63,7 +63,7 @@ class UpdateFailed(Exception):
     """The update was not handled and stays unconfirmed; it will be handled again."""
 
     def __init__(self, update_id: int, error: BaseException, attempt: int) -> None:
-        super().__init__(f"update {update_id} (try {attempt}): {cause_of(error)}")
+        super().__init__(f"update {update_id}: {cause_of(error)}")
         self.update_id = update_id
         self.error = error
         self.attempt = attempt
@@ -133,7 +133,8 @@ class Intake:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app = app
-        self.attempts: dict[int, int] = {}
+        self.attempts: dict[int, int] = {}  # failures by a bug, each update's
+        self.tries: dict[int, int] = {}  # failed tries of any kind: what a dead letter says
         self.monotonic = monotonic
         self.failing_since: dict[int, float] = {}  # updates failing transiently, since when
         self.alone_since: dict[int, float] = {}  # ... and since others went through again
@@ -196,32 +197,35 @@ class Intake:
             if not recorded:
                 self._unrecorded.append(update.update_id)
             self.attempts.pop(update.update_id, None)
+            self.tries.pop(update.update_id, None)
             self.failing_since.pop(update.update_id, None)
             self.alone_since.pop(update.update_id, None)
             self.last_handled = self.monotonic()
             log.info("%s: handled", describe(update))
             services.metrics.count_update("handled")
             return "handled"
-        attempt = self.attempts.get(update.update_id, 0) + 1
+        tries = self.tries[update.update_id] = self.tries.get(update.update_id, 0) + 1
         if is_transient(error):
             if not self._failing_alone(update.update_id):
                 services.metrics.count_update("retry")
-                raise UpdateFailed(update.update_id, error, attempt) from error
-        elif attempt < services.settings.update_max_attempts:
-            self.attempts[update.update_id] = attempt
-            services.metrics.count_update("retry")
-            raise UpdateFailed(update.update_id, error, attempt) from error
+                raise UpdateFailed(update.update_id, error, tries) from error
+        else:
+            attempt = self.attempts[update.update_id] = self.attempts.get(update.update_id, 0) + 1
+            if attempt < services.settings.update_max_attempts:
+                services.metrics.count_update("retry")
+                raise UpdateFailed(update.update_id, error, tries) from error
         self.failing_since.pop(update.update_id, None)
         self.alone_since.pop(update.update_id, None)
         letter = await deadletters.store(
-            services=services, update=update, error=cause_of(error), attempts=attempt
+            services=services, update=update, error=cause_of(error), attempts=tries, cause=error
         )
         self.attempts.pop(update.update_id, None)
+        self.tries.pop(update.update_id, None)
         services.metrics.count_update("dead_letter")
         log.error(
             "%s: failed %d times; kept as dead letter #%s (%s)",
             describe(update),
-            attempt,
+            tries,
             letter.id,
             cause_of(error),
         )

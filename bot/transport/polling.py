@@ -16,7 +16,9 @@ behind it are handled, and the rest wait for it.
 Each `step` is one getUpdates, run again and again by the supervisor. An update that failed
 (the database locked, the network down, a bug not yet tried UPDATE_MAX_ATTEMPTS times) stays
 unconfirmed with the updates of its chat behind it; the next step raises its failure, so the
-supervisor backs off, and the step after asks for it again."""
+supervisor backs off, and the step after asks for it again. Asking again is not working again:
+`settled()` tells the supervisor so only once every update that failed has been handled (or
+kept as a dead letter), so that a database gone for minutes is one run of failures."""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from telegram import Update
 from telegram.error import Conflict, RetryAfter
 from telegram.ext import Application
 
+from bot.transport.failures import cause_of
 from bot.transport.intake import Intake, UpdateFailed, update_from
 from bot.transport.request import seconds_of
 from bot.transport.supervisor import Fatal
@@ -67,6 +70,8 @@ class Poller:
     # In hand (queued or being handled); failed (to be fetched and handled again).
     _pending: dict[int, Hashable] = field(default_factory=dict, init=False)
     _retry: dict[int, Hashable] = field(default_factory=dict, init=False)
+    _unsettled: set[int] = field(default_factory=set, init=False)  # failed, not handled since
+    _told: str | None = field(default=None, init=False)  # the failure last logged here
     _handled: int = field(default=0, init=False)  # updates handled so far
     _handled_at_look: int = field(default=0, init=False)
     _in_hand_at_look: int = field(default=0, init=False)
@@ -83,6 +88,10 @@ class Poller:
         if waiting:
             return min(waiting)
         return None if self._highest is None else self._highest + 1
+
+    def settled(self) -> bool:
+        """Whether every update that failed has been handled since (the task works again)."""
+        return not self._unsettled and self._failure is None
 
     async def step(self, stop: asyncio.Event) -> float | None:
         """Fetch one batch (until `stop`) and hand it out; raise if an update must wait."""
@@ -194,6 +203,9 @@ class Poller:
                     return
                 lane.popleft()
                 del self._pending[update.update_id]
+                self._unsettled.discard(update.update_id)
+                if not self._unsettled:
+                    self._told = None
                 self._handled += 1
                 self._changed.set()
         finally:
@@ -203,12 +215,15 @@ class Poller:
     def _fail(self, chat: Hashable, error: Exception) -> None:
         """The lane's first update failed: it and those behind it wait to be fetched again."""
         lane = self._lanes.pop(chat)
+        if lane:
+            self._unsettled.add(lane[0].update_id)
         for update in lane:
             self._pending.pop(update.update_id, None)
             self._retry[update.update_id] = chat
         if self._failure is None:
             self._failure = error
-        if not isinstance(error, UpdateFailed):
+        if not isinstance(error, UpdateFailed) and cause_of(error) != self._told:
+            self._told = cause_of(error)  # once a run of failures, as the supervisor does
             log.warning("updates of chat %s: %s", chat, error)
         self._changed.set()
 

@@ -7,6 +7,12 @@ failing for longer than TASK_GIVE_UP_SECONDS ends the process with status 1, so 
 service manager restarts it: a live process that has silently stopped working is the worst
 state. `problems()` names each task that is failing, for a health endpoint.
 
+A run of failures ends when the task has really worked again: a task may say (`settled`) that
+a step which went through only set its failed work up again (the updates taken again after
+the database went away, not yet handled), and the run goes on, its tries counted, until it
+says the work was done. `first()` runs a step until it goes through once, with the same
+back-off: connecting to Telegram at start, while the network or a proxy is not up yet.
+
 On stop (SIGTERM) each task finishes the step in hand; one that has not after `grace`
 seconds is cancelled."""
 
@@ -25,6 +31,8 @@ log = logging.getLogger(__name__)
 
 # One step of a task; it may return how long to rest before the next (an idle tick).
 Step = Callable[[asyncio.Event], Awaitable[float | None]]
+# Whether a task's failed work has been done since (None: any step that goes through).
+Settled = Callable[[], bool]
 
 FIRST_BACKOFF = 1.0
 MAX_BACKOFF = 60.0
@@ -49,6 +57,7 @@ async def _rest(stop: asyncio.Event, seconds: float) -> None:
 class _Task:
     name: str
     step: Step | None  # None: a task driven from outside (webhook requests) that reports
+    settled: Settled | None = None
     failing_since: float | None = None
     failures: int = 0
     cause: str | None = None
@@ -69,9 +78,36 @@ class Supervisor:
     _tasks: dict[str, _Task] = field(default_factory=dict, init=False)
     _stopping: bool = field(default=False, init=False)
 
-    def add(self, name: str, step: Step) -> None:
-        """Run `step` again and again under this supervisor, as the task `name`."""
-        self._tasks[name] = _Task(name, step)
+    def add(self, name: str, step: Step, *, settled: Settled | None = None) -> None:
+        """Run `step` again and again under this supervisor, as the task `name`; a run of
+        failures ends only once `settled()` (when given) says the failed work was done."""
+        self._tasks[name] = _Task(name, step, settled)
+
+    async def first(self, name: str, step: Step, stop: asyncio.Event) -> bool:
+        """Run `step` until it goes through once, backing off on transient failures as a
+        task does (and giving up after as long); False if `stop` came first. Any other
+        failure is raised as it is."""
+        task = self._tasks[name] = _Task(name, step)
+        backoff = self.first_backoff
+        try:
+            while not stop.is_set():
+                try:
+                    await step(stop)
+                except Exception as exc:
+                    if not is_transient(exc):
+                        raise
+                    self.failed(name, exc)
+                    if self.fatal is not None:
+                        raise self.fatal from None
+                    await self.rest(stop, backoff)
+                    backoff = min(backoff * 2, self.max_backoff)
+                    continue
+                self.succeeded(name)
+                return True
+            return False
+        finally:
+            if self._tasks.get(name) is task:
+                del self._tasks[name]
 
     def watch(self, name: str) -> None:
         """Follow a task driven from outside, which reports through failed() and succeeded()."""
@@ -195,7 +231,8 @@ class Supervisor:
                     backoff = min(backoff * 2, self.max_backoff)
                     continue
                 backoff = self.first_backoff
-                self.succeeded(task.name)
+                if task.settled is None or task.settled():
+                    self.succeeded(task.name)
                 if pause:
                     await self.rest(stop, pause)
         finally:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -185,6 +187,30 @@ async def test_download_writes_under_unit_and_item_with_sha256(tmp_path: Path) -
     assert stored.mime_type == "application/pdf"
     assert (tmp_path / stored.path).read_bytes() == PDF
     assert listing(tmp_path / "7" / "3") == [Path(stored.path).name]
+
+
+async def test_a_write_the_disk_refuses_leaves_no_part_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk: each try left an empty `*_计划3.pdf.part` behind (27 in two minutes)."""
+
+    async def fetch(file_id: str) -> bytes:
+        return PDF
+
+    def full(descriptor: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    for _ in range(2):
+        with pytest.raises(OSError, match="No space left"):
+            await download(
+                fetch=fetch,
+                data_dir=tmp_path,
+                unit_id=1,
+                item_id=3,
+                incoming=document("计划3.pdf"),
+            )
+    assert listing(tmp_path / "1" / "3") == []
 
 
 async def test_the_same_name_twice_gives_two_files(tmp_path: Path) -> None:

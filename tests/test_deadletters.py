@@ -1,0 +1,149 @@
+"""Dead letters tell staff what was lost; `deadletters` also lists what was not delivered."""
+
+from __future__ import annotations
+
+import errno
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+from telegram import Chat, Document, Message, Update, User
+
+from bot.deadletters import store
+from bot.services import Services
+from messages import plain, role_name
+from storage.models import OutboxMessage
+from tests.support.cli import run_cli
+from tests.support.factories import add_account, add_outbox, add_person, add_unit
+from tests.support.messages import says
+from tests.support.settings import with_settings
+
+
+def document_update(update_id: int, user_id: int, file_name: str) -> Update:
+    user = User(id=user_id, first_name="伟", last_name="张", is_bot=False, language_code="zh")
+    message = Message(
+        message_id=1,
+        date=datetime(2026, 11, 30, tzinfo=UTC),
+        chat=Chat(id=user_id, type="private"),
+        from_user=user,
+        document=Document(file_id="BQAC", file_unique_id="AQAD", file_name=file_name),
+    )
+    return Update(update_id=update_id, message=message)
+
+
+async def staff_messages(services: Services) -> dict[int, str]:
+    async with services.db.sessions() as session:
+        rows = (
+            await session.scalars(
+                select(OutboxMessage).where(OutboxMessage.dedupe_key.like("dead_letter:%:staff:%"))
+            )
+        ).all()
+    return {row.chat_id: row.payload["text"] for row in rows}
+
+
+async def test_a_dead_letter_tells_every_member_of_staff_who_lost_what_and_why(
+    services: Services,
+) -> None:
+    """A full disk: the liaison was told staff would look at it, and staff heard nothing."""
+    services = with_settings(services, staff_ids=(900, 901))
+    await add_account(services, 901, language="en")
+    unit = await add_unit(services, "市民政局")
+    await add_person(services, unit, user_id=7001, name="张伟")
+    full = OSError(errno.ENOSPC, "No space left on device")
+
+    letter = await store(
+        services=services,
+        update=document_update(17, 7001, "计划3.pdf"),
+        error="OSError: [Errno 28] No space left on device",
+        attempts=120,
+        cause=full,
+    )
+
+    told = await staff_messages(services)
+    assert set(told) == {900, 901}
+    for staff_id, lang in ((900, "zh"), (901, "en")):
+        who = plain(
+            lang,
+            "runtime.dead_letter_who_role",
+            unit="市民政局",
+            role=role_name(lang, "liaison"),
+            name="张伟",
+        )
+        assert says(
+            told[staff_id],
+            "runtime.dead_letter_staff",
+            lang,
+            who=who,
+            what=plain(lang, "runtime.lost_document", name="计划3.pdf"),
+            reason=plain(lang, "runtime.disk_full"),
+            id=letter.id,
+        ), told[staff_id]
+    assert letter.attempts == 120
+
+
+async def test_a_dead_letter_from_someone_without_a_unit_names_them_and_the_bug(
+    services: Services,
+) -> None:
+    letter = await store(
+        services=services,
+        update=document_update(18, 7002, "总结.docx"),
+        error="ValueError: a bug",
+        attempts=3,
+        cause=ValueError("a bug"),
+    )
+    [text] = (await staff_messages(services)).values()
+    assert says(
+        text,
+        "runtime.dead_letter_staff",
+        who=plain("zh", "runtime.dead_letter_who_user", name="伟 张", id=7002),
+        what=plain("zh", "runtime.lost_document", name="总结.docx"),
+        reason=plain("zh", "runtime.dead_letter_program"),
+        id=letter.id,
+    )
+
+
+async def test_deadletters_lists_the_messages_that_failed_or_went_unknown(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message that failed after 45 minutes of tries, or whose send a kill -9 cut (unknown),
+    was seen by nobody."""
+    failed = await add_outbox(services, 7001, purpose="reminder", state="failed", error="502")
+    unknown = await add_outbox(
+        services,
+        7002,
+        state="unknown",
+        error="the sending process stopped; outcome unknown",
+    )
+    await add_outbox(services, 7003, state="sent")
+    async with services.db.uow() as tx:  # the failed one is the older
+        await tx.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == failed.id)
+            .values(due_at=services.now() - timedelta(hours=1))
+        )
+    monkeypatch.setenv("DATABASE_URL", services.settings.database_url)
+    monkeypatch.setenv("LANGUAGE", "zh")
+
+    done = await run_cli("deadletters")
+
+    assert done.code == 0, done.err
+    lines = done.out.strip().splitlines()
+    assert says(lines[0], "runtime.deadletters_none")
+    assert says(lines[2], "runtime.undelivered_heading", count=2)
+    assert says(
+        lines[3],
+        "runtime.undelivered_line",
+        id=unknown.id,
+        chat=7002,
+        state=plain("zh", "export.state_unknown"),
+    )
+    assert says(
+        lines[4],
+        "runtime.undelivered_line",
+        id=failed.id,
+        purpose=plain("zh", "export.purpose_reminder"),
+        chat=7001,
+        state=plain("zh", "export.state_failed"),
+        error="502",
+    )
+    assert says(lines[5], "runtime.undelivered_unknown_hint")
