@@ -20,7 +20,7 @@ from tests.support.cli import Done, run_cli
 from tests.support.messages import mentions, says
 from tests.support.network import free_port
 from tests.support.proxies import Relay
-from tests.support.settings import TEST_TOKEN, emulated_settings
+from tests.support.settings import emulated_settings, run_against_emulator
 from tests.support.waiting import eventually
 
 WRONG_TOKEN = "999:wrongtoken-abcdefghijklmnopqrstuvwxyz"
@@ -31,15 +31,7 @@ def environment(
     emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> pytest.MonkeyPatch:
     """The settings of `run` against the emulator, in the environment."""
-    for variable, value in {
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
-        "DATA_DIR": str(tmp_path / "data"),
-        "BOT_TOKEN": TEST_TOKEN,
-        "TELEGRAM_API_URL": emulator.base_url,
-        "LANGUAGE": "zh",
-        "LOG_LEVEL": "INFO",
-    }.items():
-        monkeypatch.setenv(variable, value)
+    run_against_emulator(monkeypatch, emulator.base_url, tmp_path, LOG_LEVEL="INFO")
     return monkeypatch
 
 

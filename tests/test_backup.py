@@ -135,6 +135,16 @@ async def empty_url(migrated_url: str, tmp_path: Path) -> AsyncIterator[str]:
     await drop_pg_database(name)
 
 
+@pytest.fixture
+async def target(empty_url: str, tmp_path: Path) -> AsyncIterator[Services]:
+    """The empty database (and DATA_DIR `restored/`) a test restores into."""
+    into = Services(
+        settings=make_settings(empty_url, data_dir=tmp_path / "restored"), db=Database(empty_url)
+    )
+    yield into
+    await into.close()
+
+
 def use(monkeypatch: pytest.MonkeyPatch, url: str, data_dir: Path) -> None:
     """Point the command line at a database and a DATA_DIR."""
     monkeypatch.setenv("DATABASE_URL", url)
@@ -272,36 +282,30 @@ def _rewrite(archive: Path, change: Callable[[str, bytes], bytes | None]) -> Non
 
 
 async def test_a_damaged_or_incomplete_archive_is_refused_before_anything_changes(
-    services: Services, empty_url: str, tmp_path: Path
+    services: Services, target: Services, tmp_path: Path
 ) -> None:
     await seed(services)
     archive = tmp_path / "b.tar.gz"
     made = await create_backup(services=services, target=archive)
     victim = made.manifest.files[0].path
-    target = Services(
-        settings=make_settings(empty_url, data_dir=tmp_path / "restored"), db=Database(empty_url)
-    )
-    try:
-        _rewrite(archive, lambda name, body: body[:-1] + b"!" if name == victim else body)
-        with pytest.raises(BackupError) as damaged:
-            await restore_backup(services=target, source=archive)
-        assert damaged.value.key == "ops.checksum_mismatch"
-        assert damaged.value.values == {"member": victim}
+    _rewrite(archive, lambda name, body: body[:-1] + b"!" if name == victim else body)
+    with pytest.raises(BackupError) as damaged:
+        await restore_backup(services=target, source=archive)
+    assert damaged.value.key == "ops.checksum_mismatch"
+    assert damaged.value.values == {"member": victim}
 
-        _rewrite(archive, lambda name, body: None if name == victim else body)
-        with pytest.raises(BackupError) as incomplete:
-            await restore_backup(services=target, source=archive)
-        assert incomplete.value.key == "ops.missing_member"
+    _rewrite(archive, lambda name, body: None if name == victim else body)
+    with pytest.raises(BackupError) as incomplete:
+        await restore_backup(services=target, source=archive)
+    assert incomplete.value.key == "ops.missing_member"
 
-        (tmp_path / "notes.txt").write_text("not a backup")
-        with pytest.raises(BackupError) as foreign:
-            await restore_backup(services=target, source=tmp_path / "notes.txt")
-        assert foreign.value.key == "ops.not_an_archive"
+    (tmp_path / "notes.txt").write_text("not a backup")
+    with pytest.raises(BackupError) as foreign:
+        await restore_backup(services=target, source=tmp_path / "notes.txt")
+    assert foreign.value.key == "ops.not_an_archive"
 
-        assert await ops.count_rows(target.db) is None  # nothing was created
-        assert not any((tmp_path / "restored").iterdir())
-    finally:
-        await target.close()
+    assert await ops.count_rows(target.db) is None  # nothing was created
+    assert not any((tmp_path / "restored").iterdir())
 
 
 async def test_without_pg_dump_the_message_names_the_package(
@@ -485,15 +489,12 @@ async def test_a_failed_postgres_restore_leaves_the_old_tables_and_rows(
 
 
 async def test_restore_is_refused_while_a_bot_runs_on_the_database(
-    services: Services, empty_url: str, tmp_path: Path
+    services: Services, target: Services, tmp_path: Path
 ) -> None:
     await seed(services)
     archive = tmp_path / "b.tar.gz"
     await create_backup(services=services, target=archive)
-    target = Services(
-        settings=make_settings(empty_url, data_dir=tmp_path / "restored"), db=Database(empty_url)
-    )
-    running = RunningMark(Database(empty_url))
+    running = RunningMark(Database(target.db.url))
     try:
         await prepare_database(target)
         await running.hold()  # what `run` holds while it runs
@@ -509,7 +510,6 @@ async def test_restore_is_refused_while_a_bot_runs_on_the_database(
     finally:
         await running.release()
         await running.db.dispose()
-        await target.close()
 
 
 # ---- a backup that cannot be written, an archive cut short ----------------------------------
@@ -536,22 +536,16 @@ async def test_a_backup_to_a_place_that_cannot_be_written_says_why_in_one_line(
 
 
 async def test_an_archive_of_ours_cut_short_is_called_damaged_not_foreign(
-    services: Services, empty_url: str, tmp_path: Path
+    services: Services, target: Services, tmp_path: Path
 ) -> None:
     await seed(services)
     archive = tmp_path / "b.tar.gz"
     await create_backup(services=services, target=archive)
     cut = tmp_path / "cut.tar.gz"
     cut.write_bytes(archive.read_bytes()[:5000])  # head -c 5000
-    target = Services(
-        settings=make_settings(empty_url, data_dir=tmp_path / "restored"), db=Database(empty_url)
-    )
-    try:
-        with pytest.raises(BackupError) as caught:
-            await restore_backup(services=target, source=cut)
-        assert caught.value.key == "ops.archive_damaged"
-    finally:
-        await target.close()
+    with pytest.raises(BackupError) as caught:
+        await restore_backup(services=target, source=cut)
+    assert caught.value.key == "ops.archive_damaged"
 
 
 # ---- collected files missing from DATA_DIR -------------------------------------------------
@@ -628,26 +622,20 @@ async def test_the_daily_backup_prunes_only_its_own_archives(
 
 
 async def test_files_that_cannot_be_written_after_the_database_is_restored_say_so(
-    services: Services, empty_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    services: Services, target: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await seed(services)
     archive = tmp_path / "b.tar.gz"
     await create_backup(services=services, target=archive)
-    target = Services(
-        settings=make_settings(empty_url, data_dir=tmp_path / "restored"), db=Database(empty_url)
-    )
 
     def full(*args: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(ops, "_move_files", full)
-    try:
-        with pytest.raises(BackupError) as caught:
-            await restore_backup(services=target, source=archive)
-        assert caught.value.key == "ops.files_not_restored"
-        assert await ops.count_rows(target.db) == await ops.count_rows(services.db)
-    finally:
-        await target.close()
+    with pytest.raises(BackupError) as caught:
+        await restore_backup(services=target, source=archive)
+    assert caught.value.key == "ops.files_not_restored"
+    assert await ops.count_rows(target.db) == await ops.count_rows(services.db)
 
 
 @pytest.mark.postgres

@@ -28,6 +28,20 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)  # no .env of the developer's
 
 
+def bot_command(
+    command: str, env: dict[str, str], folder: Path
+) -> subprocess.CompletedProcess[str]:
+    """Run `liaison-bot COMMAND` in `folder` with only the variables of `env`."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", command],
+        env=env,
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def test_defaults_are_those_of_the_contract() -> None:
     s = load_settings()
     assert s.bot_token is None
@@ -168,14 +182,7 @@ def test_the_line_on_the_terminal_is_in_the_configured_language(tmp_path: Path) 
         "HOME": str(tmp_path),
         "PYTHONPATH": ROOT,
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "bot", "report"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = bot_command("report", env, tmp_path)
     assert done.returncode == 2
     reason = plain("en", "setting.at_most", limit=65535)
     assert says(done.stderr, "cli.bad_setting", "en", variable="HEALTH_PORT", reason=reason)
@@ -198,14 +205,7 @@ def test_an_empty_variable_counts_as_unset(
 
 def test_bad_value_stops_the_program_with_one_line(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "STAFF_IDS": "abc", "HOME": str(tmp_path)}
-    done = subprocess.run(
-        [sys.executable, "-m", "bot", "report"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = bot_command("report", env, tmp_path)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
@@ -215,14 +215,7 @@ def test_bad_value_stops_the_program_with_one_line(tmp_path: Path) -> None:
 
 def test_run_without_token_says_how_to_get_one(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    done = subprocess.run(
-        [sys.executable, "-m", "bot", "run"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = bot_command("run", env, tmp_path)
     assert done.returncode == 2
     assert "BOT_TOKEN" in done.stderr
     assert "@BotFather" in done.stderr

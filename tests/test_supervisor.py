@@ -14,7 +14,7 @@ from bot.sandbox.server import Emulator
 from bot.transport.supervisor import Fatal, Supervisor
 from tests.support.cli import run_cli
 from tests.support.messages import says
-from tests.support.settings import TEST_TOKEN
+from tests.support.settings import run_against_emulator
 
 
 class FakeTime:
@@ -140,14 +140,7 @@ async def test_run_exits_with_status_1_when_a_task_gives_up(
 
     monkeypatch.setattr(app_module, "Supervisor", FastSupervisor)
     monkeypatch.setattr(app_module, "planner_job", broken_planner)
-    for variable, value in {
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
-        "DATA_DIR": str(tmp_path / "data"),
-        "BOT_TOKEN": TEST_TOKEN,
-        "TELEGRAM_API_URL": emulator.base_url,
-        "LANGUAGE": "zh",
-    }.items():
-        monkeypatch.setenv(variable, value)
+    run_against_emulator(monkeypatch, emulator.base_url, tmp_path)
 
     done = await run_cli("run", "--no-updates")
 

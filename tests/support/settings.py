@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.services import Services
 from bot.settings import Settings
 
@@ -28,6 +30,22 @@ def emulated_settings(database_url: str, api_url: str, data_dir: Path, **values:
     return make_settings(
         database_url, telegram_api_url=api_url, bot_token=TEST_TOKEN, data_dir=data_dir, **values
     )
+
+
+def run_against_emulator(
+    monkeypatch: pytest.MonkeyPatch, api_url: str, folder: Path, **more: str
+) -> None:
+    """The environment of `liaison-bot run` against the emulator at `api_url`, its database and
+    DATA_DIR in `folder` (more variables by name)."""
+    for variable, value in {
+        "DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'bot.db'}",
+        "DATA_DIR": str(folder / "data"),
+        "BOT_TOKEN": TEST_TOKEN,
+        "TELEGRAM_API_URL": api_url,
+        "LANGUAGE": "zh",
+        **more,
+    }.items():
+        monkeypatch.setenv(variable, value)
 
 
 def with_settings(services: Services, **values: Any) -> Services:
