@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
@@ -53,11 +53,14 @@ def _kind(data: dict[str, Any]) -> str:
 
 
 class UndeliveredOut(BaseModel):
+    # An outbox row's fields, read by name (`at`: when it was last due).
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     chat_id: int
     purpose: str
     state: str
-    at: datetime
+    at: datetime = Field(validation_alias="due_at")
     attempts: int
     error: str | None
 
@@ -197,18 +200,7 @@ async def list_undelivered(*, services: Services, limit: int = 100) -> list[Unde
             .order_by(OutboxMessage.due_at.desc(), OutboxMessage.id.desc())
             .limit(limit)
         )
-        return [
-            UndeliveredOut(
-                id=row.id,
-                chat_id=row.chat_id,
-                purpose=row.purpose,
-                state=row.state,
-                at=row.due_at,
-                attempts=row.attempts,
-                error=row.error,
-            )
-            for row in (await session.scalars(query)).all()
-        ]
+        return [UndeliveredOut.model_validate(row) for row in (await session.scalars(query)).all()]
 
 
 async def list_dead_letters(*, services: Services, limit: int = 100) -> list[DeadLetterOut]:
