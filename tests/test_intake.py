@@ -296,6 +296,33 @@ async def test_an_update_failing_transiently_while_others_go_through_ends_as_a_d
     )
 
 
+async def test_an_update_failing_transiently_with_nothing_else_to_do_is_set_aside_in_time(
+    start_bot: Callable[..., Awaitable[Running]],
+    sandbox: SandboxClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A full disk in a quiet hour: no other update goes through, so "alone" never counted;
+    the run of failures lasted until the supervisor ended the process, after every restart.
+    Now the update is set aside at half of TASK_GIVE_UP_SECONDS."""
+    tries: list[int] = []
+
+    async def refused_help(update: Update, context: Context) -> None:
+        tries.append(update.update_id)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(registry, "help_command", refused_help)
+    bot = await start_bot(update_max_attempts=3, task_give_up_seconds=10)
+    await sandbox.add_user(user_id=7301, first_name="李", language_code="zh-hans")
+    poisoned = await sandbox.send_text(7301, "/help")
+
+    await sandbox.wait_confirmed(poisoned, timeout=30)
+    await sandbox.wait_messages(7301, 1, timeout=10)
+    assert await replies(sandbox, 7301) == [t("zh", "runtime.apology")]
+    [letter] = await list_dead_letters(services=bot.services)
+    assert (letter.update_id, letter.attempts) == (poisoned, len(tries))
+    assert len(tries) >= 2
+
+
 async def test_an_error_in_a_conversation_step_never_reaches_the_general_handlers(
     start_bot: Callable[..., Awaitable[Running]],
     sandbox: SandboxClient,

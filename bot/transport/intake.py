@@ -11,7 +11,11 @@ context variable and stops the update there: no general handler gets it instead.
   tries, then a dead letter, confirmed, with one short apology to the person;
 - a "transient" failure that lasts ALONE_AFTER seconds while other updates are handled is this
   update's own (a file name the disk refuses, say): a dead letter too, so that it cannot hold
-  its chat, and the offset behind it, for ever."""
+  its chat, and the offset behind it, for ever;
+- so is one that lasts half of TASK_GIVE_UP_SECONDS with nothing else to handle (a full disk
+  in a quiet hour): the supervisor counts the run of failures until the update is handled or
+  set aside, and would otherwise end the process, again after every restart. When the
+  database is what fails, the dead letter cannot be written either, and the run goes on."""
 
 from __future__ import annotations
 
@@ -235,9 +239,12 @@ class Intake:
         return "dead_letter"
 
     def _failing_alone(self, update_id: int) -> bool:
-        """Whether an update has failed "transiently" ALONE_AFTER s while others went through."""
+        """Whether an update has failed "transiently" ALONE_AFTER s while others went through,
+        or half of TASK_GIVE_UP_SECONDS in all."""
         now = self.monotonic()
         since = self.failing_since.setdefault(update_id, now)
+        if now - since >= self.services.settings.task_give_up_seconds / 2:
+            return True  # long before the supervisor gives up on the whole process
         if self.last_handled is None or self.last_handled <= since:
             return False  # nothing has gone through since: the cause is everyone's
         # Counted from when others went through again, not from an outage all shared.
