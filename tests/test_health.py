@@ -3,6 +3,7 @@ a task the supervisor reports, and the figures read from the database at scrape 
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import socket
@@ -23,6 +24,7 @@ from bot.app import App, build_application
 from bot.clock import FrozenClock
 from bot.errors import BadInput
 from bot.ledger.checklist import prepare_database
+from bot.ops import health as health_checks
 from bot.ops.health import Health, serve_health
 from bot.ops.metrics import STUCK_AFTER_TRIES, Metrics
 from bot.ops.runtime import start_operations
@@ -37,7 +39,7 @@ from storage.models import OutboxMessage, Setting
 from tests.support.messages import says
 from tests.support.network import free_port
 from tests.support.proxies import Relay
-from tests.support.settings import emulated_settings
+from tests.support.settings import emulated_settings, make_settings
 
 
 @dataclass
@@ -302,3 +304,23 @@ async def test_a_message_that_keeps_failing_shows_in_the_metrics_and_in_healthz(
             minutes="20",
             error="Internal Server Error",
         )
+
+
+@pytest.mark.parametrize(
+    ("code", "starts"),
+    [(errno.ENOSPC, True), (errno.EDQUOT, True), (errno.EROFS, False), (errno.EACCES, False)],
+)
+async def test_a_full_data_dir_does_not_stop_run_for_good_but_a_read_only_one_does(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, code: int, starts: bool
+) -> None:
+    """Status 2 is not restarted: a disk full when the bot (re)started kept it down after the
+    disk was cleared. A full disk starts (and /healthz says it); a setting that cannot work
+    does not."""
+    monkeypatch.setattr(health_checks, "_probe", lambda folder: OSError(code, os.strerror(code)))
+    settings = make_settings("sqlite+aiosqlite://", data_dir=tmp_path / "data")
+    if starts:
+        await health_checks.require_writable_data_dir(settings)
+    else:
+        with pytest.raises(BadInput) as refused:
+            await health_checks.require_writable_data_dir(settings)
+        assert refused.value.key == "runtime.data_dir_unwritable"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -176,8 +177,8 @@ def _data_dir_problem(settings: Settings) -> str | None:
     return None
 
 
-def _refused(folder: Path, lang: str) -> str | None:
-    """Write, sync and remove a small file in `folder` (made if missing); why it failed."""
+def _probe(folder: Path) -> OSError | None:
+    """Write, sync and remove a small file in `folder` (made if missing); what refused it."""
     probe = folder / PROBE.format(pid=os.getpid())
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -189,15 +190,29 @@ def _refused(folder: Path, lang: str) -> str | None:
     except OSError as exc:
         with contextlib.suppress(OSError):
             probe.unlink(missing_ok=True)
-        return disk_reason(exc, lang) or _short(exc)
+        return exc
     return None
 
 
+def _refused(folder: Path, lang: str) -> str | None:
+    """Why `folder` does not take a file now, in the office's words; None when it does."""
+    exc = _probe(folder)
+    return None if exc is None else disk_reason(exc, lang) or _short(exc)
+
+
 async def require_writable_data_dir(settings: Settings) -> None:
-    """Refuse to start (BadInput, exit status 2) when DATA_DIR does not take a file."""
-    refused = await asyncio.to_thread(_refused, settings.data_dir, settings.language)
-    if refused is not None:
-        raise BadInput("runtime.data_dir_unwritable", folder=settings.data_dir, reason=refused)
+    """Refuse to start (BadInput, exit status 2) when DATA_DIR cannot take a file as it is set
+    up (read-only, not a folder, no permission). A full disk passes: it is cleared without a
+    change of settings, and a process that refused to start would never be started again
+    (status 2 is not restarted); /healthz says it meanwhile."""
+    exc = await asyncio.to_thread(_probe, settings.data_dir)
+    if exc is None:
+        return
+    reason = disk_reason(exc, settings.language) or _short(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        log.warning("DATA_DIR %s is full (%s); started all the same", settings.data_dir, reason)
+        return
+    raise BadInput("runtime.data_dir_unwritable", folder=settings.data_dir, reason=reason)
 
 
 def _short(exc: BaseException) -> str:
