@@ -27,6 +27,7 @@ from bot.context import BotData, Context, Tick, add_tick
 from bot.errors import BadInput
 from bot.ledger.checklist import prepare_database
 from bot.ops.health import require_writable_data_dir
+from bot.ops.running import RunningMark
 from bot.ops.runtime import start_operations
 from bot.reminders.delivery import ReminderDelivery
 from bot.reminders.planner import planner_job
@@ -153,14 +154,24 @@ async def serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    await prepare_database(services)
-    await require_writable_data_dir(services.settings)
+    # The running mark first: a restore in progress is waited for before the migrations
+    # touch the database it is replacing (and the data it puts back is migrated after it).
+    mark = RunningMark(services.db)
+    await mark.hold()
+    try:
+        migrated = await prepare_database(services)
+        if migrated.applied:
+            log.info("database migrated from %s to %s", migrated.before, migrated.after)
+        await require_writable_data_dir(services.settings)
+    except BaseException:
+        await mark.release()
+        raise
     app = build_application(services)
     add_tick(app, "reminder planner", 60, planner_job)
     add_tick(app, "housekeeping", HOUSEKEEPING_EVERY, housekeeping_job)
     supervisor = Supervisor(give_up_after=services.settings.task_give_up_seconds)
     app.bot_data.supervisor = supervisor
-    operations = await start_operations(app, supervisor)  # daily backup, health server
+    operations = await start_operations(app, supervisor, mark)  # daily backup, health server
     try:
         connected = await _connect(app, supervisor, stop, take_updates, webhook, waiting)
         if connected:

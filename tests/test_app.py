@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from bot import app as app_module
 from bot.app import CONNECTING, serve
+from bot.ops.running import RunningMark
 from bot.sandbox.server import Emulator
 from bot.services import Services
 from messages import catalogue
@@ -130,3 +132,39 @@ async def test_telegram_out_of_reach_at_start_is_waited_for_and_started_said_aft
         await relay.close()
         await services.close()
     running.result()  # stopped cleanly
+
+
+async def test_run_holds_the_running_mark_before_it_migrates_the_database(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A run started during a restore migrated the old database, then waited for the restore,
+    which put back an older schema that it served unmigrated."""
+    order: list[str] = []
+
+    async def hold(self: RunningMark) -> None:
+        order.append("hold")
+
+    async def release(self: RunningMark) -> None:
+        order.append("release")
+
+    class Stopped(Exception):
+        pass
+
+    async def migrate(services: Services) -> None:
+        order.append("migrate")
+        raise Stopped
+
+    monkeypatch.setattr(RunningMark, "hold", hold)
+    monkeypatch.setattr(RunningMark, "release", release)
+    monkeypatch.setattr(app_module, "prepare_database", migrate)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    services = Services(
+        settings=emulated_settings(url, "http://127.0.0.1:9", tmp_path / "data"),
+        db=Database(url),
+    )
+    try:
+        with pytest.raises(Stopped):
+            await serve(services, stop=asyncio.Event())
+    finally:
+        await services.close()
+    assert order == ["hold", "migrate", "release"]

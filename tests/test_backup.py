@@ -32,6 +32,7 @@ from bot.ops.health import Health
 from bot.ops.running import ADVISORY_KEY, RunningMark, no_bot_running
 from bot.services import Services
 from bot.transport.outbox import enqueue, text_payload
+from bot.transport.supervisor import Fatal
 from messages import plain
 from storage import repositories as repo
 from storage.db import Database
@@ -638,6 +639,21 @@ async def test_files_that_cannot_be_written_after_the_database_is_restored_say_s
     assert await ops.count_rows(target.db) == await ops.count_rows(services.db)
 
 
+async def _lose_the_marks_connection(mark: RunningMark, other: Database) -> None:
+    """PostgreSQL ends the session that holds the mark; the mark's next look finds it gone."""
+    async with other.engine.connect() as connection:
+        await connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks"
+                " WHERE locktype = 'advisory' AND objid = :low"
+            ),
+            {"low": ADVISORY_KEY & 0xFFFFFFFF},
+        )
+        await connection.commit()
+    with pytest.raises(DBAPIError):  # the connection is gone
+        await mark.step(asyncio.Event())
+
+
 @pytest.mark.postgres
 async def test_the_postgres_running_mark_is_taken_again_when_its_connection_is_lost(
     pg_url: str,
@@ -646,22 +662,31 @@ async def test_the_postgres_running_mark_is_taken_again_when_its_connection_is_l
     other = Database(pg_url)
     try:
         await mark.hold()
-        async with other.engine.connect() as connection:  # PostgreSQL ends the mark's session
-            await connection.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_locks"
-                    " WHERE locktype = 'advisory' AND objid = :low"
-                ),
-                {"low": ADVISORY_KEY & 0xFFFFFFFF},
-            )
-            await connection.commit()
-        with pytest.raises(DBAPIError):  # the connection is gone
-            await mark.step(asyncio.Event())
+        await _lose_the_marks_connection(mark, other)
         await mark.step(asyncio.Event())  # the supervisor's next try takes it again
         with pytest.raises(DomainError) as refused:
             async with no_bot_running(other):
                 pass
         assert refused.value.key == "ops.bot_running"
+    finally:
+        await mark.release()
+        await mark.db.dispose()
+        await other.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_bot_that_finds_a_restore_holding_the_mark_it_lost_stops(pg_url: str) -> None:
+    """Its connection lost, the mark was free: a restore took it. Waiting to take it again
+    would have kept the bot serving, writing into the data being replaced."""
+    mark = RunningMark(Database(pg_url))
+    other = Database(pg_url)
+    try:
+        await mark.hold()
+        await _lose_the_marks_connection(mark, other)
+        async with no_bot_running(other):  # the restore, in the gap
+            with pytest.raises(Fatal) as stopped:
+                await asyncio.wait_for(mark.step(asyncio.Event()), 10)
+        assert stopped.value.key == "ops.restore_under_bot"
     finally:
         await mark.release()
         await mark.db.dispose()

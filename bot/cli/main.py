@@ -362,7 +362,8 @@ CREATING = {
     ("checklist", "import"),
 }
 # Commands that apply the migrations themselves and say so.
-SELF_MIGRATING = ("demo", "db", *ops.UNMIGRATED)
+# `run` migrates once it holds the running mark (a restore in progress first ends).
+SELF_MIGRATING = ("demo", "db", "run", *ops.UNMIGRATED)
 
 
 def creating(args: argparse.Namespace) -> bool:

@@ -6,7 +6,9 @@ The mark is a lock the operating system or PostgreSQL drops the moment its holde
 database (`liaison-bot.db.lock`), on PostgreSQL a shared advisory lock on a connection each
 process keeps open (taken again at once when that connection is lost). A restore takes the
 same lock exclusively for its whole length: it is refused while any process holds the mark,
-and a process that starts meanwhile waits for the restore to end."""
+and a process that starts meanwhile waits for the restore to end. A process whose PostgreSQL
+connection was lost and finds the mark taken by a restore when it takes it again stops (Fatal):
+the data under it is being replaced."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from bot.errors import DomainError
+from bot.transport.supervisor import Fatal
 from storage.db import Database, sqlite_file
 
 log = logging.getLogger(__name__)
@@ -71,24 +74,33 @@ class RunningMark:
         elif self.db.dialect == "postgresql":
             await self._take_advisory()
 
-    async def _take_advisory(self) -> None:
+    async def _take_advisory(self, *, wait: bool = True) -> bool:
+        """Take the shared advisory lock on a connection of its own; without `wait`, False
+        when a restore holds it."""
         connection = await self.db.engine.connect()
         try:
-            await connection.execute(
-                text("SELECT pg_advisory_lock_shared(:key)"), {"key": ADVISORY_KEY}
-            )
+            query = "pg_advisory_lock_shared" if wait else "pg_try_advisory_lock_shared"
+            taken = await connection.scalar(text(f"SELECT {query}(:key)"), {"key": ADVISORY_KEY})
             await connection.commit()  # the lock is the session's: it outlives the transaction
         except BaseException:
             await connection.close()
             raise
-        self._connection = connection
+        if wait or taken is not False:
+            self._connection = connection
+            return True
+        await connection.close()
+        return False
 
     async def step(self, stop: asyncio.Event) -> float:
         """Keep the PostgreSQL mark: look at its connection, take it again if it was lost."""
         if self.db.dialect != "postgresql":
             return 3600.0
         if self._connection is None:
-            await self._take_advisory()
+            # Not waited for: a restore that took the mark while it was lost is replacing the
+            # data under this process, which must stop (its service starts it again, and the
+            # new process waits for the restore to end).
+            if not await self._take_advisory(wait=False):
+                raise Fatal("a restore took the database", key="ops.restore_under_bot")
             log.info("the running mark is held again")
             return CHECK_EVERY
         try:

@@ -38,14 +38,18 @@ class Operations:
 
 
 async def start_operations(
-    app: Application[Any, Any, Any, Any, Any, Any], supervisor: TaskSupervisor
+    app: Application[Any, Any, Any, Any, Any, Any],
+    supervisor: TaskSupervisor,
+    mark: RunningMark | None = None,
 ) -> Operations:
-    """Hold the running mark (restore refuses under it), and start what the settings ask for:
-    the daily backup (BACKUP_DIR, a supervised task) and /healthz (HEALTH_PORT)."""
+    """Hold the running mark (restore refuses under it; `mark`: one held already, from before
+    the migrations ran), and start what the settings ask for: the daily backup (BACKUP_DIR, a
+    supervised task) and /healthz (HEALTH_PORT)."""
     services: Services = app.bot_data.services
     settings = services.settings
-    mark = RunningMark(services.db)
-    await mark.hold()
+    if mark is None:
+        mark = RunningMark(services.db)
+        await mark.hold()
     started = Operations(mark=mark)
     if services.db.dialect == "postgresql":  # its connection may be lost: kept, taken again
         supervisor.add("running mark", mark.step)
@@ -75,6 +79,7 @@ async def start_operations(
                 health, host=settings.health_host, port=settings.health_port
             )
         except OSError as exc:
+            await started.close()
             raise BadInput(
                 "ops.health_cannot_listen",
                 host=settings.health_host,
