@@ -134,6 +134,7 @@ async def test_deadletters_lists_the_messages_that_failed_or_went_unknown(
         lines[3],
         "runtime.undelivered_line",
         id=unknown.id,
+        purpose=plain("zh", "export.purpose_notice"),  # in the office's words, not "notice"
         chat=7002,
         state=plain("zh", "export.state_unknown"),
     )

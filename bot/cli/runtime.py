@@ -68,10 +68,7 @@ async def _print_undelivered(services: Services) -> None:
     print()
     print(say(services, "runtime.undelivered_heading", count=len(rows)))
     for row in rows:
-        try:
-            purpose = plain(lang, f"export.purpose_{row.purpose}")
-        except KeyError:
-            purpose = row.purpose
+        purpose = plain(lang, f"export.purpose_{row.purpose}")
         print(
             say(
                 services,

@@ -69,7 +69,12 @@ class Stuck:
 
 async def stuck_outbox(db: Database, now: datetime) -> Stuck | None:
     """The outbox messages still pending after STUCK_AFTER_TRIES failed tries (None: none)."""
-    stuck = (OutboxMessage.state.in_(WAITING), OutboxMessage.attempts >= STUCK_AFTER_TRIES)
+    stuck = (
+        OutboxMessage.state.in_(WAITING),
+        OutboxMessage.attempts >= STUCK_AFTER_TRIES,
+        # Telegram asking to slow down (a large broadcast) is not a fault: it passes.
+        or_(OutboxMessage.error.is_(None), ~OutboxMessage.error.startswith("429")),
+    )
     async with db.sessions() as session:
         count, since = (
             await session.execute(

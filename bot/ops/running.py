@@ -49,7 +49,8 @@ def lock_file(db: Database) -> Path | None:
 
 def _open(path: Path) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
-    return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    # Read-only: flock needs no more, and a lock file a restore run as root made stays usable.
+    return os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
 
 
 class RunningMark:
