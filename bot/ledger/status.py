@@ -286,10 +286,15 @@ def _unit_ids(ids: list[int] | None) -> dict[str, Any]:
 
 def _decide(subs: list[Any]) -> tuple[ItemState, Any]:
     """One item's state from its deciding submissions (oldest first), with the one that
-    decides it."""
+    decides it: accepted material before an accepted "not applicable" (as the lean model
+    ranks them), the latest of each."""
     accepted = pending = returned = None
     for s in subs:
-        if s.state == "accepted":
+        if s.state == "accepted" and (
+            accepted is None
+            or s.answer_kind != "not_applicable"
+            or accepted.answer_kind == "not_applicable"
+        ):
             accepted = s
         elif s.state == "pending" and pending is None:
             pending = s
@@ -573,11 +578,11 @@ async def _reminders_sent(session: AsyncSession, ids: list[int] | None) -> dict[
 # -- The lean read model (detail=False): one row per unit, patterns shared --------------------
 
 # A deciding submission's state as a code, the best of an item's submissions winning:
-# accepted 6 ("not applicable" accepted 7), pending 4 ("not applicable" pending 5),
+# accepted 7 ("not applicable" accepted 6), pending 4 ("not applicable" pending 5),
 # returned 2; with whether a "not applicable" answer decides the item.
 _CODES = {
-    7: (ItemState.ACCEPTED, True),
-    6: (ItemState.ACCEPTED, False),
+    7: (ItemState.ACCEPTED, False),
+    6: (ItemState.ACCEPTED, True),
     5: (ItemState.NOT_APPLICABLE_PENDING, True),
     4: (ItemState.PENDING, False),
     2: (ItemState.RETURNED, False),
@@ -596,8 +601,8 @@ def _states_per_unit(dialect: str, ids: list[int] | None) -> Any:
     not_applicable = Submission.answer_kind == "not_applicable"
     code = func.max(
         case(
-            (and_(Submission.state == "accepted", not_applicable), 7),
-            (Submission.state == "accepted", 6),
+            (and_(Submission.state == "accepted", not_applicable), 6),
+            (Submission.state == "accepted", 7),
             (and_(Submission.state == "pending", not_applicable), 5),
             (Submission.state == "pending", 4),
             else_=2,

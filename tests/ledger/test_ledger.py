@@ -33,6 +33,7 @@ from storage.models import (
 )
 from tests.support.checklist import item_count, titles
 from tests.support.concurrency import interleaved
+from tests.support.factories import add_submission, add_unit, items_for
 from tests.support.messages import label, says
 
 LIAISON, LEAD, OTHER_LIAISON, STRANGER, STAFF = 1001, 1002, 2001, 3001, 900
@@ -872,3 +873,21 @@ async def test_two_staff_deciding_at_once_one_decision_stands(world: World, firs
     else:
         assert "退回原因：缺少盖章页" in text
         assert "通过" not in text
+
+
+async def test_both_read_models_take_accepted_material_before_an_accepted_not_applicable(
+    services: Services,
+) -> None:
+    """An item with material accepted and, later, a "not applicable" accepted too (two staff
+    deciding two answers at once): the lean model ranked "not applicable" first whatever came
+    last, the detailed one took the latest: the workbook's widths and cells disagreed."""
+    unit = await add_unit(services)
+    item = (await items_for(services, unit))[0]
+    await add_submission(services, unit, item, "accepted")
+    await add_submission(services, unit, item, "accepted", answer_kind="not_applicable")
+    async with services.db.sessions() as session:
+        [detailed] = await load_obligations(session, [unit.id])
+        [lean] = await load_obligations(session, [unit.id], detail=False)
+    shown = [(i.state, i.shown_state) for i in detailed.every_item if i.item_id == item.id]
+    assert shown == [(ItemState.ACCEPTED, "accepted")]
+    assert [(i.state, i.shown_state) for i in lean.every_item if i.item_id == item.id] == shown

@@ -220,6 +220,7 @@ async def check_one_computation(services: Services, unit_id: int) -> None:
     card = await console.unit_card(services=services, actor_id=STAFF, unit_id=unit_id)
     async with services.db.sessions() as session:
         unit = await ledger_status.load_unit(session, unit_id, reminders=True)
+        lean = await ledger_status.load_unit(session, unit_id, detail=False)
         status = next(s for s in await unit_statuses(session) if s.name == unit.name)
         everything = list(
             await session.scalars(
@@ -230,6 +231,11 @@ async def check_one_computation(services: Services, unit_id: int) -> None:
             )
         )
     assert {i.item_id for i in unit.every_item} == {i.id for i in everything}
+    # The lean model (lists, the workbook's widths) reads each item as the detailed one does,
+    # an accepted "not applicable" answer told apart from accepted material included.
+    assert [(i.item_id, i.state, i.shown_state) for i in lean.every_item] == [
+        (i.item_id, i.state, i.shown_state) for i in unit.every_item
+    ]
     assert [(i.item_id, i.state, i.note) for i in card.items] == [
         (i.item_id, i.state, i.reason) for i in unit.every_item
     ]
