@@ -58,7 +58,7 @@ class Health:
         supervisor = self.supervisor()
         if supervisor is not None:
             found.extend(supervisor.problems())
-        found.extend(await backup_problems(self.services) if database is None else [])
+        found.extend(await self._backup_problems() if database is None else [])
         found.extend(await self.storage_problems(database is None))
         return found
 
@@ -74,6 +74,14 @@ class Health:
             else:
                 found.extend([stuck] if stuck else [])
         return found
+
+    async def _backup_problems(self) -> list[str]:
+        """`backup_problems`, bounded as the database's own check is."""
+        try:
+            return await asyncio.wait_for(backup_problems(self.services), self.timeout)
+        except Exception as exc:  # the database went away meanwhile: said above
+            log.info("health: the daily backup's state could not be read: %s", _short(exc))
+            return []
 
     async def _stuck_outbox(self) -> str | None:
         from bot.ops.metrics import stuck_outbox
