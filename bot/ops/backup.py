@@ -740,7 +740,7 @@ def prune(folder: Path, keep: int) -> list[Path]:
     return old
 
 
-def _after_quiet_hours(services: Services, now: datetime) -> datetime:
+def after_quiet_hours(services: Services, now: datetime) -> datetime:
     """Now, or the end of the quiet hours if now is inside them (staff are not woken)."""
     settings = services.settings
     start, end = parse_quiet_hours(settings.quiet_hours)
@@ -758,7 +758,7 @@ async def tell_staff_backup_failed(services: Services, *, day: date, reason: str
     from messages import format_date
 
     now = services.now()
-    due = _after_quiet_hours(services, now)
+    due = after_quiet_hours(services, now)
     folder = str(services.settings.backup_dir or "")
     queued = 0
     async with services.db.uow() as tx:
