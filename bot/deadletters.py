@@ -4,14 +4,17 @@ A dead letter is stored with the update as Telegram sent it, the error and the n
 tries, in one transaction that also confirms the update (so the ones behind it go on),
 writes the audit entry staff see in /audit, queues one short apology to the person (it says
 staff will look into it) and a message to every member of staff naming who sent what, their
-unit and why it failed, so that they can. Dead letters are kept, like the audit log: they are
-few, and each is a case to look at.
+unit and why it failed, so that they can. A disk that refuses the writes (full, read-only)
+turns every upload into a dead letter for as long as it lasts: staff are then told once an
+office day per reason, after the quiet hours, by a message that says the ones that follow are
+not told one by one. Dead letters are kept, like the audit log: each is a case to look at.
 
 `liaison-bot deadletters` also lists the outbox messages that ended failed or with their
 outcome unknown (the process stopped during the send): nobody else is told of those."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import Update
 
 from bot import roster
+from bot.clock import office_date
+from bot.ops.backup import after_quiet_hours
 from bot.services import Services
 from bot.transport.failures import disk_reason
 from bot.transport.outbox import enqueue, text_payload
@@ -105,7 +110,8 @@ async def store(
             dead_letter=letter.id,
             error=error[:200],
         )
-        if user is not None and chat is not None and chat.type == "private":
+        told = user is not None and chat is not None and chat.type == "private"
+        if user is not None and chat is not None and told:
             lang = await roster.language_in(session, services, user.id, user.language_code)
             await enqueue(
                 session,
@@ -115,7 +121,7 @@ async def store(
                 payload=text_payload(t(lang, "runtime.apology")),
                 now=now,
             )
-        await _tell_staff(session, services, letter=letter, update=update, cause=cause)
+        await _tell_staff(session, services, letter=letter, update=update, cause=cause, told=told)
         return _out(letter)
 
 
@@ -126,10 +132,18 @@ async def _tell_staff(
     letter: DeadLetter,
     update: Update,
     cause: BaseException | None,
+    told: bool,
 ) -> None:
     """Queue to every member of staff, each in their language, who sent what and why it
-    was lost."""
+    was lost; a disk's refusal only once an office day per reason, after the quiet hours."""
     user = update.effective_user
+    now = services.now()
+    disk = disk_reason(cause, "en") if cause is not None else None
+    due = now
+    if disk is not None:
+        due = after_quiet_hours(services, now)
+        code = re.sub(r"\W+", "-", disk.lower()).strip("-")[:80]
+        day = office_date(due, services.settings.tz).isoformat()
     roles: Sequence[Row[str, str, str]] = []
     if user is not None:
         roles = (
@@ -156,24 +170,38 @@ async def _tell_staff(
             who = [plain(lang, "runtime.dead_letter_who_user", name=user.full_name, id=user.id)]
         else:
             who = ["-"]
-        reason = (disk_reason(cause, lang) if cause is not None else None) or plain(
-            lang, "runtime.dead_letter_program"
-        )
-        text = t(
-            lang,
-            "runtime.dead_letter_staff",
-            who=who,
-            what=_lost(update, lang),
-            reason=reason,
-            id=letter.id,
-        )
+        what = _lost(update, lang)
+        if disk is not None and cause is not None:
+            text = t(
+                lang,
+                "runtime.dead_letter_staff_disk",
+                who=who,
+                what=what,
+                reason=disk_reason(cause, lang),
+                id=letter.id,
+                told=plain(
+                    lang, "runtime.dead_letter_told" if told else "runtime.dead_letter_untold"
+                ),
+            )
+            key = f"dead_letter:disk:{code}:{day}:staff:{staff_id}"
+        else:
+            text = t(
+                lang,
+                "runtime.dead_letter_staff" if told else "runtime.dead_letter_staff_untold",
+                who=who,
+                what=what,
+                reason=plain(lang, "runtime.dead_letter_program"),
+                id=letter.id,
+            )
+            key = f"dead_letter:{letter.id}:staff:{staff_id}"
         await enqueue(
             session,
-            key=f"dead_letter:{letter.id}:staff:{staff_id}",
+            key=key,
             chat_id=staff_id,
             purpose=STAFF_PURPOSE,
             payload=text_payload(text),
-            now=services.now(),
+            now=now,
+            due_at=due,
         )
 
 

@@ -10,6 +10,7 @@ import io
 import json
 import os
 import shutil
+import sqlite3
 import tarfile
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -534,6 +535,51 @@ async def test_a_backup_to_a_place_that_cannot_be_written_says_why_in_one_line(
         await create_backup(services=services, target=tmp_path / "out" / "b.tar.gz")
     assert caught.value.key == "ops.disk_full"
     assert list((tmp_path / "out").iterdir()) == []  # no scratch folder left
+
+
+async def test_a_data_dir_file_that_cannot_be_read_is_named_not_the_backup_folder(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A root-owned material in DATA_DIR: the office was told the backup folder did not exist
+    or could not be written, and checked the wrong folder."""
+    monkeypatch.chdir(tmp_path)
+    await seed(services)
+    data_dir = services.settings.data_dir
+    locked = sorted(data_dir.rglob("*.pdf"))[0]
+    original = ops._sha256
+
+    def denied(path: Path) -> str:
+        if path == locked:
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return original(path)
+
+    monkeypatch.setattr(ops, "_sha256", denied)
+    use(monkeypatch, services.db.url, data_dir)
+    done = await run_cli("backup", str(tmp_path / "out" / "b.tar.gz"))
+    assert done.code == 2
+    assert done.err.strip() == plain(
+        "zh", "ops.cannot_read", path=locked, reason="Permission denied"
+    ), done.err
+    assert list((tmp_path / "out").iterdir()) == []
+    reason = ops.failure_reason(BackupError("ops.cannot_read", path=locked, reason="x"), "zh")
+    assert reason == plain("zh", "ops.cannot_read_cause", path=locked, reason="x")
+
+
+async def test_a_database_that_cannot_be_opened_is_named_not_the_backup_folder(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not services.db.url.startswith("sqlite"):
+        pytest.skip("SQLite only")
+    await seed(services)
+
+    def cannot_open(*args: object) -> None:
+        sqlite3.connect(f"file:{tmp_path / 'nowhere' / 'x.db'}?mode=rw", uri=True)
+
+    monkeypatch.setattr(ops, "_sqlite_copy", cannot_open)
+    with pytest.raises(BackupError) as caught:
+        await create_backup(services=services, target=tmp_path / "out" / "b.tar.gz")
+    assert caught.value.key == "ops.cannot_read"
+    assert caught.value.values["path"] == ops.sqlite_file(services.db.url)
 
 
 async def test_an_archive_of_ours_cut_short_is_called_damaged_not_foreign(

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select, update
 from telegram import Chat, Document, Message, Update, User
 
+from bot.clock import FrozenClock
 from bot.deadletters import store
 from bot.services import Services
 from messages import plain, role_name
@@ -71,12 +72,13 @@ async def test_a_dead_letter_tells_every_member_of_staff_who_lost_what_and_why(
         )
         assert says(
             told[staff_id],
-            "runtime.dead_letter_staff",
+            "runtime.dead_letter_staff_disk",
             lang,
             who=who,
             what=plain(lang, "runtime.lost_document", name="计划3.pdf"),
             reason=plain(lang, "runtime.disk_full"),
             id=letter.id,
+            told=plain(lang, "runtime.dead_letter_told"),
         ), told[staff_id]
     assert letter.attempts == 120
 
@@ -148,3 +150,95 @@ async def test_deadletters_lists_the_messages_that_failed_or_went_unknown(
         error="502",
     )
     assert says(lines[5], "runtime.undelivered_unknown_hint")
+
+
+async def staff_rows(services: Services) -> list[OutboxMessage]:
+    async with services.db.sessions() as session:
+        query = (
+            select(OutboxMessage)
+            .where(OutboxMessage.dedupe_key.like("dead_letter:%:staff:%"))
+            .order_by(OutboxMessage.id)
+        )
+        return list((await session.scalars(query)).all())
+
+
+async def test_a_full_disk_tells_each_member_of_staff_once_a_day_and_not_at_night(
+    services: Services, clock: FrozenClock
+) -> None:
+    """DATA_DIR full for hours: every upload is a dead letter, people retry; staff got one
+    message per dead letter each, at night too."""
+    services = with_settings(services, staff_ids=(900, 901), quiet_hours="20:00-08:00")
+    await add_account(services, 901, language="en")
+    tz = services.settings.tz
+    clock.set(datetime(2026, 11, 30, 22, 30, tzinfo=tz))  # in the quiet hours
+    full = OSError(errno.ENOSPC, "No space left on device")
+    letters = [
+        await store(
+            services=services,
+            update=document_update(30 + n, 7001 + n, f"计划{n}.pdf"),
+            error="OSError: [Errno 28] No space left on device",
+            attempts=120,
+            cause=full,
+        )
+        for n in range(3)
+    ]
+
+    rows = await staff_rows(services)
+    assert sorted(row.chat_id for row in rows) == [900, 901]
+    for row in rows:
+        assert row.due_at.astimezone(tz) == datetime(2026, 12, 1, 8, 0, tzinfo=tz)
+        lang = "en" if row.chat_id == 901 else "zh"
+        assert says(
+            row.payload["text"],
+            "runtime.dead_letter_staff_disk",
+            lang,
+            what=plain(lang, "runtime.lost_document", name="计划0.pdf"),
+            reason=plain(lang, "runtime.disk_full"),
+            id=letters[0].id,
+            told=plain(lang, "runtime.dead_letter_told"),
+        ), row.payload["text"]
+
+    clock.set(datetime(2026, 12, 1, 9, 0, tzinfo=tz))  # the same office day as the notice
+    await store(services=services, update=document_update(40, 7001, "a.pdf"), error="e",
+                attempts=1, cause=full)  # fmt: skip
+    assert len(await staff_rows(services)) == 2
+    clock.set(datetime(2026, 12, 2, 9, 0, tzinfo=tz))  # the next day: told again
+    await store(services=services, update=document_update(41, 7001, "b.pdf"), error="e",
+                attempts=1, cause=full)  # fmt: skip
+    assert len(await staff_rows(services)) == 4
+
+
+async def test_program_errors_are_each_told_at_once(
+    services: Services, clock: FrozenClock
+) -> None:
+    services = with_settings(services, quiet_hours="20:00-08:00")
+    clock.set(datetime(2026, 11, 30, 22, 30, tzinfo=services.settings.tz))
+    for n in range(2):
+        await store(services=services, update=document_update(50 + n, 7001, "x.pdf"),
+                    error="ValueError: a bug", attempts=3, cause=ValueError("a bug"))  # fmt: skip
+    rows = await staff_rows(services)
+    assert len(rows) == 2
+    assert all(row.due_at == services.now().replace(tzinfo=row.due_at.tzinfo) for row in rows)
+
+
+async def test_staff_are_not_told_the_person_was_answered_when_they_were_not(
+    services: Services,
+) -> None:
+    """A group message: no apology is queued, yet staff read "they were told"."""
+    update = document_update(60, 7001, "y.pdf")
+    group = Message(
+        message_id=2,
+        date=datetime(2026, 11, 30, tzinfo=UTC),
+        chat=Chat(id=-100, type="group"),
+        from_user=update.effective_user,
+        text="你好",
+    )
+    letter = await store(
+        services=services,
+        update=Update(update_id=60, message=group),
+        error="ValueError: a bug",
+        attempts=3,
+        cause=ValueError("a bug"),
+    )
+    [text] = (await staff_messages(services)).values()
+    assert says(text, "runtime.dead_letter_staff_untold", id=letter.id), text

@@ -262,7 +262,7 @@ async def test_an_update_failing_transiently_while_others_go_through_ends_as_a_d
 
     monkeypatch.setattr(registry, "help_command", refused_help)
     monkeypatch.setattr(intake, "ALONE_AFTER", 1.5)
-    bot = await start_bot(update_max_attempts=3)
+    bot = await start_bot(update_max_attempts=3, quiet_hours="")  # staff are told at once
     for user in (7201, 7202):
         await sandbox.add_user(user_id=user, first_name="李", language_code="zh-hans")
     await sandbox.add_user(user_id=900, first_name="办", language_code="zh-hans", started=True)
@@ -288,11 +288,12 @@ async def test_an_update_failing_transiently_while_others_go_through_ends_as_a_d
     [told] = await replies(sandbox, 900)
     assert says(
         told,
-        "runtime.dead_letter_staff",
+        "runtime.dead_letter_staff_disk",
         who=plain("zh", "runtime.dead_letter_who_user", name="李", id=7201),
         what=plain("zh", "runtime.lost_text", text="/help"),
         reason=plain("zh", "runtime.disk_full"),
         id=letter.id,
+        told=plain("zh", "runtime.dead_letter_told"),
     )
 
 

@@ -359,24 +359,39 @@ _NOT_WRITABLE = {
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
 _SQLITE_FULL, _SQLITE_READONLY, _SQLITE_CANTOPEN = 13, 8, 14
 WRITING_FAILURES = ("ops.disk_full", "ops.folder_not_writable", "ops.cannot_write")
+# Failures whose notice to staff says their short cause (`<key>_cause`).
+_WITH_CAUSE = (*WRITING_FAILURES, "ops.cannot_read")
 
 
-def writing_failed(exc: BaseException, folder: Path) -> BackupError | None:
-    """The office's reason for a failure to write an archive into `folder`; None if not one."""
+def writing_failed(
+    exc: BaseException, folder: Path, database: Path | None = None
+) -> BackupError | None:
+    """The office's reason for a failure to write an archive into `folder`, or to read a file
+    it holds (a file of DATA_DIR, the SQLite `database`); None if not one."""
     if isinstance(exc, sqlite3.Error):
         code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
         if code == _SQLITE_FULL:
             return BackupError("ops.disk_full", folder=folder)
-        if code in (_SQLITE_READONLY, _SQLITE_CANTOPEN):
+        if code == _SQLITE_READONLY:  # the copy is the one written
             return BackupError("ops.folder_not_writable", folder=folder)
+        if code == _SQLITE_CANTOPEN and database is not None:  # the copy's folder was made
+            return BackupError("ops.cannot_read", path=database, reason=exc)
         return None
     if not isinstance(exc, OSError) or exc.errno is None:
         return None
-    if exc.errno in _DISK_FULL:
+    if exc.errno in _DISK_FULL:  # only the archive is written
         return BackupError("ops.disk_full", folder=folder)
+    name = os.fsdecode(exc.filename) if exc.filename is not None else None
+    if name is not None and not (_inside(name, folder) or _inside(folder, name)):
+        return BackupError("ops.cannot_read", path=name, reason=exc.strerror or exc.errno)
     if exc.errno in _NOT_WRITABLE:
         return BackupError("ops.folder_not_writable", folder=folder)
     return BackupError("ops.cannot_write", folder=folder, reason=exc.strerror or exc.errno)
+
+
+def _inside(path: str | Path, folder: str | Path) -> bool:
+    """Whether a path is `folder` or in it, both taken as absolute."""
+    return Path(os.path.abspath(path)).is_relative_to(os.path.abspath(folder))
 
 
 def _work_folder(target: Path) -> Path:
@@ -414,7 +429,7 @@ async def create_backup(*, services: Services, target: Path) -> BackupOut:
             _write_archive, target, snapshot, settings.data_dir, excluded
         )
     except (OSError, sqlite3.Error) as exc:
-        raise (writing_failed(exc, folder) or exc) from exc
+        raise (writing_failed(exc, folder, source) or exc) from exc
     finally:
         await asyncio.to_thread(shutil.rmtree, work, True)
     from bot.staff.archive import missing_files  # (its workbook libraries are not needed above)
@@ -740,7 +755,7 @@ def prune(folder: Path, keep: int) -> list[Path]:
     return old
 
 
-def _after_quiet_hours(services: Services, now: datetime) -> datetime:
+def after_quiet_hours(services: Services, now: datetime) -> datetime:
     """Now, or the end of the quiet hours if now is inside them (staff are not woken)."""
     settings = services.settings
     start, end = parse_quiet_hours(settings.quiet_hours)
@@ -758,7 +773,7 @@ async def tell_staff_backup_failed(services: Services, *, day: date, reason: str
     from messages import format_date
 
     now = services.now()
-    due = _after_quiet_hours(services, now)
+    due = after_quiet_hours(services, now)
     folder = str(services.settings.backup_dir or "")
     queued = 0
     async with services.db.uow() as tx:
@@ -791,7 +806,7 @@ def failure_reason(exc: BaseException, lang: str) -> str:
 
     if isinstance(exc, DomainError):
         # A failure to write the archive has a short cause of its own (the notice says the rest).
-        key = exc.key + "_cause" if exc.key in WRITING_FAILURES else exc.key
+        key = exc.key + "_cause" if exc.key in _WITH_CAUSE else exc.key
         return plain(lang, key, **exc.values).rstrip("。.")
     return plain(lang, "ops.backup_failed_unexpected").rstrip("。.")
 
