@@ -410,10 +410,12 @@ async def test_a_sqlite_database_kept_in_data_dir_is_archived_once(
             tx.add(Unit(name="市民政局", kind="member", created_at=services.now()))
         (data_dir / "1").mkdir()
         (data_dir / "1" / "a.pdf").write_bytes(b"%PDF")
+        (data_dir / "bot.db.lock").touch()  # the running mark of a bot on it
         made = await create_backup(services=services, target=tmp_path / "b.tar.gz")
     finally:
         await services.close()
-    # The live file and its WAL would be a torn copy, and restoring them would undo the restore.
+    # The live file and its WAL would be a torn copy, and restoring them would undo the restore
+    # (and a restored lock file would be renamed over the one a bot may hold).
     assert [f.path for f in made.manifest.files] == ["data/1/a.pdf"]
     assert made.manifest.counts.units == 1
 

@@ -85,7 +85,9 @@ RETRY_AFTER = timedelta(minutes=30)
 SCHEDULED_NAME = "liaison-bot-{moment:%Y%m%d-%H%M%S}.tar.gz"
 # Only the daily archives' own names: anything else in BACKUP_DIR is never pruned or counted.
 SCHEDULED_PATTERN = re.compile(r"liaison-bot-\d{8}-\d{6}\.tar\.gz")
-SQLITE_SIDES = ("-wal", "-shm", "-journal")
+# The files beside a SQLite database that belong to it, not to DATA_DIR: its journals, and
+# the lock every `run` holds (bot/ops/running.py), which a restore must not write over.
+SQLITE_SIDES = ("-wal", "-shm", "-journal", ".lock")
 
 Dialect = Literal["sqlite", "postgresql"]
 
