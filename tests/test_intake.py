@@ -304,7 +304,7 @@ async def test_an_update_failing_transiently_with_nothing_else_to_do_is_set_asid
 ) -> None:
     """A full disk in a quiet hour: no other update goes through, so "alone" never counted;
     the run of failures lasted until the supervisor ended the process, after every restart.
-    Now the update is set aside at half of TASK_GIVE_UP_SECONDS."""
+    A disk's refusal is set aside after ALONE_AFTER all the same."""
     tries: list[int] = []
 
     async def refused_help(update: Update, context: Context) -> None:
@@ -312,7 +312,8 @@ async def test_an_update_failing_transiently_with_nothing_else_to_do_is_set_asid
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(registry, "help_command", refused_help)
-    bot = await start_bot(update_max_attempts=3, task_give_up_seconds=10)
+    monkeypatch.setattr(intake, "ALONE_AFTER", 1.5)
+    bot = await start_bot(update_max_attempts=3)
     await sandbox.add_user(user_id=7301, first_name="李", language_code="zh-hans")
     poisoned = await sandbox.send_text(7301, "/help")
 

@@ -66,18 +66,33 @@ _DISK_REASONS = {
 }
 
 
+def _disk_refusal(error: BaseException) -> OSError | None:
+    """The disk's own refusal in the error's chain (not a connection's or a timeout's)."""
+    for cause in _chain(error):
+        if not isinstance(cause, OSError) or isinstance(cause, ConnectionError | TimeoutError):
+            continue
+        if cause.errno is not None:
+            return cause
+    return None
+
+
 def disk_reason(error: BaseException, lang: str) -> str | None:
     """Why a disk refused a write, in the office's words (None: not a disk's refusal)."""
     from messages import plain
 
-    for cause in _chain(error):
-        if isinstance(cause, OSError) and not isinstance(cause, ConnectionError | TimeoutError):
-            key = _DISK_REASONS.get(cause.errno or 0)
-            if key is not None:
-                return plain(lang, key)
-            if cause.errno is not None:
-                return plain(lang, "runtime.disk_other", error=cause.strerror or cause)
-    return None
+    cause = _disk_refusal(error)
+    if cause is None:
+        return None
+    key = _DISK_REASONS.get(cause.errno or 0)
+    if key is not None:
+        return plain(lang, key)
+    return plain(lang, "runtime.disk_other", error=cause.strerror or cause)
+
+
+def is_disk_refusal(error: BaseException) -> bool:
+    """Whether a disk refused the work (full, read-only …), rather than the database or the
+    network: the database still answers, so the update can be set aside."""
+    return _disk_refusal(error) is not None
 
 
 def why_unreachable(error: str | None) -> str | None:

@@ -12,10 +12,10 @@ context variable and stops the update there: no general handler gets it instead.
 - a "transient" failure that lasts ALONE_AFTER seconds while other updates are handled is this
   update's own (a file name the disk refuses, say): a dead letter too, so that it cannot hold
   its chat, and the offset behind it, for ever;
-- so is one that lasts half of TASK_GIVE_UP_SECONDS with nothing else to handle (a full disk
-  in a quiet hour): the supervisor counts the run of failures until the update is handled or
-  set aside, and would otherwise end the process, again after every restart. When the
-  database is what fails, the dead letter cannot be written either, and the run goes on."""
+- so is a disk's refusal (a full disk in a quiet hour) that lasts ALONE_AFTER seconds with
+  nothing else to handle: the supervisor counts the run of failures until the update is
+  handled or set aside, and would otherwise end the process, again after every restart. An
+  outage of the database or the network is everyone's and waits, however long."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from telegram.ext import Application
 
 from bot import deadletters
 from bot.services import Services
-from bot.transport.failures import cause_of, is_transient
+from bot.transport.failures import cause_of, is_disk_refusal, is_transient
 from storage.db import UpdateAlreadyHandled, current_update
 
 log = logging.getLogger(__name__)
@@ -210,7 +210,7 @@ class Intake:
             return "handled"
         tries = self.tries[update.update_id] = self.tries.get(update.update_id, 0) + 1
         if is_transient(error):
-            if not self._failing_alone(update.update_id):
+            if not self._failing_alone(update.update_id, error):
                 services.metrics.count_update("retry")
                 raise UpdateFailed(update.update_id, error, tries) from error
         else:
@@ -238,13 +238,13 @@ class Intake:
             dispatcher.wake()
         return "dead_letter"
 
-    def _failing_alone(self, update_id: int) -> bool:
+    def _failing_alone(self, update_id: int, error: BaseException | None = None) -> bool:
         """Whether an update has failed "transiently" ALONE_AFTER s while others went through,
-        or half of TASK_GIVE_UP_SECONDS in all."""
+        or ALONE_AFTER s in all by a disk's refusal."""
         now = self.monotonic()
         since = self.failing_since.setdefault(update_id, now)
-        if now - since >= self.services.settings.task_give_up_seconds / 2:
-            return True  # long before the supervisor gives up on the whole process
+        if error is not None and is_disk_refusal(error) and now - since >= ALONE_AFTER:
+            return True  # the disk, not an outage: long before the supervisor gives up
         if self.last_handled is None or self.last_handled <= since:
             return False  # nothing has gone through since: the cause is everyone's
         # Counted from when others went through again, not from an outage all shared.

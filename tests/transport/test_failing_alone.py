@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from typing import Any, cast
 
 from bot.transport.intake import ALONE_AFTER, Intake
@@ -20,3 +21,19 @@ def test_the_clock_starts_when_others_go_through_again_not_at_an_outage() -> Non
     assert not intake._failing_alone(7)  # failing alone for 1 s only
     now[0] = 181.0 + ALONE_AFTER
     assert intake._failing_alone(7)
+
+
+def test_a_disks_refusal_is_set_aside_with_nothing_else_going_through_but_an_outage_is_not() -> (
+    None
+):
+    """A full disk in a quiet hour kept the run of failures open until the supervisor ended
+    the process; the database or the network out of reach is everyone's, and waits."""
+    now = [0.0]
+    intake = Intake(cast(Any, object()), monotonic=lambda: now[0])
+    full = OSError(errno.ENOSPC, "No space left on device")
+    down = ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+    assert not intake._failing_alone(7, full)
+    assert not intake._failing_alone(8, down)
+    now[0] = ALONE_AFTER
+    assert intake._failing_alone(7, full)
+    assert not intake._failing_alone(8, down)
