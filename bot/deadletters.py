@@ -28,7 +28,7 @@ from bot import roster
 from bot.clock import office_date
 from bot.ops.backup import after_quiet_hours
 from bot.services import Services
-from bot.transport.failures import disk_reason
+from bot.transport.failures import disk_reason, is_transient
 from bot.transport.outbox import enqueue, text_payload
 from messages import plain, role_name, shorten, t
 from storage import repositories as repo
@@ -190,7 +190,7 @@ async def _tell_staff(
                 "runtime.dead_letter_staff" if told else "runtime.dead_letter_staff_untold",
                 who=who,
                 what=what,
-                reason=plain(lang, "runtime.dead_letter_program"),
+                reason=plain(lang, _reason_key(cause)),
                 id=letter.id,
             )
             key = f"dead_letter:{letter.id}:staff:{staff_id}"
@@ -203,6 +203,14 @@ async def _tell_staff(
             now=now,
             due_at=due,
         )
+
+
+def _reason_key(cause: BaseException | None) -> str:
+    """Why an update other than a disk's refusal was set aside: it kept failing on retry (the
+    network, Telegram or the database out of reach while others went through), or a bug."""
+    if cause is not None and is_transient(cause):
+        return "runtime.dead_letter_retries"
+    return "runtime.dead_letter_program"
 
 
 def _lost(update: Update, lang: str) -> str:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 from telegram import Chat, Document, Message, Update, User
+from telegram.error import TimedOut
 
 from bot.clock import FrozenClock
 from bot.deadletters import store
@@ -242,3 +243,20 @@ async def test_staff_are_not_told_the_person_was_answered_when_they_were_not(
     )
     [text] = (await staff_messages(services)).values()
     assert says(text, "runtime.dead_letter_staff_untold", id=letter.id), text
+
+
+async def test_an_update_that_kept_failing_on_retry_is_not_called_a_program_error(
+    services: Services,
+) -> None:
+    """A download that kept timing out while the rest went through was reported to staff as
+    程序出错, sending them to look for a bug."""
+    letter = await store(
+        services=services,
+        update=document_update(70, 7001, "z.pdf"),
+        error="TimedOut: Timed out",
+        attempts=40,
+        cause=TimedOut(),
+    )
+    [text] = (await staff_messages(services)).values()
+    retries = plain("zh", "runtime.dead_letter_retries")
+    assert says(text, "runtime.dead_letter_staff", reason=retries, id=letter.id), text
