@@ -147,6 +147,13 @@ async def target(empty_url: str, tmp_path: Path) -> AsyncIterator[Services]:
     await into.close()
 
 
+# A test of one engine's own path: the `services` fixture on that engine alone.
+ON_POSTGRES = pytest.mark.parametrize(
+    "migrated_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+ON_SQLITE = pytest.mark.parametrize("migrated_url", ["sqlite"], indirect=True)
+
+
 def use(monkeypatch: pytest.MonkeyPatch, url: str, data_dir: Path) -> None:
     """Point the command line at a database and a DATA_DIR."""
     monkeypatch.setenv("DATABASE_URL", url)
@@ -454,6 +461,7 @@ def fake_pg_restore(folder: Path, body: str) -> None:
     ],
     ids=["unreadable", "fails-midway"],
 )
+@ON_POSTGRES
 async def test_a_failed_postgres_restore_leaves_the_old_tables_and_rows(
     services: Services,
     empty_url: str,
@@ -462,8 +470,6 @@ async def test_a_failed_postgres_restore_leaves_the_old_tables_and_rows(
     fake: str,
     key: str,
 ) -> None:
-    if not services.db.url.startswith("postgresql"):
-        pytest.skip("PostgreSQL only")
     await seed(services)
     archive = tmp_path / "b.tar.gz"
     await create_backup(services=services, target=archive)
@@ -567,11 +573,10 @@ async def test_a_data_dir_file_that_cannot_be_read_is_named_not_the_backup_folde
     assert reason == plain("zh", "ops.cannot_read_cause", path=locked, reason="x")
 
 
+@ON_SQLITE
 async def test_a_database_that_cannot_be_opened_is_named_not_the_backup_folder(
     services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not services.db.url.startswith("sqlite"):
-        pytest.skip("SQLite only")
     await seed(services)
 
     def cannot_open(*args: object) -> None:
