@@ -26,8 +26,8 @@ from telegram import Update
 
 from bot import roster
 from bot.clock import office_date
-from bot.ops.backup import after_quiet_hours
 from bot.services import Services
+from bot.settings import after_quiet_hours
 from bot.transport.failures import disk_reason, is_transient
 from bot.transport.outbox import enqueue, text_payload
 from messages import plain, role_name, shorten, t
@@ -141,7 +141,7 @@ async def _tell_staff(
     disk = disk_reason(cause, "en") if cause is not None else None
     due = now
     if disk is not None:
-        due = after_quiet_hours(services, now)
+        due = after_quiet_hours(services.settings, now)
         code = re.sub(r"\W+", "-", disk.lower()).strip("-")[:80]
         day = office_date(due, services.settings.tz).isoformat()
     roles: Sequence[Row[str, str, str]] = []

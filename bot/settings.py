@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import time
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -281,6 +281,18 @@ def in_quiet_hours(moment: time, start: time, end: time) -> bool:
     if start < end:
         return start <= moment < end
     return moment >= start or moment < end
+
+
+def after_quiet_hours(settings: Settings, now: datetime) -> datetime:
+    """Now, or the end of the quiet hours if now is inside them (staff are not woken)."""
+    start, end = parse_quiet_hours(settings.quiet_hours)
+    local = now.astimezone(settings.tz)
+    if not in_quiet_hours(local.time(), start, end):
+        return now
+    moment = datetime.combine(local.date(), end, tzinfo=settings.tz)
+    if moment <= local:
+        moment += timedelta(days=1)
+    return moment
 
 
 def load_settings(**overrides: object) -> Settings:

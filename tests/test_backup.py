@@ -28,7 +28,9 @@ from bot.demo.sample import seed_notice_situation
 from bot.errors import DomainError
 from bot.ledger.checklist import prepare_database
 from bot.ops import backup as ops
-from bot.ops.backup import BackupError, BackupSchedule, create_backup, restore_backup
+from bot.ops import daily_backup
+from bot.ops.backup import BackupError, create_backup, restore_backup
+from bot.ops.daily_backup import BackupSchedule
 from bot.ops.health import Health
 from bot.ops.running import ADVISORY_KEY, RunningMark, no_bot_running
 from bot.services import Services
@@ -377,7 +379,7 @@ async def test_the_daily_backup_runs_once_a_day_after_its_time_and_keeps_the_new
         assert await second.run_once() is not None
     kept = sorted(p.name for p in folder.iterdir())
     assert kept == ["liaison-bot-20261202-030500.tar.gz", "liaison-bot-20261203-030500.tar.gz"]
-    assert await ops.last_backup_at(scheduled) == office_time(3, 3, 5)
+    assert await daily_backup.last_backup_at(scheduled) == office_time(3, 3, 5)
 
 
 async def test_a_failed_daily_backup_tells_staff_after_the_quiet_hours(
@@ -569,7 +571,9 @@ async def test_a_data_dir_file_that_cannot_be_read_is_named_not_the_backup_folde
         "zh", "ops.cannot_read", path=locked, reason="Permission denied"
     ), done.err
     assert list((tmp_path / "out").iterdir()) == []
-    reason = ops.failure_reason(BackupError("ops.cannot_read", path=locked, reason="x"), "zh")
+    reason = daily_backup.failure_reason(
+        BackupError("ops.cannot_read", path=locked, reason="x"), "zh"
+    )
     assert reason == plain("zh", "ops.cannot_read_cause", path=locked, reason="x")
 
 
@@ -633,7 +637,9 @@ async def test_a_failed_daily_backup_is_tried_again_the_same_day_and_shows_in_he
 ) -> None:
     folder = tmp_path / "backups"
     await create_backup(services=scheduled, target=tmp_path / "manual.tar.gz")
-    assert await ops.last_backup_at(scheduled) is None  # the metric's age is the daily one's
+    assert (
+        await daily_backup.last_backup_at(scheduled) is None
+    )  # the metric's age is the daily one's
     folder.write_text("a file where the folder should be")
     schedule = BackupSchedule(scheduled)
     clock.set(office_time(5, 3, 0))
@@ -654,7 +660,7 @@ async def test_a_failed_daily_backup_is_tried_again_the_same_day_and_shows_in_he
     assert made is not None
     assert made.path.parent == folder
     assert not any(says(p, "ops.health_backup_failed") for p in await Health(scheduled).problems())
-    assert await ops.last_backup_at(scheduled) == office_time(5, 3, 31)
+    assert await daily_backup.last_backup_at(scheduled) == office_time(5, 3, 31)
     clock.set(office_time(5, 5, 0))
     assert await schedule.run_once() is None  # done for today
 

@@ -139,7 +139,7 @@ class Health:
 
 async def backup_problems(services: Services) -> list[str]:
     """The daily backup's last try failed, and none has succeeded since (with BACKUP_DIR)."""
-    from bot.ops.backup import RETRY_AFTER, backup_failure
+    from bot.ops.daily_backup import RETRY_AFTER, backup_failure
     from messages import format_clock, format_date
 
     settings = services.settings

@@ -12,7 +12,7 @@ from aiohttp import web
 from telegram.ext import Application
 
 from bot.errors import BadInput
-from bot.ops.backup import BackupSchedule
+from bot.ops.daily_backup import BackupSchedule
 from bot.ops.health import Health, Supervisor, serve_health
 from bot.ops.running import RunningMark
 from bot.services import Services

@@ -1,0 +1,219 @@
+"""The daily backup: once BACKUP_TIME has passed, one process makes the day's archive in
+BACKUP_DIR (bot/ops/backup.py) and keeps the newest BACKUP_KEEP of them.
+
+The day is marked done only once the archive is made: a failure is told to staff (after the
+quiet hours), shown by /healthz, and tried again RETRY_AFTER later the same day."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select, update
+
+from bot import roster
+from bot.errors import DomainError
+from bot.ops.backup import WITH_CAUSE, BackupOut, create_backup
+from bot.services import Services
+from bot.settings import after_quiet_hours
+from bot.transport.outbox import enqueue, text_payload
+from messages import t
+from storage.db import insert_ignore
+from storage.models import Setting
+
+log = logging.getLogger(__name__)
+
+# The settings rows of the daily backup: when the last one was made, the last day done, when a
+# process last started one, and why the last one failed (empty once one succeeds).
+LAST_BACKUP = "last_backup_at"
+BACKUP_DAY = "backup_day"
+BACKUP_ATTEMPT = "backup_attempt"
+BACKUP_FAILURE = "backup_failure"
+# A failed daily backup is tried again this long after its attempt began, the same day.
+RETRY_AFTER = timedelta(minutes=30)
+SCHEDULED_NAME = "liaison-bot-{moment:%Y%m%d-%H%M%S}.tar.gz"
+# Only the daily archives' own names: anything else in BACKUP_DIR is never pruned or counted.
+SCHEDULED_PATTERN = re.compile(r"liaison-bot-\d{8}-\d{6}\.tar\.gz")
+
+
+async def _remember(services: Services, key: str, value: str) -> None:
+    async with services.db.uow() as tx:
+        stored = await tx.get(Setting, key)
+        if stored is None:
+            tx.add(Setting(key=key, value=value))
+        else:
+            stored.value = value
+
+
+async def last_backup_at(services: Services) -> datetime | None:
+    """When the last daily backup into BACKUP_DIR was made (by any process), if ever."""
+    async with services.db.sessions() as session:
+        value = await session.scalar(select(Setting.value).where(Setting.key == LAST_BACKUP))
+    return datetime.fromisoformat(value) if value else None
+
+
+def _stamp(moment: datetime) -> str:
+    """A UTC time as text that sorts as the time does."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+async def _claim_day(services: Services, day: date) -> bool:
+    """Take today's backup for this process; False if it is made, or another process (or
+    this one) began it less than RETRY_AFTER ago."""
+    now = services.now()
+    async with services.db.uow() as tx:
+        dialect = tx.get_bind().dialect.name
+        for key in (BACKUP_DAY, BACKUP_ATTEMPT):
+            await tx.execute(insert_ignore(dialect, Setting).values(key=key, value=""))
+        done = await tx.scalar(select(Setting.value).where(Setting.key == BACKUP_DAY))
+        if (done or "") >= day.isoformat():
+            return False
+        result = await tx.execute(
+            update(Setting)
+            .where(Setting.key == BACKUP_ATTEMPT, Setting.value < _stamp(now - RETRY_AFTER))
+            .values(value=_stamp(now))
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def _day_done(services: Services, day: date, made_at: datetime) -> None:
+    """Today's backup is made: no more tries today; the failure, if any, is over."""
+    async with services.db.uow() as tx:
+        for key, value in (
+            (BACKUP_DAY, day.isoformat()),
+            (LAST_BACKUP, made_at.isoformat()),
+            (BACKUP_FAILURE, ""),
+        ):
+            stored = await tx.get(Setting, key)
+            if stored is None:
+                tx.add(Setting(key=key, value=value))
+            else:
+                stored.value = value
+
+
+async def backup_failure(services: Services) -> tuple[datetime, str] | None:
+    """When the last daily backup failed and why, while no daily backup has succeeded since."""
+    async with services.db.sessions() as session:
+        value = await session.scalar(select(Setting.value).where(Setting.key == BACKUP_FAILURE))
+    if not value:
+        return None
+    moment, _, reason = value.partition("\t")
+    return datetime.fromisoformat(moment), reason
+
+
+def prune(folder: Path, keep: int) -> list[Path]:
+    """Delete the daily archives beyond the newest `keep`; return those deleted."""
+    archives = sorted(
+        path
+        for path in folder.iterdir()
+        if SCHEDULED_PATTERN.fullmatch(path.name) and path.is_file()
+    )
+    old = archives[:-keep] if len(archives) > keep else []
+    for path in old:
+        path.unlink(missing_ok=True)
+    return old
+
+
+async def tell_staff_backup_failed(services: Services, *, day: date, reason: str) -> int:
+    """Queue a notice to every member of staff that today's backup failed; return how many."""
+    from messages import format_date
+
+    now = services.now()
+    due = after_quiet_hours(services.settings, now)
+    folder = str(services.settings.backup_dir or "")
+    queued = 0
+    async with services.db.uow() as tx:
+        languages = await roster.languages_in(tx, services, await roster.staff_ids(tx, services))
+        for staff_id, lang in languages.items():
+            message = t(
+                lang,
+                "ops.backup_failed_notice",
+                date=format_date(day, lang),
+                reason=reason,
+                folder=folder,
+                minutes=int(RETRY_AFTER.total_seconds() // 60),
+            )
+            queued += await enqueue(
+                tx,
+                key=f"backup-failed:{day.isoformat()}:{staff_id}",
+                chat_id=staff_id,
+                purpose="notice",
+                payload=text_payload(message),
+                now=now,
+                due_at=due,
+            )
+    return queued
+
+
+def failure_reason(exc: BaseException, lang: str) -> str:
+    """One line saying why a backup failed, for staff: in the office's words, never the raw
+    error (the log has that)."""
+    from messages import plain
+
+    if isinstance(exc, DomainError):
+        # A failure to write the archive has a short cause of its own (the notice says the rest).
+        key = exc.key + "_cause" if exc.key in WITH_CAUSE else exc.key
+        return plain(lang, key, **exc.values).rstrip("。.")
+    return plain(lang, "ops.backup_failed_unexpected").rstrip("。.")
+
+
+@dataclass
+class BackupSchedule:
+    """The daily backup: a tick that makes today's archive once BACKUP_TIME has passed."""
+
+    services: Services
+    on_notice: Callable[[], None] | None = None  # wakes the outbox dispatcher
+    tick_seconds: float = 60.0
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """Tick until `stop` is set; a failing tick is logged and tried again."""
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("backup tick failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.tick_seconds)
+
+    async def run_once(self) -> BackupOut | None:
+        """Back up now if today's backup is due and no process has made it yet; a failed one
+        is tried again RETRY_AFTER later, the same day."""
+        settings = self.services.settings
+        folder = settings.backup_dir
+        if folder is None:
+            return None
+        local = self.services.now().astimezone(settings.tz)
+        if local.time() < settings.backup_time:
+            return None
+        day = local.date()
+        if not await _claim_day(self.services, day):
+            return None
+        target = folder / SCHEDULED_NAME.format(moment=local)
+        try:
+            made = await create_backup(services=self.services, target=target)
+        except Exception as exc:
+            log.exception("the daily backup to %s failed", target)
+            reason = failure_reason(exc, settings.language)
+            await _remember(
+                self.services, BACKUP_FAILURE, f"{self.services.now().isoformat()}\t{reason}"
+            )
+            await tell_staff_backup_failed(self.services, day=day, reason=reason)
+            if self.on_notice is not None:
+                self.on_notice()
+            return None
+        await _day_done(self.services, day, made.manifest.created_at)
+        if made.missing:
+            log.warning(
+                "daily backup: %d collected files are not in DATA_DIR (%s)",
+                len(made.missing),
+                ", ".join(made.missing[:5]),
+            )
+        removed = await asyncio.to_thread(prune, folder, settings.backup_keep)
+        log.info("daily backup written to %s (%d old archives removed)", target, len(removed))
+        return made
