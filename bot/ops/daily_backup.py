@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import roster
 from bot.errors import DomainError
@@ -42,13 +43,18 @@ SCHEDULED_NAME = "liaison-bot-{moment:%Y%m%d-%H%M%S}.tar.gz"
 SCHEDULED_PATTERN = re.compile(r"liaison-bot-\d{8}-\d{6}\.tar\.gz")
 
 
+async def _put(tx: AsyncSession, key: str, value: str) -> None:
+    """Set one settings row, in the caller's transaction."""
+    stored = await tx.get(Setting, key)
+    if stored is None:
+        tx.add(Setting(key=key, value=value))
+    else:
+        stored.value = value
+
+
 async def _remember(services: Services, key: str, value: str) -> None:
     async with services.db.uow() as tx:
-        stored = await tx.get(Setting, key)
-        if stored is None:
-            tx.add(Setting(key=key, value=value))
-        else:
-            stored.value = value
+        await _put(tx, key, value)
 
 
 async def last_backup_at(services: Services) -> datetime | None:
@@ -85,16 +91,9 @@ async def _claim_day(services: Services, day: date) -> bool:
 async def _day_done(services: Services, day: date, made_at: datetime) -> None:
     """Today's backup is made: no more tries today; the failure, if any, is over."""
     async with services.db.uow() as tx:
-        for key, value in (
-            (BACKUP_DAY, day.isoformat()),
-            (LAST_BACKUP, made_at.isoformat()),
-            (BACKUP_FAILURE, ""),
-        ):
-            stored = await tx.get(Setting, key)
-            if stored is None:
-                tx.add(Setting(key=key, value=value))
-            else:
-                stored.value = value
+        await _put(tx, BACKUP_DAY, day.isoformat())
+        await _put(tx, LAST_BACKUP, made_at.isoformat())
+        await _put(tx, BACKUP_FAILURE, "")
 
 
 async def backup_failure(services: Services) -> tuple[datetime, str] | None:
