@@ -42,6 +42,9 @@ UNDELIVERED = ("failed", "unknown")
 
 
 class DeadLetterOut(BaseModel):
+    # A dead letter's fields, read by name (`update`: the update as Telegram sent it).
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     update_id: int
     user_id: int | None
@@ -50,7 +53,7 @@ class DeadLetterOut(BaseModel):
     at: datetime
     attempts: int
     error: str
-    update: dict[str, Any]
+    update: dict[str, Any] = Field(validation_alias="payload")
 
 
 def _kind(data: dict[str, Any]) -> str:
@@ -85,18 +88,19 @@ async def store(
     chat = update.effective_chat
     data = update.to_dict()
     async with services.db.uow() as session:
-        letter = DeadLetter(
-            update_id=update.update_id,
-            user_id=user.id if user else None,
-            chat_id=chat.id if chat else None,
-            kind=_kind(data),
-            payload=data,
-            error=error,
-            attempts=attempts,
-            at=now,
+        letter = await repo.insert(
+            session,
+            DeadLetter(
+                update_id=update.update_id,
+                user_id=user.id if user else None,
+                chat_id=chat.id if chat else None,
+                kind=_kind(data),
+                payload=data,
+                error=error,
+                attempts=attempts,
+                at=now,
+            ),
         )
-        session.add(letter)
-        await session.flush()
         await session.execute(
             insert_ignore(services.db.dialect, HandledUpdate).values(
                 update_id=update.update_id, handled_at=datetime.now(UTC)
@@ -122,7 +126,7 @@ async def store(
                 now=now,
             )
         await _tell_staff(session, services, letter=letter, update=update, cause=cause, told=told)
-        return _out(letter)
+        return DeadLetterOut.model_validate(letter)
 
 
 async def _tell_staff(
@@ -243,18 +247,6 @@ async def list_dead_letters(*, services: Services, limit: int = 100) -> list[Dea
     """The latest dead letters, newest first."""
     async with services.db.sessions() as session:
         query = select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit)
-        return [_out(letter) for letter in (await session.scalars(query)).all()]
-
-
-def _out(letter: DeadLetter) -> DeadLetterOut:
-    return DeadLetterOut(
-        id=letter.id,
-        update_id=letter.update_id,
-        user_id=letter.user_id,
-        chat_id=letter.chat_id,
-        kind=letter.kind,
-        at=letter.at,
-        attempts=letter.attempts,
-        error=letter.error,
-        update=letter.payload,
-    )
+        return [
+            DeadLetterOut.model_validate(letter) for letter in (await session.scalars(query)).all()
+        ]

@@ -130,6 +130,11 @@ class Person(Base):
     until: Mapped[datetime | None]
     entered_by: Mapped[int | None]  # Telegram user id of whoever entered the details
 
+    @property
+    def linked(self) -> bool:
+        """Whether a Telegram account is linked (the person has registered)."""
+        return self.telegram_user_id is not None
+
 
 # A Telegram account the bot has met: language, and whether it can still be reached.
 class Account(Base):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Row, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -13,6 +13,7 @@ from storage.models import (
     UNIT_ORDER,
     Account,
     AuditEvent,
+    Base,
     ChecklistItem,
     Deadline,
     Exemption,
@@ -22,6 +23,15 @@ from storage.models import (
     Submission,
     Unit,
 )
+
+RowT = TypeVar("RowT", bound=Base)
+
+
+async def insert(session: AsyncSession, row: RowT) -> RowT:
+    """Add a row and flush it, so that it has its id; return it."""
+    session.add(row)
+    await session.flush()
+    return row
 
 
 async def units(session: AsyncSession) -> Sequence[Unit]:

@@ -185,17 +185,18 @@ async def _draft(
         .limit(1)
     )
     if found is None:
-        found = Submission(
-            unit_id=unit_id,
-            item_id=item_id,
-            state="draft",
-            answer_kind="files",
-            text=None,
-            submitted_by=actor_id,
-            created_at=now,
+        found = await repo.insert(
+            tx,
+            Submission(
+                unit_id=unit_id,
+                item_id=item_id,
+                state="draft",
+                answer_kind="files",
+                text=None,
+                submitted_by=actor_id,
+                created_at=now,
+            ),
         )
-        tx.add(found)
-        await tx.flush()
     return found
 
 

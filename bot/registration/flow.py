@@ -26,7 +26,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -94,6 +94,8 @@ class Event(BaseModel):
 
 
 class PersonOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     unit_id: int
     role: str
@@ -175,17 +177,7 @@ class NoHolder(DomainError):
 
 
 def _person_out(person: Person) -> PersonOut:
-    return PersonOut(
-        id=person.id,
-        unit_id=person.unit_id,
-        role=person.role,
-        name=person.name,
-        post=person.post,
-        phone=person.phone,
-        linked=person.telegram_user_id is not None,
-        since=person.since,
-        until=person.until,
-    )
+    return PersonOut.model_validate(person)
 
 
 def details_of(person: Person, keys: tuple[str, str, str] = DETAILS) -> dict[str, str]:
@@ -304,8 +296,7 @@ async def _held_until(tx: AsyncSession, user_id: int, now: datetime) -> datetime
 
 
 async def _count_failure(tx: AsyncSession, user_id: int, now: datetime, reason: str) -> None:
-    tx.add(InviteAttempt(user_id=user_id, at=now, reason=reason))
-    await tx.flush()
+    await repo.insert(tx, InviteAttempt(user_id=user_id, at=now, reason=reason))
     until = await _held_until(tx, user_id, now)
     log.info("invite attempt by user %s failed: %s", user_id, reason)
     if until is not None:
@@ -624,8 +615,7 @@ async def _complete(tx: AsyncSession, services: Services, step: StepOut) -> Outc
         return Outcome(kind="registered", registered=registered)
     lead = await repo.current_holder(tx, unit_id=unit.id, role="lead")
     if lead is not None:
-        linked = lead.telegram_user_id is not None
-        offer = {**details_of(lead, LEAD_DETAILS), "lead_linked": linked}
+        offer = {**details_of(lead, LEAD_DETAILS), "lead_linked": lead.linked}
         moved = await _move(tx, services, step, LEAD_OFFER, **offer)
     else:
         moved = await _move(tx, services, step, LEAD_NAME)
@@ -650,20 +640,20 @@ async def _succeed(
 ) -> Person:
     """Add the new holder of a role (name, post, phone); the one before has ended their term."""
     name, post, phone = details
-    person = Person(
-        unit_id=unit.id,
-        role=role,
-        name=name,
-        post=post,
-        phone=phone,
-        telegram_user_id=user_id,
-        since=now,
-        until=None,
-        entered_by=entered_by,
+    return await repo.insert(
+        tx,
+        Person(
+            unit_id=unit.id,
+            role=role,
+            name=name,
+            post=post,
+            phone=phone,
+            telegram_user_id=user_id,
+            since=now,
+            until=None,
+            entered_by=entered_by,
+        ),
     )
-    tx.add(person)
-    await tx.flush()
-    return person
 
 
 async def _record_successor(

@@ -141,16 +141,17 @@ async def _add_invite(
     expires_at: datetime,
 ) -> Invite:
     """Store one invite and audit it (the token is not stored, only its hash)."""
-    invite = Invite(
-        unit_id=unit_id,
-        role=role,
-        token_hash=token_hash,
-        created_at=now,
-        created_by=actor_id,
-        expires_at=expires_at,
+    invite = await repo.insert(
+        tx,
+        Invite(
+            unit_id=unit_id,
+            role=role,
+            token_hash=token_hash,
+            created_at=now,
+            created_by=actor_id,
+            expires_at=expires_at,
+        ),
     )
-    tx.add(invite)
-    await tx.flush()
     repo.audit(
         tx,
         now,

@@ -173,15 +173,16 @@ async def preview_round(
         }
         if ids is not None:
             details["unit_ids"] = ids
-        event = AuditEvent(
-            at=now,
-            actor_id=actor_id,
-            action="remind_preview",
-            unit_id=ids[0] if ids is not None and len(ids) == 1 else None,
-            details=details,
+        event = await repo.insert(
+            tx,
+            AuditEvent(
+                at=now,
+                actor_id=actor_id,
+                action="remind_preview",
+                unit_id=ids[0] if ids is not None and len(ids) == 1 else None,
+                details=details,
+            ),
         )
-        tx.add(event)
-        await tx.flush()
         plan.out.round_id = event.id
     return plan.out
 
@@ -229,15 +230,16 @@ async def queue_round(
         plan = await _compose_round(tx, services, dry_run=dry_run)
         if dry_run:
             return plan.out
-        event = AuditEvent(
-            at=now,
-            actor_id=actor_id,
-            action="remind_round",
-            unit_id=None,
-            details={"reminders": len(plan.out.reminders)},
+        event = await repo.insert(
+            tx,
+            AuditEvent(
+                at=now,
+                actor_id=actor_id,
+                action="remind_round",
+                unit_id=None,
+                details={"reminders": len(plan.out.reminders)},
+            ),
         )
-        tx.add(event)
-        await tx.flush()
         plan.out.round_id = event.id
         plan.out.queued = await _enqueue_round(tx, services, plan, event.id, now)
         event.details = {**event.details, "queued": plan.out.queued}

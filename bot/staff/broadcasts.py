@@ -365,18 +365,19 @@ async def confirm(
         audience: str = draft.audience or "registered"
         if audience == "units":
             audience = f"units:{len(draft.unit_ids)}"
-        broadcast = Broadcast(
-            created_by=actor_id,
-            created_at=now,
-            audience=audience,
-            text=draft.text if draft.text is not None else draft.summary,
-            source_chat_id=draft.from_chat_id,
-            source_message_id=draft.message_id,
-            ack_enabled=draft.ack,
-            state="sending",
+        broadcast = await repo.insert(
+            tx,
+            Broadcast(
+                created_by=actor_id,
+                created_at=now,
+                audience=audience,
+                text=draft.text if draft.text is not None else draft.summary,
+                source_chat_id=draft.from_chat_id,
+                source_message_id=draft.message_id,
+                ack_enabled=draft.ack,
+                state="sending",
+            ),
         )
-        tx.add(broadcast)
-        await tx.flush()
         languages = await roster.languages_in(tx, services, [r.user_id for r in recipients])
         payloads: dict[str, dict[str, Any]] = {}  # one per language: shared by its rows
         for lang in set(languages.values()):

@@ -169,16 +169,17 @@ async def receive_upload(
     except ImportRejected as error:
         problems = _problems(error)
     async with services.db.uow() as tx:
-        upload = StaffUpload(
-            user_id=actor_id,
-            file_name=file_name[:255],
-            path=relative,
-            kind=kind,
-            state="received",
-            created_at=now,
+        upload = await repo.insert(
+            tx,
+            StaffUpload(
+                user_id=actor_id,
+                file_name=file_name[:255],
+                path=relative,
+                kind=kind,
+                state="received",
+                created_at=now,
+            ),
         )
-        tx.add(upload)
-        await tx.flush()
         if problems:
             upload.state, upload.decided_at = "rejected", now
             return _out(upload, "rejected", problems=problems)
@@ -256,16 +257,17 @@ async def apply_upload(
             plan, problems = None, _problems(error)
         if plan is None or _basis(kind, plan) != found.basis:
             found.state, found.decided_at = "outdated", now
-            fresh = StaffUpload(
-                user_id=actor_id,
-                file_name=found.file_name,
-                path=found.path,
-                kind=kind,
-                state="received",
-                created_at=now,
+            fresh = await repo.insert(
+                tx,
+                StaffUpload(
+                    user_id=actor_id,
+                    file_name=found.file_name,
+                    path=found.path,
+                    kind=kind,
+                    state="received",
+                    created_at=now,
+                ),
             )
-            tx.add(fresh)
-            await tx.flush()
             if plan is None:
                 fresh.state, fresh.decided_at = "rejected", now
                 preview = _out(fresh, "rejected", problems=problems)
