@@ -10,8 +10,10 @@ state. `problems()` names each task that is failing, for a health endpoint.
 A run of failures ends when the task has really worked again: a task may say (`settled`) that
 a step which went through only set its failed work up again (the updates taken again after
 the database went away, not yet handled), and the run goes on, its tries counted, until it
-says the work was done. `first()` runs a step until it goes through once, with the same
-back-off: connecting to Telegram at start, while the network or a proxy is not up yet.
+says the work was done. A task driven from outside (webhook requests) says so the same way,
+and the watchdog asks it every second as well, since nothing else may come to end its run.
+`first()` runs a step until it goes through once, with the same back-off: connecting to
+Telegram at start, while the network or a proxy is not up yet.
 
 On stop (SIGTERM) each task finishes the step in hand; one that has not after `grace`
 seconds is cancelled."""
@@ -109,9 +111,10 @@ class Supervisor:
             if self._tasks.get(name) is task:
                 del self._tasks[name]
 
-    def watch(self, name: str) -> None:
-        """Follow a task driven from outside, which reports through failed() and succeeded()."""
-        self._tasks.setdefault(name, _Task(name, None))
+    def watch(self, name: str, *, settled: Settled | None = None) -> None:
+        """Follow a task driven from outside, which reports through failed() and succeeded();
+        with `settled`, the watchdog also ends its run of failures once that says it may."""
+        self._tasks.setdefault(name, _Task(name, None)).settled = settled
 
     @property
     def names(self) -> list[str]:
@@ -205,6 +208,9 @@ class Supervisor:
         """Give up on a task that has failed too long, even one that no longer reports."""
         while not stop.is_set():
             for task in self._tasks.values():
+                settled = task.settled if task.step is None else None
+                if settled is not None and task.failing_since is not None and settled():
+                    self.succeeded(task.name)  # its failed work is done; no request may say so
                 self._check(task)
             if self.fatal is not None:
                 stop.set()
