@@ -497,6 +497,79 @@ async def test_a_failed_postgres_restore_leaves_the_old_tables_and_rows(
         await other.close()
 
 
+# ---- a PostgreSQL backup that pg_dump cannot write says why in the office's words -----------
+
+
+def fake_pg_dump(folder: Path, body: str) -> None:
+    """Put a `pg_dump` running `body` (sh) first on PATH."""
+    folder.mkdir(exist_ok=True)
+    script = folder / "pg_dump"
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("said", "key", "values"),
+    [
+        (
+            "pg_dump: error: could not write to output file: No space left on device",
+            "disk_full",
+            {},
+        ),
+        (
+            'pg_dump: error: could not open output file "/x/d.dump": Read-only file system',
+            "folder_not_writable",
+            {},
+        ),
+        (
+            "pg_dump: error: could not close output file: Input/output error",
+            "cannot_write",
+            {"reason": "Input/output error"},
+        ),
+        (
+            "pg_dump: error: query failed: ERROR:  permission denied for table units\n"
+            "pg_dump: detail: Query was: LOCK TABLE public.units IN ACCESS SHARE MODE",
+            "pg_failed",
+            {
+                "tool": "pg_dump",
+                "reason": "query failed: ERROR:  permission denied for table units",
+            },
+        ),
+    ],
+    ids=["full", "read-only", "other-write", "not-a-write"],
+)
+@ON_POSTGRES
+async def test_a_postgres_backup_pg_dump_cannot_write_says_why_in_the_offices_words(
+    services: Services,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    said: str,
+    key: str,
+    values: dict[str, str],
+) -> None:
+    """pg_dump onto a full disk: the office read pg_dump's own English ("No space left on
+    device") where a SQLite backup says the backup folder's disk is full."""
+    (tmp_path / "said.txt").write_text(said + "\n")
+    # In the server's language pg_dump would say it in Chinese: it must be asked in C.
+    fake_pg_dump(
+        tmp_path / "bin",
+        f'[ "$LC_ALL" = C ] || {{ echo "pg_dump: 错误: 设备上没有空间" >&2; exit 1; }}\n'
+        f'cat "{tmp_path / "said.txt"}" >&2; exit 1',
+    )
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    folder = tmp_path / "out"
+    with pytest.raises(BackupError) as caught:
+        await create_backup(services=services, target=folder / "b.tar.gz")
+    where = {} if key == "pg_failed" else {"folder": folder}
+    assert (caught.value.key, caught.value.values) == (f"ops.{key}", where | values)
+    assert list(folder.iterdir()) == []  # no scratch folder left
+    use(monkeypatch, services.db.url, services.settings.data_dir)
+    done = await run_cli("backup", str(folder / "b.tar.gz"))
+    assert done.code == 2
+    assert done.err.strip() == plain("zh", f"ops.{key}", **where, **values), done.err
+
+
 # ---- restore refuses while a bot runs on the database ----------------------------------------
 
 
