@@ -8,12 +8,13 @@ import errno
 import hashlib
 import io
 import json
+import logging
 import os
 import shutil
 import sqlite3
 import tarfile
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -50,7 +51,7 @@ from storage.models import (
 from tests.support.cli import Done, run_cli
 from tests.support.databases import drop_pg_database, fresh_pg_database
 from tests.support.messages import says
-from tests.support.settings import make_settings
+from tests.support.settings import make_settings, with_settings
 
 TABLES: list[Any] = [Unit, Person, Submission, SubmissionFile, OutboxMessage]
 
@@ -736,6 +737,55 @@ async def test_a_failed_daily_backup_is_tried_again_the_same_day_and_shows_in_he
     assert await daily_backup.last_backup_at(scheduled) == office_time(5, 3, 31)
     clock.set(office_time(5, 5, 0))
     assert await schedule.run_once() is None  # done for today
+
+
+async def test_a_daily_backup_still_being_made_is_not_started_again(
+    services: Services,
+    clock: FrozenClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A backup that took over 30 minutes: the claim of the day ran out, and the next process
+    to look began a second one into the same folder while the first was still writing."""
+    folder = tmp_path / "backups"
+    first = with_settings(services, backup_dir=folder, backup_time=time(3, 0))
+    other = Services(settings=first.settings, db=Database(services.db.url), clock=clock)
+    started: list[Path] = []
+    writing, finish = asyncio.Event(), asyncio.Event()
+    real = create_backup
+
+    async def slow(*, services: Services, target: Path) -> ops.BackupOut:
+        started.append(target)
+        if len(started) == 1:  # the first one takes its time
+            writing.set()
+            await finish.wait()
+        return await real(services=services, target=target)
+
+    monkeypatch.setattr(daily_backup, "create_backup", slow)
+    clock.set(office_time(6, 3, 0))
+    making = asyncio.create_task(BackupSchedule(first).run_once())
+    await writing.wait()
+    second = BackupSchedule(other)  # another process
+    try:
+        with caplog.at_level(logging.INFO, logger=daily_backup.__name__):
+            for minutes in (45, 46, 80):  # past RETRY_AFTER, the next tick, past it again
+                clock.set(office_time(6, 3, 0) + timedelta(minutes=minutes))
+                assert await second.run_once() is None
+        assert len(started) == 1
+        busy = [r for r in caplog.records if "already being made" in r.getMessage()]
+        assert len(busy) == 1  # said once, not at every tick
+        finish.set()
+        made = await making
+        assert made is not None
+        assert await second.run_once() is None  # today's is made
+        assert [p.name for p in folder.iterdir()] == [made.path.name]
+        clock.set(office_time(7, 3, 0))  # the lock went with the first: the next day's is made
+        assert await second.run_once() is not None
+    finally:
+        finish.set()
+        await making
+        await other.close()
 
 
 async def test_the_daily_backup_prunes_only_its_own_archives(

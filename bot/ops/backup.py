@@ -67,8 +67,9 @@ COUNTED = {
 # Where Debian keeps the PostgreSQL client programs when they are not on PATH.
 PG_BIN_DIRS = Path("/usr/lib/postgresql")
 # The files beside a SQLite database that belong to it, not to DATA_DIR: its journals, and
-# the lock every `run` holds (bot/ops/running.py), which a restore must not write over.
-SQLITE_SIDES = ("-wal", "-shm", "-journal", ".lock")
+# the lock every `run` holds (bot/ops/running.py), which a restore must not write over, and
+# the one held while a daily backup is made (bot/ops/daily_backup.py).
+SQLITE_SIDES = ("-wal", "-shm", "-journal", ".lock", ".backup.lock")
 
 Dialect = Literal["sqlite", "postgresql"]
 
