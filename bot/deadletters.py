@@ -4,10 +4,11 @@ A dead letter is stored with the update as Telegram sent it, the error and the n
 tries, in one transaction that also confirms the update (so the ones behind it go on),
 writes the audit entry staff see in /audit, queues one short apology to the person (it says
 staff will look into it) and a message to every member of staff naming who sent what, their
-unit and why it failed, so that they can. A disk that refuses the writes (full, read-only)
-turns every upload into a dead letter for as long as it lasts: staff are then told once an
-office day per reason, after the quiet hours, by a message that says the ones that follow are
-not told one by one. Dead letters are kept, like the audit log: each is a case to look at.
+unit and why it failed, so that they can; that one waits for the end of the quiet hours (staff
+are not woken; it then says when it was sent). A disk that refuses the writes (full,
+read-only) turns every upload into a dead letter for as long as it lasts: staff are then told
+once an office day per reason, by a message that says the ones that follow are not told one
+by one. Dead letters are kept, like the audit log: each is a case to look at.
 
 `liaison-bot deadletters` also lists the outbox messages that ended failed or with their
 outcome unknown (the process stopped during the send): nobody else is told of those."""
@@ -30,7 +31,7 @@ from bot.services import Services
 from bot.settings import after_quiet_hours
 from bot.transport.failures import disk_reason, is_transient
 from bot.transport.outbox import enqueue, text_payload
-from messages import plain, role_name, shorten, t
+from messages import format_clock, format_short_date, plain, role_name, shorten, t
 from storage import repositories as repo
 from storage.db import insert_ignore
 from storage.models import DeadLetter, HandledUpdate, OutboxMessage, Person, Unit
@@ -139,13 +140,12 @@ async def _tell_staff(
     told: bool,
 ) -> None:
     """Queue to every member of staff, each in their language, who sent what and why it
-    was lost; a disk's refusal only once an office day per reason, after the quiet hours."""
+    was lost, after the quiet hours; a disk's refusal only once an office day per reason."""
     user = update.effective_user
     now = services.now()
     disk = disk_reason(cause, "en") if cause is not None else None
-    due = now
+    due = after_quiet_hours(services.settings, now)
     if disk is not None:
-        due = after_quiet_hours(services.settings, now)
         code = re.sub(r"\W+", "-", disk.lower()).strip("-")[:80]
         day = office_date(due, services.settings.tz).isoformat()
     roles: Sequence[Row[str, str, str]] = []
@@ -175,11 +175,13 @@ async def _tell_staff(
         else:
             who = ["-"]
         what = _lost(update, lang)
+        when = _when(services, now, due, lang)
         if disk is not None and cause is not None:
             text = t(
                 lang,
                 "runtime.dead_letter_staff_disk",
                 who=who,
+                when=when,
                 what=what,
                 reason=disk_reason(cause, lang),
                 id=letter.id,
@@ -193,6 +195,7 @@ async def _tell_staff(
                 lang,
                 "runtime.dead_letter_staff" if told else "runtime.dead_letter_staff_untold",
                 who=who,
+                when=when,
                 what=what,
                 reason=plain(lang, _reason_key(cause)),
                 id=letter.id,
@@ -207,6 +210,16 @@ async def _tell_staff(
             now=now,
             due_at=due,
         )
+
+
+def _when(services: Services, at: datetime, due: datetime, lang: str) -> str:
+    """When it was sent, as read at `due`: "just now", or its day and time if held till then."""
+    if due <= at:
+        return plain(lang, "runtime.dead_letter_just_now")
+    tz = services.settings.tz
+    sent, read = at.astimezone(tz), due.astimezone(tz)
+    day = format_short_date(sent.date(), read.date(), lang)
+    return plain(lang, "runtime.dead_letter_at", date=day, time=format_clock(sent, lang))
 
 
 def _reason_key(cause: BaseException | None) -> str:

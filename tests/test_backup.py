@@ -8,12 +8,13 @@ import errno
 import hashlib
 import io
 import json
+import logging
 import os
 import shutil
 import sqlite3
 import tarfile
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -50,7 +51,7 @@ from storage.models import (
 from tests.support.cli import Done, run_cli
 from tests.support.databases import drop_pg_database, fresh_pg_database
 from tests.support.messages import says
-from tests.support.settings import make_settings
+from tests.support.settings import make_settings, with_settings
 
 TABLES: list[Any] = [Unit, Person, Submission, SubmissionFile, OutboxMessage]
 
@@ -497,6 +498,79 @@ async def test_a_failed_postgres_restore_leaves_the_old_tables_and_rows(
         await other.close()
 
 
+# ---- a PostgreSQL backup that pg_dump cannot write says why in the office's words -----------
+
+
+def fake_pg_dump(folder: Path, body: str) -> None:
+    """Put a `pg_dump` running `body` (sh) first on PATH."""
+    folder.mkdir(exist_ok=True)
+    script = folder / "pg_dump"
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("said", "key", "values"),
+    [
+        (
+            "pg_dump: error: could not write to output file: No space left on device",
+            "disk_full",
+            {},
+        ),
+        (
+            'pg_dump: error: could not open output file "/x/d.dump": Read-only file system',
+            "folder_not_writable",
+            {},
+        ),
+        (
+            "pg_dump: error: could not close output file: Input/output error",
+            "cannot_write",
+            {"reason": "Input/output error"},
+        ),
+        (
+            "pg_dump: error: query failed: ERROR:  permission denied for table units\n"
+            "pg_dump: detail: Query was: LOCK TABLE public.units IN ACCESS SHARE MODE",
+            "pg_failed",
+            {
+                "tool": "pg_dump",
+                "reason": "query failed: ERROR:  permission denied for table units",
+            },
+        ),
+    ],
+    ids=["full", "read-only", "other-write", "not-a-write"],
+)
+@ON_POSTGRES
+async def test_a_postgres_backup_pg_dump_cannot_write_says_why_in_the_offices_words(
+    services: Services,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    said: str,
+    key: str,
+    values: dict[str, str],
+) -> None:
+    """pg_dump onto a full disk: the office read pg_dump's own English ("No space left on
+    device") where a SQLite backup says the backup folder's disk is full."""
+    (tmp_path / "said.txt").write_text(said + "\n")
+    # In the server's language pg_dump would say it in Chinese: it must be asked in C.
+    fake_pg_dump(
+        tmp_path / "bin",
+        f'[ "$LC_ALL" = C ] || {{ echo "pg_dump: 错误: 设备上没有空间" >&2; exit 1; }}\n'
+        f'cat "{tmp_path / "said.txt"}" >&2; exit 1',
+    )
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    folder = tmp_path / "out"
+    with pytest.raises(BackupError) as caught:
+        await create_backup(services=services, target=folder / "b.tar.gz")
+    where = {} if key == "pg_failed" else {"folder": folder}
+    assert (caught.value.key, caught.value.values) == (f"ops.{key}", where | values)
+    assert list(folder.iterdir()) == []  # no scratch folder left
+    use(monkeypatch, services.db.url, services.settings.data_dir)
+    done = await run_cli("backup", str(folder / "b.tar.gz"))
+    assert done.code == 2
+    assert done.err.strip() == plain("zh", f"ops.{key}", **where, **values), done.err
+
+
 # ---- restore refuses while a bot runs on the database ----------------------------------------
 
 
@@ -663,6 +737,55 @@ async def test_a_failed_daily_backup_is_tried_again_the_same_day_and_shows_in_he
     assert await daily_backup.last_backup_at(scheduled) == office_time(5, 3, 31)
     clock.set(office_time(5, 5, 0))
     assert await schedule.run_once() is None  # done for today
+
+
+async def test_a_daily_backup_still_being_made_is_not_started_again(
+    services: Services,
+    clock: FrozenClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A backup that took over 30 minutes: the claim of the day ran out, and the next process
+    to look began a second one into the same folder while the first was still writing."""
+    folder = tmp_path / "backups"
+    first = with_settings(services, backup_dir=folder, backup_time=time(3, 0))
+    other = Services(settings=first.settings, db=Database(services.db.url), clock=clock)
+    started: list[Path] = []
+    writing, finish = asyncio.Event(), asyncio.Event()
+    real = create_backup
+
+    async def slow(*, services: Services, target: Path) -> ops.BackupOut:
+        started.append(target)
+        if len(started) == 1:  # the first one takes its time
+            writing.set()
+            await finish.wait()
+        return await real(services=services, target=target)
+
+    monkeypatch.setattr(daily_backup, "create_backup", slow)
+    clock.set(office_time(6, 3, 0))
+    making = asyncio.create_task(BackupSchedule(first).run_once())
+    await writing.wait()
+    second = BackupSchedule(other)  # another process
+    try:
+        with caplog.at_level(logging.INFO, logger=daily_backup.__name__):
+            for minutes in (45, 46, 80):  # past RETRY_AFTER, the next tick, past it again
+                clock.set(office_time(6, 3, 0) + timedelta(minutes=minutes))
+                assert await second.run_once() is None
+        assert len(started) == 1
+        busy = [r for r in caplog.records if "already being made" in r.getMessage()]
+        assert len(busy) == 1  # said once, not at every tick
+        finish.set()
+        made = await making
+        assert made is not None
+        assert await second.run_once() is None  # today's is made
+        assert [p.name for p in folder.iterdir()] == [made.path.name]
+        clock.set(office_time(7, 3, 0))  # the lock went with the first: the next day's is made
+        assert await second.run_once() is not None
+    finally:
+        finish.set()
+        await making
+        await other.close()
 
 
 async def test_the_daily_backup_prunes_only_its_own_archives(

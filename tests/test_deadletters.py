@@ -12,8 +12,9 @@ from telegram.error import TimedOut
 
 from bot.clock import FrozenClock
 from bot.deadletters import store
+from bot.ops.metrics import read_figures, stuck_outbox
 from bot.services import Services
-from messages import plain, role_name
+from messages import format_clock, format_short_date, plain, role_name
 from storage.models import OutboxMessage
 from tests.support.cli import run_cli
 from tests.support.factories import add_account, add_outbox, add_person, add_unit
@@ -209,17 +210,54 @@ async def test_a_full_disk_tells_each_member_of_staff_once_a_day_and_not_at_nigh
     assert len(await staff_rows(services)) == 4
 
 
-async def test_program_errors_are_each_told_at_once(
+async def test_program_errors_and_retries_are_each_told_after_the_quiet_hours(
     services: Services, clock: FrozenClock
 ) -> None:
-    services = with_settings(services, quiet_hours="20:00-08:00")
-    clock.set(datetime(2026, 11, 30, 22, 30, tzinfo=services.settings.tz))
-    for n in range(2):
-        await store(services=services, update=document_update(50 + n, 7001, "x.pdf"),
-                    error="ValueError: a bug", attempts=3, cause=ValueError("a bug"))  # fmt: skip
+    """A bug or a download that kept timing out at 22:30 woke every member of staff (the disk's
+    refusals already waited for the morning)."""
+    services = with_settings(services, staff_ids=(900, 901), quiet_hours="20:00-08:00")
+    await add_account(services, 901, language="en")
+    tz = services.settings.tz
+    night = datetime(2026, 11, 30, 22, 30, tzinfo=tz)
+    clock.set(night)
+    causes: list[BaseException] = [ValueError("a bug"), ValueError("a bug"), TimedOut()]
+    letters = [
+        await store(
+            services=services,
+            update=document_update(50 + n, 7001, "x.pdf"),
+            error=repr(cause),
+            attempts=3,
+            cause=cause,
+        )
+        for n, cause in enumerate(causes)
+    ]
     rows = await staff_rows(services)
-    assert len(rows) == 2
-    assert all(row.due_at == services.now().replace(tzinfo=row.due_at.tzinfo) for row in rows)
+    assert len(rows) == 2 * len(letters)  # one notice per letter and member of staff, as by day
+    morning = datetime(2026, 12, 1, 8, 0, tzinfo=tz)
+    assert {row.due_at.astimezone(tz) for row in rows} == {morning}
+    for row in rows:  # read at 08:00, they say when it was sent, not "just now"
+        lang = "en" if row.chat_id == 901 else "zh"
+        day = format_short_date(night.date(), morning.date(), lang)
+        when = plain(lang, "runtime.dead_letter_at", date=day, time=format_clock(night, lang))
+        assert says(row.payload["text"], "runtime.dead_letter_staff", lang, when=when), row
+    async with services.db.sessions() as session:
+        apologies = (
+            await session.scalars(select(OutboxMessage).where(OutboxMessage.purpose == "apology"))
+        ).all()
+    assert len(apologies) == 3  # the person who just sent it is answered at once
+    assert all(a.due_at.astimezone(tz) == night for a in apologies)
+    # Waiting for the morning is not being stuck: /healthz and /metrics leave them alone.
+    assert await stuck_outbox(services.db, services.now()) is None
+    assert (await read_figures(services.db, services.now())).outbox_depth == 3
+
+    clock.set(datetime(2026, 12, 1, 10, 0, tzinfo=tz))  # by day: told at once, "just now"
+    await store(services=services, update=document_update(60, 7001, "y.pdf"),
+                error="ValueError: a bug", attempts=3, cause=ValueError("a bug"))  # fmt: skip
+    *_, last = await staff_rows(services)
+    assert last.due_at.astimezone(tz) == datetime(2026, 12, 1, 10, 0, tzinfo=tz)
+    lang = "en" if last.chat_id == 901 else "zh"
+    just_now = plain(lang, "runtime.dead_letter_just_now")
+    assert says(last.payload["text"], "runtime.dead_letter_staff", lang, when=just_now)
 
 
 async def test_staff_are_not_told_the_person_was_answered_when_they_were_not(

@@ -24,9 +24,10 @@ from bot.app import App, build_application
 from bot.clock import FrozenClock
 from bot.errors import BadInput
 from bot.ledger.checklist import prepare_database
+from bot.ops import daily_backup
 from bot.ops import health as health_checks
 from bot.ops.health import Health, serve_health
-from bot.ops.metrics import STUCK_AFTER_TRIES, Metrics
+from bot.ops.metrics import STUCK_AFTER_TRIES, Metrics, read_figures
 from bot.ops.runtime import start_operations
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.server import Emulator
@@ -195,7 +196,8 @@ async def test_metrics_read_the_outbox_and_the_last_backup_at_scrape_time(
                     tx, key=f"reminder:{n}", chat_id=200 + n, purpose="reminder",
                     payload=text_payload("提醒"), now=now,
                 )  # fmt: skip
-            tx.add(Setting(key="last_backup_at", value=(now - timedelta(hours=5)).isoformat()))
+            made = (now - timedelta(hours=5)).isoformat()
+            tx.add(Setting(key=daily_backup.LAST_BACKUP, value=made))
         async with services.db.uow() as tx:
             await tx.execute(
                 update(OutboxMessage)
@@ -214,6 +216,18 @@ async def test_metrics_read_the_outbox_and_the_last_backup_at_scrape_time(
         assert found["liaison_bot_backup_age_seconds"] == 5 * 3600
         assert found['liaison_bot_api_responses_total{status="200"}'] >= 1  # getMe
         assert all(name.startswith("liaison_bot_") for name in found)
+
+
+async def test_the_backup_age_is_read_from_the_row_the_daily_backup_writes(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """metrics.py named the row by a literal of its own: renamed in daily_backup.py alone,
+    the backup's age would silently go absent from /metrics."""
+    monkeypatch.setattr(daily_backup, "LAST_BACKUP", "daily_backup_made_at")
+    now = services.now()
+    await daily_backup._day_done(services, now.date(), now - timedelta(hours=2))
+    figures = await read_figures(services.db, now)
+    assert figures.backup_age == 2 * 3600
 
 
 async def test_a_busy_health_port_stops_run_with_one_line(

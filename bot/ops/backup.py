@@ -22,6 +22,7 @@ import hashlib
 import io
 import logging
 import os
+import re
 import shutil
 import sqlite3
 import tarfile
@@ -66,8 +67,9 @@ COUNTED = {
 # Where Debian keeps the PostgreSQL client programs when they are not on PATH.
 PG_BIN_DIRS = Path("/usr/lib/postgresql")
 # The files beside a SQLite database that belong to it, not to DATA_DIR: its journals, and
-# the lock every `run` holds (bot/ops/running.py), which a restore must not write over.
-SQLITE_SIDES = ("-wal", "-shm", "-journal", ".lock")
+# the lock every `run` holds (bot/ops/running.py), which a restore must not write over, and
+# the one held while a daily backup is made (bot/ops/daily_backup.py).
+SQLITE_SIDES = ("-wal", "-shm", "-journal", ".lock", ".backup.lock")
 
 Dialect = Literal["sqlite", "postgresql"]
 
@@ -234,8 +236,11 @@ def _sqlite_snapshot(source: Path, target: Path) -> tuple[Counts, str | None]:
     return Counts(**values), revision
 
 
-async def _pg_snapshot(services: Services, target: Path) -> tuple[Counts, str | None]:
-    """pg_dump of one exported snapshot, counted inside that same snapshot."""
+async def _pg_snapshot(
+    services: Services, target: Path, folder: Path
+) -> tuple[Counts, str | None]:
+    """pg_dump of one exported snapshot, counted inside that same snapshot; a failure to write
+    it is said of `folder` (the backup's), as a SQLite copy's is."""
     tool = pg_tool("pg_dump")
     async with services.db.engine.connect() as plain:
         connection: AsyncConnection = await plain.execution_options(
@@ -250,14 +255,41 @@ async def _pg_snapshot(services: Services, target: Path) -> tuple[Counts, str | 
             # The transaction stays open until pg_dump is done: it reads the same snapshot.
             process = await asyncio.create_subprocess_exec(
                 tool, "--format=custom", f"--snapshot={snapshot}", f"--file={target}",
-                env=libpq_env(services.db.url),
+                # In C: its reasons are matched below (the server's locale may be zh_CN).
+                env=libpq_env(services.db.url) | {"LC_ALL": "C"},
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
             )  # fmt: skip
             _, errors = await process.communicate()
     if process.returncode != 0:
-        reason = errors.decode(errors="replace").strip().splitlines()
-        raise BackupError("ops.pg_failed", tool="pg_dump", reason=reason[-1] if reason else "")
+        raise _pg_dump_failed(errors.decode(errors="replace"), folder, process.returncode)
     return counts, revision
+
+
+# pg_dump's words for its own output file, and the errno text after them (strerror, in C).
+_PG_OUTPUT = re.compile(r"could not (?:open|write to|close) output file\b.*: (?P<reason>[^:]+)$")
+_PG_DISK_FULL = ("No space left on device", "Disk quota exceeded")
+_PG_NOT_WRITABLE = (
+    "Permission denied", "Operation not permitted", "Read-only file system",
+    "No such file or directory", "Not a directory", "Is a directory", "File exists",
+)  # fmt: skip
+
+
+def _pg_dump_failed(errors: str, folder: Path, status: int | None) -> BackupError:
+    """Why pg_dump failed, as a SQLite backup says it: the backup folder's disk full or not
+    writable, else pg_dump's first line (its "pg_dump: error: " left out)."""
+    lines = [line.strip() for line in errors.strip().splitlines() if line.strip()]
+    for line in lines:
+        found = _PG_OUTPUT.search(line)
+        if found is None:
+            continue
+        reason = found["reason"].strip()
+        if reason in _PG_DISK_FULL:
+            return BackupError("ops.disk_full", folder=folder)
+        if reason in _PG_NOT_WRITABLE:
+            return BackupError("ops.folder_not_writable", folder=folder)
+        return BackupError("ops.cannot_write", folder=folder, reason=reason)
+    first = re.sub(r"^pg_dump: (?:error: )?", "", lines[0]) if lines else f"exit status {status}"
+    return BackupError("ops.pg_failed", tool="pg_dump", reason=first)
 
 
 def _sha256(path: Path) -> str:
@@ -402,7 +434,7 @@ async def create_backup(*, services: Services, target: Path) -> BackupOut:
         if source is not None:
             counts, revision = await asyncio.to_thread(_sqlite_snapshot, source, dump)
         else:
-            counts, revision = await _pg_snapshot(services, dump)
+            counts, revision = await _pg_snapshot(services, dump, folder)
         excluded = [target, work, *([settings.backup_dir] if settings.backup_dir else [])]
         if source is not None:  # a database kept inside DATA_DIR is archived once, as above
             excluded += [source.with_name(source.name + end) for end in ("", *SQLITE_SIDES)]

@@ -2,20 +2,28 @@
 BACKUP_DIR (bot/ops/backup.py) and keeps the newest BACKUP_KEEP of them.
 
 The day is marked done only once the archive is made: a failure is told to staff (after the
-quiet hours), shown by /healthz, and tried again RETRY_AFTER later the same day."""
+quiet hours), shown by /healthz, and tried again RETRY_AFTER later the same day.
+
+A backup may take longer than RETRY_AFTER (a large DATA_DIR, a slow disk): the process making
+it holds a lock for as long as it writes, which the system drops the moment that process ends
+(a `kill -9` included), so no process (this one or another) begins a second one meanwhile. On
+SQLite it is an exclusive `flock` of the file beside the database (`liaison-bot.db.backup.lock`),
+on PostgreSQL an advisory lock; a process that finds it taken skips and says so once."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
+import os
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import roster
@@ -25,7 +33,7 @@ from bot.services import Services
 from bot.settings import after_quiet_hours
 from bot.transport.outbox import enqueue, text_payload
 from messages import t
-from storage.db import insert_ignore
+from storage.db import Database, insert_ignore, sqlite_file
 from storage.models import Setting
 
 log = logging.getLogger(__name__)
@@ -41,6 +49,10 @@ RETRY_AFTER = timedelta(minutes=30)
 SCHEDULED_NAME = "liaison-bot-{moment:%Y%m%d-%H%M%S}.tar.gz"
 # Only the daily archives' own names: anything else in BACKUP_DIR is never pruned or counted.
 SCHEDULED_PATTERN = re.compile(r"liaison-bot-\d{8}-\d{6}\.tar\.gz")
+# The lock of a daily backup being made: beside a SQLite database, or PostgreSQL's advisory
+# lock of this key ("backup" in ASCII; the running mark's is another).
+LOCK_SUFFIX = ".backup.lock"
+LOCK_KEY = 0x6261636B7570
 
 
 async def _put(tx: AsyncSession, key: str, value: str) -> None:
@@ -106,6 +118,50 @@ async def backup_failure(services: Services) -> tuple[datetime, str] | None:
     return datetime.fromisoformat(moment), reason
 
 
+@contextlib.asynccontextmanager
+async def _sole_backup(db: Database) -> AsyncIterator[bool]:
+    """Hold the lock of the daily backup being made while the block runs; False when another
+    holder (another process, or this one) has it."""
+    path = sqlite_file(db.url)
+    if path is not None:
+        lock = path.with_name(path.name + LOCK_SUFFIX)
+        fd = await asyncio.to_thread(os.open, lock, os.O_RDONLY | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)  # (which drops the lock)
+        return
+    if db.dialect != "postgresql":  # SQLite in memory: no backup to guard
+        yield True
+        return
+    connection = await db.engine.connect()
+    try:
+        query = text("SELECT pg_try_advisory_lock(:key)")
+        taken = await connection.scalar(query, {"key": LOCK_KEY})
+        await connection.commit()  # the lock is the session's: it outlives the transaction
+        if not taken:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            try:
+                await connection.execute(
+                    text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY}
+                )
+                await connection.commit()
+            except BaseException:
+                await connection.invalidate()  # its session, and the lock with it, end
+                raise
+    finally:
+        await connection.close()
+
+
 def prune(folder: Path, keep: int) -> list[Path]:
     """Delete the daily archives beyond the newest `keep`; return those deleted."""
     archives = sorted(
@@ -169,6 +225,7 @@ class BackupSchedule:
     services: Services
     on_notice: Callable[[], None] | None = None  # wakes the outbox dispatcher
     tick_seconds: float = 60.0
+    _said_busy: bool = field(default=False, init=False)
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         """Tick until `stop` is set; a failing tick is logged and tried again."""
@@ -182,7 +239,7 @@ class BackupSchedule:
 
     async def run_once(self) -> BackupOut | None:
         """Back up now if today's backup is due and no process has made it yet; a failed one
-        is tried again RETRY_AFTER later, the same day."""
+        is tried again RETRY_AFTER later, the same day; never while one is still being made."""
         settings = self.services.settings
         folder = settings.backup_dir
         if folder is None:
@@ -193,6 +250,18 @@ class BackupSchedule:
         day = local.date()
         if not await _claim_day(self.services, day):
             return None
+        async with _sole_backup(self.services.db) as sole:
+            if not sole:
+                if not self._said_busy:
+                    log.info("a daily backup is already being made; not begun a second time")
+                self._said_busy = True
+                return None
+            self._said_busy = False
+            return await self._make(day, local, folder)
+
+    async def _make(self, day: date, local: datetime, folder: Path) -> BackupOut | None:
+        """Make today's archive in `folder`, mark the day done and prune; on failure, tell."""
+        settings = self.services.settings
         target = folder / SCHEDULED_NAME.format(moment=local)
         try:
             made = await create_backup(services=self.services, target=target)

@@ -105,6 +105,8 @@ class DatabaseFigures:
 
 async def read_figures(db: Database, now: datetime) -> DatabaseFigures:
     """Read the outbox and the last backup's time in one short session."""
+    from bot.ops.daily_backup import LAST_BACKUP  # (it imports Services, which imports this)
+
     async with db.sessions() as session:
         by_state = {
             str(state): int(count)
@@ -122,9 +124,7 @@ async def read_figures(db: Database, now: datetime) -> DatabaseFigures:
             .select_from(OutboxMessage)
             .where(OutboxMessage.purpose == "reminder", OutboxMessage.state == "sent")
         )
-        last_backup = await session.scalar(
-            select(Setting.value).where(Setting.key == "last_backup_at")
-        )
+        last_backup = await session.scalar(select(Setting.value).where(Setting.key == LAST_BACKUP))
     backup_age = (
         (now - datetime.fromisoformat(last_backup)).total_seconds() if last_backup else None
     )
