@@ -6,7 +6,9 @@
   happens to reuse it would be taken as already handled.
 - the outbox: a delivered row (`sent`) is deleted OUTBOX_RETENTION_DAYS after it was sent
   (default one year); the rows that say something went wrong (failed, unknown, unreachable,
-  cancelled) are kept, like the audit log, which is never pruned.
+  cancelled) are kept, like the audit log, which is never pruned. So are the reminders to
+  units' people (purpose "reminder"): they are the only record of them, and the cap, the
+  escalation, 已提醒N次, `reminders_sent`, the workbook's 催报记录 and the metrics count them.
 - dead letters are kept (bot/deadletters.py); the shared send slots of chats idle for an hour
   are deleted."""
 
@@ -20,6 +22,7 @@ from pydantic import BaseModel
 from sqlalchemy import delete
 
 from bot.context import Context
+from bot.reminders.policy import REMINDER
 from bot.services import Services
 from storage.models import HandledUpdate, OutboxMessage, SendSlot
 
@@ -46,7 +49,9 @@ async def prune(*, services: Services) -> PruneOut:
         )
         sent = await tx.execute(
             delete(OutboxMessage).where(
-                OutboxMessage.state == "sent", OutboxMessage.sent_at < sent_before
+                OutboxMessage.state == "sent",
+                OutboxMessage.sent_at < sent_before,
+                OutboxMessage.purpose != REMINDER,
             )
         )
         slots = await tx.execute(

@@ -36,10 +36,12 @@ async def test_pruning_keeps_what_must_be_kept(services: Services) -> None:
             ("new-sent", "sent", 364),
             ("old-failed", "failed", 500),
             ("old-unknown", "unknown", 500),
+            ("old-reminder", "sent", 3000),
         ):
             tx.add(
                 OutboxMessage(
-                    dedupe_key=key, chat_id=1, purpose="notice", payload={}, state=state,
+                    dedupe_key=key, chat_id=1, payload={}, state=state,
+                    purpose="reminder" if key == "old-reminder" else "notice",
                     due_at=now - timedelta(days=age), created_at=now - timedelta(days=age),
                     sent_at=now - timedelta(days=age) if state == "sent" else None,
                 )
@@ -56,7 +58,7 @@ async def test_pruning_keeps_what_must_be_kept(services: Services) -> None:
         keys = set((await session.scalars(select(OutboxMessage.dedupe_key))).all())
         audits = await session.scalar(select(func.count()).select_from(AuditEvent))
     assert handled == {2}  # Telegram may still send update 2 again; 1 is past its window
-    assert keys == {"new-sent", "old-failed", "old-unknown"}
+    assert keys == {"new-sent", "old-failed", "old-unknown", "old-reminder"}
     assert audits == audits_before  # the audit log is kept
 
 

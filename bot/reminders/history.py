@@ -1,4 +1,7 @@
-"""How often each unit was reminded, and since when, as the outbox remembers it."""
+"""How often each unit was reminded, and since when, as the outbox remembers it.
+
+The outbox keeps reminder rows for good (bot/retention.py), so the counts hold however
+long the bot runs."""
 
 from __future__ import annotations
 
@@ -6,12 +9,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import and_, case, func, or_, select, union_all
+from sqlalchemy import and_, case, func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from bot.reminders.policy import _HAPPENED, REMINDER
 from bot.settings import Settings
-from storage.models import OutboxMessage, Person, Submission
+from storage.models import Deadline, OutboxMessage, Person, Submission, Unit
 
 
 @dataclass
@@ -19,22 +23,31 @@ class History:
     """A unit's reminders as the outbox remembers them."""
 
     last_day: date | None = None  # office date of the latest reminder that happened
-    sent_by_chat: dict[int, int] = field(default_factory=dict)  # since the unit last moved
+    # since the unit last moved, or its deadline was set, whichever came later
+    sent_by_chat: dict[int, int] = field(default_factory=dict)
 
     @property
     def silent(self) -> int:
-        """Reminders sent to the unit's people since its last registration or submission."""
+        """Reminders sent to the unit's people since it last moved or its deadline was set."""
         return sum(self.sent_by_chat.values())
 
 
 async def load_history(session: AsyncSession, settings: Settings) -> dict[int, History]:
     """Per unit: when it was last reminded, and how often each chat was since the unit last
-    moved (a registration or a submission), counted by the database in one pass."""
+    moved (a registration or a submission) or its current deadline was set (a new deadline
+    is a new campaign: the count and the cap start again), counted by the database in one
+    pass."""
+    own, every = aliased(Deadline), aliased(Deadline)
     moves = union_all(
         select(Person.unit_id.label("unit_id"), Person.since.label("at")),
         select(Submission.unit_id, Submission.submitted_at).where(
             Submission.submitted_at.is_not(None)
         ),
+        # the unit's deadline: its kind's, else all units' (as deadline_for chooses)
+        select(Unit.id, func.coalesce(own.set_at, every.set_at))
+        .outerjoin(own, own.scope == Unit.kind)
+        .outerjoin(every, every.scope == literal("all"))
+        .where(or_(own.scope.is_not(None), every.scope.is_not(None))),
     ).subquery()
     moved = (
         select(moves.c.unit_id, func.max(moves.c.at).label("at"))

@@ -24,6 +24,7 @@ from telegram import Chat, InlineKeyboardMarkup, Message
 from telegram.error import Forbidden
 from telegram.ext import ExtBot
 
+from bot import retention
 from bot.clock import FrozenClock
 from bot.enums import ItemState, Role
 from bot.errors import BadInput, NotStaff
@@ -40,6 +41,7 @@ from bot.reminders import (
     rollcall,
     rounds,
 )
+from bot.reminders.policy import REMINDER
 from bot.services import Services
 from bot.transport.outbox import Dispatcher
 from bot.transport.pacing import Intervals, Pacer
@@ -738,6 +740,43 @@ async def test_the_cap_hands_a_unit_to_the_office(services: Services) -> None:
     sections = digest_sections(world.bot.sent[-1].text)
     assert sections["call"] == {"市民政局"}
     assert mentions(world.bot.sent[-1].text, "reminders.digest.reason_capped", count=2)
+
+
+@pytest.mark.parametrize("kind", [None, "member"])
+async def test_a_new_deadline_starts_a_new_count(services: Services, kind: str | None) -> None:
+    services = with_settings(
+        services, reminder_every_workdays=1, reminder_cap=2, escalate_lead_after=5
+    )
+    world = World(services)
+    world.at(d(11, 30), time(8))
+    await set_deadline(services=services, due=d(12, 1))
+    await _one_unit(world)
+    got = [sorted(s.chat_id for s in await world.day(day)) for day in (d(11, 30), d(12, 1))]
+    assert got == [[1001], [STAFF, 1001]]  # on the deadline the office hears there is no lead
+    assert [s.chat_id for s in await world.day(d(12, 2))] == [STAFF]
+    world.at(d(12, 3), time(8))
+    await set_deadline(services=services, due=d(12, 31), kind=kind)  # a new campaign
+    got = [[s.chat_id for s in await world.day(day)] for day in (d(12, 3), d(12, 4), d(12, 7))]
+    assert got == [[1001], [1001], [STAFF]]  # counted again from the new deadline, capped again
+    assert mentions(world.bot.sent[-1].text, "reminders.digest.reason_capped", count=2)
+
+
+async def test_pruning_the_outbox_keeps_the_reminders_and_their_cap(services: Services) -> None:
+    services = with_settings(
+        services, reminder_every_workdays=1, reminder_cap=2, outbox_retention_days=1
+    )
+    world = World(services)
+    world.at(d(11, 30))
+    await _one_unit(world)
+    got = []
+    for day in working_days(d(11, 30), d(12, 11)):
+        got.append([s.chat_id for s in await world.day(day)])
+        await retention.prune(services=services)
+    assert got[:2] == [[1001], [1001]]
+    assert all(chats == [STAFF] for chats in got[2:]), got  # the cap holds
+    report = {u.name: u for u in (await build_report(services=services)).units}
+    assert report["市民政局"].reminders_sent == 2
+    assert len(await world.rows(REMINDER)) == 2
 
 
 # ---- pause and resume ------------------------------------------------------------------------
