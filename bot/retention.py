@@ -8,7 +8,8 @@
   (default one year); the rows that say something went wrong (failed, unknown, unreachable,
   cancelled) are kept, like the audit log, which is never pruned. So are the reminders to
   units' people (purpose "reminder"): they are the only record of them, and the cap, the
-  escalation, 已提醒N次, `reminders_sent`, the workbook's 催报记录 and the metrics count them.
+  escalation, 已提醒N次, `reminders_sent`, the workbook's 催报记录 and the metrics count them;
+  and the group roll calls, whose latest post sets the next one's day.
 - dead letters are kept (bot/deadletters.py); the shared send slots of chats idle for an hour
   are deleted."""
 
@@ -22,13 +23,14 @@ from pydantic import BaseModel
 from sqlalchemy import delete
 
 from bot.context import Context
-from bot.reminders.policy import REMINDER
+from bot.reminders.policy import REMINDER, ROLLCALL
 from bot.services import Services
 from storage.models import HandledUpdate, OutboxMessage, SendSlot
 
 log = logging.getLogger(__name__)
 
 HANDLED_UPDATE_KEPT = timedelta(hours=48)
+KEPT_PURPOSES = (REMINDER, ROLLCALL)  # outbox rows the schedule and the counts rest on
 EVERY = 3600.0
 
 
@@ -51,7 +53,7 @@ async def prune(*, services: Services) -> PruneOut:
             delete(OutboxMessage).where(
                 OutboxMessage.state == "sent",
                 OutboxMessage.sent_at < sent_before,
-                OutboxMessage.purpose != REMINDER,
+                OutboxMessage.purpose.not_in(KEPT_PURPOSES),
             )
         )
         slots = await tx.execute(

@@ -895,6 +895,23 @@ async def test_group_roll_call_on_the_reminder_schedule(services: Services) -> N
         assert not group.rollcall_enabled
 
 
+async def test_pruning_the_outbox_keeps_the_roll_call_cadence(services: Services) -> None:
+    services = with_settings(services, reminder_every_workdays=3, outbox_retention_days=1)
+    world = World(services)
+    world.at(d(11, 30))
+    await set_deadline(services=services, due=d(12, 31))
+    await _one_unit(world)
+    await rollcall.set_rollcall(
+        services=services, actor_id=STAFF, chat_id=-100, title="联络员群", enabled=True
+    )
+    posts = []
+    for day in (d(11, 30), d(12, 1), d(12, 2), d(12, 3)):
+        posts += [s.day for s in await world.day(day) if s.chat_id == -100]
+        world.at(day, time(23))
+        await retention.prune(services=services)
+    assert posts == [d(11, 30), d(12, 3)]
+
+
 async def test_a_roll_call_states_each_kinds_deadline_where_they_differ(
     services: Services,
 ) -> None:
