@@ -8,31 +8,106 @@
   (default one year); the rows that say something went wrong (failed, unknown, unreachable,
   cancelled) are kept, like the audit log, which is never pruned.
 - dead letters are kept (bot/deadletters.py); the shared send slots of chats idle for an hour
-  are deleted."""
+  are deleted.
+- files a process killed half way left, untouched for a day (LEFTOVERS_KEPT), only by the names
+  the bot gives them: a download's `.part` (DATA_DIR/<unit>/<item>/<8 hex>_<name>.part) and a
+  write check's (DATA_DIR/.write-check-<pid>.part), a folder of files made to send in the chat
+  (DATA_DIR/exports/.sending-*), a restore's staging folder (.liaison-restore-* beside DATA_DIR;
+  a restore runs only while no bot does).
+- a 催办通知 made for staff under 督办 (DATA_DIR/notices/supervision) is deleted a day after it
+  was made once no message still to be sent refers to it."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
+import shutil
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from pydantic import BaseModel
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from bot.context import Context
 from bot.services import Services
+from bot.settings import Settings
+from bot.staff.outputs import SENDING, SENDING_PREFIX
 from storage.models import HandledUpdate, OutboxMessage, SendSlot
 
 log = logging.getLogger(__name__)
 
 HANDLED_UPDATE_KEPT = timedelta(hours=48)
 EVERY = 3600.0
+LEFTOVERS_KEPT = timedelta(days=1)
+# The names of what a process killed half way leaves (see the module's docstring).
+DOWNLOAD_PART = re.compile(r"[0-9a-f]{8}_[^/]+\.part")
+PROBE_PART = re.compile(r"\.write-check-\d+\.part")
+SENDING_FOLDER = re.compile(re.escape(SENDING_PREFIX) + r"[a-z0-9_]{8}")
+RESTORE_FOLDER = re.compile(r"\.liaison-restore-[a-z0-9_]{8}")
+SUPERVISION = ("notices", "supervision")
+UNSENT = ("pending", "claimed", "sending")
 
 
 class PruneOut(BaseModel):
     handled_updates: int
     outbox_rows: int
     send_slots: int
+    files: int = 0
+
+
+def _digits(folder: Path) -> Iterator[Path]:
+    """The folders in `folder` named by a number (a unit's, an item's)."""
+    if folder.is_dir():
+        for path in folder.iterdir():
+            if path.name.isdigit() and path.is_dir() and not path.is_symlink():
+                yield path
+
+
+def _leftovers(settings: Settings, needed: set[str]) -> Iterator[Path]:
+    """What the housekeeping may delete, by its name (see the module's docstring)."""
+    data_dir = settings.data_dir
+    for unit in _digits(data_dir):
+        for item in _digits(unit):
+            yield from (p for p in item.iterdir() if DOWNLOAD_PART.fullmatch(p.name))
+    if data_dir.is_dir():
+        yield from (p for p in data_dir.iterdir() if PROBE_PART.fullmatch(p.name))
+    sending = data_dir / SENDING
+    if sending.is_dir():
+        yield from (p for p in sending.iterdir() if SENDING_FOLDER.fullmatch(p.name))
+    beside = data_dir.resolve().parent
+    if beside.is_dir():
+        yield from (p for p in beside.iterdir() if RESTORE_FOLDER.fullmatch(p.name))
+    supervision = data_dir.joinpath(*SUPERVISION)
+    if supervision.is_dir():
+        yield from (
+            p
+            for p in supervision.iterdir()
+            if p.suffix == ".docx" and str(p.resolve()) not in needed
+        )
+
+
+def _delete_leftovers(settings: Settings, needed: set[str]) -> list[Path]:
+    """Delete what is kept no longer on disk, untouched for LEFTOVERS_KEPT, but the files of
+    `needed` (paths of messages still to be sent); return what was deleted."""
+    before = time.time() - LEFTOVERS_KEPT.total_seconds()
+    needed = {str(Path(p).resolve()) for p in needed}
+    deleted = []
+    for path in list(_leftovers(settings, needed)):
+        try:
+            if path.is_symlink() or path.lstat().st_mtime >= before:
+                continue
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError:
+            log.warning("could not delete %s", path, exc_info=True)
+            continue
+        deleted.append(path)
+    return deleted
 
 
 async def prune(*, services: Services) -> PruneOut:
@@ -52,10 +127,21 @@ async def prune(*, services: Services) -> PruneOut:
         slots = await tx.execute(
             delete(SendSlot).where(SendSlot.chat_id != 0, SendSlot.next_at < time.time() - 3600)
         )
+    async with services.db.sessions() as session:
+        payloads = await session.scalars(
+            select(OutboxMessage.payload).where(
+                OutboxMessage.state.in_(UNSENT), OutboxMessage.dedupe_key.like("supervise:%")
+            )
+        )
+        needed = {str(p["path"]) for p in payloads if isinstance(p, dict) and p.get("path")}
+    files = await asyncio.to_thread(_delete_leftovers, services.settings, needed)
+    if files:
+        log.info("deleted files kept no longer: %s", ", ".join(str(p) for p in files))
     out = PruneOut(
         handled_updates=int(handled.rowcount),  # type: ignore[attr-defined]
         outbox_rows=int(sent.rowcount),  # type: ignore[attr-defined]
         send_slots=int(slots.rowcount),  # type: ignore[attr-defined]
+        files=len(files),
     )
     if out.handled_updates or out.outbox_rows:
         log.info(

@@ -430,6 +430,28 @@ async def test_a_sqlite_database_kept_in_data_dir_is_archived_once(
     assert made.manifest.counts.units == 1
 
 
+async def test_a_backup_leaves_out_the_files_made_to_send_in_the_chat(
+    services: Services, tmp_path: Path
+) -> None:
+    """An archive of the materials sent in the chat was kept in DATA_DIR/exports, and every
+    daily backup took it again: each press of 「资料」 added every material to every backup."""
+    data_dir = services.settings.data_dir
+    for name in ("1/2/ab12cd34_报告.pdf", "notices/supervision/催办通知_市民政局.docx"):
+        (data_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (data_dir / name).write_bytes(b"kept")
+    for name in (
+        "exports/双拥工作联络情况_资料_20261130_0900.zip",
+        "exports/.sending-ab12_x9z/a.xlsx",
+    ):
+        (data_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (data_dir / name).write_bytes(b"made to be sent")
+    made = await create_backup(services=services, target=tmp_path / "b.tar.gz")
+    assert sorted(f.path for f in made.manifest.files) == [
+        "data/1/2/ab12cd34_报告.pdf",
+        "data/notices/supervision/催办通知_市民政局.docx",
+    ]
+
+
 # ---- a PostgreSQL restore that fails leaves the data it would have replaced ----------------
 
 

@@ -2,7 +2,8 @@
 
 The archive (a gzipped tar) holds the database as of one moment — SQLite through its online
 backup API, PostgreSQL through `pg_dump --format=custom` on an exported snapshot — then every
-file in DATA_DIR, then `manifest.json`: the counts of units, people, submissions, files and
+file in DATA_DIR (but DATA_DIR/exports, the files made to be sent in the chat, and `.part`
+files half written), then `manifest.json`: the counts of units, people, submissions, files and
 outbox rows in that same snapshot, and the size and SHA-256 of every member. The database is
 copied before the files: a material's file is on disk before its row is committed, so every
 row in the copy finds its file in the archive.
@@ -41,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.errors import DomainError
 from bot.services import Services
+from bot.staff.outputs import SENDING
 from storage.db import Database
 from storage.db import sqlite_file as sqlite_path
 from storage.models import (
@@ -302,7 +304,7 @@ def _sha256(path: Path) -> str:
 
 
 def _data_files(data_dir: Path, excluded: list[Path]) -> list[Path]:
-    """Every regular file in DATA_DIR, but unfinished writes and the backups themselves."""
+    """Every regular file in DATA_DIR, but unfinished writes and what is `excluded`."""
     if not data_dir.is_dir():
         return []
     excluded = [e.resolve() for e in excluded]
@@ -420,10 +422,12 @@ def _work_folder(target: Path) -> Path:
 
 
 def _excluded(services: Services, source: Path | None, extra: list[Path]) -> list[Path]:
-    """What a backup leaves out of DATA_DIR: the backups, and a SQLite database kept there
-    (archived once, as the database)."""
+    """What a backup leaves out of DATA_DIR: the backups, the files made to be sent in the
+    chat (bot/staff/outputs.py), and a SQLite database kept there (archived once, as the
+    database)."""
     settings = services.settings
     excluded = [*extra, *([settings.backup_dir] if settings.backup_dir else [])]
+    excluded.append(settings.data_dir / SENDING)
     if source is not None:
         excluded += [source.with_name(source.name + end) for end in ("", *SQLITE_SIDES)]
     return excluded
