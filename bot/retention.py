@@ -15,7 +15,9 @@
   (DATA_DIR/exports/.sending-*), a restore's staging folder (.liaison-restore-* beside DATA_DIR;
   a restore runs only while no bot does).
 - a 催办通知 made for staff under 督办 (DATA_DIR/notices/supervision) is deleted a day after it
-  was made once no message still to be sent refers to it."""
+  was made once no message still to be sent refers to it.
+- the files a bot before this one kept for good after sending them in the chat (workbooks and
+  archives in DATA_DIR/exports, 通报 and 催办通知 in DATA_DIR/notices), by their names."""
 
 from __future__ import annotations
 
@@ -48,6 +50,11 @@ PROBE_PART = re.compile(r"\.write-check-\d+\.part")
 SENDING_FOLDER = re.compile(re.escape(SENDING_PREFIX) + r"[a-z0-9_]{8}")
 RESTORE_FOLDER = re.compile(r"\.liaison-restore-[a-z0-9_]{8}")
 SUPERVISION = ("notices", "supervision")
+# What a bot before this one kept for good of what it sent in the chat (the names of
+# bot/staff/outputs.py stamped_name: …_20261130_0900[_part].xlsx/.zip in DATA_DIR/exports,
+# …_20261130_0900.docx in DATA_DIR/notices).
+SENT_BEFORE = re.compile(r".+_\d{8}_\d{4}(?:_[^/]+)?\.(?:xlsx|zip)")
+NOTICE_SENT_BEFORE = re.compile(r".+_\d{8}_\d{4}\.docx")
 UNSENT = ("pending", "claimed", "sending")
 
 
@@ -76,7 +83,16 @@ def _leftovers(settings: Settings, needed: set[str]) -> Iterator[Path]:
         yield from (p for p in data_dir.iterdir() if PROBE_PART.fullmatch(p.name))
     sending = data_dir / SENDING
     if sending.is_dir():
-        yield from (p for p in sending.iterdir() if SENDING_FOLDER.fullmatch(p.name))
+        for path in sending.iterdir():
+            if SENDING_FOLDER.fullmatch(path.name) or (
+                SENT_BEFORE.fullmatch(path.name) and path.is_file()
+            ):
+                yield path
+    notices = data_dir / SUPERVISION[0]
+    if notices.is_dir():
+        yield from (
+            p for p in notices.iterdir() if NOTICE_SENT_BEFORE.fullmatch(p.name) and p.is_file()
+        )
     beside = data_dir.resolve().parent
     if beside.is_dir():
         yield from (p for p in beside.iterdir() if RESTORE_FOLDER.fullmatch(p.name))
