@@ -11,20 +11,36 @@
   escalation, 已提醒N次, `reminders_sent`, the workbook's 催报记录 and the metrics count them;
   and the group roll calls, whose latest post sets the next one's day.
 - dead letters are kept (bot/deadletters.py); the shared send slots of chats idle for an hour
-  are deleted."""
+  are deleted.
+- files a process killed half way left, untouched for a day (LEFTOVERS_KEPT), only by the names
+  the bot gives them: a download's `.part` (DATA_DIR/<unit>/<item>/<8 hex>_<name>.part) and a
+  write check's (DATA_DIR/.write-check-<pid>.part), a folder of files made to send in the chat
+  (DATA_DIR/exports/.sending-*), a restore's staging folder (.liaison-restore-* beside DATA_DIR;
+  a restore runs only while no bot does).
+- a 催办通知 made for staff under 督办 (DATA_DIR/notices/supervision) is deleted a day after it
+  was made once no message still to be sent refers to it.
+- the files a bot before this one kept for good after sending them in the chat (workbooks and
+  archives in DATA_DIR/exports, 通报 and 催办通知 in DATA_DIR/notices), by their names."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
+import shutil
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from pydantic import BaseModel
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from bot.context import Context
 from bot.reminders.policy import REMINDER, ROLLCALL
 from bot.services import Services
+from bot.settings import Settings
+from bot.staff.outputs import SENDING, SENDING_PREFIX
 from storage.models import HandledUpdate, OutboxMessage, SendSlot
 
 log = logging.getLogger(__name__)
@@ -32,12 +48,87 @@ log = logging.getLogger(__name__)
 HANDLED_UPDATE_KEPT = timedelta(hours=48)
 KEPT_PURPOSES = (REMINDER, ROLLCALL)  # outbox rows the schedule and the counts rest on
 EVERY = 3600.0
+LEFTOVERS_KEPT = timedelta(days=1)
+# The names of what a process killed half way leaves (see the module's docstring).
+DOWNLOAD_PART = re.compile(r"[0-9a-f]{8}_[^/]+\.part")
+PROBE_PART = re.compile(r"\.write-check-\d+\.part")
+SENDING_FOLDER = re.compile(re.escape(SENDING_PREFIX) + r"[a-z0-9_]{8}")
+RESTORE_FOLDER = re.compile(r"\.liaison-restore-[a-z0-9_]{8}")
+SUPERVISION = ("notices", "supervision")
+# What a bot before this one kept for good of what it sent in the chat (the names of
+# bot/staff/outputs.py stamped_name: …_20261130_0900[_part].xlsx/.zip in DATA_DIR/exports,
+# …_20261130_0900.docx in DATA_DIR/notices).
+SENT_BEFORE = re.compile(r".+_\d{8}_\d{4}(?:_[^/]+)?\.(?:xlsx|zip)")
+NOTICE_SENT_BEFORE = re.compile(r".+_\d{8}_\d{4}\.docx")
+UNSENT = ("pending", "claimed", "sending")
 
 
 class PruneOut(BaseModel):
     handled_updates: int
     outbox_rows: int
     send_slots: int
+    files: int = 0
+
+
+def _digits(folder: Path) -> Iterator[Path]:
+    """The folders in `folder` named by a number (a unit's, an item's)."""
+    if folder.is_dir():
+        for path in folder.iterdir():
+            if path.name.isdigit() and path.is_dir() and not path.is_symlink():
+                yield path
+
+
+def _leftovers(settings: Settings, needed: set[str]) -> Iterator[Path]:
+    """What the housekeeping may delete, by its name (see the module's docstring)."""
+    data_dir = settings.data_dir
+    for unit in _digits(data_dir):
+        for item in _digits(unit):
+            yield from (p for p in item.iterdir() if DOWNLOAD_PART.fullmatch(p.name))
+    if data_dir.is_dir():
+        yield from (p for p in data_dir.iterdir() if PROBE_PART.fullmatch(p.name))
+    sending = data_dir / SENDING
+    if sending.is_dir():
+        for path in sending.iterdir():
+            if SENDING_FOLDER.fullmatch(path.name) or (
+                SENT_BEFORE.fullmatch(path.name) and path.is_file()
+            ):
+                yield path
+    notices = data_dir / SUPERVISION[0]
+    if notices.is_dir():
+        yield from (
+            p for p in notices.iterdir() if NOTICE_SENT_BEFORE.fullmatch(p.name) and p.is_file()
+        )
+    beside = data_dir.resolve().parent
+    if beside.is_dir():
+        yield from (p for p in beside.iterdir() if RESTORE_FOLDER.fullmatch(p.name))
+    supervision = data_dir.joinpath(*SUPERVISION)
+    if supervision.is_dir():
+        yield from (
+            p
+            for p in supervision.iterdir()
+            if p.suffix == ".docx" and str(p.resolve()) not in needed
+        )
+
+
+def _delete_leftovers(settings: Settings, needed: set[str]) -> list[Path]:
+    """Delete what is kept no longer on disk, untouched for LEFTOVERS_KEPT, but the files of
+    `needed` (paths of messages still to be sent); return what was deleted."""
+    before = time.time() - LEFTOVERS_KEPT.total_seconds()
+    needed = {str(Path(p).resolve()) for p in needed}
+    deleted = []
+    for path in list(_leftovers(settings, needed)):
+        try:
+            if path.is_symlink() or path.lstat().st_mtime >= before:
+                continue
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError:
+            log.warning("could not delete %s", path, exc_info=True)
+            continue
+        deleted.append(path)
+    return deleted
 
 
 async def prune(*, services: Services) -> PruneOut:
@@ -59,10 +150,21 @@ async def prune(*, services: Services) -> PruneOut:
         slots = await tx.execute(
             delete(SendSlot).where(SendSlot.chat_id != 0, SendSlot.next_at < time.time() - 3600)
         )
+    async with services.db.sessions() as session:
+        payloads = await session.scalars(
+            select(OutboxMessage.payload).where(
+                OutboxMessage.state.in_(UNSENT), OutboxMessage.dedupe_key.like("supervise:%")
+            )
+        )
+        needed = {str(p["path"]) for p in payloads if isinstance(p, dict) and p.get("path")}
+    files = await asyncio.to_thread(_delete_leftovers, services.settings, needed)
+    if files:
+        log.info("deleted files kept no longer: %s", ", ".join(str(p) for p in files))
     out = PruneOut(
         handled_updates=int(handled.rowcount),  # type: ignore[attr-defined]
         outbox_rows=int(sent.rowcount),  # type: ignore[attr-defined]
         send_slots=int(slots.rowcount),  # type: ignore[attr-defined]
+        files=len(files),
     )
     if out.handled_updates or out.outbox_rows:
         log.info(

@@ -14,6 +14,7 @@ from bot.context import Context
 from bot.staff.archive import build_archive
 from bot.staff.charts import stats_chart
 from bot.staff.export import export_workbook
+from bot.staff.outputs import sending_folder, stamped_name
 from handlers.shared import (
     Audience,
     Button,
@@ -44,14 +45,16 @@ async def export(update: Update, context: Context, lang: str) -> None:
     services = services_of(context)
     note = await context.bot.send_message(chat_id, t(lang, "export.working"))
     await working(context, chat_id, ChatAction.UPLOAD_DOCUMENT)
-    done = await export_workbook(services=services, actor_id=user.id, via="chat")
-    await send_file(
-        context,
-        chat_id,
-        done.path,
-        t(lang, "export.caption", **done.totals.model_dump()),
-        keyboard([[(t(lang, "export.button_files"), "exp:files")]]),
-    )
+    async with sending_folder(services) as folder:
+        path = folder / stamped_name(services, "export.file_name")
+        done = await export_workbook(services=services, actor_id=user.id, path=path, via="chat")
+        await send_file(
+            context,
+            chat_id,
+            done.path,
+            t(lang, "export.caption", **done.totals.model_dump()),
+            keyboard([[(t(lang, "export.button_files"), "exp:files")]]),
+        )
     await edit(note, t(lang, "export.done"), None)
 
 
@@ -60,14 +63,17 @@ async def send_archive(context: Context, lang: str, chat_id: int, actor_id: int)
     services = services_of(context)
     note = await context.bot.send_message(chat_id, t(lang, "export.archive_working"))
     await working(context, chat_id, ChatAction.UPLOAD_DOCUMENT)
-    archive = await build_archive(services=services, actor_id=actor_id, via="chat")
-    if archive.files == 0 and not archive.missing:
-        await edit(note, t(lang, "export.archive_empty"), None)
-        return
-    for number, part in enumerate(archive.parts, start=1):
-        await working(context, chat_id, ChatAction.UPLOAD_DOCUMENT)
-        caption = t(lang, "export.archive_part", number=number, parts=len(archive.parts))
-        await send_file(context, chat_id, part.path, caption)
+    async with sending_folder(services) as folder:
+        archive = await build_archive(
+            services=services, actor_id=actor_id, out_dir=folder, via="chat"
+        )
+        if archive.files == 0 and not archive.missing:
+            await edit(note, t(lang, "export.archive_empty"), None)
+            return
+        for number, part in enumerate(archive.parts, start=1):
+            await working(context, chat_id, ChatAction.UPLOAD_DOCUMENT)
+            caption = t(lang, "export.archive_part", number=number, parts=len(archive.parts))
+            await send_file(context, chat_id, part.path, caption)
     text = t(lang, "export.archive_done", files=archive.files, parts=len(archive.parts))
     if archive.missing:
         text += t(lang, "export.archive_missing", count=len(archive.missing))

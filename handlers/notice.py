@@ -19,6 +19,7 @@ from bot.errors import BadInput
 from bot.ledger.report import build_report
 from bot.staff.documents import notices
 from bot.staff.documents.preview import first_page_png
+from bot.staff.outputs import sending_folder, stamped_name
 from handlers.shared import (
     Audience,
     Button,
@@ -74,24 +75,31 @@ async def notice(update: Update, context: Context, lang: str) -> None:
             **report.totals.model_dump(),
         ),
     )
-    done = await notices.write_bulletin(
-        services=services, actor_id=user.id, number=number, via="chat"
-    )
-    caption = t(lang, "notice.caption_bulletin", **done.totals.model_dump())
-    await _send_document(context, chat_id, done.path, caption, lang)
+    async with sending_folder(services) as folder:
+        path = folder / stamped_name(services, "notice.bulletin_file")
+        done = await notices.write_bulletin(
+            services=services, actor_id=user.id, path=path, number=number, via="chat"
+        )
+        caption = t(lang, "notice.caption_bulletin", **done.totals.model_dump())
+        await _send_document(context, chat_id, done.path, caption, lang)
 
 
 async def urge(update: Update, context: Context, lang: str) -> None:
     """Answer `nt:u:{unit}` with the unit's 催办通知, where the staff member is (privately)."""
     user, query = pressed(update)
     services = services_of(context)
-    [done] = await notices.write_urges(
-        services=services, actor_id=user.id, unit_ids=[matched(context)], via="chat"
-    )
-    await query.answer(t(lang, "notice.working_urge", unit=done.unit))
-    chat_id = query.message.chat.id if query.message is not None else user.id
-    caption = t(lang, "notice.caption_urge", unit=done.unit)
-    await _send_document(context, chat_id, done.path, caption, lang)
+    async with sending_folder(services) as folder:
+        [done] = await notices.write_urges(
+            services=services,
+            actor_id=user.id,
+            unit_ids=[matched(context)],
+            target=folder,
+            via="chat",
+        )
+        await query.answer(t(lang, "notice.working_urge", unit=done.unit))
+        chat_id = query.message.chat.id if query.message is not None else user.id
+        caption = t(lang, "notice.caption_urge", unit=done.unit)
+        await _send_document(context, chat_id, done.path, caption, lang)
 
 
 FEATURE = Feature(

@@ -430,6 +430,28 @@ async def test_a_sqlite_database_kept_in_data_dir_is_archived_once(
     assert made.manifest.counts.units == 1
 
 
+async def test_a_backup_leaves_out_the_files_made_to_send_in_the_chat(
+    services: Services, tmp_path: Path
+) -> None:
+    """An archive of the materials sent in the chat was kept in DATA_DIR/exports, and every
+    daily backup took it again: each press of 「资料」 added every material to every backup."""
+    data_dir = services.settings.data_dir
+    for name in ("1/2/ab12cd34_报告.pdf", "notices/supervision/催办通知_市民政局.docx"):
+        (data_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (data_dir / name).write_bytes(b"kept")
+    for name in (
+        "exports/双拥工作联络情况_资料_20261130_0900.zip",
+        "exports/.sending-ab12_x9z/a.xlsx",
+    ):
+        (data_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (data_dir / name).write_bytes(b"made to be sent")
+    made = await create_backup(services=services, target=tmp_path / "b.tar.gz")
+    assert sorted(f.path for f in made.manifest.files) == [
+        "data/1/2/ab12cd34_报告.pdf",
+        "data/notices/supervision/催办通知_市民政局.docx",
+    ]
+
+
 # ---- a PostgreSQL restore that fails leaves the data it would have replaced ----------------
 
 
@@ -873,3 +895,128 @@ async def test_a_bot_that_finds_a_restore_holding_the_mark_it_lost_stops(pg_url:
         await mark.release()
         await mark.db.dispose()
         await other.dispose()
+
+
+# ---- the daily backup on a disk with little room, and what one killed half way left --------
+
+
+MB = 1 << 20
+
+
+class Disk:
+    """A disk of `size` bytes holding everything under `root` (the database, DATA_DIR and
+    BACKUP_DIR): its free space, as shutil.disk_usage would say."""
+
+    def __init__(self, root: Path, size: int) -> None:
+        self.root, self.size = root, size
+
+    def used(self) -> int:
+        return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
+
+    def usage(self, path: Any) -> Any:
+        used = self.used()
+        return shutil._ntuple_diskusage(self.size, used, self.size - used)
+
+
+def materials(scheduled: Services, name: str, size: int) -> None:
+    """A collected file of `size` bytes that does not compress (a scan, a photo)."""
+    folder = scheduled.settings.data_dir / "1" / "1"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(os.urandom(size))
+
+
+def daily_archives(folder: Path) -> list[str]:
+    return sorted(
+        p.name for p in folder.iterdir() if daily_backup.SCHEDULED_PATTERN.fullmatch(p.name)
+    )
+
+
+async def test_a_daily_backup_short_of_room_makes_it_from_the_oldest_archives_not_the_newest(
+    scheduled: Services, clock: FrozenClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reviewer's disk: three days of backups fit; then more materials came, and every
+    backup failed with the disk full, filled it at each try and never rotated the old ones."""
+    kept = with_settings(scheduled, backup_keep=3)
+    folder = tmp_path / "backups"
+    materials(kept, "scan.pdf", 2 * MB)
+    for day in (1, 2, 3):
+        clock.set(office_time(day, 3, 0))
+        assert await BackupSchedule(kept).run_once() is not None
+    disk = Disk(tmp_path, 0)
+    disk.size = disk.used() + 5 * MB  # room for one more archive as it was
+    monkeypatch.setattr("bot.ops.daily_backup.shutil.disk_usage", disk.usage)
+    materials(kept, "more.pdf", 2 * MB)  # not for one twice as large
+    clock.set(office_time(4, 3, 0))
+    made = await BackupSchedule(kept).run_once()
+    assert made is not None
+    assert disk.used() <= disk.size
+    # The oldest went to make room; the newest before today's stayed.
+    assert daily_archives(folder) == [
+        "liaison-bot-20261203-030000.tar.gz",
+        "liaison-bot-20261204-030000.tar.gz",
+    ]
+
+
+async def test_a_daily_backup_that_cannot_fit_is_not_begun_and_keeps_every_archive(
+    scheduled: Services, clock: FrozenClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "backups"
+    materials(scheduled, "scan.pdf", 2 * MB)
+    for day in (1, 2):
+        clock.set(office_time(day, 3, 0))
+        assert await BackupSchedule(scheduled).run_once() is not None
+    before = daily_archives(folder)
+    materials(scheduled, "more.pdf", 2 * MB)
+    disk = Disk(tmp_path, 0)
+    disk.size = disk.used() + 1 * MB  # not enough even with the older archive gone
+    monkeypatch.setattr("bot.ops.daily_backup.shutil.disk_usage", disk.usage)
+    begun: list[Path] = []
+
+    async def spy(*, services: Services, target: Path) -> ops.BackupOut:
+        begun.append(target)
+        raise AssertionError("a backup that cannot fit was begun")
+
+    monkeypatch.setattr(daily_backup, "create_backup", spy)
+    clock.set(office_time(3, 3, 0))
+    assert await BackupSchedule(scheduled).run_once() is None
+    assert begun == []
+    assert daily_archives(folder) == before  # never the last good one, nor one not needed
+    failure = await daily_backup.backup_failure(scheduled)
+    assert failure is not None
+    assert says(failure[1], "ops.no_room_cause", folder=folder)
+    async with scheduled.db.sessions() as session:
+        notice = await session.scalar(select(OutboxMessage))
+    assert notice is not None
+    assert says(notice.payload["text"], "ops.backup_failed_notice", reason=failure[1])
+    assert any(says(p, "ops.health_backup_failed") for p in await Health(scheduled).problems())
+
+
+async def test_the_daily_backup_clears_what_one_killed_half_way_left_and_nothing_else(
+    scheduled: Services, clock: FrozenClock, tmp_path: Path
+) -> None:
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    killed = folder / "liaison-bot-20261201-030000.tar.gz.part"
+    killed.write_bytes(b"half an archive")
+    work = folder / ".liaison-backup-k1ll3d_x"
+    work.mkdir()
+    (work / "database.sqlite3").write_bytes(b"a copy")
+    hour_ago = (office_time(2, 1, 0)).timestamp()
+    for path in (work / "database.sqlite3", work):
+        os.utime(path, (hour_ago, hour_ago))
+    busy = folder / ".liaison-backup-n0w_busy"  # a `backup FILE` by hand, writing now
+    busy.mkdir()
+    (busy / "database.sqlite3").write_bytes(b"being copied")
+    others = ["manual.tar.gz.part", "notes.part", "liaison-bot-20261201-030000.tar.gz.part.txt"]
+    for name in others:
+        (folder / name).write_bytes(b"not ours")
+    (folder / ".liaison-backup-notes.txt").write_bytes(b"a file, not a work folder")
+    clock.set(office_time(2, 3, 0))
+    made = await BackupSchedule(scheduled).run_once()
+    assert made is not None
+    assert not killed.exists()
+    assert not work.exists()
+    assert busy.exists()
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [*others, ".liaison-backup-notes.txt", busy.name, made.path.name]
+    )

@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -20,9 +22,76 @@ from handlers.staff import audit_text
 from storage import repositories as repo
 from storage.models import AuditEvent, HandledUpdate, OutboxMessage
 from tests.support.cli import run_cli
-from tests.support.settings import make_settings
+from tests.support.settings import make_settings, with_settings
 
 SHANGHAI = "Asia/Shanghai"
+
+
+def touched(path: Path, hours: float, *, folder: bool = False) -> Path:
+    """Make `path` (a file, or a folder holding one) last changed `hours` ago."""
+    if folder:
+        path.mkdir(parents=True)
+        (path / "database.sqlite3").write_bytes(b"x")
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    moment = datetime.now(UTC).timestamp() - hours * 3600
+    os.utime(path, (moment, moment))
+    return path
+
+
+async def test_pruning_deletes_what_a_killed_process_left_and_only_that(
+    services: Services, tmp_path: Path
+) -> None:
+    """A download, a write check, a file made to send, a restore: each killed half way left
+    its file for ever (and the daily backup took the ones under DATA_DIR's exports again)."""
+    services = with_settings(services, data_dir=tmp_path / "data")
+    data = tmp_path / "data"
+    gone = [
+        touched(data / "3" / "7" / "ab12cd34_报告.pdf.part", 25),
+        touched(data / ".write-check-4242.part", 25),
+        touched(data / "exports" / ".sending-ab1_cd2x", 25, folder=True),
+        touched(tmp_path / ".liaison-restore-q9_w8e7r", 25, folder=True),
+        touched(data / "notices" / "supervision" / "催办通知_市民政局_20261201_0900.docx", 25),
+        # Sent in the chat, and kept by a bot before this one for good:
+        touched(data / "exports" / "双拥工作联络情况_20261130_0900.xlsx", 25),
+        touched(data / "exports" / "双拥资料台账_20261130_0901_第2部分.zip", 25),
+        touched(data / "exports" / "ledger-materials_20261130_0901.zip", 25),
+        touched(data / "notices" / "双拥工作情况通报_20261130_0902.docx", 25),
+        touched(data / "notices" / "催办通知_市民政局_20261130_0903.docx", 25),
+    ]
+    kept = [
+        touched(data / "3" / "7" / "ab12cd34_报告.pdf.part.pdf", 25),  # a material of its own
+        touched(data / "3" / "7" / "ab12cd34_报告.pdf", 25),
+        touched(data / "3" / "7" / "ab12cd34_新.pdf.part", 1),  # being written, maybe
+        touched(data / "3" / "notes.part", 25),
+        touched(data / "notes" / "7" / "ab12cd34_x.part", 25),
+        touched(data / "exports" / ".sending-n0w_n0w0", 1, folder=True),
+        touched(data / "exports" / "双拥工作联络情况_20261205_0900.xlsx", 1),
+        touched(data / "exports" / "台账备注.xlsx", 25),
+        touched(data / "notices" / "红头模板.docx", 25),
+        touched(data / "notices" / "双拥工作情况通报_20261130_0902.docx.bak.txt", 25),
+        touched(tmp_path / ".liaison-restore-x", 25, folder=True),
+        touched(tmp_path / "liaison-restore-a1b2c3d4", 25, folder=True),
+        touched(data / "notices" / "supervision" / "催办通知_西吉县_20261201_0900.docx", 25),
+        touched(data / "notices" / "supervision" / "催办通知_泾源县_20261204_0900.docx", 1),
+        touched(data / "notices" / "supervision" / "说明.txt", 25),
+    ]
+    waiting = kept[12]  # after the quiet hours, say: its message is still to be sent
+    async with services.db.uow() as tx:
+        tx.add(
+            OutboxMessage(
+                dedupe_key="supervise:2:2026-11-30:900", chat_id=900, purpose="task",
+                payload={"method": "sendDocument", "path": str(waiting)}, state="pending",
+                due_at=services.now(), created_at=services.now(),
+            )
+        )  # fmt: skip
+
+    out = await prune(services=services)
+
+    assert out.files == len(gone)
+    assert [p for p in gone if p.exists()] == []
+    assert [p for p in kept if not p.exists()] == []
 
 
 async def test_pruning_keeps_what_must_be_kept(services: Services) -> None:

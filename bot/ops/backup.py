@@ -2,7 +2,8 @@
 
 The archive (a gzipped tar) holds the database as of one moment — SQLite through its online
 backup API, PostgreSQL through `pg_dump --format=custom` on an exported snapshot — then every
-file in DATA_DIR, then `manifest.json`: the counts of units, people, submissions, files and
+file in DATA_DIR (but DATA_DIR/exports, the files made to be sent in the chat, and `.part`
+files half written), then `manifest.json`: the counts of units, people, submissions, files and
 outbox rows in that same snapshot, and the size and SHA-256 of every member. The database is
 copied before the files: a material's file is on disk before its row is committed, so every
 row in the copy finds its file in the archive.
@@ -17,6 +18,7 @@ The daily backup that makes these archives on its own is bot/ops/daily_backup.py
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import hashlib
 import io
@@ -40,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.errors import DomainError
 from bot.services import Services
+from bot.staff.outputs import SENDING
 from storage.db import Database
 from storage.db import sqlite_file as sqlite_path
 from storage.models import (
@@ -301,7 +304,7 @@ def _sha256(path: Path) -> str:
 
 
 def _data_files(data_dir: Path, excluded: list[Path]) -> list[Path]:
-    """Every regular file in DATA_DIR, but unfinished writes and the backups themselves."""
+    """Every regular file in DATA_DIR, but unfinished writes and what is `excluded`."""
     if not data_dir.is_dir():
         return []
     excluded = [e.resolve() for e in excluded]
@@ -373,8 +376,10 @@ _NOT_WRITABLE = {
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
 _SQLITE_FULL, _SQLITE_READONLY, _SQLITE_CANTOPEN = 13, 8, 14
 WRITING_FAILURES = ("ops.disk_full", "ops.folder_not_writable", "ops.cannot_write")
+# Not begun: the disk of the backup folder has too little room for it (bot/ops/daily_backup.py).
+NO_ROOM = "ops.no_room"
 # Failures whose notice to staff says their short cause (`<key>_cause`).
-WITH_CAUSE = (*WRITING_FAILURES, "ops.cannot_read")
+WITH_CAUSE = (*WRITING_FAILURES, NO_ROOM, "ops.cannot_read")
 
 
 def writing_failed(
@@ -416,6 +421,54 @@ def _work_folder(target: Path) -> Path:
     return Path(tempfile.mkdtemp(dir=target.parent, prefix=".liaison-backup-"))
 
 
+def _excluded(services: Services, source: Path | None, extra: list[Path]) -> list[Path]:
+    """What a backup leaves out of DATA_DIR: the backups, the files made to be sent in the
+    chat (bot/staff/outputs.py), and a SQLite database kept there (archived once, as the
+    database)."""
+    settings = services.settings
+    excluded = [*extra, *([settings.backup_dir] if settings.backup_dir else [])]
+    excluded.append(settings.data_dir / SENDING)
+    if source is not None:
+        excluded += [source.with_name(source.name + end) for end in ("", *SQLITE_SIDES)]
+    return excluded
+
+
+# What a tar adds to each file at most: its header and the padding of its last block.
+_TAR_OVERHEAD = 1024
+
+
+def _sqlite_size(source: Path) -> int:
+    """The bytes of a SQLite database and its write-ahead log."""
+    wal = source.with_name(source.name + "-wal")
+    return sum(p.stat().st_size for p in (source, wal) if p.is_file())
+
+
+def _data_size(data_dir: Path, excluded: list[Path]) -> int:
+    total = 0
+    for path in _data_files(data_dir, excluded):
+        with contextlib.suppress(FileNotFoundError):
+            total += path.stat().st_size + _TAR_OVERHEAD
+    return total
+
+
+async def backup_size(services: Services) -> int:
+    """At most how many bytes a backup writes in its folder, counted before it begins: the
+    copy of the database in its work folder, then the archive (the database again and every
+    file of DATA_DIR it takes, as they are: scans and photos hardly compress)."""
+    dialect = dialect_of(services.db.url)
+    if dialect == "sqlite":
+        source: Path | None = sqlite_file(services.db.url)
+        database = await asyncio.to_thread(_sqlite_size, sqlite_file(services.db.url))
+    else:  # the dump is smaller than the database on disk (no indexes, compressed)
+        source = None
+        async with services.db.engine.connect() as connection:
+            query = text("SELECT pg_database_size(current_database())")
+            database = int(await connection.scalar(query) or 0)
+    excluded = _excluded(services, source, [])
+    data = await asyncio.to_thread(_data_size, services.settings.data_dir, excluded)
+    return 2 * database + data
+
+
 async def create_backup(*, services: Services, target: Path) -> BackupOut:
     """Archive the database and DATA_DIR into `target` while the bot runs."""
     settings = services.settings
@@ -435,9 +488,7 @@ async def create_backup(*, services: Services, target: Path) -> BackupOut:
             counts, revision = await asyncio.to_thread(_sqlite_snapshot, source, dump)
         else:
             counts, revision = await _pg_snapshot(services, dump, folder)
-        excluded = [target, work, *([settings.backup_dir] if settings.backup_dir else [])]
-        if source is not None:  # a database kept inside DATA_DIR is archived once, as above
-            excluded += [source.with_name(source.name + end) for end in ("", *SQLITE_SIDES)]
+        excluded = _excluded(services, source, [target, work])
         snapshot = _Snapshot(created_at, dialect, revision, counts, dump)
         manifest, size = await asyncio.to_thread(
             _write_archive, target, snapshot, settings.data_dir, excluded

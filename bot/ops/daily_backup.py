@@ -8,7 +8,15 @@ A backup may take longer than RETRY_AFTER (a large DATA_DIR, a slow disk): the p
 it holds a lock for as long as it writes, which the system drops the moment that process ends
 (a `kill -9` included), so no process (this one or another) begins a second one meanwhile. On
 SQLite it is an exclusive `flock` of the file beside the database (`liaison-bot.db.backup.lock`),
-on PostgreSQL an advisory lock; a process that finds it taken skips and says so once."""
+on PostgreSQL an advisory lock; a process that finds it taken skips and says so once.
+
+Holding that lock, before it writes, the backup clears what one killed half way left in
+BACKUP_DIR (its `.part` archive; a work folder `.liaison-backup-*` untouched for an hour, as one
+of `backup FILE` by hand, which takes no lock, may be in use). Then it counts how much it may
+write (bot/ops/backup.py `backup_size`, with a tenth more and 1 MB to spare) against the free
+space of BACKUP_DIR's disk: short of room, it deletes the oldest daily archives, never the
+newest, when that makes enough; else it is not begun, and fails as any other (staff told,
+/healthz, tried again later) without filling the disk the bot itself writes on."""
 
 from __future__ import annotations
 
@@ -18,6 +26,8 @@ import fcntl
 import logging
 import os
 import re
+import shutil
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -28,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import roster
 from bot.errors import DomainError
-from bot.ops.backup import WITH_CAUSE, BackupOut, create_backup
+from bot.ops.backup import NO_ROOM, WITH_CAUSE, BackupError, BackupOut, backup_size, create_backup
 from bot.services import Services
 from bot.settings import after_quiet_hours
 from bot.transport.outbox import enqueue, text_payload
@@ -49,6 +59,13 @@ RETRY_AFTER = timedelta(minutes=30)
 SCHEDULED_NAME = "liaison-bot-{moment:%Y%m%d-%H%M%S}.tar.gz"
 # Only the daily archives' own names: anything else in BACKUP_DIR is never pruned or counted.
 SCHEDULED_PATTERN = re.compile(r"liaison-bot-\d{8}-\d{6}\.tar\.gz")
+# What a daily backup killed half way leaves: its archive half written, and its work folder
+# (tempfile.mkdtemp's name), which a `backup FILE` by hand may be using unless untouched a while.
+PARTIAL_PATTERN = re.compile(r"liaison-bot-\d{8}-\d{6}\.tar\.gz\.part")
+WORK_PATTERN = re.compile(r"\.liaison-backup-[a-z0-9_]{8}")
+WORK_STALE_AFTER = 3600.0
+# Room kept free beyond what a backup may write: a tenth of it, and 1 MB.
+SPARE_SHARE, SPARE_BYTES = 10, 1 << 20
 # The lock of a daily backup being made: beside a SQLite database, or PostgreSQL's advisory
 # lock of this key ("backup" in ASCII; the running mark's is another).
 LOCK_SUFFIX = ".backup.lock"
@@ -162,17 +179,110 @@ async def _sole_backup(db: Database) -> AsyncIterator[bool]:
         await connection.close()
 
 
-def prune(folder: Path, keep: int) -> list[Path]:
-    """Delete the daily archives beyond the newest `keep`; return those deleted."""
-    archives = sorted(
+def _archives(folder: Path) -> list[Path]:
+    """The daily archives in `folder`, oldest first."""
+    return sorted(
         path
         for path in folder.iterdir()
         if SCHEDULED_PATTERN.fullmatch(path.name) and path.is_file()
     )
+
+
+def prune(folder: Path, keep: int) -> list[Path]:
+    """Delete the daily archives beyond the newest `keep`; return those deleted."""
+    archives = _archives(folder)
     old = archives[:-keep] if len(archives) > keep else []
     for path in old:
         path.unlink(missing_ok=True)
     return old
+
+
+def _newest_change(folder: Path) -> float:
+    """When a folder or anything directly in it last changed (wall-clock seconds)."""
+    times = [folder.lstat().st_mtime]
+    for path in folder.iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            times.append(path.lstat().st_mtime)
+    return max(times)
+
+
+def clear_leftovers(folder: Path) -> list[Path]:
+    """Delete what a daily backup killed half way left in `folder` (only names of ours, see
+    PARTIAL_PATTERN and WORK_PATTERN); return what was deleted. Run holding the lock."""
+    if not folder.is_dir():
+        return []
+    removed = []
+    for path in sorted(folder.iterdir()):
+        try:
+            if PARTIAL_PATTERN.fullmatch(path.name) and path.is_file() and not path.is_symlink():
+                path.unlink()
+            elif (
+                WORK_PATTERN.fullmatch(path.name)
+                and path.is_dir()
+                and not path.is_symlink()
+                and time.time() - _newest_change(path) > WORK_STALE_AFTER
+            ):
+                shutil.rmtree(path)
+            else:
+                continue
+        except OSError:
+            log.warning("could not delete %s, left by an unfinished backup", path, exc_info=True)
+            continue
+        removed.append(path)
+    return removed
+
+
+def _existing(folder: Path) -> Path:
+    """The folder, or the nearest folder above it that exists (the disk it will be on)."""
+    for place in (folder, *folder.parents):
+        if place.exists():
+            return place
+    return folder
+
+
+def make_room(folder: Path, needed: int) -> tuple[int, list[Path]]:
+    """Free `needed` bytes on the disk of `folder` by deleting the oldest daily archives,
+    never the newest, if deleting them is enough (else none); return the free bytes then, and
+    what was deleted."""
+    free = shutil.disk_usage(_existing(folder)).free
+    if free >= needed or not folder.is_dir():
+        return free, []
+    older = _archives(folder)[:-1]
+    freed, chosen = 0, []
+    for path in older:
+        if free + freed >= needed:
+            break
+        freed += path.stat().st_size
+        chosen.append(path)
+    if free + freed < needed:
+        return free, []
+    for path in chosen:
+        path.unlink(missing_ok=True)
+    return shutil.disk_usage(folder).free, chosen
+
+
+async def _room_for_backup(services: Services, folder: Path) -> None:
+    """Clear a killed backup's leftovers and make room for today's, or refuse to begin it."""
+    from bot.ledger.files import size_text
+
+    cleared = await asyncio.to_thread(clear_leftovers, folder)
+    if cleared:
+        log.info("deleted what an unfinished backup left: %s", ", ".join(p.name for p in cleared))
+    estimate = await backup_size(services)
+    needed = estimate + estimate // SPARE_SHARE + SPARE_BYTES
+    try:
+        free, removed = await asyncio.to_thread(make_room, folder, needed)
+    except OSError:  # the backup itself says what is wrong with the folder
+        log.warning("could not measure the free space of %s", folder, exc_info=True)
+        return
+    if removed:
+        log.warning(
+            "the disk of %s was short of room: deleted the oldest daily archives %s",
+            folder,
+            ", ".join(p.name for p in removed),
+        )
+    if free < needed:
+        raise BackupError(NO_ROOM, folder=folder, needed=size_text(needed), free=size_text(free))
 
 
 async def tell_staff_backup_failed(services: Services, *, day: date, reason: str) -> int:
@@ -264,6 +374,7 @@ class BackupSchedule:
         settings = self.services.settings
         target = folder / SCHEDULED_NAME.format(moment=local)
         try:
+            await _room_for_backup(self.services, folder)
             made = await create_backup(services=self.services, target=target)
         except Exception as exc:
             log.exception("the daily backup to %s failed", target)

@@ -259,6 +259,45 @@ async def test_export_sends_the_workbook(bot: BotHarness, office: Office) -> Non
     assert workbook.button_data() == ["exp:files"]
 
 
+def kept_files(services: Services) -> list[str]:
+    """The files under DATA_DIR, as paths there."""
+    data_dir = services.settings.data_dir
+    if not data_dir.is_dir():
+        return []
+    return sorted(p.relative_to(data_dir).as_posix() for p in data_dir.rglob("*") if p.is_file())
+
+
+async def test_files_made_to_send_in_the_chat_are_not_kept_once_sent(
+    bot: BotHarness, services: Services, office: Office
+) -> None:
+    """Every /export, press of 「资料」, /notice and 催办通知 left its file in DATA_DIR for good,
+    and each daily backup took them all again (an archive of materials: every material twice)."""
+    before = kept_files(services)
+    reply = await bot.command(STAFF, "/export")
+    workbook = reply.messages[1]
+    assert workbook.file is not None
+    assert workbook.file.endswith(".xlsx")
+    parts = await bot.press(STAFF, label("export.button_files"), on=workbook)
+    assert any(m.method == "sendDocument" for m in parts.messages)
+    await bot.command(STAFF, "/notice")
+    await bot.press(STAFF, data=f"nt:u:{office.unit.id}")
+    assert kept_files(services) == before
+
+
+async def test_a_file_that_could_not_be_sent_is_not_kept_either(
+    bot: BotHarness, services: Services, office: Office, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import handlers.export
+
+    async def refused(*args: object, **kwargs: object) -> None:
+        raise OSError("the upload broke off")
+
+    monkeypatch.setattr(handlers.export, "send_file", refused)
+    with pytest.raises(OSError, match="broke off"):
+        await bot.command(STAFF, "/export")
+    assert kept_files(services) == []
+
+
 async def test_stats_sends_the_chart(bot: BotHarness, office: Office) -> None:
     [chart] = (await bot.command(STAFF, "/stats")).messages
     assert (chart.method, chart.file) == ("sendPhoto", "stats.png")
