@@ -2,8 +2,9 @@
 
 Healthy means: the database answers, the Bot API answered recently (when it has been quiet
 for a while, a `getMe` asks it), the task supervisor, where there is one, reports no
-problem, the last daily backup (with BACKUP_DIR) did not fail, DATA_DIR takes a file and has
-room for the largest one a liaison may send, and no outbox message keeps failing."""
+problem, the last daily backup (with BACKUP_DIR) did not fail, HOLIDAY_FILE (if set) can be
+read, DATA_DIR takes a file and has room for the largest one a liaison may send, and no outbox
+message keeps failing."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from bot.errors import BadInput
+from bot.holidays import setting_file_trouble
 from bot.ops.backup import sqlite_file
 from bot.services import Services
 from bot.settings import Settings
@@ -59,8 +61,15 @@ class Health:
         if supervisor is not None:
             found.extend(supervisor.problems())
         found.extend(await self._backup_problems() if database is None else [])
+        found.extend(self.calendar_problems())
         found.extend(await self.storage_problems(database is None))
         return found
+
+    def calendar_problems(self) -> list[str]:
+        """HOLIDAY_FILE that cannot be read (the bot goes on with the version it read before)."""
+        settings = self.services.settings
+        trouble = setting_file_trouble(settings)
+        return [] if trouble is None else [trouble.line(settings.language)]
 
     async def storage_problems(self, database_up: bool) -> list[str]:
         """DATA_DIR refusing files, and outbox messages that keep failing."""

@@ -14,7 +14,7 @@ from telegram import InlineKeyboardMarkup
 
 from bot.context import Context
 from bot.errors import DomainError
-from bot.holidays import load_calendar
+from bot.holidays import load_calendar, setting_file_trouble
 from bot.ledger.checklist import overall_deadline
 from bot.ledger.status import Holder, UnitObligations, deadlines, gc_paused, load_obligations
 from bot.registration import invites
@@ -77,6 +77,37 @@ async def plan_tick(*, services: Services) -> TickOut:
     unique marker in the same transaction that enqueues the round, and every message has
     its dedupe key.
     """
+    told = await tell_holiday_file_trouble(services)
+    out = await _plan_round(services)
+    out.warnings += told
+    return out
+
+
+async def tell_holiday_file_trouble(services: Services) -> int:
+    """Tell every member of staff, once a day and not in the quiet hours, what is wrong with
+    HOLIDAY_FILE (the bot goes on with the last version it read); return how many notices."""
+    settings = services.settings
+    trouble = setting_file_trouble(settings)
+    now = services.now()
+    local = now.astimezone(settings.tz)
+    if trouble is None or Policy.of(settings).quiet(local):
+        return 0
+    day = local.date().isoformat()
+    queued = 0
+    async with services.db.uow() as tx:
+        for member in await staff_chats(tx, services):
+            queued += await enqueue(
+                tx,
+                key=f"holiday-file:{day}:{member.user_id}",
+                chat_id=member.user_id,
+                purpose=WARNING,
+                payload=text_payload("\n".join(trouble.lines(member.language))),
+                now=now,
+            )
+    return queued
+
+
+async def _plan_round(services: Services) -> TickOut:
     settings = services.settings
     policy = Policy.of(settings)
     now = services.now()
@@ -305,5 +336,5 @@ async def planner_job(context: Context) -> None:
     """Tick the planner (a failure is the supervisor's to retry); wake the dispatcher."""
     out = await plan_tick(services=context.bot_data.services)
     dispatcher = context.bot_data.dispatcher
-    if out.planned and dispatcher is not None:
+    if (out.planned or out.warnings) and dispatcher is not None:
         dispatcher.wake()

@@ -27,6 +27,7 @@ from telegram.ext import ExtBot
 from bot.clock import FrozenClock
 from bot.enums import ItemState, Role
 from bot.errors import BadInput, NotStaff
+from bot.holidays import load_calendar
 from bot.ledger.checklist import set_deadline
 from bot.ledger.report import build_report
 from bot.ledger.status import Holder, ItemStatus, UnitObligations, load_obligations
@@ -47,7 +48,15 @@ from bot.workdays import WorkCalendar
 from messages import format_short_date, join, join_clauses, kind_name
 from storage import repositories as repo
 from storage.db import Database
-from storage.models import GroupChat, Invite, OutboxMessage, Person, Setting, Submission, Unit
+from storage.models import (
+    GroupChat,
+    Invite,
+    OutboxMessage,
+    Person,
+    Setting,
+    Submission,
+    Unit,
+)
 from tests.support.checklist import item_count
 from tests.support.cli import run_cli
 from tests.support.messages import label, mentions, says
@@ -445,6 +454,72 @@ async def test_a_year_nobody_knows_is_monday_to_friday_with_one_warning_a_day(
     # Later that day, and on the weekend: no second warning, no reminder.
     assert await world.day(date(2027, 1, 1), time(15)) == []
     assert await world.day(date(2027, 1, 2)) == []
+
+
+HOLIDAYS_2027 = "日期,类型\n2027-01-01,休\n" + "".join(
+    f"2027-02-{day:02d},休\n" for day in range(5, 12)
+)
+
+
+async def test_a_holiday_file_spoiled_while_running_keeps_its_last_version_and_staff_are_told(
+    services: Services, tmp_path: Path
+) -> None:
+    """A bad row saved (or the file deleted) failed every planner tick, until the process gave
+    up; a restart then refused the setting: no updates, no reminders, and no word to staff."""
+    holidays = tmp_path / "2027.csv"
+    holidays.write_text(HOLIDAYS_2027, encoding="utf-8")
+    services = with_settings(services, holiday_file=holidays, reminder_every_workdays=1)
+    world = World(services)
+    world.at(d(12, 1))
+    await _one_unit(world)
+    sent = await world.day(d(12, 1))
+    assert [s.chat_id for s in sent if s.chat_id != STAFF] == [1001]
+    assert [s for s in sent if s.chat_id == STAFF and "HOLIDAY_FILE" in s.text] == []
+
+    holidays.write_text(HOLIDAYS_2027 + "2027-02-30,休\n2027-02-12,上午\n", encoding="utf-8")
+    # In the quiet hours nothing is said; once they end, staff hear it, once that day.
+    assert await world.day(d(12, 2), time(7)) == []
+    sent = await world.day(d(12, 2), time(8))
+    [notice] = [s.text for s in sent if mentions(s.text, "calendar.file_bad")]
+    assert mentions(notice, "calendar.file_bad", file=holidays, count=2)
+    assert mentions(notice, "uploads.problem_row", row=10)
+    assert mentions(notice, "uploads.problem_row", row=11)
+    assert mentions(notice, "calendar.file_kept")
+    assert [s.chat_id for s in sent] == [STAFF]
+    sent = await world.day(d(12, 2))  # the round goes out, on the version read before
+    assert [s.chat_id for s in sent if s.chat_id != STAFF] == [1001]
+    assert not [s for s in sent if mentions(s.text, "calendar.file_bad")]
+    cal = await load_calendar(services=services)
+    assert not cal.is_workday(date(2027, 2, 8))  # Spring Festival, as the file said
+    assert await world.day(d(12, 2), time(15)) == []
+    sent = await world.day(d(12, 3))
+    assert len([s for s in sent if mentions(s.text, "calendar.file_bad")]) == 1
+
+    holidays.unlink()  # moved away, or deleted
+    sent = await world.day(d(12, 4))
+    [notice] = [s.text for s in sent if mentions(s.text, "calendar.file_missing")]
+    assert mentions(notice, "calendar.file_missing", file=holidays)
+    assert mentions(notice, "calendar.file_kept")
+    assert [s.chat_id for s in sent if s.chat_id != STAFF] == [1001]
+
+    holidays.write_text(HOLIDAYS_2027, encoding="utf-8")
+    sent = await world.day(d(12, 7))
+    assert [s.chat_id for s in sent] == [1001, STAFF]  # the reminder and the digest
+
+
+async def test_a_holiday_file_bad_from_the_start_leaves_the_package_and_the_chat(
+    services: Services, tmp_path: Path
+) -> None:
+    holidays = tmp_path / "2027.json"
+    holidays.write_text(json.dumps({"year": 2027, "holidays": ["2027-02-30"]}))
+    services = with_settings(services, holiday_file=holidays, reminder_every_workdays=1)
+    world = World(services)
+    world.at(d(12, 1))
+    await _one_unit(world)
+    sent = await world.day(d(12, 1))
+    [notice] = [s.text for s in sent if mentions(s.text, "calendar.file_bad")]
+    assert mentions(notice, "calendar.file_unused")
+    assert [s.chat_id for s in sent if s.chat_id != STAFF] == [1001]
 
 
 # ---- until, and never after ------------------------------------------------------------------
