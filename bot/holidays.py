@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -32,7 +32,8 @@ from bot.services import Services
 from bot.settings import Settings
 from bot.workdays import HolidayFile, WorkCalendar, load_holiday_file
 from messages import Markup, plain, t
-from storage.models import HolidayYear
+from storage import repositories as repo
+from storage.models import Deadline, HolidayYear
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,10 @@ _last_read: dict[str, HolidayFile] = {}
 # The troubles already said in the log (or on the command line), so each is said once.
 _said: set[tuple[str, str]] = set()
 _calendars: dict[tuple[object, ...], WorkCalendar] = {}
+# From this month on, staff are warned each working day that next year's holiday schedule is
+# not loaded, whatever the deadline: the State Council publishes it in the autumn, and a year
+# no source knows counts its Spring Festival as working days (the office needs time to load it).
+NEXT_YEAR_WARNED_FROM_MONTH = 12
 # A one-line account of a file names this many of its problems (and how many more).
 LINE_PROBLEMS = 10
 
@@ -211,6 +216,27 @@ async def load_calendar(*, services: Services) -> WorkCalendar:
     """The working-day calendar, read in a session of its own."""
     async with services.db.sessions() as session:
         return await office_calendar(session, services.settings)
+
+
+def unknown_years(
+    cal: WorkCalendar, today: date, scoped: Mapping[str, Deadline]
+) -> tuple[list[int], list[int]]:
+    """The years no source knows: those from today to the last deadline (counted Monday to
+    Friday already), and, from NEXT_YEAR_WARNED_FROM_MONTH on, next year if not among them."""
+    latest = max([d.due for d in scoped.values()], default=today)
+    counted = cal.unknown_years(today, max(today, latest))
+    if today.month < NEXT_YEAR_WARNED_FROM_MONTH:
+        return counted, []
+    next_year = date(today.year + 1, 1, 1)
+    return counted, [y for y in cal.unknown_years(next_year, next_year) if y not in counted]
+
+
+async def years_unknown_now(services: Services) -> list[int]:
+    """Every year `unknown_years` names today (for /healthz)."""
+    async with services.db.sessions() as session:
+        cal = await office_calendar(session, services.settings)
+        counted, ahead = unknown_years(cal, services.today(), await repo.deadlines(session))
+    return sorted({*counted, *ahead})
 
 
 def store_year(

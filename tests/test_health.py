@@ -11,7 +11,7 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
@@ -273,6 +273,19 @@ async def test_healthz_names_what_is_wrong_with_the_holiday_file(
         assert mentions(body, "calendar.file_missing", file=holidays)
         holidays.write_text("日期,类型\n2027-01-01,休\n", encoding="utf-8")
         assert await served.get("/healthz") == (200, "运行正常。\n")
+
+
+async def test_healthz_notes_next_year_unknown_from_december_and_stays_200(
+    sqlite_url: str, emulator: Emulator, clock: FrozenClock, tmp_path: Path
+) -> None:
+    async with serving(sqlite_url, emulator, clock, tmp_path) as served:
+        assert await served.get("/healthz") == (200, "运行正常。\n")  # 30 November
+        clock.set(datetime(2026, 12, 5, 2, 0, tzinfo=UTC))
+        status, body = await served.get("/healthz")
+        assert status == 200
+        first, note = body.splitlines()
+        assert says(first, "ops.health_ok")
+        assert says(note, "calendar.health_year_unknown", years="2027")
 
 
 async def test_healthz_says_when_data_dir_takes_no_file_or_has_no_room(

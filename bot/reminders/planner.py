@@ -14,7 +14,7 @@ from telegram import InlineKeyboardMarkup
 
 from bot.context import Context
 from bot.errors import DomainError
-from bot.holidays import load_calendar, setting_file_trouble
+from bot.holidays import load_calendar, setting_file_trouble, unknown_years
 from bot.ledger.checklist import overall_deadline
 from bot.ledger.status import Holder, UnitObligations, deadlines, gc_paused, load_obligations
 from bot.registration import invites
@@ -226,20 +226,18 @@ async def _plan_day(
             today=today,
             now=now,
         )
-    scoped = await deadlines(tx)
-    latest = max([d.due for d in scoped.values()], default=today)
-    unknown = cal.unknown_years(today, max(today, latest))
-    if unknown:
-        years = join(settings.language, [str(y) for y in unknown])
+    counted, ahead = unknown_years(cal, today, await deadlines(tx))
+    if counted or ahead:
+        # Years the reminders count Monday to Friday already, or only next year, not loaded.
+        key = "reminders.calendar_unknown" if counted else "reminders.calendar_next_year_unknown"
+        years = join(settings.language, [str(y) for y in sorted({*counted, *ahead})])
         for member in staff:
             out.warnings += await enqueue(
                 tx,
                 key=f"calendar:{day}:{member.user_id}",
                 chat_id=member.user_id,
                 purpose=WARNING,
-                payload=text_payload(
-                    t(member.language, "reminders.calendar_unknown", years=years)
-                ),
+                payload=text_payload(t(member.language, key, years=years)),
                 now=now,
             )
     out.rollcalls = await _plan_rollcalls(

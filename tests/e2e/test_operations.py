@@ -68,7 +68,9 @@ async def test_health_metrics_and_the_daily_backup_of_a_running_bot(
     try:
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{base}/healthz") as response:
-                assert (response.status, await response.text()) == (200, "运行正常。\n")
+                # (a note may follow: in December, next year's holidays if nobody knows them)
+                assert response.status == 200
+                assert says((await response.text()).splitlines()[0], "ops.health_ok")
 
             staff = await office.person(STAFF_ID, "市双拥办")
             liaisons = [user for user, _ in await office.liaisons()]
