@@ -107,6 +107,7 @@ class Settings(BaseSettings):
     reminder_cap: int = Field(default=20, ge=1, le=200)
     escalate_lead_after: int = Field(default=3, ge=1, le=50)
     escalate_office_after_workdays: int = Field(default=2, ge=0, le=60)
+    # Not read here: a file that cannot be used is a warning, never a stop (bot/holidays.py).
     holiday_file: Path | None = None
     # Off: only rounds asked for (/remind, `liaison-bot remind`); no scheduled rounds or digests.
     scheduled_reminders: bool = True
@@ -209,22 +210,6 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_at(cls, value: str | None) -> str | None:
         return value.lstrip("@") or None if value else None
-
-    @field_validator("holiday_file")
-    @classmethod
-    def _readable_holiday_file(cls, value: Path | None) -> Path | None:
-        if value is None:
-            return None
-        from bot.importing import ImportRejected
-        from bot.workdays import load_holiday_file
-
-        if not value.is_file():
-            raise Problem("no_file", file=value)
-        try:
-            load_holiday_file(value)
-        except ImportRejected as exc:
-            raise Problem("bad_file", file=value.name, rejected=exc) from None
-        return value
 
     @field_validator(
         "notice_office",

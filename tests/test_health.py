@@ -3,6 +3,7 @@ a task the supervisor reports, and the figures read from the database at scrape 
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import shutil
@@ -10,7 +11,7 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple
 
@@ -37,7 +38,7 @@ from bot.transport.supervisor import Supervisor
 from messages import plain
 from storage.db import Database
 from storage.models import OutboxMessage, Setting
-from tests.support.messages import says
+from tests.support.messages import mentions, says
 from tests.support.network import free_port
 from tests.support.proxies import Relay
 from tests.support.settings import emulated_settings, make_settings
@@ -248,6 +249,43 @@ async def test_a_busy_health_port_stops_run_with_one_line(
     message = plain("zh", caught.value.key, **caught.value.values)
     assert message.startswith(f"健康检查服务无法在 127.0.0.1:{port} 上监听（")
     assert "HEALTH_PORT" in message
+
+
+async def test_healthz_names_what_is_wrong_with_the_holiday_file(
+    sqlite_url: str, emulator: Emulator, clock: FrozenClock, tmp_path: Path
+) -> None:
+    """A bad HOLIDAY_FILE stopped the bot (after TASK_GIVE_UP_SECONDS), /healthz meanwhile 200."""
+    holidays = tmp_path / "2027.csv"
+    holidays.write_text("日期,类型\n2027-01-01,休\n", encoding="utf-8")
+    async with serving(sqlite_url, emulator, clock, tmp_path) as served:
+        settings = served.services.settings.model_copy(update={"holiday_file": holidays})
+        served.health.services = dataclasses.replace(served.services, settings=settings)
+        assert await served.get("/healthz") == (200, "运行正常。\n")
+        holidays.write_text("日期,类型\n2027-01-01,休\n2027-02-30,休\n", encoding="utf-8")
+        status, body = await served.get("/healthz")
+        assert status == 503
+        assert mentions(body, "calendar.file_bad_line", file=holidays, count=1)
+        assert mentions(body, "uploads.problem_row", row=3)
+        assert mentions(body, "calendar.file_kept")
+        holidays.unlink()
+        status, body = await served.get("/healthz")
+        assert status == 503
+        assert mentions(body, "calendar.file_missing", file=holidays)
+        holidays.write_text("日期,类型\n2027-01-01,休\n", encoding="utf-8")
+        assert await served.get("/healthz") == (200, "运行正常。\n")
+
+
+async def test_healthz_notes_next_year_unknown_from_december_and_stays_200(
+    sqlite_url: str, emulator: Emulator, clock: FrozenClock, tmp_path: Path
+) -> None:
+    async with serving(sqlite_url, emulator, clock, tmp_path) as served:
+        assert await served.get("/healthz") == (200, "运行正常。\n")  # 30 November
+        clock.set(datetime(2026, 12, 5, 2, 0, tzinfo=UTC))
+        status, body = await served.get("/healthz")
+        assert status == 200
+        first, note = body.splitlines()
+        assert says(first, "ops.health_ok")
+        assert says(note, "calendar.health_year_unknown", years="2027")
 
 
 async def test_healthz_says_when_data_dir_takes_no_file_or_has_no_room(

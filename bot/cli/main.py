@@ -423,6 +423,11 @@ def _command(argv: Sequence[str] | None) -> int:
         )
         return 2
     configure_logging(settings)
+    from bot.holidays import start_warning
+
+    warning = start_warning(settings)  # a warning, not a stop: the calendar does without it
+    if warning is not None:
+        print(warning, file=sys.stderr)
     try:
         return asyncio.run(_main(args, settings))
     except ImportRejected as exc:

@@ -2,8 +2,10 @@
 
 Healthy means: the database answers, the Bot API answered recently (when it has been quiet
 for a while, a `getMe` asks it), the task supervisor, where there is one, reports no
-problem, the last daily backup (with BACKUP_DIR) did not fail, DATA_DIR takes a file and has
-room for the largest one a liaison may send, and no outbox message keeps failing."""
+problem, the last daily backup (with BACKUP_DIR) did not fail, HOLIDAY_FILE (if set) can be
+read, DATA_DIR takes a file and has room for the largest one a liaison may send, and no outbox
+message keeps failing. A healthy answer may carry notes below its first line: a year no holiday
+schedule covers (the bot works: staff are warned each working day)."""
 
 from __future__ import annotations
 
@@ -23,11 +25,12 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from bot.errors import BadInput
+from bot.holidays import setting_file_trouble, years_unknown_now
 from bot.ops.backup import sqlite_file
 from bot.services import Services
 from bot.settings import Settings
 from bot.transport.failures import disk_reason
-from messages import plain
+from messages import join, plain
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +62,27 @@ class Health:
         if supervisor is not None:
             found.extend(supervisor.problems())
         found.extend(await self._backup_problems() if database is None else [])
+        found.extend(self.calendar_problems())
         found.extend(await self.storage_problems(database is None))
         return found
+
+    def calendar_problems(self) -> list[str]:
+        """HOLIDAY_FILE that cannot be read (the bot goes on with the version it read before)."""
+        settings = self.services.settings
+        trouble = setting_file_trouble(settings)
+        return [] if trouble is None else [trouble.line(settings.language)]
+
+    async def notes(self) -> list[str]:
+        """What a healthy process still says: the years no holiday schedule covers."""
+        try:
+            years = await asyncio.wait_for(years_unknown_now(self.services), self.timeout)
+        except Exception as exc:  # the database went away meanwhile: the next look says it
+            log.info("health: the calendar could not be read: %s", _short(exc))
+            return []
+        if not years:
+            return []
+        lang = self.services.settings.language
+        return [plain(lang, "calendar.health_year_unknown", years=join(lang, map(str, years)))]
 
     async def storage_problems(self, database_up: bool) -> list[str]:
         """DATA_DIR refusing files, and outbox messages that keep failing."""
@@ -236,7 +258,8 @@ def build_health_app(health: Health) -> web.Application:
         lang = services.settings.language
         if problems:
             return web.Response(status=503, text="\n".join(problems) + "\n")
-        return web.Response(text=plain(lang, "ops.health_ok") + "\n")
+        lines = [plain(lang, "ops.health_ok"), *await health.notes()]
+        return web.Response(text="\n".join(lines) + "\n")
 
     async def metrics(request: web.Request) -> web.Response:
         reachable = await health.database_problem() is None

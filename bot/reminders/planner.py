@@ -14,7 +14,7 @@ from telegram import InlineKeyboardMarkup
 
 from bot.context import Context
 from bot.errors import DomainError
-from bot.holidays import load_calendar
+from bot.holidays import load_calendar, setting_file_trouble, unknown_years
 from bot.ledger.checklist import overall_deadline
 from bot.ledger.status import Holder, UnitObligations, deadlines, gc_paused, load_obligations
 from bot.registration import invites
@@ -77,6 +77,37 @@ async def plan_tick(*, services: Services) -> TickOut:
     unique marker in the same transaction that enqueues the round, and every message has
     its dedupe key.
     """
+    told = await tell_holiday_file_trouble(services)
+    out = await _plan_round(services)
+    out.warnings += told
+    return out
+
+
+async def tell_holiday_file_trouble(services: Services) -> int:
+    """Tell every member of staff, once a day and not in the quiet hours, what is wrong with
+    HOLIDAY_FILE (the bot goes on with the last version it read); return how many notices."""
+    settings = services.settings
+    trouble = setting_file_trouble(settings)
+    now = services.now()
+    local = now.astimezone(settings.tz)
+    if trouble is None or Policy.of(settings).quiet(local):
+        return 0
+    day = local.date().isoformat()
+    queued = 0
+    async with services.db.uow() as tx:
+        for member in await staff_chats(tx, services):
+            queued += await enqueue(
+                tx,
+                key=f"holiday-file:{day}:{member.user_id}",
+                chat_id=member.user_id,
+                purpose=WARNING,
+                payload=text_payload("\n".join(trouble.lines(member.language))),
+                now=now,
+            )
+    return queued
+
+
+async def _plan_round(services: Services) -> TickOut:
     settings = services.settings
     policy = Policy.of(settings)
     now = services.now()
@@ -195,20 +226,18 @@ async def _plan_day(
             today=today,
             now=now,
         )
-    scoped = await deadlines(tx)
-    latest = max([d.due for d in scoped.values()], default=today)
-    unknown = cal.unknown_years(today, max(today, latest))
-    if unknown:
-        years = join(settings.language, [str(y) for y in unknown])
+    counted, ahead = unknown_years(cal, today, await deadlines(tx))
+    if counted or ahead:
+        # Years the reminders count Monday to Friday already, or only next year, not loaded.
+        key = "reminders.calendar_unknown" if counted else "reminders.calendar_next_year_unknown"
+        years = join(settings.language, [str(y) for y in sorted({*counted, *ahead})])
         for member in staff:
             out.warnings += await enqueue(
                 tx,
                 key=f"calendar:{day}:{member.user_id}",
                 chat_id=member.user_id,
                 purpose=WARNING,
-                payload=text_payload(
-                    t(member.language, "reminders.calendar_unknown", years=years)
-                ),
+                payload=text_payload(t(member.language, key, years=years)),
                 now=now,
             )
     out.rollcalls = await _plan_rollcalls(
@@ -305,5 +334,5 @@ async def planner_job(context: Context) -> None:
     """Tick the planner (a failure is the supervisor's to retry); wake the dispatcher."""
     out = await plan_tick(services=context.bot_data.services)
     dispatcher = context.bot_data.dispatcher
-    if out.planned and dispatcher is not None:
+    if (out.planned or out.warnings) and dispatcher is not None:
         dispatcher.wake()

@@ -13,7 +13,7 @@ from sqlalchemy import Connection
 from bot.importing import SAMPLE_ROSTER_PATH
 from storage.db import Database, alembic_config
 from tests.support.cli import run_cli
-from tests.support.messages import says
+from tests.support.messages import mentions, says
 
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
@@ -124,3 +124,27 @@ async def test_another_command_that_applies_migrations_says_so_on_stderr(
     assert done.code == 0, done.err
     assert says(done.err, "setup.upgraded", before=before, after=HEAD)
     assert says(done.out, "cli.no_units")
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+async def test_a_holiday_file_that_cannot_be_read_is_one_line_and_the_command_runs(
+    monkeypatch: pytest.MonkeyPatch, migrated_url: str, tmp_path: Path, lang: str
+) -> None:
+    """Every command stopped with status 2 on a bad HOLIDAY_FILE, naming its first bad row."""
+    holidays = tmp_path / "2027.csv"
+    holidays.write_text("日期,类型\n2027-01-01,休\n2027-02-30,休\n2027-02-08,上午\n", "utf-8")
+    monkeypatch.setenv("DATABASE_URL", migrated_url)
+    monkeypatch.setenv("LANGUAGE", lang)
+    monkeypatch.setenv("HOLIDAY_FILE", str(holidays))
+    done = await run_cli("deadline", "show")
+    assert done.code == 0, done.err
+    [line] = done.err.splitlines()
+    assert mentions(line, "calendar.file_bad_line", lang, file=holidays, count=2)
+    assert mentions(line, "uploads.problem_row", lang, row=3)
+    assert mentions(line, "uploads.problem_row", lang, row=4)
+    assert mentions(line, "calendar.file_unused", lang)
+    holidays.unlink()
+    done = await run_cli("deadline", "show")
+    assert done.code == 0, done.err
+    [line] = done.err.splitlines()
+    assert mentions(line, "calendar.file_missing", lang, file=holidays)

@@ -28,6 +28,7 @@ from bot import retention
 from bot.clock import FrozenClock
 from bot.enums import ItemState, Role
 from bot.errors import BadInput, NotStaff
+from bot.holidays import load_calendar
 from bot.ledger.checklist import set_deadline
 from bot.ledger.report import build_report
 from bot.ledger.status import Holder, ItemStatus, UnitObligations, load_obligations
@@ -49,7 +50,16 @@ from bot.workdays import WorkCalendar
 from messages import format_short_date, join, join_clauses, kind_name
 from storage import repositories as repo
 from storage.db import Database
-from storage.models import GroupChat, Invite, OutboxMessage, Person, Setting, Submission, Unit
+from storage.models import (
+    GroupChat,
+    HolidayYear,
+    Invite,
+    OutboxMessage,
+    Person,
+    Setting,
+    Submission,
+    Unit,
+)
 from tests.support.checklist import item_count
 from tests.support.cli import run_cli
 from tests.support.messages import label, mentions, says
@@ -137,6 +147,19 @@ class World:
         self.at(day, moment)
         await planner.plan_tick(services=self.services)
         return await self.drain()
+
+    async def load_year(self, year: int) -> None:
+        """A year's holiday schedule loaded in the chat (here: New Year's Day off)."""
+        async with self.services.db.uow() as tx:
+            tx.add(
+                HolidayYear(
+                    year=year,
+                    days={"holidays": [f"{year}-01-01"], "workdays": []},
+                    file_name=f"{year}.csv",
+                    loaded_at=self.clock.now(),
+                    loaded_by=STAFF,
+                )
+            )
 
     # -- the database, written directly (as registration and the ledger would leave it) --
 
@@ -449,11 +472,119 @@ async def test_a_year_nobody_knows_is_monday_to_friday_with_one_warning_a_day(
     assert await world.day(date(2027, 1, 2)) == []
 
 
+def _calendar_warnings(sent: list[Sent], key: str) -> list[str]:
+    return [s.text for s in sent if s.chat_id == STAFF and says(s.text, key)]
+
+
+async def test_next_years_schedule_is_asked_for_every_working_day_from_1_december(
+    services: Services,
+) -> None:
+    """The first warning of a year nobody knows came on 1 January, with the New Year's Day
+    reminders: a deadline of 31 December never reached into it."""
+    services = with_settings(services, reminder_every_workdays=1)
+    world = World(services)
+    world.at(d(11, 27))
+    await set_deadline(services=services, due=d(12, 31))
+    await _one_unit(world)
+    ahead = "reminders.calendar_next_year_unknown"
+    assert _calendar_warnings(await world.day(d(11, 30)), ahead) == []
+    for day in (d(12, 1), d(12, 2)):
+        [warning] = _calendar_warnings(await world.day(day), ahead)
+        assert says(warning, ahead, years="2027")
+    assert await world.day(d(12, 5)) == []  # a Saturday: no round, no warning
+    # Once the year is loaded (here in the chat), the warning stops.
+    await world.load_year(2027)
+    sent = await world.day(d(12, 7))
+    assert [s.chat_id for s in sent if s.chat_id != STAFF] == [1001]
+    assert _calendar_warnings(sent, ahead) == []
+
+
+async def test_next_years_warning_needs_no_deadline(services: Services) -> None:
+    services = with_settings(services, reminder_every_workdays=1)
+    world = World(services)
+    world.at(d(12, 1))
+    await _one_unit(world)
+    [warning] = _calendar_warnings(
+        await world.day(d(12, 1)), "reminders.calendar_next_year_unknown"
+    )
+    assert says(warning, "reminders.calendar_next_year_unknown", years="2027")
+
+
+HOLIDAYS_2027 = "日期,类型\n2027-01-01,休\n" + "".join(
+    f"2027-02-{day:02d},休\n" for day in range(5, 12)
+)
+
+
+async def test_a_holiday_file_spoiled_while_running_keeps_its_last_version_and_staff_are_told(
+    services: Services, tmp_path: Path
+) -> None:
+    """A bad row saved (or the file deleted) failed every planner tick, until the process gave
+    up; a restart then refused the setting: no updates, no reminders, and no word to staff."""
+    holidays = tmp_path / "2027.csv"
+    holidays.write_text(HOLIDAYS_2027, encoding="utf-8")
+    services = with_settings(services, holiday_file=holidays, reminder_every_workdays=1)
+    world = World(services)
+    world.at(d(12, 1))
+    await _one_unit(world)
+    sent = await world.day(d(12, 1))
+    assert [s.chat_id for s in sent if s.chat_id != STAFF] == [1001]
+    assert [s for s in sent if s.chat_id == STAFF and "HOLIDAY_FILE" in s.text] == []
+
+    holidays.write_text(HOLIDAYS_2027 + "2027-02-30,休\n2027-02-12,上午\n", encoding="utf-8")
+    # In the quiet hours nothing is said; once they end, staff hear it, once that day.
+    assert await world.day(d(12, 2), time(7)) == []
+    sent = await world.day(d(12, 2), time(8))
+    [notice] = [s.text for s in sent if mentions(s.text, "calendar.file_bad")]
+    assert mentions(notice, "calendar.file_bad", file=holidays, count=2)
+    assert mentions(notice, "uploads.problem_row", row=10)
+    assert mentions(notice, "uploads.problem_row", row=11)
+    assert mentions(notice, "calendar.file_kept")
+    assert [s.chat_id for s in sent] == [STAFF]
+    sent = await world.day(d(12, 2))  # the round goes out, on the version read before
+    assert [s.chat_id for s in sent if s.chat_id != STAFF] == [1001]
+    assert not [s for s in sent if mentions(s.text, "calendar.file_bad")]
+    assert _calendar_warnings(sent, "reminders.calendar_next_year_unknown") == []
+    cal = await load_calendar(services=services)
+    assert not cal.is_workday(date(2027, 2, 8))  # Spring Festival, as the file said
+    assert await world.day(d(12, 2), time(15)) == []
+    sent = await world.day(d(12, 3))
+    assert len([s for s in sent if mentions(s.text, "calendar.file_bad")]) == 1
+
+    holidays.unlink()  # moved away, or deleted
+    sent = await world.day(d(12, 4))
+    [notice] = [s.text for s in sent if mentions(s.text, "calendar.file_missing")]
+    assert mentions(notice, "calendar.file_missing", file=holidays)
+    assert mentions(notice, "calendar.file_kept")
+    assert [s.chat_id for s in sent if s.chat_id != STAFF] == [1001]
+
+    holidays.write_text(HOLIDAYS_2027, encoding="utf-8")
+    sent = await world.day(d(12, 7))
+    assert [s.chat_id for s in sent] == [1001, STAFF]  # the reminder and the digest
+
+
+async def test_a_holiday_file_bad_from_the_start_leaves_the_package_and_the_chat(
+    services: Services, tmp_path: Path
+) -> None:
+    holidays = tmp_path / "2027.json"
+    holidays.write_text(json.dumps({"year": 2027, "holidays": ["2027-02-30"]}))
+    services = with_settings(services, holiday_file=holidays, reminder_every_workdays=1)
+    world = World(services)
+    world.at(d(12, 1))
+    await _one_unit(world)
+    sent = await world.day(d(12, 1))
+    [notice] = [s.text for s in sent if mentions(s.text, "calendar.file_bad")]
+    assert mentions(notice, "calendar.file_unused")
+    # Nothing knows 2027 now: staff are asked for it as well.
+    assert len(_calendar_warnings(sent, "reminders.calendar_next_year_unknown")) == 1
+    assert [s.chat_id for s in sent if s.chat_id != STAFF] == [1001]
+
+
 # ---- until, and never after ------------------------------------------------------------------
 
 
 async def test_awaiting_review_is_never_named_and_sent_back_is(services: Services) -> None:
     world = World(services)
+    await world.load_year(2027)  # (else staff are asked for it each day of December)
     world.at(d(11, 30))
     await set_deadline(services=services, due=d(12, 31))
     unit = await _one_unit(world)
@@ -545,6 +676,7 @@ async def test_a_planned_round_is_summed_up_in_one_info_line(
 
 async def test_scheduled_reminders_keep_to_hours_and_their_day(services: Services) -> None:
     world = World(services)
+    await world.load_year(2027)  # (else staff are asked for it each day of December)
     world.at(d(11, 30), time(9, 0))
     await _one_unit(world)
     assert (await planner.plan_tick(services=services)).reason == "not_yet"
@@ -568,6 +700,7 @@ async def test_scheduled_reminders_keep_to_hours_and_their_day(services: Service
 
 async def test_at_the_deadline_the_lead_hears_too(services: Services) -> None:
     world = World(services)
+    await world.load_year(2027)  # (else staff are asked for it each day of December)
     world.at(d(12, 31))
     await set_deadline(services=services, due=d(12, 31))
     unit = await world.unit("市民政局")
@@ -666,6 +799,7 @@ async def test_a_unit_has_one_digest_link_per_validity_period(services: Services
     """The digest shows the same link every day of a period (one invite row, not one a day),
     a new one in the next period, and the next one when staff revoked the current one."""
     world = World(services)
+    await world.load_year(2027)  # (else staff are asked for it each day of December)
     world.at(d(11, 30), time(8, 0))
     unit_id = await world.unit("市税务局")
     async with services.db.uow() as tx:
@@ -716,6 +850,7 @@ async def test_a_unit_has_one_digest_link_per_validity_period(services: Services
 async def test_activity_resets_the_escalation(services: Services) -> None:
     services = with_settings(services, reminder_every_workdays=1, escalate_lead_after=2)
     world = World(services)
+    await world.load_year(2027)  # (else staff are asked for it each day of December)
     world.at(d(11, 30))
     unit = await world.unit("市民政局")
     await world.person(unit, "liaison", "王伟", user_id=1001)
@@ -733,6 +868,7 @@ async def test_the_cap_hands_a_unit_to_the_office(services: Services) -> None:
         services, reminder_every_workdays=1, reminder_cap=2, escalate_lead_after=5
     )
     world = World(services)
+    await world.load_year(2027)  # (else staff are asked for it each day of December)
     world.at(d(11, 30))
     await _one_unit(world)
     got = [[s.chat_id for s in await world.day(day)] for day in (d(11, 30), d(12, 1), d(12, 2))]
@@ -784,6 +920,7 @@ async def test_pruning_the_outbox_keeps_the_reminders_and_their_cap(services: Se
 
 async def test_pause_holds_and_resume_restores(services: Services) -> None:
     world = World(services)
+    await world.load_year(2027)  # (else staff are asked for it each day of December)
     world.at(d(11, 30))
     await _one_unit(world)
     assert [s.chat_id for s in await world.day(d(11, 30))] == [1001]
@@ -803,6 +940,7 @@ async def test_pause_holds_and_resume_restores(services: Services) -> None:
 
 async def test_a_pause_lapses_by_itself(services: Services) -> None:
     world = World(services)
+    await world.load_year(2027)  # (else staff are asked for it each day of December)
     world.at(d(11, 30))
     await _one_unit(world)
     await pause.pause_unit(services=services, unit_name="市民政局", until=d(12, 1))
@@ -1154,6 +1292,7 @@ async def test_a_lead_escalated_to_gets_one_reminder_a_day(services: Services) -
     day is enough, no second message "on behalf of" the unreachable liaison."""
     services = with_settings(services, reminder_every_workdays=1, escalate_lead_after=2)
     world = World(services)
+    await world.load_year(2027)  # (else staff are asked for it each day of December)
     world.at(d(11, 30))
     unit = await world.unit("市民政局")
     await world.person(unit, "liaison", "王伟", user_id=1001)
