@@ -325,15 +325,7 @@ def _reason(lang: str, field: str, error: ErrorDetails) -> str:
     context = error.get("ctx") or {}
     problem = context.get("error")
     if isinstance(problem, Problem):
-        from bot.importing import ImportRejected, reason_in
-
-        values = dict(problem.values)
-        rejected = values.pop("rejected", None)
-        if isinstance(rejected, ImportRejected):
-            reason = reason_in(lang, rejected.code, rejected.details, fallback=str(rejected))
-            row = plain(lang, "setting.file_row", row=rejected.row) if rejected.row else ""
-            values["reason"] = row + reason
-        return plain(lang, f"setting.{problem.key}", **values)
+        return plain(lang, f"setting.{problem.key}", **problem.values)
     key, limit = PYDANTIC_REASONS.get(error["type"], ("setting.unusable", None))
     if error["type"] == "literal_error":
         choices = get_args(Settings.model_fields[field].annotation)
