@@ -8,7 +8,9 @@
   (default one year); the rows that say something went wrong (failed, unknown, unreachable,
   cancelled) are kept, like the audit log, which is never pruned.
 - dead letters are kept (bot/deadletters.py); the shared send slots of chats idle for an hour
-  are deleted."""
+  are deleted.
+- `invite_attempt`: a try of an invite link is kept as long as it counts towards slowing down a
+  guesser (FAILURE_WINDOW, an hour), then deleted."""
 
 from __future__ import annotations
 
@@ -20,8 +22,9 @@ from pydantic import BaseModel
 from sqlalchemy import delete
 
 from bot.context import Context
+from bot.registration.flow import FAILURE_WINDOW
 from bot.services import Services
-from storage.models import HandledUpdate, OutboxMessage, SendSlot
+from storage.models import HandledUpdate, InviteAttempt, OutboxMessage, SendSlot
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,7 @@ class PruneOut(BaseModel):
     handled_updates: int
     outbox_rows: int
     send_slots: int
+    invite_attempts: int
 
 
 async def prune(*, services: Services) -> PruneOut:
@@ -52,10 +56,14 @@ async def prune(*, services: Services) -> PruneOut:
         slots = await tx.execute(
             delete(SendSlot).where(SendSlot.chat_id != 0, SendSlot.next_at < time.time() - 3600)
         )
+        attempts = await tx.execute(
+            delete(InviteAttempt).where(InviteAttempt.at <= services.now() - FAILURE_WINDOW)
+        )
     out = PruneOut(
         handled_updates=int(handled.rowcount),  # type: ignore[attr-defined]
         outbox_rows=int(sent.rowcount),  # type: ignore[attr-defined]
         send_slots=int(slots.rowcount),  # type: ignore[attr-defined]
+        invite_attempts=int(attempts.rowcount),  # type: ignore[attr-defined]
     )
     if out.handled_updates or out.outbox_rows:
         log.info(
