@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,8 +25,17 @@ from bot.settings import Settings
 from bot.workdays import HolidayFile, WorkCalendar, load_holiday_file
 from storage.models import HolidayYear
 
+# The latest few versions of the file and of the calendar: an older one is read no more.
+KEPT = 4
 _setting_files: dict[tuple[str, float], HolidayFile] = {}
 _calendars: dict[tuple[object, ...], WorkCalendar] = {}
+
+
+def _keep(cache: dict[Any, Any], key: object, value: object) -> None:
+    """Remember `value`, forgetting the oldest entries beyond KEPT."""
+    cache[key] = value
+    while len(cache) > KEPT:
+        del cache[next(iter(cache))]
 
 
 def setting_file(settings: Settings) -> HolidayFile | None:
@@ -36,7 +46,7 @@ def setting_file(settings: Settings) -> HolidayFile | None:
     resolved = Path(path).resolve()
     key = (str(resolved), resolved.stat().st_mtime)
     if key not in _setting_files:
-        _setting_files[key] = load_holiday_file(resolved)
+        _keep(_setting_files, key, load_holiday_file(resolved))
     return _setting_files[key]
 
 
@@ -71,7 +81,7 @@ def calendar_from(settings: Settings, stored: Sequence[HolidayYear]) -> WorkCale
         years = {f.year for f in files}
         if from_setting is not None and from_setting.year not in years:
             files.insert(0, from_setting)
-        _calendars[key] = WorkCalendar(files)
+        _keep(_calendars, key, WorkCalendar(files))
     return _calendars[key]
 
 
