@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,6 +38,8 @@ from storage.models import Deadline, HolidayYear
 
 log = logging.getLogger(__name__)
 
+# The latest few versions of the file and of the calendar: an older one is read no more.
+KEPT = 4
 # Each version of HOLIDAY_FILE read (by path, modification time and size): its year, or why not.
 _setting_files: dict[tuple[str, int, int], HolidayFile | ImportRejected] = {}
 # The last version of each HOLIDAY_FILE that could be read, in this process.
@@ -129,7 +132,7 @@ def read_setting_file(
         if stat.S_ISREG(status.st_mode):
             key = (name, status.st_mtime_ns, status.st_size)
             if key not in _setting_files:
-                _setting_files[key] = _load(resolved)
+                _keep(_setting_files, key, _load(resolved))
             loaded = _setting_files[key]
     if isinstance(loaded, HolidayFile):
         _last_read[name] = loaded
@@ -153,6 +156,13 @@ def _load(path: Path) -> HolidayFile | ImportRejected:
         return exc
     except OSError as exc:  # read as it was being replaced, or no longer allowed to
         return ImportRejected(None, "unreadable", {"error": f"{type(exc).__name__}: {exc}"})
+
+
+def _keep(cache: dict[Any, Any], key: object, value: object) -> None:
+    """Remember `value`, forgetting the oldest entries beyond KEPT."""
+    cache[key] = value
+    while len(cache) > KEPT:
+        del cache[next(iter(cache))]
 
 
 def setting_file(settings: Settings) -> HolidayFile | None:
@@ -203,7 +213,7 @@ def calendar_from(settings: Settings, stored: Sequence[HolidayYear]) -> WorkCale
         years = {f.year for f in files}
         if from_setting is not None and from_setting.year not in years:
             files.insert(0, from_setting)
-        _calendars[key] = WorkCalendar(files)
+        _keep(_calendars, key, WorkCalendar(files))
     return _calendars[key]
 
 

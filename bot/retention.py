@@ -20,7 +20,9 @@
 - a 催办通知 made for staff under 督办 (DATA_DIR/notices/supervision) is deleted a day after it
   was made once no message still to be sent refers to it.
 - the files a bot before this one kept for good after sending them in the chat (workbooks and
-  archives in DATA_DIR/exports, 通报 and 催办通知 in DATA_DIR/notices), by their names."""
+  archives in DATA_DIR/exports, 通报 and 催办通知 in DATA_DIR/notices), by their names.
+- `invite_attempt`: a try of an invite link is kept as long as it counts towards slowing down a
+  guesser (FAILURE_WINDOW, an hour), then deleted."""
 
 from __future__ import annotations
 
@@ -37,11 +39,12 @@ from pydantic import BaseModel
 from sqlalchemy import delete, select
 
 from bot.context import Context
+from bot.registration.flow import FAILURE_WINDOW
 from bot.reminders.policy import REMINDER, ROLLCALL
 from bot.services import Services
 from bot.settings import Settings
 from bot.staff.outputs import SENDING, SENDING_PREFIX
-from storage.models import HandledUpdate, OutboxMessage, SendSlot
+from storage.models import HandledUpdate, InviteAttempt, OutboxMessage, SendSlot
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,7 @@ class PruneOut(BaseModel):
     handled_updates: int
     outbox_rows: int
     send_slots: int
+    invite_attempts: int
     files: int = 0
 
 
@@ -150,6 +154,9 @@ async def prune(*, services: Services) -> PruneOut:
         slots = await tx.execute(
             delete(SendSlot).where(SendSlot.chat_id != 0, SendSlot.next_at < time.time() - 3600)
         )
+        attempts = await tx.execute(
+            delete(InviteAttempt).where(InviteAttempt.at <= services.now() - FAILURE_WINDOW)
+        )
     async with services.db.sessions() as session:
         payloads = await session.scalars(
             select(OutboxMessage.payload).where(
@@ -164,6 +171,7 @@ async def prune(*, services: Services) -> PruneOut:
         handled_updates=int(handled.rowcount),  # type: ignore[attr-defined]
         outbox_rows=int(sent.rowcount),  # type: ignore[attr-defined]
         send_slots=int(slots.rowcount),  # type: ignore[attr-defined]
+        invite_attempts=int(attempts.rowcount),  # type: ignore[attr-defined]
         files=len(files),
     )
     if out.handled_updates or out.outbox_rows:

@@ -450,7 +450,12 @@ _ACCOUNT = select(
         .where(ConversationStep.user_id == bindparam("user_id"))
         .scalar_subquery()
         .label(f"step_{column.key}")
-        for column in (ConversationStep.flow, ConversationStep.step, ConversationStep.data)
+        for column in (
+            ConversationStep.flow,
+            ConversationStep.step,
+            ConversationStep.data,
+            ConversationStep.updated_at,
+        )
     ),
 )
 _ROLES = (
@@ -469,7 +474,7 @@ async def actor(
     who = {"user_id": user_id}
     async with services.db.sessions() as session:
         row = (await session.execute(_ACCOUNT, who)).one()
-        language, unreachable, stored_name, stored_staff, flow, step, data = tuple(row)
+        language, unreachable, stored_name, stored_staff, flow, step, data, moved = tuple(row)
         held = (await session.execute(_ROLES, who)).all()
     staff = user_id in services.settings.staff_ids or stored_staff is not None
     if staff and name and name[:200] != stored_name:
@@ -481,7 +486,9 @@ async def actor(
         staff=staff,
         roles=[RoleOut(unit_id=u, unit=n, kind=kind, role=role) for u, n, kind, role in held],
         unreachable=unreachable is not None,
-        step=StepOut(user_id=user_id, flow=flow, step=step, data=dict(data or {}))
+        step=StepOut(
+            user_id=user_id, flow=flow, step=step, data=dict(data or {}), updated_at=moved
+        )
         if flow is not None
         else None,
     )

@@ -4,6 +4,10 @@ A feature declares its flows by name (`Feature.flows`: `async def handle(update,
 step)`); the router (a TypeHandler in group -2) looks up the person's saved step and hands the
 update over, so nothing a flow expects is ever answered by a general handler instead. `/cancel`,
 `/help` and `/language` always work; `/start` with a token starts over.
+
+A step left alone for `conversations.STEP_EXPIRES` is closed by the next update, which the
+person is told once, and that update is then answered as if no step were open: a message a
+day later is not taken as the old step's answer, nor a press on its buttons as its choice.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from telegram.ext import ApplicationHandlerStop
 
 from bot import conversations
 from bot.context import Context
+from bot.conversations import StepOut
 from bot.registration import flow as registration
 from handlers.shared import FlowHandler, actor_of, command_of, language_for, services_of
 from messages import t
@@ -40,8 +45,36 @@ async def route(update: Update, context: Context) -> None:
     step = actor.step if actor is not None else None
     if step is None or step.flow not in FLOWS:
         return
+    services = services_of(context)
+    if step.expired(services.now()):
+        await close_expired(update, context, step)
+        return  # on to the other handlers, as with no step open
+    await conversations.touch(services=services, step=step)
     await FLOWS[step.flow](update, context, step)
     raise ApplicationHandlerStop
+
+
+def expired_key(step: StepOut) -> str:
+    """The sentence that says this step was closed, left too long (and how to begin again)."""
+    if step.flow == registration.FLOW and not registration.link_still_works(step):
+        return "common.step_expired_contacts"  # registered: the rest is done by /contacts
+    return f"common.step_expired_{step.flow}"
+
+
+async def close_expired(update: Update, context: Context, step: StepOut) -> None:
+    """Close a step left alone too long, and say so once."""
+    closed = await conversations.close_expired(services=services_of(context), user_id=step.user_id)
+    if context.actor is not None:
+        context.actor.step = None
+    chat = update.effective_chat
+    if not closed or chat is None:
+        return  # closed meanwhile by another update of theirs, which said so
+    lang = await language_for(update, context)
+    hours = int(conversations.STEP_EXPIRES.total_seconds() // 3600)
+    # Take away any one-time keyboard the step showed (the "share my number" button).
+    await context.bot.send_message(
+        chat.id, t(lang, expired_key(step), hours=hours), reply_markup=ReplyKeyboardRemove()
+    )
 
 
 async def cancel(update: Update, context: Context) -> None:

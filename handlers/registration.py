@@ -220,6 +220,8 @@ async def open_link(update: Update, context: Context, token: str) -> None:
         token=token,
         language_code=user.language_code,
     )
+    if outcome.kind == "throttled_again":
+        return  # told until when at the first refused try; a flood is answered once
     lang = await language_for(update, context)
     await show(update, context, outcome, lang)
 

@@ -15,12 +15,13 @@ from telegram import Chat, Message, Update, User
 
 from bot.deadletters import store
 from bot.logs import configure_logging
+from bot.registration.flow import FAILURE_WINDOW
 from bot.retention import prune
 from bot.services import Services
 from bot.staff.console import audit_log
 from handlers.staff import audit_text
 from storage import repositories as repo
-from storage.models import AuditEvent, HandledUpdate, OutboxMessage
+from storage.models import AuditEvent, HandledUpdate, InviteAttempt, OutboxMessage
 from tests.support.cli import run_cli
 from tests.support.settings import make_settings, with_settings
 
@@ -129,6 +130,22 @@ async def test_pruning_keeps_what_must_be_kept(services: Services) -> None:
     assert handled == {2}  # Telegram may still send update 2 again; 1 is past its window
     assert keys == {"new-sent", "old-failed", "old-unknown", "old-reminder"}
     assert audits == audits_before  # the audit log is kept
+
+
+async def test_invite_attempts_past_their_window_are_deleted(services: Services) -> None:
+    """Every refused /start link stayed in invite_attempt for ever."""
+    now = services.now()
+    async with services.db.uow() as tx:
+        for minutes, reason in ((5, "unknown"), (59, "throttled"), (61, "unknown"), (900, "used")):
+            tx.add(InviteAttempt(user_id=4004, at=now - timedelta(minutes=minutes), reason=reason))
+
+    out = await prune(services=services)
+
+    assert out.invite_attempts == 2
+    async with services.db.sessions() as session:
+        kept = (await session.scalars(select(InviteAttempt.at))).all()
+    assert sorted(now - at for at in kept) == [timedelta(minutes=5), timedelta(minutes=59)]
+    assert all(now - at < FAILURE_WINDOW for at in kept)
 
 
 def test_the_log_never_holds_the_token_and_masks_phone_numbers() -> None:

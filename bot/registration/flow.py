@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import conversations, roster
@@ -126,6 +126,7 @@ Kind = Literal[
     "declined",  # "not my unit": left the flow
     "refused",  # cannot go on: `reason`; left the flow
     "throttled",  # too many bad tokens: `values["until"]`
+    "throttled_again",  # tried again while held, after being told until when: not answered
     "registered",  # own registration done (`registered`); `step` if the lead comes next
     "lead_saved",  # the liaison entered the lead (`lead`, `lead_invite`)
     "lead_kept",
@@ -222,6 +223,8 @@ async def start(
         await roster.seen(tx, user_id, now, language_code)
         until = await _held_until(tx, user_id, now)
         if until is not None:
+            if await _refused_before(tx, user_id):
+                return Outcome(kind="throttled_again", values={"until": until})
             tx.add(InviteAttempt(user_id=user_id, at=now, reason="throttled"))
             log.warning("invite attempt by user %s refused: slowed down until %s", user_id, until)
             return Outcome(kind="throttled", values={"until": until})
@@ -293,6 +296,28 @@ async def _held_until(tx: AsyncSession, user_id: int, now: datetime) -> datetime
     if len(failures) < FAILURE_LIMIT:
         return None
     return failures[-1] + FAILURE_WINDOW
+
+
+async def _refused_before(tx: AsyncSession, user_id: int) -> bool:
+    """Whether a try was already refused while the person is held (the hold began at their
+    last failure: no try counts as one while it lasts)."""
+    began = await tx.scalar(
+        select(func.max(InviteAttempt.at)).where(
+            InviteAttempt.user_id == user_id, InviteAttempt.reason != "throttled"
+        )
+    )
+    if began is None:
+        return False
+    refused = await tx.scalar(
+        select(InviteAttempt.id)
+        .where(
+            InviteAttempt.user_id == user_id,
+            InviteAttempt.reason == "throttled",
+            InviteAttempt.at >= began,
+        )
+        .limit(1)
+    )
+    return refused is not None
 
 
 async def _count_failure(tx: AsyncSession, user_id: int, now: datetime, reason: str) -> None:

@@ -181,6 +181,7 @@ class Intake:
         if await self._handled_before(update.update_id):
             log.info("%s: was handled before; skipped", describe(update))
             services.metrics.count_update("duplicate")
+            self._forget(update.update_id)
             return "skipped"
         holder = _Failure()
         failure_token = _failure.set(holder)
@@ -195,15 +196,13 @@ class Intake:
         if isinstance(error, UpdateAlreadyHandled):
             log.info("%s: applied by another process; skipped", describe(update))
             services.metrics.count_update("duplicate")
+            self._forget(update.update_id)
             return "skipped"
         if error is None or isinstance(error, Forbidden):
             # Forbidden: the person blocked the bot while we answered; nothing to try again.
             if not recorded:
                 self._unrecorded.append(update.update_id)
-            self.attempts.pop(update.update_id, None)
-            self.tries.pop(update.update_id, None)
-            self.failing_since.pop(update.update_id, None)
-            self.alone_since.pop(update.update_id, None)
+            self._forget(update.update_id)
             self.last_handled = self.monotonic()
             log.info("%s: handled", describe(update))
             services.metrics.count_update("handled")
@@ -223,8 +222,7 @@ class Intake:
         letter = await deadletters.store(
             services=services, update=update, error=cause_of(error), attempts=tries, cause=error
         )
-        self.attempts.pop(update.update_id, None)
-        self.tries.pop(update.update_id, None)
+        self._forget(update.update_id)
         services.metrics.count_update("dead_letter")
         log.error(
             "%s: failed %d times; kept as dead letter #%s (%s)",
@@ -237,6 +235,11 @@ class Intake:
         if dispatcher is not None:
             dispatcher.wake()
         return "dead_letter"
+
+    def _forget(self, update_id: int) -> None:
+        """Drop what is counted of an update that is done with (handled here or elsewhere)."""
+        for counts in (self.attempts, self.tries, self.failing_since, self.alone_since):
+            counts.pop(update_id, None)
 
     def _failing_alone(self, update_id: int, error: BaseException | None = None) -> bool:
         """Whether an update has failed "transiently" ALONE_AFTER s while others went through,

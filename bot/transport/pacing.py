@@ -21,6 +21,8 @@ from storage.models import SendSlot
 
 # The slot of the whole bot in `send_slot` (no chat has id 0).
 OVERALL = 0
+# Chats the in-process pacer remembers before it first forgets those whose slot has passed.
+FORGET_FROM = 256
 
 
 class Pacing(Protocol):
@@ -63,7 +65,10 @@ class Pacer:
     monotonic: Callable[[], float] = time.monotonic
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     _next_global: float = field(default=0.0, init=False)
+    # The chats whose next slot may still hold a send back; the others are forgotten (see
+    # `_forget_past`), so the table is as big as the last few seconds' chats, not all ever.
     _next_chat: dict[int, float] = field(default_factory=dict, init=False)
+    _forget_at: int = field(default=FORGET_FROM, init=False)
     _paused_until: float = field(default=0.0, init=False)
 
     def ready_at(self, chat_id: int) -> float:
@@ -88,6 +93,15 @@ class Pacer:
             slot = max(self._next_global, self._paused_until)
         self._next_global = slot + self.intervals.overall
         self._next_chat[chat_id] = now + self.intervals.to(chat_id)
+        if len(self._next_chat) >= self._forget_at:
+            self._forget_past(now)
+
+    def _forget_past(self, now: float) -> None:
+        """Drop the chats whose next slot passed over a slot ago: `wait` treats them as never
+        sent to. Done when the table has doubled since, so each send pays O(1) for it."""
+        horizon = now - self.intervals.overall
+        self._next_chat = {chat: at for chat, at in self._next_chat.items() if at > horizon}
+        self._forget_at = max(FORGET_FROM, 2 * len(self._next_chat))
 
     def pause(self, seconds: float) -> None:
         """Hold every send for `seconds` (Telegram said 429)."""

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
+from bot.clock import FrozenClock
+from bot.conversations import STEP_EXPIRES
 from bot.registration import flow, invites
 from bot.services import Services
+from handlers.flows import FLOWS
+from messages import LANGUAGES, own
 from storage.models import ConversationStep
 from tests.support import factories, rows
 from tests.support.application import BotHarness
@@ -79,3 +85,25 @@ async def test_a_group_message_does_not_reach_the_persons_flow(
     found = await rows.get(services, ConversationStep, PERSON)
     assert found is not None
     assert (found.step, found.data.get(flow.NAME)) == (flow.NAME, None)
+
+
+async def test_a_step_left_too_long_is_closed_once_and_the_text_answered_as_without_one(
+    at_name: BotHarness, services: Services, clock: FrozenClock
+) -> None:
+    clock.advance(STEP_EXPIRES + timedelta(minutes=1))
+    replies = await at_name.say(PERSON, "张伟")
+    assert len(replies.messages) == 2
+    assert replies.messages[0].says("common.step_expired_registration", hours=24)
+    assert replies.messages[1].says("common.not_understood")
+    assert await step_of(services) is None
+    # Said once: the next message is simply not understood.
+    assert (await at_name.say(PERSON, "张伟")).one().says("common.not_understood")
+
+
+async def test_every_flow_says_in_its_own_words_that_it_was_left_too_long(
+    bot: BotHarness,
+) -> None:
+    assert FLOWS  # registered with the handlers
+    for name in [*FLOWS, "contacts"]:
+        for lang in LANGUAGES:
+            assert f"common.step_expired_{name}" in own(lang), (name, lang)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from telegram.error import NetworkError
 
+from bot.clock import FrozenClock
+from bot.conversations import STEP_EXPIRES
 from bot.ledger import submitting
 from bot.ledger.stray import Candidate, StrayOut
 from bot.services import Services
@@ -173,6 +176,47 @@ async def test_submit_a_file_and_finish_the_item(
     step = await rows.get(services, ConversationStep, LIAISON)
     assert step is not None
     assert step.data["item_id"] == minutes.id
+
+
+async def test_a_submit_left_for_days_takes_no_text_and_its_files_stay_a_draft(
+    bot: BotHarness, services: Services, office: Office, clock: FrozenClock
+) -> None:
+    plan = office.items[0]
+    await bot.command(LIAISON, "/submit")
+    received = (await bot.send_document(LIAISON, "2026年度工作计划.pdf")).one()
+    clock.advance(timedelta(days=60))
+
+    replies = await bot.say(LIAISON, "王科长，请问…")
+    # Told once that the step was closed, then answered as with no step open.
+    assert replies.messages[0].says("common.step_expired_submit", hours=24)
+    assert replies.messages[1].says("common.not_understood")
+    assert len(replies.messages) == 2
+    assert await rows.get(services, ConversationStep, LIAISON) is None
+    [draft] = await submissions(services, office.unit)
+    assert (draft.item_id, draft.state, draft.text) == (plan.id, "draft", None)
+    assert len(await rows.all_of(services, SubmissionFile)) == 1
+    # The old step's buttons act on nothing; the notice is not said again.
+    stale = await bot.press(LIAISON, label("ledger.button_done"), on=received)
+    assert stale.answer["text"] == label("common.stale_button")
+    assert stale.messages == []
+    assert (await submissions(services, office.unit))[0].state == "draft"
+    assert (await bot.say(LIAISON, "好的")).one().says("common.not_understood")
+    # /submit starts again at the item, its file still there.
+    again = (await bot.command(LIAISON, "/submit")).one()
+    assert again.mentions("ledger.prompt", title=plan.title)
+    done = await bot.press(LIAISON, data=f"sub:done:{plan.id}")
+    assert done.one().mentions("ledger.submitted", title=plan.title)
+
+
+async def test_a_step_within_the_limit_still_takes_text(
+    bot: BotHarness, services: Services, office: Office, clock: FrozenClock
+) -> None:
+    await bot.command(LIAISON, "/submit")
+    clock.advance(STEP_EXPIRES - timedelta(minutes=1))
+    answer = "本年度召开双拥工作会议2次。"
+    assert (await bot.say(LIAISON, answer)).one().says("ledger.text_received", chars=len(answer))
+    clock.advance(STEP_EXPIRES - timedelta(minutes=1))  # counted from the last answer
+    assert (await bot.say(LIAISON, "另有座谈会1次。")).one().mentions("ledger.text_received")
 
 
 async def test_an_answer_of_spaces_only_is_not_recorded(

@@ -363,3 +363,12 @@ async def test_invite_asked_in_a_group_goes_to_the_private_chat(
     assert (link.chat_id, note.chat_id) == (STAFF, GROUP)
     assert link.mentions("invite.created", unit=UNIT)
     assert note.says("invite.sent_privately")
+
+
+async def test_tries_while_slowed_down_are_answered_once(bot: BotHarness) -> None:
+    for n in range(flow.FAILURE_LIMIT):
+        refused = (await bot.command(PERSON, f"/start guess{n}")).one()
+        assert refused.says("registration.token_unknown")
+    assert (await bot.command(PERSON, "/start guess")).one().mentions("registration.throttled")
+    for n in range(3):  # the person was told until when: no answer again
+        assert (await bot.command(PERSON, f"/start again{n}")).messages == []

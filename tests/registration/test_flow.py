@@ -507,6 +507,27 @@ async def test_guessing_is_slowed_down_and_logged(
     assert count == 6
 
 
+async def test_tries_refused_while_slowed_down_are_kept_logged_and_answered_once(
+    services: Services, clock: FrozenClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    await seeded(services)
+    for n in range(5):
+        await Talk(services, 4004).start(f"guess{n}")
+    caplog.set_level(logging.INFO, logger="bot.registration")
+    caplog.clear()  # the warning that the person is held from now on
+    first = await Talk(services, 4004).start("guess5")
+    assert first.kind == "throttled"
+    for n in range(39):  # 40 bad links in all while held
+        clock.advance(timedelta(seconds=30))
+        assert (await Talk(services, 4004).start(f"again{n}")).kind == "throttled_again"
+    async with services.db.sessions() as session:
+        count = await session.scalar(select(func.count()).select_from(InviteAttempt))
+    assert count == 5 + 1
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1
+    assert "refused: slowed down" in warnings[0].getMessage()
+
+
 async def test_a_person_of_another_unit_is_refused(services: Services) -> None:
     await seeded(services)
     sitting = FIRST_USER_ID  # the sample's liaison of the first unit

@@ -884,6 +884,7 @@ async def test_a_new_deadline_starts_a_new_count(services: Services, kind: str |
         services, reminder_every_workdays=1, reminder_cap=2, escalate_lead_after=5
     )
     world = World(services)
+    await world.load_year(2027)  # (else staff are asked for it each day of December)
     world.at(d(11, 30), time(8))
     await set_deadline(services=services, due=d(12, 1))
     await _one_unit(world)
@@ -902,6 +903,7 @@ async def test_pruning_the_outbox_keeps_the_reminders_and_their_cap(services: Se
         services, reminder_every_workdays=1, reminder_cap=2, outbox_retention_days=1
     )
     world = World(services)
+    await world.load_year(2027)  # (else staff are asked for it each day of December)
     world.at(d(11, 30))
     await _one_unit(world)
     got = []

@@ -48,3 +48,16 @@ async def test_a_429_pauses_every_chat() -> None:
     p.pause(5)
     await p.wait(2)  # a different chat still waits out the pause
     assert clock.now - 1000.0 == pytest.approx(5.0)
+
+
+async def test_the_chats_remembered_are_those_whose_next_slot_is_still_ahead() -> None:
+    """One entry per chat ever sent to stayed for the life of the process (200,000 at scale)."""
+    clock = FakeTime()
+    p = pacer_on(clock)
+    for chat in range(1, 20_001):
+        await p.wait(chat if chat % 7 else -chat)
+    # A private chat's slot lasts 1 s (25 sends), a group's 3 s (75): a few hundred at most.
+    assert len(p._next_chat) < 400
+    last = clock.now  # the last chat still waits its second
+    await p.wait(20_000)
+    assert clock.now == pytest.approx(last + 1.0)
