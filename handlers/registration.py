@@ -220,8 +220,6 @@ async def open_link(update: Update, context: Context, token: str) -> None:
         token=token,
         language_code=user.language_code,
     )
-    if outcome.kind == "throttled_again":
-        return  # told until when at the first refused try; a flood is answered once
     lang = await language_for(update, context)
     await show(update, context, outcome, lang)
 
@@ -309,7 +307,7 @@ async def show(update: Update, context: Context, outcome: Outcome, lang: str) ->
     before: list[str] = []
     if kind in ("invalid", "confirm", "refused") and outcome.reason:
         before.append(t(lang, outcome.reason, **values))
-    elif kind == "throttled":
+    elif kind in ("throttled", "throttled_again"):  # a good link pasted meanwhile hears why
         before.append(t(lang, "registration.throttled", **values))
     elif kind == "reask" and outcome.step is not None:
         typed = outcome.step.step in flow.TEXT_STEPS

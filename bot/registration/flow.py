@@ -126,7 +126,7 @@ Kind = Literal[
     "declined",  # "not my unit": left the flow
     "refused",  # cannot go on: `reason`; left the flow
     "throttled",  # too many bad tokens: `values["until"]`
-    "throttled_again",  # tried again while held, after being told until when: not answered
+    "throttled_again",  # tried again while held: told until when again, not recorded or logged
     "registered",  # own registration done (`registered`); `step` if the lead comes next
     "lead_saved",  # the liaison entered the lead (`lead`, `lead_invite`)
     "lead_kept",
