@@ -218,8 +218,8 @@ class Database:
     async def reach(self) -> None:
         """Open one connection; raise DatabaseUnavailable saying why the database is out of reach.
 
-        A SQLite file that is not there yet is not made here: the commands that need one make
-        it, and `backup` says that it is missing."""
+        A SQLite file that is not there yet is not made here: the set-up commands make it, and
+        every other command says that it is missing (bot/cli/main.py)."""
         path = sqlite_file(self.url)
         if path is not None:
             if not path.parent.is_dir():
@@ -239,8 +239,27 @@ class Database:
                 raise DatabaseUnavailable(
                     "cli.database_unopenable", path=path, reason=reason
                 ) from exc
-            url = make_url(self.url).render_as_string(hide_password=True)
-            raise DatabaseUnavailable("cli.database_unreachable", url=url, reason=reason) from exc
+            raise DatabaseUnavailable(
+                "cli.database_unreachable", url=self.shown(), reason=reason
+            ) from exc
+
+    async def revision(self) -> str | None:
+        """The schema's revision; None when the database is not set up: a SQLite file that is
+        not there (not made here) or a database without the bot's tables (alembic_version)."""
+        path = sqlite_file(self.url)
+        if path is not None and not path.exists():
+            return None
+        async with self.engine.connect() as connection:
+            await connection.execution_options(sqlite_read_snapshot=True)  # no write lock
+            return await connection.run_sync(_revision)
+
+    def shown(self) -> str:
+        """The database as a line names it: a SQLite file's path, else the URL, password
+        hidden."""
+        path = sqlite_file(self.url)
+        if path is not None:
+            return str(path.absolute())
+        return make_url(self.url).render_as_string(hide_password=True)
 
     async def upgrade(self) -> Migrated:
         """Apply every pending migration; return the revision before and after."""
@@ -262,10 +281,14 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
+def _revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
 def _upgrade(connection: Connection) -> Migrated:
-    before = MigrationContext.configure(connection).get_current_revision()
+    before = _revision(connection)
     command.upgrade(alembic_config(connection), "head")
-    return Migrated(before, MigrationContext.configure(connection).get_current_revision())
+    return Migrated(before, _revision(connection))
 
 
 def _driver_says(error: Exception) -> str:

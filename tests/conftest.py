@@ -18,7 +18,13 @@ from bot.sandbox.client import SandboxClient
 from bot.sandbox.server import Emulator
 from bot.services import Services
 from storage.db import Database
-from tests.support.databases import PG_URL, drop_pg_database, fresh_pg_database, require_postgres
+from tests.support.databases import (
+    PG_URL,
+    drop_pg_database,
+    fresh_pg_database,
+    require_postgres,
+    set_up_sqlite,
+)
 from tests.support.settings import START, TEST_TOKEN, make_settings
 from tests.support.tally import SENT
 
@@ -110,9 +116,7 @@ async def migrated_url(
     """A migrated database holding the shipped checklist, on each engine (a copy of one
     made once per run, which is much faster than migrating for every test)."""
     if request.param == "sqlite":
-        path = tmp_path / "bot.db"
-        shutil.copyfile(sqlite_template, path)
-        yield f"sqlite+aiosqlite:///{path}"
+        yield set_up_sqlite(sqlite_template, tmp_path / "bot.db")
         return
     url, name = await _copy_pg_database(await _pg_template())
     yield url
@@ -128,6 +132,13 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     url, name = await fresh_pg_database()
     yield url
     await drop_pg_database(name)
+
+
+@pytest.fixture
+def migrated_sqlite_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """A migrated SQLite database at tmp_path/bot.db, as a set-up command leaves it: what
+    `liaison-bot run` needs to find (it makes no database)."""
+    return set_up_sqlite(sqlite_template, tmp_path / "bot.db")
 
 
 @pytest.fixture

@@ -30,10 +30,16 @@ WRONG_TOKEN = "999:wrongtoken-abcdefghijklmnopqrstuvwxyz"
 
 @pytest.fixture
 def environment(
-    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, migrated_sqlite_url: str
 ) -> pytest.MonkeyPatch:
-    """The settings of `run` against the emulator, in the environment."""
-    run_against_emulator(monkeypatch, emulator.base_url, tmp_path, LOG_LEVEL="INFO")
+    """The settings of `run` against the emulator, in the environment, on a set-up database."""
+    run_against_emulator(
+        monkeypatch,
+        emulator.base_url,
+        tmp_path,
+        DATABASE_URL=migrated_sqlite_url,
+        LOG_LEVEL="INFO",
+    )
     return monkeypatch
 
 

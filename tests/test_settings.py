@@ -11,6 +11,7 @@ import pytest
 
 from bot.settings import SettingsError, load_settings
 from messages import catalogue, plain
+from tests.support.databases import set_up_sqlite
 from tests.support.messages import says
 
 ROOT = str(Path(__file__).resolve().parents[1])
@@ -213,7 +214,8 @@ def test_bad_value_stops_the_program_with_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "liaison-bot.db").exists()
 
 
-def test_run_without_token_says_how_to_get_one(tmp_path: Path) -> None:
+def test_run_without_token_says_how_to_get_one(tmp_path: Path, sqlite_template: Path) -> None:
+    set_up_sqlite(sqlite_template, tmp_path / "liaison-bot.db")  # the default URL's, set up
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     done = bot_command("run", env, tmp_path)
     assert done.returncode == 2

@@ -121,7 +121,7 @@ async def test_fatal_stops_every_task_after_its_step() -> None:
 
 
 async def test_run_exits_with_status_1_when_a_task_gives_up(
-    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    emulator: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, migrated_sqlite_url: str
 ) -> None:
     """`liaison-bot run` in full; the supervisor's clock runs fast, the planner has a bug."""
     fake = FakeTime()
@@ -140,7 +140,9 @@ async def test_run_exits_with_status_1_when_a_task_gives_up(
 
     monkeypatch.setattr(app_module, "Supervisor", FastSupervisor)
     monkeypatch.setattr(app_module, "planner_job", broken_planner)
-    run_against_emulator(monkeypatch, emulator.base_url, tmp_path)
+    run_against_emulator(
+        monkeypatch, emulator.base_url, tmp_path, DATABASE_URL=migrated_sqlite_url
+    )
 
     done = await run_cli("run", "--no-updates")
 

@@ -351,10 +351,11 @@ def rejection(settings: Settings, exc: ImportRejected) -> str:
     return plain(lang, "cli.import_rejected", reason=reason)
 
 
-# The commands that may make the SQLite file when there is none (a first installation, or
-# a restore on a new machine); every other command stops and says which file it looked for.
+# The set-up commands: they may make the database when it is not set up (a SQLite file that
+# is not there, a database without the bot's tables): a first installation, or a restore on a
+# new machine. Every other command stops and names the database it looked at; `run` too (a
+# disk not mounted yet must not start the bot on a new, empty database), with status 1.
 CREATING = {
-    ("run",),
     ("demo",),
     ("restore",),
     ("db", "upgrade"),
@@ -366,9 +367,29 @@ CREATING = {
 SELF_MIGRATING = ("demo", "db", "run", *ops.UNMIGRATED)
 
 
+# What `run` says when the database is not set up: status 1, which systemd tries again.
+RUN_RETRIES = {
+    "cli.database_unreachable",
+    "setup.run_database_missing",
+    "setup.run_database_empty",
+}
+
+
 def creating(args: argparse.Namespace) -> bool:
-    """Whether the command may make the SQLite database file."""
+    """Whether the command may make the database (the SQLite file, the tables)."""
     return (args.command,) in CREATING or (args.command, getattr(args, "action", None)) in CREATING
+
+
+def not_set_up(db: Database, command: str) -> DatabaseUnavailable:
+    """The refusal of a database not set up: a SQLite file not there (run from another folder,
+    the default URL names a file there; a disk not mounted), or one without the bot's tables."""
+    path = sqlite_file(db.url)
+    run = command == "run"
+    if path is not None and not path.exists():
+        key = "setup.run_database_missing" if run else "setup.database_missing"
+        return DatabaseUnavailable(key, path=path.absolute())
+    key = "setup.run_database_empty" if run else "setup.database_empty"
+    return DatabaseUnavailable(key, database=db.shown())
 
 
 async def _main(args: argparse.Namespace, settings: Settings) -> int:
@@ -379,12 +400,11 @@ async def _main(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if args.command != "demo":
             await services.db.reach()
+        if not creating(args) and await services.db.revision() is None:
+            # Making it would give an empty database that looks like the office's.
+            raise not_set_up(services.db, args.command)
         path = sqlite_file(settings.database_url)
         new_file = path.absolute() if path is not None and not path.exists() else None
-        if new_file is not None and not creating(args):
-            # Run from another folder, the default URL names a file there: making it would
-            # give an empty database that looks like the office's.
-            raise DatabaseUnavailable("setup.database_missing", path=new_file)
         if args.command not in SELF_MIGRATING:
             from bot.ledger.checklist import prepare_database
 
@@ -434,9 +454,9 @@ def _command(argv: Sequence[str] | None) -> int:
         print(rejection(settings, exc), file=sys.stderr)
     except DatabaseUnavailable as exc:
         print(plain(settings.language, exc.key, **exc.values), file=sys.stderr)
-        if args.command == "run" and exc.key == "cli.database_unreachable":
-            # A server not up yet (a reboot, a restart): 1, so that systemd tries again;
-            # its unit does not restart after 2, which no retry mends.
+        if args.command == "run" and exc.key in RUN_RETRIES:
+            # A server not up yet (a reboot, a restart), a disk not mounted yet: 1, so that
+            # systemd tries again; its unit does not restart after 2, which no retry mends.
             return 1
     except DomainError as exc:
         print(plain(settings.language, exc.key, **exc.values), file=sys.stderr)

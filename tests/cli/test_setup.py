@@ -1,18 +1,22 @@
-"""The database a command finds: only the set-up commands make a SQLite file, every other one
-names the file it looked for; applying migrations is said in one line."""
+"""The database a command finds: only the set-up commands make a SQLite file or the tables of
+an empty database, every other one names the database it looked at (`run` with status 1, which
+systemd tries again); applying migrations is said in one line."""
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
+from sqlalchemy import Connection, inspect, make_url
 
 from bot.importing import SAMPLE_ROSTER_PATH
-from storage.db import Database, alembic_config
+from storage.db import Database, alembic_config, sqlite_file
 from tests.support.cli import run_cli
+from tests.support.databases import drop_pg_database, fresh_pg_database
 from tests.support.messages import mentions, says
 
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
@@ -73,6 +77,132 @@ async def test_the_first_set_up_makes_the_database_and_says_where(
     report = await run_cli("report")
     assert report.code == 0, report.err
     assert report.err == ""  # nothing left to apply: nothing said
+
+
+def contents(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.fixture
+def stops_after_migrating(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`run`'s environment, with a DATA_DIR that takes no file (outside tmp_path): a `run`
+    that went on would stop with status 2 right after applying the migrations."""
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    (elsewhere / "plain-file").write_text("not a folder")
+    monkeypatch.setenv("DATA_DIR", str(elsewhere / "plain-file" / "data"))
+    monkeypatch.setenv("BOT_TOKEN", "123:token")
+
+
+@pytest.mark.usefixtures("stops_after_migrating")
+@pytest.mark.parametrize("lang", ["zh", "en"])
+async def test_run_starts_on_no_new_database_when_the_file_is_not_there(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, lang: str
+) -> None:
+    """The disk holding the database not mounted at boot, or the file moved: one line, status 1
+    (systemd tries again, and a disk mounted late heals by itself), and nothing made: no
+    file, no lock file, no folder."""
+    monkeypatch.setenv("LANGUAGE", lang)
+    done = await run_cli("run")
+    assert done.code == 1, done.err
+    assert len(done.err.strip().splitlines()) == 1, done.err
+    assert says(done.err, "setup.run_database_missing", lang, path=tmp_path / "liaison-bot.db")
+    assert done.out == ""
+    assert contents(tmp_path) == []
+
+
+@pytest.mark.usefixtures("stops_after_migrating")
+async def test_run_on_an_empty_mount_point_leaves_it_empty(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{disk / 'liaison-bot.db'}")
+    monkeypatch.setenv("LANGUAGE", "zh")
+    done = await run_cli("run", "--no-updates")
+    assert done.code == 1, done.err
+    assert says(done.err, "setup.run_database_missing", path=disk / "liaison-bot.db")
+    assert contents(disk) == []
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A database with no tables at all, on each engine: a SQLite file of nothing (as
+    `sqlite3 FILE` leaves), a new PostgreSQL database with a password in its URL."""
+    if request.param == "sqlite":
+        path = tmp_path / "empty.db"
+        sqlite3.connect(path).close()
+        assert path.exists()
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    url, name = await fresh_pg_database()
+    with_password = make_url(url).set(password="s3cret")  # the test server trusts 127.0.0.1
+    yield with_password.render_as_string(hide_password=False)
+    await drop_pg_database(name)
+
+
+def named(url: str) -> str:
+    """The database as a line names it: a SQLite file's path, else the URL without password."""
+    path = sqlite_file(url)
+    return str(path) if path else make_url(url).render_as_string(hide_password=True)
+
+
+async def tables(url: str) -> set[str]:
+    db = Database(url)
+    try:
+        async with db.engine.connect() as connection:
+            return set(await connection.run_sync(lambda c: inspect(c).get_table_names()))
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.usefixtures("stops_after_migrating")
+@pytest.mark.parametrize(
+    ("args", "code", "key"),
+    [
+        (("report",), 2, "setup.database_empty"),
+        (("units", "list"), 2, "setup.database_empty"),
+        (("backup", "b.tar.gz"), 2, "setup.database_empty"),
+        (("run",), 1, "setup.run_database_empty"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, tuple) else str(v),
+)
+async def test_a_database_without_tables_is_not_taken_for_the_offices(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    empty_url: str,
+    args: tuple[str, ...],
+    code: int,
+    key: str,
+) -> None:
+    """DATABASE_URL naming another, empty database: one line naming it (no password), nothing
+    made in it; `run` with status 1, as for a file that is not there."""
+    monkeypatch.setenv("DATABASE_URL", empty_url)
+    monkeypatch.setenv("LANGUAGE", "en")
+    done = await run_cli(*args)
+    assert done.code == code, done.err
+    assert len(done.err.strip().splitlines()) == 1, done.err
+    assert says(done.err, key, "en", database=named(empty_url))
+    assert "s3cret" not in done.err
+    assert await tables(empty_url) == set()
+    assert not (tmp_path / "b.tar.gz").exists()
+
+
+@pytest.mark.parametrize(
+    "args", [("units", "import", str(SAMPLE_ROSTER_PATH)), ("db", "upgrade")], ids=" ".join
+)
+async def test_a_set_up_command_makes_the_tables_of_an_empty_database(
+    monkeypatch: pytest.MonkeyPatch, empty_url: str, args: tuple[str, ...]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", empty_url)
+    monkeypatch.setenv("LANGUAGE", "zh")
+    done = await run_cli(*args)
+    assert done.code == 0, done.err
+    said = done.out if args[0] == "db" else done.err
+    assert says(said.splitlines()[0], "setup.tables_created", revision=HEAD)
+    report = await run_cli("report")
+    assert report.code == 0, report.err
 
 
 async def test_db_upgrade_says_when_there_is_nothing_to_apply(
@@ -148,3 +278,22 @@ async def test_a_holiday_file_that_cannot_be_read_is_one_line_and_the_command_ru
     assert done.code == 0, done.err
     [line] = done.err.splitlines()
     assert mentions(line, "calendar.file_missing", lang, file=holidays)
+
+
+@pytest.mark.usefixtures("stops_after_migrating")
+async def test_run_still_upgrades_a_database_of_an_older_version(
+    monkeypatch: pytest.MonkeyPatch, migrated_url: str
+) -> None:
+    """The office's database, one version behind (the bot upgraded): `run` applies the rest
+    (and stops then, on a DATA_DIR that takes no file)."""
+    await one_revision_down(migrated_url)
+    monkeypatch.setenv("DATABASE_URL", migrated_url)
+    monkeypatch.setenv("LANGUAGE", "zh")
+    done = await run_cli("run", "--no-updates")
+    assert done.code == 2, done.err
+    assert says(done.err.strip().splitlines()[-1], "runtime.data_dir_unwritable")
+    db = Database(migrated_url)
+    try:
+        assert (await db.upgrade()).before == HEAD
+    finally:
+        await db.dispose()

@@ -9,6 +9,7 @@ import pytest
 
 from bot.sandbox.client import SandboxClient
 from bot.sandbox.server import Emulator
+from tests.support.databases import set_up_sqlite
 from tests.support.process import STAFF_ID, BotProcess
 
 # Refusals the bot cannot foresee: a person blocked it or never opened it (403), Telegram's
@@ -43,15 +44,18 @@ async def no_call_the_emulator_flags(
 
 @pytest.fixture
 async def make_bot(
-    emulator: Emulator, sandbox: SandboxClient, tmp_path: Path
+    emulator: Emulator, sandbox: SandboxClient, tmp_path: Path, sqlite_template: Path
 ) -> AsyncIterator[Callable[..., BotProcess]]:
-    """Make bot processes on a SQLite database in tmp_path (or the URL given)."""
+    """Make bot processes on a set-up SQLite database in tmp_path (or the URL given)."""
     made: list[BotProcess] = []
+    default = tmp_path / "bot.db"
 
     def make(database_url: str | None = None, **extra_env: str) -> BotProcess:
+        if database_url is None and not default.exists():
+            set_up_sqlite(sqlite_template, default)  # `run` makes no database
         bot = BotProcess(
             api_url=emulator.base_url,
-            database_url=database_url or f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+            database_url=database_url or f"sqlite+aiosqlite:///{default}",
             workdir=tmp_path,
             sandbox=sandbox,
             staff_ids=str(STAFF_ID),

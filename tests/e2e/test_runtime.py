@@ -14,6 +14,7 @@ from bot.sandbox.client import SandboxClient
 from bot.transport.outbox import enqueue, text_payload
 from storage.db import Database
 from storage.models import OutboxMessage
+from tests.support.databases import set_up_sqlite
 from tests.support.process import TOKEN, BotProcess
 
 
@@ -85,14 +86,17 @@ async def test_sigterm_finishes_the_update_in_hand_and_the_sends_in_flight(
 
 @pytest.mark.resilience
 async def test_a_second_process_on_the_same_token_stops_one_with_the_reason(
-    make_bot: Callable[..., BotProcess], sandbox: SandboxClient, tmp_path: Path
+    make_bot: Callable[..., BotProcess],
+    sandbox: SandboxClient,
+    tmp_path: Path,
+    sqlite_template: Path,
 ) -> None:
     first = make_bot()
     await first.start()
     (tmp_path / "second").mkdir()
     second = BotProcess(
         api_url=first.api_url,
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'second' / 'bot.db'}",
+        database_url=set_up_sqlite(sqlite_template, tmp_path / "second" / "bot.db"),
         workdir=tmp_path / "second",
         sandbox=sandbox,
     )

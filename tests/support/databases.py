@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
+from pathlib import Path
 
 import asyncpg
 
@@ -32,3 +34,10 @@ async def drop_pg_database(name: str) -> None:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+def set_up_sqlite(template: Path, path: Path) -> str:
+    """A copy of the migrated template at `path`, as a set-up command leaves the database
+    (`run` makes none); its URL."""
+    shutil.copyfile(template, path)
+    return f"sqlite+aiosqlite:///{path}"
