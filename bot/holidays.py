@@ -78,7 +78,7 @@ class FileTrouble:
 
     def line(self, lang: str) -> str:
         """The trouble in one line of plain text (the command line, the log, /healthz)."""
-        gap = plain(lang, "calendar.sentence_gap")
+        gap = plain(lang, "formats.sentences")
         if self.rejected is None:
             return gap.join(
                 [
