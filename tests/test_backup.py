@@ -452,6 +452,22 @@ async def test_a_backup_leaves_out_the_files_made_to_send_in_the_chat(
     ]
 
 
+@pytest.mark.parametrize("above", [0, 1])
+async def test_a_backup_dir_above_data_dir_leaves_out_only_the_daily_archives(
+    services: Services, above: int
+) -> None:
+    """BACKUP_DIR set to DATA_DIR, or to the install folder above it: the whole of it was left
+    out, and with it every collected file, without a word."""
+    data_dir = services.settings.data_dir
+    folder = data_dir.parents[above - 1] if above else data_dir
+    services = with_settings(services, backup_dir=folder)
+    (data_dir / "1/2").mkdir(parents=True, exist_ok=True)
+    (data_dir / "1/2/ab12cd34_报告.pdf").write_bytes(b"kept")
+    (folder / "liaison-bot-20261130-030000.tar.gz").write_bytes(b"yesterday's")
+    made = await create_backup(services=services, target=folder / "liaison-bot-manual.tar.gz")
+    assert [f.path for f in made.manifest.files] == ["data/1/2/ab12cd34_报告.pdf"]
+
+
 # ---- a PostgreSQL restore that fails leaves the data it would have replaced ----------------
 
 
@@ -926,9 +942,7 @@ def materials(scheduled: Services, name: str, size: int) -> None:
 
 
 def daily_archives(folder: Path) -> list[str]:
-    return sorted(
-        p.name for p in folder.iterdir() if daily_backup.SCHEDULED_PATTERN.fullmatch(p.name)
-    )
+    return sorted(p.name for p in folder.iterdir() if ops.SCHEDULED_PATTERN.fullmatch(p.name))
 
 
 async def test_a_daily_backup_short_of_room_makes_it_from_the_oldest_archives_not_the_newest(

@@ -426,11 +426,35 @@ def _excluded(services: Services, source: Path | None, extra: list[Path]) -> lis
     chat (bot/staff/outputs.py), and a SQLite database kept there (archived once, as the
     database)."""
     settings = services.settings
-    excluded = [*extra, *([settings.backup_dir] if settings.backup_dir else [])]
-    excluded.append(settings.data_dir / SENDING)
+    excluded = [*extra, settings.data_dir / SENDING]
+    backups = settings.backup_dir
+    if backups is not None:
+        data_dir = settings.data_dir.resolve()
+        if data_dir.is_relative_to(backups.resolve()):
+            # BACKUP_DIR is DATA_DIR or a folder above it: leaving it all out would leave out
+            # every collected file; only the daily archives (and their leftovers) are left out.
+            excluded += _daily_archives(backups)
+        else:
+            excluded.append(backups)
     if source is not None:
         excluded += [source.with_name(source.name + end) for end in ("", *SQLITE_SIDES)]
     return excluded
+
+
+# The daily archives' own names (bot/ops/daily_backup.py): anything else in BACKUP_DIR is
+# never pruned or counted. What a daily backup killed half way leaves: its archive half
+# written, and its work folder (tempfile.mkdtemp's name, as _work_folder makes it).
+SCHEDULED_PATTERN = re.compile(r"liaison-bot-\d{8}-\d{6}\.tar\.gz")
+PARTIAL_PATTERN = re.compile(r"liaison-bot-\d{8}-\d{6}\.tar\.gz\.part")
+WORK_PATTERN = re.compile(r"\.liaison-backup-[a-z0-9_]{8}")
+
+
+def _daily_archives(folder: Path) -> list[Path]:
+    """The daily backups' own files in `folder`: archives, unfinished ones, work folders."""
+    if not folder.is_dir():
+        return []
+    patterns = (SCHEDULED_PATTERN, PARTIAL_PATTERN, WORK_PATTERN)
+    return [p for p in folder.iterdir() if any(n.fullmatch(p.name) for n in patterns)]
 
 
 # What a tar adds to each file at most: its header and the padding of its last block.

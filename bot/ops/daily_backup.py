@@ -25,7 +25,6 @@ import contextlib
 import fcntl
 import logging
 import os
-import re
 import shutil
 import time
 from collections.abc import AsyncIterator, Callable
@@ -38,7 +37,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import roster
 from bot.errors import DomainError
-from bot.ops.backup import NO_ROOM, WITH_CAUSE, BackupError, BackupOut, backup_size, create_backup
+from bot.ops.backup import (
+    NO_ROOM,
+    PARTIAL_PATTERN,
+    SCHEDULED_PATTERN,
+    WITH_CAUSE,
+    WORK_PATTERN,
+    BackupError,
+    BackupOut,
+    backup_size,
+    create_backup,
+)
 from bot.services import Services
 from bot.settings import after_quiet_hours
 from bot.transport.outbox import enqueue, text_payload
@@ -57,12 +66,7 @@ BACKUP_FAILURE = "backup_failure"
 # A failed daily backup is tried again this long after its attempt began, the same day.
 RETRY_AFTER = timedelta(minutes=30)
 SCHEDULED_NAME = "liaison-bot-{moment:%Y%m%d-%H%M%S}.tar.gz"
-# Only the daily archives' own names: anything else in BACKUP_DIR is never pruned or counted.
-SCHEDULED_PATTERN = re.compile(r"liaison-bot-\d{8}-\d{6}\.tar\.gz")
-# What a daily backup killed half way leaves: its archive half written, and its work folder
-# (tempfile.mkdtemp's name), which a `backup FILE` by hand may be using unless untouched a while.
-PARTIAL_PATTERN = re.compile(r"liaison-bot-\d{8}-\d{6}\.tar\.gz\.part")
-WORK_PATTERN = re.compile(r"\.liaison-backup-[a-z0-9_]{8}")
+# A work folder (WORK_PATTERN) a `backup FILE` by hand may be using unless untouched a while.
 WORK_STALE_AFTER = 3600.0
 # Room kept free beyond what a backup may write: a tenth of it, and 1 MB.
 SPARE_SHARE, SPARE_BYTES = 10, 1 << 20
