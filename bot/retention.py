@@ -74,44 +74,41 @@ class PruneOut(BaseModel):
     files: int = 0
 
 
-def _digits(folder: Path) -> Iterator[Path]:
-    """The folders in `folder` named by a number (a unit's, an item's)."""
-    if folder.is_dir():
-        for path in folder.iterdir():
-            if path.name.isdigit() and path.is_dir() and not path.is_symlink():
-                yield path
+def _entries(folder: Path) -> list[Path]:
+    """What one of our folders holds: nothing when it is a link (it may lead out of our
+    folders, to files the office keeps) or cannot be listed (said in the log: the housekeeping
+    must not stop the bot for a folder it may not read)."""
+    try:
+        if folder.is_symlink() or not folder.is_dir():
+            return []
+        return list(folder.iterdir())
+    except OSError as exc:
+        log.warning("could not look into %s: %s", folder, exc)
+        return []
+
+
+def _digits(folder: Path) -> list[Path]:
+    """The entries of `folder` named by a number (a unit's folder, an item's)."""
+    return [path for path in _entries(folder) if path.name.isdigit()]
 
 
 def _leftovers(settings: Settings, needed: set[str]) -> Iterator[Path]:
     """What the housekeeping may delete, by its name (see the module's docstring)."""
-    data_dir = settings.data_dir
+    data_dir = settings.data_dir.resolve()  # DATA_DIR itself may be a link, to another disk
     for unit in _digits(data_dir):
         for item in _digits(unit):
-            yield from (p for p in item.iterdir() if DOWNLOAD_PART.fullmatch(p.name))
-    if data_dir.is_dir():
-        yield from (p for p in data_dir.iterdir() if PROBE_PART.fullmatch(p.name))
-    sending = data_dir / SENDING
-    if sending.is_dir():
-        for path in sending.iterdir():
-            if SENDING_FOLDER.fullmatch(path.name) or (
-                SENT_BEFORE.fullmatch(path.name) and path.is_file()
-            ):
-                yield path
-    notices = data_dir / SUPERVISION[0]
-    if notices.is_dir():
-        yield from (
-            p for p in notices.iterdir() if NOTICE_SENT_BEFORE.fullmatch(p.name) and p.is_file()
-        )
-    beside = data_dir.resolve().parent
-    if beside.is_dir():
-        yield from (p for p in beside.iterdir() if RESTORE_FOLDER.fullmatch(p.name))
-    supervision = data_dir.joinpath(*SUPERVISION)
-    if supervision.is_dir():
-        yield from (
-            p
-            for p in supervision.iterdir()
-            if p.suffix == ".docx" and str(p.resolve()) not in needed
-        )
+            yield from (p for p in _entries(item) if DOWNLOAD_PART.fullmatch(p.name))
+    yield from (p for p in _entries(data_dir) if PROBE_PART.fullmatch(p.name))
+    for path in _entries(data_dir / SENDING):
+        if SENDING_FOLDER.fullmatch(path.name) or (
+            SENT_BEFORE.fullmatch(path.name) and path.is_file()
+        ):
+            yield path
+    notices = _entries(data_dir / SUPERVISION[0])
+    yield from (p for p in notices if NOTICE_SENT_BEFORE.fullmatch(p.name) and p.is_file())
+    yield from (p for p in _entries(data_dir.parent) if RESTORE_FOLDER.fullmatch(p.name))
+    supervision = _entries(data_dir.joinpath(*SUPERVISION))
+    yield from (p for p in supervision if p.suffix == ".docx" and str(p.resolve()) not in needed)
 
 
 def _delete_leftovers(settings: Settings, needed: set[str]) -> list[Path]:

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -93,6 +94,37 @@ async def test_pruning_deletes_what_a_killed_process_left_and_only_that(
     assert out.files == len(gone)
     assert [p for p in gone if p.exists()] == []
     assert [p for p in kept if not p.exists()] == []
+
+
+async def test_pruning_follows_no_link_out_of_data_dir_and_stops_for_no_folder(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`exports` and `notices` linked to a shared drive lost the office's own files there; a
+    folder the bot may not list stopped the housekeeping, and so the bot, every 15 minutes."""
+    services = with_settings(services, data_dir=tmp_path / "data")
+    share = tmp_path / "share"
+    kept = [
+        touched(share / "双拥工作联络情况_20261130_0900.xlsx", 25),
+        touched(share / "双拥工作情况通报_20261130_0902.docx", 25),
+    ]
+    (tmp_path / "data").mkdir()
+    for name in ("exports", "notices"):
+        (tmp_path / "data" / name).symlink_to(share, target_is_directory=True)
+    gone = touched(tmp_path / "data" / ".write-check-4242.part", 25)
+    unlisted = (tmp_path / "data" / "3").resolve()
+    unlisted.mkdir()
+    listing = Path.iterdir
+
+    def iterdir(self: Path) -> Iterator[Path]:
+        if self == unlisted or self == tmp_path.resolve():
+            raise PermissionError(13, "Permission denied", str(self))
+        return listing(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    out = await prune(services=services)
+    assert [p for p in kept if not p.exists()] == []
+    assert out.files == 1
+    assert not gone.exists()
 
 
 async def test_pruning_keeps_what_must_be_kept(services: Services) -> None:
