@@ -349,7 +349,7 @@ async def set_deadline(
         found = await tx.get(Deadline, scope)
         if found is None:
             tx.add(Deadline(scope=scope, due=due, set_at=services.now(), set_by=actor_id))
-        else:
+        elif found.due != due:  # a new date starts a new count of reminders; the same one not
             found.due, found.set_at, found.set_by = due, services.now(), actor_id
         repo.audit(
             tx,

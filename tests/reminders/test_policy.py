@@ -898,6 +898,22 @@ async def test_a_new_deadline_starts_a_new_count(services: Services, kind: str |
     assert mentions(world.bot.sent[-1].text, "reminders.digest.reason_capped", count=2)
 
 
+async def test_the_same_deadline_set_again_does_not_start_a_new_count(services: Services) -> None:
+    """Setting the date it already had (a command run twice) brought every capped unit's
+    reminders back at once."""
+    services = with_settings(services, reminder_every_workdays=1, reminder_cap=2)
+    world = World(services)
+    await world.load_year(2027)  # (else staff are asked for it each day of December)
+    world.at(d(11, 30), time(8))
+    await set_deadline(services=services, due=d(12, 31))
+    await _one_unit(world)
+    got = [[s.chat_id for s in await world.day(day)] for day in (d(11, 30), d(12, 1), d(12, 2))]
+    assert got == [[1001], [1001], [STAFF]]
+    world.at(d(12, 3), time(8))
+    await set_deadline(services=services, due=d(12, 31))
+    assert [s.chat_id for s in await world.day(d(12, 3))] == [STAFF]  # still capped
+
+
 async def test_pruning_the_outbox_keeps_the_reminders_and_their_cap(services: Services) -> None:
     services = with_settings(
         services, reminder_every_workdays=1, reminder_cap=2, outbox_retention_days=1
