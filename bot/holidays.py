@@ -53,6 +53,9 @@ _calendars: dict[tuple[object, ...], WorkCalendar] = {}
 NEXT_YEAR_WARNED_FROM_MONTH = 12
 # A one-line account of a file names this many of its problems (and how many more).
 LINE_PROBLEMS = 10
+# The staff's message names this many (and how many more): a year's file written wrongly
+# throughout would exceed what one Telegram message holds, and so never reach them.
+MESSAGE_PROBLEMS = 30
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,8 @@ class FileTrouble:
     kept: bool  # an earlier version was read, and still decides
 
     def lines(self, lang: str, say: Callable[..., str] = t) -> list[str]:
-        """The trouble for staff: what is wrong (every row), what the bot does meanwhile."""
+        """The trouble for staff: what is wrong (the first MESSAGE_PROBLEMS rows, and how many
+        more), what the bot does meanwhile."""
         if self.rejected is None:
             return [
                 say(lang, "calendar.file_missing", file=self.path),
@@ -73,7 +77,10 @@ class FileTrouble:
             ]
         problems = problems_of(self.rejected)
         lines = [say(lang, "calendar.file_bad", file=self.path, count=len(problems))]
-        lines += [_problem(lang, p, say) for p in problems]
+        lines += [_problem(lang, p, say) for p in problems[:MESSAGE_PROBLEMS]]
+        if len(problems) > MESSAGE_PROBLEMS:
+            more = len(problems) - MESSAGE_PROBLEMS
+            lines.append(say(lang, "uploads.problems_more", count=more))
         return [*lines, say(lang, self._meanwhile), say(lang, "calendar.file_fix")]
 
     def line(self, lang: str) -> str:

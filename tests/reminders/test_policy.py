@@ -24,6 +24,7 @@ from telegram import Chat, InlineKeyboardMarkup, Message
 from telegram.error import Forbidden
 from telegram.ext import ExtBot
 
+from bot import holidays as holidays_module
 from bot import retention
 from bot.clock import FrozenClock
 from bot.enums import ItemState, Role
@@ -560,6 +561,24 @@ async def test_a_holiday_file_spoiled_while_running_keeps_its_last_version_and_s
     holidays.write_text(HOLIDAYS_2027, encoding="utf-8")
     sent = await world.day(d(12, 7))
     assert [s.chat_id for s in sent] == [1001, STAFF]  # the reminder and the digest
+
+
+async def test_a_holiday_file_wrong_throughout_is_told_in_one_message_telegram_takes(
+    services: Services, tmp_path: Path
+) -> None:
+    """Every row of a year's file was listed: 336 rows written 休息日 made 9,439 characters,
+    which Telegram refuses (4,096 at most), so staff were never told."""
+    holidays = tmp_path / "2027.csv"
+    days = [date(2027, 1, 1) + timedelta(days=n) for n in range(336)]
+    holidays.write_text("日期,类型\n" + "".join(f"{day},休息日\n" for day in days), "utf-8")
+    services = with_settings(services, holiday_file=holidays)
+    world = World(services)
+    world.at(d(12, 1))
+    await _one_unit(world)
+    [notice] = [s.text for s in await world.day(d(12, 1)) if mentions(s.text, "calendar.file_bad")]
+    assert mentions(notice, "calendar.file_bad", file=holidays, count=336)
+    assert mentions(notice, "uploads.problems_more", count=336 - holidays_module.MESSAGE_PROBLEMS)
+    assert len(notice) <= 4096
 
 
 async def test_a_holiday_file_bad_from_the_start_leaves_the_package_and_the_chat(
