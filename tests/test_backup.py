@@ -971,6 +971,24 @@ async def test_a_daily_backup_short_of_room_makes_it_from_the_oldest_archives_no
     ]
 
 
+@ON_POSTGRES
+async def test_a_postgres_daily_backup_is_measured_by_its_last_dump_not_the_server(
+    services: Services, clock: FrozenClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twice pg_database_size (indexes, free space: megabytes for a dump of kilobytes) was
+    asked for: a tight disk refused every backup, or lost older archives for nothing."""
+    scheduled = with_settings(services, backup_dir=tmp_path / "backups", backup_time=time(3, 0))
+    clock.set(office_time(1, 3, 0))
+    first = await BackupSchedule(scheduled).run_once()
+    assert first is not None
+    assert first.manifest.database.size < MB
+    disk = Disk(tmp_path, 0)
+    disk.size = disk.used() + 3 * MB  # room for a dump many times the last, not for the server
+    monkeypatch.setattr("bot.ops.daily_backup.shutil.disk_usage", disk.usage)
+    clock.set(office_time(2, 3, 0))
+    assert await BackupSchedule(scheduled).run_once() is not None
+
+
 async def test_a_daily_backup_that_cannot_fit_is_not_begun_and_keeps_every_archive(
     scheduled: Services, clock: FrozenClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -475,14 +475,18 @@ def _data_size(data_dir: Path, excluded: list[Path]) -> int:
     return total
 
 
-async def backup_size(services: Services) -> int:
+async def backup_size(services: Services, dump: int | None = None) -> int:
     """At most how many bytes a backup writes in its folder, counted before it begins: the
     copy of the database in its work folder, then the archive (the database again and every
-    file of DATA_DIR it takes, as they are: scans and photos hardly compress)."""
+    file of DATA_DIR it takes, as they are: scans and photos hardly compress). On PostgreSQL
+    `dump` is the size of the last daily backup's dump, when there was one: the database on
+    the server (indexes, free space) is far larger than its dump."""
     dialect = dialect_of(services.db.url)
     if dialect == "sqlite":
         source: Path | None = sqlite_file(services.db.url)
         database = await asyncio.to_thread(_sqlite_size, sqlite_file(services.db.url))
+    elif dump is not None:
+        source, database = None, dump
     else:  # the dump is smaller than the database on disk (no indexes, compressed)
         source = None
         async with services.db.engine.connect() as connection:

@@ -60,6 +60,8 @@ log = logging.getLogger(__name__)
 # The settings rows of the daily backup: when the last one was made, the last day done, when a
 # process last started one, and why the last one failed (empty once one succeeds).
 LAST_BACKUP = "last_backup_at"
+# The size of the last daily backup's database dump: what the next one's is measured by.
+LAST_DUMP_SIZE = "last_backup_dump_size"
 BACKUP_DAY = "backup_day"
 BACKUP_ATTEMPT = "backup_attempt"
 BACKUP_FAILURE = "backup_failure"
@@ -121,11 +123,16 @@ async def _claim_day(services: Services, day: date) -> bool:
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def _day_done(services: Services, day: date, made_at: datetime) -> None:
-    """Today's backup is made: no more tries today; the failure, if any, is over."""
+async def _day_done(
+    services: Services, day: date, made_at: datetime, dump: int | None = None
+) -> None:
+    """Today's backup is made (its database `dump` this size): no more tries today; the
+    failure, if any, is over."""
     async with services.db.uow() as tx:
         await _put(tx, BACKUP_DAY, day.isoformat())
         await _put(tx, LAST_BACKUP, made_at.isoformat())
+        if dump is not None:
+            await _put(tx, LAST_DUMP_SIZE, str(dump))
         await _put(tx, BACKUP_FAILURE, "")
 
 
@@ -272,7 +279,9 @@ async def _room_for_backup(services: Services, folder: Path) -> None:
     cleared = await asyncio.to_thread(clear_leftovers, folder)
     if cleared:
         log.info("deleted what an unfinished backup left: %s", ", ".join(p.name for p in cleared))
-    estimate = await backup_size(services)
+    async with services.db.sessions() as session:
+        dump = await session.scalar(select(Setting.value).where(Setting.key == LAST_DUMP_SIZE))
+    estimate = await backup_size(services, int(dump) if dump else None)
     needed = estimate + estimate // SPARE_SHARE + SPARE_BYTES
     try:
         free, removed = await asyncio.to_thread(make_room, folder, needed)
@@ -390,7 +399,8 @@ class BackupSchedule:
             if self.on_notice is not None:
                 self.on_notice()
             return None
-        await _day_done(self.services, day, made.manifest.created_at)
+        manifest = made.manifest
+        await _day_done(self.services, day, manifest.created_at, manifest.database.size)
         if made.missing:
             log.warning(
                 "daily backup: %d collected files are not in DATA_DIR (%s)",
