@@ -39,7 +39,7 @@ from pydantic import BaseModel
 from sqlalchemy import delete, select
 
 from bot.context import Context
-from bot.registration.flow import FAILURE_WINDOW
+from bot.registration.throttle import FAILURE_WINDOW
 from bot.reminders.policy import REMINDER, ROLLCALL
 from bot.services import Services
 from bot.settings import Settings

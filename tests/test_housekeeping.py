@@ -16,7 +16,7 @@ from telegram import Chat, Message, Update, User
 
 from bot.deadletters import store
 from bot.logs import configure_logging
-from bot.registration.flow import FAILURE_WINDOW
+from bot.registration.throttle import FAILURE_WINDOW
 from bot.retention import prune
 from bot.services import Services
 from bot.staff.console import audit_log

@@ -23,17 +23,16 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import conversations, roster
 from bot.conversations import StepOut
 from bot.errors import DomainError
-from bot.registration import invites
+from bot.registration import invites, throttle
 from bot.registration.handover import handed_over
 from bot.registration.invites import InviteOut, Problem, Role
 from bot.registration.notices import tell_staff
@@ -46,7 +45,7 @@ from bot.registration.validation import (
 )
 from bot.services import Services
 from storage import repositories as repo
-from storage.models import Invite, InviteAttempt, Person, Unit
+from storage.models import Invite, Person, Unit
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +75,6 @@ LEAD_EDITS = {"e-lname": LEAD_NAME, "e-lpost": LEAD_POST, "e-lphone": LEAD_PHONE
 BEFORE_REDEEMING = (CONFIRM_UNIT, NAME, POST, PHONE, SUMMARY)
 # A step's data: a number that is the other role holder's, until it is sent again.
 HELD_PHONE = "held_phone"
-
-
-FAILURE_LIMIT = 5
-FAILURE_WINDOW = timedelta(hours=1)
 
 
 class Event(BaseModel):
@@ -221,13 +216,12 @@ async def start(
     now = services.now()
     async with services.db.uow() as tx:
         await roster.seen(tx, user_id, now, language_code)
-        until = await _held_until(tx, user_id, now)
+        until = await throttle.held_until(tx, user_id, now)
         if until is not None:
-            if await _refused_before(tx, user_id):
-                return Outcome(kind="throttled_again", values={"until": until})
-            tx.add(InviteAttempt(user_id=user_id, at=now, reason="throttled"))
-            log.warning("invite attempt by user %s refused: slowed down until %s", user_id, until)
-            return Outcome(kind="throttled", values={"until": until})
+            first = await throttle.refuse(tx, user_id, now, until)
+            return Outcome(
+                kind="throttled" if first else "throttled_again", values={"until": until}
+            )
         invite = await invites.find(tx, token)
         problem = invites.problem_of(invite, now=now)
         if invite is not None and problem == "used" and await _holds_through(tx, invite, user_id):
@@ -238,7 +232,7 @@ async def start(
                 values={"unit": unit.name if unit else "", "role": invite.role},
             )
         if problem is not None or invite is None:
-            await _count_failure(tx, user_id, now, problem or "unknown")
+            await throttle.count_failure(tx, user_id, now, problem or "unknown")
             return await _refusal(tx, invite, problem or "unknown")
         unit = await tx.get(Unit, invite.unit_id)
         if unit is None:
@@ -277,61 +271,6 @@ async def _refusal(tx: AsyncSession, invite: Invite | None, problem: Problem) ->
             return Outcome(kind="refused", reason="registration.token_superseded", values=values)
         values.update(name=holder.name, at=holder.since)
     return Outcome(kind="refused", reason=f"registration.token_{problem}", values=values)
-
-
-async def _held_until(tx: AsyncSession, user_id: int, now: datetime) -> datetime | None:
-    """When a person who failed too often may try again (None: they may now)."""
-    failures = (
-        await tx.scalars(
-            select(InviteAttempt.at)
-            .where(
-                InviteAttempt.user_id == user_id,
-                InviteAttempt.at > now - FAILURE_WINDOW,
-                InviteAttempt.reason != "throttled",
-            )
-            .order_by(InviteAttempt.at.desc())
-            .limit(FAILURE_LIMIT)
-        )
-    ).all()
-    if len(failures) < FAILURE_LIMIT:
-        return None
-    return failures[-1] + FAILURE_WINDOW
-
-
-async def _refused_before(tx: AsyncSession, user_id: int) -> bool:
-    """Whether a try was already refused while the person is held (the hold began at their
-    last failure: no try counts as one while it lasts)."""
-    began = await tx.scalar(
-        select(func.max(InviteAttempt.at)).where(
-            InviteAttempt.user_id == user_id, InviteAttempt.reason != "throttled"
-        )
-    )
-    if began is None:
-        return False
-    refused = await tx.scalar(
-        select(InviteAttempt.id)
-        .where(
-            InviteAttempt.user_id == user_id,
-            InviteAttempt.reason == "throttled",
-            InviteAttempt.at >= began,
-        )
-        .limit(1)
-    )
-    return refused is not None
-
-
-async def _count_failure(tx: AsyncSession, user_id: int, now: datetime, reason: str) -> None:
-    await repo.insert(tx, InviteAttempt(user_id=user_id, at=now, reason=reason))
-    until = await _held_until(tx, user_id, now)
-    log.info("invite attempt by user %s failed: %s", user_id, reason)
-    if until is not None:
-        log.warning(
-            "user %s failed %d invite attempts within %s; further tries refused until %s",
-            user_id,
-            FAILURE_LIMIT,
-            FAILURE_WINDOW,
-            until.isoformat(),
-        )
 
 
 async def _conflict(tx: AsyncSession, user_id: int, unit_id: int, role: str) -> Outcome | None:

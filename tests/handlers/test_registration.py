@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from bot.registration import flow, invites
+from bot.registration import flow, invites, throttle
 from bot.services import Services
 from storage.models import Account, ConversationStep, Invite, InviteAttempt, Person, Unit
 from tests.support import factories, rows
@@ -366,7 +366,7 @@ async def test_invite_asked_in_a_group_goes_to_the_private_chat(
 
 
 async def test_tries_while_slowed_down_are_each_told_until_when(bot: BotHarness) -> None:
-    for n in range(flow.FAILURE_LIMIT):
+    for n in range(throttle.FAILURE_LIMIT):
         refused = (await bot.command(PERSON, f"/start guess{n}")).one()
         assert refused.says("registration.token_unknown")
     assert (await bot.command(PERSON, "/start guess")).one().mentions("registration.throttled")
