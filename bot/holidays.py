@@ -28,11 +28,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.importing import ImportRejected, problems_of, reason_in
+from bot.importing import ImportRejected, problem_lines, problems_of
 from bot.services import Services
 from bot.settings import Settings
 from bot.workdays import HolidayFile, WorkCalendar, load_holiday_file
-from messages import Markup, plain, t
+from messages import plain, t
 from storage import repositories as repo
 from storage.models import Deadline, HolidayYear
 
@@ -77,10 +77,7 @@ class FileTrouble:
             ]
         problems = problems_of(self.rejected)
         lines = [say(lang, "calendar.file_bad", file=self.path, count=len(problems))]
-        lines += [_problem(lang, p, say) for p in problems[:MESSAGE_PROBLEMS]]
-        if len(problems) > MESSAGE_PROBLEMS:
-            more = len(problems) - MESSAGE_PROBLEMS
-            lines.append(say(lang, "uploads.problems_more", count=more))
+        lines += problem_lines(lang, problems, MESSAGE_PROBLEMS, say=say)
         return [*lines, say(lang, self._meanwhile), say(lang, "calendar.file_fix")]
 
     def line(self, lang: str) -> str:
@@ -94,9 +91,7 @@ class FileTrouble:
                 ]
             )
         problems = problems_of(self.rejected)
-        shown = [_problem(lang, p, plain) for p in problems[:LINE_PROBLEMS]]
-        if len(problems) > LINE_PROBLEMS:
-            shown.append(plain(lang, "uploads.problems_more", count=len(problems) - LINE_PROBLEMS))
+        shown = problem_lines(lang, problems, LINE_PROBLEMS)
         said = plain(
             lang,
             "calendar.file_bad_line",
@@ -109,14 +104,6 @@ class FileTrouble:
     @property
     def _meanwhile(self) -> str:
         return "calendar.file_kept" if self.kept else "calendar.file_unused"
-
-
-def _problem(lang: str, problem: ImportRejected, say: Callable[..., str]) -> str:
-    """One problem of the file as an import names it: the row, then the reason."""
-    reason = Markup(reason_in(lang, problem.code, problem.details, fallback=problem.code, say=say))
-    if not problem.row:
-        return reason  # a problem of the whole file is its reason alone
-    return say(lang, "uploads.problem_row", row=problem.row, reason=reason)
 
 
 def read_setting_file(

@@ -32,13 +32,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
+from typing import Annotated, Any, Generic, Literal, Protocol, TypeVar, get_args
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from bot.enums import KIND_ALIASES, KINDS_IN_TEXT, UnitKind
-from messages import catalogue, join_or, kind_name, plain, shorten
+from messages import Markup, catalogue, join_or, kind_name, plain, shorten
 
 __all__ = [
     "CHECKLIST_COLUMNS",
@@ -178,6 +178,33 @@ class ImportProblems(ImportRejected):
 def problems_of(error: ImportRejected) -> list[ImportRejected]:
     """Every problem a rejection names (one, unless the file had several)."""
     return list(error.problems) if isinstance(error, ImportProblems) else [error]
+
+
+class Described(Protocol):
+    """A problem of a file as it is told: its row (None: the file as a whole), code, details."""
+
+    @property
+    def row(self) -> int | None: ...
+    @property
+    def code(self) -> str: ...
+    @property
+    def details(self) -> Mapping[str, str]: ...
+
+
+def problem_lines(
+    lang: str, problems: Sequence[Described], limit: int, *, say: Callable[..., str] = plain
+) -> list[str]:
+    """The first `limit` problems of a file, a line each (the row, then the reason), and how
+    many more there are (`say`: `plain` for a terminal, `t` for a chat)."""
+    lines = []
+    for problem in problems[:limit]:
+        reason = reason_in(lang, problem.code, problem.details, fallback=problem.code, say=say)
+        if problem.row:
+            reason = say(lang, "uploads.problem_row", row=problem.row, reason=Markup(reason))
+        lines.append(reason)  # a problem of the whole file is its reason alone
+    if len(problems) > limit:
+        lines.append(say(lang, "uploads.problems_more", count=len(problems) - limit))
+    return lines
 
 
 # --- reading a table --------------------------------------------------------------------

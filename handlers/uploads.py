@@ -23,12 +23,12 @@ from telegram.ext import ApplicationHandlerStop, MessageHandler, filters
 from bot.context import Context
 from bot.enums import KINDS_IN_TEXT
 from bot.errors import DomainError
-from bot.importing import reason_in
+from bot.importing import problem_lines
 from bot.ledger.checklist import ChecklistPlan
 from bot.ledger.files import DownloadTooLarge
 from bot.roster import RosterPlan
 from bot.staff import uploads
-from bot.staff.uploads import AppliedOut, HolidayPlan, Problem, UploadOut
+from bot.staff.uploads import AppliedOut, HolidayPlan, UploadOut
 from handlers.shared import (
     PRIVATE,
     Button,
@@ -85,20 +85,10 @@ def marked_names(lang: str, key: str, names: Sequence[str]) -> str:
     return t(lang, key, count=len(names), names=Markup(names_text(lang, names)))
 
 
-def problem_line(lang: str, problem: Problem) -> str:
-    """One problem of a file, as the CLI says it: the row, then the reason."""
-    reason = reason_in(lang, problem.code, problem.details, fallback=problem.code, say=t)
-    if problem.row:
-        return t(lang, "uploads.problem_row", row=problem.row, reason=Markup(reason))
-    return reason  # a problem of the whole file is its reason alone
-
-
 def rejection_text(lang: str, out: UploadOut) -> list[str]:
     """Every problem of a file, by row, in as many messages as it takes."""
     lines = [t(lang, "uploads.rejected", file=out.file_name, count=len(out.problems))]
-    lines += [problem_line(lang, p) for p in out.problems[:PROBLEMS_SHOWN]]
-    if len(out.problems) > PROBLEMS_SHOWN:
-        lines.append(t(lang, "uploads.problems_more", count=len(out.problems) - PROBLEMS_SHOWN))
+    lines += problem_lines(lang, out.problems, PROBLEMS_SHOWN, say=t)
     lines.append(t(lang, "uploads.rejected_hint"))
     return parts(lines)
 
