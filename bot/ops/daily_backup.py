@@ -22,17 +22,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
-import os
 import shutil
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import roster
@@ -48,11 +46,12 @@ from bot.ops.backup import (
     backup_size,
     create_backup,
 )
+from bot.ops.running import sole
 from bot.services import Services
 from bot.settings import after_quiet_hours
 from bot.transport.outbox import enqueue, text_payload
 from messages import t
-from storage.db import Database, insert_ignore, sqlite_file
+from storage.db import insert_ignore
 from storage.models import Setting
 
 log = logging.getLogger(__name__)
@@ -144,50 +143,6 @@ async def backup_failure(services: Services) -> tuple[datetime, str] | None:
         return None
     moment, _, reason = value.partition("\t")
     return datetime.fromisoformat(moment), reason
-
-
-@contextlib.asynccontextmanager
-async def _sole_backup(db: Database) -> AsyncIterator[bool]:
-    """Hold the lock of the daily backup being made while the block runs; False when another
-    holder (another process, or this one) has it."""
-    path = sqlite_file(db.url)
-    if path is not None:
-        lock = path.with_name(path.name + LOCK_SUFFIX)
-        fd = await asyncio.to_thread(os.open, lock, os.O_RDONLY | os.O_CREAT, 0o644)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            yield True
-        finally:
-            os.close(fd)  # (which drops the lock)
-        return
-    if db.dialect != "postgresql":  # SQLite in memory: no backup to guard
-        yield True
-        return
-    connection = await db.engine.connect()
-    try:
-        query = text("SELECT pg_try_advisory_lock(:key)")
-        taken = await connection.scalar(query, {"key": LOCK_KEY})
-        await connection.commit()  # the lock is the session's: it outlives the transaction
-        if not taken:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            try:
-                await connection.execute(
-                    text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY}
-                )
-                await connection.commit()
-            except BaseException:
-                await connection.invalidate()  # its session, and the lock with it, end
-                raise
-    finally:
-        await connection.close()
 
 
 def _archives(folder: Path) -> list[Path]:
@@ -373,8 +328,8 @@ class BackupSchedule:
         day = local.date()
         if not await _claim_day(self.services, day):
             return None
-        async with _sole_backup(self.services.db) as sole:
-            if not sole:
+        async with sole(self.services.db, LOCK_SUFFIX, LOCK_KEY) as alone:
+            if not alone:
                 if not self._said_busy:
                     log.info("a daily backup is already being made; not begun a second time")
                 self._said_busy = True

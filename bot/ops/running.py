@@ -41,10 +41,11 @@ class BotRunning(DomainError):
     key = "ops.bot_running"
 
 
-def lock_file(db: Database) -> Path | None:
-    """The file beside a SQLite database whose lock is the mark (None: in memory or PG)."""
+def lock_file(db: Database, suffix: str = ".lock") -> Path | None:
+    """The file beside a SQLite database whose lock is the mark, or another lock's (`suffix`)
+    (None: in memory or PG)."""
     path = sqlite_file(db.url) if db.dialect == "sqlite" else None
-    return path.with_name(path.name + ".lock") if path is not None else None
+    return path.with_name(path.name + suffix) if path is not None else None
 
 
 def _open(path: Path) -> int:
@@ -131,31 +132,41 @@ class RunningMark:
 @contextlib.asynccontextmanager
 async def no_bot_running(db: Database) -> AsyncIterator[None]:
     """Hold the mark exclusively for a restore; BotRunning if a process holds it."""
-    path = lock_file(db)
+    async with sole(db, ".lock", ADVISORY_KEY) as taken:
+        if not taken:
+            raise BotRunning()
+        yield
+
+
+@contextlib.asynccontextmanager
+async def sole(db: Database, suffix: str, key: int) -> AsyncIterator[bool]:
+    """Hold a lock exclusively while the block runs, without waiting for it: False when
+    another holder has it. On SQLite a `flock` of the file beside the database named with
+    `suffix`, on PostgreSQL the advisory lock `key`; either ends with its holder."""
+    path = lock_file(db, suffix)
     if path is not None:
         fd = await asyncio.to_thread(_open, path)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise BotRunning() from None
-            yield
+                yield False
+                return
+            yield True
         finally:
-            os.close(fd)
+            os.close(fd)  # (which drops the lock)
         return
-    if db.dialect != "postgresql":
-        yield
+    if db.dialect != "postgresql":  # SQLite in memory: no other process to keep out
+        yield True
         return
-    # A connection of its own: the restore disposes of the database's pool on the way.
+    # A connection of its own: a restore disposes of the database's pool on the way.
     engine = create_async_engine(db.url, poolclass=NullPool)
     try:
         async with engine.connect() as connection:
             taken = await connection.scalar(
-                text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_KEY}
+                text("SELECT pg_try_advisory_lock(:key)"), {"key": key}
             )
             await connection.commit()
-            if not taken:
-                raise BotRunning()
-            yield  # closing the connection ends the lock
+            yield bool(taken)  # closing the connection ends the lock
     finally:
         await engine.dispose()
