@@ -474,12 +474,17 @@ async def test_a_backup_dir_above_data_dir_leaves_out_only_the_daily_archives(
 REAL_PG_RESTORE = shutil.which("pg_restore") or "pg_restore"
 
 
+def fake_tool(folder: Path, name: str, body: str) -> None:
+    """Put a program `name` running `body` (sh) first on PATH."""
+    folder.mkdir(exist_ok=True)
+    script = folder / name
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
+
+
 def fake_pg_restore(folder: Path, body: str) -> None:
     """Put a `pg_restore` running `body` (sh) first on PATH; $REAL is the real one."""
-    folder.mkdir(exist_ok=True)
-    script = folder / "pg_restore"
-    script.write_text(f'#!/bin/sh\nREAL="{REAL_PG_RESTORE}"\n{body}\n')
-    script.chmod(0o755)
+    fake_tool(folder, "pg_restore", f'REAL="{REAL_PG_RESTORE}"\n{body}')
 
 
 @pytest.mark.postgres
@@ -539,14 +544,6 @@ async def test_a_failed_postgres_restore_leaves_the_old_tables_and_rows(
 # ---- a PostgreSQL backup that pg_dump cannot write says why in the office's words -----------
 
 
-def fake_pg_dump(folder: Path, body: str) -> None:
-    """Put a `pg_dump` running `body` (sh) first on PATH."""
-    folder.mkdir(exist_ok=True)
-    script = folder / "pg_dump"
-    script.write_text(f"#!/bin/sh\n{body}\n")
-    script.chmod(0o755)
-
-
 @pytest.mark.postgres
 @pytest.mark.parametrize(
     ("said", "key", "values"),
@@ -591,8 +588,9 @@ async def test_a_postgres_backup_pg_dump_cannot_write_says_why_in_the_offices_wo
     device") where a SQLite backup says the backup folder's disk is full."""
     (tmp_path / "said.txt").write_text(said + "\n")
     # In the server's language pg_dump would say it in Chinese: it must be asked in C.
-    fake_pg_dump(
+    fake_tool(
         tmp_path / "bin",
+        "pg_dump",
         f'[ "$LC_ALL" = C ] || {{ echo "pg_dump: 错误: 设备上没有空间" >&2; exit 1; }}\n'
         f'cat "{tmp_path / "said.txt"}" >&2; exit 1',
     )
